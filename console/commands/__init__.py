@@ -1,0 +1,1 @@
+"""Command groups of `hvconsole`; each module exposes register(subparsers)."""

@@ -1,0 +1,226 @@
+"""The console's configuration: a TOML file under the platform's config folder (platformdirs).
+
+The policy location is set machine-wide (a file only administrators can write), never per user:
+a person must not be able to point their own console at a policy they wrote. Every bad value is
+a ConfigError naming its key.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import platformdirs
+import tomli_w
+
+from .errors import ConfigError
+
+APP = "hvconsole"
+ENDPOINTS = ("admin", "jea")
+TRANSPORTS = ("ntlm", "kerberos", "negotiate")
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "config.toml"
+
+
+def machine_config_path() -> Path:
+    # HVCONSOLE_MACHINE_CONFIG lets tests and the demo point at their own machine-wide file.
+    override = os.environ.get("HVCONSOLE_MACHINE_CONFIG")
+    if override:
+        return Path(override)
+    return Path(platformdirs.site_config_dir(APP, appauthor=False)) / "machine.toml"
+
+
+def user_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def user_log_dir() -> Path:
+    return Path(platformdirs.user_log_dir(APP, appauthor=False))
+
+
+@dataclass
+class DirectoryConfig:
+    urls: list[str] = field(default_factory=list)
+    domain: str = ""  # DNS name (lab.example) added to bare user names
+    netbios: str = ""  # NetBIOS name (LAB); derived from the domain's first label when empty
+    base_dn: str = ""  # discovered from the rootDSE when empty
+    ca_file: str = ""
+    start_tls: bool = False
+    timeout: float = 5.0
+    skip_certificate_check: bool = False
+
+    @property
+    def netbios_name(self) -> str:
+        return (self.netbios or self.domain.split(".")[0]).upper()
+
+
+@dataclass
+class HostConfig:
+    name: str
+    url: str  # https://hv01.lab.example:5986/wsman or http://...:5985/wsman (NTLM + encryption)
+    cluster: str = ""
+    transport: str = "ntlm"
+    ca_file: str = ""
+    endpoint: str = "jea"  # "jea" for delegated users, "admin" for the default endpoint
+    timeout: float = 30.0
+
+
+@dataclass
+class Config:
+    directory: DirectoryConfig = field(default_factory=DirectoryConfig)
+    hosts: list[HostConfig] = field(default_factory=list)
+    policy_path: str = ""
+    audit_path: str = ""
+    refresh_seconds: int = 60
+    demo: bool = False
+
+    @classmethod
+    def load(cls, path: Path | None = None, machine_path: Path | None = None) -> Config:
+        """The user's file, with the machine-wide policy location taking precedence."""
+        path = path or user_config_path()
+        data = _read(path) if path.exists() else {}
+        config = cls.from_dict(data, str(path))
+        machine = machine_path or machine_config_path()
+        if machine.exists():
+            policy = _read(machine).get("policy", {})
+            if policy.get("path"):
+                config.policy_path = _string(policy["path"], "policy.path", str(machine))
+        return config
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> Config:
+        _known(data, {"directory", "hosts", "policy", "audit", "ui", "demo"}, "", source)
+        d = data.get("directory", {})
+        _known(d, {f.name for f in fields(DirectoryConfig)}, "directory.", source)
+        directory = DirectoryConfig(
+            urls=[_url(u, f"directory.urls[{i}]", source, {"ldap", "ldaps"})
+                  for i, u in enumerate(_list(d.get("urls", []), "directory.urls", source))],
+            domain=_string(d.get("domain", ""), "directory.domain", source),
+            netbios=_string(d.get("netbios", ""), "directory.netbios", source),
+            base_dn=_string(d.get("base_dn", ""), "directory.base_dn", source),
+            ca_file=_string(d.get("ca_file", ""), "directory.ca_file", source),
+            start_tls=_bool(d.get("start_tls", False), "directory.start_tls", source),
+            timeout=_positive(d.get("timeout", 5.0), "directory.timeout", source),
+            skip_certificate_check=_bool(d.get("skip_certificate_check", False),
+                                         "directory.skip_certificate_check", source),
+        )
+        hosts = []
+        for i, h in enumerate(_list(data.get("hosts", []), "hosts", source)):
+            key = f"hosts[{i}]"
+            if not isinstance(h, dict):
+                raise ConfigError(f"{key} must be a table with name and url", key, source)
+            _known(h, {f.name for f in fields(HostConfig)}, key + ".", source)
+            if not h.get("name"):
+                raise ConfigError(f"{key}.name is missing", f"{key}.name", source)
+            host = HostConfig(
+                name=_string(h["name"], f"{key}.name", source),
+                url=_url(h.get("url", ""), f"{key}.url", source, {"http", "https"}),
+                cluster=_string(h.get("cluster", ""), f"{key}.cluster", source),
+                transport=_choice(h.get("transport", "ntlm"), TRANSPORTS, f"{key}.transport", source),
+                ca_file=_string(h.get("ca_file", ""), f"{key}.ca_file", source),
+                endpoint=_choice(h.get("endpoint", "jea"), ENDPOINTS, f"{key}.endpoint", source),
+                timeout=_positive(h.get("timeout", 30.0), f"{key}.timeout", source),
+            )
+            if host.name.lower() in {x.name.lower() for x in hosts}:
+                raise ConfigError(f"host {host.name} is listed twice", f"{key}.name", source)
+            hosts.append(host)
+        ui = data.get("ui", {})
+        refresh = ui.get("refresh_seconds", 60)
+        if not isinstance(refresh, int) or isinstance(refresh, bool) or refresh < 5:
+            raise ConfigError("ui.refresh_seconds must be a whole number of seconds, 5 or more",
+                              "ui.refresh_seconds", source)
+        return cls(
+            directory=directory, hosts=hosts,
+            policy_path=_string(data.get("policy", {}).get("path", ""), "policy.path", source),
+            audit_path=_string(data.get("audit", {}).get("path", ""), "audit.path", source),
+            refresh_seconds=refresh, demo=_bool(data.get("demo", False), "demo", source),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"directory": asdict(self.directory),
+                               "hosts": [asdict(h) for h in self.hosts],
+                               "ui": {"refresh_seconds": self.refresh_seconds}}
+        if self.policy_path:
+            out["policy"] = {"path": self.policy_path}
+        if self.audit_path:
+            out["audit"] = {"path": self.audit_path}
+        if self.demo:
+            out["demo"] = True
+        return out
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write atomically (temporary file + rename), so a crash never leaves half a file."""
+        path = path or user_config_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(tomli_w.dumps(self.to_dict()), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    def host(self, name: str) -> HostConfig | None:
+        return next((h for h in self.hosts if h.name.lower() == name.lower()), None)
+
+    @property
+    def audit_file(self) -> Path:
+        return Path(self.audit_path) if self.audit_path else user_data_dir() / "audit.jsonl"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", None, str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror}", None, str(path)) from exc
+
+
+def _known(table: Any, allowed: set[str], prefix: str, source: str) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'the file'} must be a table", prefix, source)
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"unknown setting {prefix}{key} in {source}", prefix + key, source)
+
+
+def _string(value: Any, key: str, source: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be text, not {type(value).__name__}", key, source)
+    return value
+
+
+def _bool(value: Any, key: str, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false", key, source)
+    return value
+
+
+def _positive(value: Any, key: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{key} must be a positive number of seconds", key, source)
+    return float(value)
+
+
+def _list(value: Any, key: str, source: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list", key, source)
+    return value
+
+
+def _choice(value: Any, allowed: tuple[str, ...], key: str, source: str) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}", key, source)
+    return str(value)
+
+
+def _url(value: Any, key: str, source: str, schemes: set[str]) -> str:
+    text = _string(value, key, source)
+    parsed = urlparse(text)
+    if parsed.scheme not in schemes or not parsed.hostname:
+        wanted = " or ".join(f"{s}://" for s in sorted(schemes))
+        raise ConfigError(f"{key} must be a {wanted} URL with a host name; got {text!r}", key, source)
+    return text

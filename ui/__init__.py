@@ -1,0 +1,1 @@
+"""The PySide6 desktop console: widgets, item models and background workers."""
