@@ -89,6 +89,12 @@ class HostUnreachable(HostError):
     code = "unreachable"
 
 
+class CertificateUntrusted(HostUnreachable):
+    """The host's TLS certificate failed validation (unknown CA, wrong name, expired)."""
+
+    code = "certificate_untrusted"
+
+
 class HostTimeout(HostError):
     code = "timeout"
 

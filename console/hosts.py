@@ -1,0 +1,660 @@
+"""Host operations over WinRM: one client per Hyper-V host, and a pool that fans reads out.
+
+Each operation is ONE WinRS command built by `console.scripts.command` (the fixed script, with its
+parameters as a base64 JSON document) whose stdout is exactly one JSON document
+(docs/host-operations.md). pywinrm's `Protocol` is used directly: `Session.run_ps` opens a new TCP
+connection and NTLM handshake per call, while a kept shell costs three requests a command.
+
+Reads share one kept connection and shell per host (reopened once when broken). Each action gets
+its own connection and shell: a guest shutdown that takes minutes never holds up a refresh, and an
+action is never retried. When an action outlasts the client's timeout the outcome is "pending",
+not failed: the host may still finish it, and `confirm` polls the VM's state.
+
+Credentials: NTLM with message encryption over HTTP, TLS over HTTPS (certificates validated),
+Kerberos where the platform has it; never Basic (it works only for local accounts). The first 401
+from any host closes the shared CredentialGate: 50 hosts refreshing with an old password would
+lock the account, so every other call stops until the person enters the password again.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
+
+import requests
+import winrm.transport
+from winrm.exceptions import (
+    InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError,
+    WSManFaultError,
+)
+from winrm.protocol import Protocol
+
+from . import scripts
+from .config import HostConfig
+from .errors import (
+    CertificateUntrusted, CredentialsRejected, HostAccessDenied, HostError, HostTimeout,
+    HostUnreachable, InvalidParameter, NoDvdDrive, NoShutdownService, NotInLibrary,
+    ReplicaRefused, VMNotFound, WrongState,
+)
+from .inventory import VM, Checkpoint, DvdDrive, HostFacts
+from .text import one_line
+
+T = TypeVar("T")
+
+# The host contract's error codes (docs/host-operations.md) and the exception each one raises.
+ERRORS: dict[str, type[HostError]] = {
+    "not_found": VMNotFound,
+    "wrong_state": WrongState,
+    "no_shutdown_service": NoShutdownService,
+    "replica": ReplicaRefused,
+    "not_in_library": NotInLibrary,
+    "no_dvd_drive": NoDvdDrive,
+    "checkpoints_disabled": WrongState,
+    "invalid_parameter": InvalidParameter,
+    "access_denied": HostAccessDenied,
+    "denied": HostAccessDenied,
+}
+_ACCESS_DENIED = 5  # WSManFault code of ERROR_ACCESS_DENIED
+_UTF8 = 65001  # shell code page: VM names and paths come back in any script
+_KEEP_ALIVE_IDLE = 60.0  # a host drops an idle HTTP connection; start a fresh one before that
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A domain account's name and password, held in memory only; never shown in repr or str."""
+
+    username: str  # DOMAIN\\user or user@domain
+    password: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class CredentialGate:
+    """Shared by every host of a session: closed by the first 401, reopened with new credentials.
+
+    While closed, host calls fail at once without contacting their host. `confirmed` records that
+    a host has accepted the current credentials: until then a pool tries one host before the rest.
+    """
+
+    def __init__(self, credentials: Credentials | None = None) -> None:
+        self._lock = threading.Lock()
+        self._credentials = credentials
+        self._rejected_by: str | None = None
+        self.generation = 0
+        self.confirmed = False
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return self._credentials
+
+    @property
+    def is_open(self) -> bool:
+        return self._rejected_by is None
+
+    def check(self) -> None:
+        rejected_by = self._rejected_by
+        if rejected_by is not None:
+            raise CredentialsRejected(
+                f"{rejected_by} rejected the password of this account; enter the password again "
+                f"(host calls are paused so the account is not locked out).", host=rejected_by)
+
+    def close(self, host: str) -> None:
+        with self._lock:
+            if self._rejected_by is None:
+                self._rejected_by = host
+
+    def accepted(self) -> None:
+        self.confirmed = True
+
+    def reopen(self, credentials: Credentials) -> None:
+        with self._lock:
+            self._credentials = credentials
+            self._rejected_by = None
+            self.generation += 1
+            self.confirmed = False
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What became of an action: ok (the cmdlet returned), pending (the client's timeout ran out
+    first: the host may still finish it, confirm by polling) or failed."""
+
+    status: Literal["ok", "pending", "failed"]
+    vm_state: str | None
+    message: str = ""
+    vm_status: str = ""
+    checkpoint: Checkpoint | None = None
+    drive: DvdDrive | None = None
+
+
+class _Pending(Exception):
+    """The command was sent, but no answer came before the deadline (or the connection broke)."""
+
+    def __init__(self, cause: HostError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class HostClient:
+    """One Hyper-V host. Thread safe: reads share the kept shell one at a time."""
+
+    def __init__(self, config: HostConfig, credentials: Credentials | None = None,
+                 gate: CredentialGate | None = None, keep_shell: bool = True) -> None:
+        self.config = config
+        self.name = config.name
+        self.gate = gate or CredentialGate(credentials)
+        if self.gate.credentials is None and credentials is not None:
+            self.gate.reopen(credentials)
+        self._credentials = credentials or self.gate.credentials
+        self._generation = self.gate.generation
+        self.keep_shell = keep_shell
+        self._lock = threading.Lock()  # the kept protocol and shell
+        self._protocol: Protocol | None = None
+        self._shell_id: str | None = None
+        self._last_used = 0.0
+        self.transport = self._transport_name()
+
+    # --- operations -------------------------------------------------------------------------
+
+    def inventory(self) -> list[VM]:
+        data = self._read("inventory", {})
+        cluster = self.config.cluster or None
+        return [VM.from_json(self.name, d, cluster) for d in _list(data, "vms", self.name)]
+
+    def host_facts(self, library: list[str]) -> HostFacts:
+        return HostFacts.from_json(self._read("host_facts", {"library": list(library)}))
+
+    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        data = self._read("vm_state", {"vm_ids": [i.lower() for i in ids]})
+        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
+                for v in _list(data, "vms", self.name)}
+
+    def power(self, vm_id: str, action: str) -> ActionOutcome:
+        return self._act("power", {"vm_id": vm_id.lower(), "action": action}, vm_id)
+
+    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
+                   name: str | None = None) -> ActionOutcome:
+        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action}
+        if checkpoint_id is not None:
+            params["checkpoint_id"] = checkpoint_id.lower()
+        if name is not None:
+            params["name"] = name
+        return self._act("checkpoint", params, vm_id)
+
+    def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
+              path: str | None = None, library: Iterable[str] = ()) -> ActionOutcome:
+        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action,
+                                  "controller_type": controller_type, "controller": controller,
+                                  "location": location, "library": list(library)}
+        if path is not None:
+            params["path"] = path
+        return self._act("media", params, vm_id)
+
+    def confirm(self, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,
+                interval: float = 1.0) -> ActionOutcome:
+        """Poll the VM's state until it is one of `expected_states` or `limit` seconds pass."""
+        expected = set(expected_states)
+        deadline = time.monotonic() + limit
+        while True:
+            states = self.vm_state([vm_id])
+            found = states.get(vm_id.lower())
+            if found is None:
+                return ActionOutcome("failed", None, f"VM {vm_id} is no longer on {self.name}.")
+            state, status = found
+            if state in expected:
+                return ActionOutcome("ok", state, f"VM {vm_id} is {state}.", status)
+            if time.monotonic() + interval > deadline:
+                return ActionOutcome("pending", state, f"VM {vm_id} is still {state} after "
+                                     f"{limit:g} s; the host may still finish the action.", status)
+            time.sleep(interval)
+
+    def close(self) -> None:
+        """Delete the kept shell (best effort: the host reaps idle shells anyway)."""
+        with self._lock:
+            self._drop_kept(delete_shell=True)
+
+    # --- reads: the kept shell, reopened once when broken -------------------------------------
+
+    def _read(self, operation: str, params: dict[str, Any]) -> Any:
+        executable, args = scripts.command(operation, params)  # InvalidParameter before sending
+        self._before_call()
+        deadline = time.monotonic() + self.config.timeout
+        if not self.keep_shell:
+            return self._document(self._fresh_call(executable, args, deadline, action=False))
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    out = self._kept_call(executable, args, deadline)
+                    break
+                except HostError as error:
+                    self._drop_kept(delete_shell=not isinstance(error, _SILENT))
+                    # A timeout or a refusal is not cured by a new shell; a broken one is.
+                    if attempt == 2 or not _broken(error) or time.monotonic() >= deadline:
+                        raise
+        return self._document(out)
+
+    def _kept_call(self, executable: str, args: list[str], deadline: float) -> tuple[bytes, bytes, int]:
+        now = time.monotonic()
+        if self._protocol is not None and now - self._last_used > _KEEP_ALIVE_IDLE:
+            # The host has likely closed the idle connection, and with it the NTLM context.
+            self._protocol.transport.close_session()
+        if self._protocol is None:
+            self._protocol = self._new_protocol()
+        protocol = self._protocol
+        try:
+            if self._shell_id is None:
+                self._shell_id = self._guard(protocol, deadline, lambda: protocol.open_shell(
+                    noprofile=True, codepage=_UTF8))
+            shell_id = self._shell_id
+            command_id = self._guard(protocol, deadline,
+                                     lambda: protocol.run_command(shell_id, executable, args))
+            out = self._receive(protocol, shell_id, command_id, deadline)
+            self._guard(protocol, deadline, lambda: protocol.cleanup_command(shell_id, command_id))
+            return out
+        finally:
+            self._last_used = time.monotonic()
+
+    def _drop_kept(self, delete_shell: bool) -> None:
+        protocol, shell_id = self._protocol, self._shell_id
+        self._protocol, self._shell_id = None, None
+        if protocol is None:
+            return
+        try:
+            if delete_shell and shell_id is not None:
+                protocol.transport.read_timeout_sec = 2
+                protocol.close_shell(shell_id)
+        except Exception:  # noqa: BLE001 - best effort; the host reaps abandoned shells
+            pass
+        finally:
+            protocol.transport.close_session()
+
+    # --- actions: a connection and shell of their own, never retried ---------------------------
+
+    def _act(self, operation: str, params: dict[str, Any], vm_id: str) -> ActionOutcome:
+        executable, args = scripts.command(operation, params)  # InvalidParameter before sending
+        self._before_call()
+        deadline = time.monotonic() + self.config.timeout
+        try:
+            out = self._fresh_call(executable, args, deadline, action=True)
+        except _Pending as pending:
+            return ActionOutcome(
+                "pending", None,
+                f"{self.name} has not answered the {operation} of VM {vm_id} within "
+                f"{self.config.timeout:g} s ({pending.cause}); it may still complete: "
+                f"check the VM's state before trying again.")
+        data = self._document(out, vm_id)
+        vm = data.get("vm") if isinstance(data, dict) else None
+        state = str(vm.get("state")) if isinstance(vm, dict) and vm.get("state") else None
+        status = str(vm.get("status") or "") if isinstance(vm, dict) else ""
+        checkpoint = data.get("checkpoint") if isinstance(data, dict) else None
+        drive = data.get("drive") if isinstance(data, dict) else None
+        return ActionOutcome(
+            "ok", state, f"{operation} {params.get('action')} done on {self.name}.", status,
+            checkpoint=Checkpoint.from_json(checkpoint) if isinstance(checkpoint, dict) else None,
+            drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None)
+
+    def _fresh_call(self, executable: str, args: list[str], deadline: float,
+                    action: bool) -> tuple[bytes, bytes, int]:
+        """One shell for one command. For an action, once the command is sent, a timeout or a
+        broken connection means "pending", and the shell is left alone: deleting it would stop
+        the cmdlet mid-way."""
+        protocol = self._new_protocol()
+        shell_id: str | None = None
+        sent = False
+        try:
+            shell_id = self._guard(protocol, deadline, lambda: protocol.open_shell(
+                noprofile=True, codepage=_UTF8))
+            sid = shell_id
+            sent = True
+            command_id = self._guard(protocol, deadline,
+                                     lambda: protocol.run_command(sid, executable, args))
+            out = self._receive(protocol, sid, command_id, deadline)
+        except (HostTimeout, HostUnreachable) as error:
+            if action and sent:
+                protocol.transport.close_session()
+                raise _Pending(error) from error
+            self._discard(protocol, shell_id, error)
+            raise
+        except BaseException as error:
+            self._discard(protocol, shell_id, error)
+            raise
+        try:
+            self._guard(protocol, deadline, lambda: protocol.cleanup_command(sid, command_id))
+            self._guard(protocol, deadline, lambda: protocol.close_shell(sid))
+        except HostError:
+            pass  # the answer is in hand; a failed clean-up is the host's idle timeout's job
+        finally:
+            protocol.transport.close_session()
+        return out
+
+    def _discard(self, protocol: Protocol, shell_id: str | None, error: BaseException) -> None:
+        try:
+            if shell_id is not None and not isinstance(error, _SILENT):
+                protocol.transport.read_timeout_sec = 2
+                protocol.close_shell(shell_id)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        finally:
+            protocol.transport.close_session()
+
+    # --- the wire ---------------------------------------------------------------------------
+
+    def _before_call(self) -> None:
+        self.gate.check()
+        if self.gate.generation != self._generation:
+            # New credentials: the kept connection authenticated with the old ones.
+            with self._lock:
+                self._generation = self.gate.generation
+                self._credentials = self.gate.credentials
+                self._drop_kept(delete_shell=False)
+
+    def _transport_name(self) -> str:
+        wanted = self.config.transport
+        if wanted in ("kerberos", "negotiate") and winrm.transport.HAVE_KERBEROS:
+            return "kerberos"
+        if wanted == "kerberos":
+            raise HostError(f"{self.name} is set to use Kerberos, which is not available on this "
+                            f"computer; set its transport to ntlm or negotiate.", host=self.name)
+        return "ntlm"  # negotiate without Kerberos falls back to NTLM, as Windows does
+
+    def _new_protocol(self) -> Protocol:
+        credentials = self._credentials
+        if credentials is None:
+            raise CredentialsRejected("Sign in before contacting a host.", host=self.name)
+        timeout = self.config.timeout
+        # pywinrm wants whole seconds with read > operation; the real per-request read timeout is
+        # set from each call's deadline (see _guard), so sub-second timeouts work too.
+        read = max(2, math.ceil(timeout))
+        protocol = Protocol(
+            endpoint=self.config.url, transport=self.transport,  # type: ignore[arg-type]
+            username=credentials.username, password=credentials.password,
+            server_cert_validation="validate", ca_trust_path=self.config.ca_file or None,  # type: ignore[arg-type]
+            message_encryption="auto", read_timeout_sec=read,
+            operation_timeout_sec=max(1, min(20, read - 1)),
+            # WinRM goes straight to the host: a web proxy would also break NTLM, which
+            # authenticates the connection.
+            proxy=None)
+        return protocol
+
+    def _receive(self, protocol: Protocol, shell_id: str, command_id: str,
+                 deadline: float) -> tuple[bytes, bytes, int]:
+        stdout: list[bytes] = []
+        stderr: list[bytes] = []
+        while True:
+            try:
+                out, err, code, done = self._guard(
+                    protocol, deadline,
+                    lambda: protocol.get_command_output_raw(shell_id, command_id))
+            except _OperationTimeout:
+                # The host's "no output yet" answer: keep waiting until our own deadline.
+                if time.monotonic() >= deadline:
+                    raise HostTimeout(f"{self.name} did not finish within {self.config.timeout:g} s.",
+                                      host=self.name) from None
+                continue
+            stdout.append(out)
+            stderr.append(err)
+            if done:
+                return b"".join(stdout), b"".join(stderr), code
+
+    def _guard(self, protocol: Protocol, deadline: float, request: Callable[[], T]) -> T:
+        """Send one request with what is left of the call's time; WinRM and HTTP failures become
+        the typed errors of console.errors."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise HostTimeout(f"{self.name} did not answer within {self.config.timeout:g} s.",
+                              host=self.name)
+        protocol.transport.read_timeout_sec = remaining  # type: ignore[assignment]
+        # The host answers "no output yet" before our read timeout ends, so long commands go on.
+        protocol.operation_timeout_sec = max(1, min(20, int(remaining * 0.8)))
+        name = self.name
+        try:
+            result = request()
+        except InvalidCredentialsError:
+            self.gate.close(name)
+            raise CredentialsRejected(
+                f"{name} rejected the user name or password (the account may also be locked "
+                f"out or disabled); enter the password again. Other hosts are not contacted "
+                f"until then, so the account is not locked out.", host=name) from None
+        except WinRMOperationTimeoutError:
+            raise _OperationTimeout() from None
+        except WSManFaultError as fault:
+            if fault.wsman_fault_code == _ACCESS_DENIED or (fault.fault_subcode or "").endswith(
+                    "AccessDenied"):
+                raise HostAccessDenied(f"{name} refuses this account access to remote "
+                                       f"management: {one_line(fault.reason)}", host=name) from None
+            raise HostError(f"{name} reported a fault: {one_line(fault.reason)}",
+                            host=name) from None
+        except WinRMTransportError as error:
+            raise HostError(f"{name} answered HTTP {error.code}: "
+                            f"{one_line(str(error.response_text)[:200])}", host=name) from None
+        except requests.exceptions.SSLError as error:
+            raise CertificateUntrusted(
+                f"{name}'s certificate is not trusted ({_ssl_reason(error)}); check the host's "
+                f"address and its CA file in the configuration.", host=name) from None
+        except requests.exceptions.ConnectTimeout:
+            raise HostUnreachable(f"{name} did not accept a connection within "
+                                  f"{self.config.timeout:g} s.", host=name) from None
+        except (requests.exceptions.ReadTimeout, TimeoutError):
+            raise HostTimeout(f"{name} did not answer within {self.config.timeout:g} s.",
+                              host=name) from None
+        except (requests.exceptions.ConnectionError, ConnectionError) as error:
+            raise HostUnreachable(f"{name} cannot be reached at {self.config.url} "
+                                  f"({_connection_reason(error)}).", host=name) from None
+        except PermissionError:
+            # requests_ntlm: the host offered no NTLM/Negotiate (Basic is never used).
+            raise HostAccessDenied(f"{name} offers no sign-in method this console uses "
+                                   f"(NTLM, Kerberos); enable Negotiate on its WinRM service.",
+                                   host=name) from None
+        except (WinRMError, ET.ParseError, StopIteration, AssertionError, KeyError,
+                ValueError) as error:
+            raise HostError(f"{name} answered something unexpected "
+                            f"({type(error).__name__}).", host=name) from None
+        self.gate.accepted()
+        return result
+
+    def _document(self, out: tuple[bytes, bytes, int], vm_id: str | None = None) -> Any:
+        """The `data` of the one JSON document on stdout; the host's error code as its exception."""
+        stdout, stderr, exit_code = out
+        try:
+            text = stdout.decode("utf-8").lstrip("\ufeff").strip()
+        except UnicodeDecodeError:
+            text = stdout.decode("utf-8", errors="replace")
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None
+        if not (isinstance(document, dict) and isinstance(document.get("ok"), bool)):
+            shown = text or _clixml_text(stderr) or f"nothing (exit code {exit_code})"
+            raise HostError(f"{self.name} answered something unexpected: "
+                            f"{one_line(shown[:200])}", host=self.name)
+        if document["ok"]:
+            return document.get("data")
+        error = document.get("error") if isinstance(document.get("error"), dict) else {}
+        code = str(error.get("code") or "host_error")
+        message = str(error.get("message") or "the host reported an error")
+        where = f"{self.name}, VM {vm_id}" if vm_id else self.name
+        raise ERRORS.get(code, HostError)(f"{where}: {message}", host=self.name, code=code)
+
+
+# Failures after which the host is not asked to delete a shell (it would not answer, or it would
+# count another bad password).
+_SILENT = (HostUnreachable, HostTimeout, CredentialsRejected)
+
+
+class _OperationTimeout(Exception):
+    """The host's WS-Management "no output yet" answer to a Receive."""
+
+
+def _broken(error: HostError) -> bool:
+    """Whether a read failed because the kept connection or shell broke (worth one reopen)."""
+    return type(error) in (HostUnreachable, HostError)
+
+
+def _list(data: Any, key: str, host: str) -> list[dict[str, Any]]:
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise HostError(f"{host} answered something unexpected: no {key} list.", host=host)
+    return [i for i in items if isinstance(i, dict)]
+
+
+def _clixml_text(stderr: bytes) -> str:
+    """Readable text of PowerShell's CLIXML error stream (or the raw text)."""
+    text = stderr.decode("utf-8", errors="replace")
+    if not text.startswith("#< CLIXML"):
+        return text.strip()
+    strings = re.findall(r"<S S=\"Error\">(.*?)</S>", text, flags=re.S)
+    return "".join(strings).replace("_x000D__x000A_", " ").strip() or "an error without text"
+
+
+def _ssl_reason(error: Exception) -> str:
+    text = str(error)
+    for reason in ("certificate verify failed", "hostname mismatch", "certificate has expired",
+                   "self-signed certificate", "unable to get local issuer certificate",
+                   "IP address mismatch", "wrong version number"):
+        if reason.lower() in text.lower():
+            return reason
+    return "TLS handshake failed"
+
+
+def _connection_reason(error: Exception) -> str:
+    text = str(error).lower()
+    if "refused" in text:
+        return "connection refused: is WinRM listening on that port?"
+    if "reset" in text or "aborted" in text or "remote end closed" in text:
+        return "the connection was dropped"
+    if "name or service not known" in text or "getaddrinfo" in text or "nodename" in text:
+        return "the name does not resolve"
+    return "no connection"
+
+
+# --- many hosts -------------------------------------------------------------------------------
+
+class HostStatus(StrEnum):
+    OK = "ok"
+    SLOW = "slow"
+    UNREACHABLE = "unreachable"
+    ACCESS_DENIED = "access denied"
+    CREDENTIALS_REJECTED = "credentials rejected"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class HostResult:
+    host: str
+    status: HostStatus
+    vms: tuple[VM, ...] = ()
+    error: HostError | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class PoolResult:
+    """Per-host results: one dead host never blanks the others."""
+
+    hosts: dict[str, HostResult]
+
+    @property
+    def vms(self) -> list[VM]:
+        return [vm for result in self.hosts.values() for vm in result.vms]
+
+    @property
+    def errors(self) -> dict[str, HostError]:
+        return {h: r.error for h, r in self.hosts.items() if r.error is not None}
+
+
+def status_of(error: HostError | None, seconds: float, slow_after: float) -> HostStatus:
+    if error is None:
+        return HostStatus.SLOW if seconds > slow_after else HostStatus.OK
+    if isinstance(error, CredentialsRejected):
+        return HostStatus.CREDENTIALS_REJECTED
+    if isinstance(error, HostAccessDenied):
+        return HostStatus.ACCESS_DENIED
+    if isinstance(error, (HostUnreachable, HostTimeout)):
+        return HostStatus.UNREACHABLE
+    return HostStatus.ERROR
+
+
+class HostPool:
+    """Every configured host: reads fan out over a bounded thread pool; actions on one host run
+    one at a time and in order (a single worker per host), on different hosts in parallel."""
+
+    def __init__(self, configs: Iterable[HostConfig], credentials: Credentials | None,
+                 max_workers: int = 16, slow_after: float = 5.0, keep_shell: bool = True) -> None:
+        self.gate = CredentialGate(credentials)
+        self.clients: dict[str, HostClient] = {
+            c.name.lower(): HostClient(c, credentials, self.gate, keep_shell) for c in configs}
+        self.slow_after = slow_after
+        self._reads = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="host-read")
+        self._actions: dict[str, ThreadPoolExecutor] = {}
+        self._actions_lock = threading.Lock()
+
+    def __enter__(self) -> HostPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def client(self, host: str) -> HostClient:
+        try:
+            return self.clients[host.lower()]
+        except KeyError:
+            raise HostError(f"{host} is not a configured host.", host=host) from None
+
+    def inventory_all(self) -> PoolResult:
+        return PoolResult(self._fan_out(lambda c: tuple(c.inventory())))
+
+    def _fan_out(self, read: Callable[[HostClient], tuple[VM, ...]]) -> dict[str, HostResult]:
+        clients = list(self.clients.values())
+        results: dict[str, HostResult] = {}
+        if clients and not self.gate.confirmed:
+            # Untried credentials: one host first, so a wrong password costs one bad attempt.
+            first = clients.pop(0)
+            results[first.name] = self._timed(first, read)
+        futures = {c.name: self._reads.submit(self._timed, c, read) for c in clients}
+        for name, future in futures.items():
+            results[name] = future.result()
+        return {c.name: results[c.name] for c in self.clients.values()}
+
+    def _timed(self, client: HostClient, read: Callable[[HostClient], tuple[VM, ...]]) -> HostResult:
+        start = time.monotonic()
+        try:
+            vms = read(client)
+            error = None
+        except HostError as exc:
+            vms, error = (), exc
+        seconds = time.monotonic() - start
+        return HostResult(client.name, status_of(error, seconds, self.slow_after), vms, error,
+                          seconds)
+
+    def submit_action(self, host: str, work: Callable[[HostClient], T]) -> Future[T]:
+        """Queue an action for a host: it runs after the host's earlier actions, never beside them."""
+        client = self.client(host)
+        with self._actions_lock:
+            executor = self._actions.get(client.name)
+            if executor is None:
+                executor = ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix=f"host-action-{client.name}")
+                self._actions[client.name] = executor
+        return executor.submit(work, client)
+
+    def run_action(self, host: str, work: Callable[[HostClient], T]) -> T:
+        return self.submit_action(host, work).result()
+
+    def close(self) -> None:
+        self._reads.shutdown(wait=True)
+        with self._actions_lock:
+            executors = list(self._actions.values())
+            self._actions.clear()
+        for executor in executors:
+            executor.shutdown(wait=True)
+        for client in self.clients.values():
+            client.close()
