@@ -1,0 +1,599 @@
+"""Sign-in against Active Directory over LDAP, and the look-ups the review screens need.
+
+The password only ever travels inside TLS: LDAPS, or StartTLS on 389, with the certificate checked
+against the system store or a configured CA file. Domain controllers are tried in order, but only
+while none could be reached: a rejected bind is final, because every attempt on another controller
+would count one more bad password toward the account's lockout.
+
+Who someone is comes from their token, not from a name: tokenGroups (every group, nested ones and
+the primary group included) resolved to names in one search, so sign-in costs the bind plus three
+searches however deep the nesting.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+import ssl
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+from urllib.parse import urlparse
+
+from ldap3 import BASE, NONE, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3.core.exceptions import LDAPCertificateError, LDAPException
+from ldap3.protocol.formatters.formatters import format_sid
+from ldap3.utils.conv import escape_filter_chars
+
+from .config import DirectoryConfig
+from .errors import ConfigError, DirectoryError, DirectoryUnavailable, SignInError
+from .identity import WELL_KNOWN_LOGON_SIDS, Group, Identity
+
+log = logging.getLogger(__name__)
+
+BUILTIN_PREFIX = "S-1-5-32-"
+IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN: transitive membership
+UAC_DISABLED = 0x2
+NEVER_EXPIRES = (0, 0x7FFFFFFFFFFFFFFF)
+SID_PATTERN = re.compile(r"S-1-\d+(-\d+)+", re.IGNORECASE)
+DATA_CODE = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
+UNVERIFIED_WARNING = ("The directory's certificate is not checked (skip_certificate_check): "
+                      "anyone on the network path could read passwords. Use this only in a lab.")
+
+_BAD_CREDENTIALS = ("bad_credentials", "The user name or password is incorrect.")
+# AD's bind diagnostics ("... AcceptSecurityContext error, data 52e, ...") to (code, sentence).
+# 52e (wrong password) and 525 (no such user) read alike, so the sentence never tells which
+# accounts exist.
+BIND_FAILURES: dict[str, tuple[str, str]] = {
+    "52e": _BAD_CREDENTIALS,
+    "525": _BAD_CREDENTIALS,
+    "530": ("logon_hours", "This account may not sign in at this time of day; ask your directory "
+                           "administrator about its logon hours."),
+    "531": ("workstation", "This account may not sign in from this computer; ask your directory "
+                           "administrator."),
+    "532": ("password_expired", "The password of this account has expired; change it, then sign "
+                                "in again."),
+    "533": ("disabled", "This account is disabled; ask your directory administrator."),
+    "701": ("account_expired", "This account has expired; ask your directory administrator to "
+                               "extend it."),
+    "773": ("must_change_password", "The password of this account must be changed before it can "
+                                    "sign in; change it, then sign in again."),
+    "775": ("locked", "This account is locked after too many failed sign-ins; wait until it "
+                      "unlocks or ask your directory administrator."),
+}
+
+
+def sign_in_error(data_code: str) -> SignInError:
+    """The sign-in failure for an AD data code (an unknown code reads as bad credentials)."""
+    code, sentence = BIND_FAILURES.get(data_code.lower(), _BAD_CREDENTIALS)
+    return SignInError(sentence, code)
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Principal:
+    """A user, group or computer of the directory, as a grant names it."""
+
+    kind: str  # "user", "group", "computer" or "well-known"
+    name: str  # DOMAIN\sAMAccountName (BUILTIN\... for built-in groups)
+    sid: str
+    dn: str = ""
+    state: str = "enabled"  # "enabled", "disabled" or "expired" (groups are always enabled)
+    display_name: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return self.state == "enabled"
+
+
+@dataclass(frozen=True)
+class Member:
+    principal: Principal
+    nested: bool  # a member through another group, not a direct (or primary group) member
+
+
+@dataclass(frozen=True)
+class Account:
+    """A typed user name, split into what is sent in the bind and what is searched for."""
+
+    bind_name: str  # alice@lab.example or LAB\alice
+    sam: str  # the part before @, or after the backslash
+    upn: str = ""  # only for the name@domain form
+    netbios: str = ""  # only for the DOMAIN\name form
+
+
+def parse_username(username: str, domain: str) -> Account:
+    """Accept `name@domain`, `DOMAIN\\name` or a bare `name` (the configured domain is added)."""
+    text = username.strip()
+    if not text:
+        raise SignInError("Enter a user name.", "empty_username")
+    if "\\" in text:
+        netbios, _, sam = text.partition("\\")
+        if netbios and sam and "\\" not in sam:
+            return Account(f"{netbios}\\{sam}", sam, netbios=netbios)
+    elif "@" in text:
+        sam, _, suffix = text.rpartition("@")
+        if sam and suffix:
+            return Account(text, sam, upn=text)
+    else:
+        if not domain:
+            raise SignInError("Enter the user name as name@domain or DOMAIN\\name: no default "
+                              "domain is configured (directory.domain).", "bad_username")
+        return Account(f"{text}@{domain}", text, upn=f"{text}@{domain}")
+    raise SignInError("Enter the user name as name, name@domain or DOMAIN\\name.", "bad_username")
+
+
+def check_password(password: str) -> None:
+    # Many servers treat a simple bind with an empty password as an anonymous bind that succeeds.
+    if not password:
+        raise SignInError("Enter a password.", "empty_password")
+
+
+# --- the interface both directories offer ---------------------------------------------------------
+
+class DirectorySession(Protocol):
+    """A signed-in connection: the identity, and look-ups made with the person's own rights."""
+
+    @property
+    def identity(self) -> Identity: ...
+
+    def resolve(self, principal: str) -> Principal | None: ...
+
+    def members(self, group: str | Principal) -> list[Member]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class Directory(Protocol):
+    demo: bool
+
+    def session(self, username: str, password: str) -> DirectorySession: ...
+
+    def sign_in(self, username: str, password: str) -> Identity: ...
+
+
+def open_directory(config: DirectoryConfig | None, demo: bool) -> Directory:
+    """The demo directory, or the configured Active Directory."""
+    if demo:
+        from .labdirectory import LabDirectory
+
+        return LabDirectory()
+    if config is None or not config.urls:
+        raise ConfigError("No directory is configured: set directory.urls (and directory.domain), "
+                          "or start the demo.", "directory.urls")
+    return LdapDirectory(config)
+
+
+def well_known(principal: str) -> Principal | None:
+    """Everyone and Authenticated Users: in every token, but not objects one can search for."""
+    for sid, name in WELL_KNOWN_LOGON_SIDS.items():
+        if principal.upper() == sid or principal.lower() in {name.lower(), name.split("\\")[-1].lower()}:
+            return Principal("well-known", name, sid)
+    return None
+
+
+def group_order(groups: Iterable[Group]) -> tuple[Group, ...]:
+    """Direct memberships first, then nested ones, each by name."""
+    return tuple(sorted(groups, key=lambda g: (g.nested, g.name.lower())))
+
+
+# --- Active Directory -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Failure:
+    url: str
+    code: str  # unreachable, timeout or certificate
+    reason: str  # completes "The domain controller <url> ..."
+
+
+class LdapDirectory:
+    """Active Directory (or Samba AD) over LDAPS or StartTLS."""
+
+    demo = False
+
+    def __init__(self, config: DirectoryConfig) -> None:
+        self.config = config
+        self._check_config()
+
+    def __repr__(self) -> str:
+        return f"LdapDirectory(urls={self.config.urls!r}, domain={self.config.domain!r})"
+
+    @property
+    def certificate_checked(self) -> bool:
+        return not self.config.skip_certificate_check
+
+    def sign_in(self, username: str, password: str) -> Identity:
+        with self.session(username, password) as session:
+            return session.identity
+
+    def session(self, username: str, password: str) -> LdapSession:
+        account = parse_username(username, self.config.domain)
+        check_password(password)
+        connection, url = self._bind(account, password)
+        try:
+            session = LdapSession(self, connection, url)
+            session.sign_in(account)
+        except BaseException:
+            connection.unbind()
+            raise
+        return session
+
+    # -- connecting
+
+    def _check_config(self) -> None:
+        if not self.config.urls:
+            raise ConfigError("directory.urls is empty: name at least one domain controller, "
+                              "e.g. ldaps://dc1.example.com.", "directory.urls")
+        for i, url in enumerate(self.config.urls):
+            if urlparse(url).scheme.lower() == "ldap" and not self.config.start_tls:
+                raise ConfigError(
+                    f"directory.urls[{i}] ({url}) is plain LDAP without StartTLS, which would send "
+                    "the password in clear: use ldaps:// or set directory.start_tls = true.",
+                    f"directory.urls[{i}]")
+        if self.config.ca_file:
+            try:
+                with open(self.config.ca_file, "rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(f"directory.ca_file {self.config.ca_file} cannot be read: "
+                                  f"{exc.strerror}.", "directory.ca_file") from None
+        if self.config.skip_certificate_check:
+            log.warning(UNVERIFIED_WARNING)
+
+    def _connection(self, url: str) -> Connection:
+        parsed = urlparse(url)
+        use_ssl = parsed.scheme.lower() == "ldaps"
+        tls = Tls(validate=ssl.CERT_NONE if self.config.skip_certificate_check else ssl.CERT_REQUIRED,
+                  ca_certs_file=self.config.ca_file or None)
+        server = Server(parsed.hostname or "", port=parsed.port or (636 if use_ssl else 389),
+                        use_ssl=use_ssl, tls=tls, get_info=NONE,
+                        connect_timeout=self.config.timeout)
+        # ldap3 packs the receive timeout into SO_RCVTIMEO as whole seconds.
+        connection = Connection(server, authentication=SIMPLE, read_only=True, auto_referrals=False,
+                                receive_timeout=max(1, math.ceil(self.config.timeout)),
+                                collect_usage=True)
+        connection.open(read_server_info=False)
+        if not use_ssl:
+            connection.start_tls(read_server_info=False)
+        return connection
+
+    def _bind(self, account: Account, password: str) -> tuple[Connection, str]:
+        failures: list[_Failure] = []
+        for url in self.config.urls:
+            try:
+                connection = self._connection(url)
+            except (LDAPException, OSError) as exc:
+                failure = self._failure(url, exc)
+                log.info("domain controller %s %s", url, failure.reason)
+                failures.append(failure)
+                continue  # nothing was sent yet: the next controller may do
+            connection.user = account.bind_name
+            connection.password = password
+            try:
+                connection.bind()
+            except (LDAPException, OSError) as exc:
+                # The password may have been checked: never try it on another controller.
+                connection.unbind()
+                raise self._unavailable([self._failure(url, exc)]) from None
+            finally:
+                connection.password = None
+                connection.request = None
+            result = connection.result or {}
+            if result.get("result") == 0:
+                log.info("%s signed in at %s", account.bind_name, url)
+                return connection, url
+            connection.unbind()
+            raise self._refused(account, url, result) from None
+        raise self._unavailable(failures) from None
+
+    def _refused(self, account: Account, url: str, result: dict[str, Any]) -> SignInError:
+        if result.get("result") == 49:
+            match = DATA_CODE.search(str(result.get("message", "")))
+            error = sign_in_error(match.group(1) if match else "52e")
+            log.info("sign-in of %s refused by %s (%s)", account.bind_name, url, error.code)
+            return error
+        description = str(result.get("description") or result.get("result"))
+        log.warning("sign-in of %s at %s failed: %s", account.bind_name, url, description)
+        return SignInError(f"The domain controller {url} refused the sign-in ({description}).",
+                           "rejected")
+
+    def _failure(self, url: str, exc: BaseException) -> _Failure:
+        chain = list(_exception_chain(exc))
+        text = "; ".join(str(e) for e in chain)
+        if any(isinstance(e, ssl.SSLCertVerificationError | LDAPCertificateError) for e in chain) \
+                or "certificate verify failed" in text:
+            detail = _certificate_detail(text)
+            return _Failure(url, "certificate", f"presented a certificate that is not trusted ({detail})")
+        if any(isinstance(e, TimeoutError) for e in chain) or "timed out" in text:
+            seconds = f"{self.config.timeout:g} second{'s' if self.config.timeout != 1 else ''}"
+            return _Failure(url, "timeout", f"did not answer within {seconds}")
+        if any(isinstance(e, ConnectionRefusedError) for e in chain):
+            return _Failure(url, "unreachable", "refused the connection")
+        return _Failure(url, "unreachable", f"could not be reached ({_last_words(text)})")
+
+    def _unavailable(self, failures: list[_Failure]) -> DirectoryUnavailable:
+        codes = {f.code for f in failures}
+        code = codes.pop() if len(codes) == 1 else "unreachable"
+        if len(failures) == 1:
+            f = failures[0]
+            return DirectoryUnavailable(f"The domain controller {f.url} {f.reason}.", code)
+        tried = "; ".join(f"{f.url} {f.reason}" for f in failures)
+        return DirectoryUnavailable(f"No domain controller could be used: {tried}.", code)
+
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes, and the per-address failures ldap3 keeps in its arguments."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo.extend(x for x in (e.__cause__, e.__context__) if x is not None)
+        for arg in e.args:
+            if isinstance(arg, list):
+                todo.extend(item[0] for item in arg
+                            if isinstance(item, tuple) and item and isinstance(item[0], BaseException))
+
+
+def _certificate_detail(text: str) -> str:
+    match = re.search(r"certificate verify failed: ([^(\]]+)", text)
+    if match:
+        return match.group(1).strip()
+    if "doesn't match" in text:
+        return "it was issued to another name"
+    return "verification failed"
+
+
+def _last_words(text: str) -> str:
+    return text.rsplit(": ", 1)[-1].strip() or "no reason given"
+
+
+class LdapSession:
+    """A bound connection with the signed-in person's own rights."""
+
+    def __init__(self, directory: LdapDirectory, connection: Connection, url: str) -> None:
+        self.directory = directory
+        self.connection = connection  # ldap3, with usage counters (connection.usage)
+        self.url = url
+        self._identity: Identity | None = None
+        self._base_dn = directory.config.base_dn or _dn_of_domain(directory.config.domain)
+        self._netbios = directory.config.netbios_name
+        self._domain_sid = ""
+
+    def __repr__(self) -> str:
+        who = self._identity.name if self._identity else "?"
+        return f"<LdapSession {who} at {self.url}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self.connection.closed:
+            try:
+                self.connection.unbind()
+            except (LDAPException, OSError):
+                pass  # the server went away first; nothing is left to release
+
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            raise DirectoryError("Not signed in.")
+        return self._identity
+
+    # -- sign-in: the user, their tokenGroups, the names of those groups (three searches)
+
+    def sign_in(self, account: Account) -> Identity:
+        if not self._base_dn:
+            self._base_dn = self._naming_context()
+        user = self._find_user(account)
+        self._domain_sid = _domain_of(user.sid)
+        token = self._search(user.dn, "(objectClass=*)", ["tokenGroups"], scope=BASE)
+        sids = [format_sid(raw) for e in token for raw in e["raw_attributes"].get("tokenGroups", [])]
+        direct_dns = {dn.lower() for dn in user.member_of}
+        groups = []
+        for entry in self._by_sids(sids):
+            sid = _sid(entry)
+            nested = not (entry["dn"].lower() in direct_dns or sid == f"{self._domain_sid}-{user.primary_group}")
+            groups.append(Group(sid, self._name(sid, _text(entry, "sAMAccountName")), entry["dn"], nested))
+        found = {g.sid for g in groups}
+        groups += [Group(s, s, "", True) for s in sids if s not in found]  # e.g. a deleted trust
+        extra = {"server": self.url}
+        if not self.directory.certificate_checked:
+            extra["warning"] = UNVERIFIED_WARNING
+        self._identity = Identity(
+            sid=user.sid, name=f"{self._netbios}\\{user.sam}", display_name=user.display_name,
+            upn=user.upn, dn=user.dn, mail=user.mail, groups=group_order(groups), extra=extra)
+        return self._identity
+
+    def _naming_context(self) -> str:
+        root = self._search("", "(objectClass=*)", ["defaultNamingContext"], scope=BASE)
+        value = _text(root[0], "defaultNamingContext") if root else ""
+        if not value:
+            raise DirectoryError("The domain controller did not name its domain: set directory.base_dn.")
+        return value
+
+    def _find_user(self, account: Account) -> _User:
+        sam = escape_filter_chars(account.sam)
+        if account.upn:
+            upn = escape_filter_chars(account.upn)
+            own = account.upn.rpartition("@")[2].lower() == self.directory.config.domain.lower()
+            # name@<our domain> binds through the implicit UPN even when userPrincipalName is unset
+            which = f"(|(userPrincipalName={upn})(sAMAccountName={sam}))" if own else f"(userPrincipalName={upn})"
+        else:
+            which = f"(sAMAccountName={sam})"
+        entries = self._search(self._base_dn, f"(&(objectClass=user){which})",
+                               ["sAMAccountName", "userPrincipalName", "displayName", "mail",
+                                "objectSid", "primaryGroupID", "memberOf"])
+        if account.upn:  # an explicit UPN wins over another account's sAMAccountName
+            entries.sort(key=lambda e: _text(e, "userPrincipalName").lower() != account.upn.lower())
+        if not entries:
+            raise DirectoryError(f"Signed in as {account.bind_name}, but that account is not found "
+                                 f"under {self._base_dn}: check directory.base_dn.")
+        e = entries[0]
+        return _User(dn=e["dn"], sid=_sid(e), sam=_text(e, "sAMAccountName"),
+                     upn=_text(e, "userPrincipalName"), display_name=_text(e, "displayName"),
+                     mail=_text(e, "mail"), primary_group=_text(e, "primaryGroupID"),
+                     member_of=tuple(_texts(e, "memberOf")))
+
+    def _by_sids(self, sids: list[str]) -> list[dict[str, Any]]:
+        if not sids:
+            return []
+        wanted = "".join(f"(objectSid={escape_filter_chars(s)})" for s in sids)
+        return self._search(self._base_dn, f"(|{wanted})", ["sAMAccountName", "objectSid"], paged=True)
+
+    # -- look-ups for the review screens
+
+    def resolve(self, principal: str) -> Principal | None:
+        """`DOMAIN\\name`, `name`, `name@domain` or a SID, to the object; None when not found."""
+        text = principal.strip()
+        known = well_known(text)
+        if known or not text:
+            return known
+        if SID_PATTERN.fullmatch(text):
+            which, domain = f"(objectSid={escape_filter_chars(text.upper())})", None
+        elif "@" in text and "\\" not in text:
+            which, domain = f"(userPrincipalName={escape_filter_chars(text)})", None
+        else:
+            domain, _, name = text.rpartition("\\")
+            sam = escape_filter_chars(name)
+            # a computer's account name ends in $, which people leave out
+            which = f"(|(sAMAccountName={sam})(sAMAccountName={sam}$))" if not name.endswith("$") \
+                else f"(sAMAccountName={sam})"
+        entries = self._search(self._base_dn, f"(&(|(objectClass=user)(objectClass=group)){which})",
+                               _PRINCIPAL_ATTRIBUTES)
+        found = [self._principal(e) for e in entries]
+        if domain:
+            found = [p for p in found if p.name.split("\\")[0].lower() == domain.lower()]
+        if len(found) > 1:  # name and name$ both exist: the exact name wins
+            found = [p for p in found if p.name.lower().endswith("\\" + text.split("\\")[-1].lower())] or found
+        return found[0] if found else None
+
+    def members(self, group: str | Principal) -> list[Member]:
+        """Every transitive member: the in-chain rule, plus members by primary group (which the
+        in-chain rule misses), also of the groups nested inside."""
+        target = group if isinstance(group, Principal) else self.resolve(group)
+        if target is None:
+            raise DirectoryError(f"There is no group {group} in the directory.")
+        if target.kind != "group" or not target.dn:
+            raise DirectoryError(f"{target.name} is not a group of the directory.")
+        dn, rid = escape_filter_chars(target.dn), target.sid.rsplit("-", 1)[1]
+        entries = self._search(
+            self._base_dn, f"(|(memberOf:{IN_CHAIN}:={dn})(primaryGroupID={rid}))",
+            [*_PRINCIPAL_ATTRIBUTES, "memberOf", "primaryGroupID"], paged=True)
+        members = {_sid(e): Member(self._principal(e), nested=not _is_direct(e, target.dn, rid))
+                   for e in entries}
+        domain = _domain_of(target.sid)
+        rids = [m.principal.sid.rsplit("-", 1)[1] for m in members.values()
+                if m.principal.kind == "group" and _domain_of(m.principal.sid) == domain]
+        if rids:
+            wanted = "".join(f"(primaryGroupID={r})" for r in rids)
+            for e in self._search(self._base_dn, f"(|{wanted})", _PRINCIPAL_ATTRIBUTES, paged=True):
+                members.setdefault(_sid(e), Member(self._principal(e), nested=True))
+        return sorted(members.values(), key=lambda m: (m.nested, m.principal.name.lower()))
+
+    def _principal(self, entry: dict[str, Any]) -> Principal:
+        classes = {c.lower() for c in _texts(entry, "objectClass")}
+        kind = "computer" if "computer" in classes else "group" if "group" in classes else "user"
+        sid = _sid(entry)
+        state = "enabled"
+        if kind != "group":
+            uac = int(_text(entry, "userAccountControl") or 0)
+            expires = int(_text(entry, "accountExpires") or 0)
+            if uac & UAC_DISABLED:
+                state = "disabled"
+            elif expires not in NEVER_EXPIRES and _filetime(expires) <= dt.datetime.now(dt.timezone.utc):
+                state = "expired"
+        return Principal(kind, self._name(sid, _text(entry, "sAMAccountName")), sid, entry["dn"],
+                         state, _text(entry, "displayName"))
+
+    def _name(self, sid: str, sam: str) -> str:
+        return f"BUILTIN\\{sam}" if sid.startswith(BUILTIN_PREFIX) else f"{self._netbios}\\{sam}"
+
+    def _search(self, base: str, search_filter: str, attributes: list[str], scope: str = SUBTREE,
+                paged: bool = False) -> list[dict[str, Any]]:
+        conn = self.connection
+        try:
+            if paged:
+                # AD returns at most 1000 entries a page (MaxPageSize); one page costs one round trip.
+                conn.extend.standard.paged_search(base, search_filter, scope, attributes=attributes,
+                                                  paged_size=1000, generator=False)
+            else:
+                conn.search(base, search_filter, scope, attributes=attributes)
+        except LDAPException as exc:
+            code = "timeout" if isinstance(exc, TimeoutError) else "unreachable"
+            raise DirectoryUnavailable(f"The domain controller {self.url} stopped answering "
+                                       f"({_last_words(str(exc))}).", code) from None
+        result = conn.result or {}
+        if result.get("result") not in (0, None) and result.get("description") != "noSuchObject":
+            raise DirectoryError(f"The directory refused a look-up at {self.url} "
+                                 f"({result.get('description')}: {_last_words(str(result.get('message', '')))}).")
+        return [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+
+
+_PRINCIPAL_ATTRIBUTES = ["objectClass", "sAMAccountName", "objectSid", "userAccountControl",
+                         "accountExpires", "displayName"]
+
+
+@dataclass(frozen=True)
+class _User:
+    dn: str
+    sid: str
+    sam: str
+    upn: str
+    display_name: str
+    mail: str
+    primary_group: str
+    member_of: tuple[str, ...]
+
+
+def _texts(entry: dict[str, Any], name: str) -> list[str]:
+    raw = entry.get("raw_attributes", {})
+    values = next((v for k, v in raw.items() if k.lower() == name.lower()), [])
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _text(entry: dict[str, Any], name: str) -> str:
+    values = _texts(entry, name)
+    return values[0] if values else ""
+
+
+def _sid(entry: dict[str, Any]) -> str:
+    raw = entry.get("raw_attributes", {}).get("objectSid") or [b""]
+    return str(format_sid(raw[0]))
+
+
+def _domain_of(sid: str) -> str:
+    return sid.rsplit("-", 1)[0]
+
+
+def _is_direct(entry: dict[str, Any], group_dn: str, rid: str) -> bool:
+    return group_dn.lower() in {d.lower() for d in _texts(entry, "memberOf")} \
+        or _text(entry, "primaryGroupID") == rid
+
+
+def _filetime(value: int) -> dt.datetime:
+    """A Windows FILETIME (100 ns since 1601) as an aware datetime."""
+    epoch = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
+    try:
+        return epoch + dt.timedelta(microseconds=value // 10)
+    except OverflowError:
+        return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+
+
+def _dn_of_domain(domain: str) -> str:
+    return ",".join(f"DC={part}" for part in domain.split(".") if part)

@@ -1,0 +1,292 @@
+"""A real Active Directory for the tests: a Samba AD DC on 127.0.0.1, provisioned once and cached.
+
+Provisioning takes seconds, so the provisioned folder is kept under
+/tmp/hvconsole-samba-cache/<samba version>/ and each test session starts from a copy (its paths
+rewritten in smb.conf). The DC presents a certificate from a throw-away test CA whose
+subjectAltName holds 127.0.0.1, so the tests keep certificate validation on. Users and groups are
+seeded over LDAPS as Administrator on every start (a tenth of a second).
+
+Samba's LDAP ports (389, 636) are fixed, so only one of these can run on a machine at a time; it
+needs root. `samba_dc` is the pytest session fixture; `running_samba()` serves the benchmarks.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from ldap3 import MODIFY_REPLACE, NONE, Connection, Server, Tls
+from ldap3.protocol.formatters.formatters import format_sid
+
+from console.config import DirectoryConfig
+from console.lab.certs import make_ca, make_server_cert
+from tests.support import service_missing
+
+CACHE = Path("/tmp/hvconsole-samba-cache")
+REALM, DOMAIN, NETBIOS = "LAB.EXAMPLE", "lab.example", "LAB"
+BASE_DN = "DC=lab,DC=example"
+DOMAIN_SID = "S-1-5-21-1000-2000-3000"  # the lab world's domain SID, so RIDs read alike
+ADMIN_PASSWORD = "Samba-Admin-1"
+LOCKOUT_THRESHOLD = 5
+USERS_DN = f"CN=Users,{BASE_DN}"
+GROUP_GLOBAL_SECURITY = -2147483646
+PAST_FILETIME = 130_000_000_000_000_000  # 2012-12-17
+
+# name: (display name, password, userAccountControl, extra attributes)
+USERS: dict[str, tuple[str, str, int, dict[str, object]]] = {
+    "alice": ("Alice Helpdesk", "alice-pass-1", 512, {"mail": "alice@lab.example"}),
+    "bob": ("Bob Owner", "bob-pass-1", 512, {}),
+    "carol": ("Carol Typo", "carol-pass-1", 512, {}),  # target of the wrong-password tests
+    "dan": ("Dan Departed", "dan-pass-1", 514, {}),  # disabled
+    "erin": ("Erin Expired", "erin-pass-1", 512, {"accountExpires": PAST_FILETIME}),
+    "frank": ("Frank First", "frank-pass-1", 512, {"pwdLastSet": 0}),  # must change password
+    "lucy": ("Lucy Locked", "lucy-pass-1", 512, {}),  # locked out by failed binds at seeding
+    "gina": ("Gina Builder", "gina-pass-1", 512, {}),  # primary group HV-Build
+}
+# group: direct members (users and groups)
+GROUPS: dict[str, list[str]] = {
+    "HV-Helpdesk": ["alice"],
+    "IT-Support": ["HV-Helpdesk"],
+    "HV-Shop-Owners": ["bob", "dan"],
+    "HV-Build": ["gina"],
+    "Weird (Group)": ["bob"],  # filter metacharacters in a name and its DN
+}
+COMPUTERS = ["WS01"]
+
+
+class SambaMissing(Exception):
+    """Samba cannot run here (no root, not installed, ports taken); the message says why."""
+
+
+@dataclass
+class SambaDC:
+    folder: Path
+    ca_file: Path
+    pid: int
+    start_seconds: float  # from nothing to seeded
+    provisioned: bool  # this start provisioned (cold) rather than copied the cache
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    ldaps_url = "ldaps://127.0.0.1:636"
+    ldap_url = "ldap://127.0.0.1:389"
+    domain_sid = DOMAIN_SID
+    base_dn = BASE_DN
+
+    def config(self, **changes: object) -> DirectoryConfig:
+        base = DirectoryConfig(urls=[self.ldaps_url], domain=DOMAIN, netbios=NETBIOS,
+                               ca_file=str(self.ca_file), timeout=5.0)
+        return replace(base, **changes)  # type: ignore[arg-type]
+
+    def admin(self) -> Connection:
+        return _admin_connection(self.ca_file)
+
+    def dn(self, name: str) -> str:
+        return f"CN={name},{USERS_DN}"
+
+    def unlock(self, user: str) -> None:
+        """Writing lockoutTime 0 unlocks the account and clears its bad-password count."""
+        with self.admin() as conn:
+            conn.modify(self.dn(user), {"lockoutTime": [(MODIFY_REPLACE, [0])]})
+
+    def bad_password_count(self, user: str) -> int:
+        with self.admin() as conn:
+            conn.search(self.dn(user), "(objectClass=*)", "BASE", attributes=["badPwdCount"])
+            raw = conn.response[0]["raw_attributes"].get("badPwdCount") or [b"0"]
+            return int(raw[0])
+
+
+def samba_version() -> str:
+    out = subprocess.run(["samba", "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.strip().split()[-1]
+
+
+def _check_machine() -> None:
+    if os.name != "posix" or os.geteuid() != 0:
+        raise SambaMissing("the Samba AD DC needs root (its LDAP ports 389 and 636 are fixed)")
+    for tool in ("samba", "samba-tool"):
+        if not shutil.which(tool):
+            raise SambaMissing(f"{tool} is not installed (apt-get install samba-ad-dc samba-ad-provision)")
+    if not Path("/usr/share/samba/setup").is_dir():
+        raise SambaMissing("samba-ad-provision is not installed (provisioning needs its schema files)")
+    for port in (389, 636):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                raise SambaMissing(f"port {port} on 127.0.0.1 is already in use (another directory server?)")
+
+
+def _provision(target: Path) -> None:
+    d = str(target)
+    options = {
+        "netbios name": "DC1", "interfaces": "127.0.0.1", "bind interfaces only": "yes",
+        "pid directory": f"{d}/run", "ncalrpc dir": f"{d}/run/ncalrpc",
+        "winbindd socket directory": f"{d}/run/winbindd",
+        "ntp signd socket directory": f"{d}/run/ntp_signd", "log file": f"{d}/log/log.%m",
+        "server services": "ldap", "ldap server require strong auth": "allow_sasl_over_tls",
+    }
+    cmd = ["samba-tool", "domain", "provision", f"--targetdir={d}", f"--realm={REALM}",
+           f"--domain={NETBIOS}", "--server-role=dc", "--dns-backend=NONE",
+           f"--adminpass={ADMIN_PASSWORD}", "--use-rfc2307", "--host-name=dc1",
+           f"--domain-sid={DOMAIN_SID}", *(f"--option={k}={v}" for k, v in options.items())]
+    _run(cmd)
+    _run(["samba-tool", "domain", "passwordsettings", "set", "-s", f"{d}/etc/smb.conf",
+          "-H", f"{d}/private/sam.ldb", "--complexity=off", "--min-pwd-age=0",
+          f"--account-lockout-threshold={LOCKOUT_THRESHOLD}"])
+
+
+def _run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        raise SambaMissing(f"{cmd[0]} {cmd[1]} {cmd[2]} failed: " + " | ".join(tail))
+
+
+def _template() -> tuple[Path, bool]:
+    """The cached provisioned folder for this Samba version, provisioning it when absent."""
+    template = CACHE / samba_version() / "template"
+    if (template / "etc" / "smb.conf").exists():
+        return template, False
+    template.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="provision-", dir=template.parent))
+    _provision(work)
+    conf = work / "etc" / "smb.conf"
+    conf.write_text(conf.read_text().replace(str(work), str(template)))
+    work.rename(template)  # atomic: a half-provisioned folder is never taken for the cache
+    return template, True
+
+
+def _instance(template: Path, folder: Path) -> None:
+    """A copy of the template with its paths and a certificate of the test CA."""
+    shutil.copytree(template, folder, symlinks=True, dirs_exist_ok=True)
+    tls = folder / "tls"
+    ca = make_ca(tls, "Hyper-V Console Test CA")
+    server = make_server_cert(ca, tls, ["dc1.lab.example", "127.0.0.1"])
+    conf = folder / "etc" / "smb.conf"
+    text = conf.read_text().replace(str(template), str(folder))
+    text = text.replace("[global]\n", "[global]\n\ttls enabled = yes\n"
+                        f"\ttls keyfile = {server.key}\n\ttls certfile = {server.cert}\n"
+                        f"\ttls cafile = {ca.cert}\n", 1)
+    conf.write_text(text)
+    for sub in ("run", "log"):
+        (folder / sub).mkdir(exist_ok=True)
+
+
+def _admin_connection(ca_file: Path) -> Connection:
+    tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file))
+    server = Server("127.0.0.1", port=636, use_ssl=True, tls=tls, get_info=NONE, connect_timeout=2)
+    conn = Connection(server, user=f"Administrator@{DOMAIN}", password=ADMIN_PASSWORD,
+                      receive_timeout=10)
+    if not conn.bind():
+        raise SambaMissing(f"the Administrator bind failed: {conn.result.get('message')}")
+    return conn
+
+
+def _wait_ready(process: subprocess.Popen[bytes], ca_file: Path, log: Path, limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SambaMissing(f"samba exited with {process.returncode}: "
+                               + " | ".join(log.read_text(errors="replace").splitlines()[-5:]))
+        try:
+            _admin_connection(ca_file).unbind()
+            return
+        except (OSError, Exception):  # not listening yet, or TLS not up yet
+            time.sleep(0.05)
+    raise SambaMissing(f"samba did not accept an LDAPS bind within {limit:g} s")
+
+
+def _seed(ca_file: Path) -> dict[str, str]:
+    passwords = {}
+    with _admin_connection(ca_file) as conn:
+        for name, (display, password, uac, extra) in USERS.items():
+            attributes: dict[str, object] = {
+                "sAMAccountName": name, "userPrincipalName": f"{name}@{DOMAIN}",
+                "displayName": display, "unicodePwd": f'"{password}"'.encode("utf-16-le"),
+                "userAccountControl": uac, **extra}
+            _ok(conn, conn.add(f"CN={name},{USERS_DN}", ["top", "person", "organizationalPerson", "user"],
+                               attributes))
+            passwords[name] = password
+        for name in COMPUTERS:
+            _ok(conn, conn.add(f"CN={name},CN=Computers,{BASE_DN}", ["top", "computer"],
+                               {"sAMAccountName": f"{name}$", "userAccountControl": 4096}))
+        for name in GROUPS:
+            _ok(conn, conn.add(f"CN={_rdn(name)},{USERS_DN}", ["top", "group"],
+                               {"sAMAccountName": name, "groupType": GROUP_GLOBAL_SECURITY}))
+        for name, members in GROUPS.items():
+            dns = [f"CN={_rdn(m)},{USERS_DN}" for m in members]
+            _ok(conn, conn.modify(f"CN={_rdn(name)},{USERS_DN}", {"member": [(MODIFY_REPLACE, dns)]}))
+        # gina's primary group becomes HV-Build: AD then drops her `member` link to it, so only
+        # primaryGroupID (and tokenGroups) still says she belongs.
+        conn.search(f"CN=HV-Build,{USERS_DN}", "(objectClass=*)", "BASE", attributes=["objectSid"])
+        rid = format_sid(conn.response[0]["raw_attributes"]["objectSid"][0]).rsplit("-", 1)[1]
+        _ok(conn, conn.modify(f"CN=gina,{USERS_DN}", {"primaryGroupID": [(MODIFY_REPLACE, [rid])]}))
+    lucy = Connection(Server("127.0.0.1", port=636, use_ssl=True,
+                             tls=Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file)),
+                             get_info=NONE), user=f"lucy@{DOMAIN}", password="not-her-password")
+    for _ in range(LOCKOUT_THRESHOLD):
+        lucy.bind()
+        lucy.unbind()
+    return passwords
+
+
+def _rdn(name: str) -> str:
+    return name.replace("\\", "\\\\").replace(",", "\\,").replace("+", "\\+")
+
+
+def _ok(conn: Connection, done: bool) -> None:
+    if not done:
+        raise SambaMissing(f"seeding the directory failed: {conn.result}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_samba() -> Iterator[SambaDC]:
+    """Start a seeded Samba AD DC on 127.0.0.1 and stop it afterwards; SambaMissing says why not."""
+    _check_machine()
+    started = time.monotonic()
+    template, provisioned = _template()
+    folder = Path(tempfile.mkdtemp(prefix="hvconsole-samba-"))
+    process = None
+    try:
+        _instance(template, folder)
+        log = folder / "log" / "samba.out"
+        with log.open("wb") as out:
+            process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", str(folder / "etc" / "smb.conf")],
+                                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True)
+        ca_file = folder / "tls" / "ca.pem"
+        _wait_ready(process, ca_file, log)
+        passwords = _seed(ca_file)
+        yield SambaDC(folder, ca_file, process.pid, time.monotonic() - started, provisioned, passwords)
+    finally:
+        if process is not None:
+            _stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def samba_dc() -> Iterator[SambaDC]:
+    with contextlib.ExitStack() as stack:
+        try:
+            dc = stack.enter_context(running_samba())
+        except SambaMissing as missing:
+            service_missing(f"Samba AD DC: {missing}")
+        yield dc
