@@ -612,7 +612,7 @@ class _Parser:
             line: int | None = int(match.group(1))
             message = message[:match.start()]
         else:
-            line = self.text.count("\n") + 1 if "end of document" in message else None
+            line = max(1, len(self.text.splitlines())) if "end of document" in message else None
             message = re.sub(r"\s*\(at end of document\)$", " at the end of the file", message)
         return Problem(self.file, line, f"the file is not valid TOML: {message}.")
 
@@ -765,14 +765,12 @@ class _Parser:
             if vm_id is None:
                 self.problem(line, f"'{key}' is not a VM id: document a VM under its id (a GUID "
                              "such as [vms.\"42e4aaca-7231-5411-b96b-d03849b0dae1\"]).")
-                continue
-            if vm_id in docs:
+            elif vm_id in docs:
                 self.problem(line, f"VM {vm_id} is documented twice (also on line "
                              f"{docs[vm_id].line}); keep one description.")
-                continue
             self._unknown_keys(table, _VM_KEYS, path, what)
-            docs[vm_id] = VMDoc(
-                vm_id=vm_id, name=self._text(table, "name", path, what, required=True),
+            doc = VMDoc(
+                vm_id=vm_id or key, name=self._text(table, "name", path, what, required=True),
                 owner=self._text(table, "owner", path, what),
                 contact=self._text(table, "contact", path, what),
                 classification=self._classification(table, path, what),
@@ -780,6 +778,7 @@ class _Parser:
                 tier=self._text(table, "tier", path, what),
                 tags=self._text_list(table, "tags", path, what),
                 notes=self._text(table, "notes", path, what), line=line)
+            docs.setdefault(doc.vm_id, doc)
         return list(docs.values())
 
     def _grants(self, items: Any, roles: dict[str, Role], hosts: list[HostEntry],
