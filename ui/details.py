@@ -1,0 +1,154 @@
+"""The details pane: one VM's documentation, media, checkpoint tree and the user's rights on it."""
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QHeaderView, QLabel, QTabWidget,
+                               QTreeView, QVBoxLayout, QWidget)
+
+from console.inventory import REQUIRED_PRIVILEGES, Checkpoint
+
+from .models import CheckpointModel, VMRow
+from .text import human_bytes, plain_label
+
+VM_PRIVILEGES = tuple(sorted({p for ps in REQUIRED_PRIVILEGES.values() for p in ps} | {"vm.view"}))
+
+
+class DetailsPane(QWidget):
+    checkpoint_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.row: VMRow | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        self.title = plain_label("No VM selected", selectable=True)
+        font = QFont(self.title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.subtitle = plain_label("", wrap=True)
+        layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+
+        overview = QWidget()
+        form = QFormLayout(overview)
+        self.fields: dict[str, QLabel] = {}
+        for key, title in (("state", "State"), ("owner", "Owner"), ("contact", "Contact"),
+                           ("classification", "Classification"), ("application", "Application / tier"),
+                           ("tags", "Tags"), ("dvd", "DVD drive"), ("disks", "Disks"),
+                           ("replication", "Replication"), ("notes", "Notes"), ("vm_notes", "Host notes")):
+            label = plain_label("", wrap=True)  # every value here is written by someone else
+            self.fields[key] = label
+            form.addRow(title, label)
+        self.tabs.addTab(overview, "Overview")
+
+        checkpoints = QWidget()
+        box = QVBoxLayout(checkpoints)
+        self.checkpoint_type = plain_label("")
+        box.addWidget(self.checkpoint_type)
+        self.checkpoint_model = CheckpointModel(self)
+        self.tree = QTreeView()
+        self.tree.setModel(self.checkpoint_model)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.selectionModel().selectionChanged.connect(lambda *_: self.checkpoint_changed.emit())
+        box.addWidget(self.tree)
+        self.tabs.addTab(checkpoints, "Checkpoints")
+
+        access = QWidget()
+        box = QVBoxLayout(access)
+        self.privileges = plain_label("", wrap=True)
+        self.why = plain_label("", wrap=True)
+        box.addWidget(self.privileges)
+        box.addWidget(self.why)
+        box.addStretch(1)
+        self.tabs.addTab(access, "Your access")
+        self.show_rows([])
+
+    def selected_checkpoint(self) -> Checkpoint | None:
+        rows = self.tree.selectionModel().selectedRows()
+        return self.checkpoint_model.checkpoint(rows[0]) if rows else None
+
+    def show_rows(self, rows: list[VMRow]) -> None:
+        row = rows[0] if len(rows) == 1 else None
+        previous = self.row
+        self.row = row
+        self.tabs.setEnabled(row is not None)
+        if row is None:
+            self.title.setText(f"{len(rows)} VMs selected" if rows else "No VM selected")
+            self.subtitle.setText("Power actions apply to every selected VM." if rows else
+                                  "Select a VM to see its details.")
+            for label in self.fields.values():
+                label.setText("")
+            self._set_checkpoints(None)
+            self.privileges.setText("")
+            self.why.setText("")
+            return
+        vm = row.vm
+        self.title.setText(vm.name)
+        self.subtitle.setText(f"on {vm.host}" + (f" (cluster {vm.cluster})" if vm.cluster else "")
+                              + f" · VM id {vm.id} · generation {vm.generation}")
+        doc = row.doc
+        state = vm.state + (f" — {vm.status}" if vm.status else "")
+        if row.pending:
+            state += f" ({row.pending}, waiting for the host to confirm)"
+        self.fields["state"].setText(state)
+        self.fields["owner"].setText(getattr(doc, "owner", "") or "— undocumented —")
+        self.fields["contact"].setText(getattr(doc, "contact", "") or "")
+        self.fields["classification"].setText(getattr(doc, "classification", "") or "")
+        self.fields["application"].setText(row.application)
+        self.fields["tags"].setText(", ".join(getattr(doc, "tags", ()) or ()))
+        self.fields["notes"].setText(getattr(doc, "notes", "") or "")
+        self.fields["vm_notes"].setText(vm.notes)
+        drives = [f"{d.slot}: {d.path or 'empty'}" for d in vm.dvd_drives]
+        self.fields["dvd"].setText("\n".join(drives) or "no DVD drive")
+        disks = human_bytes(vm.disk_bytes) if vm.disk_bytes else ""
+        if vm.checkpoint_bytes:
+            disks += f" (checkpoints {human_bytes(vm.checkpoint_bytes)})"
+        self.fields["disks"].setText(disks)
+        self.fields["replication"].setText("" if vm.replication_mode == "None" else vm.replication_mode)
+        same_vm = previous is not None and previous.vm.key == vm.key
+        if not same_vm or previous is None or previous.vm.checkpoints != vm.checkpoints:
+            self._set_checkpoints(row, keep=same_vm)
+        self.checkpoint_type.setText(f"Checkpoint type: {vm.checkpoint_type}")
+        held = sorted(row.privileges)
+        self.privileges.setText("You hold: " + (", ".join(held) if held else "nothing"))
+        explain = getattr(row.decision, "explain", None)
+        self.why.setText(explain() if callable(explain) else "")
+
+    def _set_checkpoints(self, row: VMRow | None, keep: bool = False) -> None:
+        kept = self.selected_checkpoint() if keep else None
+        self.checkpoint_model.set_vm(row.vm if row else None)
+        self.tree.expandAll()
+        if kept is not None:
+            self.select_checkpoint(kept.id)
+        self.checkpoint_changed.emit()
+
+    def select_checkpoint(self, checkpoint_id: str) -> bool:
+        index = self._find(QModelIndex(), checkpoint_id)
+        if index is None:
+            return False
+        self.tree.selectionModel().select(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
+        self.tree.setCurrentIndex(index)
+        return True
+
+    def _find(self, parent: QModelIndex, checkpoint_id: str) -> QModelIndex | None:
+        model = self.checkpoint_model
+        for r in range(model.rowCount(parent)):
+            index = model.index(r, 0, parent)
+            if index.internalPointer() == checkpoint_id:
+                return index
+            found = self._find(index, checkpoint_id)
+            if found is not None:
+                return found
+        return None
+
+
+__all__ = ["DetailsPane", "VM_PRIVILEGES"]

@@ -1,0 +1,592 @@
+"""The main window: the VMs this person may view, what they may do with them, and what is running.
+
+Every host call runs through `Tasks`; every action goes through ActionService.perform (which
+re-checks the policy and audits). The window only mirrors the policy to enable buttons.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMenu,
+                               QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
+
+from console.errors import ConsoleError, CredentialsRejected, HostError
+from console.hosts import Credentials, HostResult, HostStatus, status_of
+from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action
+
+from .actions import SPECS, TOOLBAR_ACTIONS, NEEDS_CHECKPOINT, availability
+from .activity import ActivityWindow
+from .app import Services, Session
+from .details import DetailsPane
+from .dialogs import AskText, Confirm, IsoDialog, PasswordPrompt, SettingsDialog
+from .errors import show_exception
+from .models import COL_NAME, ROW_ROLE, STATE_GROUPS, VMFilterProxy, VMRow, VMTableModel, _dot
+from .tasks import Task, Tasks
+from .text import human_duration, plain_label, tip
+
+STATUS_COLORS = {
+    HostStatus.OK: "#2e7d32", HostStatus.SLOW: "#f9a825", HostStatus.UNREACHABLE: "#c62828",
+    HostStatus.ACCESS_DENIED: "#c62828", HostStatus.CREDENTIALS_REJECTED: "#c62828",
+    HostStatus.ERROR: "#c62828",
+}
+
+
+def read_host(session: Session, services: Services, host: str) -> tuple[HostResult, list[VMRow]]:
+    """One host's inventory, its status, and the rows this user may view (runs in a worker)."""
+    client = session.pool.client(host)
+    start = time.monotonic()
+    try:
+        vms: tuple[VM, ...] = tuple(client.inventory())
+        error: HostError | None = None
+    except HostError as exc:
+        vms, error = (), exc
+    seconds = time.monotonic() - start
+    result = HostResult(client.name, status_of(error, seconds, session.pool.slow_after), vms,
+                        error, seconds)
+    policy, identity = services.policy, session.identity
+    rows = []
+    for vm in vms:
+        decision = policy.evaluate(identity, vm)
+        if decision.allows("vm.view"):
+            rows.append(VMRow(vm, policy.doc(vm.id), decision))
+    return result, rows
+
+
+class HostStatusBar(QWidget):
+    """One entry per host: ok, slow, unreachable, access denied; one dead host blanks nothing."""
+
+    def __init__(self, hosts: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        self.labels: dict[str, QLabel] = {}
+        self.results: dict[str, HostResult] = {}
+        for host in hosts:
+            label = plain_label(f"{host}: …", selectable=False)
+            label.setToolTip(tip(f"{host}: not read yet"))
+            self.labels[host.lower()] = label
+            layout.addWidget(label)
+        layout.addStretch(1)
+
+    def loading(self, host: str) -> None:
+        label = self.labels.get(host.lower())
+        if label is not None and host.lower() not in self.results:
+            label.setText(f"◌ {host}: reading…")
+
+    def show_result(self, result: HostResult) -> None:
+        self.results[result.host.lower()] = result
+        label = self.labels.get(result.host.lower())
+        if label is None:
+            return
+        label.setText(f"● {result.host}: {result.status.value}")
+        label.setStyleSheet(f"color: {STATUS_COLORS.get(result.status, '#555')}")
+        detail = str(result.error) if result.error else f"answered in {result.seconds:.1f} s"
+        label.setToolTip(tip(f"{result.host}: {result.status.value}", detail))
+
+    def status(self, host: str) -> HostStatus | None:
+        result = self.results.get(host.lower())
+        return result.status if result else None
+
+
+@dataclass
+class Running:
+    label: str
+    started: float
+    item: QListWidgetItem
+
+
+class ProgressArea(QWidget):
+    """Running actions with their VM and elapsed time, then their results (failures stay)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        head.addWidget(plain_label("Activity in this session", selectable=False))
+        head.addStretch(1)
+        self.clear_button = QPushButton("Clear finished")
+        self.clear_button.clicked.connect(self.clear_finished)
+        head.addWidget(self.clear_button)
+        layout.addLayout(head)
+        self.list = QListWidget()
+        self.list.setWordWrap(True)
+        layout.addWidget(self.list)
+        self.running: dict[int, Running] = {}
+        self._next = 0
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self, label: str) -> int:
+        self._next += 1
+        item = QListWidgetItem(f"{label} — 0 s")
+        item.setIcon(_dot("#6a1b9a"))
+        self.list.insertItem(0, item)
+        self.running[self._next] = Running(label, time.monotonic(), item)
+        self.timer.start()
+        return self._next
+
+    def finish(self, token: int, status: str, message: str) -> None:
+        entry = self.running.pop(token, None)
+        if entry is None:
+            return
+        seconds = human_duration(int(time.monotonic() - entry.started)) or "0 s"
+        text = f"{entry.label}: {status} after {seconds}"
+        entry.item.setText(text + (f"\n{message}" if message else ""))
+        entry.item.setIcon(_dot({"ok": "#2e7d32", "pending": "#f9a825"}.get(status, "#c62828")))
+        entry.item.setToolTip(tip(text, message))
+        entry.item.setData(Qt.ItemDataRole.UserRole, status)
+        if not self.running:
+            self.timer.stop()
+
+    def clear_finished(self) -> None:
+        for row in range(self.list.count() - 1, -1, -1):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole):
+                self.list.takeItem(row)
+
+    def texts(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for entry in self.running.values():
+            entry.item.setText(f"{entry.label} — {human_duration(int(now - entry.started)) or '0 s'}")
+
+
+class MainWindow(QMainWindow):
+    refreshed = Signal()  # every host has answered (or failed) in a refresh
+    action_finished = Signal(str, str)  # status, message
+
+    def __init__(self, services: Services, session: Session, tasks: Tasks,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services, self.session, self.tasks = services, session, tasks
+        self.identity = session.identity
+        self.setWindowTitle(f"Hyper-V Console — {self.identity.display_name or self.identity.name}")
+        self.resize(1280, 760)
+        self._busy: dict[tuple[str, str], int] = {}
+        self._reading: set[str] = set()
+        self._asking_password = False
+        self._activity: ActivityWindow | None = None
+
+        self.model = VMTableModel(self)
+        self.proxy = VMFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.model.dataChanged.connect(self._rows_changed)
+
+        self.search = QLineEdit(placeholderText="Search name, host, owner, application")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.set_search)
+        self.state_filter = QComboBox()
+        self.state_filter.addItems(list(STATE_GROUPS))
+        self.state_filter.currentTextChanged.connect(self.proxy.set_state_group)
+        self.count_label = plain_label("", selectable=False)
+
+        self.details = DetailsPane()
+        self.details.checkpoint_changed.connect(self.update_actions)
+        self.hosts_bar = HostStatusBar([h.name for h in services.config.hosts])
+        self.progress = ProgressArea()
+
+        left = QWidget()
+        box = QVBoxLayout(left)
+        box.setContentsMargins(0, 0, 0, 0)
+        filters = QHBoxLayout()
+        filters.addWidget(self.search, 1)
+        filters.addWidget(self.state_filter)
+        filters.addWidget(self.count_label)
+        box.addLayout(filters)
+        box.addWidget(self.table, 1)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(left)
+        top.addWidget(self.details)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 1)
+        top.setSizes([900, 380])
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(top)
+        outer.addWidget(self.progress)
+        outer.setStretchFactor(0, 4)
+        outer.setStretchFactor(1, 1)
+        outer.setSizes([600, 130])
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.hosts_bar)
+        layout.addWidget(outer, 1)
+        self.setCentralWidget(central)
+
+        self.actions: dict[Action, QAction] = {}
+        self._build_actions()
+        self.statusBar().addPermanentWidget(plain_label(f"Signed in as {self.identity.name}",
+                                                        selectable=False))
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(max(5, services.config.refresh_seconds) * 1000)
+        self.refresh_timer.timeout.connect(self.refresh)
+        self._restore_geometry()
+        self.update_actions()
+
+    # --- building ----------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        bar = self.addToolBar("Actions")
+        bar.setObjectName("actions")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.refresh_action = QAction("Refresh", self)
+        self.refresh_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
+        self.refresh_action.triggered.connect(self.refresh)
+        bar.addAction(self.refresh_action)
+        bar.addSeparator()
+        for action, spec in SPECS.items():
+            qaction = QAction(spec.label, self)
+            if spec.shortcut:
+                qaction.setShortcut(QKeySequence(spec.shortcut))
+                qaction.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            qaction.triggered.connect(lambda _=False, a=action: self.trigger(a))
+            self.addAction(qaction)  # shortcuts work even for actions only in menus
+            self.actions[action] = qaction
+        for action in TOOLBAR_ACTIONS:
+            bar.addAction(self.actions[action])
+            if action in {Action.RESUME, Action.CHECKPOINT_CREATE}:
+                bar.addSeparator()
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        settings = file_menu.addAction("&Settings...")
+        settings.triggered.connect(self.open_settings)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        quit_action.triggered.connect(self.close)
+        view = menu.addMenu("&View")
+        view.addAction(self.refresh_action)
+        self.activity_action = view.addAction("My &activity")
+        self.activity_action.triggered.connect(self.open_activity)
+        find = view.addAction("&Find")
+        find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        find.triggered.connect(lambda: self.search.setFocus())
+        vm_menu = menu.addMenu("&Action")
+        self._fill_menu(vm_menu)
+
+    def _fill_menu(self, menu: QMenu) -> None:
+        groups = [
+            [Action.START, Action.SHUTDOWN, Action.RESTART, Action.TURNOFF, Action.RESET],
+            [Action.SAVE, Action.PAUSE, Action.RESUME, Action.DELETE_SAVED_STATE],
+            [Action.CHECKPOINT_CREATE, Action.CHECKPOINT_APPLY, Action.CHECKPOINT_DELETE,
+             Action.CHECKPOINT_DELETE_SUBTREE],
+            [Action.MOUNT_ISO, Action.EJECT],
+        ]
+        menu.setToolTipsVisible(True)
+        for i, group in enumerate(groups):
+            if i:
+                menu.addSeparator()
+            for action in group:
+                menu.addAction(self.actions[action])
+
+    def _context_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        self._fill_menu(menu)
+        menu.popup(self.table.viewport().mapToGlobal(pos))
+
+    # --- selection and enablement --------------------------------------------------------------
+
+    def selected_rows(self) -> list[VMRow]:
+        rows = self.table.selectionModel().selectedRows(COL_NAME)
+        return [r for r in (index.data(ROW_ROLE) for index in rows) if r is not None]
+
+    def selected_vms(self) -> list[VM]:
+        return [r.vm for r in self.selected_rows()]
+
+    def select_vm(self, name_or_key: str | tuple[str, str], add: bool = False) -> bool:
+        """Select a VM by key or (first) name; for keyboard users and tests."""
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, 0)
+            vm: VM = index.data(ROW_ROLE).vm
+            if vm.key == name_or_key or vm.name == name_or_key:
+                flags = QItemSelectionModel.SelectionFlag.Rows | (
+                    QItemSelectionModel.SelectionFlag.Select if add
+                    else QItemSelectionModel.SelectionFlag.ClearAndSelect)
+                self.table.selectionModel().select(index, flags)
+                self.table.setCurrentIndex(index) if not add else None
+                return True
+        return False
+
+    def _selection_changed(self, *_: Any) -> None:
+        self.details.show_rows(self.selected_rows())
+        self.update_actions()
+
+    def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, *_: Any) -> None:
+        selected = {r.vm.key for r in self.selected_rows()}
+        if any(self.model.index(i, 0).data(ROW_ROLE).vm.key in selected
+               for i in range(top.row(), bottom.row() + 1)):
+            self._selection_changed()
+
+    def availability(self, action: Action) -> tuple[bool, str]:
+        rows = {r.vm.key: r for r in self.selected_rows()}
+        return availability(
+            action, [r.vm for r in rows.values()], lambda vm: rows[vm.key].privileges,
+            checkpoint_selected=self.details.selected_checkpoint() is not None,
+            busy=lambda vm: vm.key in self._busy)
+
+    def update_actions(self) -> None:
+        for action, qaction in self.actions.items():
+            enabled, reason = self.availability(action)
+            qaction.setEnabled(enabled)
+            spec = SPECS[action]
+            label = spec.title
+            shortcut = f" ({spec.shortcut})" if spec.shortcut else ""
+            qaction.setToolTip(tip(label + shortcut, reason))
+        self.count_label.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} VMs")
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Show the first inventory and refresh on the configured interval."""
+        self.refresh()
+        self.refresh_timer.start()
+
+    def refresh(self) -> None:
+        pool = self.session.pool
+        if not pool.gate.is_open:
+            self._ask_password(None)
+            return
+        hosts = [c.name for c in pool.clients.values()]
+        if not pool.gate.confirmed and hosts and not self._reading:
+            # Untried credentials: one host first, so a wrong password costs one bad attempt.
+            self._read(hosts[0], then=hosts[1:])
+            return
+        for host in hosts:
+            self._read(host)
+
+    def _read(self, host: str, then: list[str] | None = None) -> None:
+        if host.lower() in self._reading:
+            return  # a slow host is still answering the last refresh
+        self._reading.add(host.lower())
+        self.hosts_bar.loading(host)
+
+        def done(value: tuple[HostResult, list[VMRow]]) -> None:
+            result, rows = value
+            self._reading.discard(host.lower())
+            self.hosts_bar.show_result(result)
+            self.model.set_rows([r for r in self.model.rows if r.vm.host.lower() != host.lower()]
+                                + rows)
+            self.fit_columns()
+            self.update_actions()
+            if isinstance(result.error, CredentialsRejected):
+                self._ask_password(result.error)
+            elif then:
+                for other in then:
+                    self._read(other)
+            if not self._reading:
+                self.statusBar().showMessage(f"Refreshed at {time.strftime('%H:%M:%S')}")
+                self.refreshed.emit()
+
+        def failed(error: BaseException) -> None:
+            self._reading.discard(host.lower())
+            show_exception(error, self)
+
+        self.tasks.run(read_host, self.session, self.services, host,
+                       label=f"read {host}").on_success(done).on_failure(failed)
+
+    # --- the credential gate -----------------------------------------------------------------
+
+    def _ask_password(self, error: BaseException | None) -> None:
+        """A host refused the password: stop everything and ask once, then carry on."""
+        self.refresh_timer.stop()
+        if self._asking_password:
+            return
+        self._asking_password = True
+        QTimer.singleShot(0, lambda: self._prompt_password(error))
+
+    def _prompt_password(self, error: BaseException | None) -> None:
+        try:
+            reason = str(error) if error else "A host rejected your password."
+            password = PasswordPrompt.ask(self, self.identity.name, reason)
+        finally:
+            self._asking_password = False
+        if password is None:
+            self.statusBar().showMessage("Host calls are paused until you enter your password "
+                                         "(Refresh asks again).")
+            return
+        self.session.pool.gate.reopen(Credentials(self.identity.name, password))
+        self.start()
+
+    # --- acting ------------------------------------------------------------------------------
+
+    def trigger(self, action: Action) -> None:
+        enabled, reason = self.availability(action)
+        if not enabled:
+            self.statusBar().showMessage(reason, 8000)
+            return
+        rows = self.selected_rows()
+        vms = [r.vm for r in rows]
+        spec = SPECS[action]
+        params: dict[str, Any] = {}
+        if action is Action.CHECKPOINT_CREATE:
+            name = AskText.ask(self, "Checkpoint", f"Name of the new checkpoint of {vms[0].name}:",
+                               f"{vms[0].name} - {time.strftime('%Y-%m-%d %H:%M')}")
+            if name is None:
+                return
+            params["name"] = name
+        if action in NEEDS_CHECKPOINT:
+            checkpoint = self.details.selected_checkpoint()
+            assert checkpoint is not None  # availability() requires one
+            params["checkpoint_id"] = checkpoint.id
+        if action in DESTRUCTIVE_ACTIONS and not self._confirm(action, vms, params):
+            return
+        if action is Action.MOUNT_ISO:
+            self._choose_iso(vms[0])
+            return
+        if action is Action.EJECT:
+            drive = next((d for d in vms[0].dvd_drives if d.path), vms[0].dvd_drives[0])
+            params.update(controller_type=drive.controller_type, controller=drive.controller,
+                          location=drive.location)
+        for vm in vms:
+            self.perform(vm, action, **params)
+
+    def _confirm(self, action: Action, vms: list[VM], params: dict[str, Any]) -> bool:
+        spec = SPECS[action]
+        title = spec.title
+        if action in NEEDS_CHECKPOINT:
+            checkpoint = vms[0].checkpoint(params["checkpoint_id"])
+            name = checkpoint.name if checkpoint else params["checkpoint_id"]
+            text = f"{title} “{name}” of {vms[0].name} on {vms[0].host}?"
+        else:
+            text = f"{title}?\n" + "\n".join(f"• {vm.name} on {vm.host}" for vm in vms)
+        return Confirm.ask(self, title, text, spec.loses, yes=title)
+
+    def _choose_iso(self, vm: VM) -> None:
+        entry = self.services.policy.host(vm.host)
+        library = list(entry.iso_library) if entry else []
+        if not library:
+            self.statusBar().showMessage(f"{vm.host} has no approved ISO library in the policy.", 8000)
+            return
+        drive = next((d for d in vm.dvd_drives if not d.path), vm.dvd_drives[0])
+        client = self.session.pool.client(vm.host)
+
+        def chosen(facts: Any) -> None:
+            iso = IsoDialog.choose(self, vm.host, list(facts.isos), vm.name)
+            if iso is not None:
+                self.perform(vm, Action.MOUNT_ISO, path=iso.path,
+                             controller_type=drive.controller_type, controller=drive.controller,
+                             location=drive.location)
+
+        self.tasks.run(client.host_facts, library, label=f"ISO library of {vm.host}") \
+            .on_success(chosen).on_failure(lambda e: self._action_failed(vm, Action.MOUNT_ISO, e, None))
+
+    def perform(self, vm: VM, action: Action, **params: Any) -> Task:
+        spec = SPECS[action]
+        token = self.progress.start(f"{spec.title}: {vm.name} on {vm.host}")
+        self._busy[vm.key] = self._busy.get(vm.key, 0) + 1
+        self.update_actions()
+
+        def done(outcome: Any) -> None:
+            self._unbusy(vm)
+            status = str(getattr(outcome, "status", "ok"))
+            message = str(getattr(outcome, "message", "") or "")
+            state = getattr(outcome, "vm_state", None)
+            current = self.model.vm(vm.key) or vm
+            if state:
+                self.model.update_vm(replace(current, state=state,
+                                             status=getattr(outcome, "vm_status", "") or ""))
+            if status == "pending":
+                self.model.mark_pending(vm.key, f"{spec.pending_label or spec.verb} (pending)")
+            self.progress.finish(token, status, message if status != "ok" else "")
+            self.action_finished.emit(status, message)
+            if status != "ok":
+                self.statusBar().showMessage(f"{vm.name}: {message}", 10000)
+            # The host's answer is one VM's state; checkpoints, media and uptime come with a read.
+            self._read(vm.host)
+
+        return self.tasks.run(self.session.actions.perform, self.identity, vm, action,
+                              label=f"{action} {vm.name}", **params) \
+            .on_success(done).on_failure(lambda e: self._action_failed(vm, action, e, token))
+
+    def _action_failed(self, vm: VM, action: Action, error: BaseException, token: int | None) -> None:
+        if token is not None:
+            self._unbusy(vm)
+        if not isinstance(error, ConsoleError):
+            if token is not None:
+                self.progress.finish(token, "failed", "an unexpected error (see the details)")
+            show_exception(error, self)
+            return
+        if token is not None:
+            self.progress.finish(token, "failed", str(error))
+        self.statusBar().showMessage(f"{vm.name}: {error}", 10000)
+        self.action_finished.emit("failed", str(error))
+        if isinstance(error, CredentialsRejected):
+            self._ask_password(error)
+        else:
+            self._read(vm.host)
+
+    def _unbusy(self, vm: VM) -> None:
+        left = self._busy.get(vm.key, 1) - 1
+        if left <= 0:
+            self._busy.pop(vm.key, None)
+        else:
+            self._busy[vm.key] = left
+        self.update_actions()
+
+    # --- other screens -----------------------------------------------------------------------
+
+    def open_activity(self) -> ActivityWindow:
+        if self._activity is None:
+            self._activity = ActivityWindow(self.services.audit, self.identity, self.tasks, self)
+        self._activity.show()
+        self._activity.raise_()
+        self._activity.reload()
+        return self._activity
+
+    def open_settings(self) -> None:
+        saved = SettingsDialog.edit(self, self.services.config, self.services.config_path)
+        if saved is not None:
+            self.statusBar().showMessage("Settings saved; host and directory changes apply at "
+                                         "the next sign-in.", 8000)
+            self.refresh_timer.setInterval(saved.refresh_seconds * 1000)
+
+    # --- geometry ----------------------------------------------------------------------------
+
+    def _restore_geometry(self) -> None:
+        settings = self.services.settings
+        geometry = settings.value("main/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        header = settings.value("main/header")
+        if header is not None:
+            self.table.horizontalHeader().restoreState(header)
+        self._sized = header is not None
+
+    def fit_columns(self) -> None:
+        if not self._sized and self.model.rowCount():
+            self.table.resizeColumnsToContents()
+            self._sized = True
+
+    def closeEvent(self, event: Any) -> None:
+        self.refresh_timer.stop()
+        self.services.settings.setValue("main/geometry", self.saveGeometry())
+        self.services.settings.setValue("main/header", self.table.horizontalHeader().saveState())
+        super().closeEvent(event)
+
+
+__all__ = ["MainWindow", "HostStatusBar", "ProgressArea", "read_host"]

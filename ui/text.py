@@ -1,0 +1,61 @@
+"""Untrusted text on screen: VM names, notes, owners and host messages are written by other people.
+
+Qt guesses whether a string is rich text (Qt.AutoText); a VM called `<img src=x>` would be
+rendered as markup. Labels and message boxes showing such text are set to Qt.PlainText; tooltips
+are always rich text in Qt, so their text is escaped and wrapped so Qt never guesses.
+"""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QWidget
+
+from console.text import one_line, plain
+
+
+def tip(*lines: str) -> str:
+    """A tooltip showing `lines` literally (escaped, forced to rich text so escapes render)."""
+    body = "<br>".join(html.escape(plain(line)).replace("\n", "<br>") for line in lines if line)
+    return f"<qt>{body}</qt>" if body else ""
+
+
+def cell(text: str) -> str:
+    """Text for a table cell: one line, control characters shown escaped."""
+    return one_line(text)
+
+
+def plain_label(text: str = "", parent: QWidget | None = None, *, selectable: bool = True,
+                wrap: bool = False) -> QLabel:
+    """A QLabel that never interprets its text as markup."""
+    label = QLabel(parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(wrap)
+    label.setText(plain(text))
+    return label
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def human_duration(seconds: int) -> str:
+    if seconds <= 0:
+        return ""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
