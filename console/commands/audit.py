@@ -1,0 +1,100 @@
+"""`hvconsole audit verify|show`: check the hash chain of the audit trail and read it."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..audit import AuditRecord, AuditTrail
+from ..config import Config
+from ..errors import AuditError
+from ..text import one_line
+
+TAMPERED = 2
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="verify or read the console's audit trail")
+    commands = p.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+
+    verify = commands.add_parser(
+        "verify", help="check the hash chain; exit 2 at the first edited, removed, inserted, "
+        "reordered or torn record")
+    verify.add_argument("file", nargs="?", type=Path, help="default: the configured trail")
+    verify.set_defaults(func=run_verify)
+
+    show = commands.add_parser("show", help="print records, newest first")
+    show.add_argument("file", nargs="?", type=Path, help="default: the configured trail")
+    show.add_argument("--user", metavar="NAME|SID", help="only this user's records")
+    show.add_argument("--last", metavar="N", type=_positive, help="only the N newest records")
+    show.add_argument("--json", action="store_true", help="a JSON array of records")
+    show.set_defaults(func=run_show)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    path = _path(args.file)
+    if not path.exists():
+        raise AuditError(f"There is no audit trail at {path}.")
+    result = AuditTrail(path).verify()
+    for line in result.repaired:
+        print(f"line {line}: torn by an interrupted write, repaired by the record after it")
+    if not result.ok:
+        print(f"{path}: {one_line(result.problem or 'the chain is broken')}")
+        print(f"{result.count} records intact before line {result.line}.")
+        return TAMPERED
+    print(f"{path}: {result.count} records, chain intact; last record's hash {result.head}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    path = _path(args.file)
+    if not path.exists():
+        raise AuditError(f"There is no audit trail at {path}.")
+    records = [r for r in AuditTrail(path).records() if _matches(r, args.user)]
+    records.reverse()
+    if args.last is not None:
+        records = records[:args.last]
+    if args.json:
+        # json.dumps escapes every control character, so the output is safe as it is.
+        print(json.dumps([r.to_json() for r in records], indent=2))
+        return 0
+    for record in records:
+        print(_row(record))
+    return 0
+
+
+def _row(r: AuditRecord) -> str:
+    target = f"{r.host}/{r.vm_name} ({r.vm_id})" if r.vm_id else r.host
+    if r.decision:
+        result = r.decision + (f": {r.reason}" if r.reason else "")
+    elif r.outcome:
+        result = r.outcome + (f": {r.error}" if r.error else "")
+    else:
+        result = ""
+    if r.params:
+        result += " " + json.dumps(r.params, sort_keys=True)
+    # one_line: a name holding a newline must not be able to print a fake record row.
+    return one_line(f"{r.time}  {r.user_name} on {r.workstation}  {r.action} {target}  {result}  "
+                    f"[{r.correlation_id[:8]}]")
+
+
+def _matches(record: AuditRecord, user: str | None) -> bool:
+    if not user:
+        return True
+    wanted = user.casefold()
+    return wanted in {record.user_sid.casefold(), record.user_name.casefold(),
+                      record.user_name.rsplit("\\", 1)[-1].casefold()}
+
+
+def _path(file: Path | None) -> Path:
+    return file if file is not None else Config.load().audit_file
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more; got {text!r}")
+    return value

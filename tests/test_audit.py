@@ -1,0 +1,384 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.audit import GENESIS, AuditRecord, AuditTrail
+from console.cli import main
+from console.errors import AuditError
+from console.identity import Identity
+from tests.support import service_missing
+
+OLIVIA = Identity(sid="S-1-5-21-1000-2000-3000-1101", name="LAB\\olivia")
+HENRY = Identity(sid="S-1-5-21-1000-2000-3000-1102", name="LAB\\henry")
+WEB01 = ("HV01", "42e4aaca-7231-5411-b96b-d03849b0dae1", "shop-web01")
+OFFICE = ("HV02", "58a006d8-4cd7-53ac-aa46-a10dc2e2cb10", "office-print")
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def lines_of(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+@pytest.fixture
+def trail(tmp_path: Path) -> AuditTrail:
+    return AuditTrail(tmp_path / "audit" / "audit.jsonl", workstation="WS-OLIVIA")
+
+
+def fill(trail: AuditTrail, actions: int = 3) -> None:
+    """`actions` allowed actions (decision + outcome each) and one denied attempt: 2n+1 lines."""
+    for n in range(actions):
+        cid = trail.decided(OLIVIA, "vm.start", *WEB01, {"attempt": n}, True, "owner on shop")
+        trail.outcome(cid, OLIVIA, "vm.start", *WEB01, "ok")
+    trail.decided(HENRY, "vm.turnoff", *OFFICE, {}, False, "helpdesk has no vm.turnoff")
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def test_decision_then_outcome_share_a_correlation_id_and_chain(trail: AuditTrail) -> None:
+    cid = trail.decided(OLIVIA, "vm.checkpoint.create", *WEB01, {"name": "before patch"},
+                        True, "member of LAB\\HV-Shop-Owners: owner on application shop")
+    trail.outcome(cid, OLIVIA, "vm.checkpoint.create", *WEB01, "failed", "the volume is full")
+    denied = trail.decided(HENRY, "vm.turnoff", *OFFICE, {}, False, "helpdesk has no vm.turnoff")
+
+    decision, outcome, refusal = trail.records()
+    assert decision.correlation_id == outcome.correlation_id == cid != denied
+    assert (decision.decision, decision.outcome, decision.params) == ("allowed", "", {"name": "before patch"})
+    assert (outcome.decision, outcome.outcome, outcome.error) == ("", "failed", "the volume is full")
+    assert (refusal.decision, refusal.reason, refusal.outcome) == ("denied", "helpdesk has no vm.turnoff", "")
+    assert (decision.user_sid, decision.user_name, decision.workstation) == (
+        OLIVIA.sid, "LAB\\olivia", "WS-OLIVIA")
+    assert (decision.host, decision.vm_id, decision.vm_name) == WEB01
+    assert decision.time.endswith("Z") and decision.time[:4].isdigit()
+    assert [r.seq for r in trail.records()] == [1, 2, 3]
+    raw = lines_of(trail.path)
+    assert decision.prev == GENESIS
+    assert outcome.prev == sha(raw[0]) and refusal.prev == sha(raw[1])
+    assert trail.verify().ok
+
+
+def test_records_filter_by_user_and_keep_untrusted_text_on_one_line(trail: AuditTrail) -> None:
+    fill(trail)
+    nasty = "web\n{\"seq\": 99}\u2028\x1b[2J"
+    trail.decided(OLIVIA, "vm.start", "HV01", WEB01[1], nasty, {"note": nasty}, True, "owner")
+    assert len(lines_of(trail.path)) == 8  # one line per record whatever the names hold
+    assert trail.path.read_bytes().isascii()
+    assert [r.action for r in trail.records(HENRY.sid)] == ["vm.turnoff"]
+    assert len(trail.records(OLIVIA.sid)) == 7
+    assert trail.records()[-1].vm_name == nasty and trail.records()[-1].params == {"note": nasty}
+    assert trail.verify().ok
+
+
+def test_outcome_must_be_a_known_word(trail: AuditTrail) -> None:
+    with pytest.raises(ValueError, match="ok, failed, pending"):
+        trail.outcome("x", OLIVIA, "vm.start", *WEB01, "done")
+    assert not trail.path.exists()
+
+
+def test_missing_trail_has_no_records(trail: AuditTrail) -> None:
+    assert trail.records() == []
+
+
+# --- a location that cannot be written -------------------------------------------------------
+
+def _make_read_only(path: Path) -> None:
+    if os.name != "nt" and os.geteuid() == 0:
+        # root ignores permission bits; the immutable attribute stops root too.
+        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)]).returncode:
+            service_missing("a read-only location as root needs chattr +i (e2fsprogs, ext4/xfs)")
+    else:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+def _make_writable(path: Path) -> None:
+    if os.name != "nt" and os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    else:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@pytest.fixture
+def read_only(tmp_path: Path) -> Iterator[list[Path]]:
+    """Paths made read-only by the test; made writable again afterwards so tmp_path can go."""
+    made: list[Path] = []
+    yield made
+    for path in made:
+        _make_writable(path)
+
+
+def test_read_only_folder_refuses_with_audit_error(tmp_path: Path, read_only: list[Path]) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    _make_read_only(folder)
+    read_only.append(folder)
+    trail = AuditTrail(folder / "audit.jsonl")
+    with pytest.raises(AuditError, match=r"cannot be written .*no action is carried out"):
+        trail.decided(OLIVIA, "vm.start", *WEB01, {}, True, "owner")
+    assert not trail.path.exists()
+
+
+def test_read_only_trail_refuses_and_stays_unchanged(trail: AuditTrail, read_only: list[Path]) -> None:
+    fill(trail, 1)
+    before = trail.path.read_bytes()
+    _make_read_only(trail.path)
+    read_only.append(trail.path)
+    with pytest.raises(AuditError, match=str(trail.path)):
+        trail.outcome("cid", OLIVIA, "vm.start", *WEB01, "ok")
+    assert trail.path.read_bytes() == before
+
+
+def test_a_damaged_last_record_stops_writing(trail: AuditTrail) -> None:
+    fill(trail, 1)
+    trail.path.write_bytes(trail.path.read_bytes() + b"not a record\n")
+    with pytest.raises(AuditError, match="ends with a damaged record"):
+        trail.decided(OLIVIA, "vm.start", *WEB01, {}, True, "owner")
+
+
+# --- tampering -------------------------------------------------------------------------------
+
+def _edit_field(lines: list[bytes]) -> list[bytes]:
+    lines[2] = lines[2].replace(b'"attempt":1', b'"attempt":7')
+    return lines
+
+
+def _delete(lines: list[bytes]) -> list[bytes]:
+    del lines[2]
+    return lines
+
+
+def _delete_first(lines: list[bytes]) -> list[bytes]:
+    del lines[0]
+    return lines
+
+
+def _insert_forged(lines: list[bytes]) -> list[bytes]:
+    # A careful forger: the right previous hash and the next number.
+    record = json.loads(lines[2])
+    record.update(seq=4, action="vm.turnoff", prev=sha(lines[2]))
+    lines.insert(3, json.dumps(record, separators=(",", ":")).encode() + b"\n")
+    return lines
+
+
+def _replay(lines: list[bytes]) -> list[bytes]:
+    lines.insert(2, lines[1])
+    return lines
+
+
+def _swap(lines: list[bytes]) -> list[bytes]:
+    lines[2], lines[3] = lines[3], lines[2]
+    return lines
+
+
+def _renumber(lines: list[bytes]) -> list[bytes]:
+    lines[2] = lines[2].replace(b'"seq":3,', b'"seq":5,')
+    return lines
+
+
+def _garbage(lines: list[bytes]) -> list[bytes]:
+    lines[2] = b"{\"seq\": 3}\n"
+    return lines
+
+
+def _truncate_last(lines: list[bytes]) -> list[bytes]:
+    lines[-1] = lines[-1][:40]
+    return lines
+
+
+@pytest.mark.parametrize(("tamper", "line", "words"), [
+    (_edit_field, 3, "line 3 was changed after it was written"),
+    (_delete, 3, "record 3 is missing before line 3"),
+    (_delete_first, 1, "record 1 is missing before line 1"),
+    (_insert_forged, 4, "line 4 was inserted"),
+    (_replay, 2, "was inserted"),
+    (_swap, 3, "line 3 is out of order"),
+    (_renumber, 3, "its number is wrong"),
+    (_garbage, 3, "line 3 is not an audit record"),
+    (_truncate_last, 7, "line 7 is incomplete"),
+])
+def test_verify_names_the_first_tampered_line(trail: AuditTrail, tamper, line: int, words: str) -> None:
+    fill(trail)
+    assert trail.verify().ok and trail.verify().count == 7
+    trail.path.write_bytes(b"".join(tamper(lines_of(trail.path))))
+    result = trail.verify()
+    assert not result.ok
+    assert result.line == line
+    assert words in (result.problem or "")
+
+
+def test_head_is_the_hash_of_the_last_line(trail: AuditTrail) -> None:
+    # Removing whole records from the end leaves a valid, shorter chain: only a head kept
+    # elsewhere tells.
+    fill(trail)
+    head = trail.verify().head
+    assert head == sha(lines_of(trail.path)[-1])
+    trail.path.write_bytes(b"".join(lines_of(trail.path)[:-1]))
+    assert trail.verify().ok and trail.verify().head != head
+
+
+# --- crashes ---------------------------------------------------------------------------------
+
+def test_torn_last_line_is_repaired_by_appending(trail: AuditTrail) -> None:
+    fill(trail)
+    whole = trail.path.read_bytes()
+    torn = lines_of(trail.path)[-1][:-30]
+    trail.path.write_bytes(whole[:len(whole) - 30])  # the crash cut the last record
+    assert trail.verify().line == 7
+
+    before = trail.path.read_bytes()
+    cid = trail.decided(OLIVIA, "vm.start", *WEB01, {}, True, "owner on shop")
+
+    after = trail.path.read_bytes()
+    assert after.startswith(before)  # earlier bytes untouched
+    result = trail.verify()
+    assert (result.ok, result.repaired, result.count, result.problem) == (True, (7,), 8, None)
+    lines = lines_of(trail.path)
+    assert lines[6] == torn + b"\n"
+    repair = AuditRecord.from_json(json.loads(lines[7]))
+    assert repair.action == "repair" and repair.seq == 7
+    assert repair.params == {"torn_sha256": sha(torn), "torn_bytes": len(torn),
+                             "after": sha(lines[5])}
+    assert repair.prev == sha(lines[6])
+    assert trail.records()[-1].correlation_id == cid and trail.records()[-1].seq == 8
+
+
+def test_torn_line_missing_only_its_newline_and_a_second_crash(trail: AuditTrail) -> None:
+    fill(trail, 1)
+    trail.path.write_bytes(trail.path.read_bytes()[:-1])  # valid JSON, but never finished
+    assert "line 3 is incomplete" in (trail.verify().problem or "")
+    trail.outcome("c1", OLIVIA, "vm.start", *WEB01, "pending")
+    trail.path.write_bytes(trail.path.read_bytes()[:-5])
+    trail.outcome("c2", OLIVIA, "vm.start", *WEB01, "ok")
+    result = trail.verify()
+    assert result.ok and result.repaired == (3, 5)
+    # A torn record is not a record and takes no number: the repair takes the one it would have.
+    assert [(r.seq, r.action) for r in trail.records()][2:] == [
+        (3, "repair"), (4, "repair"), (5, "vm.start")]
+    assert trail.records()[-1].correlation_id == "c2"
+
+
+def test_a_forged_repair_does_not_hide_an_edit(trail: AuditTrail) -> None:
+    fill(trail)
+    whole = trail.path.read_bytes()
+    trail.path.write_bytes(whole[:-30])
+    trail.decided(OLIVIA, "vm.start", *WEB01, {}, True, "owner")
+    lines = lines_of(trail.path)
+    lines[5] = lines[5].replace(b"ok", b"no")  # the line the repair says it follows
+    trail.path.write_bytes(b"".join(lines))
+    result = trail.verify()
+    assert not result.ok and result.line == 6
+
+
+# --- two writers at once ---------------------------------------------------------------------
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from console.audit import AuditTrail
+    from console.identity import Identity
+
+    path, name, sid = sys.argv[1:]
+    trail = AuditTrail(Path(path), workstation=name)
+    me = Identity(sid=sid, name=name)
+    sys.stdin.readline()  # start together
+    for n in range(200):
+        trail.decided(me, "vm.start", "HV01", "42e4aaca-7231-5411-b96b-d03849b0dae1",
+                      "shop-web01", {"n": n}, True, "owner")
+""")
+
+
+def test_two_processes_appending_at_once_keep_every_record(trail: AuditTrail) -> None:
+    root = Path(__file__).resolve().parents[1]
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(trail.path), name, sid],
+                                stdin=subprocess.PIPE, cwd=root, text=True)
+               for name, sid in (("WS-A", "S-1-5-21-1-1"), ("WS-B", "S-1-5-21-1-2"))]
+    for writer in writers:
+        writer.stdin.write("go\n")
+        writer.stdin.close()
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+
+    result = trail.verify()
+    assert (result.ok, result.count) == (True, 400)
+    records = trail.records()
+    assert [r.seq for r in records] == list(range(1, 401))
+    for name in ("WS-A", "WS-B"):
+        assert [r.params["n"] for r in records if r.workstation == name] == list(range(200))
+    switches = sum(a.workstation != b.workstation for a, b in zip(records, records[1:]))
+    assert switches > 1, "the writers did not overlap, so the lock was not exercised"
+
+
+# --- the command line ------------------------------------------------------------------------
+
+def test_cli_verify_intact_and_tampered(trail: AuditTrail, capsys) -> None:
+    fill(trail)
+    assert main(["audit", "verify", str(trail.path)]) == 0
+    out = capsys.readouterr().out
+    assert "7 records, chain intact" in out and sha(lines_of(trail.path)[-1]) in out
+
+    trail.path.write_bytes(b"".join(_swap(lines_of(trail.path))))
+    assert main(["audit", "verify", str(trail.path)]) == 2
+    out = capsys.readouterr().out
+    assert "line 3 is out of order" in out and "2 records intact before line 3" in out
+
+
+def test_cli_verify_reports_repaired_lines(trail: AuditTrail, capsys) -> None:
+    fill(trail, 1)
+    trail.path.write_bytes(trail.path.read_bytes()[:-10])
+    assert main(["audit", "verify", str(trail.path)]) == 2
+    assert "line 3 is incomplete" in capsys.readouterr().out
+    trail.outcome("c", OLIVIA, "vm.start", *WEB01, "ok")
+    assert main(["audit", "verify", str(trail.path)]) == 0
+    assert "line 3: torn by an interrupted write, repaired" in capsys.readouterr().out
+
+
+def test_cli_verify_defaults_to_the_configured_trail(trail: AuditTrail, tmp_path: Path,
+                                                     monkeypatch, capsys) -> None:
+    fill(trail, 1)
+    config = tmp_path / "config"
+    (config / "hvconsole").mkdir(parents=True)
+    (config / "hvconsole" / "config.toml").write_text(
+        f"[audit]\npath = {json.dumps(str(trail.path))}\n", encoding="utf-8")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("HVCONSOLE_MACHINE_CONFIG", str(tmp_path / "no-machine.toml"))
+    assert main(["audit", "verify"]) == 0
+    assert f"{trail.path}: 3 records, chain intact" in capsys.readouterr().out
+
+
+def test_cli_missing_trail_is_one_sentence(tmp_path: Path, capsys) -> None:
+    assert main(["audit", "verify", str(tmp_path / "none.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hvconsole: There is no audit trail at") and "Traceback" not in err
+
+
+def test_cli_show_newest_first_filtered_and_plain(trail: AuditTrail, capsys) -> None:
+    fill(trail, 2)
+    trail.decided(OLIVIA, "vm.media", *WEB01[:2], "evil\n2099-01-01 fake row\x1b[31m",
+                  {"path": "D:\\ISO\\x.iso"}, True, "owner")
+    assert main(["audit", "show", str(trail.path)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 6
+    assert "vm.media" in rows[0] and "evil\\n2099-01-01 fake row\\x1b[31m" in rows[0]
+    assert "\x1b" not in "".join(rows)
+    assert "LAB\\henry on WS-OLIVIA  vm.turnoff" in rows[1] and "denied: helpdesk" in rows[1]
+
+    assert main(["audit", "show", str(trail.path), "--user", "henry"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+    assert main(["audit", "show", str(trail.path), "--user", OLIVIA.sid, "--last", "2"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 2 and "vm.media" in rows[0] and " ok" in rows[1]
+
+    assert main(["audit", "show", str(trail.path), "--json", "--last", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["seq"] for d in data] == [6, 5, 4]
+    assert data[0]["vm_name"] == "evil\n2099-01-01 fake row\x1b[31m"
