@@ -58,6 +58,7 @@ else:
     def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
 GENESIS = "0" * 64
 DECISIONS = ("allowed", "denied")
 OUTCOMES = ("ok", "failed", "pending")
@@ -159,8 +160,7 @@ class AuditTrail:
     def _append(self, identity: Identity, fields_: dict[str, Any]) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0),
-                         0o644)
+            fd = os.open(self.path, _OPEN_FLAGS, 0o644)
         except OSError as exc:
             raise self._write_error(exc) from exc
         try:
@@ -183,6 +183,8 @@ class AuditTrail:
                 out += self._line(identity, seq, prev, fields_)
                 _write_all(fd, out)
                 os.fsync(fd)
+                if last is None and not torn and os.name != "nt":
+                    _fsync_folder(self.path.parent)  # a new file's name must survive a crash too
         except OSError as exc:
             raise self._write_error(exc) from exc
         finally:
@@ -353,6 +355,14 @@ def _last_seq(line: bytes, path: Path) -> int:
         raise AuditError(
             f"The audit trail {path} ends with a damaged record ({exc}), so no action can be "
             "recorded after it: run `hvconsole audit verify`, then move the file aside.") from exc
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

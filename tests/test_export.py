@@ -92,7 +92,7 @@ def test_mailto_subject_stays_on_one_line() -> None:
 
 
 @given(st.lists(st.text(min_size=1), max_size=4),
-       st.text().filter(lambda s: not any(ch in s for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")),
+       st.text().filter(lambda s: s == "".join(s.splitlines())),  # no line break
        st.text())
 def test_mailto_round_trip(addresses: list[str], subject: str, body: str) -> None:
     recipients, headers = parse_mailto(mailto(addresses, subject, body))
