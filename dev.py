@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
     elif command == "test":
         cmd = [str(PYTHON), "-m", "pytest", *rest]
     elif command == "bench":
-        cmd = [str(PYTHON), "-m", "pytest", "benchmarks", "-p", "no:randomly", *rest]
+        cmd = [str(PYTHON), "-m", "pytest", "benchmarks", "-o", "python_files=bench_*.py", "-s", *rest]
     else:
         cmd = [str(PYTHON), *rest]
     return subprocess.call(cmd, cwd=ROOT)
