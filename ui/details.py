@@ -42,7 +42,7 @@ class DetailsPane(QWidget):
                            ("replication", "Replication"), ("notes", "Notes"), ("vm_notes", "Host notes")):
             label = plain_label("", wrap=True)  # every value here is written by someone else
             self.fields[key] = label
-            form.addRow(title, label)
+            form.addRow(plain_label(title, selectable=False), label)
         self.tabs.addTab(overview, "Overview")
 
         checkpoints = QWidget()
