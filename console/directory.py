@@ -221,7 +221,7 @@ class LdapDirectory:
             session = LdapSession(self, connection, url)
             session.sign_in(account)
         except BaseException:
-            connection.unbind()
+            _discard(connection)
             raise
         return session
 
@@ -250,8 +250,7 @@ class LdapDirectory:
     def _connection(self, url: str) -> Connection:
         parsed = urlparse(url)
         use_ssl = parsed.scheme.lower() == "ldaps"
-        tls = Tls(validate=ssl.CERT_NONE if self.config.skip_certificate_check else ssl.CERT_REQUIRED,
-                  ca_certs_file=self.config.ca_file or None)
+        tls = _CheckedTls(self.config.ca_file, verify=not self.config.skip_certificate_check)
         server = Server(parsed.hostname or "", port=parsed.port or (636 if use_ssl else 389),
                         use_ssl=use_ssl, tls=tls, get_info=NONE,
                         connect_timeout=self.config.timeout)
@@ -259,9 +258,13 @@ class LdapDirectory:
         connection = Connection(server, authentication=SIMPLE, read_only=True, auto_referrals=False,
                                 receive_timeout=max(1, math.ceil(self.config.timeout)),
                                 collect_usage=True)
-        connection.open(read_server_info=False)
-        if not use_ssl:
-            connection.start_tls(read_server_info=False)
+        try:
+            connection.open(read_server_info=False)
+            if not use_ssl:
+                connection.start_tls(read_server_info=False)
+        except BaseException:
+            _discard(connection)
+            raise
         return connection
 
     def _bind(self, account: Account, password: str) -> tuple[Connection, str]:
@@ -280,7 +283,7 @@ class LdapDirectory:
                 connection.bind()
             except (LDAPException, OSError) as exc:
                 # The password may have been checked: never try it on another controller.
-                connection.unbind()
+                _discard(connection)
                 raise self._unavailable([self._failure(url, exc)]) from None
             finally:
                 connection.password = None
@@ -289,7 +292,7 @@ class LdapDirectory:
             if result.get("result") == 0:
                 log.info("%s signed in at %s", account.bind_name, url)
                 return connection, url
-            connection.unbind()
+            _discard(connection)
             raise self._refused(account, url, result) from None
         raise self._unavailable(failures) from None
 
@@ -329,6 +332,36 @@ class LdapDirectory:
 
 
 
+class _CheckedTls(Tls):  # type: ignore[misc]
+    """TLS with the host name checked by Python's ssl during the handshake: ldap3 checks it only
+    afterwards (with the deprecated ssl.match_hostname) and then leaves the socket open."""
+
+    def __init__(self, ca_file: str, verify: bool) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE,
+                         ca_certs_file=ca_file or None)
+        self.verify = verify
+
+    def wrap_socket(self, connection: Connection, do_handshake: bool = False) -> None:
+        # the system store, or only the configured CA file
+        context = ssl.create_default_context(cafile=self.ca_certs_file)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        connection.socket = context.wrap_socket(connection.socket, server_hostname=connection.server.host,
+                                                do_handshake_on_connect=do_handshake)
+
+
+def _discard(connection: Connection) -> None:
+    """Close a connection whatever state it is in (ldap3 leaves the socket open when TLS fails)."""
+    sock = connection.socket
+    try:
+        connection.unbind()
+    except (LDAPException, OSError):
+        pass
+    if sock is not None:
+        sock.close()
+
+
 def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception, its causes, and the per-address failures ldap3 keeps in its arguments."""
     seen: set[int] = set()
@@ -347,11 +380,11 @@ def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _certificate_detail(text: str) -> str:
+    if "mismatch" in text or "doesn't match" in text:
+        return "it was issued to another name"
     match = re.search(r"certificate verify failed: ([^(\]]+)", text)
     if match:
         return match.group(1).strip()
-    if "doesn't match" in text:
-        return "it was issued to another name"
     return "verification failed"
 
 

@@ -21,3 +21,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
+
+# The Samba AD DC session fixture (a real directory server for the sign-in tests).
+from tests.samba import samba_dc  # noqa: E402, F401

@@ -87,8 +87,8 @@ class SambaDC:
                                ca_file=str(self.ca_file), timeout=5.0)
         return replace(base, **changes)  # type: ignore[arg-type]
 
-    def admin(self) -> Connection:
-        return _admin_connection(self.ca_file)
+    def admin(self) -> contextlib.AbstractContextManager[Connection]:
+        return _admin(self.ca_file)
 
     def dn(self, name: str) -> str:
         return f"CN={name},{USERS_DN}"
@@ -185,9 +185,25 @@ def _admin_connection(ca_file: Path) -> Connection:
     server = Server("127.0.0.1", port=636, use_ssl=True, tls=tls, get_info=NONE, connect_timeout=2)
     conn = Connection(server, user=f"Administrator@{DOMAIN}", password=ADMIN_PASSWORD,
                       receive_timeout=10)
-    if not conn.bind():
-        raise SambaMissing(f"the Administrator bind failed: {conn.result.get('message')}")
-    return conn
+    try:
+        if conn.bind():
+            return conn
+    except BaseException:
+        if conn.socket is not None:
+            conn.socket.close()
+        raise
+    conn.unbind()
+    raise SambaMissing(f"the Administrator bind failed: {conn.result.get('message')}")
+
+
+@contextlib.contextmanager
+def _admin(ca_file: Path) -> Iterator[Connection]:
+    """Bound as Administrator, unbound afterwards (ldap3's own `with` leaves a bound one open)."""
+    conn = _admin_connection(ca_file)
+    try:
+        yield conn
+    finally:
+        conn.unbind()
 
 
 def _wait_ready(process: subprocess.Popen[bytes], ca_file: Path, log: Path, limit: float = 30) -> None:
@@ -206,7 +222,7 @@ def _wait_ready(process: subprocess.Popen[bytes], ca_file: Path, log: Path, limi
 
 def _seed(ca_file: Path) -> dict[str, str]:
     passwords = {}
-    with _admin_connection(ca_file) as conn:
+    with _admin(ca_file) as conn:
         for name, (display, password, uac, extra) in USERS.items():
             attributes: dict[str, object] = {
                 "sAMAccountName": name, "userPrincipalName": f"{name}@{DOMAIN}",

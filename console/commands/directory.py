@@ -1,0 +1,64 @@
+"""`hvconsole whoami`: sign in and show who the directory says you are, groups included."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+
+from ..config import Config
+from ..directory import open_directory
+from ..identity import WELL_KNOWN_LOGON_SIDS, Identity
+from ..text import one_line
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("whoami", help="sign in to the directory and show your identity and groups")
+    p.add_argument("--config", type=Path, help="configuration file (default: the user's config.toml)")
+    p.add_argument("--demo", action="store_true", help="use the built-in demo directory")
+    p.add_argument("--user", required=True, help="name, name@domain or DOMAIN\\name")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input (else a prompt)")
+    p.add_argument("--json", action="store_true", help="print the identity as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = Config.load(args.config) if args.config or not args.demo else Config()
+    directory = open_directory(config.directory, demo=args.demo or config.demo)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {args.user}: ")
+    identity = directory.sign_in(args.user, password)
+    print(json.dumps(as_json(identity), indent=2) if args.json else as_text(identity))
+    return 0
+
+
+def as_json(identity: Identity) -> dict[str, object]:
+    return {
+        "name": identity.name, "sid": identity.sid, "display_name": identity.display_name,
+        "upn": identity.upn, "dn": identity.dn, "mail": identity.mail, "demo": identity.demo,
+        "groups": [{"name": g.name, "sid": g.sid, "dn": g.dn, "nested": g.nested}
+                   for g in identity.groups],
+        "well_known": [{"name": name, "sid": sid} for sid, name in WELL_KNOWN_LOGON_SIDS.items()],
+        "warning": identity.extra.get("warning", ""),
+    }
+
+
+def as_text(identity: Identity) -> str:
+    title = identity.name + (f" ({identity.display_name})" if identity.display_name else "")
+    lines = [one_line(title + ("  [demo directory]" if identity.demo else ""))]
+    for label, value in (("SID", identity.sid), ("UPN", identity.upn), ("DN", identity.dn),
+                         ("Mail", identity.mail)):
+        if value:
+            lines.append(f"  {label:<5}{one_line(value)}")
+    rows = [(g.name, g.sid, "nested" if g.nested else "") for g in identity.groups]
+    rows += [(name, sid, "well-known") for sid, name in WELL_KNOWN_LOGON_SIDS.items()]
+    width = max(len(one_line(name)) for name, _, _ in rows)
+    lines.append(f"Groups ({len(rows)}):")
+    lines += [f"  {one_line(name):<{width}}  {sid}  {note}".rstrip() for name, sid, note in rows]
+    if identity.extra.get("warning"):
+        lines.append("Warning: " + one_line(identity.extra["warning"]))
+    return "\n".join(lines)

@@ -1,0 +1,428 @@
+"""Sign-in against a real directory: a Samba AD DC on 127.0.0.1 (tests/samba.py), plus the checks
+that must hold before anything reaches a server."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from ldap3.utils.log import EXTENDED, OFF, set_library_log_detail_level
+
+from console import cli
+from console.config import DirectoryConfig
+from console.directory import (BIND_FAILURES, LdapDirectory, Principal, open_directory,
+                               parse_username, sign_in_error)
+from console.errors import ConfigError, DirectoryError, DirectoryUnavailable, SignInError
+from console.identity import AUTHENTICATED_USERS, EVERYONE
+from console.lab.certs import make_ca
+from tests.samba import DOMAIN_SID, SambaDC
+
+INJECTIONS = ["*)(objectClass=*", "alice)(|(x=*", "*", "alic*", "LAB\\*", "*@lab.example",
+              "alice)(sAMAccountName=*"]
+
+
+@dataclass
+class SilentServer:
+    """A listening socket that accepts connections, counts them and never answers."""
+
+    port: int
+    connections: list[socket.socket] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = SilentServer(listener.getsockname()[1])
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server.connections.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server
+    stop.set()
+    thread.join()
+    for conn in server.connections:
+        conn.close()
+    listener.close()
+
+
+@pytest.fixture
+def closed_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"ldaps://127.0.0.1:{port}"
+
+
+# --- before anything is sent ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("typed", "bind", "sam", "upn"), [
+    ("alice", "alice@lab.example", "alice", "alice@lab.example"),
+    ("alice@lab.example", "alice@lab.example", "alice", "alice@lab.example"),
+    ("LAB\\alice", "LAB\\alice", "alice", ""),
+    ("  alice  ", "alice@lab.example", "alice", "alice@lab.example"),
+])
+def test_username_forms(typed: str, bind: str, sam: str, upn: str) -> None:
+    account = parse_username(typed, "lab.example")
+    assert (account.bind_name, account.sam, account.upn) == (bind, sam, upn)
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "LAB\\", "\\alice", "@lab.example", "alice@", "A\\b\\c"])
+def test_malformed_usernames_are_refused(typed: str) -> None:
+    with pytest.raises(SignInError) as error:
+        parse_username(typed, "lab.example")
+    assert error.value.code in {"empty_username", "bad_username"}
+
+
+def test_bare_name_without_a_domain_asks_for_one() -> None:
+    with pytest.raises(SignInError, match="name@domain"):
+        parse_username("alice", "")
+
+
+def test_every_bind_code_has_its_own_sentence() -> None:
+    codes = {code for code, _ in BIND_FAILURES.values()}
+    assert len(codes) == len(BIND_FAILURES) - 1  # only 52e and 525 share one
+    assert str(sign_in_error("52e")) == str(sign_in_error("525"))
+    assert sign_in_error("52E").code == "bad_credentials"
+    assert sign_in_error("530").code == "logon_hours"
+    assert sign_in_error("531").code == "workstation"
+    assert sign_in_error("532").code == "password_expired"
+    assert sign_in_error("ffff").code == "bad_credentials"
+    for code in BIND_FAILURES:
+        assert str(sign_in_error(code)).endswith(".")
+
+
+def test_plain_ldap_without_starttls_is_refused_before_connecting(silent_server: SilentServer) -> None:
+    url = f"ldap://127.0.0.1:{silent_server.port}"
+    with pytest.raises(ConfigError, match="in clear") as error:
+        LdapDirectory(DirectoryConfig(urls=[url], domain="lab.example"))
+    assert error.value.key == "directory.urls[0]"
+    time.sleep(0.1)
+    assert silent_server.connections == []
+
+
+def test_empty_password_is_refused_before_connecting(silent_server: SilentServer) -> None:
+    directory = LdapDirectory(DirectoryConfig(urls=[silent_server.url], domain="lab.example"))
+    with pytest.raises(SignInError, match="Enter a password") as error:
+        directory.sign_in("alice", "")
+    assert error.value.code == "empty_password"
+    time.sleep(0.1)
+    assert silent_server.connections == []
+
+
+def test_no_urls_and_unreadable_ca_are_configuration_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="directory.urls"):
+        open_directory(DirectoryConfig(), demo=False)
+    with pytest.raises(ConfigError, match="ca_file"):
+        LdapDirectory(DirectoryConfig(urls=["ldaps://dc1"], ca_file=str(tmp_path / "none.pem")))
+
+
+def test_closed_port_reads_unreachable(closed_url: str) -> None:
+    directory = LdapDirectory(DirectoryConfig(urls=[closed_url], domain="lab.example", timeout=2))
+    started = time.monotonic()
+    with pytest.raises(DirectoryUnavailable) as error:
+        directory.sign_in("alice", "secret")
+    assert time.monotonic() - started < 1
+    assert error.value.code == "unreachable"
+    assert str(error.value) == f"The domain controller {closed_url} refused the connection."
+
+
+def test_silent_server_times_out_within_the_timeout(silent_server: SilentServer) -> None:
+    directory = LdapDirectory(DirectoryConfig(urls=[silent_server.url], domain="lab.example", timeout=1))
+    started = time.monotonic()
+    with pytest.raises(DirectoryUnavailable) as error:
+        directory.sign_in("alice", "secret")
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 2.0, elapsed
+    assert error.value.code == "timeout"
+    assert str(error.value) == f"The domain controller {silent_server.url} did not answer within 1 second."
+    assert len(silent_server.connections) == 1
+
+
+def test_all_servers_failing_names_each(closed_url: str, silent_server: SilentServer) -> None:
+    directory = LdapDirectory(DirectoryConfig(urls=[closed_url, silent_server.url],
+                                              domain="lab.example", timeout=1))
+    with pytest.raises(DirectoryUnavailable) as error:
+        directory.sign_in("alice", "secret")
+    assert str(error.value) == (f"No domain controller could be used: {closed_url} refused the "
+                                f"connection; {silent_server.url} did not answer within 1 second.")
+    assert error.value.code == "unreachable"
+
+
+# --- against Samba AD -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dc(samba_dc: SambaDC) -> SambaDC:
+    samba_dc.unlock("carol")
+    return samba_dc
+
+
+@pytest.mark.samba
+@pytest.mark.parametrize("typed", ["alice", "alice@lab.example", "LAB\\alice", "lab\\alice",
+                                   "alice@LAB.EXAMPLE"])
+def test_each_username_form_signs_in(dc: SambaDC, typed: str) -> None:
+    identity = LdapDirectory(dc.config()).sign_in(typed, dc.passwords["alice"])
+    assert identity.name == "LAB\\alice"
+    assert identity.sid.startswith(DOMAIN_SID + "-")
+    assert identity.upn == "alice@lab.example"
+    assert identity.display_name == "Alice Helpdesk"
+    assert identity.mail == "alice@lab.example"
+    assert identity.dn == dc.dn("alice")
+    assert identity.demo is False
+    assert identity.extra["server"] == dc.ldaps_url
+    assert "warning" not in identity.extra
+
+
+@pytest.mark.samba
+def test_nested_groups_and_primary_group(dc: SambaDC) -> None:
+    identity = LdapDirectory(dc.config()).sign_in("alice", dc.passwords["alice"])
+    groups = {g.name: g for g in identity.groups}
+    assert groups["LAB\\HV-Helpdesk"].nested is False
+    assert groups["LAB\\IT-Support"].nested is True
+    assert groups["LAB\\Domain Users"].nested is False
+    assert groups["LAB\\Domain Users"].sid == f"{DOMAIN_SID}-513"
+    assert groups["LAB\\IT-Support"].dn == dc.dn("IT-Support")
+    assert "LAB\\HV-Shop-Owners" not in groups
+    assert {EVERYONE, AUTHENTICATED_USERS, identity.sid, groups["LAB\\IT-Support"].sid} <= identity.sids
+    # a primary group is not a `member` link, so only tokenGroups knows gina belongs to HV-Build
+    gina = LdapDirectory(dc.config()).sign_in("gina", dc.passwords["gina"])
+    assert "LAB\\HV-Build" in {g.name for g in gina.groups if not g.nested}
+
+
+@pytest.mark.samba
+def test_sign_in_takes_three_searches_after_the_bind(dc: SambaDC) -> None:
+    with LdapDirectory(dc.config()).session("alice", dc.passwords["alice"]) as session:
+        usage = session.connection.usage
+        assert usage.bind_operations == 1
+        assert usage.search_operations == 3
+        assert usage.operations == 4
+    with LdapDirectory(dc.config(urls=[dc.ldap_url], start_tls=True)).session(
+            "alice", dc.passwords["alice"]) as session:
+        usage = session.connection.usage
+        assert (usage.extended_operations, usage.bind_operations, usage.search_operations) == (1, 1, 3)
+        assert session.identity.name == "LAB\\alice"
+
+
+@pytest.mark.samba
+@pytest.mark.parametrize(("user", "code"), [
+    ("dan", "disabled"), ("erin", "account_expired"), ("frank", "must_change_password"),
+    ("lucy", "locked")])
+def test_account_states_give_their_sentence(dc: SambaDC, user: str, code: str) -> None:
+    with pytest.raises(SignInError) as error:
+        LdapDirectory(dc.config()).sign_in(user, dc.passwords[user])
+    assert error.value.code == code
+    assert str(error.value) == next(s for c, s in BIND_FAILURES.values() if c == code)
+
+
+@pytest.mark.samba
+def test_wrong_password_and_unknown_user_read_alike(dc: SambaDC) -> None:
+    directory = LdapDirectory(dc.config())
+    with pytest.raises(SignInError) as wrong:
+        directory.sign_in("carol", "not-carols-password")
+    with pytest.raises(SignInError) as unknown:
+        directory.sign_in("nobody-here", "whatever-1")
+    assert wrong.value.code == unknown.value.code == "bad_credentials"
+    assert str(wrong.value) == str(unknown.value) == "The user name or password is incorrect."
+
+
+@pytest.mark.samba
+@pytest.mark.parametrize("typed", INJECTIONS)
+def test_filter_injection_is_a_failed_sign_in(dc: SambaDC, typed: str) -> None:
+    with pytest.raises(SignInError) as error:
+        LdapDirectory(dc.config()).sign_in(typed, dc.passwords["alice"])
+    assert error.value.code == "bad_credentials"
+
+
+@pytest.mark.samba
+def test_filter_injection_never_matches_in_look_ups(dc: SambaDC) -> None:
+    with LdapDirectory(dc.config()).session("bob", dc.passwords["bob"]) as session:
+        for typed in INJECTIONS:
+            assert session.resolve(typed) is None
+            with pytest.raises(DirectoryError):
+                session.members(typed)
+
+
+@pytest.mark.samba
+def test_untrusted_certificate(dc: SambaDC, tmp_path: Path) -> None:
+    other_ca = make_ca(tmp_path, "Somebody Else's CA")
+    directory = LdapDirectory(dc.config(ca_file=str(other_ca.cert)))
+    with pytest.raises(DirectoryUnavailable) as error:
+        directory.sign_in("alice", dc.passwords["alice"])
+    assert error.value.code == "certificate"
+    assert str(error.value).startswith(
+        f"The domain controller {dc.ldaps_url} presented a certificate that is not trusted")
+
+
+@pytest.mark.samba
+def test_certificate_for_another_name(dc: SambaDC) -> None:
+    # the certificate names 127.0.0.1 and dc1.lab.example, not localhost
+    with pytest.raises(DirectoryUnavailable) as error:
+        LdapDirectory(dc.config(urls=["ldaps://localhost:636"])).sign_in("alice", dc.passwords["alice"])
+    assert error.value.code == "certificate"
+    assert "issued to another name" in str(error.value)
+
+
+@pytest.mark.samba
+def test_untrusted_certificate_over_starttls(dc: SambaDC, tmp_path: Path) -> None:
+    other_ca = make_ca(tmp_path, "Somebody Else's CA")
+    config = dc.config(urls=[dc.ldap_url], start_tls=True, ca_file=str(other_ca.cert))
+    with pytest.raises(DirectoryUnavailable) as error:
+        LdapDirectory(config).sign_in("alice", dc.passwords["alice"])
+    assert error.value.code == "certificate"
+
+
+@pytest.mark.samba
+def test_skipping_the_certificate_check_warns(dc: SambaDC, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    other_ca = make_ca(tmp_path, "Somebody Else's CA")
+    with caplog.at_level(logging.WARNING, logger="console.directory"):
+        directory = LdapDirectory(dc.config(ca_file=str(other_ca.cert), skip_certificate_check=True))
+        identity = directory.sign_in("alice", dc.passwords["alice"])
+    assert identity.name == "LAB\\alice"
+    assert "not checked" in identity.extra["warning"]
+    assert directory.certificate_checked is False
+    assert any("not checked" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+
+@pytest.mark.samba
+def test_failover_to_the_second_controller(dc: SambaDC, closed_url: str) -> None:
+    identity = LdapDirectory(dc.config(urls=[closed_url, dc.ldaps_url])).sign_in(
+        "alice", dc.passwords["alice"])
+    assert identity.extra["server"] == dc.ldaps_url
+
+
+@pytest.mark.samba
+def test_failover_after_a_silent_controller(dc: SambaDC, silent_server: SilentServer) -> None:
+    started = time.monotonic()
+    identity = LdapDirectory(dc.config(urls=[silent_server.url, dc.ldaps_url], timeout=1)).sign_in(
+        "alice", dc.passwords["alice"])
+    assert 0.9 <= time.monotonic() - started < 2.5
+    assert identity.extra["server"] == dc.ldaps_url
+
+
+@pytest.mark.samba
+def test_rejected_bind_is_never_tried_on_another_controller(dc: SambaDC,
+                                                            silent_server: SilentServer) -> None:
+    directory = LdapDirectory(dc.config(urls=[dc.ldaps_url, silent_server.url], timeout=1))
+    with pytest.raises(SignInError) as error:
+        directory.sign_in("carol", "not-carols-password")
+    assert error.value.code == "bad_credentials"
+    time.sleep(0.1)
+    assert silent_server.connections == []
+    # two URLs of the same controller: one bad password is counted once, not twice
+    before = dc.bad_password_count("carol")
+    both = LdapDirectory(dc.config(urls=[dc.ldaps_url, dc.ldap_url], start_tls=True))
+    with pytest.raises(SignInError):
+        both.sign_in("carol", "not-carols-password")
+    assert dc.bad_password_count("carol") == before + 1
+
+
+@pytest.mark.samba
+def test_password_never_in_logs_errors_or_reprs(dc: SambaDC, caplog: pytest.LogCaptureFixture,
+                                                closed_url: str) -> None:
+    secret = "Sup3r-Secret-Value-42"
+    seen: list[str] = []
+    set_library_log_detail_level(EXTENDED)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            directory = LdapDirectory(dc.config(urls=[closed_url, dc.ldaps_url]))
+            for user in ("carol", "nobody-here", "*)(objectClass=*"):
+                with pytest.raises(SignInError) as error:
+                    directory.sign_in(user, secret)
+                seen += [str(error.value), repr(error.value),
+                         "".join(traceback.format_exception(error.value))]
+            dc.unlock("carol")
+            with directory.session("alice", dc.passwords["alice"]) as session:
+                seen += [repr(session), str(session), repr(session.identity), repr(directory),
+                         repr(session.connection), str(session.connection),
+                         repr(session.connection.request)]
+                assert dc.passwords["alice"] not in "".join(seen)
+    finally:
+        set_library_log_detail_level(OFF)
+    assert caplog.records, "nothing was logged, so the check below proves nothing"
+    assert secret not in caplog.text
+    assert dc.passwords["alice"] not in caplog.text
+    for text in seen:
+        assert secret not in text
+
+
+@pytest.mark.samba
+def test_resolve_principals(dc: SambaDC) -> None:
+    with LdapDirectory(dc.config()).session("bob", dc.passwords["bob"]) as session:
+        dan = session.resolve("LAB\\dan")
+        assert dan is not None and (dan.kind, dan.state, dan.dn) == ("user", "disabled", dc.dn("dan"))
+        erin = session.resolve("erin")
+        assert erin is not None and erin.state == "expired"
+        alice = session.resolve("alice@lab.example")
+        assert alice is not None and alice.name == "LAB\\alice" and alice.enabled
+        helpdesk = session.resolve("LAB\\HV-Helpdesk")
+        assert helpdesk is not None and helpdesk.kind == "group"
+        assert session.resolve(helpdesk.sid) == helpdesk
+        computer = session.resolve("LAB\\WS01")
+        assert computer is not None and (computer.kind, computer.name) == ("computer", "LAB\\WS01$")
+        builtin = session.resolve("S-1-5-32-545")
+        assert builtin is not None and builtin.name == "BUILTIN\\Users"
+        assert session.resolve("Everyone") == Principal("well-known", "Everyone", EVERYONE)
+        assert session.resolve("LAB\\nobody-here") is None
+        assert session.resolve("OTHER\\alice") is None
+        assert session.resolve(f"{DOMAIN_SID}-99999") is None
+
+
+@pytest.mark.samba
+def test_transitive_members(dc: SambaDC) -> None:
+    with LdapDirectory(dc.config()).session("bob", dc.passwords["bob"]) as session:
+        support = {m.principal.name: m.nested for m in session.members("LAB\\IT-Support")}
+        assert support == {"LAB\\HV-Helpdesk": False, "LAB\\alice": True}
+        # gina is in HV-Build only through primaryGroupID, which the in-chain rule misses
+        assert {m.principal.name for m in session.members("HV-Build")} == {"LAB\\gina"}
+        owners = {m.principal.name: m.principal.state for m in session.members("HV-Shop-Owners")}
+        assert owners == {"LAB\\bob": "enabled", "LAB\\dan": "disabled"}
+        # parentheses in the group's DN are escaped in the in-chain filter
+        assert [m.principal.name for m in session.members("LAB\\Weird (Group)")] == ["LAB\\bob"]
+        users = {m.principal.name: m.nested for m in session.members("LAB\\Domain Users")}
+        assert {"LAB\\alice", "LAB\\dan", "LAB\\Administrator"} <= set(users)
+        # AD turns a former primary group into a plain membership: gina stays, directly
+        assert users["LAB\\gina"] is False
+        with pytest.raises(DirectoryError, match="not a group"):
+            session.members("LAB\\alice")
+        with pytest.raises(DirectoryError, match="no group"):
+            session.members("LAB\\no-such-group")
+
+
+@pytest.mark.samba
+def test_whoami_cli(dc: SambaDC, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[directory]\nurls = ["{dc.ldaps_url}"]\ndomain = "lab.example"\n'
+                      f'ca_file = "{dc.ca_file}"\n')
+    monkeypatch.setattr("sys.stdin", io.StringIO(dc.passwords["alice"] + "\n"))
+    assert cli.main(["whoami", "--config", str(config), "--user", "alice", "--password-stdin",
+                     "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["name"] == "LAB\\alice"
+    assert {"name": "LAB\\IT-Support", "nested": True} in [
+        {"name": g["name"], "nested": g["nested"]} for g in out["groups"]]
+    monkeypatch.setattr("sys.stdin", io.StringIO("wrong-password\n"))
+    assert cli.main(["whoami", "--config", str(config), "--user", "carol", "--password-stdin"]) == 1
+    assert capsys.readouterr().err.strip() == "hvconsole: The user name or password is incorrect."
