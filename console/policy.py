@@ -15,7 +15,7 @@ import difflib
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -279,17 +279,31 @@ class _Hit:
 
 
 class _Index:
-    """The active grants of one identity, keyed by scope; built once per identity and day."""
+    """The active grants of one identity, keyed by scope; built once per identity and day.
 
-    def __init__(self, hits: list[_Hit]) -> None:
-        self.by_key: dict[tuple[str, str], list[int]] = {}
+    Positions refer to `hits`; one dictionary per scope kind keeps the per-VM look-ups cheap.
+    """
+
+    def __init__(self, hits: list[_Hit], subject: str, self_sid: str) -> None:
         self.hits = hits
+        self.subject = subject
+        self.self_sid = self_sid
+        self.everything: list[int] = []
+        self.by_kind: dict[str, dict[str, list[int]]] = {
+            kind: {} for kind in ("host", "cluster", "vm", "vm_name", "application", "tag")}
+        self.narrowed: set[int] = set()  # VM scopes narrowed to a host
         for position, hit in enumerate(hits):
             scope = hit.grant.scope
+            if scope.kind == "everything":
+                self.everything.append(position)
+                continue
             kind = "vm_name" if scope.by_name else scope.kind
             # Host, cluster and VM names ignore case (as Hyper-V's do); ids are lower case already.
             value = scope.value.lower() if kind in ("host", "cluster", "vm_name") else scope.value
-            self.by_key.setdefault((kind, value), []).append(position)
+            self.by_kind[kind].setdefault(value, []).append(position)
+            if scope.host is not None:
+                self.narrowed.add(position)
+        self.needs_doc = bool(self.by_kind["application"] or self.by_kind["tag"])
         self.results: dict[tuple[int, ...], tuple[frozenset[str], dict, dict]] = {}
 
 
@@ -322,12 +336,14 @@ class Policy:
             data = path.read_bytes()
         except OSError as error:
             reason = error.strerror or str(error)
-            raise PolicyError([Problem(str(path), None, f"the policy file cannot be read: {reason}.")]) from None
+            problem = Problem(str(path), None, f"the policy file cannot be read: {reason}.")
+            raise PolicyError([problem]) from None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             line = data[:error.start].count(b"\n") + 1
-            raise PolicyError([Problem(str(path), line, "the policy file is not UTF-8 text.")]) from None
+            problem = Problem(str(path), line, "the policy file is not UTF-8 text.")
+            raise PolicyError([problem]) from None
         return cls.from_text(text, str(path), _digest=hashlib.sha256(data).hexdigest(), _path=path)
 
     @classmethod
@@ -384,10 +400,9 @@ class Policy:
     def global_decision(self, identity: Identity, today: date | None = None) -> Decision:
         """policy.read, policy.modify, audit.read: only grants with scope everything give them."""
         index = self._index(identity, today)
-        hits = index.by_key.get(("everything", ""), [])
-        privileges, allowed, denied = self._combine(index, tuple(hits), _GLOBAL_PRIVILEGE_SET)
-        return Decision(identity.sam_account_name, "", identity.sid, privileges, allowed, denied,
-                        self.vms)
+        privileges, allowed, denied = self._combine(index, tuple(index.everything),
+                                                    _GLOBAL_PRIVILEGE_SET)
+        return Decision(index.subject, "", index.self_sid, privileges, allowed, denied, self.vms)
 
     def _index(self, identity: Identity, today: date | None) -> _Index:
         today = today or date.today()
@@ -405,42 +420,34 @@ class Policy:
                                     bool(group and group.nested))
                     hits.append(_Hit(grant, reason, self.role_privileges(grant.role)))
         hits.sort(key=lambda h: (h.grant.line or 0))
-        index = _Index(hits)
+        index = _Index(hits, identity.sam_account_name, identity.sid)
         self._cache = (key, index)
         return index
 
     def _decide(self, identity: Identity, index: _Index, vm: VMLike) -> Decision:
-        by_key = index.by_key
         host, cluster, vm_id, name = vm.host, vm.cluster, vm.id, vm.name
-        found: list[int] = []
-        for key in self._keys(host, cluster, vm_id, name):
-            positions = by_key.get(key)
-            if positions:
-                found.extend(positions)
-        if found:
-            hits = index.hits
-            found = [p for p in found if hits[p].grant.scope.host is None
-                     or hits[p].grant.scope.matches_host(host, cluster)]
-            found.sort()
-        privileges, allowed, denied = self._combine(index, tuple(found), _VM_PRIVILEGE_SET)
-        return Decision(identity.sam_account_name, name or vm_id, identity.sid, privileges,
-                        allowed, denied, self.vms)
-
-    def _keys(self, host: str, cluster: str | None, vm_id: str,
-              name: str) -> Iterator[tuple[str, str]]:
-        yield ("everything", "")
-        yield ("host", host.lower())
+        by_kind = index.by_kind
+        found = index.everything + by_kind["host"].get(host.lower(), [])
+        found += by_kind["vm"].get(vm_id, ())
         if cluster:
-            yield ("cluster", cluster.lower())
-        yield ("vm", vm_id)
+            found += by_kind["cluster"].get(cluster.lower(), ())
         if name:
-            yield ("vm_name", name.lower())
-        doc = self.vms.get(vm_id)
-        if doc is not None:
-            if doc.application:
-                yield ("application", doc.application)
-            for tag in doc.tags:
-                yield ("tag", tag)
+            found += by_kind["vm_name"].get(name.lower(), ())
+        if index.needs_doc:
+            doc = self.vms.get(vm_id)
+            if doc is not None:
+                if doc.application:
+                    found += by_kind["application"].get(doc.application, ())
+                for tag in doc.tags:
+                    found += by_kind["tag"].get(tag, ())
+        if index.narrowed:
+            hits = index.hits
+            found = [p for p in found if p not in index.narrowed
+                     or hits[p].grant.scope.matches_host(host, cluster)]
+        found.sort()
+        privileges, allowed, denied = self._combine(index, tuple(found), _VM_PRIVILEGE_SET)
+        return Decision(index.subject, name or vm_id, index.self_sid, privileges, allowed,
+                        denied, self.vms)
 
     @staticmethod
     def _combine(index: _Index, positions: tuple[int, ...],
@@ -784,7 +791,8 @@ class _Parser:
     def _grants(self, items: Any, roles: dict[str, Role], hosts: list[HostEntry],
                 vms: list[VMDoc]) -> list[Grant]:
         if not isinstance(items, list):
-            self.problem(self.lines.line("grants"), "'grants' must be written as [[grants]] tables.")
+            self.problem(self.lines.line("grants"),
+                         "'grants' must be written as [[grants]] tables.")
             return []
         host_names = {h.name.lower() for h in hosts}
         clusters = {h.cluster.lower() for h in hosts if h.cluster}

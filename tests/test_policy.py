@@ -160,7 +160,8 @@ def test_explain_names_the_nested_group_the_role_and_the_scope(demo: Policy) -> 
     assert decision.explain("vm.start") == (
         "henry may start office-print: member of LAB\\IT-Support (nested group) → role helpdesk"
         " on host HV02")
-    assert decision.explain("vm.turnoff") == "henry may not turn off office-print: no grant gives it."
+    assert decision.explain("vm.turnoff") == (
+        "henry may not turn off office-print: no grant gives it.")
 
 
 def test_explain_shows_the_deny_that_beats_the_allow(demo: Policy) -> None:
@@ -179,7 +180,8 @@ def test_explain_of_a_grant_to_the_user_and_of_global_privileges() -> None:
     text = policy.global_decision(RITA, TODAY).explain()
     assert text.splitlines() == [
         "rita may read the policy: as LAB\\rita → role reviewer on everything until 2027-01-01",
-        "rita may read the audit trail: as LAB\\rita → role reviewer on everything until 2027-01-01",
+        "rita may read the audit trail: as LAB\\rita → role reviewer on everything until "
+        "2027-01-01",
     ]
     assert policy.evaluate(HENRY, LAB_VMS[0], TODAY).explain() == (
         "henry holds no privilege on shop-web01: no grant matches.")
@@ -187,7 +189,7 @@ def test_explain_of_a_grant_to_the_user_and_of_global_privileges() -> None:
 
 # --- scope matching --------------------------------------------------------------------------
 
-def policy_with(scope: Scope, docs: str = "") -> Policy:
+def policy_with(scope: Scope) -> Policy:
     return Policy(grants=[Grant(Principal("LAB\\HV-Build", D + "1206"), "viewer", scope)])
 
 

@@ -80,7 +80,8 @@ def _print_problems(error: PolicyError) -> None:
     for problem in error.problems:
         print(one_line(str(problem)), file=sys.stderr)
     count = len(error.problems)
-    print(f"{count} problem{'s' if count != 1 else ''}: the policy cannot be used.", file=sys.stderr)
+    plural = "s" if count != 1 else ""
+    print(f"{count} problem{plural}: the policy cannot be used.", file=sys.stderr)
 
 
 def _identity(policy: Policy, user: str, sid: str | None, groups: list[str]) -> Identity:
