@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
 from .app import Services, Session, make_application
 from .errors import install_excepthook, show_exception
 from .mainwindow import MainWindow
-from .signin import SignInDialog
+from .signin import DEMO_ACCOUNTS, SignInDialog
 from .tasks import Tasks
 
 
@@ -87,3 +89,16 @@ def smoke(services: Services, user: str, password: str, timeout_s: float = 60.0)
     window.close()
     session.close()
     return 0 if ok and all(r.error is None for r in hosts.values()) else 1
+
+
+def launch(config: Any, directory: Any, policy: Any, audit: Any, *, demo: bool = False,
+           settings_path: Path | None = None, smoke_user: tuple[str, str] | None = None) -> int:
+    """Build the services from core objects and run the console (or its headless smoke run)."""
+    make_application()
+    settings = (QSettings(str(settings_path), QSettings.Format.IniFormat) if settings_path
+                else QSettings())
+    services = Services(config=config, directory=directory, policy=policy, audit=audit,
+                        settings=settings, demo_accounts=DEMO_ACCOUNTS if demo else ())
+    if smoke_user is not None:
+        return smoke(services, *smoke_user)
+    return run_console(services)

@@ -48,12 +48,9 @@ def read_host(session: Session, services: Services, host: str) -> tuple[HostResu
     seconds = time.monotonic() - start
     result = HostResult(client.name, status_of(error, seconds, session.pool.slow_after), vms,
                         error, seconds)
-    policy, identity = services.policy, session.identity
-    rows = []
-    for vm in vms:
-        decision = policy.evaluate(identity, vm)
-        if decision.allows("vm.view"):
-            rows.append(VMRow(vm, policy.doc(vm.id), decision))
+    policy = services.policy
+    rows = [VMRow(vm, policy.doc(vm.id), decision)
+            for vm, decision in policy.visible(session.identity, vms)]
     return result, rows
 
 

@@ -1,0 +1,73 @@
+"""Start the demo offscreen, sign in, and save a PNG of the main window to docs/screenshot.png.
+
+    .venv/bin/python tools/screenshot.py [--user olivia] [--out docs/screenshot.png]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from console.audit import AuditTrail  # noqa: E402
+from console.directory import open_directory  # noqa: E402
+from console.lab.runner import Lab  # noqa: E402
+from console.paths import LAB_DATA  # noqa: E402
+from console.policy import Policy  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+from ui.app import Services, make_application  # noqa: E402
+from ui.main import sign_in_headless, wait_for  # noqa: E402
+from ui.mainwindow import MainWindow  # noqa: E402
+from ui.signin import DEMO_ACCOUNTS  # noqa: E402
+from ui.tasks import Tasks  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--user", default="olivia")
+    parser.add_argument("--select", default="shop-app01", help="VM to select for the details pane")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    args = parser.parse_args()
+    password = next(a.password for a in DEMO_ACCOUNTS if a.user == args.user)
+    app = make_application()
+    app.setStyle("Fusion")
+    with tempfile.TemporaryDirectory() as folder, Lab() as lab:
+        config = lab.config()
+        services = Services(
+            config=config, directory=open_directory(config.directory, demo=True),
+            policy=Policy.load(config.policy_path or LAB_DATA / "policy.toml"),
+            audit=AuditTrail(Path(folder) / "audit.jsonl"),
+            settings=QSettings(str(Path(folder) / "window.ini"), QSettings.Format.IniFormat),
+            demo_accounts=DEMO_ACCOUNTS)
+        tasks = Tasks(lambda e: print(f"error: {e}", file=sys.stderr))
+        dialog, session = sign_in_headless(services, tasks, args.user, password)
+        if session is None:
+            print(f"sign-in failed: {dialog.error.text()}", file=sys.stderr)
+            return 1
+        window = MainWindow(services, session, tasks)
+        window.resize(1440, 820)
+        window.show()
+        done: list[bool] = []
+        window.refreshed.connect(lambda: done.append(True))
+        window.start()
+        wait_for(lambda: bool(done), 60)
+        window.refresh_timer.stop()
+        window.select_vm(args.select)
+        window.details.tabs.setCurrentIndex(1)  # the checkpoint tree
+        window.details.tree.setCurrentIndex(window.details.checkpoint_model.index(0, 0))
+        wait_for(lambda: False, 0.3)  # let layouts settle
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        window.grab().save(str(args.out))
+        print(f"saved {args.out} ({window.model.rowCount()} VMs, signed in as {session.identity.name})")
+        window.close()
+        session.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
