@@ -1,0 +1,23 @@
+# checkpoint: create, apply, delete (children kept, disks merged in the background) or delete a
+# subtree. Checkpoints are targeted by id, never by name.
+# D and K are the same as in inventory.ps1 (tests/lab/test_scripts.py checks it).
+function D($d){if($d){$d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",[cultureinfo]::InvariantCulture)}}
+function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime;size_bytes=0}}
+Y {
+$v=V
+$x="$($a.action)"
+$c=$null
+if('apply','delete','delete_subtree' -ccontains $x){$g=U $a.checkpoint_id checkpoint_id
+$c=Get-VMSnapshot -VM $v|Where-Object Id -eq $g
+if(!$c){F not_found "$($v.Name) has no checkpoint $g."}}
+switch -CaseSensitive ($x) {
+create{if("$($v.CheckpointType)" -eq 'Disabled'){F checkpoints_disabled "Checkpoints are disabled on $($v.Name)."}
+$n="$($a.name)"
+if($n.Length -gt 100){F invalid_parameter 'A checkpoint name has at most 100 characters.'}
+if($n){$c=Checkpoint-VM -VM $v -SnapshotName $n -Passthru}else{$c=Checkpoint-VM -VM $v -Passthru}}
+apply{$null=Restore-VMSnapshot -VMSnapshot $c -Confirm:$false}
+delete{$null=Remove-VMSnapshot -VMSnapshot $c -Confirm:$false;$c=$null}
+delete_subtree{$null=Remove-VMSnapshot -VMSnapshot $c -IncludeAllChildSnapshots -Confirm:$false;$c=$null}
+default{F invalid_parameter "Unknown checkpoint action $x."}}
+@{vm=S $v.Id;checkpoint=$(if($c){K $c})}
+}

@@ -1,0 +1,18 @@
+# host_facts: name, OS build (with its update revision), newest installed update, the volume that
+# holds the VMs, and the ISO files of the approved library folders given in the parameters.
+# D is the same as in inventory.ps1 (tests/lab/test_scripts.py checks it).
+function D($d){if($d){$d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",[cultureinfo]::InvariantCulture)}}
+Y {
+$k=Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
+$u=Get-HotFix|Where-Object InstalledOn|Sort-Object InstalledOn|Select-Object -Last 1
+$vp=(Get-VMHost).VirtualHardDiskPath
+# DriveInfo works without administrator rights, unlike the Storage CIM cmdlets.
+$dv=[IO.DriveInfo]::new([IO.Path]::GetPathRoot($vp))
+# Only regular .iso files directly in a library folder: no reparse point, no longer extension
+# (a 3-letter pattern also matches longer extensions).
+$l=@(foreach($f in @($a.library)){if([IO.Directory]::Exists("$f")){
+foreach($i in [IO.DirectoryInfo]::new("$f").GetFiles('*.iso')){
+if($i.Extension -eq '.iso' -and !($i.Attributes -band 1024)){@{path=$i.FullName;size_bytes=$i.Length}}}}})
+@{name=$env:COMPUTERNAME;os_build="$($k.CurrentBuild).$($k.UBR)";last_update=D $u.InstalledOn
+volume=@{path=$vp;free_bytes=$dv.AvailableFreeSpace;total_bytes=$dv.TotalSize};isos=$l}
+}

@@ -1,0 +1,35 @@
+# inventory: every VM of the host in one call. Devices, checkpoints and integration services are
+# fetched once for all VMs (a property such as ProcessorCount or HardDrives would cost one WMI
+# query per VM) and grouped by VM id.
+# D and K are the same as in checkpoint.ps1 (tests/lab/test_scripts.py checks it).
+function D($d){if($d){$d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",[cultureinfo]::InvariantCulture)}}
+function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime;size_bytes=0}}
+Y {
+$vs=@(Get-VM)
+$ss=@{};$ds=@{};$hs=@{};$is=@{}
+if($vs){
+foreach($o in Get-VMSnapshot -VM $vs){$ss["$($o.VMId)"]+=@($o)}
+foreach($o in Get-VMDvdDrive -VM $vs){$ds["$($o.VMId)"]+=@($o)}
+foreach($o in Get-VMHardDiskDrive -VM $vs){$hs["$($o.VMId)"]+=@($o)}
+# Integration services by id, never by their localised names (Heartbeat 84EAAE65, Shutdown 9F8233AC).
+foreach($o in Get-VMIntegrationService -VM $vs){$is["$($o.VMId)"+($o.Id -replace '.*\\')]=$o}}
+@{host=$env:COMPUTERNAME;vms=@(foreach($v in $vs){
+$k="$($v.Id)"
+$hb=$is[$k+'84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47']
+$sd=$is[$k+'9F8233AC-BE49-4C79-8EE3-E7E1985B2077']
+# Disk use from file sizes, not Get-VHD (one WMI call per disk): the current disk and every
+# differencing disk Hyper-V made for checkpoints beside it (<stem>_<guid>.avhdx). Per-checkpoint
+# sizes would need each checkpoint's own disk list (a query each), so they are left at 0. A disk
+# whose folder cannot be read counts 0 rather than failing the inventory.
+$db=0;$cb=0
+foreach($h in $hs[$k]){try{$n=[IO.Path]::GetFileNameWithoutExtension($h.Path) -replace '_[\w-]{36}$'
+foreach($f in [IO.DirectoryInfo]::new((Split-Path $h.Path)).GetFiles($n+'*')){if($f.Name -match ('^'+[regex]::Escape($n)+'(_[\w-]{36})?\.a?vhdx?$')){$db+=$f.Length;if($f.Extension -like '.avhd*'){$cb+=$f.Length}}}}catch{}}
+@{id=$k;name=$v.Name;state="$($v.State)";status="$($v.Status)";uptime_s=[long]$v.Uptime.TotalSeconds
+cpu_pct=[int]$v.CPUUsage;memory_bytes=[long]$v.MemoryAssigned;generation=[int]$v.Generation
+heartbeat=$(if($hb.Enabled -and $hb.PrimaryOperationalStatus){"$($hb.PrimaryOperationalStatus)"})
+shutdown_service=[bool]($sd.Enabled -and "$($sd.PrimaryOperationalStatus)" -eq 'Ok')
+replication_mode="$($v.ReplicationMode)";checkpoint_type="$($v.CheckpointType)"
+checkpoints=@(foreach($s in $ss[$k]){K $s})
+dvd_drives=@(foreach($d in $ds[$k]){@{controller_type="$($d.ControllerType)";controller=[int]$d.ControllerNumber;location=[int]$d.ControllerLocation;path=$d.Path}})
+notes="$($v.Notes)";disk_bytes=$db;checkpoint_bytes=$cb}})}
+}

@@ -1,0 +1,25 @@
+# media: mount an ISO of the approved library on the DVD drive at a controller and location, or
+# eject it. The path passes every check before Hyper-V sees it, and is read back afterwards.
+Y {
+$v=V
+$x="$($a.action)";$q="$($a.controller_type)";$n=[int]$a.controller;$o=[int]$a.location
+# W: the drive in that slot. A VM may have none, or several (IDE on generation 1, SCSI on 2).
+function W{@(Get-VMDvdDrive -VM $v|Where-Object{"$($_.ControllerType)" -eq $q -and $_.ControllerNumber -eq $n -and $_.ControllerLocation -eq $o})}
+$d=W
+if($d.Count -ne 1){F no_dvd_drive "No DVD drive at $q $($n):$o."}
+$f=$null
+if($x -ceq 'mount'){$p="$($a.path)";$z="$p is not an ISO file of this host's library."
+# Refused: device and UNC prefixes, alternate data streams (':' after the drive), 8.3 short
+# names, trailing dots or spaces in any component ('..' too), anything but .iso.
+if($p -notmatch '^[A-Za-z]:\\[^/:*?"<>|\x00-\x1f]+$' -or $p -match '~\d|[. ]($|\\)' -or [IO.Path]::GetExtension($p) -ne '.iso'){F not_in_library $z}
+$f=[IO.Path]::GetFullPath($p)
+if(!(@($a.library)|Where-Object{"$_" -match '^[A-Za-z]:\\' -and $f.StartsWith([IO.Path]::GetFullPath("$_").TrimEnd('\')+'\','OrdinalIgnoreCase')}) -or ![IO.File]::Exists($f)){F not_in_library $z}
+# No reparse point (junction, symbolic link) in any component: the full path is then the final
+# path, inside the library.
+$c=$f;while($c){if([IO.File]::GetAttributes($c) -band 1024){F not_in_library $z};$c=[IO.Path]::GetDirectoryName($c)}}
+elseif($x -cne 'eject'){F invalid_parameter "Unknown media action $x."}
+$null=Set-VMDvdDrive -VMDvdDrive $d[0] -Path $f
+$d=W
+if($f -and "$($d[0].Path)" -ne $f){$null=Set-VMDvdDrive -VMDvdDrive $d[0] -Path $null;F not_in_library "The drive read back another file than $f; it was ejected."}
+@{drive=@{controller_type="$($d[0].ControllerType)";controller=$n;location=$o;path=$d[0].Path}}
+}

@@ -1,0 +1,6 @@
+# vm_state: cheap polling of a few VMs by id; ids not found on this host are left out.
+Y {
+@{vms=@(foreach($i in @($a.vm_ids)){$g=U $i vm_ids;$v=$null
+try{$v=Get-VM -Id $g}catch{if((C $_) -eq 'access_denied'){throw}}
+if($v){S $g}})}
+}
