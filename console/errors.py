@@ -49,6 +49,10 @@ class Denied(ConsoleError):
     """The policy does not grant the privilege this action needs."""
 
 
+class PolicyChanged(ConsoleError):
+    """The policy file changed on disk since it was loaded: reload it, then make the change again."""
+
+
 # --- directory ------------------------------------------------------------------------------------
 
 class SignInError(ConsoleError):
