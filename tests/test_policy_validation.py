@@ -253,3 +253,26 @@ def test_from_text_names_the_file_it_was_given() -> None:
     with pytest.raises(PolicyError) as raised:
         Policy.from_text(BASE + GRANT + 'host = "HV9"\n', "central.toml")
     assert str(raised.value.problems[0]).startswith("central.toml:17: ")
+
+
+def test_the_example_of_the_documentation_loads_and_decides_as_its_comments_say() -> None:
+    from datetime import date
+
+    from console.identity import Group, Identity
+    from console.policy import Target
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "policy.md").read_text("utf-8")
+    example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
+    policy = Policy.from_text(example, "docs/policy.md")
+    assert policy.role_privileges("checkpointer") == {
+        "vm.view", "vm.checkpoint.create", "vm.checkpoint.delete", "vm.checkpoint.apply"}
+    support = Identity("S-1-5-21-1000-2000-3000-1102", "LAB\\henry",
+                       groups=(Group("S-1-5-21-1000-2000-3000-1203", "LAB\\IT-Support"),))
+    payroll = Target("HV02", "a2c68177-4057-539b-9428-2fbc40894332", "payroll-db", "CL1")
+    other = Target("HV02", "00000000-0000-0000-0000-000000000042", "print", "CL1")
+    assert not policy.evaluate(support, payroll).privileges
+    assert policy.evaluate(support, other).allows("vm.start")
+    jane = Identity("S-1-5-21-1000-2000-3000-1310", "LAB\\ext-jane")
+    web = Target("HV01", "42e4aaca-7231-5411-b96b-d03849b0dae1", "shop-web01")
+    assert policy.evaluate(jane, web, date(2026, 12, 31)).allows("vm.checkpoint.apply")
+    assert not policy.evaluate(jane, web, date(2027, 1, 1)).privileges
