@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from .errors import PolicyError, Problem
@@ -271,6 +272,9 @@ class Decision:
 
 # --- the policy -------------------------------------------------------------------------------
 
+_Result = tuple[frozenset[str], Mapping[str, tuple[Reason, ...]], Mapping[str, tuple[Reason, ...]]]
+
+
 @dataclass(frozen=True)
 class _Hit:
     grant: Grant
@@ -304,7 +308,7 @@ class _Index:
             if scope.host is not None:
                 self.narrowed.add(position)
         self.needs_doc = bool(self.by_kind["application"] or self.by_kind["tag"])
-        self.results: dict[tuple[int, ...], tuple[frozenset[str], dict, dict]] = {}
+        self.results: dict[tuple[int, ...], _Result] = {}
 
 
 class Policy:
@@ -451,7 +455,7 @@ class Policy:
 
     @staticmethod
     def _combine(index: _Index, positions: tuple[int, ...],
-                 universe: frozenset[str]) -> tuple[frozenset[str], dict, dict]:
+                 universe: frozenset[str]) -> _Result:
         # VMs matched by the same grants share one result (most VMs of a host do).
         cache_key = positions + ((-1,) if universe is _GLOBAL_PRIVILEGE_SET else ())
         cached = index.results.get(cache_key)
@@ -465,9 +469,10 @@ class Policy:
             for privilege in hit.privileges & universe:
                 target.setdefault(privilege, []).append(hit.reason)
         privileges = frozenset(allowed) - frozenset(denied)
+        # Read-only views: one result is shared by every VM the same grants match.
         result = (privileges,
-                  {p: tuple(r) for p, r in allowed.items() if p in privileges},
-                  {p: tuple(r) for p, r in denied.items()})
+                  MappingProxyType({p: tuple(r) for p, r in allowed.items() if p in privileges}),
+                  MappingProxyType({p: tuple(r) for p, r in denied.items()}))
         index.results[cache_key] = result
         return result
 
