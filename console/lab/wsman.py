@@ -621,6 +621,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         thread, connection = threading.current_thread(), request
+        thread.name = f"lab-{self.host.name}-connection"
         with self._tracked:
             self._handlers.add(thread)
         try:
