@@ -64,3 +64,18 @@ def test_show_exception_sentences_and_tracebacks(answers) -> None:
     assert "KeyError" in bug and "Traceback" in details and "missing" in details
     assert describe(HostUnreachable("x"))[1] == ""
     assert ErrorDialog.shown[-1][0] == bug
+
+
+def test_excepthook_shows_a_dialog_and_the_program_goes_on(answers, monkeypatch) -> None:
+    import sys
+
+    from ui.errors import install_excepthook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    install_excepthook()
+    try:
+        raise RuntimeError("a bug in a slot")
+    except RuntimeError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    sentence, details = answers.errors[-1]
+    assert "RuntimeError" in sentence and "a bug in a slot" in details
