@@ -148,7 +148,8 @@ class DirectorySession(Protocol):
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
 
 class Directory(Protocol):
@@ -438,10 +439,11 @@ class LdapSession:
         token = self._search(user.dn, "(objectClass=*)", ["tokenGroups"], scope=BASE)
         sids = [format_sid(raw) for e in token for raw in e["raw_attributes"].get("tokenGroups", [])]
         direct_dns = {dn.lower() for dn in user.member_of}
+        primary = f"{self._domain_sid}-{user.primary_group}"
         groups = []
         for entry in self._by_sids(sids):
             sid = _sid(entry)
-            nested = not (entry["dn"].lower() in direct_dns or sid == f"{self._domain_sid}-{user.primary_group}")
+            nested = not (entry["dn"].lower() in direct_dns or sid == primary)
             groups.append(Group(sid, self._name(sid, _text(entry, "sAMAccountName")), entry["dn"], nested))
         found = {g.sid for g in groups}
         groups += [Group(s, s, "", True) for s in sids if s not in found]  # e.g. a deleted trust
@@ -466,7 +468,8 @@ class LdapSession:
             upn = escape_filter_chars(account.upn)
             own = account.upn.rpartition("@")[2].lower() == self.directory.config.domain.lower()
             # name@<our domain> binds through the implicit UPN even when userPrincipalName is unset
-            which = f"(|(userPrincipalName={upn})(sAMAccountName={sam}))" if own else f"(userPrincipalName={upn})"
+            which = (f"(|(userPrincipalName={upn})(sAMAccountName={sam}))" if own
+                     else f"(userPrincipalName={upn})")
         else:
             which = f"(sAMAccountName={sam})"
         entries = self._search(self._base_dn, f"(&(objectClass=user){which})",
@@ -513,7 +516,8 @@ class LdapSession:
         if domain:
             found = [p for p in found if p.name.split("\\")[0].lower() == domain.lower()]
         if len(found) > 1:  # name and name$ both exist: the exact name wins
-            found = [p for p in found if p.name.lower().endswith("\\" + text.split("\\")[-1].lower())] or found
+            exact = "\\" + text.split("\\")[-1].lower()
+            found = [p for p in found if p.name.lower().endswith(exact)] or found
         return found[0] if found else None
 
     def members(self, group: str | Principal) -> list[Member]:
@@ -573,8 +577,9 @@ class LdapSession:
                                        f"({_last_words(str(exc))}).", code) from None
         result = conn.result or {}
         if result.get("result") not in (0, None) and result.get("description") != "noSuchObject":
+            detail = _last_words(str(result.get("message", "")))
             raise DirectoryError(f"The directory refused a look-up at {self.url} "
-                                 f"({result.get('description')}: {_last_words(str(result.get('message', '')))}).")
+                                 f"({result.get('description')}: {detail}).")
         return [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
 
 

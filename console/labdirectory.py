@@ -23,7 +23,7 @@ from typing import Self
 
 from .directory import (SID_PATTERN, Member, Principal, check_password, group_order,
                         parse_username, sign_in_error, well_known)
-from .errors import ConfigError, DirectoryError, SignInError
+from .errors import ConfigError, DirectoryError
 from .identity import Group, Identity
 from .paths import LAB_DATA
 

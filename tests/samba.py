@@ -285,7 +285,7 @@ def running_samba() -> Iterator[SambaDC]:
         _instance(template, folder)
         log = folder / "log" / "samba.out"
         with log.open("wb") as out:
-            process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", str(folder / "etc" / "smb.conf")],
+            process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", str(folder / "etc/smb.conf")],
                                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
         ca_file = folder / "tls" / "ca.pem"

@@ -53,12 +53,14 @@ def as_text(identity: Identity) -> str:
     for label, value in (("SID", identity.sid), ("UPN", identity.upn), ("DN", identity.dn),
                          ("Mail", identity.mail)):
         if value:
-            lines.append(f"  {label:<5}{one_line(value)}")
+            lines.append(f"  {label:<6}{one_line(value)}")
     rows = [(g.name, g.sid, "nested" if g.nested else "") for g in identity.groups]
     rows += [(name, sid, "well-known") for sid, name in WELL_KNOWN_LOGON_SIDS.items()]
     width = max(len(one_line(name)) for name, _, _ in rows)
+    sid_width = max(len(sid) for _, sid, _ in rows)
     lines.append(f"Groups ({len(rows)}):")
-    lines += [f"  {one_line(name):<{width}}  {sid}  {note}".rstrip() for name, sid, note in rows]
+    lines += [f"  {one_line(name):<{width}}  {sid:<{sid_width}}  {note}".rstrip()
+              for name, sid, note in rows]
     if identity.extra.get("warning"):
         lines.append("Warning: " + one_line(identity.extra["warning"]))
     return "\n".join(lines)
