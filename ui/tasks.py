@@ -109,6 +109,9 @@ class Tasks(QObject):
         super().__init__(parent)
         self.default_error_handler = default_error_handler
         self.pool = pool or QThreadPool.globalInstance()
+        # Workers wait on the network, not the CPU: an action queued behind others on its host,
+        # or a slow host, must not hold up the reads of the rest.
+        self.pool.setMaxThreadCount(max(self.pool.maxThreadCount(), 16))
         self._running: set[Task] = set()
 
     def run(self, fn: Callable[..., Any], *args: Any, label: str = "", **kwargs: Any) -> Task:
