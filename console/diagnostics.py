@@ -1,7 +1,10 @@
-"""What a person pastes into a support request, and the look-ups the first-run set-up offers.
+"""What a person pastes into a support request, and the checks the first-run set-up runs.
 
 `collect(config)` gathers versions, the configuration (it holds no secret: passwords are never
 part of it) and the last lines of the log, scrubbed once more on the way out.
+
+`check_connection(...)` signs in with a configuration not yet saved and reads every host's
+inventory once, so a set-up is proven before it is written.
 
 `discover_hyperv_hosts(...)` finds Hyper-V hosts in the directory: every Hyper-V host registers
 the `Microsoft Virtual Console Service/<host>` service principal name on its computer account.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import platform
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -19,8 +23,11 @@ from ldap3 import BASE, SUBTREE, Connection
 
 from . import __version__
 from .config import Config, HostConfig, user_config_path
+from .directory import Directory, LdapDirectory
 from .errors import DirectoryError
-from .logs import last_lines, log_file, scrub
+from .hosts import Credentials, HostPool
+from .identity import Identity
+from .logs import last_lines, log_file, redact, scrub
 from .secrets import credential_store_available
 
 LIBRARIES = ("pywinrm", "pypsrp", "pyspnego", "ldap3", "keyring", "platformdirs", "cryptography")
@@ -58,6 +65,56 @@ def collect(config: Config | None, extra_versions: Mapping[str, str] | None = No
     return scrub("\n".join(out)) + "\n"
 
 
+@dataclass(frozen=True)
+class HostCheck:
+    host: str
+    vms: int = 0
+    problem: str = ""  # the host's error sentence; empty when it answered
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    identity: Identity
+    hosts: tuple[HostCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(not h.problem for h in self.hosts)
+
+    def summary(self) -> str:
+        lines = [f"Signed in as {self.identity.name}."]
+        for h in self.hosts:
+            lines.append(f"{h.host}: {h.problem}" if h.problem
+                         else f"{h.host}: answered, {h.vms} VM{'s' if h.vms != 1 else ''} visible.")
+        if not self.hosts:
+            lines.append("No hosts are configured yet.")
+        return "\n".join(lines)
+
+
+def check_connection(config: Config, username: str, password: str,
+                     directory: Directory | None = None) -> ConnectionCheck:
+    """Sign in to the configured directory, then read each host's inventory once.
+
+    A refused sign-in raises (SignInError, DirectoryUnavailable, ConfigError); a host that fails
+    is reported in its HostCheck, so one bad host name does not hide the others' answers.
+    """
+    redact(password)
+    identity = (directory or LdapDirectory(config.directory)).sign_in(username, password)
+    with HostPool(config.hosts, Credentials(identity.name, password)) as pool:
+        result = pool.inventory_all()
+    checks = tuple(HostCheck(name, len(r.vms), str(r.error) if r.error else "")
+                   for name, r in result.hosts.items())
+    return ConnectionCheck(identity, checks)
+
+
+def discover_hosts(config: Config, username: str, password: str,
+                   directory: Directory | None = None) -> list[HostConfig]:
+    """Sign in with the person's own account and look the Hyper-V hosts up in the directory."""
+    redact(password)
+    with (directory or LdapDirectory(config.directory)).session(username, password) as session:
+        return discover_hyperv_hosts(session)
+
+
 def discover_hyperv_hosts(directory: Connection | Any, base_dn: str = "") -> list[HostConfig]:
     """The enabled computers that register the Hyper-V SPN, as host entries to confirm.
 
@@ -65,7 +122,10 @@ def discover_hyperv_hosts(directory: Connection | Any, base_dn: str = "") -> lis
     (and maybe its `.base_dn`). The URL suggested is WinRM's default HTTP listener, which carries
     NTLM/Kerberos with message encryption; switch to https:// where an HTTPS listener exists.
     """
-    conn: Connection = getattr(directory, "connection", directory)
+    conn = getattr(directory, "connection", directory)
+    if not isinstance(conn, Connection):
+        raise DirectoryError("Finding hosts needs an Active Directory connection; enter the hosts "
+                             "by name instead.")
     base = base_dn or getattr(directory, "base_dn", "") or _default_naming_context(conn)
     entries = conn.extend.standard.paged_search(
         base, HYPERV_FILTER, SUBTREE, attributes=["name", "dNSHostName"], paged_size=500,
