@@ -21,7 +21,6 @@ from pathlib import Path
 
 import spnego
 from spnego.channel_bindings import GssChannelBindings
-from spnego.exceptions import SpnegoError
 
 from ..errors import ConfigError
 
@@ -312,16 +311,20 @@ class NtlmLogon:
         self.channel_bindings = channel_bindings
         self._context: spnego.ContextProxy | None = None
         self.user: str | None = None  # canonical name once the logon succeeded
+        self.final_token: bytes | None = None  # SPNEGO's last word, sent with the first reply
 
     @property
     def complete(self) -> bool:
         return self.user is not None
 
     def negotiate(self, token: bytes) -> bytes:
-        """First leg: a NEGOTIATE message in, the CHALLENGE out."""
-        self.user = None
-        self._context = spnego.server(protocol="ntlm", channel_bindings=self.channel_bindings,
-                                      options=spnego.NegotiateOptions.use_ntlm)
+        """First leg: a NEGOTIATE message (raw, or wrapped in SPNEGO) in, the CHALLENGE out."""
+        self.user, self.final_token = None, None
+        if token.startswith(_NTLM_SIGNATURE):  # pyspnego's own NTLM, never a system library
+            self._context = spnego.server(protocol="ntlm", channel_bindings=self.channel_bindings,
+                                          options=spnego.NegotiateOptions.use_ntlm)
+        else:
+            self._context = spnego.server(protocol="negotiate", channel_bindings=self.channel_bindings)
         return self._context.step(token) or b""
 
     def authenticate(self, token: bytes) -> LogonResult:
@@ -334,9 +337,9 @@ class NtlmLogon:
         password_ok = False
         if context is not None:
             try:
-                context.step(token)
+                self.final_token = context.step(token)
                 password_ok = context.complete
-            except SpnegoError:
+            except Exception:  # whatever the client sent does not prove the password
                 password_ok = False
         result = self.accounts.record(client_name, password_ok)
         if result.outcome is LogonOutcome.SUCCESS:

@@ -671,6 +671,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # else delayed ACKs cost ~180 ms a call
     server: _HTTPServer
     logon: NtlmLogon | None = None
+    _auth_reply: str | None = None  # SPNEGO's final token, for the reply to the third leg
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("lab host %s: " + format, self.server.host.name, *args)
@@ -720,7 +721,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.logon = NtlmLogon(host.accounts, host.channel_bindings)
             try:
                 challenge = self.logon.negotiate(parsed[1])
-            except SpnegoError:
+            except Exception:  # not a NEGOTIATE message we can read: start over
                 self.logon = None
             else:
                 token = base64.b64encode(challenge).decode("ascii")
@@ -730,6 +731,8 @@ class _Handler(BaseHTTPRequestHandler):
             result = self.logon.authenticate(parsed[1])
             if result.outcome is LogonOutcome.SUCCESS:
                 host.stats.add("logons")
+                if self.logon.final_token:
+                    self._auth_reply = f"{parsed[0]} {base64.b64encode(self.logon.final_token).decode('ascii')}"
                 return True
             host.logon_failed(result, self.client_address[0])
         self.logon = None
@@ -789,6 +792,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _reply(self, status: int, body: bytes = b"", content_type: str | None = None,
                headers: list[tuple[str, str]] | None = None) -> None:
         self.send_response(status)
+        if self._auth_reply is not None:
+            self.send_header("WWW-Authenticate", self._auth_reply)
+            self._auth_reply = None
         for name, value in headers or []:
             self.send_header(name, value)
         if content_type:

@@ -435,3 +435,20 @@ def test_account_names_and_host_rights(accounts: Accounts) -> None:
 def test_command_result_defaults() -> None:
     assert CommandResult(b"out") == CommandResult(b"out", b"", 0)
     assert WSManServer("HV01", EchoExecutor(), accounts=Accounts()).url.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.parametrize("auth", ["ntlm", "negotiate"])
+def test_pypsrp_gets_through_with_raw_and_spnego_wrapped_ntlm(start_host, auth: str) -> None:
+    from pypsrp.client import Client
+    from pypsrp.exceptions import AuthenticationError
+
+    host = start_host()
+    with Client("127.0.0.1", port=host.port, ssl=False, auth=auth, username=HENRY, password="henry-demo",
+                encryption="always", proxy=None, no_proxy=True) as client:
+        assert client.execute_cmd("echo psrp") == ("psrp", "", 0)
+    with Client("127.0.0.1", port=host.port, ssl=False, auth=auth, username=HENRY, password="wrong",
+                encryption="always", proxy=None, no_proxy=True) as client:
+        with pytest.raises(AuthenticationError):
+            client.execute_cmd("echo psrp")
+    assert host.stats.encrypted_requests == host.stats.requests_after_logon > 0
+    assert [e["outcome"] for e in host.events] == ["bad_password"]
