@@ -154,12 +154,12 @@ def test_frozen_app_runs_outside_the_source_tree(frozen: Path, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_frozen_demo_smoke_signs_in_and_lists_vms(frozen: Path, tmp_path: Path) -> None:
+    if not (ROOT / "console" / "lab" / "runner.py").exists():
+        pytest.skip("the demo lab (console/lab/runner.py) is not in this tree yet")
     started = time.monotonic()
     result = run_frozen(frozen, tmp_path, "demo", "--smoke")
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
-    if "not ready yet" in result.stdout:
-        pytest.skip("`demo --smoke` is still the placeholder in this tree")
     print(f"\ndemo --smoke from the frozen build: {elapsed:.2f} s")
     assert re.search(r"\b\d+\b.*\bVMs?\b", result.stdout), result.stdout
 
