@@ -1,0 +1,335 @@
+"""The host client: pywinrm's real Protocol against the lab's real WS-Management hosts."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from console.config import HostConfig
+from console.errors import (
+    CertificateUntrusted, CredentialsRejected, HostAccessDenied, HostError, HostTimeout,
+    HostUnreachable, InvalidParameter, NoDvdDrive, NoShutdownService, NotInLibrary,
+    ReplicaRefused, VMNotFound, WrongState,
+)
+from console.hosts import (
+    CredentialGate, Credentials, HostClient, HostPool, HostStatus, status_of,
+)
+
+# --- pure units: no host contacted ------------------------------------------------------------
+
+
+def _client(url: str = "http://127.0.0.1:9/wsman", timeout: float = 2.0) -> HostClient:
+    return HostClient(HostConfig("HV09", url, endpoint="admin", timeout=timeout),
+                      Credentials("LAB\\adam", "s3cret-pw"))
+
+
+def test_credentials_never_show_the_password() -> None:
+    credentials = Credentials("LAB\\adam", "s3cret-pw")
+    for text in (repr(credentials), str(credentials), f"{credentials}", str([credentials])):
+        assert "s3cret-pw" not in text
+        assert "adam" in text
+
+
+def test_gate_closes_once_and_reopens_with_new_credentials() -> None:
+    gate = CredentialGate(Credentials("LAB\\adam", "old"))
+    gate.check()
+    gate.close("HV01")
+    gate.close("HV02")  # the first host that rejected is the one named
+    with pytest.raises(CredentialsRejected, match="HV01"):
+        gate.check()
+    before = gate.generation
+    gate.reopen(Credentials("LAB\\adam", "new"))
+    gate.check()
+    assert gate.generation == before + 1
+    assert gate.credentials is not None and gate.credentials.password == "new"
+
+
+@pytest.mark.parametrize("stdout", [
+    b"", b"WARNING: something\r\n{\"ok\":true,\"data\":{}}", b"{\"ok\":true}{\"ok\":true}",
+    b"[1,2]", b"{\"data\":{}}", b"\xff\xfe garbage",
+])
+def test_anything_but_one_json_document_is_unexpected(stdout: bytes) -> None:
+    with pytest.raises(HostError, match="HV09 answered something unexpected") as caught:
+        _client()._document((stdout, b"", 0))
+    assert type(caught.value) is HostError
+    assert len(str(caught.value)) < 300
+
+
+def test_unexpected_answer_shows_200_plain_characters() -> None:
+    noise = ("\x1b[31m" + "x" * 500).encode()
+    with pytest.raises(HostError) as caught:
+        _client()._document((noise, b"", 0))
+    message = str(caught.value)
+    assert "\x1b" not in message and "\\x1b" in message
+    assert message.count("x") < 220
+
+
+def test_clixml_error_stream_is_shown_as_text() -> None:
+    stderr = (b'#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell'
+              b'/2004/04"><S S="Error">The term is not recognized_x000D__x000A_</S></Objs>')
+    with pytest.raises(HostError, match="The term is not recognized"):
+        _client()._document((b"", stderr, 1))
+
+
+@pytest.mark.parametrize(("code", "exception"), [
+    ("not_found", VMNotFound), ("wrong_state", WrongState),
+    ("no_shutdown_service", NoShutdownService), ("replica", ReplicaRefused),
+    ("not_in_library", NotInLibrary), ("no_dvd_drive", NoDvdDrive),
+    ("checkpoints_disabled", WrongState), ("invalid_parameter", InvalidParameter),
+    ("access_denied", HostAccessDenied), ("denied", HostAccessDenied), ("disk_on_fire", HostError),
+])
+def test_error_codes_map_to_exceptions_naming_host_and_vm(code: str, exception: type) -> None:
+    document = b'{"ok":false,"error":{"code":"%s","message":"It went wrong."}}' % code.encode()
+    with pytest.raises(exception) as caught:
+        _client()._document((document, b"", 0), vm_id="42e4aaca-7231-5411-b96b-d03849b0dae1")
+    assert type(caught.value) is exception
+    assert "HV09" in str(caught.value) and "42e4aaca" in str(caught.value)
+    assert "It went wrong." in str(caught.value)
+    assert caught.value.code == code and caught.value.host == "HV09"
+
+
+def test_status_of_each_failure() -> None:
+    assert status_of(None, 0.1, 5.0) is HostStatus.OK
+    assert status_of(None, 6.0, 5.0) is HostStatus.SLOW
+    assert status_of(HostUnreachable("x"), 0, 5) is HostStatus.UNREACHABLE
+    assert status_of(HostTimeout("x"), 0, 5) is HostStatus.UNREACHABLE
+    assert status_of(CertificateUntrusted("x"), 0, 5) is HostStatus.UNREACHABLE
+    assert status_of(HostAccessDenied("x"), 0, 5) is HostStatus.ACCESS_DENIED
+    assert status_of(CredentialsRejected("x"), 0, 5) is HostStatus.CREDENTIALS_REJECTED
+    assert status_of(HostError("x"), 0, 5) is HostStatus.ERROR
+
+
+def test_kerberos_without_a_kerberos_library_is_a_clear_error() -> None:
+    import winrm.transport
+
+    if winrm.transport.HAVE_KERBEROS:
+        pytest.skip("this machine has Kerberos")
+    with pytest.raises(HostError, match="Kerberos, which is not available"):
+        HostClient(HostConfig("HV09", "http://127.0.0.1:9/wsman", transport="kerberos"),
+                   Credentials("LAB\\adam", "pw"))
+    negotiate = HostClient(HostConfig("HV09", "http://127.0.0.1:9/wsman", transport="negotiate"),
+                           Credentials("LAB\\adam", "pw"))
+    assert negotiate.transport == "ntlm"
+
+
+# --- a real socket: nothing listening, or listening and counting ------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_closed_port_is_unreachable_quickly() -> None:
+    client = _client(f"http://127.0.0.1:{_free_port()}/wsman")
+    start = time.monotonic()
+    with pytest.raises(HostUnreachable, match="connection refused") as caught:
+        client.inventory()
+    assert time.monotonic() - start < 2.0
+    assert caught.value.host == "HV09"
+    assert type(caught.value) is HostUnreachable
+
+
+def test_too_long_a_command_is_refused_before_anything_is_sent() -> None:
+    accepted: list[object] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.5)
+        port = server.getsockname()[1]
+        client = _client(f"http://127.0.0.1:{port}/wsman")
+
+        def accept() -> None:
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                pass
+
+        watcher = threading.Thread(target=accept)
+        watcher.start()
+        with pytest.raises(InvalidParameter, match="too long for a host's command line"):
+            client.checkpoint("42e4aaca-7231-5411-b96b-d03849b0dae1", "create", name="n" * 3000)
+        watcher.join()
+    assert accepted == []
+
+
+# --- the lab ----------------------------------------------------------------------------------
+
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from console.lab.auth import Accounts, HostRights  # noqa: E402
+from console.lab.certs import make_ca, make_server_cert  # noqa: E402
+from console.lab.executor import Executor  # noqa: E402
+from console.lab.hyperv import Durations, Host  # noqa: E402
+from console.lab.world import World, load_world  # noqa: E402
+from console.lab.wsman import WSManServer  # noqa: E402
+
+ADAM = Credentials("LAB\\adam", "adam-demo")
+WEB01 = "42e4aaca-7231-5411-b96b-d03849b0dae1"
+APP01 = "a8c164c6-ea2b-525b-b0de-c3c08e182c75"
+APP01_PARENT = "5e0f3a51-8c2d-4b7a-a1e4-6d9c2f8b3a10"
+DB01 = "606602fb-a784-5dc2-a658-664e33ff98a2"
+FILES = "bc797c1d-65e1-5032-8525-d184e732f820"
+AGENT03 = "73a32aa9-af87-512f-9d0f-a4b7cb52346b"
+LIBRARY = ["D:\\ISO\\"]
+
+
+@dataclass
+class LabHosts:
+    world: World
+    accounts: Accounts
+    servers: dict[str, WSManServer]
+    executors: dict[str, Executor]
+
+    def host(self, name: str) -> Host:
+        return self.world.host(name).host
+
+    def config(self, name: str, timeout: float = 5.0, **extra: object) -> HostConfig:
+        return HostConfig(name, self.servers[name].url, endpoint="admin", timeout=timeout,
+                          **extra)  # type: ignore[arg-type]
+
+    def configs(self, timeout: float = 5.0) -> list[HostConfig]:
+        return [self.config(name, timeout) for name in self.servers]
+
+    def client(self, name: str = "HV01", credentials: Credentials = ADAM,
+               timeout: float = 5.0) -> HostClient:
+        return HostClient(self.config(name, timeout), credentials)
+
+    def requests(self, name: str) -> int:
+        return self.servers[name].stats.requests
+
+
+def start_lab(durations: Durations | None = None, tls: object = None) -> Iterator[LabHosts]:
+    world = load_world(durations=durations or Durations.instant())
+    accounts = Accounts(world.domain, world.dns_domain)
+    for a in world.accounts:
+        accounts.add(f"{world.domain}\\{a.name}", a.sid, a.password, enabled=a.enabled)
+    servers: dict[str, WSManServer] = {}
+    executors: dict[str, Executor] = {}
+    try:
+        for lab_host in world.hosts:
+            executor = Executor(lab_host.host)
+            server = WSManServer(lab_host.name, executor, accounts=accounts,
+                                 rights=HostRights.of(lab_host.users, lab_host.admins),
+                                 faults=lab_host.faults, tls=tls)  # type: ignore[arg-type]
+            server.start()
+            servers[lab_host.name], executors[lab_host.name] = server, executor
+        yield LabHosts(world, accounts, servers, executors)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def lab() -> Iterator[LabHosts]:
+    yield from start_lab()
+
+
+@pytest.fixture(scope="module")
+def shared_lab() -> Iterator[LabHosts]:
+    """One lab for the read-only and parameter tests (nothing there changes a VM)."""
+    yield from start_lab()
+
+
+# Transport and credentials
+
+def test_ntlm_over_http_seals_every_message(lab: LabHosts) -> None:
+    client = lab.client()
+    vms = client.inventory()
+    assert {vm.id for vm in vms} >= {WEB01, APP01, DB01, FILES}
+    assert all(vm.host == "HV01" for vm in vms)
+    stats = lab.servers["HV01"].stats
+    assert stats.requests_after_logon > 0
+    assert stats.encrypted_requests >= stats.requests_after_logon
+    assert stats.unencrypted_refused == 0
+
+
+def test_kept_shell_costs_three_requests_a_read(lab: LabHosts) -> None:
+    client = lab.client()
+    client.inventory()
+    before = lab.servers["HV01"].stats.as_dict()
+    for _ in range(5):
+        client.vm_state([WEB01])
+    after = lab.servers["HV01"].stats.as_dict()
+    assert after["requests"] - before["requests"] == 15
+    assert after["connections"] == before["connections"] and after["logons"] == before["logons"]
+    client.close()
+
+
+def test_https_with_the_test_ca(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path / "ca")
+    other_ca = make_ca(tmp_path / "other", "Someone Else's CA")
+    pair = make_server_cert(ca, tmp_path / "srv", ["127.0.0.1", "hv01.lab.example"])
+    for lab in start_lab(tls=pair):
+        trusted = HostClient(lab.config("HV01", ca_file=str(ca.cert)), ADAM)
+        assert trusted.config.url.startswith("https://")
+        assert len(trusted.inventory()) >= 4
+        assert lab.servers["HV01"].stats.encrypted_requests == 0  # TLS protects the channel
+        untrusted = HostClient(lab.config("HV02", ca_file=str(other_ca.cert)), ADAM)
+        with pytest.raises(CertificateUntrusted, match="certificate is not trusted") as caught:
+            untrusted.inventory()
+        assert "HV02" in str(caught.value)
+        assert lab.servers["HV02"].stats.logons == 0  # no password was offered to it
+        system_store = HostClient(lab.config("HV03"), ADAM)
+        with pytest.raises(CertificateUntrusted):
+            system_store.inventory()
+
+
+def test_wrong_password_stops_every_other_host(lab: LabHosts) -> None:
+    with HostPool(lab.configs(), Credentials("LAB\\adam", "wrong")) as pool:
+        result = pool.inventory_all()
+        statuses = {name: r.status for name, r in result.hosts.items()}
+        assert set(statuses.values()) == {HostStatus.CREDENTIALS_REJECTED}
+        assert "rejected the user name or password" in str(result.hosts["HV01"].error)
+        # Only the first host was asked: the others received no request at all.
+        assert lab.requests("HV01") > 0
+        assert lab.requests("HV02") == 0 and lab.requests("HV03") == 0
+        assert lab.accounts.get("LAB\\adam").bad_logons == 1  # type: ignore[union-attr]
+        # Still closed: no call reaches any host, in any thread.
+        before = {name: lab.requests(name) for name in lab.servers}
+        errors: list[Exception] = []
+
+        def read(host: str) -> None:
+            try:
+                pool.client(host).vm_state([WEB01])
+            except CredentialsRejected as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read, args=(h,)) for h in lab.servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(errors) == 3
+        assert {name: lab.requests(name) for name in lab.servers} == before
+        # The right password reopens the gate, and every host answers again.
+        pool.gate.reopen(ADAM)
+        again = pool.inventory_all()
+        assert {r.status for r in again.hosts.values()} == {HostStatus.OK}
+        assert len(again.vms) == sum(len(lab.host(h).vms) for h in lab.servers)
+
+
+def test_locked_out_account_is_rejected_with_a_sentence_saying_so(lab: LabHosts) -> None:
+    for _ in range(lab.accounts.lockout_threshold):
+        with pytest.raises(CredentialsRejected):
+            HostClient(lab.config("HV01"), Credentials("LAB\\adam", "wrong")).inventory()
+    assert lab.accounts.get("LAB\\adam").locked  # type: ignore[union-attr]
+    with pytest.raises(CredentialsRejected, match="locked out") as caught:
+        HostClient(lab.config("HV02"), ADAM).inventory()  # the right password, locked account
+    assert caught.value.host == "HV02"
+    assert lab.servers["HV02"].events.where(event="logon", outcome="locked_out")
+
+
+def test_an_account_without_host_rights_is_denied(lab: LabHosts) -> None:
+    # henry may connect but is not a Hyper-V administrator: the default endpoint refuses him.
+    with pytest.raises(HostAccessDenied, match="HV02") as caught:
+        lab.client("HV02", Credentials("LAB\\henry", "henry-demo")).inventory()
+    assert caught.value.code == "access_denied"
