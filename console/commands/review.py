@@ -1,0 +1,175 @@
+"""`hvconsole review` and `hvconsole host impact`: the delegation review and a host's downtime
+impact, for people who hold policy.read.
+
+Both sign in (the configured directory, or the demo directory with --demo, which also starts the
+lab hosts in this process), read every host's inventory and facts, and keep the directory
+session open so stale grants are checked against the directory itself. The password is read from
+stdin, never from the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from .. import review as core
+from ..config import Config
+from ..errors import ConfigError, HostError
+from ..export import csv_text
+from ..hosts import Credentials, HostPool
+from ..identity import Identity
+from ..inventory import VM, HostFacts
+from ..paths import LAB_DATA
+from ..policy import Policy
+from ..text import one_line, plain
+
+DEMO_POLICY = LAB_DATA / "policy.toml"
+FORMATS = ("text", "csv", "html", "json")
+TABLES = ("findings", "permissions", "impact")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("review", help="review delegation: effective rights, findings, host impact")
+    _common(p)
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--table", choices=TABLES, default="findings",
+                   help="with --format csv: which table (default: findings)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--date", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                   help="review as of this day (expiry dates), today when left out")
+    p.set_defaults(func=run_review)
+
+    host = sub.add_parser("host", help="a Hyper-V host as a whole")
+    commands = host.add_subparsers(dest="host_command", metavar="ACTION", required=True)
+    impact = commands.add_parser(
+        "impact", help="every guest of a host, its owner and contact, and a notice for them")
+    impact.add_argument("host", metavar="HOST")
+    _common(impact)
+    impact.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    impact.add_argument("--out", type=Path, metavar="FILE")
+    impact.set_defaults(func=run_impact)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, metavar="FILE", help="configuration file")
+    p.add_argument("--demo", action="store_true",
+                   help="use the built-in lab (demo directory, policy and hosts)")
+    p.add_argument("--user", required=True, help="your account: DOMAIN\\name or name@domain")
+    p.add_argument("--password-stdin", action="store_true", required=True,
+                   help="read the password from the first line of stdin")
+
+
+@dataclass
+class Gathered:
+    identity: Identity
+    policy: Policy
+    inventory: dict[str, list[VM]]
+    facts: dict[str, HostFacts]
+    directory: object
+    failed: dict[str, HostError]
+
+
+class _NotAllowed(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def gather(args: argparse.Namespace) -> Iterator[Gathered]:
+    """Sign in, check policy.read, and read the hosts; the directory session stays open."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    from ..directory import open_directory  # ldap3 is loaded only when signing in
+
+    with contextlib.ExitStack() as stack:
+        config = None if args.demo else (Config.load(args.config) if args.config else Config.load())
+        directory = open_directory(None if config is None else config.directory, args.demo)
+        session = stack.enter_context(directory.session(args.user, password))
+        identity = session.identity
+        policy_path = DEMO_POLICY if args.demo else config.policy_path  # type: ignore[union-attr]
+        if not policy_path:
+            raise ConfigError("No policy is configured: set policy.path in the machine-wide "
+                              "configuration.", "policy.path")
+        policy = Policy.load(policy_path)
+        if not policy.global_decision(identity).allows("policy.read"):
+            raise _NotAllowed(f"{identity.name} may not review delegation: no grant gives "
+                              "policy.read (ask for the reviewer role).")
+        if args.demo:
+            try:
+                from ..lab.runner import Lab
+            except ImportError:
+                raise ConfigError("The demo lab is not available in this build.") from None
+            config = stack.enter_context(Lab()).config()
+        assert config is not None
+        pool = stack.enter_context(HostPool(config.hosts, Credentials(identity.name, password)))
+        result = pool.inventory_all()
+        failed = dict(result.errors)
+        inventory = {name: list(r.vms) for name, r in result.hosts.items() if r.error is None}
+        facts = {}
+        for name in inventory:
+            entry = policy.host(name)
+            try:
+                facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])
+            except HostError as error:
+                failed[name] = error
+        yield Gathered(identity, policy, inventory, facts, session, failed)
+
+
+def _report_failures(failed: dict[str, HostError]) -> None:
+    for name, error in failed.items():
+        print(one_line(f"{name}: not reviewed: {error}"), file=sys.stderr)
+
+
+def _emit(text: str, out: Path | None, terminal: bool) -> None:
+    if out is not None:
+        out.write_text(text, encoding="utf-8", newline="")
+        print(one_line(f"written to {out}"), file=sys.stderr)
+    else:
+        sys.stdout.write(plain(text) if terminal else text)
+        if not text.endswith("\n"):
+            sys.stdout.write("\n")
+
+
+def run_review(args: argparse.Namespace) -> int:
+    try:
+        with gather(args) as g:
+            r = core.build_review(g.policy, g.inventory, g.facts, g.directory,  # type: ignore[arg-type]
+                                  args.date, domain=g.identity.name.split("\\")[0])
+    except _NotAllowed as refused:
+        print(one_line(str(refused)), file=sys.stderr)
+        return 1
+    if args.format == "csv":
+        text = {"findings": core.findings_csv, "permissions": core.permissions_csv,
+                "impact": core.impact_csv}[args.table](r)
+    else:
+        text = {"text": core.to_text, "html": core.to_html, "json": core.to_json}[args.format](r)
+    _emit(text, args.out, terminal=args.format == "text")
+    _report_failures(g.failed)
+    return 1 if g.failed else 0
+
+
+def run_impact(args: argparse.Namespace) -> int:
+    try:
+        # Every host is read: the other tiers of each guest's application may run anywhere.
+        with gather(args) as g:
+            known = {h.lower() for h in (*g.inventory, *g.failed)}
+            if args.host.lower() not in known:
+                raise ConfigError(f"{args.host} is not a configured host.", "hosts")
+            impact = core.host_impact(g.policy, g.inventory, args.host)
+    except _NotAllowed as refused:
+        print(one_line(str(refused)), file=sys.stderr)
+        return 1
+    _report_failures(g.failed)
+    if args.host.lower() in {h.lower() for h in g.failed}:
+        return 1
+    if args.format == "csv":
+        text = csv_text(core.IMPACT_HEADER, core.impact_rows(impact))
+    elif args.format == "json":
+        review = core.Review(date.today(), g.policy.digest, (), (), (), (impact,))
+        text = core.to_json(review)
+    else:
+        text = core.impact_text(impact)
+    _emit(text, args.out, terminal=args.format == "text")
+    return 0
