@@ -207,11 +207,26 @@ class LabHosts:
         return self.servers[name].stats.requests
 
 
+_DOMAIN: list[Accounts] = []
+
+
+def _domain(world: World) -> Accounts:
+    """One lab domain for the whole module (a process has one NTLM credential file), with every
+    account's bad-logon count and lockout reset."""
+    if not _DOMAIN:
+        _DOMAIN.append(Accounts(world.domain, world.dns_domain))
+    accounts = _DOMAIN[0]
+    for a in world.accounts:
+        name = f"{world.domain}\\{a.name}"
+        if accounts.get(name) is None:
+            accounts.add(name, a.sid, a.password, enabled=a.enabled)
+        accounts.unlock(name)
+    return accounts
+
+
 def start_lab(durations: Durations | None = None, tls: object = None) -> Iterator[LabHosts]:
     world = load_world(durations=durations or Durations.instant())
-    accounts = Accounts(world.domain, world.dns_domain)
-    for a in world.accounts:
-        accounts.add(f"{world.domain}\\{a.name}", a.sid, a.password, enabled=a.enabled)
+    accounts = _domain(world)
     servers: dict[str, WSManServer] = {}
     executors: dict[str, Executor] = {}
     try:
@@ -333,3 +348,210 @@ def test_an_account_without_host_rights_is_denied(lab: LabHosts) -> None:
     with pytest.raises(HostAccessDenied, match="HV02") as caught:
         lab.client("HV02", Credentials("LAB\\henry", "henry-demo")).inventory()
     assert caught.value.code == "access_denied"
+
+
+# Every operation, every simulated error
+
+def test_every_operation(lab: LabHosts) -> None:
+    client = lab.client()
+    facts = client.host_facts(LIBRARY)
+    assert facts.name == "HV01" and facts.total_bytes > facts.free_bytes > 0
+    assert {iso.name for iso in facts.isos} >= {"WindowsServer2022.iso"}
+    assert client.vm_state([WEB01, str(uuid.uuid4())]) == {WEB01: ("Running", "Operating normally")}
+
+    assert client.power(WEB01, "save").vm_state == "Saved"
+    assert client.power(WEB01, "start").vm_state == "Running"
+    assert client.power(WEB01, "pause").vm_state == "Paused"
+    assert client.power(WEB01, "resume").vm_state == "Running"
+    assert client.power(WEB01, "reset").vm_state == "Running"
+    assert client.power(WEB01, "shutdown").vm_state == "Off"
+
+    created = client.checkpoint(WEB01, "create", name="before patch")
+    assert created.status == "ok" and created.checkpoint is not None
+    assert created.checkpoint.name == "before patch"
+    applied = client.checkpoint(WEB01, "apply", checkpoint_id=created.checkpoint.id)
+    assert applied.status == "ok"
+    client.checkpoint(WEB01, "delete", checkpoint_id=created.checkpoint.id)
+    subtree = client.checkpoint(APP01, "delete_subtree", checkpoint_id=APP01_PARENT)
+    assert subtree.status == "ok"
+    assert [c for c in lab.host("HV01").vm(APP01).checkpoints] == []
+
+    iso = facts.isos[0].path
+    mounted = client.media(WEB01, "mount", "SCSI", 0, 1, path=iso, library=LIBRARY)
+    assert mounted.drive is not None and mounted.drive.path == iso
+    ejected = client.media(WEB01, "eject", "SCSI", 0, 1, library=LIBRARY)
+    assert ejected.drive is not None and ejected.drive.path is None
+    vm = next(v for v in client.inventory() if v.id == WEB01)
+    assert vm.state == "Off" and vm.dvd_drives[0].path is None
+
+
+@pytest.mark.parametrize(("host", "call", "exception", "code"), [
+    ("HV01", lambda c: c.power(str(uuid.uuid4()), "start"), VMNotFound, "not_found"),
+    ("HV01", lambda c: c.power(WEB01, "start"), WrongState, "wrong_state"),
+    ("HV01", lambda c: c.power(DB01, "shutdown"), NoShutdownService, "no_shutdown_service"),
+    ("HV01", lambda c: c.power(FILES, "start"), ReplicaRefused, "replica"),
+    ("HV01", lambda c: c.media(WEB01, "mount", "SCSI", 0, 1, path="C:\\Windows\\x.iso",
+                               library=LIBRARY), NotInLibrary, "not_in_library"),
+    ("HV01", lambda c: c.media(WEB01, "mount", "SCSI", 0, 1,
+                               path="D:\\ISO\\Linked\\notepad.iso", library=LIBRARY),
+     NotInLibrary, "not_in_library"),
+    ("HV03", lambda c: c.media(AGENT03, "mount", "SCSI", 0, 1,
+                               path="D:\\ISO\\WindowsServer2022.iso", library=LIBRARY),
+     NoDvdDrive, "no_dvd_drive"),
+    ("HV01", lambda c: c.checkpoint(WEB01, "apply", checkpoint_id=str(uuid.uuid4())),
+     VMNotFound, "not_found"),
+])
+def test_every_simulated_error(shared_lab: LabHosts, host: str, call: object,
+                               exception: type, code: str) -> None:
+    client = shared_lab.client(host)
+    with pytest.raises(exception) as caught:
+        call(client)  # type: ignore[operator]
+    assert type(caught.value) is exception and caught.value.code == code
+    assert host in str(caught.value)
+
+
+def test_checkpoints_disabled(lab: LabHosts) -> None:
+    lab.host("HV01").vm(WEB01).checkpoint_type = "Disabled"
+    with pytest.raises(WrongState) as caught:
+        lab.client().checkpoint(WEB01, "create", name="x")
+    assert caught.value.code == "checkpoints_disabled"
+
+
+# Injection: parameters are data, whatever they hold
+
+NASTY = st.text(alphabet=st.sampled_from(list("a'\"`$();|&<>\n\r\t\x00\u202e\u200f{}[]#%\\/ é漢"
+                                            )), min_size=1, max_size=120)
+
+
+@given(name=NASTY)
+def test_checkpoint_names_travel_unchanged(shared_lab: LabHosts, name: str) -> None:
+    executor = shared_lab.executors["HV01"]
+    client = shared_lab.client()
+    outcome = client.checkpoint(WEB01, "create", name=name)
+    assert executor.calls[-1].params["name"] == name
+    assert outcome.checkpoint is not None and outcome.checkpoint.name == name
+    client.checkpoint(WEB01, "delete", checkpoint_id=outcome.checkpoint.id)
+
+
+@given(path=NASTY)
+def test_iso_paths_travel_unchanged_and_stay_outside_the_library(shared_lab: LabHosts,
+                                                                 path: str) -> None:
+    executor = shared_lab.executors["HV01"]
+    with pytest.raises(NotInLibrary):
+        shared_lab.client().media(WEB01, "mount", "SCSI", 0, 1, path="D:\\ISO\\" + path + "`$(x)",
+                                  library=LIBRARY)
+    assert executor.calls[-1].params["path"] == "D:\\ISO\\" + path + "`$(x)"
+
+
+def test_a_1000_character_name_is_refused_before_sending(shared_lab: LabHosts) -> None:
+    executor = shared_lab.executors["HV01"]
+    before = (len(executor.calls), shared_lab.requests("HV01"))
+    with pytest.raises(InvalidParameter, match="8191"):
+        shared_lab.client().checkpoint(WEB01, "create", name="'; Remove-VM *; '" + "x" * 1000)
+    with pytest.raises(InvalidParameter):
+        shared_lab.client().media(WEB01, "mount", "SCSI", 0, 1, path="D:\\ISO\\" + "y" * 1000,
+                                  library=LIBRARY)
+    assert (len(executor.calls), shared_lab.requests("HV01")) == before
+
+
+# Faults: typed errors within the timeout; the other hosts' results still arrive
+
+@pytest.mark.parametrize(("fault", "status", "exception", "words"), [
+    ({"fail_share": 1.0}, HostStatus.ERROR, HostError, "internal error"),
+    ({"drop_share": 1.0}, HostStatus.UNREACHABLE, HostUnreachable, "dropped"),
+    ({"silent": True}, HostStatus.UNREACHABLE, HostTimeout, "did not answer within 1 s"),
+    ({"latency_ms": 1500}, HostStatus.UNREACHABLE, HostTimeout, "within 1 s"),
+])
+def test_a_faulty_host_never_blanks_the_others(lab: LabHosts, fault: dict[str, object],
+                                               status: HostStatus, exception: type,
+                                               words: str) -> None:
+    with HostPool(lab.configs(timeout=1.0), ADAM) as pool:
+        assert pool.inventory_all().hosts["HV02"].status is HostStatus.OK  # credentials tried
+        for key, value in fault.items():
+            setattr(lab.servers["HV02"].faults, key, value)
+        start = time.monotonic()
+        result = pool.inventory_all()
+        elapsed = time.monotonic() - start
+    assert result.hosts["HV02"].status is status
+    assert type(result.hosts["HV02"].error) is exception
+    assert words in str(result.hosts["HV02"].error)
+    assert elapsed < 3.5  # one timeout, plus at most one reopen of the kept shell
+    for name in ("HV01", "HV03"):
+        assert result.hosts[name].status is HostStatus.OK
+        assert len(result.hosts[name].vms) == len(lab.host(name).vms)
+
+
+def test_latency_below_the_timeout_is_slow_not_failed(lab: LabHosts) -> None:
+    lab.servers["HV03"].faults.latency_ms = 150
+    with HostPool(lab.configs(timeout=5.0), ADAM, slow_after=0.3) as pool:
+        result = pool.inventory_all()
+    assert result.hosts["HV03"].status is HostStatus.SLOW
+    assert len(result.hosts["HV03"].vms) == len(lab.host("HV03").vms)
+    assert result.hosts["HV01"].status is HostStatus.OK
+
+
+def test_a_broken_kept_shell_is_reopened_once_for_reads(lab: LabHosts) -> None:
+    client = lab.client()
+    client.inventory()
+    faults = lab.servers["HV01"].faults
+    faults.drop_share = 1.0
+    with pytest.raises(HostUnreachable):
+        client.vm_state([WEB01])
+    faults.drop_share = 0.0
+    # The next read opens a new connection and shell by itself.
+    assert client.vm_state([WEB01]) == {WEB01: ("Running", "Operating normally")}
+
+
+def test_actions_are_never_retried(lab: LabHosts) -> None:
+    executor = lab.executors["HV01"]
+    faults = lab.servers["HV01"].faults
+    faults.fail_share = 1.0
+    with pytest.raises(HostError):
+        lab.client().power(WEB01, "shutdown")
+    assert executor.calls_of("power") == []
+    assert lab.servers["HV01"].stats.injected_failures == 1  # one request, no second try
+
+
+# Pending: slower than the client's timeout is not a failure
+
+def test_an_action_slower_than_the_timeout_is_pending_then_confirmed() -> None:
+    for lab in start_lab(Durations.instant()):
+        lab.host("HV01").durations.shutdown = 2.5
+        client = lab.client(timeout=1.0)
+        start = time.monotonic()
+        outcome = client.power(WEB01, "shutdown")
+        assert time.monotonic() - start < 2.0
+        assert outcome.status == "pending"
+        assert "may still complete" in outcome.message
+        assert len(lab.executors["HV01"].calls_of("power")) == 1  # sent once, never again
+        assert client.vm_state([WEB01])[WEB01][0] == "Stopping"
+        confirmed = client.confirm(WEB01, {"Off"}, limit=5.0, interval=0.2)
+        assert confirmed.status == "ok" and confirmed.vm_state == "Off"
+        assert len(lab.executors["HV01"].calls_of("power")) == 1
+
+
+def test_confirm_gives_up_as_pending_after_its_limit(lab: LabHosts) -> None:
+    outcome = lab.client().confirm(WEB01, {"Off"}, limit=0.3, interval=0.1)
+    assert outcome.status == "pending" and outcome.vm_state == "Running"
+    gone = lab.client().confirm(str(uuid.uuid4()), {"Off"}, limit=0.3, interval=0.1)
+    assert gone.status == "failed"
+
+
+def test_actions_on_one_host_run_in_order_and_hosts_in_parallel() -> None:
+    for lab in start_lab(Durations.instant()):
+        lab.host("HV01").durations.save = 0.4
+        lab.host("HV01").durations.start = 0.4
+        lab.host("HV02").durations.turnoff = 0.4
+        with HostPool(lab.configs(), ADAM) as pool:
+            start = time.monotonic()
+            first = pool.submit_action("HV01", lambda c: c.power(WEB01, "save"))
+            second = pool.submit_action("HV01", lambda c: c.power(WEB01, "start"))
+            other = pool.submit_action(
+                "HV02", lambda c: c.power("58a006d8-4cd7-53ac-aa46-a10dc2e2cb10", "turnoff"))
+            assert first.result().vm_state == "Saved"  # the start waited for the save
+            assert second.result().vm_state == "Running"
+            assert other.result().vm_state == "Off"
+            elapsed = time.monotonic() - start
+        assert 0.8 <= elapsed < 1.6  # HV02's action ran beside HV01's two
+        assert [c.params["action"] for c in lab.executors["HV01"].calls_of("power")] == [
+            "save", "start"]
