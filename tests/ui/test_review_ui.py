@@ -1,0 +1,123 @@
+"""The review screen and the policy editor dialog, offscreen, on the demo world."""
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+
+from console.audit import AuditTrail
+from console.identity import Group, Identity
+from console.inventory import VM, HostFacts
+from console.lab.world import load_world
+from console.paths import LAB_DATA
+from console.policy import Policy
+from ui.review import ReviewWindow, SaveAs
+
+D = "S-1-5-21-1000-2000-3000"
+ADAM = Identity(f"{D}-1103", "LAB\\adam", groups=(Group(f"{D}-1204", "LAB\\HV-Admins"),))
+RITA = Identity(f"{D}-1104", "LAB\\rita", groups=(Group(f"{D}-1205", "LAB\\HV-Reviewers"),))
+HOSTILE = "<b>bold</b>"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[SimpleNamespace, dict, dict]:
+    path = tmp_path / "policy.toml"
+    shutil.copy(LAB_DATA / "policy.toml", path)
+    lab = load_world()
+    inventory = {h.name: [VM.from_json(h.name, d) for d in h.host.inventory()["vms"]]
+                 for h in lab.hosts}
+    inventory["HV03"].append(VM("HV03", "11111111-2222-4333-8444-555555555555", HOSTILE, "Off"))
+    facts = {h.name: HostFacts.from_json(h.host.host_facts(["D:\\ISO\\"])) for h in lab.hosts}
+    services = SimpleNamespace(policy=Policy.load(path), audit=AuditTrail(tmp_path / "audit.jsonl"))
+    return services, inventory, facts
+
+
+def window(qtbot, world, who: Identity) -> ReviewWindow:  # type: ignore[no-untyped-def]
+    services, inventory, facts = world
+    w = ReviewWindow(services, session=SimpleNamespace(identity=who), inventory=inventory,
+                     facts=facts, today=date(2026, 11, 26))
+    qtbot.addWidget(w)
+    return w
+
+
+def test_review_screen_shows_findings_permissions_and_impact(qtbot, qtmodeltester, world) -> None:  # type: ignore[no-untyped-def]
+    w = window(qtbot, world, RITA)
+    qtmodeltester.check(w.findings)
+    kinds = {w.findings.rows[r][1] for r in range(w.findings.rowCount())}
+    assert {"tiers-together", "host-classification", "over-broad", "vm-undocumented"} <= kinds
+    # untrusted names are cells, never markup
+    summaries = [str(w.findings.rows[r][2]) for r in range(w.findings.rowCount())]
+    assert any(HOSTILE in s for s in summaries)
+    w.principal_choice.setCurrentIndex(w.principal_choice.findText("LAB\\IT-Support"))
+    rows = {w.principal_model.rows[r][1]: w.principal_model.rows[r][2:]
+            for r in range(w.principal_model.rowCount())}
+    assert {vm for vm, (held, _) in rows.items() if held} == {
+        "shop-web02", "office-print", "office-files"}
+    assert rows["payroll-db"][0] == "" and "vm.view" in str(rows["payroll-db"][1])  # the deny
+    w.host_choice.setCurrentIndex(w.host_choice.findText("HV01"))
+    assert w.impact_model.rowCount() == 4
+    assert "shop-db01: Running, shop/db, owner Olivia Owner" in w.notice.toPlainText()
+    assert not w.buttons["edit"].isEnabled()  # rita only reads
+
+
+def test_export_writes_what_the_core_exports(qtbot, world, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    w = window(qtbot, world, RITA)
+    target = tmp_path / "out.html"
+    monkeypatch.setattr(SaveAs, "ask", classmethod(lambda cls, *a: target))
+    assert w.export("html") == target
+    page = target.read_text(encoding="utf-8")
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold" not in page
+
+
+def test_editor_dialog_proposes_shows_diff_and_saves(qtbot, world, answers) -> None:  # type: ignore[no-untyped-def]
+    w = window(qtbot, world, ADAM)
+    assert w.buttons["edit"].isEnabled()
+    dialog = w.open_editor()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    qtbot.waitExposed(dialog)
+    model = dialog.grants
+    row = next(r for r in range(model.rowCount()) if str(model.rows[r][5]) == "2026-10-31")
+    view = dialog.grants_view
+    view.selectionModel().select(view.model().mapFromSource(model.index(row, 0)),
+                                 QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                 | QItemSelectionModel.SelectionFlag.Rows)
+    dialog.remove_button.click()
+    assert "-expires = 2026-10-31" in dialog.diff.toPlainText()
+    assert dialog.save_button.isEnabled()
+    path = dialog.editor.path
+    # someone else saves first: the dialog refuses, offers to reload, loses nothing
+    other = path.read_text(encoding="utf-8") + "\n# changed elsewhere\n"
+    path.write_text(other, encoding="utf-8")
+    assert dialog.save() is False
+    assert path.read_text(encoding="utf-8") == other
+    assert answers.asked and answers.asked[-1][0] == "confirm"
+    assert dialog.grants.rowCount() == 11  # reloaded
+    row = next(r for r in range(model.rowCount()) if str(model.rows[r][5]) == "2026-10-31")
+    view.selectionModel().select(view.model().mapFromSource(model.index(row, 0)),
+                                 QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                 | QItemSelectionModel.SelectionFlag.Rows)
+    dialog.remove_button.click()
+    assert dialog.save() is True
+    saved = path.read_text(encoding="utf-8")
+    assert "# changed elsewhere" in saved and "2026-10-31" not in saved
+    assert dialog.grants.rowCount() == 10
+
+
+def test_editor_dialog_shows_validation_problems_as_text(qtbot, world) -> None:  # type: ignore[no-untyped-def]
+    w = window(qtbot, world, ADAM)
+    dialog = w.open_editor()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    dialog.principal.setText("LAB\\X")
+    dialog.sid.setText("not-a-sid")
+    dialog.scope.setCurrentText("host")
+    dialog.value.setText("HV01")
+    dialog.add_button.click()
+    assert "not a SID" in dialog.message.text()
+    assert not dialog.save_button.isEnabled()

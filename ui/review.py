@@ -1,0 +1,385 @@
+"""The review screen (findings, who can touch a VM, what a principal can do, a host's downtime
+impact, exports) and the policy editor dialog, for administrators.
+
+Every name, note and owner shown here is written by other people: table cells go through
+`ui.text.cell`, text areas are plain text, tooltips are escaped.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit,
+    QPushButton, QTableView, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from console import review as core
+from console.editor import Change, NewGrant, PolicyEditor
+from console.errors import ConsoleError, PolicyChanged
+from console.export import csv_text
+from console.inventory import VM, HostFacts
+from console.policy import SCOPE_KINDS, Grant
+
+from .dialogs import Confirm
+from .errors import show_exception
+from .text import cell, plain_label, tip
+
+ROW_ROLE = Qt.ItemDataRole.UserRole + 3
+Index = QModelIndex | QPersistentModelIndex
+
+
+class RowsModel(QAbstractTableModel):
+    """A read-only table of plain rows; ROW_ROLE returns the backing object of a row."""
+
+    def __init__(self, header: Sequence[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.header = list(header)
+        self.rows: list[list[object]] = []
+        self.objects: list[Any] = []
+        self.tips: list[str] = []
+
+    def set_rows(self, rows: Sequence[Sequence[object]], objects: Sequence[Any] = (),
+                 tips: Sequence[str] = ()) -> None:
+        self.beginResetModel()
+        self.rows = [list(r) for r in rows]
+        self.objects = list(objects) or [None] * len(self.rows)
+        self.tips = list(tips) or [""] * len(self.rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.header)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        value = self.rows[index.row()][index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return cell("" if value is None else str(value))
+        if role == Qt.ItemDataRole.ToolTipRole and self.tips[index.row()]:
+            return tip(*self.tips[index.row()].splitlines())
+        if role == ROW_ROLE:
+            return self.objects[index.row()]
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.header[section]
+        return None
+
+
+def _view(model: RowsModel) -> QTableView:
+    proxy = QSortFilterProxyModel(model)
+    proxy.setSourceModel(model)
+    view = QTableView()
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+    view.horizontalHeader().setStretchLastSection(True)
+    return view
+
+
+class SaveAs:
+    """Where to write an export; tests replace `ask`."""
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, title: str, suggested: str) -> Path | None:
+        name, _ = QFileDialog.getSaveFileName(parent, title, suggested)
+        return Path(name) if name else None
+
+
+class ReviewWindow(QWidget):
+    """The review of the current policy against the hosts' inventory.
+
+    `inventory` and `facts` are read from the session's hosts when not given; without a session
+    the review covers the policy alone.
+    """
+
+    def __init__(self, services: Any, parent: QWidget | None = None, *, session: Any = None,
+                 inventory: Mapping[str, Sequence[VM]] | None = None,
+                 facts: Mapping[str, HostFacts] | None = None, today: date | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.services = services
+        self.session = session if session is not None else getattr(parent, "session", None)
+        self.today = today
+        self.setWindowTitle("Delegation review")
+        self.resize(1100, 700)
+        if inventory is None:
+            inventory, facts = self._read_hosts()
+        self.inventory = {h: list(v) for h, v in inventory.items()}
+        self.facts = dict(facts or {})
+        self.review = self._build()
+
+        self.tabs = QTabWidget()
+        self.findings = RowsModel(["severity", "kind", "summary", "objects", "fix", "line"])
+        self.findings_view = _view(self.findings)
+        self.tabs.addTab(self.findings_view, "Findings")
+
+        self.vm_choice, self.vm_model = QComboBox(), RowsModel(["principal", "privileges", "denied"])
+        self.tabs.addTab(self._chooser(self.vm_choice, self.vm_model, "Who can touch"), "By VM")
+        self.principal_choice = QComboBox()
+        self.principal_model = RowsModel(["host", "VM", "privileges", "denied"])
+        self.tabs.addTab(self._chooser(self.principal_choice, self.principal_model, "What can"),
+                         "By principal")
+
+        impact = QWidget()
+        self.host_choice = QComboBox()
+        self.impact_model = RowsModel(core.IMPACT_HEADER[1:])
+        self.notice = QPlainTextEdit()
+        self.notice.setReadOnly(True)  # QPlainTextEdit never interprets markup
+        layout = QVBoxLayout(impact)
+        layout.addWidget(self.host_choice)
+        layout.addWidget(_view(self.impact_model))
+        layout.addWidget(self.notice)
+        self.tabs.addTab(impact, "Host impact")
+
+        buttons = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for key, label in (("csv", "Export CSV…"), ("html", "Export HTML report…"),
+                           ("json", "Export JSON…"), ("edit", "Edit policy…")):
+            button = QPushButton(label)
+            button.clicked.connect(lambda _=False, k=key: self._button(k))
+            buttons.addWidget(button)
+            self.buttons[key] = button
+        self.buttons["edit"].setEnabled(self._may_modify())
+        self.status = plain_label("", wrap=True)
+        root = QVBoxLayout(self)
+        root.addWidget(self.status)
+        root.addWidget(self.tabs)
+        root.addLayout(buttons)
+
+        self.vm_choice.currentIndexChanged.connect(self._show_vm)
+        self.principal_choice.currentIndexChanged.connect(self._show_principal)
+        self.host_choice.currentIndexChanged.connect(self._show_host)
+        self._fill()
+
+    # --- data --------------------------------------------------------------------------------
+
+    def _read_hosts(self) -> tuple[dict[str, list[VM]], dict[str, HostFacts]]:
+        if self.session is None:
+            return {}, {}
+        pool = self.session.pool
+        result = pool.inventory_all()
+        inventory = {n: list(r.vms) for n, r in result.hosts.items() if r.error is None}
+        facts = {}
+        for name in inventory:
+            entry = self.services.policy.host(name)
+            try:
+                facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])
+            except ConsoleError:
+                pass  # the host's findings on storage and updates are left out
+        return inventory, facts
+
+    def _identity(self) -> Any:
+        return getattr(self.session, "identity", None)
+
+    def _may_modify(self) -> bool:
+        identity = self._identity()
+        return bool(identity and self.services.policy.global_decision(
+            identity, self.today).allows("policy.modify"))
+
+    def _build(self) -> core.Review:
+        identity = self._identity()
+        domain = identity.name.split("\\")[0] if identity else ""
+        return core.build_review(self.services.policy, self.inventory, self.facts,
+                                 today=self.today, domain=domain)
+
+    def _fill(self) -> None:
+        r = self.review
+        self.status.setText(f"{len(r.findings)} findings; {len(self.inventory)} hosts; policy "
+                            f"sha256 {r.policy_digest[:16]}")
+        self.findings.set_rows(core.finding_rows(r), list(r.findings))
+        vms = list(dict.fromkeys((p.vm_id, p.vm_name, p.host) for p in r.permissions))
+        for combo, items in ((self.vm_choice, [(f"{n} ({h})", i) for i, n, h in vms]),
+                             (self.principal_choice,
+                              [(p.principal.name, p.principal.sid) for p in r.global_permissions]),
+                             (self.host_choice, [(i.host, i.host) for i in r.impacts])):
+            combo.blockSignals(True)
+            combo.clear()
+            for label, key in items:
+                combo.addItem(cell(label), key)
+            combo.blockSignals(False)
+        self._show_vm()
+        self._show_principal()
+        self._show_host()
+
+    def _chooser(self, combo: QComboBox, model: RowsModel, _: str) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(combo)
+        layout.addWidget(_view(model))
+        return page
+
+    def _show_vm(self) -> None:
+        key = self.vm_choice.currentData()
+        rows = [p for p in self.review.permissions if p.vm_id == key and (p.privileges or p.denied)]
+        self.vm_model.set_rows([[p.principal.name, " ".join(p.privileges), " ".join(p.denied)]
+                                for p in rows], rows, [p.why for p in rows])
+
+    def _show_principal(self) -> None:
+        key = self.principal_choice.currentData()
+        rows = [p for p in (*self.review.global_permissions, *self.review.permissions)
+                if p.principal.sid == key and (p.privileges or p.denied)]
+        self.principal_model.set_rows(
+            [[p.host or "(global)", p.vm_name, " ".join(p.privileges), " ".join(p.denied)]
+             for p in rows], rows, [p.why for p in rows])
+
+    def _show_host(self) -> None:
+        impact = self.review.impact(self.host_choice.currentData() or "")
+        self.impact_model.set_rows([r[1:] for r in core.impact_rows(impact)] if impact else [])
+        self.notice.setPlainText(impact.notice if impact else "")
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def _button(self, key: str) -> None:
+        try:
+            if key == "edit":
+                self.open_editor()
+            else:
+                self.export(key)
+        except ConsoleError as error:
+            show_exception(error, self)
+
+    def export(self, kind: str) -> Path | None:
+        r = self.review
+        if kind == "csv":
+            index = self.tabs.currentIndex()
+            if index == 3:
+                impact = r.impact(self.host_choice.currentData() or "")
+                text = csv_text(core.IMPACT_HEADER, core.impact_rows(impact) if impact else [])
+            elif index in (1, 2):
+                model = self.vm_model if index == 1 else self.principal_model
+                text = csv_text(core.PERMISSION_HEADER, core.permission_rows(model.objects))
+            else:
+                text = core.findings_csv(r)
+        else:
+            text = core.to_html(r) if kind == "html" else core.to_json(r)
+        path = SaveAs.ask(self, "Export", f"review.{kind}")
+        if path is not None:
+            path.write_text(text, encoding="utf-8", newline="")
+        return path
+
+    def open_editor(self) -> PolicyEditorDialog | None:
+        policy = self.services.policy
+        identity = self._identity()
+        if policy.path is None or identity is None:
+            return None
+        editor = PolicyEditor(policy.path, identity, self.services.audit, today=self.today)
+        dialog = PolicyEditorDialog(editor, self)
+        dialog.show()
+        return dialog
+
+
+class PolicyEditorDialog(QDialog):
+    """Grants and VM documentation of the policy file: propose a change, see its diff, save."""
+
+    def __init__(self, editor: PolicyEditor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.editor = editor
+        self.change: Change | None = None
+        self.setWindowTitle("Edit delegation policy")
+        self.resize(900, 650)
+        self.grants = RowsModel(["line", "effect", "principal", "role", "scope", "expires", "note"])
+        self.grants_view = _view(self.grants)
+
+        form = QFormLayout()
+        self.principal, self.sid, self.value = QLineEdit(), QLineEdit(), QLineEdit()
+        self.role, self.scope = QComboBox(), QComboBox()
+        self.role.addItems(sorted(editor.policy.roles))
+        self.scope.addItems([k for k in SCOPE_KINDS if k != "vm"] + ["vm", "vm_name"])
+        self.effect = QComboBox()
+        self.effect.addItems(["allow", "deny"])
+        for label, widget in (("Principal (DOMAIN\\name)", self.principal), ("SID", self.sid),
+                              ("Role", self.role), ("Scope", self.scope), ("Value", self.value),
+                              ("Effect", self.effect)):
+            form.addRow(label, widget)
+        self.diff = QPlainTextEdit()
+        self.diff.setReadOnly(True)
+        self.message = plain_label("", wrap=True)
+
+        buttons = QHBoxLayout()
+        self.add_button = QPushButton("Propose new grant")
+        self.remove_button = QPushButton("Propose removing selected grant")
+        self.save_button = QPushButton("Save")
+        self.reload_button = QPushButton("Reload")
+        for b in (self.add_button, self.remove_button, self.save_button, self.reload_button):
+            buttons.addWidget(b)
+        self.add_button.clicked.connect(self.propose_add)
+        self.remove_button.clicked.connect(self.propose_remove)
+        self.save_button.clicked.connect(self.save)
+        self.reload_button.clicked.connect(self.reload)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.grants_view)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.message)
+        layout.addWidget(self.diff)
+        self._fill()
+
+    def _fill(self) -> None:
+        policy = self.editor.policy
+        grants = list(policy.grants)
+        self.grants.set_rows([[g.line, g.effect, g.principal.name, g.role,
+                               g.scope.describe(policy.vms), g.expires or "", g.note]
+                              for g in grants], grants)
+        self._propose(None)
+
+    def _propose(self, change: Change | None) -> None:
+        self.change = change
+        self.diff.setPlainText(change.diff(self.editor.path.name) if change else "")
+        self.save_button.setEnabled(change is not None and self.editor.may_modify)
+        if change is not None:
+            self.message.setText(f"Proposed: {change.summary}. Review the difference, then save.")
+
+    def selected_grant(self) -> Grant | None:
+        rows = self.grants_view.selectionModel().selectedRows()
+        return rows[0].data(ROW_ROLE) if rows else None
+
+    def propose_add(self) -> None:
+        grant = NewGrant(self.principal.text().strip(), self.sid.text().strip(),
+                         self.role.currentText(), self.scope.currentText(),
+                         self.value.text().strip(), self.effect.currentText())
+        self._try(lambda: self.editor.add_grant(grant))
+
+    def propose_remove(self) -> None:
+        grant = self.selected_grant()
+        if grant is not None:
+            self._try(lambda: self.editor.remove_grant(grant))
+
+    def _try(self, make: Any) -> None:
+        try:
+            self._propose(make())
+        except ConsoleError as error:
+            self._propose(None)
+            self.message.setText(str(error))
+
+    def save(self) -> bool:
+        if self.change is None:
+            return False
+        try:
+            self.editor.save(self.change)
+        except PolicyChanged as error:
+            self.message.setText(str(error))
+            if Confirm.ask(self, "Policy changed on disk", str(error),
+                           yes="Reload"):
+                self.reload()
+            return False
+        except ConsoleError as error:
+            self.message.setText(str(error))
+            return False
+        self.message.setText(f"Saved: {self.change.summary}.")
+        self._fill()
+        return True
+
+    def reload(self) -> None:
+        self.editor.reload()
+        self._fill()
+        self.message.setText("Reloaded the policy from disk.")
