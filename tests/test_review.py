@@ -379,3 +379,31 @@ def test_html_report_escapes_untrusted_text_and_orders_sections() -> None:
     # each address a separate recipient, the quote never ends the attribute early
     assert "mailto:m@x.io,evil@y.io,owner@lab.example?subject=Planned" in [
         h.split("%20maintenance")[0] for h in parser.hrefs]
+
+
+# --- against a real directory (Samba AD DC) ---------------------------------------------------
+
+@pytest.mark.samba
+def test_directory_findings_and_transitive_members(samba_dc) -> None:  # type: ignore[no-untyped-def]
+    from console.directory import LdapDirectory
+
+    with LdapDirectory(samba_dc.config()).session("alice", samba_dc.passwords["alice"]) as s:
+        sid = {n: s.resolve(f"LAB\\{n}").sid for n in ("dan", "erin", "HV-Helpdesk", "IT-Support")}
+        text = (CLEAN_DOCS
+                + grant("LAB\\dan", sid["dan"], "viewer", f'vm = "{ID[0]}"')
+                + grant("LAB\\erin", sid["erin"], "viewer", f'vm = "{ID[0]}"')
+                + grant("LAB\\Gone-Group", f"{D}-9999", "viewer", f'vm = "{ID[0]}"')
+                + grant("LAB\\HV-Build", f"{D}-9998", "viewer", f'vm = "{ID[0]}"')
+                + grant("LAB\\HV-Helpdesk", sid["HV-Helpdesk"], "viewer", f'vm = "{ID[1]}"')
+                + grant("LAB\\IT-Support", sid["IT-Support"], "helpdesk", 'host = "HV01"'))
+        policy = Policy.from_text(HOSTS + text)
+        found = {(f.kind, f.objects[0].split(" ")[0])
+                 for f in findings(policy, CLEAN_INVENTORY, CLEAN_FACTS, s, TODAY, domain="LAB")}
+        assert found == {("principal-disabled", "LAB\\dan"), ("principal-expired", "LAB\\erin"),
+                         ("principal-missing", "LAB\\Gone-Group"),
+                         ("principal-sid-mismatch", "LAB\\HV-Build")}
+        identity, rows = review.person_permissions(policy, s, "LAB\\alice", CLEAN_INVENTORY, TODAY)
+        groups = {g.name: g.nested for g in identity.groups}
+        assert groups == {"LAB\\HV-Helpdesk": False, "LAB\\IT-Support": True}
+        web = next(r for r in rows if r.vm_name == "web")
+        assert "vm.start" in web.privileges and "member of LAB\\IT-Support (nested group)" in web.why
