@@ -73,6 +73,8 @@ class ActionService:
     def _perform(self, client: HostClient, identity: Identity, vm: VM, action: Action,
                  params: dict[str, Any]) -> ActionOutcome:
         audit_params = _audit_params(action, params)
+        # Bad input (no checkpoint chosen, no such drive) is refused before anything else.
+        call = None if action is Action.RESTART else self._host_call(client, vm, action, params)
         try:
             current = self._current(client, vm)
         except HostError as error:
@@ -85,7 +87,6 @@ class ActionService:
             raise Denied(_sentence(reason))
         if action is Action.RESTART:
             return self._restart(client, identity, current)
-        call = self._host_call(client, current, action, params)
         return self._step(identity, str(action), current, audit_params,
                           self._grounds(identity, current, action), call)
 
@@ -167,8 +168,8 @@ class ActionService:
 
 
 def _sentence(text: str) -> str:
-    text = text.strip().rstrip(".")
-    return text[:1].upper() + text[1:] + "."
+    # Not capitalised: the sentence may start with a VM name, which is data.
+    return text.strip().rstrip(".") + "."
 
 
 def _audit_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
