@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
         self.resize(1280, 760)
         self._busy: dict[tuple[str, str], int] = {}
         self._reading: set[str] = set()
+        self._stale: set[str] = set()
         self._asking_password = False
         self._activity: ActivityWindow | None = None
 
@@ -324,8 +325,7 @@ class MainWindow(QMainWindow):
                 flags = QItemSelectionModel.SelectionFlag.Rows | (
                     QItemSelectionModel.SelectionFlag.Select if add
                     else QItemSelectionModel.SelectionFlag.ClearAndSelect)
-                self.table.selectionModel().select(index, flags)
-                self.table.setCurrentIndex(index) if not add else None
+                self.table.selectionModel().setCurrentIndex(index, flags)
                 return True
         return False
 
@@ -376,21 +376,29 @@ class MainWindow(QMainWindow):
         for host in hosts:
             self._read(host)
 
-    def _read(self, host: str, then: list[str] | None = None) -> None:
-        if host.lower() in self._reading:
-            return  # a slow host is still answering the last refresh
-        self._reading.add(host.lower())
+    def _read(self, host: str, then: list[str] | None = None, after_action: bool = False) -> None:
+        key = host.lower()
+        if key in self._reading:
+            # A slow host is still answering. After an action its answer may predate the action:
+            # read again once it is in, rather than show a state the host has left.
+            if after_action:
+                self._stale.add(key)
+            return
+        self._reading.add(key)
         self.hosts_bar.loading(host)
 
         def done(value: tuple[HostResult, list[VMRow]]) -> None:
             result, rows = value
-            self._reading.discard(host.lower())
+            self._reading.discard(key)
             self.hosts_bar.show_result(result)
-            self.model.set_rows([r for r in self.model.rows if r.vm.host.lower() != host.lower()]
-                                + rows)
+            if key in self._stale:
+                self._stale.discard(key)
+                self._read(host)
+                return
+            self.model.set_rows([r for r in self.model.rows if r.vm.host.lower() != key] + rows)
             self.fit_columns()
             self.update_actions()
-            if isinstance(result.error, CredentialsRejected):
+            if isinstance(result.error, CredentialsRejected) and not self.session.pool.gate.is_open:
                 self._ask_password(result.error)
             elif then:
                 for other in then:
@@ -514,7 +522,7 @@ class MainWindow(QMainWindow):
             if status != "ok":
                 self.statusBar().showMessage(f"{vm.name}: {message}", 10000)
             # The host's answer is one VM's state; checkpoints, media and uptime come with a read.
-            self._read(vm.host)
+            self._read(vm.host, after_action=True)
 
         return self.tasks.run(self.session.actions.perform, self.identity, vm, action,
                               label=f"{action} {vm.name}", **params) \
@@ -533,9 +541,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{vm.name}: {error}", 10000)
         self.action_finished.emit("failed", str(error))
         if isinstance(error, CredentialsRejected):
-            self._ask_password(error)
+            if not self.session.pool.gate.is_open:
+                self._ask_password(error)
         else:
-            self._read(vm.host)
+            self._read(vm.host, after_action=True)
 
     def _unbusy(self, vm: VM) -> None:
         left = self._busy.get(vm.key, 1) - 1

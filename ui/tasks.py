@@ -17,6 +17,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 
+RETIRE_AFTER_S = 5.0
+
+
 class WorkerSignals(QObject):
     result = Signal(object)
     error = Signal(object)  # the exception instance
@@ -53,6 +56,7 @@ class Task(QObject):
         self.started = time.monotonic()
         self.cancelled = False
         self.done = False
+        self.ended = 0.0
         self._success: list[Callable[[Any], None]] = []
         self._failure: Callable[[BaseException], None] | None = None
         self._finally: list[Callable[[], None]] = []
@@ -92,7 +96,8 @@ class Task(QObject):
     @Slot()
     def _finished(self) -> None:
         self.done = True
-        self._tasks._running.discard(self)
+        self.ended = time.monotonic()
+        self._tasks._retire(self)
         if not self.cancelled:
             for fn in self._finally:
                 fn()
@@ -113,6 +118,16 @@ class Tasks(QObject):
         # or a slow host, must not hold up the reads of the rest.
         self.pool.setMaxThreadCount(max(self.pool.maxThreadCount(), 16))
         self._running: set[Task] = set()
+        # Finished tasks are kept a little longer: the worker thread may still be returning from
+        # the emit that delivered `finished`, and the task (the slot's receiver) and the signals
+        # object must not be deleted under it, nor inside the task's own slot.
+        self._retired: list[Task] = []
+
+    def _retire(self, task: Task) -> None:
+        self._running.discard(task)
+        now = time.monotonic()
+        self._retired = [t for t in self._retired if now - t.ended < RETIRE_AFTER_S]
+        self._retired.append(task)
 
     def run(self, fn: Callable[..., Any], *args: Any, label: str = "", **kwargs: Any) -> Task:
         task = Task(self, label or getattr(fn, "__name__", "task"))
