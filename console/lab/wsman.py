@@ -219,6 +219,7 @@ class _Request:
     shell_id: str
     timeout: float
     body: ET.Element
+    resource_uri: str = ""
 
     @classmethod
     def parse(cls, xml: bytes) -> "_Request":
@@ -231,7 +232,7 @@ class _Request:
                    message_id=(header.findtext("a:MessageID", "", NS)).strip(),
                    shell_id=(selector.text or "").strip() if selector is not None else "",
                    timeout=_duration(header.findtext("w:OperationTimeout", "", NS)),
-                   body=body)
+                   body=body, resource_uri=header.findtext("w:ResourceURI", "", NS).strip())
 
 
 def _duration(text: str, default: float = 60.0) -> float:
@@ -352,6 +353,9 @@ class WSManServer:
         self.chunk_bytes = chunk_bytes
         self.first_use_progress = first_use_progress
         self.stats = ServerStats()
+        # Other resources than the cmd shell (lower-case ResourceURI -> handler), e.g. the JEA
+        # endpoint of console/lab/psrp.py; a handler answers every action sent to its resource.
+        self.resources: dict[str, Callable[[str, _Request, str], tuple[str, str]]] = {}
         self._port = port
         self._lock = threading.Lock()
         self._shells: dict[str, _Shell] = {}
@@ -460,7 +464,7 @@ class WSManServer:
         handlers = {CREATE: self._create, COMMAND: self._command, RECEIVE: self._receive,
                     SIGNAL: self._signal, DELETE: self._delete}
         try:
-            handler = handlers.get(request.action)
+            handler = self.resources.get(request.resource_uri.lower()) or handlers.get(request.action)
             if handler is None:
                 raise WSManFault(f"The WS-Management service cannot process the action {request.action}.",
                                  "w:ActionNotSupported")

@@ -1,0 +1,862 @@
+"""The JEA endpoint of a host, generated from the policy, and the client that calls it.
+
+Filtering in the console can be bypassed by anyone holding the same credentials and a PowerShell
+prompt, so each host enforces the policy too, through a JEA endpoint generated here:
+
+- `HvConsole.Grants.psd1`: the grants that can apply on the host, as data (principal SID, effect,
+  VM privileges, scope resolved to "host", VM ids or VM names, expiry), its ISO library folders
+  and the digest of the policy they came from. Generation never depends on the date: expiry is
+  decided on the host at each call, so the same policy always gives the same bytes.
+- `HvConsole.psrc`: one function per host operation. Each identifies the caller from
+  `$PSSenderInfo.UserInfo.WindowsIdentity` (the caller's own token: user and group SIDs, nested
+  groups included), decides on those SIDs against the grants file, writes an event, and then runs
+  the operation with the very text of resources/powershell/ (the prelude and the operation
+  script, cmdlets module-qualified at generation), so both endpoints share one source.
+- `HvConsole.pssc`: RestrictedRemoteServer (NoLanguage), a virtual account in Hyper-V
+  Administrators, transcripts to an administrators-only folder, and a role definition for every
+  principal that holds an allow grant on the host.
+
+`HostGrants.rights` is the same decision in Python, read from the same generated data: the lab
+host (console/lab/psrp.py) enforces it exactly as the generated PowerShell does.
+
+`JeaClient` calls the endpoint over PSRP (pypsrp, configuration name `HvConsole`): the same
+operations, results and errors as console.hosts.HostClient, with typed parameters instead of
+script text.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import requests
+from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from . import scripts
+from .config import HostConfig
+from .errors import (
+    ConsoleError, CredentialsRejected, HostAccessDenied, HostError, HostTimeout, HostUnreachable,
+    InvalidParameter,
+)
+from .hosts import ERRORS, ActionOutcome, CredentialGate, Credentials
+from .inventory import REQUIRED_PRIVILEGES, VM, Action, Checkpoint, DvdDrive, HostFacts
+from .paths import POWERSHELL
+from .policy import VM_PRIVILEGES, Grant, Policy
+from .text import one_line
+
+ENDPOINT_NAME = "HvConsole"  # the session configuration's name, fixed
+ROLE_CAPABILITY = "HvConsole"
+MODULE_FOLDER = r"WindowsPowerShell\Modules\HvConsole"  # under $env:ProgramFiles
+GRANTS_FILE = "HvConsole.Grants.psd1"
+PSRC_FILE = "HvConsole.psrc"
+PSSC_FILE = "HvConsole.pssc"
+EVENT_SOURCE = "HvConsole"
+TRANSCRIPTS = r"C:\ProgramData\HvConsole\Transcripts"
+VIRTUAL_ACCOUNT_GROUPS = ("Hyper-V Administrators",)
+
+# Host operation actions and the privileges they need (console.inventory's table decides).
+POWER_PRIVILEGE = {a: next(iter(REQUIRED_PRIVILEGES[Action(a)])) for a in (
+    "start", "shutdown", "turnoff", "reset", "save", "pause", "resume", "delete_saved_state")}
+CHECKPOINT_PRIVILEGE = {a: next(iter(REQUIRED_PRIVILEGES[Action("checkpoint_" + a)]))
+                        for a in ("create", "apply", "delete", "delete_subtree")}
+MEDIA_PRIVILEGE = {"mount": next(iter(REQUIRED_PRIVILEGES[Action.MOUNT_ISO])),
+                   "eject": next(iter(REQUIRED_PRIVILEGES[Action.EJECT]))}
+
+# Every cmdlet the operation scripts and the wrappers call, with its module: calls are written
+# module-qualified, so JEA's restricted proxies (Select-Object, ...) and any function of the same
+# name never stand in. A script that calls a cmdlet missing here cannot be generated.
+CMDLET_MODULES: dict[str, str] = {
+    **dict.fromkeys(("ConvertFrom-Json", "ConvertTo-Json", "New-Object", "Sort-Object",
+                     "Select-Object", "Get-Date", "Import-PowerShellDataFile"),
+                    "Microsoft.PowerShell.Utility"),
+    **dict.fromkeys(("Where-Object", "ForEach-Object"), "Microsoft.PowerShell.Core"),
+    **dict.fromkeys(("Get-ItemProperty", "Get-HotFix", "Split-Path", "Join-Path",
+                     "Write-EventLog"), "Microsoft.PowerShell.Management"),
+    **dict.fromkeys(("Get-VM", "Get-VMSnapshot", "Checkpoint-VM", "Restore-VMSnapshot",
+                     "Remove-VMSnapshot", "Get-VMHost", "Get-VMDvdDrive", "Get-VMHardDiskDrive",
+                     "Get-VMIntegrationService", "Set-VMDvdDrive", "Start-VM", "Stop-VM",
+                     "Restart-VM", "Save-VM", "Suspend-VM", "Resume-VM", "Remove-VMSavedState"),
+                    "Hyper-V"),
+}
+_CMDLET = re.compile(r"(?<![\w\\$.-])([A-Z][A-Za-z]+-[A-Z][A-Za-z]*)(?![\w-])")
+
+# Parameter constraints: every exposed parameter is typed, and strings are validated.
+NAME_PATTERN = r"^[^\x00-\x1f]{0,100}$"
+ISO_PATTERN = r'^[A-Za-z]:\\[^/:*?"<>|\x00-\x1f]+\.[Ii][Ss][Oo]$'
+
+
+class JeaError(ConsoleError):
+    """The endpoint cannot be generated from this policy for this host."""
+
+
+# --- PowerShell data files: the subset the generator writes ---------------------------------------
+
+@dataclass(frozen=True)
+class ScriptBlock:
+    """A `{ ... }` literal of a data file (FunctionDefinitions); `text` is what is inside."""
+
+    text: str
+
+
+def psd1(value: Any, indent: int = 0) -> str:
+    """A PowerShell data file value: hashtables with sorted keys, arrays, strings, booleans."""
+    pad, inner = "    " * indent, "    " * (indent + 1)
+    if isinstance(value, bool):
+        return "$true" if value else "$false"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, ScriptBlock):
+        return "{\r\n" + value.text + "\r\n" + pad + "}"
+    if isinstance(value, Mapping):
+        if not value:
+            return "@{}"
+        lines = [f"{inner}{_key(k)} = {psd1(value[k], indent + 1)}" for k in sorted(value)]
+        return "@{\r\n" + "\r\n".join(lines) + "\r\n" + pad + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "@()"
+        if all(isinstance(v, str) for v in value):
+            return "@(" + ", ".join(psd1(v) for v in value) + ")"
+        return "@(\r\n" + ",\r\n".join(inner + psd1(v, indent + 1) for v in value) + "\r\n" + pad + ")"
+    raise TypeError(f"no data file form for {type(value).__name__}")
+
+
+def _key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else psd1(name)
+
+
+class DataFileError(ValueError):
+    """Text outside the data file subset (hashtable, array, string, boolean, script block)."""
+
+
+def parse_psd1(text: str) -> Any:
+    """Read what `psd1` writes (comments allowed); DataFileError for anything else."""
+    parser = _DataParser(text.lstrip("\ufeff"))
+    value = parser.value()
+    parser.blank()
+    if parser.i != len(parser.text):
+        raise DataFileError(f"unexpected text at offset {parser.i}")
+    return value
+
+
+class _DataParser:
+    def __init__(self, text: str) -> None:
+        self.text, self.i = text, 0
+
+    def blank(self, newlines: bool = True) -> None:
+        text = self.text
+        while self.i < len(text):
+            ch = text[self.i]
+            if ch == "#":
+                end = text.find("\n", self.i)
+                self.i = len(text) if end < 0 else end
+            elif ch in " \t" or (newlines and ch in "\r\n;"):
+                self.i += 1
+            else:
+                return
+
+    def take(self, token: str) -> bool:
+        self.blank()
+        if self.text.startswith(token, self.i):
+            self.i += len(token)
+            return True
+        return False
+
+    def value(self) -> Any:
+        self.blank()
+        text = self.text
+        if self.take("@{"):
+            table: dict[str, Any] = {}
+            while not self.take("}"):
+                key = self.key()
+                if not self.take("="):
+                    raise DataFileError(f"'=' expected after {key!r}")
+                if key in table:
+                    raise DataFileError(f"key {key!r} given twice")
+                table[key] = self.value()
+            return table
+        if self.take("@("):
+            items: list[Any] = []
+            while not self.take(")"):
+                items.append(self.value())
+                self.take(",")
+            return items
+        if text.startswith("'", self.i):
+            return self.string()
+        if self.take("$true"):
+            return True
+        if self.take("$false"):
+            return False
+        if text.startswith("{", self.i):
+            end = skip_code(text, self.i + 1, "}")
+            block = text[self.i + 1:end - 1]
+            self.i = end
+            return ScriptBlock(block.strip("\r\n"))
+        raise DataFileError(f"a value expected at offset {self.i}: {text[self.i:self.i + 20]!r}")
+
+    def key(self) -> str:
+        self.blank()
+        if self.text.startswith("'", self.i):
+            return self.string()
+        match = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(self.text, self.i)
+        if not match:
+            raise DataFileError(f"a key expected at offset {self.i}")
+        self.i = match.end()
+        return match.group(0)
+
+    def string(self) -> str:
+        out, i, text = [], self.i + 1, self.text
+        while True:
+            end = text.find("'", i)
+            if end < 0:
+                raise DataFileError("unterminated string")
+            out.append(text[i:end])
+            if text.startswith("''", end):
+                out.append("'")
+                i = end + 2
+                continue
+            self.i = end + 1
+            return "".join(out)
+
+
+def skip_code(text: str, i: int, closer: str) -> int:
+    """The offset after the `closer` that ends PowerShell code starting at `i`: strings, `$(...)`
+    inside double quotes, comments and nested brackets are stepped over."""
+    pairs = {"{": "}", "(": ")", "[": "]"}
+    while i < len(text):
+        ch = text[i]
+        if ch == closer:
+            return i + 1
+        if ch in pairs:
+            i = skip_code(text, i + 1, pairs[ch])
+        elif ch == "'":
+            while True:
+                end = text.find("'", i + 1)
+                if end < 0:
+                    raise DataFileError("unterminated string in a script block")
+                if text.startswith("''", end):
+                    i = end + 1
+                    continue
+                i = end + 1
+                break
+        elif ch == '"':
+            i += 1
+            while i < len(text) and text[i] != '"':
+                if text[i] == "`":
+                    i += 2
+                elif text.startswith("$(", i):
+                    i = skip_code(text, i + 2, ")")
+                else:
+                    i += 1
+            i += 1
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t\r\n;{(") :
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+        elif ch == "`":
+            i += 2
+        else:
+            i += 1
+    raise DataFileError(f"'{closer}' missing in a script block")
+
+
+# --- the grants of one host -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HostGrant:
+    """A grant as the host reads it: scope resolved to the whole host, VM ids, or VM names."""
+
+    sid: str
+    principal: str
+    effect: str  # allow | deny
+    privileges: tuple[str, ...]  # VM privileges only, sorted
+    scope: str  # host | vms | vm_names
+    values: tuple[str, ...] = ()
+    expires: str = ""  # YYYY-MM-DD, valid through that day; "" never expires
+
+    def active(self, today: date) -> bool:
+        return not self.expires or today.isoformat() <= self.expires
+
+    def matches(self, vm_id: str, vm_name: str) -> bool:
+        # -contains in PowerShell: case-insensitive, like Hyper-V's names.
+        if self.scope == "host":
+            return True
+        wanted = vm_id.lower() if self.scope == "vms" else vm_name.lower()
+        return any(v.lower() == wanted for v in self.values)
+
+    def as_data(self) -> dict[str, Any]:
+        return {"Sid": self.sid, "Principal": self.principal, "Effect": self.effect,
+                "Privileges": list(self.privileges), "Scope": self.scope,
+                "Values": list(self.values), "Expires": self.expires}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> HostGrant:
+        return cls(str(data["Sid"]), str(data["Principal"]), str(data["Effect"]),
+                   tuple(data["Privileges"]), str(data["Scope"]), tuple(data["Values"]),
+                   str(data["Expires"]))
+
+
+@dataclass(frozen=True)
+class HostGrants:
+    """What one host's endpoint enforces (the generated HvConsole.Grants.psd1)."""
+
+    host: str
+    digest: str
+    library: tuple[str, ...]
+    grants: tuple[HostGrant, ...]
+
+    def rights(self, sids: Iterable[str], vm_id: str, vm_name: str, today: date) -> frozenset[str]:
+        """The caller's VM privileges on one VM: matching allows minus matching denies, as the
+        generated HvcRights function decides."""
+        mine = self.active_for(sids, today)
+        allowed = {p for g in mine if g.effect == "allow" and g.matches(vm_id, vm_name)
+                   for p in g.privileges}
+        denied = {p for g in mine if g.effect == "deny" and g.matches(vm_id, vm_name)
+                  for p in g.privileges}
+        return frozenset(allowed - denied)
+
+    def active_for(self, sids: Iterable[str], today: date) -> list[HostGrant]:
+        held = {s.upper() for s in sids}
+        return [g for g in self.grants if g.sid.upper() in held and g.active(today)]
+
+    def may_connect(self, sids: Iterable[str], today: date) -> bool:
+        """Any active allow grant: what the host-wide functions (facts, digest) ask for."""
+        return any(g.effect == "allow" for g in self.active_for(sids, today))
+
+    def as_data(self) -> dict[str, Any]:
+        return {"Host": self.host, "Digest": self.digest, "Library": list(self.library),
+                "Grants": [g.as_data() for g in self.grants]}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> HostGrants:
+        return cls(str(data["Host"]), str(data["Digest"]), tuple(data["Library"]),
+                   tuple(HostGrant.from_data(g) for g in data["Grants"]))
+
+    @classmethod
+    def parse(cls, text: str) -> HostGrants:
+        return cls.from_data(parse_psd1(text))
+
+
+def host_grants(policy: Policy, host: str) -> HostGrants:
+    """The grants that can apply on `host`, scopes resolved with the policy's VM documentation."""
+    entry = policy.host(host)
+    if entry is None:
+        raise JeaError(f"{host} is not in the policy's hosts table; add it there first.")
+    cluster = entry.cluster
+    out: list[HostGrant] = []
+    for grant in policy.grants:  # in file order: the endpoint's data reads like the policy
+        resolved = _resolve(policy, grant, entry.name, cluster)
+        if resolved is None:
+            continue
+        privileges = tuple(p for p in VM_PRIVILEGES if p in policy.role_privileges(grant.role))
+        if not privileges:
+            continue  # a role of global privileges only (policy.read, ...) acts on no VM
+        scope, values = resolved
+        out.append(HostGrant(grant.principal.sid, grant.principal.name, grant.effect,
+                             tuple(sorted(privileges)), scope, values,
+                             grant.expires.isoformat() if grant.expires else ""))
+    return HostGrants(entry.name, policy.digest, tuple(entry.iso_library), tuple(out))
+
+
+def _resolve(policy: Policy, grant: Grant, host: str,
+             cluster: str | None) -> tuple[str, tuple[str, ...]] | None:
+    scope = grant.scope
+    if scope.kind == "everything":
+        return "host", ()
+    if scope.kind == "host":
+        return ("host", ()) if scope.value.lower() == host.lower() else None
+    if scope.kind == "cluster":
+        return ("host", ()) if cluster and scope.value.lower() == cluster.lower() else None
+    if scope.kind == "vm":
+        if not scope.matches_host(host, cluster):
+            return None
+        return ("vm_names", (scope.value,)) if scope.by_name else ("vms", (scope.value,))
+    # application / tag: the documented VMs that carry it (the host knows no documentation)
+    if scope.kind == "application":
+        ids = sorted(d.vm_id for d in policy.vms.values() if d.application == scope.value)
+    else:
+        ids = sorted(d.vm_id for d in policy.vms.values() if scope.value in d.tags)
+    return ("vms", tuple(ids)) if ids else None
+
+
+# --- the generated files ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    operation: str  # the operation script it runs, or "" (the digest)
+    params: str  # the param() block's inside
+    body: str  # PowerShell between the caller check and the shared code
+
+
+def _grants_path() -> str:
+    return (f"(Microsoft.PowerShell.Management\\Join-Path $env:ProgramFiles "
+            f"'{MODULE_FOLDER}\\RoleCapabilities\\{GRANTS_FILE}')")
+
+
+# The caller check every function starts with, and its helpers. ConstrainedLanguage-safe:
+# properties of the identity only, hashtables and strings, no method of a non-core type.
+CALLER_CHECK = rf"""$ErrorActionPreference='Stop'
+$hvcData=Microsoft.PowerShell.Utility\Import-PowerShellDataFile -LiteralPath {_grants_path()}
+$hvcWho=$PSSenderInfo.UserInfo.WindowsIdentity
+$hvcSids=@("$($hvcWho.User.Value)")+@(foreach($x in $hvcWho.Groups){{"$($x.Value)"}})
+$hvcToday=Microsoft.PowerShell.Utility\Get-Date -Format 'yyyy-MM-dd'
+$hvcMine=@(foreach($x in $hvcData.Grants){{if($hvcSids -contains $x.Sid -and !($x.Expires -and $x.Expires -lt $hvcToday)){{$x}}}})
+function HvcRights($id,$name){{$al=@{{}};$de=@{{}}
+foreach($x in $hvcMine){{if($x.Scope -eq 'host' -or ($x.Scope -eq 'vms' -and $x.Values -contains $id) -or ($x.Scope -eq 'vm_names' -and $x.Values -contains $name)){{
+foreach($q in $x.Privileges){{if($x.Effect -eq 'deny'){{$de[$q]=1}}else{{$al[$q]=1}}}}}}}}
+@($al.Keys|Microsoft.PowerShell.Core\Where-Object{{!$de.ContainsKey($_)}})}}
+function HvcVM($id){{$v=$null;try{{$v=Hyper-V\Get-VM -Id $id}}catch{{}};if($v){{"$($v.Name)"}}else{{''}}}}
+function HvcLog($op,$act,$id,$name,$out){{$c='ok';$m=''
+$r=$out|Microsoft.PowerShell.Utility\ConvertFrom-Json
+if(!$r.ok){{$c="$($r.error.code)";$m="$($r.error.message)"}}
+$t="user=$($hvcWho.Name) sid=$($hvcSids[0]) operation=$op action=$act vm=$id name=$name outcome=$c $m"
+Microsoft.PowerShell.Management\Write-EventLog -LogName Application -Source {EVENT_SOURCE} -EventId $(if($c -eq 'ok'){{1000}}elseif($c -eq 'denied'){{1001}}else{{1002}}) -EntryType $(if($c -eq 'ok'){{'Information'}}else{{'Warning'}}) -Message $t
+$out}}
+function HvcDeny($op,$act,$id,$name,$why){{HvcLog $op $act $id $name (Microsoft.PowerShell.Utility\ConvertTo-Json @{{ok=$false;error=@{{code='denied';message="$($hvcWho.Name) $why"}}}} -Compress)}}"""
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("Get-HvcInventory", "inventory", "", r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'inventory' '' '' '' 'holds no grant on this host.';return}
+$a=@{}
+$hvcOut=& {
+%SHARED%
+}
+$r=$hvcOut|Microsoft.PowerShell.Utility\ConvertFrom-Json
+if($r.ok){$r.data.vms=@($r.data.vms|Microsoft.PowerShell.Core\Where-Object{(HvcRights $_.id $_.name) -contains 'vm.view'})
+$hvcOut=Microsoft.PowerShell.Utility\ConvertTo-Json $r -Depth 8 -Compress}
+$hvcOut"""),
+    FunctionSpec("Get-HvcHostFacts", "host_facts", "", r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'host_facts' '' '' '' 'holds no grant on this host.';return}
+$a=@{library=@($hvcData.Library)}
+& {
+%SHARED%
+}"""),
+    FunctionSpec("Get-HvcVMState", "vm_state",
+                 "[Parameter(Mandatory=$true)][ValidateCount(1,256)][guid[]]$VMId",
+                 r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'vm_state' '' '' '' 'holds no grant on this host.';return}
+$a=@{vm_ids=@(foreach($i in $VMId){if((HvcRights "$i" (HvcVM $i)) -contains 'vm.view'){"$i"}})}
+& {
+%SHARED%
+}"""),
+    FunctionSpec("Invoke-HvcPower", "power",
+                 "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
+                 "[Parameter(Mandatory=$true)][ValidateSet(%POWER%)][string]$Action",
+                 r"""$hvcNeed=@{%POWER_MAP%}[$Action]
+$hvcName=HvcVM $VMId
+if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'power' $Action "$VMId" $hvcName "may not $Action this VM ($hvcNeed).";return}
+$a=@{vm_id="$VMId";action=$Action}
+HvcLog 'power' $Action "$VMId" $hvcName (& {
+%SHARED%
+})"""),
+    FunctionSpec("Invoke-HvcCheckpoint", "checkpoint",
+                 "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
+                 "[Parameter(Mandatory=$true)][ValidateSet(%CHECKPOINT%)][string]$Action,\r\n"
+                 "[guid]$CheckpointId=[guid]::Empty,\r\n"
+                 f"[ValidateLength(0,100)][ValidatePattern('{NAME_PATTERN}')][string]$Name=''",
+                 r"""$hvcNeed=@{%CHECKPOINT_MAP%}[$Action]
+$hvcName=HvcVM $VMId
+if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'checkpoint' $Action "$VMId" $hvcName "may not $Action checkpoints of this VM ($hvcNeed).";return}
+$a=@{vm_id="$VMId";action=$Action}
+if($CheckpointId -ne [guid]::Empty){$a.checkpoint_id="$CheckpointId"}
+if($Name){$a.name=$Name}
+HvcLog 'checkpoint' $Action "$VMId" $hvcName (& {
+%SHARED%
+})"""),
+    FunctionSpec("Invoke-HvcMedia", "media",
+                 "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
+                 "[Parameter(Mandatory=$true)][ValidateSet(%MEDIA%)][string]$Action,\r\n"
+                 "[Parameter(Mandatory=$true)][ValidateSet('IDE','SCSI')][string]$ControllerType,\r\n"
+                 "[Parameter(Mandatory=$true)][ValidateRange(0,3)][int]$Controller,\r\n"
+                 "[Parameter(Mandatory=$true)][ValidateRange(0,63)][int]$Location,\r\n"
+                 f"[ValidateLength(0,260)][ValidatePattern('{ISO_PATTERN}')][string]$Path",
+                 r"""$hvcNeed=@{%MEDIA_MAP%}[$Action]
+$hvcName=HvcVM $VMId
+if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'media' $Action "$VMId" $hvcName "may not $Action media on this VM ($hvcNeed).";return}
+$a=@{vm_id="$VMId";action=$Action;controller_type=$ControllerType;controller=$Controller;location=$Location;library=@($hvcData.Library)}
+if($Path){$a.path=$Path}
+HvcLog 'media' $Action "$VMId" $hvcName (& {
+%SHARED%
+})"""),
+    FunctionSpec("Get-HvcPolicyDigest", "", "",
+                 r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'digest' '' '' '' 'holds no grant on this host.';return}
+Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$true;data=@{digest=$hvcData.Digest;host=$hvcData.Host}} -Compress"""),
+)
+FUNCTION_NAMES: tuple[str, ...] = tuple(f.name for f in FUNCTIONS)
+
+
+def qualify(text: str) -> str:
+    """Every Verb-Noun call written Module\\Verb-Noun; JeaError for a cmdlet of no known module."""
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        module = CMDLET_MODULES.get(name)
+        if module is None:
+            raise JeaError(f"The operation scripts call {name}, whose module is not in "
+                           f"console.jea.CMDLET_MODULES; add it there.")
+        return f"{module}\\{name}"
+    return _CMDLET.sub(one, text)
+
+
+def shared_code(operation: str) -> str:
+    """The prelude and the operation script, as the admin endpoint runs them (console.scripts),
+    minus the prelude's decoding of `$p`: here the function builds `$a` from typed parameters."""
+    prelude = scripts.compact((POWERSHELL / "_common.ps1").read_text(encoding="utf-8"))
+    decode = [line for line in prelude.splitlines() if line.startswith("$a=")]
+    if len(decode) != 1:
+        raise JeaError("The prelude _common.ps1 must decode $p into $a on exactly one line.")
+    kept = "\n".join(line for line in prelude.splitlines() if line != decode[0])
+    script = scripts.compact((POWERSHELL / f"{operation}.ps1").read_text(encoding="utf-8"))
+    if scripts.body(operation) != prelude + "\n" + script:
+        raise JeaError(f"console.scripts no longer runs _common.ps1 then {operation}.ps1.")
+    return qualify(kept + "\n" + script).replace("\n", "\r\n")
+
+
+def _choices(keys: Iterable[str]) -> str:
+    return ",".join(f"'{k}'" for k in keys)
+
+
+def _map(table: Mapping[str, str]) -> str:
+    return ";".join(f"{k}='{v}'" for k, v in table.items())
+
+
+def function_text(spec: FunctionSpec) -> str:
+    """The ScriptBlock of one exposed function."""
+    body = spec.body.replace("%SHARED%", shared_code(spec.operation) if spec.operation else "")
+    params = spec.params
+    for name, table in (("POWER", POWER_PRIVILEGE), ("CHECKPOINT", CHECKPOINT_PRIVILEGE),
+                        ("MEDIA", MEDIA_PRIVILEGE)):
+        params = params.replace(f"%{name}%", _choices(table))
+        body = body.replace(f"%{name}_MAP%", _map(table))
+    text = ("[CmdletBinding()]\r\nparam(" + (params and "\r\n" + params + "\r\n") + ")\r\n"
+            + CALLER_CHECK + "\r\n" + body)
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def role_capability(grants: HostGrants) -> dict[str, Any]:
+    return {
+        "Author": "Hyper-V Delegation Console",
+        "Description": f"HvConsole operations on {grants.host}, policy sha256 {grants.digest}",
+        "VisibleCmdlets": [],
+        "VisibleFunctions": list(FUNCTION_NAMES),
+        "VisibleExternalCommands": [],
+        "VisibleProviders": [],
+        "FunctionDefinitions": [{"Name": f.name, "ScriptBlock": ScriptBlock(function_text(f))}
+                                for f in FUNCTIONS],
+    }
+
+
+def session_configuration(grants: HostGrants) -> dict[str, Any]:
+    # JEA role definitions take names; the functions decide on SIDs. A principal with only deny
+    # grants on this host needs no session at all.
+    principals = sorted({g.principal for g in grants.grants if g.effect == "allow"},
+                        key=str.lower)
+    return {
+        "SchemaVersion": "2.0.0.0",
+        "Author": "Hyper-V Delegation Console",
+        "Description": f"HvConsole JEA endpoint of {grants.host}, policy sha256 {grants.digest}",
+        "SessionType": "RestrictedRemoteServer",
+        "LanguageMode": "NoLanguage",
+        "RunAsVirtualAccount": True,
+        "RunAsVirtualAccountGroups": list(VIRTUAL_ACCOUNT_GROUPS),
+        "TranscriptDirectory": TRANSCRIPTS,
+        "RoleDefinitions": {p: {"RoleCapabilities": [ROLE_CAPABILITY]} for p in principals},
+    }
+
+
+_HEADER = ("# Generated by hvconsole jea generate from the delegation policy; do not edit: change "
+           "the policy,\r\n# generate again and register (installer/jea/Register-HvConsoleEndpoint.ps1).\r\n")
+
+
+def generate(policy: Policy, host: str) -> dict[str, bytes]:
+    """The endpoint's files for one host: name -> bytes (UTF-8 with BOM: Windows PowerShell 5.1
+    reads a file without one as ANSI). The same policy always gives the same bytes."""
+    grants = host_grants(policy, host)
+    texts = {
+        GRANTS_FILE: psd1(grants.as_data()),
+        PSRC_FILE: psd1(role_capability(grants)),
+        PSSC_FILE: psd1(session_configuration(grants)),
+    }
+    return {name: ("\ufeff" + _HEADER + text + "\r\n").encode("utf-8") for name, text in texts.items()}
+
+
+def write(policy: Policy, host: str, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in generate(policy, host).items():
+        path = folder / name
+        path.write_bytes(data)
+        written.append(path)
+    return written
+
+
+# --- the client ------------------------------------------------------------------------------------
+
+class JeaClient:
+    """One host's JEA endpoint over PSRP: HostClient's operations, results and errors.
+
+    Reads share one runspace pool (reopened once when broken); each action opens its own, so a
+    long guest shutdown never holds up a refresh, and an action is never retried.
+    """
+
+    def __init__(self, config: HostConfig, credentials: Credentials | None = None,
+                 gate: CredentialGate | None = None,
+                 configuration_name: str = ENDPOINT_NAME) -> None:
+        self.config = config
+        self.name = config.name
+        self.gate = gate or CredentialGate(credentials)
+        if self.gate.credentials is None and credentials is not None:
+            self.gate.reopen(credentials)
+        self.configuration_name = configuration_name
+        self._lock = threading.Lock()
+        self._pool: RunspacePool | None = None
+        self._generation = self.gate.generation
+
+    # --- operations (console.hosts.HostClient's) ---
+
+    def inventory(self) -> list[VM]:
+        data = self._read("Get-HvcInventory", {})
+        cluster = self.config.cluster or None
+        return [VM.from_json(self.name, d, cluster) for d in _list(data, "vms", self.name)]
+
+    def host_facts(self, library: Iterable[str] = ()) -> HostFacts:
+        """The host's approved library folders decide (a caller's list is not trusted)."""
+        return HostFacts.from_json(self._read("Get-HvcHostFacts", {}))
+
+    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        wanted = [i.lower() for i in ids]
+        if not wanted:
+            return {}
+        data = self._read("Get-HvcVMState", {"VMId": wanted})
+        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
+                for v in _list(data, "vms", self.name)}
+
+    def power(self, vm_id: str, action: str) -> ActionOutcome:
+        return self._act("Invoke-HvcPower", {"VMId": vm_id.lower(), "Action": action}, vm_id,
+                         "power", action)
+
+    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
+                   name: str | None = None) -> ActionOutcome:
+        params: dict[str, Any] = {"VMId": vm_id.lower(), "Action": action}
+        if checkpoint_id is not None:
+            params["CheckpointId"] = checkpoint_id.lower()
+        if name:
+            params["Name"] = name
+        return self._act("Invoke-HvcCheckpoint", params, vm_id, "checkpoint", action)
+
+    def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
+              path: str | None = None, library: Iterable[str] = ()) -> ActionOutcome:
+        params: dict[str, Any] = {"VMId": vm_id.lower(), "Action": action,
+                                  "ControllerType": controller_type, "Controller": controller,
+                                  "Location": location}
+        if path is not None:
+            params["Path"] = path
+        return self._act("Invoke-HvcMedia", params, vm_id, "media", action)
+
+    def enforced_digest(self) -> str:
+        """The sha256 of the policy the host enforces (compare with Policy.digest)."""
+        data = self._read("Get-HvcPolicyDigest", {})
+        if not isinstance(data, dict) or not isinstance(data.get("digest"), str):
+            raise HostError(f"{self.name} answered something unexpected: no digest.", host=self.name)
+        return data["digest"]
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    # --- calls ---
+
+    def _read(self, function: str, params: dict[str, Any]) -> Any:
+        self._before_call()
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._pool is None:
+                        self._pool = self._open()
+                    return self._document(self._invoke(self._pool, function, params))
+                except HostError as error:
+                    # A broken connection or pool is worth one reopen; a refusal is not.
+                    if type(error) not in (HostUnreachable, HostError) or attempt == 2:
+                        raise
+                    self._drop()
+        raise AssertionError("unreachable")
+
+    def _act(self, function: str, params: dict[str, Any], vm_id: str, operation: str,
+             action: str) -> ActionOutcome:
+        self._before_call()
+        pool = self._open()
+        try:
+            try:
+                output = self._invoke(pool, function, params)
+            except (HostTimeout, HostUnreachable) as error:
+                return ActionOutcome(
+                    "pending", None,
+                    f"{self.name} has not answered the {operation} of VM {vm_id} within "
+                    f"{self.config.timeout:g} s ({error}); it may still complete: check the VM's "
+                    f"state before trying again.")
+            data = self._document(output, vm_id)
+        finally:
+            _close_quietly(pool)
+        vm = data.get("vm") if isinstance(data, dict) else None
+        state = str(vm.get("state")) if isinstance(vm, dict) and vm.get("state") else None
+        status = str(vm.get("status") or "") if isinstance(vm, dict) else ""
+        checkpoint = data.get("checkpoint") if isinstance(data, dict) else None
+        drive = data.get("drive") if isinstance(data, dict) else None
+        return ActionOutcome(
+            "ok", state, f"{operation} {action} done on {self.name}.", status,
+            checkpoint=Checkpoint.from_json(checkpoint) if isinstance(checkpoint, dict) else None,
+            drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None)
+
+    def _before_call(self) -> None:
+        self.gate.check()
+        if self.gate.generation != self._generation:
+            with self._lock:
+                self._generation = self.gate.generation
+                self._drop()
+
+    def _open(self) -> RunspacePool:
+        credentials = self.gate.credentials
+        if credentials is None:
+            raise CredentialsRejected("Sign in before contacting a host.", host=self.name)
+        url = requests.utils.urlparse(self.config.url)
+        timeout = max(2, int(self.config.timeout + 0.999))
+        wsman = WSMan(
+            url.hostname or self.name, port=url.port, path=url.path.lstrip("/") or "wsman",
+            ssl=url.scheme == "https", username=credentials.username,
+            password=credentials.password,
+            auth="kerberos" if self.config.transport == "kerberos" else (
+                "negotiate" if self.config.transport == "negotiate" else "ntlm"),
+            cert_validation=self.config.ca_file or True, encryption="auto",
+            connection_timeout=timeout, read_timeout=timeout + 2,
+            operation_timeout=max(1, min(20, timeout - 1)), no_proxy=True)
+        pool = RunspacePool(wsman, configuration_name=self.configuration_name)
+        self._guard(pool.open)
+        return pool
+
+    def _invoke(self, pool: RunspacePool, function: str, params: dict[str, Any]) -> list[Any]:
+        ps = PowerShell(pool)
+        ps.add_cmdlet(function)
+        for key, value in params.items():
+            ps.add_parameter(key, value)
+        deadline = time.monotonic() + self.config.timeout
+        self._guard(ps.begin_invoke)
+        while ps.state == 1:  # PSInvocationState.RUNNING
+            if time.monotonic() >= deadline:
+                raise HostTimeout(f"{self.name} did not finish within {self.config.timeout:g} s.",
+                                  host=self.name)
+            self._guard(lambda: ps.poll_invoke(timeout=max(1, min(20, int(deadline - time.monotonic())))))
+        self._guard(ps.close)
+        if ps.had_errors or ps.streams.error:
+            raise _refusal(self.name, ps.streams.error)
+        return list(ps.output)
+
+    def _guard(self, request: Any) -> Any:
+        name = self.name
+        try:
+            return request()
+        except AuthenticationError:
+            self.gate.close(name)
+            raise CredentialsRejected(
+                f"{name} rejected the user name or password (the account may also be locked "
+                f"out or disabled); enter the password again. Other hosts are not contacted "
+                f"until then, so the account is not locked out.", host=name) from None
+        except WSManFaultError as fault:
+            if fault.code == 5 or "AccessDenied" in str(fault.subcode or ""):
+                raise HostAccessDenied(
+                    f"{name} refuses this account a session on its JEA endpoint "
+                    f"{self.configuration_name}: {one_line(str(fault.reason or fault.message))}",
+                    host=name) from None
+            raise HostError(f"{name} reported a fault: {one_line(str(fault.reason))}",
+                            host=name) from None
+        except WinRMTransportError as error:
+            raise HostError(f"{name} answered HTTP {error.code}.", host=name) from None
+        except requests.exceptions.SSLError:
+            raise HostUnreachable(f"{name}'s certificate is not trusted; check the host's address "
+                                  f"and its CA file in the configuration.", host=name) from None
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectTimeout, TimeoutError):
+            raise HostTimeout(f"{name} did not answer within {self.config.timeout:g} s.",
+                              host=name) from None
+        except (requests.exceptions.ConnectionError, ConnectionError):
+            raise HostUnreachable(f"{name} cannot be reached at {self.config.url}.",
+                                  host=name) from None
+        except WinRMError as error:
+            raise HostError(f"{name} answered something unexpected ({type(error).__name__}).",
+                            host=name) from None
+
+    def _document(self, output: list[Any], vm_id: str | None = None) -> Any:
+        texts = [o for o in output if isinstance(o, str)]
+        try:
+            document = json.loads(texts[-1]) if len(texts) == 1 else None
+        except ValueError:
+            document = None
+        if not (isinstance(document, dict) and isinstance(document.get("ok"), bool)):
+            raise HostError(f"{self.name} answered something unexpected: "
+                            f"{one_line(str(output)[:200])}", host=self.name)
+        if document["ok"]:
+            return document.get("data")
+        error = document.get("error") if isinstance(document.get("error"), dict) else {}
+        code = str(error.get("code") or "host_error")
+        message = str(error.get("message") or "the host reported an error")
+        where = f"{self.name}, VM {vm_id}" if vm_id else self.name
+        raise ERRORS.get(code, HostError)(f"{where}: {message}", host=self.name, code=code)
+
+    def _drop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            _close_quietly(pool)
+
+
+def _close_quietly(pool: RunspacePool) -> None:
+    try:
+        pool.close()
+    except Exception:  # noqa: BLE001 - best effort: the host reaps abandoned pools
+        pass
+    finally:
+        try:
+            pool.connection.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _refusal(host: str, errors: list[Any]) -> HostError:
+    """An error record of the endpoint itself (not the operation's JSON): a command JEA does not
+    expose, a parameter outside its constraints."""
+    record = errors[0] if errors else None
+    fqid = str(getattr(record, "fq_error", "") or "")
+    message = one_line(str(getattr(record, "message", "") or record or "an error without text"))
+    if "ParameterArgumentValidationError" in fqid or "ParameterBinding" in fqid:
+        return InvalidParameter(f"{host} refused a parameter: {message}", host=host)
+    if "CommandNotFound" in fqid or "ScriptsNotAllowed" in fqid:
+        return HostAccessDenied(f"{host}'s JEA endpoint does not offer this: {message}", host=host)
+    return HostError(f"{host} reported an error: {message}", host=host)
+
+
+def _list(data: Any, key: str, host: str) -> list[dict[str, Any]]:
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise HostError(f"{host} answered something unexpected: no {key} list.", host=host)
+    return [i for i in items if isinstance(i, dict)]
+
+
+@dataclass(frozen=True)
+class Lag:
+    """A host that enforces another policy than the console's."""
+
+    host: str
+    enforced: str
+    current: str
+
+    def __str__(self) -> str:
+        return (f"{self.host} enforces an older policy (sha256 {self.enforced[:12]}, the console "
+                f"has {self.current[:12]}): generate its JEA files and register them again; "
+                f"until then a revoked grant still works there.")
+
+
+def lag(host: str, enforced: str, policy: Policy) -> Lag | None:
+    return None if enforced == policy.digest else Lag(host, enforced, policy.digest)
+
+

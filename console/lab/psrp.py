@@ -1,0 +1,720 @@
+"""The lab host's JEA endpoint: PowerShell Remoting Protocol (PSRP) over the lab's WS-Management.
+
+pypsrp opens a runspace pool with a Create to http://schemas.microsoft.com/powershell/<name>
+carrying PSRP fragments; the first Receive returns SESSION_CAPABILITY, APPLICATION_PRIVATE_DATA
+and RUNSPACEPOOL_STATE=Opened. A Command carries CREATE_PIPELINE (continued through Send when
+large); its Receive returns the output objects and PIPELINE_STATE as CLIXML. Signal and Delete
+close. pypsrp's own Fragment, Message and Serializer pack and unpack both directions.
+
+The endpoint behaves as the generated JEA files (console/jea.py) make a real host behave:
+- a session only for users named, directly or through a group, in the .pssc's RoleDefinitions;
+- NoLanguage: script text (AddScript, Invoke-Expression) and any command outside the .psrc's
+  VisibleFunctions are refused, as RestrictedRemoteServer refuses them;
+- parameters bound and validated against the param() blocks of the generated functions (types,
+  ValidateSet, ValidatePattern, ValidateLength, ValidateRange, ValidateCount, Mandatory);
+- the caller decided on their token SIDs with HostGrants.rights, read from the generated grants
+  file: the same data and the same rule as the generated PowerShell;
+- the operation performed by the host's executor as the endpoint's virtual account (a member of
+  Hyper-V Administrators), running the very operation script the admin endpoint runs;
+- every performed or refused call appended to the host's event list, with the caller's name.
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import re
+import struct
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from xml.sax.saxutils import escape
+
+from pypsrp.complex_objects import PSInvocationState, RunspacePoolState
+from pypsrp.messages import (
+    ApplicationPrivateData, Destination, Message, MessageType, PipelineState, SessionCapability,
+    RunspacePoolStateMessage,
+)
+from pypsrp.powershell import Fragment
+from pypsrp.serializer import Serializer
+
+from .. import jea, scripts
+from ..errors import ConsoleError
+from ..identity import Identity
+from .auth import LabUser
+from .executor import Executor, HostEvent
+from .hyperv import HyperVError
+from .wsman import (
+    COMMAND, CREATE, DELETE, NS, RECEIVE, SIGNAL, WSManFault, WSManServer, _Request, _timed_out,
+    access_denied,
+)
+
+log = logging.getLogger(__name__)
+
+RESOURCE_PREFIX = "http://schemas.microsoft.com/powershell/"
+SEND = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send"
+PS_NS = "http://schemas.microsoft.com/powershell"
+PROTOCOL_VERSION, PS_VERSION, SERIALIZATION_VERSION = "2.3", "5.1.17763.1", "1.1.0.1"
+DONE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"
+MAX_FRAGMENT = 32 * 1024
+
+# What RestrictedRemoteServer makes visible besides the role's functions; the lab does not
+# simulate them (it answers that it does not, rather than pretending).
+DEFAULT_VISIBLE = ("Clear-Host", "Exit-PSSession", "Get-Command", "Get-FormatData", "Get-Help",
+                   "Measure-Object", "Out-Default", "Select-Object")
+
+TokenSource = Callable[[LabUser], Identity | None]
+
+
+# --- what the generated files say ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a generated function, as its param() block declares it."""
+
+    name: str
+    type: str  # guid, guid[], string, int
+    mandatory: bool = False
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    length: tuple[int, int] | None = None
+    range: tuple[int, int] | None = None
+    count: tuple[int, int] | None = None
+
+
+_ATTRIBUTE = re.compile(r"\[(\w+)(?:\((.*?)\))?\]")
+
+
+def param_specs(block: str) -> list[ParamSpec]:
+    """The parameters of a generated function's ScriptBlock (its param(...) block)."""
+    start = block.index("param(") + len("param(")
+    end = jea.skip_code(block, start, ")") - 1
+    specs = []
+    for line in (p.strip().rstrip(",") for p in block[start:end].splitlines()):
+        if not line:
+            continue
+        name = line[line.rindex("$") + 1:].split("=")[0]
+        attributes = _ATTRIBUTE.findall(line[:line.rindex("$")])
+        spec: dict[str, Any] = {"name": name, "type": "string"}
+        for kind, args in attributes:
+            values = [v.strip().strip("'").replace("''", "'") for v in _split_args(args)]
+            if kind == "Parameter":
+                spec["mandatory"] = "Mandatory=$true" in args
+            elif kind == "ValidateSet":
+                spec["choices"] = tuple(values)
+            elif kind == "ValidatePattern":
+                spec["pattern"] = values[0]
+            elif kind in ("ValidateLength", "ValidateRange", "ValidateCount"):
+                spec[kind[8:].lower()] = (int(values[0]), int(values[1]))
+            elif kind in ("guid", "string", "int"):
+                spec["type"] = kind
+        if re.search(r"\[guid\[\]\]", line):
+            spec["type"] = "guid[]"
+        specs.append(ParamSpec(**spec))
+    return specs
+
+
+def _split_args(args: str) -> list[str]:
+    out, current, quoted = [], "", False
+    for ch in args or "":
+        if ch == "'":
+            quoted = not quoted
+        if ch == "," and not quoted:
+            out.append(current)
+            current = ""
+        else:
+            current += ch
+    return out + ([current] if current else [])
+
+
+@dataclass(frozen=True)
+class EndpointFiles:
+    """The generated files of one host, read back as a registered endpoint would use them."""
+
+    grants: jea.HostGrants
+    functions: Mapping[str, list[ParamSpec]]  # VisibleFunctions with their parameters
+    role_principals: frozenset[str]  # RoleDefinitions' names, lower case
+    language_mode: str
+    session_type: str
+
+    @classmethod
+    def read(cls, files: Mapping[str, bytes]) -> EndpointFiles:
+        def data(name: str) -> Any:
+            return jea.parse_psd1(files[name].decode("utf-8"))
+        psrc, pssc = data(jea.PSRC_FILE), data(jea.PSSC_FILE)
+        blocks = {f["Name"]: f["ScriptBlock"].text for f in psrc["FunctionDefinitions"]}
+        functions = {name: param_specs(blocks[name]) for name in psrc["VisibleFunctions"]}
+        return cls(jea.HostGrants.parse(files[jea.GRANTS_FILE].decode("utf-8")), functions,
+                   frozenset(p.lower() for p in pssc["RoleDefinitions"]),
+                   pssc.get("LanguageMode", "NoLanguage"), pssc["SessionType"])
+
+
+# --- refusals, as PowerShell words them -------------------------------------------------------------
+
+class Refusal(Exception):
+    """A terminating error of the pipeline (the command never ran)."""
+
+    def __init__(self, message: str, fqid: str, reason: str, category: int, target: str) -> None:
+        super().__init__(message)
+        self.message, self.fqid, self.reason, self.category, self.target = (
+            message, fqid, reason, category, target)
+
+
+def _not_found(name: str) -> Refusal:
+    return Refusal(f"The term '{name}' is not recognized as the name of a cmdlet, function, script "
+                   f"file, or operable program. Check the spelling of the name, or if a path was "
+                   f"included, verify that the path is correct and try again.",
+                   "CommandNotFoundException", "CommandNotFoundException", 13, name)
+
+
+def _no_language() -> Refusal:
+    return Refusal("The syntax is not supported by this runspace. This can occur if the runspace "
+                   "is in no-language mode.", "ScriptsNotAllowed", "ParseException", 17, "")
+
+
+def _binding(function: str, message: str, fqid: str = "ParameterArgumentValidationError") -> Refusal:
+    return Refusal(f"Cannot validate argument on parameter of {function}: {message}",
+                   f"{fqid},{function}", "ParameterBindingValidationException", 5, function)
+
+
+# --- the protocol --------------------------------------------------------------------------------
+
+class _Assembler:
+    """Incoming fragments (pypsrp's Fragment) into whole messages: (type, CLIXML payload).
+    pypsrp's Message.unpack cannot read a client's HostInfo back, so the payload stays raw."""
+
+    def __init__(self) -> None:
+        self._partial: dict[int, bytes] = {}
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        messages = []
+        while data:
+            fragment, data = Fragment.unpack(data)
+            buffered = (b"" if fragment.start else self._partial.pop(fragment.object_id, b""))
+            buffered += fragment.data
+            if fragment.end:
+                body = buffered[40:]
+                messages.append((struct.unpack("<I", buffered[4:8])[0],
+                                 body[3:] if body.startswith(b"\xef\xbb\xbf") else body))
+            else:
+                self._partial[fragment.object_id] = buffered
+        return messages
+
+
+@dataclass(eq=False)
+class _Pipeline:
+    id: str
+    fragments: _Assembler
+    done: threading.Event = field(default_factory=threading.Event)
+    replies: list[bytes] = field(default_factory=list)
+    sent: bool = False
+
+
+@dataclass(eq=False)
+class _Pool:
+    id: str
+    owner: str
+    identity: Identity
+    fragments: _Assembler
+    pending: list[bytes] = field(default_factory=list)
+    pipelines: dict[str, _Pipeline] = field(default_factory=dict)
+
+
+class JeaEndpoint:
+    """A lab host's JEA session configuration. `attach()` plugs it into the host's server."""
+
+    def __init__(self, server: WSManServer, executor: Executor, files: Mapping[str, bytes],
+                 tokens: TokenSource, *, name: str = jea.ENDPOINT_NAME,
+                 today: Callable[[], date] = date.today) -> None:
+        self.server, self.executor, self.tokens, self.name, self.today = (
+            server, executor, tokens, name, today)
+        self.files = EndpointFiles.read(files)
+        self.resource_uri = RESOURCE_PREFIX + name
+        self._lock = threading.Lock()
+        self._pools: dict[str, _Pool] = {}
+        self._objects = itertools.count(1)
+        self._serializer = Serializer()
+
+    def attach(self) -> JeaEndpoint:
+        self.server.resources[self.resource_uri.lower()] = self.handle
+        return self
+
+    def replace_files(self, files: Mapping[str, bytes]) -> None:
+        """Register regenerated files (what the registration script does on a real host)."""
+        self.files = EndpointFiles.read(files)
+
+    # --- WS-Management ---
+
+    def handle(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
+        handlers = {CREATE: self._create, COMMAND: self._command, SEND: self._send,
+                    RECEIVE: self._receive, SIGNAL: self._signal, DELETE: self._delete}
+        handler = handlers.get(request.action)
+        if handler is None:
+            raise WSManFault(f"The WS-Management service cannot process the action "
+                             f"{request.action} on {self.resource_uri}.", "w:ActionNotSupported")
+        return handler(user, request, client_ip)
+
+    def _create(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
+        lab_user = self.server.lab_user(user)
+        identity = self.tokens(lab_user)
+        names = {n.lower() for n in _token_names(identity)} if identity else set()
+        if identity is None or not names & self.files.role_principals:
+            # JEA: no role definition names the user or one of their groups.
+            self._event(lab_user.name, "session", None, None, "access_denied",
+                        f"no role definition of {self.name} names this user")
+            raise access_denied()
+        shell = request.body.find("rsp:Shell", NS)
+        creation = shell.find(f"{{{PS_NS}}}creationXml") if shell is not None else None
+        if shell is None or creation is None or not creation.text:
+            raise WSManFault("The Create message holds no PSRP creationXml.", "w:SchemaValidationError")
+        pool = _Pool((shell.get("ShellId") or str(uuid.uuid4())).upper(), user, identity,
+                     _Assembler())
+        pool.fragments.feed(base64.b64decode(creation.text))  # capability and init: accepted
+        pool.pending = [self._fragment(self._pack(pool.id, None, message)) for message in (
+            SessionCapability(PROTOCOL_VERSION, PS_VERSION, SERIALIZATION_VERSION),
+            ApplicationPrivateData(data={}),
+            RunspacePoolStateMessage(state=RunspacePoolState.OPENED))]
+        with self._lock:
+            self._pools[pool.id] = pool
+        url = escape(self.server.url)
+        return CREATE + "Response", (
+            f'<x:ResourceCreated><a:Address>{url}</a:Address><a:ReferenceParameters>'
+            f'<w:ResourceURI>{escape(self.resource_uri)}</w:ResourceURI><w:SelectorSet>'
+            f'<w:Selector Name="ShellId">{pool.id}</w:Selector></w:SelectorSet>'
+            f'</a:ReferenceParameters></x:ResourceCreated>'
+            f'<rsp:Shell><rsp:ShellId>{pool.id}</rsp:ShellId>'
+            f'<rsp:ResourceUri>{escape(self.resource_uri)}</rsp:ResourceUri>'
+            f'<rsp:Owner>{escape(user)}</rsp:Owner><rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP>'
+            f'<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut><rsp:InputStreams>stdin pr'
+            f'</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams></rsp:Shell>')
+
+    def _command(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
+        pool = self._pool(user, request.shell_id)
+        line = request.body.find("rsp:CommandLine", NS)
+        if line is None:
+            raise WSManFault("The Command message holds no CommandLine.", "w:SchemaValidationError")
+        pipeline = _Pipeline((line.get("CommandId") or str(uuid.uuid4())).upper(), _Assembler())
+        with self._lock:
+            pool.pipelines[pipeline.id] = pipeline
+        self._feed(pool, pipeline, base64.b64decode(line.findtext("rsp:Arguments", "", NS)))
+        return COMMAND + "Response", (f"<rsp:CommandResponse><rsp:CommandId>{pipeline.id}"
+                                      f"</rsp:CommandId></rsp:CommandResponse>")
+
+    def _send(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
+        pool = self._pool(user, request.shell_id)
+        stream = request.body.find("rsp:Send/rsp:Stream", NS)
+        if stream is None:
+            raise WSManFault("The Send message holds no stream.", "w:SchemaValidationError")
+        pipeline = pool.pipelines.get((stream.get("CommandId") or "").upper())
+        if pipeline is None:
+            raise WSManFault("The Send names no pipeline of this runspace pool.", "w:InvalidSelectors")
+        self._feed(pool, pipeline, base64.b64decode(stream.text or ""))
+        return SEND + "Response", "<rsp:SendResponse/>"
+
+    def _receive(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
+        pool = self._pool(user, request.shell_id)
+        desired = request.body.find("rsp:Receive/rsp:DesiredStream", NS)
+        command_id = (desired.get("CommandId") or "").upper() if desired is not None else ""
+        if not command_id:
+            with self._lock:
+                data, pool.pending = b"".join(pool.pending), []
+            if not data:
+                self._wait(threading.Event(), request.timeout)
+                raise _timed_out()
+            return RECEIVE + "Response", (
+                f'<rsp:ReceiveResponse><rsp:Stream Name="stdout">'
+                f'{base64.b64encode(data).decode()}</rsp:Stream></rsp:ReceiveResponse>')
+        pipeline = pool.pipelines.get(command_id)
+        if pipeline is None:
+            raise WSManFault("The Receive names no pipeline of this runspace pool.",
+                             "w:InvalidSelectors")
+        if not self._wait(pipeline.done, request.timeout):
+            raise _timed_out()
+        with self._lock:
+            data, pipeline.replies = b"".join(pipeline.replies), []
+        return RECEIVE + "Response", (
+            f'<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="{pipeline.id}">'
+            f'{base64.b64encode(data).decode()}</rsp:Stream>'
+            f'<rsp:CommandState CommandId="{pipeline.id}" State="{DONE}"/></rsp:ReceiveResponse>')
+
+    def _signal(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
+        pool = self._pool(user, request.shell_id)
+        signal = request.body.find("rsp:Signal", NS)
+        with self._lock:
+            pool.pipelines.pop(((signal.get("CommandId") if signal is not None else "") or "").upper(),
+                               None)
+        return SIGNAL + "Response", "<rsp:SignalResponse/>"
+
+    def _delete(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
+        pool = self._pool(user, request.shell_id)
+        with self._lock:
+            self._pools.pop(pool.id, None)
+        return DELETE + "Response", ""
+
+    def _pool(self, user: str, shell_id: str) -> _Pool:
+        with self._lock:
+            pool = self._pools.get(shell_id.upper())
+        if pool is None or pool.owner.lower() != user.lower():
+            raise WSManFault(f"The runspace pool {shell_id} was not found on the server.",
+                             "w:InvalidSelectors", 2150858843)
+        return pool
+
+    def _wait(self, done: threading.Event, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not done.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if self.server.stopping or time.monotonic() >= deadline:
+                return done.is_set()
+        return True
+
+    # --- pipelines ---
+
+    def _feed(self, pool: _Pool, pipeline: _Pipeline, data: bytes) -> None:
+        for message_type, payload in pipeline.fragments.feed(data):
+            if message_type == MessageType.CREATE_PIPELINE:
+                try:
+                    commands = _commands(payload)
+                except (ET.ParseError, Refusal):
+                    commands = [_Call("", True, [])]  # unreadable: refused as script text
+                threading.Thread(target=self._run, args=(pool, pipeline, commands),
+                                 name=f"lab-{self.server.name}-jea", daemon=True).start()
+
+    def _run(self, pool: _Pool, pipeline: _Pipeline, commands: list[_Call]) -> None:
+        try:
+            output = self._invoke(pool, commands)
+            replies = [self._pack(pool.id, pipeline.id, _Text(text)) for text in output]
+            replies.append(self._pack(pool.id, pipeline.id,
+                                      PipelineState(state=PSInvocationState.COMPLETED)))
+        except Refusal as refusal:
+            replies = [_raw(pool.id, pipeline.id, MessageType.PIPELINE_STATE,
+                            _failed_state(refusal, self._serializer))]
+        except Exception as error:  # the lab's bug: fail the pipeline, keep serving
+            log.exception("lab host %s: JEA pipeline failed", self.server.name)
+            replies = [_raw(pool.id, pipeline.id, MessageType.PIPELINE_STATE, _failed_state(
+                Refusal(f"The lab host failed: {error}", "LabError", "RuntimeException", 0, ""),
+                self._serializer))]
+        with self._lock:
+            pipeline.replies.extend(self._fragment(r) for r in replies)
+        pipeline.done.set()
+
+    def _invoke(self, pool: _Pool, commands: list[_Call]) -> list[str]:
+        user = pool.identity.name
+        for call in commands:
+            if call.is_script:
+                self._event(user, "command", None, None, "access_denied", "script text refused")
+                raise _no_language()
+            known = {n.lower(): n for n in self.files.functions}
+            if call.name.lower() not in known:
+                self._event(user, "command", None, None, "access_denied",
+                            f"{call.name} is not visible")
+                if call.name in DEFAULT_VISIBLE:
+                    raise Refusal(f"The lab does not simulate {call.name}.", "NotSimulated",
+                                  "NotImplementedException", 0, call.name)
+                raise _not_found(call.name)
+        if len(commands) != 1:
+            raise Refusal("The lab simulates one command per pipeline.", "NotSimulated",
+                          "NotImplementedException", 0, "")
+        call = commands[0]
+        name = next(n for n in self.files.functions if n.lower() == call.name.lower())
+        try:
+            bound = _bind(name, self.files.functions[name], call.args)
+        except Refusal as refusal:  # a real host's transcript records the binding error
+            self._event(user, "command", None, None, "invalid_parameter", refusal.message)
+            raise
+        return [self._perform(pool.identity, name, bound)]
+
+    # --- the generated functions, as the host runs them ---
+
+    def _perform(self, who: Identity, function: str, p: dict[str, Any]) -> str:
+        grants, today, sids = self.files.grants, self.today(), who.sids
+        if function in ("Get-HvcInventory", "Get-HvcHostFacts", "Get-HvcVMState",
+                        "Get-HvcPolicyDigest"):
+            operation = {"Get-HvcInventory": "inventory", "Get-HvcHostFacts": "host_facts",
+                         "Get-HvcVMState": "vm_state", "Get-HvcPolicyDigest": "digest"}[function]
+            if not grants.may_connect(sids, today):
+                return self._deny(who, operation, None, None, "holds no grant on this host.")
+            if operation == "digest":
+                return _json({"ok": True, "data": {"digest": grants.digest, "host": grants.host}})
+            if operation == "host_facts":
+                return self._run_script("host_facts", {"library": list(grants.library)})
+            if operation == "vm_state":
+                ids = [i for i in p["VMId"] if "vm.view" in grants.rights(sids, i, self._name(i), today)]
+                return self._run_script("vm_state", {"vm_ids": ids})
+            document = _loads(self._run_script("inventory", {}))
+            if document.get("ok"):
+                document["data"]["vms"] = [v for v in document["data"]["vms"] if "vm.view" in
+                                           grants.rights(sids, v["id"], v["name"], today)]
+            return _json(document)
+        operation, table = {"Invoke-HvcPower": ("power", jea.POWER_PRIVILEGE),
+                            "Invoke-HvcCheckpoint": ("checkpoint", jea.CHECKPOINT_PRIVILEGE),
+                            "Invoke-HvcMedia": ("media", jea.MEDIA_PRIVILEGE)}[function]
+        vm_id, action = p["VMId"], p["Action"]
+        need, name = table[action], self._name(vm_id)
+        if need not in grants.rights(sids, vm_id, name, today):
+            verb = {"power": "this VM", "checkpoint": "checkpoints of this VM",
+                    "media": "media on this VM"}[operation]
+            return self._deny(who, operation, action, vm_id, f"may not {action} {verb} ({need}).",
+                              name)
+        params: dict[str, Any] = {"vm_id": vm_id, "action": action}
+        if operation == "checkpoint":
+            if p.get("CheckpointId", jea_empty_guid) != jea_empty_guid:
+                params["checkpoint_id"] = p["CheckpointId"]
+            if p.get("Name"):
+                params["name"] = p["Name"]
+        elif operation == "media":
+            params.update(controller_type=p["ControllerType"], controller=p["Controller"],
+                          location=p["Location"], library=list(grants.library))
+            if p.get("Path"):
+                params["path"] = p["Path"]
+        out = self._run_script(operation, params)
+        document = _loads(out)
+        error = document.get("error") or {}
+        self._event(who.name, operation, action, vm_id,
+                    "ok" if document.get("ok") else str(error.get("code")),
+                    str(error.get("message") or ""), name, params)
+        return out
+
+    def _run_script(self, operation: str, params: dict[str, Any]) -> str:
+        """The shared operation script, run by the endpoint's virtual account."""
+        virtual = LabUser(f"WinRM Virtual Users\\WinRM VA_{self.name}", "S-1-5-94-0", admin=True)
+        result = self.executor.run(virtual, scripts.command_line(operation, params))
+        return result.stdout.decode("utf-8").strip()
+
+    def _deny(self, who: Identity, operation: str, action: str | None, vm_id: str | None,
+              why: str, vm_name: str | None = None) -> str:
+        message = f"{who.name} {why}"
+        self._event(who.name, operation, action, vm_id, "denied", message, vm_name)
+        return _json({"ok": False, "error": {"code": "denied", "message": message}})
+
+    def _name(self, vm_id: str) -> str:
+        try:
+            return self.executor.host.vm(vm_id).name
+        except HyperVError:
+            return ""
+
+    def _event(self, user: str, operation: str, action: str | None, vm_id: str | None,
+               outcome: str, message: str, vm_name: str | None = None,
+               params: dict[str, Any] | None = None) -> None:
+        assert self.executor.events is not None
+        self.executor.events.append(HostEvent(
+            time=self.executor.host.clock.utcnow(), host=self.executor.host.name, user=user,
+            operation=operation, action=action, vm_id=vm_id, vm_name=vm_name or None,
+            outcome=outcome, message=message, params={"endpoint": self.name, **(params or {})}))
+
+    # --- packing ---
+
+    def _pack(self, rpid: str, pid: str | None, data: Any) -> bytes:
+        return Message(Destination.CLIENT, rpid, pid, data, self._serializer).pack()
+
+    def _fragment(self, message: bytes) -> bytes:
+        object_id = next(self._objects)
+        chunks = [message[i:i + MAX_FRAGMENT] for i in range(0, len(message), MAX_FRAGMENT)] or [b""]
+        return b"".join(Fragment(object_id, n, chunk, n == 0, n == len(chunks) - 1).pack()
+                        for n, chunk in enumerate(chunks))
+
+
+jea_empty_guid = "00000000-0000-0000-0000-000000000000"
+
+
+class _Text(str):
+    """A string output object: pypsrp's Message packs it as <S>."""
+
+    MESSAGE_TYPE = MessageType.PIPELINE_OUTPUT
+
+
+@dataclass(frozen=True)
+class _Call:
+    name: str
+    is_script: bool
+    args: list[tuple[str | None, Any]]
+
+
+def _commands(xml: bytes) -> list[_Call]:
+    """The commands of a CREATE_PIPELINE (pypsrp cannot read its HostInfo back; the commands
+    are read here, their argument values with pypsrp's Serializer)."""
+    root = ET.fromstring(xml)
+    shell = root.find("MS/Obj[@N='PowerShell']/MS")
+    if shell is None:
+        raise Refusal("The pipeline holds no commands.", "InvalidPipeline", "InvalidData", 0, "")
+    calls = []
+    statements = [shell.find("Obj[@N='Cmds']")]
+    statements += [s.find("MS/Obj[@N='Cmds']") for s in shell.findall("Obj[@N='ExtraCmds']/LST/Obj")]
+    for cmds in statements:
+        for command in (cmds.findall("LST/Obj/MS") if cmds is not None else []):
+            args = []
+            for arg in command.findall("Obj[@N='Args']/LST/Obj/MS"):
+                name = arg.find("*[@N='N']")
+                value = arg.find("*[@N='V']")
+                args.append((name.text if name is not None and name.tag == "S" else None,
+                             _value(value)))
+            calls.append(_Call(command.findtext("S[@N='Cmd']", ""),
+                               command.findtext("B[@N='IsScript']", "false") == "true", args))
+    return calls
+
+
+def _value(element: ET.Element | None) -> Any:
+    if element is None or element.tag == "Nil":
+        return None
+    lst = element.find("LST")
+    if element.tag == "Obj" and lst is not None:
+        return [_value(item) for item in lst]
+    if element.tag == "Obj":
+        return element.findtext("ToString", "")
+    return Serializer().deserialize(element)
+
+
+_GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                   r"[0-9a-fA-F]{12})\}?$")
+
+
+def _bind(function: str, specs: list[ParamSpec], args: list[tuple[str | None, Any]]) -> dict[str, Any]:
+    """Parameter binding and validation, as PowerShell applies the generated param() block."""
+    by_name = {s.name.lower(): s for s in specs}
+    bound: dict[str, Any] = {}
+    positional = iter(specs)
+    for name, value in args:
+        if name is None:
+            spec = next((s for s in positional if s.name not in bound), None)
+            if spec is None:
+                raise _binding(function, f"a positional parameter cannot be found that accepts "
+                                         f"argument '{value}'.", "PositionalParameterNotFound")
+        else:
+            spec = by_name.get(name.lower())
+            if spec is None:
+                raise _binding(function, f"a parameter cannot be found that matches parameter "
+                                         f"name '{name}'.", "NamedParameterNotFound")
+        bound[spec.name] = _convert(function, spec, value)
+    for spec in specs:
+        if spec.mandatory and spec.name not in bound:
+            raise _binding(function, f"the mandatory parameter {spec.name} is missing.",
+                           "MissingMandatoryParameter")
+    return bound
+
+
+def _convert(function: str, spec: ParamSpec, value: Any) -> Any:
+    def fail(why: str) -> Refusal:
+        return _binding(function, f"{spec.name}: {why}")
+    if spec.type in ("guid", "guid[]"):
+        items = value if isinstance(value, list) else [value]
+        if spec.type == "guid" and isinstance(value, list):
+            raise fail("one id expected")
+        ids = []
+        for item in items:
+            match = _GUID.match(str(item)) if item is not None else None
+            if match is None:
+                raise fail(f"cannot convert '{item}' to System.Guid.")
+            ids.append(match.group(1).lower())
+        if spec.count and not spec.count[0] <= len(ids) <= spec.count[1]:
+            raise fail(f"{len(ids)} ids given, {spec.count[0]} to {spec.count[1]} accepted.")
+        return ids if spec.type == "guid[]" else ids[0]
+    if spec.type == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not re.fullmatch(
+                r"-?\d{1,9}", str(value)):
+            raise fail(f"cannot convert '{value}' to System.Int32.")
+        number = int(value)
+        if spec.range and not spec.range[0] <= number <= spec.range[1]:
+            raise fail(f"{number} is outside {spec.range[0]}..{spec.range[1]}.")
+        return number
+    if isinstance(value, (list, dict)) or value is None:
+        raise fail("a string expected.")
+    text = str(value)
+    if spec.choices and text.lower() not in {c.lower() for c in spec.choices}:
+        raise fail(f"'{text}' does not belong to the set {', '.join(spec.choices)}.")
+    if spec.choices:  # PowerShell's ValidateSet ignores case; the functions see the set's spelling
+        text = next(c for c in spec.choices if c.lower() == text.lower())
+    if spec.length and not spec.length[0] <= len(text) <= spec.length[1]:
+        raise fail(f"the length {len(text)} is outside {spec.length[0]}..{spec.length[1]}.")
+    if spec.pattern is not None and not re.search(spec.pattern, text, re.IGNORECASE):
+        raise fail(f"'{text}' does not match the pattern {spec.pattern}.")
+    return text
+
+
+def _token_names(identity: Identity) -> list[str]:
+    return [identity.name, *(g.name for g in identity.groups),
+            "Everyone", "NT AUTHORITY\\Authenticated Users"]
+
+
+def _raw(rpid: str, pid: str, message_type: int, xml: ET.Element) -> bytes:
+    """A message pypsrp's Message cannot pack (an error record): the same layout, by hand."""
+    return (struct.pack("<II", Destination.CLIENT, message_type) + uuid.UUID(rpid).bytes_le
+            + uuid.UUID(pid).bytes_le + ET.tostring(xml, encoding="utf-8"))
+
+
+def _failed_state(refusal: Refusal, serializer: Serializer) -> ET.Element:
+    def text(name: str, value: str) -> ET.Element:
+        element = serializer.serialize(value)
+        assert element is not None
+        element.set("N", name)
+        return element
+    state = ET.Element("Obj", RefId="0")
+    members = ET.SubElement(state, "MS")
+    ET.SubElement(members, "I32", N="PipelineState").text = str(PSInvocationState.FAILED)
+    record = ET.SubElement(members, "Obj", N="ExceptionAsErrorRecord", RefId="1")
+    names = ET.SubElement(record, "TN", RefId="0")
+    ET.SubElement(names, "T").text = "System.Management.Automation.ErrorRecord"
+    ET.SubElement(names, "T").text = "System.Object"
+    ET.SubElement(record, "ToString").text = refusal.message
+    fields = ET.SubElement(record, "MS")
+    exception = ET.SubElement(fields, "Obj", N="Exception", RefId="2")
+    types = ET.SubElement(exception, "TN", RefId="1")
+    for name in (f"System.Management.Automation.{refusal.reason}", "System.Exception",
+                 "System.Object"):
+        ET.SubElement(types, "T").text = name
+    ET.SubElement(exception, "ToString").text = refusal.message
+    ET.SubElement(exception, "Props").append(text("Message", refusal.message))
+    ET.SubElement(fields, "Nil", N="TargetObject")
+    fields.append(text("FullyQualifiedErrorId", refusal.fqid))
+    ET.SubElement(fields, "B", N="SerializeExtendedInfo").text = "false"
+    ET.SubElement(fields, "I32", N="ErrorCategory_Category").text = str(refusal.category)
+    fields.append(text("ErrorCategory_Reason", refusal.reason))
+    fields.append(text("ErrorCategory_TargetName", refusal.target))
+    fields.append(text("ErrorCategory_Message", f"({refusal.target}) [], {refusal.reason}"))
+    return state
+
+
+def _json(document: Any) -> str:
+    import json
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str) -> dict[str, Any]:
+    import json
+    document = json.loads(text)
+    if not isinstance(document, dict):
+        raise ConsoleError("an operation script printed something else than a JSON object")
+    return document
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+def directory_tokens(directory: Any, accounts: Any) -> TokenSource:
+    """The caller's token from the lab's demo directory (console.labdirectory.LabDirectory):
+    built once per user, as Windows builds it at logon, with nested groups."""
+    cache: dict[str, Identity] = {}
+    lock = threading.Lock()
+
+    def token(user: LabUser) -> Identity | None:
+        with lock:
+            if user.name.lower() in cache:
+                return cache[user.name.lower()]
+        account = accounts.get(user.name)
+        if account is None:
+            return None
+        try:
+            identity = directory.sign_in(user.name, account.password)
+        except ConsoleError:
+            return None
+        with lock:
+            cache[user.name.lower()] = identity
+        return identity
+    return token
+
+
+def attach(server: WSManServer, executor: Executor, files: Mapping[str, bytes],
+           tokens: TokenSource, **options: Any) -> JeaEndpoint:
+    """Serve the generated JEA files on a lab host's WS-Management server."""
+    return JeaEndpoint(server, executor, files, tokens, **options).attach()
