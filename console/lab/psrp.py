@@ -650,6 +650,7 @@ def _failed_state(refusal: Refusal, serializer: Serializer) -> ET.Element:
         assert element is not None
         element.set("N", name)
         return element
+    shown = text("", refusal.message).text  # control characters as CLIXML's _xHHHH_ escapes
     state = ET.Element("Obj", RefId="0")
     members = ET.SubElement(state, "MS")
     ET.SubElement(members, "I32", N="PipelineState").text = str(PSInvocationState.FAILED)
@@ -657,14 +658,14 @@ def _failed_state(refusal: Refusal, serializer: Serializer) -> ET.Element:
     names = ET.SubElement(record, "TN", RefId="0")
     ET.SubElement(names, "T").text = "System.Management.Automation.ErrorRecord"
     ET.SubElement(names, "T").text = "System.Object"
-    ET.SubElement(record, "ToString").text = refusal.message
+    ET.SubElement(record, "ToString").text = shown
     fields = ET.SubElement(record, "MS")
     exception = ET.SubElement(fields, "Obj", N="Exception", RefId="2")
     types = ET.SubElement(exception, "TN", RefId="1")
     for name in (f"System.Management.Automation.{refusal.reason}", "System.Exception",
                  "System.Object"):
         ET.SubElement(types, "T").text = name
-    ET.SubElement(exception, "ToString").text = refusal.message
+    ET.SubElement(exception, "ToString").text = shown
     ET.SubElement(exception, "Props").append(text("Message", refusal.message))
     ET.SubElement(fields, "Nil", N="TargetObject")
     fields.append(text("FullyQualifiedErrorId", refusal.fqid))

@@ -1,0 +1,274 @@
+"""pypsrp against the lab's JEA endpoint over NTLM with message encryption: each operation, a
+refusal for each privilege, inventory filtered per user, script text refused, and the JEA client
+answering as the admin endpoint's client does for the same lab."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from console import jea
+from console.config import HostConfig
+from console.errors import HostAccessDenied, InvalidParameter, ReplicaRefused, VMNotFound, WrongState
+from console.hosts import Credentials, HostClient
+from console.lab import psrp
+from console.lab.auth import Accounts, HostRights
+from console.lab.executor import Executor
+from console.lab.hyperv import Durations
+from console.lab.world import World, load_world
+from console.labdirectory import LabDirectory
+from console.policy import Policy, Target
+
+POLICY = Path(__file__).parents[1] / "golden" / "jea" / "policy.toml"
+PASSWORDS = {"olivia": "olivia-demo", "henry": "henry-demo", "adam": "adam-demo",
+             "rita": "rita-demo", "bea": "bea-demo", "hannah": "hannah-demo"}
+RIDS = {"olivia": 1101, "henry": 1102, "adam": 1103, "rita": 1104, "bea": 1106, "hannah": 1107}
+WEB01 = "42e4aaca-7231-5411-b96b-d03849b0dae1"  # HV01, shop (olivia owns it)
+APP01 = "a8c164c6-ea2b-525b-b0de-c3c08e182c75"  # HV01, shop, two checkpoints
+PAYROLL = "a2c68177-4057-539b-9428-2fbc40894332"  # HV02, hannah's
+OFFICE_FILES = "bc797c1d-65e1-5032-8525-d184e732f820"  # a Replica copy on HV01
+
+
+@dataclass
+class LabHost:
+    server: Any
+    executor: Executor
+    endpoint: psrp.JeaEndpoint
+
+
+@pytest.fixture(scope="module")
+def accounts() -> Iterator[Accounts]:
+    domain = Accounts()
+    for user, password in PASSWORDS.items():
+        domain.add(f"LAB\\{user}", f"S-1-5-21-1000-2000-3000-{RIDS[user]}", password)
+    yield domain
+
+
+@pytest.fixture(scope="module")
+def tokens(accounts: Accounts) -> psrp.TokenSource:
+    return psrp.directory_tokens(LabDirectory(), accounts)
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return Policy.load(POLICY)
+
+
+@pytest.fixture
+def lab(accounts: Accounts, tokens: psrp.TokenSource, policy: Policy) -> Iterator[dict[str, LabHost]]:
+    from console.lab.wsman import WSManServer
+    world: World = load_world(durations=Durations.instant())
+    hosts = {}
+    for lab_host in world.hosts:
+        executor = Executor(lab_host.host)
+        server = WSManServer(lab_host.name, executor, accounts=accounts,
+                             rights=HostRights.of(admins=["LAB\\adam"]))
+        endpoint = psrp.attach(server, executor, jea.generate(policy, lab_host.name), tokens)
+        server.start()
+        hosts[lab_host.name] = LabHost(server, executor, endpoint)
+    yield hosts
+    for host in hosts.values():
+        host.server.stop()
+
+
+def config(host: LabHost, timeout: float = 10) -> HostConfig:
+    return HostConfig(host.server.name, host.server.url, timeout=timeout)
+
+
+def client(host: LabHost, user: str) -> jea.JeaClient:
+    return jea.JeaClient(config(host), Credentials(f"LAB\\{user}", PASSWORDS[user]))
+
+
+def raw(host: LabHost, user: str, command: str, script: bool = False, **params: Any) -> tuple[list, list]:
+    """pypsrp straight at the endpoint, bypassing the console: (output, error records)."""
+    wsman = WSMan("127.0.0.1", port=host.server.port, ssl=False, auth="ntlm",
+                  username=f"LAB\\{user}", password=PASSWORDS[user], encryption="always")
+    with RunspacePool(wsman, configuration_name=jea.ENDPOINT_NAME) as pool:
+        ps = PowerShell(pool)
+        ps.add_script(command) if script else ps.add_cmdlet(command)
+        for key, value in params.items():
+            ps.add_parameter(key, value)
+        output = ps.invoke()
+        return output, list(ps.streams.error)
+
+
+def state(host: LabHost, vm_id: str) -> str:
+    return host.executor.host.vm(vm_id).state
+
+
+def denials(host: LabHost, user: str) -> list:
+    return [e for e in host.executor.events if e.user == f"LAB\\{user}" and e.outcome == "denied"]
+
+
+# --- each operation ---------------------------------------------------------------------------------
+
+def test_each_operation_for_an_owner(lab: dict[str, LabHost], policy: Policy) -> None:
+    hv01 = lab["HV01"]
+    olivia = client(hv01, "olivia")
+    assert sorted(v.name for v in olivia.inventory()) == ["shop-app01", "shop-db01", "shop-web01"]
+    facts = olivia.host_facts(["C:\\Windows"])  # the host's own library decides, not the caller
+    assert {i.path for i in facts.isos} >= {"D:\\ISO\\WindowsServer2022.iso"}
+    assert olivia.vm_state([WEB01, PAYROLL]) == {WEB01: ("Running", "Operating normally")}
+    assert olivia.power(WEB01, "save").vm_state == "Saved"
+    assert olivia.power(WEB01, "start").vm_state == "Running"
+    created = olivia.checkpoint(APP01, "create", name="before patch")
+    assert created.checkpoint is not None and created.checkpoint.name == "before patch"
+    assert olivia.checkpoint(APP01, "delete", checkpoint_id=created.checkpoint.id).status == "ok"
+    drive = next(v for v in olivia.inventory() if v.id == WEB01).dvd_drives[0]
+    mounted = olivia.media(WEB01, "mount", drive.controller_type, drive.controller, drive.location,
+                           path="D:\\ISO\\WindowsServer2022.iso")
+    assert mounted.drive is not None and mounted.drive.path == "D:\\ISO\\WindowsServer2022.iso"
+    assert olivia.media(WEB01, "eject", drive.controller_type, drive.controller,
+                        drive.location).drive.path in (None, "")
+    assert olivia.enforced_digest() == policy.digest
+    assert jea.lag("HV01", olivia.enforced_digest(), policy) is None
+    olivia.close()
+    stats = hv01.server.stats.as_dict()
+    assert stats["encrypted_requests"] == stats["requests_after_logon"] > 0
+    assert stats["unencrypted_refused"] == 0
+    performed = [e for e in hv01.executor.events if e.user == "LAB\\olivia"]
+    assert [(e.operation, e.action, e.outcome) for e in performed] == [
+        ("power", "save", "ok"), ("power", "start", "ok"), ("checkpoint", "create", "ok"),
+        ("checkpoint", "delete", "ok"), ("media", "mount", "ok"), ("media", "eject", "ok")]
+
+
+# --- a refusal for each privilege -------------------------------------------------------------------
+
+CALLS = {
+    "vm.start": ("Invoke-HvcPower", {"Action": "resume"}),
+    "vm.shutdown": ("Invoke-HvcPower", {"Action": "shutdown"}),
+    "vm.turnoff": ("Invoke-HvcPower", {"Action": "turnoff"}),
+    "vm.reset": ("Invoke-HvcPower", {"Action": "reset"}),
+    "vm.save": ("Invoke-HvcPower", {"Action": "save"}),
+    "vm.checkpoint.create": ("Invoke-HvcCheckpoint", {"Action": "create"}),
+    "vm.checkpoint.delete": ("Invoke-HvcCheckpoint", {"Action": "delete_subtree",
+                                                      "CheckpointId": "9a1c1c1c-0000-4000-8000-000000000001"}),
+    "vm.checkpoint.apply": ("Invoke-HvcCheckpoint", {"Action": "apply",
+                                                     "CheckpointId": "9a1c1c1c-0000-4000-8000-000000000001"}),
+    "vm.media": ("Invoke-HvcMedia", {"Action": "eject", "ControllerType": "SCSI", "Controller": 0,
+                                     "Location": 1}),
+}
+
+
+@pytest.mark.parametrize("privilege", sorted(CALLS))
+def test_a_reviewer_is_refused_every_action(lab: dict[str, LabHost], privilege: str) -> None:
+    hv01 = lab["HV01"]
+    function, params = CALLS[privilege]
+    before = hv01.executor.host.snapshot()
+    output, errors = raw(hv01, "rita", function, VMId=WEB01, **params)
+    assert errors == []
+    document = json.loads(output[0])
+    assert document["ok"] is False and document["error"]["code"] == "denied"
+    assert privilege in document["error"]["message"]
+    assert hv01.executor.host.snapshot() == before  # nothing changed on the host
+    assert [e.vm_id for e in denials(hv01, "rita")] == [WEB01]
+    assert hv01.executor.calls_of("power") == hv01.executor.calls_of("checkpoint") == []
+
+
+def test_helpdesk_may_start_but_not_turn_off(lab: dict[str, LabHost]) -> None:
+    hv02 = lab["HV02"]
+    henry = client(hv02, "henry")
+    office_print = next(v for v in henry.inventory() if v.name == "office-print")
+    with pytest.raises(HostAccessDenied, match="vm.turnoff"):
+        henry.power(office_print.id, "turnoff")
+    assert state(hv02, office_print.id) == "Running"
+    assert henry.power(office_print.id, "reset").status == "ok"
+
+
+def test_bypassing_the_console_reaches_only_your_own_vms(lab: dict[str, LabHost]) -> None:
+    hv02 = lab["HV02"]
+    output, _ = raw(hv02, "olivia", "Invoke-HvcPower", VMId=PAYROLL, Action="start")
+    assert json.loads(output[0])["error"]["code"] == "denied"
+    assert state(hv02, PAYROLL) == "Off"
+    output, _ = raw(hv02, "henry", "Get-HvcVMState", VMId=[PAYROLL])  # denied by an explicit deny
+    assert json.loads(output[0]) == {"ok": True, "data": {"vms": []}}
+    assert [e.operation for e in denials(hv02, "olivia")] == ["power"]
+
+
+# --- inventory per user -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("user", sorted(PASSWORDS))
+def test_inventory_is_filtered_per_user(lab: dict[str, LabHost], policy: Policy, user: str) -> None:
+    identity = LabDirectory().sign_in(f"LAB\\{user}", PASSWORDS[user])
+    for name, host in lab.items():
+        seen = sorted(v.id for v in client(host, user).inventory())
+        expected = sorted(vm.id for vm in host.executor.host.vms if policy.evaluate(
+            identity, Target(name, vm.id, vm.name)).allows("vm.view"))
+        assert seen == expected, (user, name)
+
+
+# --- NoLanguage --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command, script, fqid", [
+    ("Get-HvcInventory; Get-Process", True, "ScriptsNotAllowed"),
+    ("Invoke-Expression", False, "CommandNotFoundException"),
+    ("Get-Process", False, "CommandNotFoundException"),
+])
+def test_script_text_and_unlisted_commands_are_refused(lab: dict[str, LabHost], command: str,
+                                                       script: bool, fqid: str) -> None:
+    hv01 = lab["HV01"]
+    output, errors = raw(hv01, "adam", command, script=script)
+    assert output == [] and [e.fq_error for e in errors] == [fqid]
+    assert hv01.executor.calls == []
+    assert [(e.operation, e.outcome) for e in hv01.executor.events if e.user == "LAB\\adam"] == [
+        ("command", "access_denied")]
+
+
+def test_parameters_outside_their_constraints_are_refused(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    adam = client(hv01, "adam")
+    with pytest.raises(InvalidParameter):
+        adam.media(WEB01, "mount", "SCSI", 0, 1, path="D:\\ISO\\..\\..\\Windows\\x.iso\u0007")
+    with pytest.raises(InvalidParameter):
+        adam.power(WEB01, "explode")
+    assert hv01.executor.calls == []
+
+
+def test_a_user_no_role_names_gets_no_session(lab: dict[str, LabHost], policy: Policy) -> None:
+    text = POLICY.read_text(encoding="utf-8")
+    narrowed = Policy.from_text(text.replace("principal = 'LAB\\Domain Users'",
+                                             "principal = 'LAB\\HV-Admins'").replace(
+        'sid = "S-1-5-21-1000-2000-3000-513"', 'sid = "S-1-5-21-1000-2000-3000-1204"'))
+    hv01 = lab["HV01"]
+    hv01.endpoint.replace_files(jea.generate(narrowed, "HV01"))
+    with pytest.raises(HostAccessDenied, match="HvConsole"):
+        client(hv01, "henry").inventory()
+    assert any(e.operation == "session" and e.outcome == "access_denied"
+               for e in hv01.executor.events)
+    found = jea.lag("HV01", client(hv01, "adam").enforced_digest(), policy)
+    assert found is not None and "older policy" in str(found)
+
+
+# --- the same results and errors as the admin endpoint -----------------------------------------------
+
+@pytest.fixture(params=["admin", "jea"])
+def adam(request: pytest.FixtureRequest, lab: dict[str, LabHost]) -> Any:
+    host = lab["HV01"]
+    credentials = Credentials("LAB\\adam", PASSWORDS["adam"])
+    made = (HostClient(config(host), credentials) if request.param == "admin"
+            else jea.JeaClient(config(host), credentials))
+    yield made
+    made.close()
+
+
+def test_shared_operations_answer_alike(adam: Any, lab: dict[str, LabHost]) -> None:
+    vms = {v.id: v for v in adam.inventory()}
+    assert len(vms) == len(lab["HV01"].executor.host.vms)
+    assert vms[WEB01].name == "shop-web01" and vms[WEB01].state == "Running"
+    assert adam.vm_state([WEB01]) == {WEB01: ("Running", "Operating normally")}
+    assert adam.power(WEB01, "pause").vm_state == "Paused"
+    assert adam.power(WEB01, "resume").vm_state == "Running"
+    with pytest.raises(WrongState):
+        adam.power(WEB01, "start")
+    with pytest.raises(ReplicaRefused):
+        adam.power(OFFICE_FILES, "start")
+    with pytest.raises(VMNotFound):
+        adam.power("00000000-0000-4000-8000-00000000abcd", "start")
+    outcome = adam.checkpoint(APP01, "create", name="same")
+    assert outcome.checkpoint is not None and outcome.checkpoint.name == "same"
