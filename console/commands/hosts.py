@@ -95,8 +95,9 @@ def _session(args: argparse.Namespace, hosts: list[str] | None = None) -> Iterat
             config = Config.load(args.config) if args.config else Config.load()
         from ..directory import open_directory  # ldap3 is loaded only when signing in
 
-        identity = open_directory(config.directory, args.demo).sign_in(args.user, password)
-        policy_path = config.policy_path or (str(DEMO_POLICY) if args.demo else "")
+        demo = args.demo or config.demo  # a demo configuration signs in to the demo directory
+        identity = open_directory(config.directory, demo).sign_in(args.user, password)
+        policy_path = config.policy_path or (str(DEMO_POLICY) if demo else "")
         if not policy_path:
             raise ConfigError("No policy is configured: set policy.path in the machine-wide "
                               "configuration.", "policy.path")

@@ -1,0 +1,143 @@
+"""`hvconsole vms` and `hvconsole vm` against the lab hosts, with the demo directory and policy."""
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from console.audit import AuditTrail
+from console.cli import main
+from console.lab.hyperv import Durations
+from console.paths import LAB_DATA
+from tests.test_hosts import APP01, WEB01, LabHosts, start_lab
+
+AGENT05 = "91a8a101-382a-54d5-8622-e182c03b2381"
+AGENT05_OLD = "48e46d42-5071-51e0-8572-f699c3fccf5e"
+
+
+@pytest.fixture
+def lab() -> Iterator[LabHosts]:
+    yield from start_lab(Durations.instant())
+
+
+@pytest.fixture
+def config(lab: LabHosts, tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(tomli_w.dumps({
+        "demo": True,
+        "hosts": [{"name": name, "url": server.url, "endpoint": "admin", "timeout": 5.0}
+                  for name, server in lab.servers.items()],
+        "policy": {"path": str(LAB_DATA / "policy.toml")},
+        "audit": {"path": str(tmp_path / "audit.jsonl")},
+    }))
+    return path
+
+
+def run(monkeypatch: pytest.MonkeyPatch, args: list[str], stdin: str) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return main(args)
+
+
+def audit_of(config: Path) -> AuditTrail:
+    return AuditTrail(config.parent / "audit.jsonl")
+
+
+def test_vms_lists_what_the_person_may_see(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                           config: Path, lab: LabHosts) -> None:
+    code = run(monkeypatch, ["vms", "--config", str(config), "--user", "adam", "--password-stdin",
+                             "--json"], "adam-demo\n")
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["user"] == "LAB\\adam"
+    assert {h["status"] for h in out["hosts"].values()} == {"ok"}
+    ids = {vm["id"] for vm in out["vms"]}
+    assert ids == {vm.id for name in lab.servers for vm in lab.host(name).vms}
+    web01 = next(vm for vm in out["vms"] if vm["id"] == WEB01)
+    assert (web01["name"], web01["state"], web01["host"]) == ("shop-web01", "Running", "HV01")
+
+
+def test_vms_table_and_a_host_that_refuses(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str],
+                                           config: Path) -> None:
+    # olivia is no host administrator: the default endpoint refuses her on every host.
+    code = run(monkeypatch, ["vms", "--config", str(config), "--user", "olivia",
+                             "--password-stdin"], "olivia-demo\n")
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "(no VM is delegated to you)" in captured.out
+    assert "HV01: access denied:" in captured.err and "HV03: access denied:" in captured.err
+
+
+def test_a_wrong_password_is_one_sentence(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str], config: Path,
+                                          lab: LabHosts) -> None:
+    code = run(monkeypatch, ["vms", "--config", str(config), "--user", "adam",
+                             "--password-stdin"], "wrong\n")
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.startswith("hvconsole: ") and err.count("\n") == 1
+    assert all(lab.requests(name) == 0 for name in lab.servers)  # the directory said no first
+
+
+def test_vm_action_is_performed_and_audited(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str], config: Path,
+                                           lab: LabHosts) -> None:
+    code = run(monkeypatch, ["vm", "shutdown", "HV01", "shop-web01", "--config", str(config),
+                             "--user", "adam", "--password-stdin"], "adam-demo\n")
+    assert code == 0
+    assert "shutdown done: shop-web01 is Off" in capsys.readouterr().out
+    decided, done = audit_of(config).records()
+    assert (decided.decision, done.outcome, decided.vm_id) == ("allowed", "ok", WEB01)
+
+
+def test_vm_denied_attempt_is_audited(monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str], config: Path,
+                                     lab: LabHosts) -> None:
+    code = run(monkeypatch, ["vm", "start", "HV01", "shop-web01", "--config", str(config),
+                             "--user", "adam", "--password-stdin"], "adam-demo\n")
+    assert code == 1
+    assert "shop-web01 is Running" in capsys.readouterr().err
+    (record,) = audit_of(config).records()
+    assert record.decision == "denied" and record.vm_id == WEB01
+    assert lab.executors["HV01"].calls_of("power") == []
+
+
+def test_a_name_shared_by_several_vms_lists_their_ids(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     config: Path) -> None:
+    code = run(monkeypatch, ["vm", "save", "HV03", "build-agent-05", "--config", str(config),
+                             "--user", "adam", "--password-stdin"], "adam-demo\n")
+    err = capsys.readouterr().err
+    assert code == 1 and AGENT05 in err and AGENT05_OLD in err and "--id" in err
+    code = run(monkeypatch, ["vm", "delete-saved-state", "HV03", "build-agent-05", "--id",
+                             AGENT05, "--yes", "--config", str(config), "--user", "adam",
+                             "--password-stdin"], "adam-demo\n")
+    assert code == 0 and "build-agent-05 is Off" in capsys.readouterr().out
+
+
+def test_destructive_actions_need_yes_when_stdin_is_no_terminal(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], config: Path,
+        lab: LabHosts) -> None:
+    args = ["vm", "checkpoint-apply", "HV01", "shop-app01", "--checkpoint",
+            "Before shop 4.2 upgrade", "--config", str(config), "--user", "adam",
+            "--password-stdin"]
+    assert run(monkeypatch, args, "adam-demo\nyes\n") == 1
+    assert "confirm with --yes" in capsys.readouterr().err
+    assert lab.executors["HV01"].calls_of("checkpoint") == []
+    assert run(monkeypatch, [*args, "--yes"], "adam-demo\n") == 0
+    assert "checkpoint-apply done" in capsys.readouterr().out
+    (call,) = lab.executors["HV01"].calls_of("checkpoint")
+    assert call.params["vm_id"] == APP01 and call.params["action"] == "apply"
+
+
+def test_mount_iso_by_path(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                           config: Path) -> None:
+    code = run(monkeypatch, ["vm", "mount-iso", "HV01", "shop-web01", "--iso",
+                             "D:\\ISO\\WindowsServer2022.iso", "--config", str(config), "--user",
+                             "adam", "--password-stdin"], "adam-demo\n")
+    assert code == 0
+    assert "SCSI 0:1: D:\\ISO\\WindowsServer2022.iso" in capsys.readouterr().out
