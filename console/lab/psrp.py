@@ -461,7 +461,7 @@ class JeaEndpoint:
                               name)
         params: dict[str, Any] = {"vm_id": vm_id, "action": action}
         if operation == "checkpoint":
-            if p.get("CheckpointId", jea_empty_guid) != jea_empty_guid:
+            if p.get("CheckpointId", _EMPTY_GUID) != _EMPTY_GUID:
                 params["checkpoint_id"] = p["CheckpointId"]
             if p.get("Name"):
                 params["name"] = p["Name"]
@@ -517,7 +517,7 @@ class JeaEndpoint:
                         for n, chunk in enumerate(chunks))
 
 
-jea_empty_guid = "00000000-0000-0000-0000-000000000000"
+_EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 
 
 class _Text(str):
