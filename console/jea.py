@@ -199,7 +199,7 @@ class _DataParser:
             end = skip_code(text, self.i + 1, "}")
             block = text[self.i + 1:end - 1]
             self.i = end
-            return ScriptBlock(block.strip("\r\n"))
+            return ScriptBlock(block.lstrip("\r\n").rstrip(" \t\r\n"))
         raise DataFileError(f"a value expected at offset {self.i}: {text[self.i:self.i + 20]!r}")
 
     def key(self) -> str:
