@@ -1,0 +1,333 @@
+"""The lab host's executor, called in process as the WS-Management server calls it: the exact
+command line the client sends in, the JSON document the script would print out."""
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import pytest
+
+from console import scripts
+from console.inventory import VM, HostFacts
+from console.lab.executor import CommandRefused, HostEvent
+
+from .conftest import ADAM, HENRY, Lab
+
+WEB01 = "42e4aaca-7231-5411-b96b-d03849b0dae1"
+APP01 = "a8c164c6-ea2b-525b-b0de-c3c08e182c75"
+DB01 = "606602fb-a784-5dc2-a658-664e33ff98a2"
+FILES = "bc797c1d-65e1-5032-8525-d184e732f820"
+PAYROLL = "a2c68177-4057-539b-9428-2fbc40894332"
+AGENT01 = "1b3c1181-a846-5987-a10a-850aabc945a5"
+AGENT02 = "da59d30f-6c6b-573d-9c74-76e0920fc508"
+AGENT03 = "73a32aa9-af87-512f-9d0f-a4b7cb52346b"
+AGENT04 = "8573cf54-7277-5d6f-b6d0-c78bf9ed5a8c"
+AGENT05 = "91a8a101-382a-54d5-8622-e182c03b2381"
+AGENT05_OLD = "48e46d42-5071-51e0-8572-f699c3fccf5e"
+LEGACY = "aa1b7eff-d986-5c91-8fe6-f37064778c8c"
+APP01_PARENT = "5e0f3a51-8c2d-4b7a-a1e4-6d9c2f8b3a10"
+APP01_CHILD = "0a1d6c2e-4f0b-4c55-9d1e-3b8f7a2c9e01"
+LIB = ["D:\\ISO\\"]
+SCSI = {"controller_type": "SCSI", "controller": 0, "location": 1}
+
+
+# --- recognising the scripts --------------------------------------------------------------------
+
+def test_inventory_parses_into_the_clients_values(lab: Lab) -> None:
+    data = lab.ok("HV03", "inventory")
+    vms = [VM.from_json("HV03", d) for d in data["vms"]]
+    assert data["host"] == "HV03" and len(vms) == 7
+    # Two VMs share a name: both are listed, told apart by id.
+    twins = [vm for vm in vms if vm.name == "build-agent-05"]
+    assert {vm.id for vm in twins} == {AGENT05, AGENT05_OLD}
+    agent01 = next(vm for vm in vms if vm.id == AGENT01)
+    assert len(agent01.checkpoints) == 3 and agent01.checkpoint_bytes == 100 * 1024 ** 3
+    assert agent01.dvd_drives[0].path == "D:\\ISO\\ubuntu-24.04-live-server-amd64.iso"
+    assert next(vm for vm in vms if vm.id == AGENT03).dvd_drives == ()
+    legacy = next(vm for vm in vms if vm.id == LEGACY)
+    assert legacy.generation == 1 and legacy.dvd_drives[0].slot == "IDE 1:0"
+    assert next(vm for vm in vms if vm.id == AGENT04).state == "PausedCritical"
+
+
+def test_unknown_script_is_refused_and_logged(lab: Lab) -> None:
+    executor = lab.executors["HV01"]
+    with pytest.raises(CommandRefused):
+        executor.run(ADAM, "powershell -NoProfile -NonInteractive -EncodedCommand "
+                     + base64.b64encode("Get-VM | Stop-VM -TurnOff".encode("utf-16-le")).decode())
+    with pytest.raises(CommandRefused):
+        executor.run(ADAM, "cmd /c dir")
+    assert executor.calls == []
+    assert isinstance(executor.events[-1], HostEvent) and executor.events[-1].outcome == "access_denied"
+
+
+def test_one_changed_character_in_a_script_is_refused(lab: Lab) -> None:
+    text = scripts.script("power", {"vm_id": WEB01, "action": "turnoff"})
+    changed = text.replace("-TurnOff", "-TurnOfg")
+    assert len(changed) == len(text) and changed != text
+    line = "powershell -NoProfile -NonInteractive -EncodedCommand " + base64.b64encode(
+        changed.encode("utf-16-le")).decode()
+    with pytest.raises(CommandRefused):
+        lab.executors["HV01"].run(ADAM, line)
+    assert lab.state("HV01", WEB01)[0] == "Running"
+
+
+def test_decoded_parameters_are_recorded(lab: Lab) -> None:
+    name = "Vor dem Update ✓ «quoted» '; Stop-VM *"
+    lab.act("HV01", "checkpoint", vm_id=WEB01, action="create", name=name)
+    call = lab.executors["HV01"].calls_of("checkpoint")[-1]
+    assert call.user == "LAB\\adam"
+    assert call.params == {"vm_id": WEB01, "action": "create", "name": name}
+    created = [c for c in lab.vm("HV01", WEB01)["checkpoints"] if c["name"] == name]
+    assert len(created) == 1
+
+
+def test_a_non_administrator_is_refused_by_hyper_v(lab: Lab) -> None:
+    document = lab.call("HV02", "power", user=HENRY, vm_id=FILES, action="start")
+    assert document["error"]["code"] == "access_denied"
+    assert lab.state("HV02", FILES)[0] == "Saved"
+    assert lab.executors["HV02"].events[-1].user == "LAB\\henry"
+
+
+def test_ids_are_checked(lab: Lab) -> None:
+    assert lab.error("HV01", "power", vm_id="*", action="start") == "invalid_parameter"
+    assert lab.error("HV01", "power", vm_id=AGENT01, action="start") == "not_found"
+    assert lab.error("HV01", "power", vm_id=WEB01, action="explode") == "invalid_parameter"
+    assert lab.error("HV01", "checkpoint", vm_id=APP01, action="apply",
+                     checkpoint_id="Before*") == "invalid_parameter"
+    assert lab.error("HV01", "checkpoint", vm_id=APP01, action="delete",
+                     checkpoint_id=AGENT01) == "not_found"
+    assert lab.ok("HV01", "vm_state", vm_ids=[WEB01, AGENT01])["vms"] == [
+        {"id": WEB01, "state": "Running", "status": "Operating normally"}]
+
+
+# --- power --------------------------------------------------------------------------------------
+
+def test_starting_a_running_vm_is_wrong_state(lab: Lab) -> None:
+    assert lab.error("HV01", "power", vm_id=WEB01, action="start") == "wrong_state"
+
+
+def test_shutdown_without_the_integration_service_is_refused(lab: Lab) -> None:
+    assert lab.error("HV01", "power", vm_id=DB01, action="shutdown") == "no_shutdown_service"
+    assert lab.state("HV01", DB01)[0] == "Running"
+
+
+def test_shutdown_shows_stopping_until_the_guest_is_off(lab: Lab) -> None:
+    join = lab.in_background("HV02", "power", vm_id="58a006d8-4cd7-53ac-aa46-a10dc2e2cb10",
+                             action="shutdown")
+    lab.wait_for("HV02", "58a006d8-4cd7-53ac-aa46-a10dc2e2cb10", "Stopping")
+    lab.clock.advance(30)
+    assert lab.state("HV02", "58a006d8-4cd7-53ac-aa46-a10dc2e2cb10")[0] == "Stopping"
+    assert join.thread.is_alive()  # type: ignore[attr-defined]
+    document = lab.finish(join, 31)
+    assert document["data"]["vm"]["state"] == "Off"
+
+
+def test_a_turnoff_ends_a_hung_shutdown(lab: Lab) -> None:
+    vm = "58a006d8-4cd7-53ac-aa46-a10dc2e2cb10"
+    shutdown = lab.in_background("HV02", "power", vm_id=vm, action="shutdown")
+    lab.wait_for("HV02", vm, "Stopping")
+    assert lab.act("HV02", "power", vm_id=vm, action="turnoff")["data"]["vm"]["state"] == "Off"
+    assert lab.finish(shutdown, 60)["data"]["vm"]["state"] == "Off"
+
+
+def test_start_from_saved_goes_through_starting(lab: Lab) -> None:
+    join = lab.in_background("HV02", "power", vm_id=FILES, action="start")
+    lab.wait_for("HV02", FILES, "Starting")
+    assert lab.finish(join, 3)["data"]["vm"]["state"] == "Running"
+    assert lab.vm("HV02", FILES)["uptime_s"] == 0
+
+
+@pytest.mark.parametrize(("action", "during", "after"), [
+    ("save", "Saving", "Saved"), ("pause", "Pausing", "Paused"), ("reset", "Reset", "Running"),
+    ("turnoff", "Stopping", "Off"),
+])
+def test_power_actions_pass_through_their_intermediate_state(lab: Lab, action, during, after) -> None:
+    join = lab.in_background("HV01", "power", vm_id=WEB01, action=action)
+    lab.wait_for("HV01", WEB01, during)
+    assert lab.finish(join, 5)["data"]["vm"]["state"] == after
+
+
+def test_pause_resume_and_delete_saved_state(lab: Lab) -> None:
+    lab.act("HV01", "power", vm_id=WEB01, action="pause")
+    assert lab.act("HV01", "power", vm_id=WEB01, action="resume")["data"]["vm"]["state"] == "Running"
+    assert lab.error("HV02", "power", vm_id=FILES, action="resume") == "wrong_state"
+    assert lab.act("HV02", "power", vm_id=FILES,
+                   action="delete_saved_state")["data"]["vm"]["state"] == "Off"
+
+
+def test_power_on_a_replica_copy_is_refused(lab: Lab) -> None:
+    for action in ("start", "turnoff", "delete_saved_state"):
+        assert lab.error("HV01", "power", vm_id=FILES, action=action) == "replica"
+    replica = lab.vm("HV01", FILES)
+    assert replica["replication_mode"] == "Replica" and replica["state"] == "Off"
+    assert lab.vm("HV02", FILES)["replication_mode"] == "Primary"
+
+
+def test_paused_critical_resumes_only_once_the_volume_has_room(lab: Lab) -> None:
+    assert lab.error("HV03", "power", vm_id=AGENT04, action="resume") == "wrong_state"
+    # Deleting build-agent-01's oldest checkpoint merges 40 GiB; room only once the merge is done.
+    lab.act("HV03", "checkpoint", vm_id=AGENT01, action="delete",
+            checkpoint_id="c1000001-0000-4000-8000-000000000001")
+    assert lab.error("HV03", "power", vm_id=AGENT04, action="resume") == "wrong_state"
+    lab.clock.advance(31)
+    assert lab.act("HV03", "power", vm_id=AGENT04, action="resume")["data"]["vm"]["state"] == "Running"
+
+
+def test_every_action_is_logged_with_who_what_and_outcome(lab: Lab) -> None:
+    lab.error("HV01", "power", vm_id=DB01, action="shutdown")
+    lab.act("HV01", "power", vm_id=WEB01, action="save")
+    refused, done = lab.executors["HV01"].events[-2:]
+    assert (refused.user, refused.operation, refused.action, refused.vm_name, refused.outcome) == (
+        "LAB\\adam", "power", "shutdown", "shop-db01", "no_shutdown_service")
+    assert (done.vm_id, done.outcome, done.params) == (WEB01, "ok", {"vm_id": WEB01, "action": "save"})
+    lab.ok("HV01", "inventory")
+    assert len(lab.executors["HV01"].events) == 2  # reads are not actions
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def test_create_uses_the_vms_checkpoint_type_and_grows_used_space(lab: Lab) -> None:
+    free = lab.ok("HV01", "host_facts", library=LIB)["volume"]["free_bytes"]
+    made = lab.act("HV01", "checkpoint", vm_id=WEB01, action="create", name="before")["data"]
+    assert made["checkpoint"]["type"] == "Production" and made["checkpoint"]["parent_id"] is None
+    assert made["vm"]["state"] == "Running"
+    after = lab.ok("HV01", "host_facts", library=LIB)["volume"]["free_bytes"]
+    assert free - after == 2 * 1024 ** 3
+    assert lab.vm("HV01", WEB01)["checkpoint_bytes"] == 2 * 1024 ** 3
+    # HV03's volume has no room for another differencing disk.
+    made = lab.act("HV03", "checkpoint", vm_id=LEGACY, action="create", name="x")
+    assert made["ok"] is False and made["error"]["code"] == "host_error"
+
+
+def test_production_falls_back_to_standard_and_production_only_does_not(lab: Lab, world) -> None:
+    legacy = world.host("HV03").host.vm(LEGACY)
+    world.host("HV01").host.vms.append(legacy)  # a guest without VSS on a host with room
+    made = lab.act("HV01", "checkpoint", vm_id=LEGACY, action="create", name="x")["data"]
+    assert made["checkpoint"]["type"] == "Standard"
+    legacy.checkpoint_type = "ProductionOnly"
+    assert lab.act("HV01", "checkpoint", vm_id=LEGACY, action="create")["error"]["code"] == "host_error"
+    legacy.checkpoint_type = "Disabled"
+    assert lab.error("HV01", "checkpoint", vm_id=LEGACY, action="create") == "checkpoints_disabled"
+    made = lab.act("HV02", "checkpoint", vm_id=PAYROLL, action="create")["data"]["checkpoint"]
+    assert made["type"] == "Production" and made["name"].startswith("payroll-db - (")
+
+
+def test_apply_to_a_running_vm_saves_then_reverts(lab: Lab) -> None:
+    # A production checkpoint holds no memory: the VM is Off afterwards.
+    join = lab.in_background("HV01", "checkpoint", vm_id=APP01, action="apply",
+                             checkpoint_id=APP01_PARENT)
+    lab.wait_for("HV01", APP01, "Saving")
+    data = lab.finish(join, 10)["data"]
+    assert data["vm"]["state"] == "Off" and data["checkpoint"]["id"] == APP01_PARENT
+
+
+def test_apply_a_standard_checkpoint_returns_to_the_captured_state(lab: Lab) -> None:
+    lab.act("HV03", "power", vm_id=AGENT02, action="start")
+    running = lab.act("HV03", "checkpoint", vm_id=AGENT02, action="apply",
+                      checkpoint_id="c2000002-0000-4000-8000-000000000002")["data"]
+    assert running["vm"]["state"] == "Running"
+    off = lab.act("HV03", "checkpoint", vm_id=AGENT02, action="apply",
+                  checkpoint_id="c2000004-0000-4000-8000-000000000002")["data"]
+    assert off["vm"]["state"] == "Off"
+
+
+def test_delete_with_children_merges_in_the_background(lab: Lab) -> None:
+    free = lab.ok("HV01", "host_facts", library=LIB)["volume"]["free_bytes"]
+    data = lab.act("HV01", "checkpoint", vm_id=APP01, action="delete", checkpoint_id=APP01_PARENT)["data"]
+    assert data["checkpoint"] is None and data["vm"]["status"] == "Merging disks"
+    vm = lab.vm("HV01", APP01)
+    assert [(c["id"], c["parent_id"]) for c in vm["checkpoints"]] == [(APP01_CHILD, None)]
+    assert lab.ok("HV01", "host_facts", library=LIB)["volume"]["free_bytes"] == free
+    lab.clock.advance(31)
+    assert lab.state("HV01", APP01) == ("Running", "Operating normally")
+    assert lab.ok("HV01", "host_facts", library=LIB)["volume"]["free_bytes"] == free + 6 * 1024 ** 3
+
+
+def test_delete_subtree_removes_the_checkpoint_and_its_descendants(lab: Lab) -> None:
+    lab.act("HV03", "checkpoint", vm_id=AGENT02, action="delete_subtree",
+            checkpoint_id="c2000002-0000-4000-8000-000000000002")
+    left = lab.vm("HV03", AGENT02)["checkpoints"]
+    assert [c["id"] for c in left] == ["c2000001-0000-4000-8000-000000000002"]
+
+
+def test_delete_a_leaf_off_the_current_branch_frees_space_at_once(lab: Lab) -> None:
+    free = lab.ok("HV03", "host_facts", library=LIB)["volume"]["free_bytes"]
+    data = lab.act("HV03", "checkpoint", vm_id=AGENT02, action="delete",
+                   checkpoint_id="c2000003-0000-4000-8000-000000000002")["data"]
+    assert data["vm"]["status"] == "Operating normally"
+    assert lab.ok("HV03", "host_facts", library=LIB)["volume"]["free_bytes"] == free + 20 * 1024 ** 3
+
+
+# --- media --------------------------------------------------------------------------------------
+
+def test_mount_reads_the_drive_back_and_eject_empties_it(lab: Lab) -> None:
+    iso = "D:\\ISO\\WindowsServer2022.iso"
+    drive = lab.ok("HV01", "media", vm_id=WEB01, action="mount", path=iso, library=LIB, **SCSI)["drive"]
+    assert drive == {"controller_type": "SCSI", "controller": 0, "location": 1, "path": iso}
+    assert lab.vm("HV01", WEB01)["dvd_drives"][0]["path"] == iso
+    ide = {"controller_type": "IDE", "controller": 1, "location": 0}
+    assert lab.ok("HV03", "media", vm_id=LEGACY, action="mount", path="d:\\iso\\SystemRescue-11.iso",
+                  library=LIB, **ide)["drive"]["path"] == "d:\\iso\\SystemRescue-11.iso"
+    assert lab.ok("HV01", "media", vm_id=WEB01, action="eject", library=LIB, **SCSI)["drive"]["path"] is None
+
+
+@pytest.mark.parametrize("path", [
+    "D:\\ISO\\Linked\\secret.iso",  # a junction inside the library leading to C:\Windows
+    "\\\\?\\D:\\ISO\\WindowsServer2022.iso", "\\\\.\\D:\\ISO\\WindowsServer2022.iso",
+    "\\\\server\\share\\WindowsServer2022.iso", "D:\\ISO\\..\\secret.iso", "D:\\secret.iso",
+    "C:\\Windows\\secret.iso", "D:\\ISO\\WindowsServer2022.iso:hidden.iso", "D:\\ISO\\WINDOW~1.ISO",
+    "D:\\ISO\\WindowsServer2022.iso.", "D:\\ISO\\WindowsServer2022.iso ", "D:\\ISO .\\x.iso",
+    "D:\\ISO\\notes.txt", "D:\\ISO\\missing.iso", "D:/ISO/WindowsServer2022.iso",
+    "D:\\ISO\\Linked", "", "D:\\ISO\\*.iso",
+])
+def test_refused_paths(lab: Lab, path: str) -> None:
+    assert lab.error("HV01", "media", vm_id=WEB01, action="mount", path=path, library=LIB,
+                     **SCSI) == "not_in_library"
+    assert lab.vm("HV01", WEB01)["dvd_drives"][0]["path"] is None
+
+
+def test_the_library_must_be_given(lab: Lab) -> None:
+    assert lab.error("HV01", "media", vm_id=WEB01, action="mount",
+                     path="D:\\ISO\\WindowsServer2022.iso", library=[], **SCSI) == "not_in_library"
+    assert lab.error("HV01", "media", vm_id=WEB01, action="mount",
+                     path="D:\\ISO\\WindowsServer2022.iso", library=["D:\\IS"], **SCSI) == "not_in_library"
+
+
+def test_no_dvd_drive(lab: Lab) -> None:
+    assert lab.error("HV03", "media", vm_id=AGENT03, action="eject", library=LIB, **SCSI) == "no_dvd_drive"
+    assert lab.error("HV01", "media", vm_id=WEB01, action="eject", library=LIB,
+                     controller_type="SCSI", controller=0, location=2) == "no_dvd_drive"
+    assert lab.error("HV01", "media", vm_id=WEB01, action="eject", library=LIB,
+                     controller_type="SCSI", controller="zero", location=1) == "invalid_parameter"
+
+
+def test_media_on_a_saved_vm_is_wrong_state(lab: Lab) -> None:
+    assert lab.error("HV02", "media", vm_id=FILES, action="mount", path="D:\\ISO\\SystemRescue-11.iso",
+                     library=LIB, **SCSI) == "wrong_state"
+
+
+# --- host facts and cost ------------------------------------------------------------------------
+
+def test_host_facts(lab: Lab) -> None:
+    facts = HostFacts.from_json(lab.ok("HV03", "host_facts", library=LIB))
+    assert facts.name == "HV03" and facts.os_build == "17763.5206"
+    assert facts.last_update is not None
+    assert facts.last_update.date() == (lab.clock.utcnow() - timedelta(days=120)).date()
+    assert facts.free_bytes < 1024 ** 3 < facts.total_bytes and facts.volume_path == "D:\\VMs"
+    assert [i.name for i in facts.isos] == [
+        "SystemRescue-11.iso", "WindowsServer2022.iso", "ubuntu-24.04-live-server-amd64.iso"]
+    assert lab.ok("HV03", "host_facts", library=["E:\\None\\"])["isos"] == []
+
+
+def test_inventory_cost_per_vm(lab: Lab, world) -> None:
+    import threading
+    host = world.host("HV03").host
+    host.inventory_cost_s = 2.0
+    done = threading.Event()
+    join = lab.in_background("HV03", "inventory")
+    threading.Timer(0.05, done.set).start()
+    done.wait()
+    assert join.thread.is_alive()  # type: ignore[attr-defined]
+    lab.clock.advance(13)
+    assert join.thread.is_alive()  # type: ignore[attr-defined]
+    assert len(lab.finish(join, 2)["data"]["vms"]) == 7
