@@ -67,7 +67,8 @@ def lab_process(hosts: int, vms: int, cost: CostModel) -> Iterator[list[HostConf
 
 
 @contextmanager
-def lab(world: World, cost: CostModel, latency_ms: float = LATENCY_MS) -> Iterator[list[HostConfig]]:
+def lab(world: World, cost: CostModel,
+        latency_ms: float = LATENCY_MS) -> Iterator[list[HostConfig]]:
     accounts = Accounts(world.domain, world.dns_domain)
     for a in world.accounts:
         accounts.add(f"{world.domain}\\{a.name}", a.sid, a.password, enabled=a.enabled)

@@ -15,7 +15,7 @@ from typing import Any
 
 from .audit import AuditTrail
 from .errors import AuditError, Denied, HostError, InvalidParameter, VMNotFound
-from .hosts import ActionOutcome, HostClient, HostPool
+from .hosts import ActionOutcome, Client, HostPool, confirm
 from .identity import Identity
 from .inventory import (
     CHECKPOINT_ACTIONS, MEDIA_ACTIONS, REQUIRED_PRIVILEGES, VM, Action, allowed_by_state,
@@ -70,7 +70,7 @@ class ActionService:
 
     # --- one queued job per action ------------------------------------------------------------
 
-    def _perform(self, client: HostClient, identity: Identity, vm: VM, action: Action,
+    def _perform(self, client: Client, identity: Identity, vm: VM, action: Action,
                  params: dict[str, Any]) -> ActionOutcome:
         audit_params = _audit_params(action, params)
         # Bad input (no checkpoint chosen, no such drive) is refused before anything else.
@@ -90,19 +90,19 @@ class ActionService:
         return self._step(identity, str(action), current, audit_params,
                           self._grounds(identity, current, action), call)
 
-    def _current(self, client: HostClient, vm: VM) -> VM:
+    def _current(self, client: Client, vm: VM) -> VM:
         state = client.vm_state([vm.id]).get(vm.id)
         if state is None:
             raise VMNotFound(f"{vm.name} ({vm.id}) is no longer on {vm.host}.", host=vm.host)
         return replace(vm, state=state[0], status=state[1])
 
-    def _restart(self, client: HostClient, identity: Identity, vm: VM) -> ActionOutcome:
+    def _restart(self, client: Client, identity: Identity, vm: VM) -> ActionOutcome:
         """Guest shut down, wait for Off, start: two audited steps, never a hard restart."""
         grounds = self._grounds(identity, vm, Action.RESTART)
         first = self._step(identity, str(Action.SHUTDOWN), vm, {"restart": "step 1 of 2"}, grounds,
                            lambda: client.power(vm.id, "shutdown"))
         if first.vm_state != "Off":
-            first = client.confirm(vm.id, {"Off"}, self.shutdown_limit, self.poll_interval)
+            first = confirm(client, vm.id, {"Off"}, self.shutdown_limit, self.poll_interval)
             if first.status != "ok":
                 return ActionOutcome("pending", first.vm_state,
                                      f"{vm.name} is not Off yet ({first.vm_state}); it was not "
@@ -123,7 +123,7 @@ class ActionService:
                       "" if outcome.status == "ok" else outcome.message)
         return outcome
 
-    def _host_call(self, client: HostClient, vm: VM, action: Action,
+    def _host_call(self, client: Client, vm: VM, action: Action,
                    params: dict[str, Any]) -> Any:
         verb = HOST_ACTION[action]
         if action in CHECKPOINT_ACTIONS:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import requests
 import winrm.transport
@@ -35,7 +35,7 @@ from winrm.exceptions import (
     InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError,
     WSManFaultError,
 )
-from winrm.protocol import Protocol
+from winrm.protocol import Protocol as WinRMProtocol
 
 from . import scripts
 from .config import HostConfig
@@ -158,7 +158,7 @@ class HostClient:
         self._generation = self.gate.generation
         self.keep_shell = keep_shell
         self._lock = threading.Lock()  # the kept protocol and shell
-        self._protocol: Protocol | None = None
+        self._protocol: WinRMProtocol | None = None
         self._shell_id: str | None = None
         self._last_used = 0.0
         self.transport = self._transport_name()
@@ -202,20 +202,7 @@ class HostClient:
     def confirm(self, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,
                 interval: float = 1.0) -> ActionOutcome:
         """Poll the VM's state until it is one of `expected_states` or `limit` seconds pass."""
-        expected = set(expected_states)
-        deadline = time.monotonic() + limit
-        while True:
-            states = self.vm_state([vm_id])
-            found = states.get(vm_id.lower())
-            if found is None:
-                return ActionOutcome("failed", None, f"VM {vm_id} is no longer on {self.name}.")
-            state, status = found
-            if state in expected:
-                return ActionOutcome("ok", state, f"VM {vm_id} is {state}.", status)
-            if time.monotonic() + interval > deadline:
-                return ActionOutcome("pending", state, f"VM {vm_id} is still {state} after "
-                                     f"{limit:g} s; the host may still finish the action.", status)
-            time.sleep(interval)
+        return confirm(self, vm_id, expected_states, limit, interval)
 
     def close(self) -> None:
         """Delete the kept shell (best effort: the host reaps idle shells anyway)."""
@@ -242,7 +229,8 @@ class HostClient:
                         raise
         return self._document(out)
 
-    def _kept_call(self, executable: str, args: list[str], deadline: float) -> tuple[bytes, bytes, int]:
+    def _kept_call(self, executable: str, args: list[str],
+                   deadline: float) -> tuple[bytes, bytes, int]:
         now = time.monotonic()
         if self._protocol is not None and now - self._last_used > _KEEP_ALIVE_IDLE:
             # The host has likely closed the idle connection, and with it the NTLM context.
@@ -336,7 +324,7 @@ class HostClient:
             protocol.transport.close_session()
         return out
 
-    def _discard(self, protocol: Protocol, shell_id: str | None, error: BaseException) -> None:
+    def _discard(self, protocol: WinRMProtocol, shell_id: str | None, error: BaseException) -> None:
         try:
             if shell_id is not None and not isinstance(error, _SILENT):
                 protocol.transport.read_timeout_sec = 2
@@ -366,7 +354,7 @@ class HostClient:
                             f"computer; set its transport to ntlm or negotiate.", host=self.name)
         return "ntlm"  # negotiate without Kerberos falls back to NTLM, as Windows does
 
-    def _new_protocol(self) -> Protocol:
+    def _new_protocol(self) -> WinRMProtocol:
         credentials = self._credentials
         if credentials is None:
             raise CredentialsRejected("Sign in before contacting a host.", host=self.name)
@@ -374,10 +362,11 @@ class HostClient:
         # pywinrm wants whole seconds with read > operation; the real per-request read timeout is
         # set from each call's deadline (see _guard), so sub-second timeouts work too.
         read = max(2, math.ceil(timeout))
-        protocol = Protocol(
+        protocol = WinRMProtocol(
             endpoint=self.config.url, transport=self.transport,  # type: ignore[arg-type]
             username=credentials.username, password=credentials.password,
-            server_cert_validation="validate", ca_trust_path=self.config.ca_file or None,  # type: ignore[arg-type]
+            server_cert_validation="validate",
+            ca_trust_path=self.config.ca_file or None,  # type: ignore[arg-type]
             message_encryption="auto", read_timeout_sec=read,
             operation_timeout_sec=max(1, min(20, read - 1)),
             # WinRM goes straight to the host: a web proxy would also break NTLM, which
@@ -385,7 +374,7 @@ class HostClient:
             proxy=None)
         return protocol
 
-    def _receive(self, protocol: Protocol, shell_id: str, command_id: str,
+    def _receive(self, protocol: WinRMProtocol, shell_id: str, command_id: str,
                  deadline: float) -> tuple[bytes, bytes, int]:
         stdout: list[bytes] = []
         stderr: list[bytes] = []
@@ -397,15 +386,15 @@ class HostClient:
             except _OperationTimeout:
                 # The host's "no output yet" answer: keep waiting until our own deadline.
                 if time.monotonic() >= deadline:
-                    raise HostTimeout(f"{self.name} did not finish within {self.config.timeout:g} s.",
-                                      host=self.name) from None
+                    raise HostTimeout(f"{self.name} did not finish within "
+                                      f"{self.config.timeout:g} s.", host=self.name) from None
                 continue
             stdout.append(out)
             stderr.append(err)
             if done:
                 return b"".join(stdout), b"".join(stderr), code
 
-    def _guard(self, protocol: Protocol, deadline: float, request: Callable[[], T]) -> T:
+    def _guard(self, protocol: WinRMProtocol, deadline: float, request: Callable[[], T]) -> T:
         """Send one request with what is left of the call's time; WinRM and HTTP failures become
         the typed errors of console.errors."""
         remaining = deadline - time.monotonic()
@@ -488,6 +477,54 @@ class HostClient:
 # Failures after which the host is not asked to delete a shell (it would not answer, or it would
 # count another bad password).
 _SILENT = (HostUnreachable, HostTimeout, CredentialsRejected)
+
+
+class Client(Protocol):
+    """What the pool and the action service use of a host: the default endpoint's HostClient or
+    the JEA endpoint's console.jea.JeaClient, which answer alike."""
+
+    name: str
+    config: HostConfig
+
+    def inventory(self) -> list[VM]: ...
+    def host_facts(self, library: list[str]) -> HostFacts: ...
+    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]: ...
+    def power(self, vm_id: str, action: str) -> ActionOutcome: ...
+    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
+                   name: str | None = None) -> ActionOutcome: ...
+    def media(self, vm_id: str, action: str, controller_type: str, controller: int,
+              location: int, path: str | None = None,
+              library: Iterable[str] = ()) -> ActionOutcome: ...
+    def close(self) -> None: ...
+
+
+def confirm(client: Client, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,
+            interval: float = 1.0) -> ActionOutcome:
+    """Poll a VM's state until it is one of `expected_states` (ok), it vanished (failed), or
+    `limit` seconds passed (still pending). Reads only: nothing is sent again."""
+    expected = set(expected_states)
+    deadline = time.monotonic() + limit
+    while True:
+        found = client.vm_state([vm_id]).get(vm_id.lower())
+        if found is None:
+            return ActionOutcome("failed", None, f"VM {vm_id} is no longer on {client.name}.")
+        state, status = found
+        if state in expected:
+            return ActionOutcome("ok", state, f"VM {vm_id} is {state}.", status)
+        if time.monotonic() + interval > deadline:
+            return ActionOutcome("pending", state, f"VM {vm_id} is still {state} after "
+                                 f"{limit:g} s; the host may still finish the action.", status)
+        time.sleep(interval)
+
+
+def make_client(config: HostConfig, credentials: Credentials | None, gate: CredentialGate,
+                keep_shell: bool = True) -> Client:
+    """The client of a host's configured endpoint: JEA for delegated users, else the default."""
+    if config.endpoint == "jea":
+        from .jea import JeaClient  # console.jea builds on this module
+
+        return JeaClient(config, credentials, gate)
+    return HostClient(config, credentials, gate, keep_shell)
 
 
 class _OperationTimeout(Exception):
@@ -590,8 +627,8 @@ class HostPool:
     def __init__(self, configs: Iterable[HostConfig], credentials: Credentials | None,
                  max_workers: int = 16, slow_after: float = 5.0, keep_shell: bool = True) -> None:
         self.gate = CredentialGate(credentials)
-        self.clients: dict[str, HostClient] = {
-            c.name.lower(): HostClient(c, credentials, self.gate, keep_shell) for c in configs}
+        self.clients: dict[str, Client] = {
+            c.name.lower(): make_client(c, credentials, self.gate, keep_shell) for c in configs}
         self.slow_after = slow_after
         self._reads = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="host-read")
         self._actions: dict[str, ThreadPoolExecutor] = {}
@@ -603,7 +640,7 @@ class HostPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def client(self, host: str) -> HostClient:
+    def client(self, host: str) -> Client:
         try:
             return self.clients[host.lower()]
         except KeyError:
@@ -612,7 +649,7 @@ class HostPool:
     def inventory_all(self) -> PoolResult:
         return PoolResult(self._fan_out(lambda c: tuple(c.inventory())))
 
-    def _fan_out(self, read: Callable[[HostClient], tuple[VM, ...]]) -> dict[str, HostResult]:
+    def _fan_out(self, read: Callable[[Client], tuple[VM, ...]]) -> dict[str, HostResult]:
         clients = list(self.clients.values())
         results: dict[str, HostResult] = {}
         if clients and not self.gate.confirmed:
@@ -624,7 +661,7 @@ class HostPool:
             results[name] = future.result()
         return {c.name: results[c.name] for c in self.clients.values()}
 
-    def _timed(self, client: HostClient, read: Callable[[HostClient], tuple[VM, ...]]) -> HostResult:
+    def _timed(self, client: Client, read: Callable[[Client], tuple[VM, ...]]) -> HostResult:
         start = time.monotonic()
         try:
             vms = read(client)
@@ -635,8 +672,9 @@ class HostPool:
         return HostResult(client.name, status_of(error, seconds, self.slow_after), vms, error,
                           seconds)
 
-    def submit_action(self, host: str, work: Callable[[HostClient], T]) -> Future[T]:
-        """Queue an action for a host: it runs after the host's earlier actions, never beside them."""
+    def submit_action(self, host: str, work: Callable[[Client], T]) -> Future[T]:
+        """Queue an action for a host: it runs after the host's earlier actions, never beside
+        them."""
         client = self.client(host)
         with self._actions_lock:
             executor = self._actions.get(client.name)
@@ -646,7 +684,7 @@ class HostPool:
                 self._actions[client.name] = executor
         return executor.submit(work, client)
 
-    def run_action(self, host: str, work: Callable[[HostClient], T]) -> T:
+    def run_action(self, host: str, work: Callable[[Client], T]) -> T:
         return self.submit_action(host, work).result()
 
     def close(self) -> None:

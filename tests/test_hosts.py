@@ -555,3 +555,14 @@ def test_actions_on_one_host_run_in_order_and_hosts_in_parallel() -> None:
         assert 0.8 <= elapsed < 1.6  # HV02's action ran beside HV01's two
         assert [c.params["action"] for c in lab.executors["HV01"].calls_of("power")] == [
             "save", "start"]
+
+
+def test_the_pool_speaks_each_hosts_endpoint() -> None:
+    from console.jea import JeaClient
+
+    configs = [HostConfig("HV01", "http://127.0.0.1:9/wsman", endpoint="jea"),
+               HostConfig("HV02", "http://127.0.0.1:9/wsman", endpoint="admin")]
+    with HostPool(configs, ADAM) as pool:
+        assert isinstance(pool.client("hv01"), JeaClient)
+        assert isinstance(pool.client("HV02"), HostClient)
+        assert pool.client("HV01").gate is pool.client("HV02").gate  # one gate for the session

@@ -46,8 +46,9 @@ def audit_of(config: Path) -> AuditTrail:
     return AuditTrail(config.parent / "audit.jsonl")
 
 
-def test_vms_lists_what_the_person_may_see(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                           config: Path, lab: LabHosts) -> None:
+def test_vms_lists_what_the_person_may_see(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str], config: Path,
+                                           lab: LabHosts) -> None:
     code = run(monkeypatch, ["vms", "--config", str(config), "--user", "adam", "--password-stdin",
                              "--json"], "adam-demo\n")
     out = json.loads(capsys.readouterr().out)
