@@ -16,29 +16,17 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .. import scripts
+from .auth import LabUser
 from .hyperv import NO_PERMISSION, Host, HyperVError, parse_guid, parse_int
+from .wsman import AccessDenied, CommandResult, EventLog
 
 ACTIONS = ("power", "checkpoint", "media")
 
 
-class User(Protocol):
-    """The caller, as the WS-Management server authenticated it (console.lab.auth.LabUser)."""
-
-    name: str
-    admin: bool
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    stdout: bytes
-    stderr: bytes
-    exit_code: int
-
-
-class CommandRefused(Exception):
+class CommandRefused(AccessDenied):
     """A command that is not one of the operation scripts: the server answers Access denied."""
 
 
@@ -69,23 +57,26 @@ class HostEvent:
 
 @dataclass
 class Executor:
-    """Runs operation scripts on one simulated host. `events` is the list the host's
-    WS-Management server keeps (the host's own list by default)."""
+    """Runs operation scripts on one simulated host.
+
+    `events` holds the HostEvent of every action performed or refused; `log` is the host's
+    event log shared with its WS-Management server (console.lab.wsman.EventLog), which gets the
+    same entries as dicts.
+    """
 
     host: Host
-    events: list[Any] | None = None
+    events: list[HostEvent] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
+    log: EventLog | None = None
 
     def __post_init__(self) -> None:
-        if self.events is None:
-            self.events = self.host.events
         self._lock = threading.Lock()
 
-    def run(self, user: User, command_line: str) -> CommandResult:
+    def run(self, user: LabUser, command_line: str) -> CommandResult:
         try:
             operation, params = scripts.parse_command_line(command_line)
         except scripts.UnknownScript as refused:
-            self._event(user, "command", None, None, "access_denied", str(refused), {})
+            # The server logs the refusal (and answers with an access-denied fault).
             raise CommandRefused(f"Access is denied: {refused}.") from None
         with self._lock:
             self.calls.append(Call(user.name, operation, params))
@@ -109,7 +100,7 @@ class Executor:
 
     # --- the operations -------------------------------------------------------------------------
 
-    def _dispatch(self, user: User, operation: str, p: dict[str, Any]) -> Any:
+    def _dispatch(self, user: LabUser, operation: str, p: dict[str, Any]) -> Any:
         host = self.host
         if not user.admin:
             # The default endpoint runs the scripts as the caller: Hyper-V's own check refuses
@@ -136,7 +127,7 @@ class Executor:
                               [str(f) for f in _list(p.get("library"))])
         raise HyperVError("invalid_parameter", f"Unknown operation {operation}.")
 
-    def _event(self, user: User, operation: str, action: Any, vm_id: str | None, outcome: str,
+    def _event(self, user: LabUser, operation: str, action: Any, vm_id: str | None, outcome: str,
                message: str, params: dict[str, Any]) -> None:
         name = None
         if vm_id:
@@ -144,11 +135,14 @@ class Executor:
                 name = self.host.vm(vm_id.lower()).name
             except HyperVError:
                 name = None
-        assert self.events is not None
-        self.events.append(HostEvent(
+        event = HostEvent(
             time=self.host.clock.utcnow(), host=self.host.name, user=user.name,
             operation=operation, action=str(action) if action is not None else None,
-            vm_id=vm_id, vm_name=name, outcome=outcome, message=message, params=dict(params)))
+            vm_id=vm_id, vm_name=name, outcome=outcome, message=message, params=dict(params))
+        self.events.append(event)
+        if self.log is not None:
+            self.log.write(user.name, operation, outcome, action=event.action, vm_id=vm_id,
+                           vm_name=name, message=message, params=event.params)
 
 
 def _text(value: Any) -> str:

@@ -225,7 +225,6 @@ class Host:
     durations: Durations = field(default_factory=Durations)
     inventory_cost_s: float = 0.0  # seconds per VM an inventory takes
     clock: Clock = field(default_factory=Clock)
-    events: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition(threading.RLock())

@@ -9,7 +9,8 @@ import pytest
 
 from console import scripts
 from console.inventory import VM, HostFacts
-from console.lab.executor import CommandRefused, HostEvent
+from console.lab.executor import CommandRefused
+from console.lab.wsman import AccessDenied, EventLog
 
 from .conftest import ADAM, HENRY, Lab
 
@@ -51,13 +52,13 @@ def test_inventory_parses_into_the_clients_values(lab: Lab) -> None:
 
 def test_unknown_script_is_refused_and_logged(lab: Lab) -> None:
     executor = lab.executors["HV01"]
-    with pytest.raises(CommandRefused):
+    with pytest.raises(AccessDenied):
         executor.run(ADAM, "powershell -NoProfile -NonInteractive -EncodedCommand "
                      + base64.b64encode("Get-VM | Stop-VM -TurnOff".encode("utf-16-le")).decode())
-    with pytest.raises(CommandRefused):
+    with pytest.raises(AccessDenied):
         executor.run(ADAM, "cmd /c dir")
-    assert executor.calls == []
-    assert isinstance(executor.events[-1], HostEvent) and executor.events[-1].outcome == "access_denied"
+    assert executor.calls == [] and executor.events == []  # the server logs its refusals
+    assert issubclass(CommandRefused, AccessDenied)
 
 
 def test_one_changed_character_in_a_script_is_refused(lab: Lab) -> None:
@@ -66,7 +67,7 @@ def test_one_changed_character_in_a_script_is_refused(lab: Lab) -> None:
     assert len(changed) == len(text) and changed != text
     line = "powershell -NoProfile -NonInteractive -EncodedCommand " + base64.b64encode(
         changed.encode("utf-16-le")).decode()
-    with pytest.raises(CommandRefused):
+    with pytest.raises(AccessDenied):
         lab.executors["HV01"].run(ADAM, line)
     assert lab.state("HV01", WEB01)[0] == "Running"
 
@@ -174,14 +175,16 @@ def test_paused_critical_resumes_only_once_the_volume_has_room(lab: Lab) -> None
 
 
 def test_every_action_is_logged_with_who_what_and_outcome(lab: Lab) -> None:
+    log = lab.executors["HV01"].log = EventLog("HV01")
     lab.error("HV01", "power", vm_id=DB01, action="shutdown")
     lab.act("HV01", "power", vm_id=WEB01, action="save")
-    refused, done = lab.executors["HV01"].events[-2:]
-    assert (refused.user, refused.operation, refused.action, refused.vm_name, refused.outcome) == (
-        "LAB\\adam", "power", "shutdown", "shop-db01", "no_shutdown_service")
-    assert (done.vm_id, done.outcome, done.params) == (WEB01, "ok", {"vm_id": WEB01, "action": "save"})
+    refused, done = log.snapshot()[-2:]
+    assert [refused[k] for k in ("host", "user", "event", "action", "vm_name", "outcome")] == [
+        "HV01", "LAB\\adam", "power", "shutdown", "shop-db01", "no_shutdown_service"]
+    assert (done["vm_id"], done["outcome"], done["params"]) == (WEB01, "ok", {"vm_id": WEB01, "action": "save"})
     lab.ok("HV01", "inventory")
-    assert len(lab.executors["HV01"].events) == 2  # reads are not actions
+    assert len(lab.executors["HV01"].events) == len(log) == 2  # reads are not actions
+    assert lab.executors["HV01"].events[0].outcome == "no_shutdown_service"
 
 
 # --- checkpoints --------------------------------------------------------------------------------
