@@ -1,0 +1,32 @@
+"""The demo's policy, told the same way on any day.
+
+resources/lab/policy.toml holds fixed dates (tests pass their own `today`); the demo copies it
+with each `expires = ...  # demo: today±N` moved relative to today, so "a grant that expired last
+month" and "one that expires next week" stay true whenever someone runs the demo.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+from ..paths import LAB_DATA
+
+DEMO_POLICY = LAB_DATA / "policy.toml"
+_DATED = re.compile(r"^(\s*expires\s*=\s*)\d{4}-\d{2}-\d{2}(\s*#\s*demo:\s*today([+-]\d+).*)$", re.M)
+
+
+def demo_policy_text(today: date | None = None) -> str:
+    today = today or date.today()
+    text = DEMO_POLICY.read_text(encoding="utf-8")
+    return _DATED.sub(
+        lambda m: f"{m.group(1)}{(today + timedelta(days=int(m.group(3)))).isoformat()}{m.group(2)}",
+        text)
+
+
+def demo_policy_file(folder: Path, today: date | None = None) -> Path:
+    """Write today's demo policy into `folder` and return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "policy.toml"
+    path.write_text(demo_policy_text(today), encoding="utf-8")
+    return path
