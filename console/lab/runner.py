@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import jea
+from ..labdirectory import LabDirectory
+from ..policy import Policy
+from . import psrp
 from .auth import Accounts, HostRights
 from .certs import make_ca, make_server_cert
 from .executor import Executor
@@ -55,10 +59,12 @@ class Lab:
               vms_per_host: int | None = None, latency_ms: float = 0.0,
               durations: Durations | None = None, state: Path | None = None,
               cost: CostModel | None = None, clock: Clock | None = None,
-              first_use_progress: bool = False) -> Lab:
+              first_use_progress: bool = False, jea_policy: Policy | None = None) -> Lab:
         """Start a server per host of `world` (a World, a lab file, or the demo world), or of a
         generated world of `hosts` x `vms_per_host`. `durations` replaces the cmdlet durations
-        (Durations.instant() in tests); `state` is restored now if the file exists."""
+        (Durations.instant() in tests); `state` is restored now if the file exists.
+        With `jea_policy`, every host also serves the JEA endpoint generated from that policy,
+        the callers' tokens coming from the demo directory (as a domain logon would build them)."""
         if hosts is not None:
             world = generated_world(hosts, vms_per_host or 10, durations=durations, clock=clock)
         elif not isinstance(world, World):
@@ -77,6 +83,7 @@ class Lab:
             ca = make_ca(lab._folder)
             tls = make_server_cert(ca, lab._folder, ["127.0.0.1", "localhost"])
             lab.ca_file = ca.cert
+        tokens: psrp.TokenSource | None = None
         try:
             for lab_host in world.hosts:
                 events = EventLog(lab_host.name)
@@ -88,6 +95,9 @@ class Lab:
                     rights=HostRights.of(lab_host.users, lab_host.admins), events=events,
                     faults=lab_host.faults, cost=cost, tls=tls, first_use_progress=first_use_progress)
                 url = server.start()
+                if jea_policy is not None:
+                    tokens = tokens or psrp.directory_tokens(LabDirectory(), accounts)
+                    psrp.attach(server, executor, jea.generate(jea_policy, lab_host.name), tokens)
                 lab.hosts[lab_host.name] = LabHostHandle(lab_host.name, url, lab_host.host, server,
                                                          executor, events)
         except BaseException:
