@@ -163,13 +163,14 @@ from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from console.lab.auth import Accounts, HostRights  # noqa: E402
-from console.lab.certs import make_ca, make_server_cert  # noqa: E402
+from console.lab.auth import Accounts  # noqa: E402
+from console.lab.certs import make_ca  # noqa: E402
 from console.lab.executor import Executor  # noqa: E402
 from console.lab.hyperv import Durations, Host  # noqa: E402
-from console.lab.world import World, load_world  # noqa: E402
+from console.lab.runner import Lab  # noqa: E402
+from console.lab.world import World  # noqa: E402
 from console.lab.wsman import WSManServer  # noqa: E402
 
 ADAM = Credentials("LAB\\adam", "adam-demo")
@@ -188,6 +189,7 @@ class LabHosts:
     accounts: Accounts
     servers: dict[str, WSManServer]
     executors: dict[str, Executor]
+    ca_file: Path | None = None
 
     def host(self, name: str) -> Host:
         return self.world.host(name).host
@@ -207,40 +209,12 @@ class LabHosts:
         return self.servers[name].stats.requests
 
 
-_DOMAIN: list[Accounts] = []
-
-
-def _domain(world: World) -> Accounts:
-    """One lab domain for the whole module (a process has one NTLM credential file), with every
-    account's bad-logon count and lockout reset."""
-    if not _DOMAIN:
-        _DOMAIN.append(Accounts(world.domain, world.dns_domain))
-    accounts = _DOMAIN[0]
-    for a in world.accounts:
-        name = f"{world.domain}\\{a.name}"
-        if accounts.get(name) is None:
-            accounts.add(name, a.sid, a.password, enabled=a.enabled)
-        accounts.unlock(name)
-    return accounts
-
-
-def start_lab(durations: Durations | None = None, tls: object = None) -> Iterator[LabHosts]:
-    world = load_world(durations=durations or Durations.instant())
-    accounts = _domain(world)
-    servers: dict[str, WSManServer] = {}
-    executors: dict[str, Executor] = {}
-    try:
-        for lab_host in world.hosts:
-            executor = Executor(lab_host.host)
-            server = WSManServer(lab_host.name, executor, accounts=accounts,
-                                 rights=HostRights.of(lab_host.users, lab_host.admins),
-                                 faults=lab_host.faults, tls=tls)  # type: ignore[arg-type]
-            server.start()
-            servers[lab_host.name], executors[lab_host.name] = server, executor
-        yield LabHosts(world, accounts, servers, executors)
-    finally:
-        for server in servers.values():
-            server.stop()
+def start_lab(durations: Durations | None = None, https: bool = False) -> Iterator[LabHosts]:
+    """The lab runner's hosts (the demo world), with instant cmdlets unless told otherwise."""
+    with Lab.start(durations=durations or Durations.instant(), https=https) as lab:
+        yield LabHosts(lab.world, lab.accounts,
+                       {name: h.server for name, h in lab.hosts.items()},
+                       {name: h.executor for name, h in lab.hosts.items()}, lab.ca_file)
 
 
 @pytest.fixture
@@ -248,10 +222,10 @@ def lab() -> Iterator[LabHosts]:
     yield from start_lab()
 
 
-@pytest.fixture(scope="module")
-def shared_lab() -> Iterator[LabHosts]:
-    """One lab for the read-only and parameter tests (nothing there changes a VM)."""
-    yield from start_lab()
+# A process has one lab domain at a time (one NTLM credential file), so every test has its own lab.
+shared_lab = lab
+# The parameter examples share their test's lab: each leaves the VM as it found it.
+SHARED = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 # Transport and credentials
@@ -280,11 +254,9 @@ def test_kept_shell_costs_three_requests_a_read(lab: LabHosts) -> None:
 
 
 def test_https_with_the_test_ca(tmp_path: Path) -> None:
-    ca = make_ca(tmp_path / "ca")
     other_ca = make_ca(tmp_path / "other", "Someone Else's CA")
-    pair = make_server_cert(ca, tmp_path / "srv", ["127.0.0.1", "hv01.lab.example"])
-    for lab in start_lab(tls=pair):
-        trusted = HostClient(lab.config("HV01", ca_file=str(ca.cert)), ADAM)
+    for lab in start_lab(https=True):
+        trusted = HostClient(lab.config("HV01", ca_file=str(lab.ca_file)), ADAM)
         assert trusted.config.url.startswith("https://")
         assert len(trusted.inventory()) >= 4
         assert lab.servers["HV01"].stats.encrypted_requests == 0  # TLS protects the channel
@@ -423,6 +395,7 @@ NASTY = st.text(alphabet=st.sampled_from(list("a'\"`$();|&<>\n\r\t\x00\u202e\u20
                                             )), min_size=1, max_size=120)
 
 
+@SHARED
 @given(name=NASTY)
 def test_checkpoint_names_travel_unchanged(shared_lab: LabHosts, name: str) -> None:
     executor = shared_lab.executors["HV01"]
@@ -433,6 +406,7 @@ def test_checkpoint_names_travel_unchanged(shared_lab: LabHosts, name: str) -> N
     client.checkpoint(WEB01, "delete", checkpoint_id=outcome.checkpoint.id)
 
 
+@SHARED
 @given(path=NASTY)
 def test_iso_paths_travel_unchanged_and_stay_outside_the_library(shared_lab: LabHosts,
                                                                  path: str) -> None:

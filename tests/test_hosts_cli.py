@@ -142,3 +142,21 @@ def test_mount_iso_by_path(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
                              "adam", "--password-stdin"], "adam-demo\n")
     assert code == 0
     assert "SCSI 0:1: D:\\ISO\\WindowsServer2022.iso" in capsys.readouterr().out
+
+
+def test_demo_lists_olivias_vms_through_the_jea_endpoint(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(monkeypatch, ["vms", "--demo", "--user", "olivia", "--password-stdin", "--json"],
+               "olivia-demo\n")
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert sorted(vm["name"] for vm in out["vms"]) == [
+        "legacy-ftp", "shop-app01", "shop-db01", "shop-web01", "shop-web02"]
+
+
+def test_demo_refuses_what_the_policy_does_not_grant(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(monkeypatch, ["vm", "pause", "HV02", "office-print", "--demo", "--user", "henry",
+                             "--password-stdin"], "henry-demo\n")
+    assert code == 1
+    assert "henry may not save or pause office-print" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..actions import ActionService
 from ..audit import AuditTrail
-from ..config import Config
+from ..config import Config, HostConfig
 from ..errors import ConfigError, ConsoleError, InvalidParameter
 from ..hosts import ActionOutcome, Credentials, HostPool
 from ..identity import Identity
@@ -112,12 +113,17 @@ def _session(args: argparse.Namespace, hosts: list[str] | None = None) -> Iterat
 
 @contextlib.contextmanager
 def _demo_lab() -> Iterator[Config]:
+    """The lab hosts in this process, each serving the JEA endpoint generated from the demo
+    policy, as delegated users reach real hosts; the audit trail lasts as long as the lab."""
     try:
         from ..lab.runner import Lab
     except ImportError:
         raise ConfigError("The demo lab is not available in this build.") from None
-    with Lab() as lab:
-        yield lab.config()
+    with (tempfile.TemporaryDirectory(prefix="hvconsole-demo-") as folder,
+          Lab.start(jea_policy=Policy.load(DEMO_POLICY)) as lab):
+        hosts = [HostConfig(name, handle.url, endpoint="jea") for name, handle in lab.hosts.items()]
+        yield Config(hosts=hosts, policy_path=str(DEMO_POLICY),
+                     audit_path=str(Path(folder) / "audit.jsonl"), demo=True)
 
 
 # --- hvconsole vms ------------------------------------------------------------------------------
