@@ -620,17 +620,24 @@ def status_of(error: HostError | None, seconds: float, slow_after: float) -> Hos
     return HostStatus.ERROR
 
 
+MAX_READ_WORKERS = 64
+
+
 class HostPool:
     """Every configured host: reads fan out over a bounded thread pool; actions on one host run
     one at a time and in order (a single worker per host), on different hosts in parallel."""
 
     def __init__(self, configs: Iterable[HostConfig], credentials: Credentials | None,
-                 max_workers: int = 16, slow_after: float = 5.0, keep_shell: bool = True) -> None:
+                 max_workers: int | None = None, slow_after: float = 5.0,
+                 keep_shell: bool = True) -> None:
         self.gate = CredentialGate(credentials)
         self.clients: dict[str, Client] = {
             c.name.lower(): make_client(c, credentials, self.gate, keep_shell) for c in configs}
         self.slow_after = slow_after
-        self._reads = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="host-read")
+        # Reads wait on hosts, not on the CPU: one worker per host (up to 64) keeps a refresh of
+        # many hosts close to the time of the slowest one (benchmarks/bench_inventory.py).
+        workers = max_workers or max(1, min(len(self.clients), MAX_READ_WORKERS))
+        self._reads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="host-read")
         self._actions: dict[str, ThreadPoolExecutor] = {}
         self._actions_lock = threading.Lock()
 
