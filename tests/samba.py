@@ -273,9 +273,31 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
+# A run killed before its teardown (a timeout, Ctrl+C twice) leaves its Samba holding the fixed
+# ports; the next run ends it through this file instead of failing on "port in use".
+PID_FILE = Path(tempfile.gettempdir()) / "hvconsole-samba.pid"
+
+
+def _end_leftover() -> None:
+    try:
+        pid = int(PID_FILE.read_text())
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return
+    if comm.startswith("samba"):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+    PID_FILE.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def running_samba() -> Iterator[SambaDC]:
     """Start a seeded Samba AD DC on 127.0.0.1 and stop it afterwards; SambaMissing says why not."""
+    _end_leftover()
     _check_machine()
     started = time.monotonic()
     template, provisioned = _template()
@@ -288,6 +310,7 @@ def running_samba() -> Iterator[SambaDC]:
             process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", str(folder / "etc/smb.conf")],
                                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
+        PID_FILE.write_text(str(process.pid))
         ca_file = folder / "tls" / "ca.pem"
         _wait_ready(process, ca_file, log)
         passwords = _seed(ca_file)
@@ -295,6 +318,7 @@ def running_samba() -> Iterator[SambaDC]:
     finally:
         if process is not None:
             _stop(process)
+            PID_FILE.unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 

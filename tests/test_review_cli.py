@@ -41,12 +41,7 @@ def test_wrong_password_is_one_sentence(monkeypatch: pytest.MonkeyPatch,
     assert code == 1 and err.startswith("hvconsole: ") and "Traceback" not in err
 
 
-@pytest.fixture
-def lab() -> None:
-    pytest.importorskip("console.lab.runner", reason="the lab runner is not in this tree yet")
-
-
-def test_review_of_the_demo_world_as_a_reviewer(lab: None, tmp_path: Path,
+def test_review_of_the_demo_world_as_a_reviewer(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "review.json"
@@ -60,7 +55,7 @@ def test_review_of_the_demo_world_as_a_reviewer(lab: None, tmp_path: Path,
     assert {h["host"] for h in data["hosts"]} == {"HV01", "HV02", "HV03"}
 
 
-def test_host_impact_csv_of_the_demo_world(lab: None, monkeypatch: pytest.MonkeyPatch,
+def test_host_impact_csv_of_the_demo_world(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(monkeypatch, capsys, "adam-demo", "host", "impact", "HV01", "--demo",
                          "--user", "adam", "--password-stdin", "--format", "csv")

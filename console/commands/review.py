@@ -23,11 +23,10 @@ from ..export import csv_text
 from ..hosts import Credentials, HostPool
 from ..identity import Identity
 from ..inventory import VM, HostFacts
-from ..paths import LAB_DATA
+from ..lab.demo import DEMO_POLICY, demo_policy_text
 from ..policy import Policy
 from ..text import one_line, plain
 
-DEMO_POLICY = LAB_DATA / "policy.toml"
 FORMATS = ("text", "csv", "html", "json")
 TABLES = ("findings", "permissions", "impact")
 
@@ -88,11 +87,13 @@ def gather(args: argparse.Namespace) -> Iterator[Gathered]:
         directory = open_directory(None if config is None else config.directory, args.demo)
         session = stack.enter_context(directory.session(args.user, password))
         identity = session.identity
-        policy_path = DEMO_POLICY if args.demo else config.policy_path  # type: ignore[union-attr]
-        if not policy_path:
+        if args.demo:
+            policy = Policy.from_text(demo_policy_text(), str(DEMO_POLICY))
+        elif not config.policy_path:  # type: ignore[union-attr]
             raise ConfigError("No policy is configured: set policy.path in the machine-wide "
                               "configuration.", "policy.path")
-        policy = Policy.load(policy_path)
+        else:
+            policy = Policy.load(config.policy_path)  # type: ignore[union-attr]
         if not policy.global_decision(identity).allows("policy.read"):
             raise _NotAllowed(f"{identity.name} may not review delegation: no grant gives "
                               "policy.read (ask for the reviewer role).")
@@ -101,7 +102,8 @@ def gather(args: argparse.Namespace) -> Iterator[Gathered]:
                 from ..lab.runner import Lab
             except ImportError:
                 raise ConfigError("The demo lab is not available in this build.") from None
-            config = stack.enter_context(Lab()).config()
+            lab = stack.enter_context(Lab.start(jea_policy=policy))
+            config = Config(hosts=lab.host_configs(), demo=True)
         assert config is not None
         pool = stack.enter_context(HostPool(config.hosts, Credentials(identity.name, password)))
         result = pool.inventory_all()

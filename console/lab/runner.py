@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import jea
+from ..config import HostConfig
 from ..labdirectory import LabDirectory
 from ..policy import Policy
 from . import psrp
@@ -104,6 +105,12 @@ class Lab:
             lab.stop()
             raise
         return lab
+
+    def host_configs(self, endpoint: str = "jea") -> list[HostConfig]:
+        """The console's host entries for this lab (JEA unless asked for the admin endpoint)."""
+        ca = str(self.ca_file) if self.ca_file else ""
+        return [HostConfig(name=name, url=handle.url, endpoint=endpoint, ca_file=ca)
+                for name, handle in self.hosts.items()]
 
     @property
     def admin(self) -> tuple[str, str]:
