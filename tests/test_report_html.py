@@ -7,7 +7,6 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
-import pytest
 
 from console import review
 from console.inventory import VM, HostFacts

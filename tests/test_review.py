@@ -85,7 +85,7 @@ def test_a_clean_policy_and_world_yield_no_finding() -> None:
 
 def test_grant_to_a_local_principal() -> None:
     extra = grant("BUILTIN\\Hyper-V Administrators", "S-1-5-32-578", "viewer", 'host = "HV01"')
-    extra += grant("HV01\\localadmin", f"S-1-5-21-7-8-9-500", "viewer", 'host = "HV01"')
+    extra += grant("HV01\\localadmin", "S-1-5-21-7-8-9-500", "viewer", 'host = "HV01"')
     found = kinds(CLEAN_DOCS + CLEAN_GRANTS + extra)
     assert found.count("local-principal") == 2
 

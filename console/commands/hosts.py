@@ -18,17 +18,16 @@ from typing import Any
 
 from ..actions import ActionService
 from ..audit import AuditTrail
-from ..config import Config, HostConfig
+from ..config import Config
 from ..errors import ConfigError, ConsoleError, InvalidParameter
 from ..hosts import ActionOutcome, Credentials, HostPool
 from ..identity import Identity
 from ..inventory import DESTRUCTIVE_ACTIONS, VM, Action
-from ..paths import LAB_DATA
+from ..lab.demo import DEMO_POLICY, demo_policy_file
 from ..policy import Policy
 from ..text import one_line, plain
 
 EXIT_PENDING = 3  # the action was sent but not yet confirmed
-DEMO_POLICY = LAB_DATA / "policy.toml"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -119,11 +118,11 @@ def _demo_lab() -> Iterator[Config]:
         from ..lab.runner import Lab
     except ImportError:
         raise ConfigError("The demo lab is not available in this build.") from None
-    with (tempfile.TemporaryDirectory(prefix="hvconsole-demo-") as folder,
-          Lab.start(jea_policy=Policy.load(DEMO_POLICY)) as lab):
-        hosts = [HostConfig(name, handle.url, endpoint="jea") for name, handle in lab.hosts.items()]
-        yield Config(hosts=hosts, policy_path=str(DEMO_POLICY),
-                     audit_path=str(Path(folder) / "audit.jsonl"), demo=True)
+    with tempfile.TemporaryDirectory(prefix="hvconsole-demo-") as folder:
+        policy_path = demo_policy_file(Path(folder))
+        with Lab.start(jea_policy=Policy.load(policy_path)) as lab:
+            yield Config(hosts=lab.host_configs(), policy_path=str(policy_path),
+                         audit_path=str(Path(folder) / "audit.jsonl"), demo=True)
 
 
 # --- hvconsole vms ------------------------------------------------------------------------------
