@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from console.audit import AuditTrail  # noqa: E402
+from console.config import Config, HostConfig  # noqa: E402
 from console.directory import open_directory  # noqa: E402
 from console.lab.runner import Lab  # noqa: E402
 from console.paths import LAB_DATA  # noqa: E402
@@ -36,11 +37,13 @@ def main() -> int:
     password = next(a.password for a in DEMO_ACCOUNTS if a.user == args.user)
     app = make_application()
     app.setStyle("Fusion")
-    with tempfile.TemporaryDirectory() as folder, Lab() as lab:
-        config = lab.config()
+    policy = Policy.load(LAB_DATA / "policy.toml")
+    lab = Lab.start(jea_policy=policy)
+    with tempfile.TemporaryDirectory() as folder:
+        config = Config(hosts=[HostConfig(name=h.name, url=h.url, endpoint="jea")
+                               for h in lab.hosts.values()], demo=True)
         services = Services(
-            config=config, directory=open_directory(config.directory, demo=True),
-            policy=Policy.load(config.policy_path or LAB_DATA / "policy.toml"),
+            config=config, directory=open_directory(config.directory, demo=True), policy=policy,
             audit=AuditTrail(Path(folder) / "audit.jsonl"),
             settings=QSettings(str(Path(folder) / "window.ini"), QSettings.Format.IniFormat),
             demo_accounts=DEMO_ACCOUNTS)
@@ -66,6 +69,7 @@ def main() -> int:
         print(f"saved {args.out} ({window.model.rowCount()} VMs, signed in as {session.identity.name})")
         window.close()
         session.close()
+    lab.stop()
     return 0
 
 

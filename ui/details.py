@@ -54,8 +54,10 @@ class DetailsPane(QWidget):
         self.tree.setModel(self.checkpoint_model)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.tree.header().setStretchLastSection(False)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # names get the room
         self.tree.selectionModel().selectionChanged.connect(lambda *_: self.checkpoint_changed.emit())
         box.addWidget(self.tree)
         self.tabs.addTab(checkpoints, "Checkpoints")

@@ -227,7 +227,7 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.progress)
         outer.setStretchFactor(0, 4)
         outer.setStretchFactor(1, 1)
-        outer.setSizes([600, 130])
+        outer.setSizes([680, 90])
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)

@@ -95,13 +95,13 @@ class SignInDialog(QDialog):
         if demo_accounts:
             layout.addWidget(plain_label("Demo accounts (click one to fill in):", selectable=False))
             self.demo_list = QListWidget()
+            self.demo_accounts = list(demo_accounts)
             for account in demo_accounts:
-                item = QListWidgetItem(f"{account.user}  /  {account.password}  —  {account.description}")
-                item.setData(Qt.ItemDataRole.UserRole, account)
-                self.demo_list.addItem(item)
+                self.demo_list.addItem(QListWidgetItem(
+                    f"{account.user}  /  {account.password}  —  {account.description}"))
             self.demo_list.setMaximumHeight(150)
             self.demo_list.itemClicked.connect(self._fill_demo)
-            self.demo_list.itemDoubleClicked.connect(lambda item: (self._fill_demo(item), self.submit()))
+            self.demo_list.itemDoubleClicked.connect(self._sign_in_demo)
             layout.addWidget(self.demo_list)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -121,8 +121,13 @@ class SignInDialog(QDialog):
         (self.password_field if last else self.user_field).setFocus()
 
     # -- flow
+    def _sign_in_demo(self, item: QListWidgetItem) -> None:
+        self._fill_demo(item)
+        self.submit()
+
     def _fill_demo(self, item: QListWidgetItem) -> None:
-        account: DemoAccount = item.data(Qt.ItemDataRole.UserRole)
+        assert self.demo_list is not None
+        account = self.demo_accounts[self.demo_list.row(item)]
         self.user_field.setText(account.user)
         self.password_field.setText(account.password)
 

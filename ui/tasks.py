@@ -21,24 +21,36 @@ RETIRE_AFTER_S = 5.0
 
 
 class WorkerSignals(QObject):
-    result = Signal(object)
-    error = Signal(object)  # the exception instance
+    """Announcements only: the value or exception stays on the worker, read in the GUI thread.
+
+    Python objects sent through a queued Signal(object) from a pool thread have shown refcount
+    damage with this PySide6 (a returned `True` ended in "bool_dealloc" and later segfaults).
+    """
+
+    result = Signal()
+    error = Signal()
     finished = Signal()
 
 
 class Worker(QRunnable):
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         super().__init__()
+        # The task owns this runnable (and its signals) until well after run() returned; Qt's
+        # auto-delete would free it on the pool thread under a Python wrapper still in use.
+        self.setAutoDelete(False)
         self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.value: Any = None
+        self.exception: BaseException | None = None
         self.signals = WorkerSignals()
 
     def run(self) -> None:
         try:
-            value = self.fn(*self.args, **self.kwargs)
+            self.value = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:  # noqa: BLE001 - every failure is reported, none kills the pool
-            self.signals.error.emit(exc)
+            self.exception = exc
+            self.signals.error.emit()
         else:
-            self.signals.result.emit(value)
+            self.signals.result.emit()
         finally:
             self.signals.finished.emit()
 
@@ -49,9 +61,10 @@ class Task(QObject):
     A QObject living in the GUI thread, so the worker's signals are delivered to it there.
     """
 
-    def __init__(self, tasks: Tasks, label: str) -> None:
+    def __init__(self, tasks: Tasks, label: str, worker: Worker) -> None:
         super().__init__()
         self._tasks = tasks
+        self._worker = worker
         self.label = label
         self.started = time.monotonic()
         self.cancelled = False
@@ -82,15 +95,17 @@ class Task(QObject):
         return time.monotonic() - self.started
 
     # -- slots, in the GUI thread
-    @Slot(object)
-    def _result(self, value: Any) -> None:
+    @Slot()
+    def _result(self) -> None:
         if not self.cancelled:
             for fn in self._success:
-                fn(value)
+                fn(self._worker.value)
 
-    @Slot(object)
-    def _error(self, exc: BaseException) -> None:
+    @Slot()
+    def _error(self) -> None:
         if not self.cancelled:
+            exc = self._worker.exception
+            assert exc is not None
             (self._failure or self._tasks.default_error_handler)(exc)
 
     @Slot()
@@ -101,6 +116,8 @@ class Task(QObject):
         if not self.cancelled:
             for fn in self._finally:
                 fn()
+        # Drop the callbacks: they hold screens, which must not be kept alive by a retired task.
+        self._success, self._failure, self._finally = [], None, []
         self._tasks._changed()
 
 
@@ -130,10 +147,8 @@ class Tasks(QObject):
         self._retired.append(task)
 
     def run(self, fn: Callable[..., Any], *args: Any, label: str = "", **kwargs: Any) -> Task:
-        task = Task(self, label or getattr(fn, "__name__", "task"))
         worker = Worker(fn, args, kwargs)
-        # The signals object must outlive the runnable (auto-deleted by the pool): the task keeps it.
-        task._signals = worker.signals  # type: ignore[attr-defined]
+        task = Task(self, label or getattr(fn, "__name__", "task"), worker)
         worker.signals.result.connect(task._result)
         worker.signals.error.connect(task._error)
         worker.signals.finished.connect(task._finished)

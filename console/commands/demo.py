@@ -11,6 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..config import Config, HostConfig
 from ..errors import ConfigError
 from ..paths import LAB_DATA
 
@@ -38,12 +39,19 @@ def run(args: argparse.Namespace) -> int:
     # The desktop console is a separate layer the core never imports; this command only launches
     # it, so it is looked up by name at run time.
     gui = importlib.import_module("ui.main")
-    with tempfile.TemporaryDirectory(prefix="hvconsole-demo-") as folder, Lab() as lab:
-        config = lab.config()
-        config.demo = True
-        policy = Policy.load(config.policy_path or LAB_DATA / "policy.toml")
-        audit = AuditTrail(Path(folder) / "audit.jsonl")
-        directory = open_directory(config.directory, demo=True)
-        return int(gui.launch(config, directory, policy, audit, demo=True,
-                              settings_path=Path(folder) / "window.ini",
-                              smoke_user=SMOKE_USER if args.smoke else None))
+    policy = Policy.load(LAB_DATA / "policy.toml")
+    with tempfile.TemporaryDirectory(prefix="hvconsole-demo-") as folder:
+        # Delegated users reach the hosts through the JEA endpoint generated from the policy.
+        lab = Lab.start(durations=None, jea_policy=policy)
+        try:
+            config = Config(hosts=[HostConfig(name=h.name, url=h.url, endpoint="jea")
+                                   for h in lab.hosts.values()],
+                            policy_path=str(LAB_DATA / "policy.toml"),
+                            audit_path=str(Path(folder) / "audit.jsonl"), demo=True)
+            audit = AuditTrail(config.audit_file)
+            directory = open_directory(config.directory, demo=True)
+            return int(gui.launch(config, directory, policy, audit, demo=True,
+                                  settings_path=Path(folder) / "window.ini",
+                                  smoke_user=SMOKE_USER if args.smoke else None))
+        finally:
+            lab.stop()

@@ -21,8 +21,10 @@ from ui.models import COL_STATE, ROW_ROLE
 from ui.signin import DEMO_ACCOUNTS
 from ui.tasks import Tasks
 
-runner = pytest.importorskip("console.lab.runner")
-labdirectory = pytest.importorskip("console.labdirectory")
+from console.labdirectory import LabDirectory
+
+from .labparts import start_lab
+
 PASSWORDS = {a.user: a.password for a in DEMO_ACCOUNTS}
 BUILD = {f"build-agent-0{i}" for i in range(1, 6)}
 ALL_VMS = {"shop-web01", "shop-web02", "shop-app01", "shop-db01", "payroll-db", "office-print",
@@ -37,10 +39,10 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with runner.Lab() as lab:
+    with start_lab() as lab:
         config = lab.config()
         services = Services(
-            config=config, directory=labdirectory.LabDirectory(),
+            config=config, directory=LabDirectory(),
             policy=Policy.load(config.policy_path or LAB_DATA / "policy.toml"),
             audit=AuditTrail(tmp_path / "audit.jsonl"),
             settings=QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat))
@@ -55,8 +57,9 @@ class Opened:
         self.session: Session = services.open_session(identity, PASSWORDS[user])
         self.errors: list[BaseException] = []
         self.tasks = Tasks(self.errors.append)
+        # Not qtbot.addWidget: pytest-qt deletes those before fixtures end, while this window's
+        # last reads may still be coming in; close() below waits for them first.
         self.window = MainWindow(services, self.session, self.tasks)
-        qtbot.addWidget(self.window)
 
     def load(self, timeout: int = 30_000) -> None:
         with self.qtbot.waitSignal(self.window.refreshed, timeout=timeout):
@@ -87,6 +90,8 @@ class Opened:
         self.window.refresh_timer.stop()
         self.wait_idle()
         self.window.close()
+        self.window.deleteLater()
+        self.qtbot.wait(10)
         self.session.close()
 
 
@@ -172,7 +177,7 @@ def test_turn_off_asks_and_does_nothing_when_cancelled(open_as, answers) -> None
     olivia.window.trigger(Action.TURNOFF)
     (kind, title, text, details), = answers.asked
     assert kind == "confirm" and "shop-web01 on HV01" in text and "lost" in details
-    assert olivia.tasks.running == []
+    assert not [t for t in olivia.tasks.running if t.label.startswith("turnoff")]
     olivia.wait_idle()
     assert olivia.row("shop-web01").vm.state == "Running"
     assert olivia.world.services.audit.records() == []
@@ -231,3 +236,134 @@ def test_my_activity_lists_my_own_records_newest_first(open_as) -> None:
     assert [r.seq for r in items] == sorted((r.seq for r in items), reverse=True)
     assert items[0].outcome == "ok" and items[0].vm_name == "office-files"
     activity.close()
+
+
+# --- hosts that are slow, down, or refuse the password --------------------------------------------
+
+def lab_host(world: World, name: str):
+    """The running lab host `name` (its faults and simulated Hyper-V)."""
+    return world.lab.world.host(name)  # type: ignore[attr-defined]
+
+
+def with_host_timeout(world: World, name: str, seconds: float) -> None:
+    config = world.services.config
+    config.hosts = [replace(h, timeout=seconds) if h.name == name else h for h in config.hosts]
+
+
+class Ticks:
+    """Counts event-loop turns: a blocked GUI thread would stop counting."""
+
+    def __init__(self, interval_ms: int = 20) -> None:
+        self.count = 0
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.started = time.monotonic()
+        self.timer.start()
+
+    def _tick(self) -> None:
+        self.count += 1
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return time.monotonic() - self.started
+
+
+def test_a_slow_host_shows_as_slow_and_the_window_keeps_turning(world: World, open_as) -> None:
+    world.services.slow_after = 0.5
+    lab_host(world, "HV02").faults.latency_ms = 400  # every HTTP request: the read takes > 1 s
+    adam = open_as("adam", load=False)
+    ticks = Ticks()
+    adam.window.start()
+    # HV01 and HV03 load while HV02 is still answering.
+    adam.qtbot.waitUntil(lambda: {"shop-web01", "build-agent-01"} <= adam.names(), timeout=20_000)
+    assert adam.window.hosts_bar.status("HV02") is None or "HV02" not in {
+        r.vm.host for r in adam.window.model.rows}
+    adam.qtbot.waitUntil(lambda: adam.window.hosts_bar.status("HV02") is not None, timeout=30_000)
+    elapsed = ticks.stop()
+    assert adam.window.hosts_bar.status("HV02").value == "slow"
+    assert "payroll-db" in adam.names()
+    # The event loop turned all along: at least half the ticks a free loop would have counted.
+    assert elapsed > 1.0 and ticks.count >= 0.5 * elapsed / 0.020, (ticks.count, elapsed)
+
+
+def test_a_host_that_is_down_does_not_blank_the_others(world: World, open_as) -> None:
+    with_host_timeout(world, "HV02", 1.5)
+    lab_host(world, "HV02").faults.silent = True
+    adam = open_as("adam", load=False)
+    ticks = Ticks()
+    with adam.qtbot.waitSignal(adam.window.refreshed, timeout=30_000):
+        adam.window.start()
+    elapsed = ticks.stop()
+    adam.window.refresh_timer.stop()
+    assert adam.window.hosts_bar.status("HV02").value == "unreachable"
+    assert "HV02" in adam.window.hosts_bar.labels["hv02"].toolTip()
+    assert {"shop-web01", "build-agent-01", "legacy-ftp"} <= adam.names()
+    assert not {"payroll-db", "office-print"} & adam.names()
+    assert ticks.count >= 0.5 * elapsed / 0.020, (ticks.count, elapsed)
+    lab_host(world, "HV02").faults.clear()
+    with adam.qtbot.waitSignal(adam.window.refreshed, timeout=30_000):
+        adam.window.refresh()
+    assert adam.window.hosts_bar.status("HV02").value == "ok" and "payroll-db" in adam.names()
+
+
+def test_a_rejected_password_stops_every_host_and_asks_once(world: World, open_as, answers) -> None:
+    henry = open_as("henry")
+    # The password changes in the domain. Connections already authenticated stay so (as on
+    # Windows); the next new one, the action's, is refused with 401.
+    world.lab.accounts.set_password("henry", "henry-new-1")  # type: ignore[attr-defined]
+    answers.password = "henry-new-1"
+    henry.select("office-files")
+    status, message = henry.act(Action.START)
+    assert status == "failed" and "password" in message
+    henry.qtbot.waitUntil(lambda: any(a[0] == "password" for a in answers.asked), timeout=10_000)
+    # With the new password every host answers again, through new connections.
+    henry.qtbot.waitUntil(lambda: all(r.status.value == "ok" for r in
+                                      henry.window.hosts_bar.results.values())
+                          and not henry.tasks.running, timeout=30_000)
+    assert [a[0] for a in answers.asked] == ["password"]  # once, not once per host
+    assert henry.session.pool.gate.is_open and henry.window.refresh_timer.isActive()
+    assert henry.row("office-files").vm.state == "Saved"  # nothing retried behind the person's back
+
+
+# --- untrusted names ------------------------------------------------------------------------------
+
+def test_rich_text_names_render_literally(world: World, open_as) -> None:
+    from console.lab.hyperv import VM as LabVM
+    hv03 = lab_host(world, "HV03").host
+    with hv03._cond:
+        hv03.vms.append(LabVM(id="7e1e7e1e-0000-4000-8000-00000000a001", name="<img src=x>",
+                              state="Off", notes="<a href=y>click</a>"))
+    adam = open_as("adam")
+    assert "<img src=x>" in adam.names()
+    row = next(r for r in range(adam.window.proxy.rowCount())
+               if adam.window.proxy.index(r, 0).data() == "<img src=x>")
+    index = adam.window.proxy.index(row, 0)
+    from PySide6.QtGui import QTextDocument
+    doc = QTextDocument()
+    doc.setHtml(index.data(3))  # the tooltip, as Qt renders it
+    assert doc.toPlainText().startswith("<img src=x>")
+    adam.select("<img src=x>")
+    from PySide6.QtWidgets import QLabel
+    labels = [label for label in adam.window.findChildren(QLabel) if "<" in label.text()]
+    assert {"<img src=x>", "<a href=y>click</a>"} <= {label.text() for label in labels}
+    assert all(label.textFormat().name == "PlainText" for label in labels)
+    adam.select("<img src=x>", "shop-web01")  # a disabled action's reason names the VM
+    doc.setHtml(adam.window.actions[Action.START].toolTip())
+    assert "Cannot start shop-web01: shop-web01 is Running." in doc.toPlainText()
+    adam.select("<img src=x>")
+    doc.setHtml(adam.window.actions[Action.SHUTDOWN].toolTip())
+    assert "Cannot shut down <img src=x>: <img src=x> is Off." in doc.toPlainText()
+
+
+def test_demo_smoke_exits_zero_and_prints_the_count(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    result = subprocess.run([sys.executable, "-m", "console.cli", "demo", "--smoke"],
+                            cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "signed in as LAB\\henry; 4 VMs visible" in result.stdout
