@@ -34,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
+        if argv is None and len(sys.argv) == 1:
+            # No command: the desktop console (the Start menu runs the program like this). The
+            # window is a layer above the core, looked up by name so the core never imports it.
+            return int(importlib.import_module("ui.main").start())
         parser.print_help()
         return 2
     try:

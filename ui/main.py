@@ -1,12 +1,15 @@
 """Start the console: sign in, open the main window, run until it closes."""
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
+
+from console.errors import ConfigError, ConsoleError
 
 from .app import Services, Session, make_application
 from .errors import install_excepthook, show_exception
@@ -102,3 +105,40 @@ def launch(config: Any, directory: Any, policy: Any, audit: Any, *, demo: bool =
     if smoke_user is not None:
         return smoke(services, *smoke_user)
     return run_console(services)
+
+
+def start(config_path: Path | None = None) -> int:
+    """`hvconsole` with no command: first-run set-up when nothing is configured, then sign-in and
+    the main window against the configured directory, policy and hosts."""
+    from console.audit import AuditTrail
+    from console.config import Config, user_config_path
+    from console.directory import open_directory
+    from console.logs import setup_logging
+    from console.policy import Policy
+
+    from .first_run import FirstRunDialog, needs_first_run
+
+    setup_logging()
+    make_application()
+    install_excepthook()
+    path = config_path or user_config_path()
+    if needs_first_run(path):
+        choice = FirstRunDialog.ask(None, Tasks(show_exception), config_path=path)
+        if choice is None:
+            return 0
+        if choice == FirstRunDialog.DEMO:
+            from console.commands.demo import run as run_demo
+
+            return run_demo(argparse.Namespace(smoke=False))
+    try:
+        config = Config.load(path)
+        if not config.policy_path:
+            raise ConfigError("No policy is configured: set policy.path in the machine-wide "
+                              "configuration, or ask your administrators where it is.", "policy.path")
+        policy = Policy.load(config.policy_path)
+        directory = open_directory(config.directory, config.demo)
+        audit = AuditTrail(config.audit_file)
+    except ConsoleError as error:
+        show_exception(error, None)
+        return 1
+    return launch(config, directory, policy, audit, demo=config.demo)

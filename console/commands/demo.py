@@ -11,9 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..config import Config, HostConfig
+from ..config import Config
 from ..errors import ConfigError
-from ..paths import LAB_DATA
+from ..lab.demo import demo_policy_file
 
 SMOKE_USER = ("henry", "henry-demo")  # helpdesk: docs/lab-world.md
 
@@ -39,14 +39,13 @@ def run(args: argparse.Namespace) -> int:
     # The desktop console is a separate layer the core never imports; this command only launches
     # it, so it is looked up by name at run time.
     gui = importlib.import_module("ui.main")
-    policy = Policy.load(LAB_DATA / "policy.toml")
     with tempfile.TemporaryDirectory(prefix="hvconsole-demo-") as folder:
+        policy_path = demo_policy_file(Path(folder))  # its dated grants moved to today
+        policy = Policy.load(policy_path)
         # Delegated users reach the hosts through the JEA endpoint generated from the policy.
         lab = Lab.start(durations=None, jea_policy=policy)
         try:
-            config = Config(hosts=[HostConfig(name=h.name, url=h.url, endpoint="jea")
-                                   for h in lab.hosts.values()],
-                            policy_path=str(LAB_DATA / "policy.toml"),
+            config = Config(hosts=lab.host_configs(), policy_path=str(policy_path),
                             audit_path=str(Path(folder) / "audit.jsonl"), demo=True)
             audit = AuditTrail(config.audit_file)
             directory = open_directory(config.directory, demo=True)
