@@ -11,21 +11,44 @@ from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMenu,
-                               QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from console.errors import ConsoleError, CredentialsRejected, HostError
 from console.hosts import Credentials, HostResult, HostStatus, status_of
 from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action
 
-from .actions import SPECS, TOOLBAR_ACTIONS, NEEDS_CHECKPOINT, availability
+from .actions import NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
 from .activity import ActivityWindow
 from .app import Services, Session
 from .details import DetailsPane
 from .dialogs import AskText, Confirm, IsoDialog, PasswordPrompt, SettingsDialog
 from .errors import show_exception
-from .models import COL_NAME, ROW_ROLE, STATE_GROUPS, VMFilterProxy, VMRow, VMTableModel, _dot
+from .first_run import copy_diagnostics, open_log_folder
+from .models import (
+    COL_NAME,
+    ROW_ROLE,
+    STATE_GROUPS,
+    VMFilterProxy,
+    VMRow,
+    VMTableModel,
+    _dot,
+)
 from .tasks import Task, Tasks
 from .text import human_duration, plain_label, tip
 
@@ -286,6 +309,10 @@ class MainWindow(QMainWindow):
         find.triggered.connect(lambda: self.search.setFocus())
         vm_menu = menu.addMenu("&Action")
         self._fill_menu(vm_menu)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction("Open the &log folder").triggered.connect(open_log_folder)
+        help_menu.addAction("&Copy diagnostics").triggered.connect(
+            lambda: copy_diagnostics(self.services.config))
 
     def _fill_menu(self, menu: QMenu) -> None:
         groups = [

@@ -11,10 +11,26 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPlainTextEdit,
-    QPushButton, QTableView, QTabWidget, QVBoxLayout, QWidget,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from console import review as core
@@ -95,6 +111,21 @@ class SaveAs:
         return Path(name) if name else None
 
 
+def read_hosts(session: Any, policy: Any) -> tuple[dict[str, list[VM]], dict[str, HostFacts]]:
+    """Every host's inventory and facts for a review: host calls, so run it in a worker."""
+    pool = session.pool
+    result = pool.inventory_all()
+    inventory = {n: list(r.vms) for n, r in result.hosts.items() if r.error is None}
+    facts = {}
+    for name in inventory:
+        entry = policy.host(name)
+        try:
+            facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])
+        except ConsoleError:
+            pass  # the host's findings on storage and updates are left out
+    return inventory, facts
+
+
 class ReviewWindow(QWidget):
     """The review of the current policy against the hosts' inventory.
 
@@ -165,17 +196,7 @@ class ReviewWindow(QWidget):
     def _read_hosts(self) -> tuple[dict[str, list[VM]], dict[str, HostFacts]]:
         if self.session is None:
             return {}, {}
-        pool = self.session.pool
-        result = pool.inventory_all()
-        inventory = {n: list(r.vms) for n, r in result.hosts.items() if r.error is None}
-        facts = {}
-        for name in inventory:
-            entry = self.services.policy.host(name)
-            try:
-                facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])
-            except ConsoleError:
-                pass  # the host's findings on storage and updates are left out
-        return inventory, facts
+        return read_hosts(self.session, self.services.policy)
 
     def _identity(self) -> Any:
         return getattr(self.session, "identity", None)
