@@ -135,6 +135,18 @@ class ActionOutcome:
     checkpoint: Checkpoint | None = None
     drive: DvdDrive | None = None
 
+    @classmethod
+    def done(cls, data: Any, message: str) -> ActionOutcome:
+        """The outcome of an action whose script answered `data` (its VM, checkpoint, drive)."""
+        data = data if isinstance(data, dict) else {}
+        vm = data.get("vm") if isinstance(data.get("vm"), dict) else {}
+        checkpoint, drive = data.get("checkpoint"), data.get("drive")
+        return cls(
+            "ok", str(vm["state"]) if vm.get("state") else None, message,
+            str(vm.get("status") or ""),
+            checkpoint=Checkpoint.from_json(checkpoint) if isinstance(checkpoint, dict) else None,
+            drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None)
+
 
 class _Pending(Exception):
     """The command was sent, but no answer came before the deadline (or the connection broke)."""
@@ -280,15 +292,7 @@ class HostClient:
                 f"{self.config.timeout:g} s ({pending.cause}); it may still complete: "
                 f"check the VM's state before trying again.")
         data = self._document(out, vm_id)
-        vm = data.get("vm") if isinstance(data, dict) else None
-        state = str(vm.get("state")) if isinstance(vm, dict) and vm.get("state") else None
-        status = str(vm.get("status") or "") if isinstance(vm, dict) else ""
-        checkpoint = data.get("checkpoint") if isinstance(data, dict) else None
-        drive = data.get("drive") if isinstance(data, dict) else None
-        return ActionOutcome(
-            "ok", state, f"{operation} {params.get('action')} done on {self.name}.", status,
-            checkpoint=Checkpoint.from_json(checkpoint) if isinstance(checkpoint, dict) else None,
-            drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None)
+        return ActionOutcome.done(data, f"{operation} {params.get('action')} done on {self.name}.")
 
     def _fresh_call(self, executable: str, args: list[str], deadline: float,
                     action: bool) -> tuple[bytes, bytes, int]:

@@ -47,7 +47,7 @@ from .errors import (
     InvalidParameter,
 )
 from .hosts import ERRORS, ActionOutcome, CredentialGate, Credentials
-from .inventory import REQUIRED_PRIVILEGES, VM, Action, Checkpoint, DvdDrive, HostFacts
+from .inventory import REQUIRED_PRIVILEGES, VM, Action, HostFacts
 from .paths import POWERSHELL
 from .policy import VM_PRIVILEGES, Grant, Policy
 from .text import one_line
@@ -701,15 +701,7 @@ class JeaClient:
             data = self._document(output, vm_id)
         finally:
             _close_quietly(pool)
-        vm = data.get("vm") if isinstance(data, dict) else None
-        state = str(vm.get("state")) if isinstance(vm, dict) and vm.get("state") else None
-        status = str(vm.get("status") or "") if isinstance(vm, dict) else ""
-        checkpoint = data.get("checkpoint") if isinstance(data, dict) else None
-        drive = data.get("drive") if isinstance(data, dict) else None
-        return ActionOutcome(
-            "ok", state, f"{operation} {action} done on {self.name}.", status,
-            checkpoint=Checkpoint.from_json(checkpoint) if isinstance(checkpoint, dict) else None,
-            drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None)
+        return ActionOutcome.done(data, f"{operation} {action} done on {self.name}.")
 
     def _before_call(self) -> None:
         self.gate.check()
