@@ -465,17 +465,24 @@ class HostClient:
             document = json.loads(text)
         except ValueError:
             document = None
-        if not (isinstance(document, dict) and isinstance(document.get("ok"), bool)):
-            shown = text or _clixml_text(stderr) or f"nothing (exit code {exit_code})"
-            raise HostError(f"{self.name} answered something unexpected: "
-                            f"{one_line(shown[:200])}", host=self.name)
-        if document["ok"]:
-            return document.get("data")
-        error = document.get("error") if isinstance(document.get("error"), dict) else {}
-        code = str(error.get("code") or "host_error")
-        message = str(error.get("message") or "the host reported an error")
-        where = f"{self.name}, VM {vm_id}" if vm_id else self.name
-        raise ERRORS.get(code, HostError)(f"{where}: {message}", host=self.name, code=code)
+        shown = text or _clixml_text(stderr) or f"nothing (exit code {exit_code})"
+        return answer_data(self.name, document, shown, vm_id)
+
+
+def answer_data(host: str, document: Any, shown: str, vm_id: str | None = None) -> Any:
+    """The `data` of an operation's answer document (docs/host-operations.md), or its error code
+    raised as the matching exception; `shown` is quoted when the answer is no such document.
+    One reading for both endpoints, so they fail alike."""
+    if not (isinstance(document, dict) and isinstance(document.get("ok"), bool)):
+        raise HostError(f"{host} answered something unexpected: {one_line(shown[:200])}",
+                        host=host)
+    if document["ok"]:
+        return document.get("data")
+    error = document.get("error") if isinstance(document.get("error"), dict) else {}
+    code = str(error.get("code") or "host_error")
+    message = str(error.get("message") or "the host reported an error")
+    where = f"{host}, VM {vm_id}" if vm_id else host
+    raise ERRORS.get(code, HostError)(f"{where}: {message}", host=host, code=code)
 
 
 # Failures after which the host is not asked to delete a shell (it would not answer, or it would

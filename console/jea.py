@@ -46,7 +46,7 @@ from .errors import (
     ConsoleError, CredentialsRejected, HostAccessDenied, HostError, HostTimeout, HostUnreachable,
     InvalidParameter,
 )
-from .hosts import ERRORS, ActionOutcome, CredentialGate, Credentials
+from .hosts import ActionOutcome, CredentialGate, Credentials, answer_data
 from .inventory import REQUIRED_PRIVILEGES, VM, Action, HostFacts
 from .paths import POWERSHELL
 from .policy import VM_PRIVILEGES, Grant, Policy
@@ -785,16 +785,7 @@ class JeaClient:
             document = json.loads(texts[-1]) if len(texts) == 1 else None
         except ValueError:
             document = None
-        if not (isinstance(document, dict) and isinstance(document.get("ok"), bool)):
-            raise HostError(f"{self.name} answered something unexpected: "
-                            f"{one_line(str(output)[:200])}", host=self.name)
-        if document["ok"]:
-            return document.get("data")
-        error = document.get("error") if isinstance(document.get("error"), dict) else {}
-        code = str(error.get("code") or "host_error")
-        message = str(error.get("message") or "the host reported an error")
-        where = f"{self.name}, VM {vm_id}" if vm_id else self.name
-        raise ERRORS.get(code, HostError)(f"{where}: {message}", host=self.name, code=code)
+        return answer_data(self.name, document, str(output), vm_id)
 
     def _drop(self) -> None:
         pool, self._pool = self._pool, None
