@@ -2,24 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
-from pathlib import Path
 
 from ..config import Config
 from ..directory import open_directory
 from ..identity import WELL_KNOWN_LOGON_SIDS, Identity
 from ..text import one_line
+from . import add_sign_in_options, read_password
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("whoami", help="sign in to the directory and show your identity and groups")
-    p.add_argument("--config", type=Path, help="configuration file (default: the user's config.toml)")
-    p.add_argument("--demo", action="store_true", help="use the built-in demo directory")
-    p.add_argument("--user", required=True, help="name, name@domain or DOMAIN\\name")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read the password from the first line of standard input (else a prompt)")
+    add_sign_in_options(p, prompt=True)
     p.add_argument("--json", action="store_true", help="print the identity as JSON")
     p.set_defaults(func=run)
 
@@ -27,11 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = Config.load(args.config) if args.config or not args.demo else Config()
     directory = open_directory(config.directory, demo=args.demo or config.demo)
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass(f"Password for {args.user}: ")
-    identity = directory.sign_in(args.user, password)
+    identity = directory.sign_in(args.user, read_password(args))
     print(json.dumps(as_json(identity), indent=2) if args.json else as_text(identity))
     return 0
 

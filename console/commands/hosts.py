@@ -10,29 +10,27 @@ import argparse
 import contextlib
 import json
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..actions import ActionService
 from ..audit import AuditTrail
-from ..config import Config
 from ..errors import ConfigError, ConsoleError, InvalidParameter
 from ..hosts import ActionOutcome, Credentials, HostPool
 from ..identity import Identity
 from ..inventory import DESTRUCTIVE_ACTIONS, VM, Action
-from ..lab.demo import DEMO_POLICY, demo_policy_file
+from ..lab.demo import demo_lab
 from ..policy import Policy
 from ..text import one_line, plain
+from . import add_sign_in_options, load_config, load_policy, read_password
 
 EXIT_PENDING = 3  # the action was sent but not yet confirmed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     vms = sub.add_parser("vms", help="list the VMs delegated to you, with their state")
-    _common(vms)
+    add_sign_in_options(vms)
     vms.add_argument("--json", action="store_true", help="machine-readable output")
     vms.set_defaults(func=run_vms)
 
@@ -55,17 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "VM has several)")
     vm.add_argument("--yes", action="store_true",
                     help="do not ask before an action that loses data")
-    _common(vm)
+    add_sign_in_options(vm)
     vm.set_defaults(func=run_vm)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE", help="configuration file")
-    p.add_argument("--demo", action="store_true",
-                   help="use the built-in lab (demo directory, policy and hosts)")
-    p.add_argument("--user", required=True, help="your account: DOMAIN\\name or name@domain")
-    p.add_argument("--password-stdin", action="store_true", required=True,
-                   help="read the password from the first line of stdin")
 
 
 def _action(text: str) -> Action:
@@ -87,42 +76,23 @@ class _Session:
 
 @contextlib.contextmanager
 def _session(args: argparse.Namespace, hosts: list[str] | None = None) -> Iterator[_Session]:
-    password = sys.stdin.readline().rstrip("\r\n")
+    password = read_password(args)
     with contextlib.ExitStack() as stack:
         if args.demo:
-            config = stack.enter_context(_demo_lab())
+            config, _ = stack.enter_context(demo_lab())
         else:
-            config = Config.load(args.config) if args.config else Config.load()
+            config = load_config(args)
         from ..directory import open_directory  # ldap3 is loaded only when signing in
 
-        demo = args.demo or config.demo  # a demo configuration signs in to the demo directory
-        identity = open_directory(config.directory, demo).sign_in(args.user, password)
-        policy_path = config.policy_path or (str(DEMO_POLICY) if demo else "")
-        if not policy_path:
-            raise ConfigError("No policy is configured: set policy.path in the machine-wide "
-                              "configuration.", "policy.path")
-        policy = Policy.load(policy_path)
+        # A demo configuration signs in to the demo directory.
+        identity = open_directory(config.directory, config.demo).sign_in(args.user, password)
+        policy = load_policy(config)
         configs = [h for h in config.hosts if hosts is None or h.name.lower() in hosts]
         if hosts is not None and not configs:
             raise ConfigError(f"{hosts[0]} is not a configured host.", "hosts")
         # The host logon uses the name the directory resolved (DOMAIN\\name), as Windows would.
         pool = stack.enter_context(HostPool(configs, Credentials(identity.name, password)))
         yield _Session(identity, policy, pool, AuditTrail(config.audit_file))
-
-
-@contextlib.contextmanager
-def _demo_lab() -> Iterator[Config]:
-    """The lab hosts in this process, each serving the JEA endpoint generated from the demo
-    policy, as delegated users reach real hosts; the audit trail lasts as long as the lab."""
-    try:
-        from ..lab.runner import Lab
-    except ImportError:
-        raise ConfigError("The demo lab is not available in this build.") from None
-    with tempfile.TemporaryDirectory(prefix="hvconsole-demo-") as folder:
-        policy_path = demo_policy_file(Path(folder))
-        with Lab.start(jea_policy=Policy.load(policy_path)) as lab:
-            yield Config(hosts=lab.host_configs(), policy_path=str(policy_path),
-                         audit_path=str(Path(folder) / "audit.jsonl"), demo=True)
 
 
 # --- hvconsole vms ------------------------------------------------------------------------------

@@ -17,15 +17,15 @@ from datetime import date
 from pathlib import Path
 
 from .. import review as core
-from ..config import Config
 from ..errors import ConfigError, HostError
 from ..export import csv_text
 from ..hosts import Credentials, HostPool
 from ..identity import Identity
 from ..inventory import VM, HostFacts
-from ..lab.demo import DEMO_POLICY, demo_policy_text
+from ..lab.demo import demo_lab
 from ..policy import Policy
 from ..text import one_line, plain
+from . import add_sign_in_options, load_config, load_policy, read_password
 
 FORMATS = ("text", "csv", "html", "json")
 TABLES = ("findings", "permissions", "impact")
@@ -33,7 +33,7 @@ TABLES = ("findings", "permissions", "impact")
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="review delegation: effective rights, findings, host impact")
-    _common(p)
+    add_sign_in_options(p)
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--table", choices=TABLES, default="findings",
                    help="with --format csv: which table (default: findings)")
@@ -47,19 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     impact = commands.add_parser(
         "impact", help="every guest of a host, its owner and contact, and a notice for them")
     impact.add_argument("host", metavar="HOST")
-    _common(impact)
+    add_sign_in_options(impact)
     impact.add_argument("--format", choices=("text", "csv", "json"), default="text")
     impact.add_argument("--out", type=Path, metavar="FILE")
     impact.set_defaults(func=run_impact)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE", help="configuration file")
-    p.add_argument("--demo", action="store_true",
-                   help="use the built-in lab (demo directory, policy and hosts)")
-    p.add_argument("--user", required=True, help="your account: DOMAIN\\name or name@domain")
-    p.add_argument("--password-stdin", action="store_true", required=True,
-                   help="read the password from the first line of stdin")
 
 
 @dataclass
@@ -79,32 +70,18 @@ class _NotAllowed(Exception):
 @contextlib.contextmanager
 def gather(args: argparse.Namespace) -> Iterator[Gathered]:
     """Sign in, check policy.read, and read the hosts; the directory session stays open."""
-    password = sys.stdin.readline().rstrip("\r\n")
+    password = read_password(args)
     from ..directory import open_directory  # ldap3 is loaded only when signing in
 
     with contextlib.ExitStack() as stack:
-        config = None if args.demo else (Config.load(args.config) if args.config else Config.load())
-        directory = open_directory(None if config is None else config.directory, args.demo)
+        config = stack.enter_context(demo_lab())[0] if args.demo else load_config(args)
+        directory = open_directory(config.directory, config.demo)
         session = stack.enter_context(directory.session(args.user, password))
         identity = session.identity
-        if args.demo:
-            policy = Policy.from_text(demo_policy_text(), str(DEMO_POLICY))
-        elif not config.policy_path:  # type: ignore[union-attr]
-            raise ConfigError("No policy is configured: set policy.path in the machine-wide "
-                              "configuration.", "policy.path")
-        else:
-            policy = Policy.load(config.policy_path)  # type: ignore[union-attr]
+        policy = load_policy(config)
         if not policy.global_decision(identity).allows("policy.read"):
             raise _NotAllowed(f"{identity.name} may not review delegation: no grant gives "
                               "policy.read (ask for the reviewer role).")
-        if args.demo:
-            try:
-                from ..lab.runner import Lab
-            except ImportError:
-                raise ConfigError("The demo lab is not available in this build.") from None
-            lab = stack.enter_context(Lab.start(jea_policy=policy))
-            config = Config(hosts=lab.host_configs(), demo=True)
-        assert config is not None
         pool = stack.enter_context(HostPool(config.hosts, Credentials(identity.name, password)))
         result = pool.inventory_all()
         failed = dict(result.errors)

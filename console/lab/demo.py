@@ -6,11 +6,17 @@ month" and "one that expires next week" stay true whenever someone runs the demo
 """
 from __future__ import annotations
 
+import contextlib
 import re
+import tempfile
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+from ..config import Config
+from ..errors import ConfigError
 from ..paths import LAB_DATA
+from ..policy import Policy
 
 DEMO_POLICY = LAB_DATA / "policy.toml"
 _DATED = re.compile(r"^(\s*expires\s*=\s*)\d{4}-\d{2}-\d{2}(\s*#\s*demo:\s*today([+-]\d+).*)$", re.M)
@@ -30,3 +36,20 @@ def demo_policy_file(folder: Path, today: date | None = None) -> Path:
     path = folder / "policy.toml"
     path.write_text(demo_policy_text(today), encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def demo_lab(today: date | None = None) -> Iterator[tuple[Config, Policy]]:
+    """The demo world in this process: the lab hosts, each serving the JEA endpoint generated from
+    today's demo policy (as delegated users reach real hosts), with a configuration naming them,
+    that policy and an audit trail in a temporary folder that lasts as long as the lab."""
+    try:
+        from .runner import Lab  # the servers load only when a demo runs
+    except ImportError:
+        raise ConfigError("The demo lab is not available in this build.") from None
+    with tempfile.TemporaryDirectory(prefix="hvconsole-demo-") as folder:
+        policy_path = demo_policy_file(Path(folder), today)
+        policy = Policy.load(policy_path)
+        with Lab.start(jea_policy=policy) as lab:
+            yield Config(hosts=lab.host_configs(), policy_path=str(policy_path),
+                         audit_path=str(Path(folder) / "audit.jsonl"), demo=True), policy
