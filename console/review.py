@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from .errors import ConsoleError
 from .export import csv_text, html_escape, mailto
 from .identity import AUTHENTICATED_USERS, EVERYONE, WELL_KNOWN_LOGON_SIDS, Group, Identity
 from .inventory import VM, HostFacts
@@ -142,6 +143,31 @@ Inventory = Mapping[str, Sequence[VM]]
 
 
 # --- effective permissions ----------------------------------------------------------------------
+
+@dataclass
+class HostsRead:
+    """What a review reads from the hosts: each one's VMs and facts, and the hosts that failed."""
+
+    inventory: dict[str, list[VM]]
+    facts: dict[str, HostFacts]
+    failed: dict[str, ConsoleError]
+
+
+def read_hosts(pool: Any, policy: Policy) -> HostsRead:
+    """Every host's inventory (in parallel, through the pool) and facts: host calls, so a window
+    runs this in a worker. A host that fails is left out and named in `failed`."""
+    result = pool.inventory_all()
+    failed: dict[str, ConsoleError] = dict(result.errors)
+    inventory = {n: list(r.vms) for n, r in result.hosts.items() if r.error is None}
+    facts = {}
+    for name in inventory:
+        entry = policy.host(name)
+        try:
+            facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])
+        except ConsoleError as error:
+            failed[name] = error
+    return HostsRead(inventory, facts, failed)
+
 
 def principals(policy: Policy) -> list[PrincipalRef]:
     """Every principal the policy names, once per SID, in the order of the file."""

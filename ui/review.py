@@ -111,21 +111,6 @@ class SaveAs:
         return Path(name) if name else None
 
 
-def read_hosts(session: Any, policy: Any) -> tuple[dict[str, list[VM]], dict[str, HostFacts]]:
-    """Every host's inventory and facts for a review: host calls, so run it in a worker."""
-    pool = session.pool
-    result = pool.inventory_all()
-    inventory = {n: list(r.vms) for n, r in result.hosts.items() if r.error is None}
-    facts = {}
-    for name in inventory:
-        entry = policy.host(name)
-        try:
-            facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])
-        except ConsoleError:
-            pass  # the host's findings on storage and updates are left out
-    return inventory, facts
-
-
 class ReviewWindow(QWidget):
     """The review of the current policy against the hosts' inventory.
 
@@ -196,7 +181,8 @@ class ReviewWindow(QWidget):
     def _read_hosts(self) -> tuple[dict[str, list[VM]], dict[str, HostFacts]]:
         if self.session is None:
             return {}, {}
-        return read_hosts(self.session, self.services.policy)
+        read = core.read_hosts(self.session.pool, self.services.policy)
+        return read.inventory, read.facts  # hosts that failed are left out of the review
 
     def _identity(self) -> Any:
         return getattr(self.session, "identity", None)

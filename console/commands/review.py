@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from .. import review as core
-from ..errors import ConfigError, HostError
+from ..errors import ConfigError, ConsoleError
 from ..export import csv_text
 from ..hosts import Credentials, HostPool
 from ..identity import Identity
@@ -60,7 +60,7 @@ class Gathered:
     inventory: dict[str, list[VM]]
     facts: dict[str, HostFacts]
     directory: object
-    failed: dict[str, HostError]
+    failed: dict[str, ConsoleError]
 
 
 class _NotAllowed(Exception):
@@ -83,20 +83,11 @@ def gather(args: argparse.Namespace) -> Iterator[Gathered]:
             raise _NotAllowed(f"{identity.name} may not review delegation: no grant gives "
                               "policy.read (ask for the reviewer role).")
         pool = stack.enter_context(HostPool(config.hosts, Credentials(identity.name, password)))
-        result = pool.inventory_all()
-        failed = dict(result.errors)
-        inventory = {name: list(r.vms) for name, r in result.hosts.items() if r.error is None}
-        facts = {}
-        for name in inventory:
-            entry = policy.host(name)
-            try:
-                facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])
-            except HostError as error:
-                failed[name] = error
-        yield Gathered(identity, policy, inventory, facts, session, failed)
+        read = core.read_hosts(pool, policy)
+        yield Gathered(identity, policy, read.inventory, read.facts, session, read.failed)
 
 
-def _report_failures(failed: dict[str, HostError]) -> None:
+def _report_failures(failed: dict[str, ConsoleError]) -> None:
     for name, error in failed.items():
         print(one_line(f"{name}: not reviewed: {error}"), file=sys.stderr)
 
