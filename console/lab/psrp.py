@@ -33,7 +33,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from xml.sax.saxutils import escape
 
 from pypsrp.complex_objects import PSInvocationState, RunspacePoolState
 from pypsrp.messages import (
@@ -51,7 +50,7 @@ from .executor import Executor, HostEvent
 from .hyperv import HyperVError
 from .wsman import (
     COMMAND, CREATE, DELETE, NS, RECEIVE, SIGNAL, WSManFault, WSManServer, _Request, _timed_out,
-    access_denied,
+    access_denied, shell_created,
 )
 
 log = logging.getLogger(__name__)
@@ -281,17 +280,8 @@ class JeaEndpoint:
             RunspacePoolStateMessage(state=RunspacePoolState.OPENED))]
         with self._lock:
             self._pools[pool.id] = pool
-        url = escape(self.server.url)
-        return CREATE + "Response", (
-            f'<x:ResourceCreated><a:Address>{url}</a:Address><a:ReferenceParameters>'
-            f'<w:ResourceURI>{escape(self.resource_uri)}</w:ResourceURI><w:SelectorSet>'
-            f'<w:Selector Name="ShellId">{pool.id}</w:Selector></w:SelectorSet>'
-            f'</a:ReferenceParameters></x:ResourceCreated>'
-            f'<rsp:Shell><rsp:ShellId>{pool.id}</rsp:ShellId>'
-            f'<rsp:ResourceUri>{escape(self.resource_uri)}</rsp:ResourceUri>'
-            f'<rsp:Owner>{escape(user)}</rsp:Owner><rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP>'
-            f'<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut><rsp:InputStreams>stdin pr'
-            f'</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams></rsp:Shell>')
+        return CREATE + "Response", shell_created(self.server.url, self.resource_uri, pool.id,
+                                                  user, client_ip, "stdin pr", "stdout")
 
     def _command(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
         pool = self._pool(user, request.shell_id)

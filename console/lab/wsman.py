@@ -291,6 +291,22 @@ def unseal(body: bytes, unwrap: Callable[[bytes], bytes]) -> bytes:
     return xml
 
 
+def shell_created(url: str, resource_uri: str, shell_id: str, user: str, client_ip: str,
+                  input_streams: str, output_streams: str) -> str:
+    """The body of a Create response: where the new shell lives and what it is (cmd or PSRP)."""
+    uri = escape(resource_uri)
+    return (
+        f'<x:ResourceCreated><a:Address>{escape(url)}</a:Address><a:ReferenceParameters>'
+        f'<w:ResourceURI>{uri}</w:ResourceURI><w:SelectorSet>'
+        f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet>'
+        f'</a:ReferenceParameters></x:ResourceCreated>'
+        f'<rsp:Shell><rsp:ShellId>{shell_id}</rsp:ShellId><rsp:ResourceUri>{uri}</rsp:ResourceUri>'
+        f'<rsp:Owner>{escape(user)}</rsp:Owner><rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP>'
+        f'<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>'
+        f'<rsp:InputStreams>{input_streams}</rsp:InputStreams>'
+        f'<rsp:OutputStreams>{output_streams}</rsp:OutputStreams></rsp:Shell>')
+
+
 def _new_id() -> str:
     return str(uuid.uuid4()).upper()
 
@@ -483,14 +499,8 @@ class WSManServer:
         shell = _Shell(_new_id(), user)
         with self._lock:
             self._shells[shell.id] = shell
-        return CREATE + "Response", (
-            f'<x:ResourceCreated><a:Address>{escape(self.url)}</a:Address><a:ReferenceParameters>'
-            f'<w:ResourceURI>{CMD_URI}</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">{shell.id}'
-            f'</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>'
-            f'<rsp:Shell><rsp:ShellId>{shell.id}</rsp:ShellId><rsp:ResourceUri>{CMD_URI}</rsp:ResourceUri>'
-            f'<rsp:Owner>{escape(user)}</rsp:Owner><rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP>'
-            f'<rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut><rsp:InputStreams>stdin</rsp:InputStreams>'
-            f'<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>')
+        return CREATE + "Response", shell_created(self.url, CMD_URI, shell.id, user, client_ip,
+                                                  "stdin", "stdout stderr")
 
     def _command(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
         shell = self._shell(user, request.shell_id)
