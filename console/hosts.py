@@ -136,6 +136,14 @@ class ActionOutcome:
     drive: DvdDrive | None = None
 
     @classmethod
+    def pending(cls, host: str, operation: str, vm_id: str, timeout: float,
+                cause: str) -> ActionOutcome:
+        """No answer before the client's timeout: the host may still finish; never retried."""
+        return cls("pending", None,
+                   f"{host} has not answered the {operation} of VM {vm_id} within {timeout:g} s "
+                   f"({cause}); it may still complete: check the VM's state before trying again.")
+
+    @classmethod
     def done(cls, data: Any, message: str) -> ActionOutcome:
         """The outcome of an action whose script answered `data` (its VM, checkpoint, drive)."""
         data = data if isinstance(data, dict) else {}
@@ -286,11 +294,8 @@ class HostClient:
         try:
             out = self._fresh_call(executable, args, deadline, action=True)
         except _Pending as pending:
-            return ActionOutcome(
-                "pending", None,
-                f"{self.name} has not answered the {operation} of VM {vm_id} within "
-                f"{self.config.timeout:g} s ({pending.cause}); it may still complete: "
-                f"check the VM's state before trying again.")
+            return ActionOutcome.pending(self.name, operation, vm_id, self.config.timeout,
+                                         str(pending.cause))
         data = self._document(out, vm_id)
         return ActionOutcome.done(data, f"{operation} {params.get('action')} done on {self.name}.")
 

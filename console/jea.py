@@ -693,11 +693,8 @@ class JeaClient:
             try:
                 output = self._invoke(pool, function, params)
             except (HostTimeout, HostUnreachable) as error:
-                return ActionOutcome(
-                    "pending", None,
-                    f"{self.name} has not answered the {operation} of VM {vm_id} within "
-                    f"{self.config.timeout:g} s ({error}); it may still complete: check the VM's "
-                    f"state before trying again.")
+                return ActionOutcome.pending(self.name, operation, vm_id, self.config.timeout,
+                                             str(error))
             data = self._document(output, vm_id)
         finally:
             _close_quietly(pool)
