@@ -39,22 +39,6 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-def run_suite() -> int:
-    """The whole suite: the core and lab tests in one pytest run, then each GUI test file in a
-    process of its own. PySide6 has crashed the interpreter while collecting the Python wrappers
-    of one file's windows during a later file's tests; a process per file keeps every test."""
-    gui_files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "ui").glob("test_*.py"))
-    runs = [["--ignore=tests/ui"], *([f] for f in gui_files)]
-    failed = []
-    for args in runs:
-        code = subprocess.call([str(PYTHON), "-m", "pytest", *args], cwd=ROOT)
-        if code != 0:
-            failed.append(" ".join(args))
-    if failed:
-        print("\nFailed: " + "; ".join(failed))
-    return 1 if failed else 0
-
-
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"demo", "test", "bench", "shell"}:
         print(__doc__)
@@ -64,8 +48,6 @@ def main(argv: list[str]) -> int:
     if command == "demo":
         cmd = [str(BIN / "hvconsole"), "demo", *rest]
     elif command == "test":
-        if not rest:
-            return run_suite()
         cmd = [str(PYTHON), "-m", "pytest", *rest]
     elif command == "bench":
         cmd = [str(PYTHON), "-m", "pytest", "benchmarks", "-o", "python_files=bench_*.py", "-s", *rest]

@@ -49,7 +49,10 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class RowsModel(QAbstractTableModel):
-    """A read-only table of plain rows; ROW_ROLE returns the backing object of a row."""
+    """A read-only table of plain rows; ROW_ROLE returns the backing object of a row.
+
+    Give it its window as parent: a model left to Python's garbage collector while its views
+    (owned by Qt) still show it crashed the interpreter later, in an unrelated collection."""
 
     def __init__(self, header: Sequence[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -134,20 +137,21 @@ class ReviewWindow(QWidget):
         self.review = self._build()
 
         self.tabs = QTabWidget()
-        self.findings = RowsModel(["severity", "kind", "summary", "objects", "fix", "line"])
+        self.findings = RowsModel(["severity", "kind", "summary", "objects", "fix", "line"], self)
         self.findings_view = _view(self.findings)
         self.tabs.addTab(self.findings_view, "Findings")
 
-        self.vm_choice, self.vm_model = QComboBox(), RowsModel(["principal", "privileges", "denied"])
+        self.vm_choice = QComboBox()
+        self.vm_model = RowsModel(["principal", "privileges", "denied"], self)
         self.tabs.addTab(self._chooser(self.vm_choice, self.vm_model, "Who can touch"), "By VM")
         self.principal_choice = QComboBox()
-        self.principal_model = RowsModel(["host", "VM", "privileges", "denied"])
+        self.principal_model = RowsModel(["host", "VM", "privileges", "denied"], self)
         self.tabs.addTab(self._chooser(self.principal_choice, self.principal_model, "What can"),
                          "By principal")
 
         impact = QWidget()
         self.host_choice = QComboBox()
-        self.impact_model = RowsModel(core.IMPACT_HEADER[1:])
+        self.impact_model = RowsModel(core.IMPACT_HEADER[1:], self)
         self.notice = QPlainTextEdit()
         self.notice.setReadOnly(True)  # QPlainTextEdit never interprets markup
         layout = QVBoxLayout(impact)
@@ -293,7 +297,8 @@ class PolicyEditorDialog(QDialog):
         self.change: Change | None = None
         self.setWindowTitle("Edit delegation policy")
         self.resize(900, 650)
-        self.grants = RowsModel(["line", "effect", "principal", "role", "scope", "expires", "note"])
+        self.grants = RowsModel(
+            ["line", "effect", "principal", "role", "scope", "expires", "note"], self)
         self.grants_view = _view(self.grants)
 
         form = QFormLayout()

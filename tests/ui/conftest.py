@@ -1,6 +1,7 @@
 """GUI test set-up: offscreen Qt, no worker left running, no real keyring or settings touched."""
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def no_dangling_workers(qapp: object) -> Iterator[None]:
     pool = QThreadPool.globalInstance()
     finished = pool.waitForDone(30_000)
     assert finished and pool.activeThreadCount() == 0, "a test left worker threads running"
+    # Collect now, so a Qt object freed under a live wrapper (a model without a Qt parent, say)
+    # crashes in the test that made it, not in some later, unrelated collection.
+    gc.collect()
 
 
 @pytest.fixture
