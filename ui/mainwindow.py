@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from console.errors import ConsoleError, CredentialsRejected, HostError
 from console.hosts import Credentials, HostResult, HostStatus, status_of
 from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action
+from console.review import HostsRead, read_hosts
 
 from .actions import NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
 from .activity import ActivityWindow
@@ -49,6 +50,7 @@ from .models import (
     VMTableModel,
     _dot,
 )
+from .review import ReviewWindow
 from .tasks import Task, Tasks
 from .text import human_duration, plain_label, tip
 
@@ -195,6 +197,7 @@ class MainWindow(QMainWindow):
         self._stale: set[str] = set()
         self._asking_password = False
         self._activity: ActivityWindow | None = None
+        self._review: ReviewWindow | None = None
 
         self.model = VMTableModel(self)
         self.proxy = VMFilterProxy(self)
@@ -304,6 +307,12 @@ class MainWindow(QMainWindow):
         view.addAction(self.refresh_action)
         self.activity_action = view.addAction("My &activity")
         self.activity_action.triggered.connect(self.open_activity)
+        self.review_action = view.addAction("&Review delegation...")
+        self.review_action.triggered.connect(self.open_review)
+        may_review = self.services.policy.global_decision(self.identity).allows("policy.read")
+        self.review_action.setEnabled(may_review)
+        if not may_review:
+            self.review_action.setToolTip("Needs policy.read: the reviewer role")
         find = view.addAction("&Find")
         find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
         find.triggered.connect(lambda: self.search.setFocus())
@@ -473,7 +482,6 @@ class MainWindow(QMainWindow):
             return
         rows = self.selected_rows()
         vms = [r.vm for r in rows]
-        spec = SPECS[action]
         params: dict[str, Any] = {}
         if action is Action.CHECKPOINT_CREATE:
             name = AskText.ask(self, "Checkpoint", f"Name of the new checkpoint of {vms[0].name}:",
@@ -590,6 +598,20 @@ class MainWindow(QMainWindow):
         self._activity.raise_()
         self._activity.reload()
         return self._activity
+
+    def open_review(self) -> None:
+        """Read every host in a worker, then show the review of the policy against them."""
+        self.statusBar().showMessage("Reading the hosts for the review...")
+
+        def show(read: HostsRead) -> None:
+            self._review = ReviewWindow(self.services, self, session=self.session,
+                                        inventory=read.inventory, facts=read.facts)
+            self._review.show()
+            self.statusBar().showMessage(
+                "Review ready" + (f"; not reviewed: {', '.join(read.failed)}" if read.failed else ""))
+
+        self.tasks.run(read_hosts, self.session.pool, self.services.policy,
+                       label="review").on_success(show)
 
     def open_settings(self) -> None:
         saved = SettingsDialog.edit(self, self.services.config, self.services.config_path)

@@ -367,3 +367,18 @@ def test_demo_smoke_exits_zero_and_prints_the_count(tmp_path: Path) -> None:
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "signed in as LAB\\henry; 4 VMs visible" in result.stdout
+
+
+def test_review_opens_for_a_reviewer_with_the_hosts_read_in_a_worker(open_as) -> None:
+    henry = open_as("henry")
+    assert not henry.window.review_action.isEnabled()
+    assert "policy.read" in henry.window.review_action.toolTip()
+    rita = open_as("rita")
+    assert rita.window.review_action.isEnabled()
+    rita.window.review_action.trigger()
+    rita.qtbot.waitUntil(lambda: rita.window._review is not None, timeout=20_000)
+    rita.wait_idle()
+    review = rita.window._review
+    assert set(review.inventory) == {"HV01", "HV02", "HV03"}
+    assert review.findings.rowCount() > 0
+    review.close()
