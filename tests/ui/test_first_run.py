@@ -12,7 +12,12 @@ from ldap3 import MODIFY_REPLACE
 from console import logs
 from console.config import Config
 from console.lab.certs import make_ca
+from console.lab.demo import demo_policy_text
+from console.lab.hyperv import Durations
+from console.lab.runner import Lab
+from console.labdirectory import LabDirectory
 from console.paths import LAB_DATA
+from console.policy import Policy
 from tests.samba import BASE_DN, DOMAIN, SambaDC
 from ui.first_run import FirstRunDialog, copy_diagnostics, needs_first_run, parse_hosts
 from ui.tasks import Tasks
@@ -253,3 +258,31 @@ def test_copy_diagnostics_has_qt_versions_and_no_secret(qapp, tmp_path: Path) ->
     assert "Qt: " in report and "PySide6: " in report and "ldap3: " in report
     assert "Winter-2024-secret" not in report and "password=abc" not in report
     assert "bound with *** as password=***" in report
+
+
+# --- live, against the lab ------------------------------------------------------------------------
+
+def test_live_test_against_the_lab_reads_each_host_through_jea_then_saves(
+        qtbot, tasks: Tasks, tmp_path: Path) -> None:
+    policy = Policy.from_text(demo_policy_text(), "policy.toml")
+    with Lab.start(durations=Durations.instant(), jea_policy=policy) as lab:
+        d = FirstRunDialog(None, tasks, config_path=tmp_path / "config.toml", machine_policy="",
+                           open_directory=lambda config: LabDirectory())
+        qtbot.addWidget(d)
+        fill(d, urls="ldaps://dc1.lab.example", domain="lab.example",
+             hosts="\n".join(f"{name} {h.url}" for name, h in lab.hosts.items()))
+        d.user_field.setText("henry")
+        d.password_field.setText("henry-demo")
+        d.test_connection()
+        wait_idle(qtbot, d)
+        status = d.status.text()
+        # Through each host's JEA endpoint henry sees what the policy gives him, and no more.
+        assert "Signed in as LAB\\henry." in status
+        assert "HV02: answered, 3 VMs visible." in status
+        assert "HV03: answered, 1 VM visible." in status  # legacy-ftp, via Domain Users
+        assert "Everything answered" in status and d.report is not None and d.report.ok
+        d.save()
+    saved = Config.load(tmp_path / "config.toml", tmp_path / "no-machine.toml")
+    assert {h.name: h.url for h in saved.hosts} == {n: h.url for n, h in lab.hosts.items()}
+    assert all(h.endpoint == "jea" for h in saved.hosts)
+    assert "henry-demo" not in (tmp_path / "config.toml").read_text()

@@ -382,3 +382,14 @@ def test_review_opens_for_a_reviewer_with_the_hosts_read_in_a_worker(open_as) ->
     assert set(review.inventory) == {"HV01", "HV02", "HV03"}
     assert review.findings.rowCount() > 0
     review.close()
+
+
+def test_help_menu_copies_diagnostics_without_the_password(open_as, qapp) -> None:
+    henry = open_as("henry")
+    menus = {a.text(): a.menu() for a in henry.window.menuBar().actions()}
+    actions = {a.text(): a for a in menus["&Help"].actions()}
+    assert {"Open the &log folder", "&Copy diagnostics"} <= set(actions)
+    actions["&Copy diagnostics"].trigger()
+    report = qapp.clipboard().text()
+    assert "hvconsole" in report and "Qt: " in report
+    assert "henry-demo" not in report
