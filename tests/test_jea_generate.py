@@ -20,6 +20,7 @@ from console.lab.world import load_world
 from console.labdirectory import LabDirectory
 from console.paths import POWERSHELL
 from console.policy import VM_PRIVILEGES, Policy, Target
+from tests.lab.test_scripts import CLM_TYPES
 
 GOLDEN = Path(__file__).parent / "golden" / "jea"
 POLICY = GOLDEN / "policy.toml"
@@ -145,6 +146,12 @@ def test_calls_are_module_qualified_and_language_safe(policy: Policy) -> None:
     ours = jea.CALLER_CHECK + "".join(f.body for f in jea.FUNCTIONS)
     assert set(re.findall(r"\[([A-Za-z][\w.]*)\]", ours)) <= {"guid"}
     assert "::new" not in ours and "New-Object" not in ours
+    # And the whole of each function, the shared operation code included, runs there too.
+    for name, body in _bodies(policy).items():
+        # (types have three letters or more; [Ii][Ss][Oo] are a pattern's letter classes)
+        named = {m.lower() for m in re.findall(r"\[([A-Za-z][\w.]{2,})\]", body)}
+        assert named <= CLM_TYPES, (name, named - CLM_TYPES)
+        assert "::new" not in body and "New-Object" not in body and ".Data[" not in body, name
 
 
 def test_the_functions_run_the_shared_scripts_not_copies(policy: Policy) -> None:

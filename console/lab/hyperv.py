@@ -436,12 +436,13 @@ class Host:
         """The checks of media.ps1, in its order: the path to mount, or not_in_library."""
         refused = HyperVError("not_in_library", f"{path} is not an ISO file of this host's library.")
         if (not re.fullmatch(r"[A-Za-z]:\\[^/:*?\"<>|\x00-\x1f]+", path)
-                or re.search(r"~\d|[. ](\\|$)", path)
-                or ntpath.splitext(path)[1].lower() != ".iso"):
+                or re.search(r"~\d|[. ](\\|$)|\\\\", path)
+                or not path.lower().endswith(".iso")):
             raise refused
-        full = ntpath.normpath(path)
-        inside = any(re.match(r"[A-Za-z]:\\", str(lib)) and full.lower().startswith(
-            ntpath.normpath(str(lib)).rstrip("\\").lower() + "\\") for lib in library)
+        full = path  # what passes is already full and normalised: no '.', '..', doubled backslash
+        inside = any(re.match(r"[A-Za-z]:\\", str(lib)) and len(full) > len(base) and
+                     full[:len(base)].lower() == base.lower()
+                     for lib in library for base in [str(lib).rstrip("\\") + "\\"])
         if not inside or self._file(full) is None:
             raise refused
         component: str | None = full

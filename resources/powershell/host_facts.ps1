@@ -6,13 +6,14 @@ Y {
 $k=Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
 $u=Get-HotFix|Where-Object InstalledOn|Sort-Object InstalledOn|Select-Object -Last 1
 $vp=(Get-VMHost).VirtualHardDiskPath
-# DriveInfo works without administrator rights, unlike the Storage CIM cmdlets.
-$dv=[IO.DriveInfo]::new([IO.Path]::GetPathRoot($vp))
+# The file-system drive's free space works without administrator rights, unlike the Storage CIM
+# cmdlets (a volume mounted in a folder is counted with its drive letter's volume).
+$dv=Get-PSDrive ($vp -replace '^([A-Za-z]):.*','$1') -PSProvider FileSystem
 # Only regular .iso files directly in a library folder: no reparse point, no longer extension
 # (a 3-letter pattern also matches longer extensions).
-$l=@(foreach($f in @($a.library)){if([IO.Directory]::Exists("$f")){
-foreach($i in [IO.DirectoryInfo]::new("$f").GetFiles('*.iso')){
-if($i.Extension -eq '.iso' -and !($i.Attributes -band 1024)){@{path=$i.FullName;size_bytes=$i.Length}}}}})
+$l=@(foreach($f in @($a.library)){if(Test-Path -LiteralPath "$f" -PathType Container){
+foreach($i in Get-ChildItem -LiteralPath "$f" -Filter *.iso -File -Force){
+if($i.Extension -eq '.iso' -and "$($i.Attributes)" -notmatch 'ReparsePoint'){@{path=$i.FullName;size_bytes=$i.Length}}}}})
 @{name=$env:COMPUTERNAME;os_build="$($k.CurrentBuild).$($k.UBR)";last_update=D $u.InstalledOn
-volume=@{path=$vp;free_bytes=$dv.AvailableFreeSpace;total_bytes=$dv.TotalSize};isos=$l}
+volume=@{path=$vp;free_bytes=$dv.Free;total_bytes=$dv.Free+$dv.Used};isos=$l}
 }

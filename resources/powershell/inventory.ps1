@@ -22,8 +22,8 @@ $sd=$is[$k+'9F8233AC-BE49-4C79-8EE3-E7E1985B2077']
 # sizes would need each checkpoint's own disk list (a query each), so they are left at 0. A disk
 # whose folder cannot be read counts 0 rather than failing the inventory.
 $db=0;$cb=0
-foreach($h in $hs[$k]){try{$n=[IO.Path]::GetFileNameWithoutExtension($h.Path) -replace '_[\w-]{36}$'
-foreach($f in [IO.DirectoryInfo]::new((Split-Path $h.Path)).GetFiles($n+'*')){if($f.Name -match ('^'+[regex]::Escape($n)+'(_[\w-]{36})?\.a?vhdx?$')){$db+=$f.Length;if($f.Extension -like '.avhd*'){$cb+=$f.Length}}}}catch{}}
+foreach($h in $hs[$k]){try{$n=(Split-Path -Leaf $h.Path) -replace '\.[^.]*$' -replace '_[\w-]{36}$'
+foreach($f in Get-ChildItem -LiteralPath (Split-Path $h.Path) -Filter "$n*" -File -Force){if($f.Name -match ('^'+[regex]::Escape($n)+'(_[\w-]{36})?\.a?vhdx?$')){$db+=$f.Length;if($f.Extension -like '.avhd*'){$cb+=$f.Length}}}}catch{}}
 @{id=$k;name=$v.Name;state="$($v.State)";status="$($v.Status)";uptime_s=[long]$v.Uptime.TotalSeconds
 cpu_pct=[int]$v.CPUUsage;memory_bytes=[long]$v.MemoryAssigned;generation=[int]$v.Generation
 heartbeat=$(if($hb.Enabled -and $hb.PrimaryOperationalStatus){"$($hb.PrimaryOperationalStatus)"})

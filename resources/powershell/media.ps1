@@ -10,13 +10,15 @@ if($d.Count -ne 1){F no_dvd_drive "No DVD drive at $q $($n):$o."}
 $f=$null
 if($x -ceq 'mount'){$p="$($a.path)";$z="$p is not an ISO file of this host's library."
 # Refused: device and UNC prefixes, alternate data streams (':' after the drive), 8.3 short
-# names, trailing dots or spaces in any component ('..' too), anything but .iso.
-if($p -notmatch '^[A-Za-z]:\\[^/:*?"<>|\x00-\x1f]+$' -or $p -match '~\d|[. ]($|\\)' -or [IO.Path]::GetExtension($p) -ne '.iso'){F not_in_library $z}
-$f=[IO.Path]::GetFullPath($p)
-if(!(@($a.library)|Where-Object{"$_" -match '^[A-Za-z]:\\' -and $f.StartsWith([IO.Path]::GetFullPath("$_").TrimEnd('\')+'\','OrdinalIgnoreCase')}) -or ![IO.File]::Exists($f)){F not_in_library $z}
+# names, empty components, trailing dots or spaces in any component ('.' and '..' too), anything
+# but .iso. What passes is already a full, normalised path: no resolving is needed.
+if($p -notmatch '^[A-Za-z]:\\[^/:*?"<>|\x00-\x1f]+$' -or $p -match '~\d|[. ]($|\\)|\\\\' -or $p -notmatch '\.iso$'){F not_in_library $z}
+$f=$p
+# Inside a library folder (compared without regard to case, as Windows does), a regular file.
+if(!(@($a.library)|Where-Object{$b="$_".TrimEnd('\')+'\';"$_" -match '^[A-Za-z]:\\' -and $f.Length -gt $b.Length -and $f.Substring(0,$b.Length) -eq $b}) -or !(Test-Path -LiteralPath $f -PathType Leaf)){F not_in_library $z}
 # No reparse point (junction, symbolic link) in any component: the full path is then the final
 # path, inside the library.
-$c=$f;while($c){if([IO.File]::GetAttributes($c) -band 1024){F not_in_library $z};$c=[IO.Path]::GetDirectoryName($c)}}
+$c=$f;while($c){if("$((Get-Item -LiteralPath $c -Force).Attributes)" -match 'Reparse'){F not_in_library $z};$c=Split-Path -LiteralPath $c -Parent}}
 elseif($x -cne 'eject'){F invalid_parameter "Unknown media action $x."}
 $null=Set-VMDvdDrive -VMDvdDrive $d[0] -Path $f
 $d=W

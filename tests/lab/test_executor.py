@@ -281,7 +281,8 @@ def test_mount_reads_the_drive_back_and_eject_empties_it(lab: Lab) -> None:
     "C:\\Windows\\secret.iso", "D:\\ISO\\WindowsServer2022.iso:hidden.iso", "D:\\ISO\\WINDOW~1.ISO",
     "D:\\ISO\\WindowsServer2022.iso.", "D:\\ISO\\WindowsServer2022.iso ", "D:\\ISO .\\x.iso",
     "D:\\ISO\\notes.txt", "D:\\ISO\\missing.iso", "D:/ISO/WindowsServer2022.iso",
-    "D:\\ISO\\Linked", "", "D:\\ISO\\*.iso",
+    "D:\\ISO\\Linked", "", "D:\\ISO\\*.iso", "D:\\ISO\\\\WindowsServer2022.iso",
+    "D:\\ISO\\.\\WindowsServer2022.iso",
 ])
 def test_refused_paths(lab: Lab, path: str) -> None:
     assert lab.error("HV01", "media", vm_id=WEB01, action="mount", path=path, library=LIB,

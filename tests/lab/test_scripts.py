@@ -24,8 +24,9 @@ LARGEST: dict[str, dict] = {
               "location": 63, "path": "D:\\ISO\\" + "a" * 249 + ".iso", "library": LIBRARY},
 }
 ALLOWED_CMDLETS = {
-    "ConvertFrom-Json", "ConvertTo-Json", "New-Object", "Where-Object", "Sort-Object",
-    "Select-Object", "Split-Path", "Get-ItemProperty", "Get-HotFix",
+    "ConvertFrom-Json", "ConvertTo-Json", "Where-Object", "Sort-Object",
+    "Select-Object", "Split-Path", "Get-ItemProperty", "Get-HotFix", "Get-PSDrive",
+    "Get-ChildItem", "Get-Item", "Test-Path",
     "Get-VM", "Get-VMHost", "Get-VMSnapshot", "Get-VMDvdDrive", "Get-VMHardDiskDrive",
     "Get-VMIntegrationService", "Start-VM", "Stop-VM", "Restart-VM", "Save-VM", "Suspend-VM",
     "Resume-VM", "Remove-VMSavedState", "Checkpoint-VM", "Restore-VMSnapshot",
@@ -99,3 +100,24 @@ def test_script_lengths(capsys) -> None:
         print(op, len(scripts.body(op)), len(scripts.command_line(op, LARGEST[op])))
     out = capsys.readouterr().out
     assert out.count("\n") == len(scripts.OPERATIONS)
+
+
+# The .NET types ConstrainedLanguage permits (about_Language_Modes, Windows PowerShell 5.1) that
+# the scripts may name; every other type literal fails on a WDAC/AppLocker host.
+CLM_TYPES = {"guid", "ref", "cultureinfo", "regex", "int", "long", "bool", "string", "datetime",
+             "hashtable", "array", "pscustomobject"}
+TYPE_LITERAL = re.compile(r"\[([A-Za-z][\w.]*)\](?!\s*\()")
+
+
+@pytest.mark.parametrize("operation", scripts.OPERATIONS)
+def test_operations_run_in_constrained_language(operation: str) -> None:
+    # The parameter-decoding line is the one exception: the JEA endpoint drops it and builds $a
+    # from typed parameters; a WDAC host's admin endpoint would need the scripts signed.
+    lines = [line for line in scripts.body(operation).splitlines()
+             if not line.startswith("$a=[Text.Encoding]")]
+    text = "\n".join(lines)
+    types = {m.group(1).lower() for m in TYPE_LITERAL.finditer(text)
+             if not re.fullmatch(r"\d+", m.group(1))}
+    assert types <= CLM_TYPES, f"{operation} names types ConstrainedLanguage refuses: {types - CLM_TYPES}"
+    for forbidden in ("New-Object", "Add-Type", "::new(", ".Data["):
+        assert forbidden not in text, f"{operation} uses {forbidden}"
