@@ -393,3 +393,27 @@ def test_help_menu_copies_diagnostics_without_the_password(open_as, qapp) -> Non
     report = qapp.clipboard().text()
     assert "hvconsole" in report and "Qt: " in report
     assert "henry-demo" not in report
+
+
+def test_keyboard_shortcut_and_context_menu_reach_the_same_actions(open_as) -> None:
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtWidgets import QMenu
+
+    henry = open_as("henry")
+    henry.select("office-files")  # Saved: start allowed, turn off not (no privilege)
+    henry.window.show()
+    henry.window.activateWindow()
+    henry.qtbot.waitUntil(henry.window.isActiveWindow, timeout=5_000)
+    with henry.qtbot.waitSignal(henry.window.action_finished, timeout=30_000) as blocker:
+        henry.qtbot.keyClick(henry.window.table, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert blocker.args[0] == "ok"
+    henry.wait_idle()
+    henry.qtbot.waitUntil(lambda: henry.row("office-files").vm.state == "Running", timeout=20_000)
+
+    henry.window._context_menu(QPoint(5, 5))
+    menu = henry.window.findChildren(QMenu)[-1]
+    items = {a.text(): a for a in menu.actions() if a.text()}
+    # Running now: shut down allowed (helpdesk), start not (state), turn off not (privilege)
+    assert items["Shut &Down"].isEnabled() and not items["&Start"].isEnabled()
+    assert not items["Turn &Off"].isEnabled() and "vm.turnoff" in items["Turn &Off"].toolTip()
+    menu.close()
