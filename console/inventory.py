@@ -7,9 +7,12 @@ allows nothing and keeps its raw value for display.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
+
+from . import states
+from .powershell import facts
 
 
 class Action(StrEnum):
@@ -64,44 +67,14 @@ REQUIRED_PRIVILEGES: dict[Action, frozenset[str]] = {
     Action.EJECT: frozenset({"vm.media"}),
 }
 
-_A = Action
-_STABLE_CHECKPOINT = {_A.CHECKPOINT_CREATE, _A.CHECKPOINT_APPLY, _A.CHECKPOINT_DELETE,
-                      _A.CHECKPOINT_DELETE_SUBTREE}
-# Which action each Hyper-V state allows. Transitional states allow nothing but turning off a
-# hung shutdown; *Critical states (storage unreachable, full volume) allow only what can help.
+# Which action each Hyper-V state allows: console.states, the one table the scripts and the lab
+# read too (the cmdlets' own tables, from Microsoft's sources). An unknown state allows nothing.
 STATE_ACTIONS: dict[str, frozenset[Action]] = {
-    "Running": frozenset({_A.SHUTDOWN, _A.RESTART, _A.TURNOFF, _A.RESET, _A.SAVE, _A.PAUSE,
-                          _A.MOUNT_ISO, _A.EJECT, *_STABLE_CHECKPOINT}),
-    "Off": frozenset({_A.START, _A.MOUNT_ISO, _A.EJECT, *_STABLE_CHECKPOINT}),
-    "Saved": frozenset({_A.START, _A.DELETE_SAVED_STATE, *_STABLE_CHECKPOINT}),
-    "Paused": frozenset({_A.RESUME, _A.TURNOFF, _A.SAVE, _A.RESET, _A.CHECKPOINT_CREATE,
-                         _A.CHECKPOINT_DELETE, _A.CHECKPOINT_DELETE_SUBTREE}),
-    "FastSaved": frozenset({_A.START, _A.DELETE_SAVED_STATE}),
-    "Hibernated": frozenset({_A.START}),
-    "Stopping": frozenset({_A.TURNOFF}),
-    "Starting": frozenset(),
-    "Saving": frozenset(),
-    "Pausing": frozenset(),
-    "Resuming": frozenset(),
-    "Reset": frozenset(),
-    "FastSaving": frozenset(),
-    "ForceShutdown": frozenset(),
-    "ForceReboot": frozenset(),
-    "ComponentServicing": frozenset(),
-    "Other": frozenset(),
-    "RunningCritical": frozenset({_A.TURNOFF}),
-    "PausedCritical": frozenset({_A.RESUME, _A.TURNOFF}),
-    "OffCritical": frozenset(),
-    "SavedCritical": frozenset(),
-    "StartingCritical": frozenset(),
-    "StoppingCritical": frozenset({_A.TURNOFF}),
-    "SavingCritical": frozenset(),
-    "PausingCritical": frozenset(),
-    "ResumingCritical": frozenset(),
-    "ResetCritical": frozenset(),
-    "FastSavedCritical": frozenset(),
-    "FastSavingCritical": frozenset(),
-}
+    state: frozenset(Action(a) for a in states.actions_for(state)) for state in facts.STATES}
+# Guest restart is shut down then start: it is offered where shut down is.
+for _state, _actions in STATE_ACTIONS.items():
+    if Action.SHUTDOWN in _actions:
+        STATE_ACTIONS[_state] = _actions | {Action.RESTART}
 KNOWN_STATES = frozenset(STATE_ACTIONS)
 TRANSITIONAL_STATES = frozenset({
     "Starting", "Stopping", "Saving", "Pausing", "Resuming", "Reset", "FastSaving",
@@ -113,17 +86,32 @@ TRANSITIONAL_STATES = frozenset({
 class Checkpoint:
     id: str
     name: str
-    type: str  # Standard, Production, Recovery, Planned, Replica, ... as the host names it
+    type: str  # SnapshotType as the host names it: Standard, Recovery, Planned, Replica, ...
     parent_id: str | None
     created: datetime | None
     size_bytes: int = 0
+    state: str = "Saved"  # the VM's state it captured; Off: no memory (production, or VM off)
+    automatic: bool = False  # taken by Start-VM (automatic checkpoints)
+
+    @property
+    def holds_memory(self) -> bool:
+        """Applying it returns the VM with its memory (Saved); without, the VM is Off."""
+        return self.state != "Off"
+
+    @property
+    def kind(self) -> str:
+        """What a person calls it: Hyper-V's SnapshotType never says Production."""
+        if self.type != "Standard":
+            return self.type  # Recovery, Planned, Replica, ...: left by backup or replication
+        return "Standard" if self.holds_memory else "Production (no memory)"
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Checkpoint:
         return cls(id=str(d["id"]).lower(), name=str(d.get("name") or ""),
                    type=str(d.get("type") or "Standard"),
                    parent_id=(str(d["parent_id"]).lower() if d.get("parent_id") else None),
-                   created=_parse_time(d.get("created")), size_bytes=int(d.get("size_bytes") or 0))
+                   created=_parse_time(d.get("created")), size_bytes=int(d.get("size_bytes") or 0),
+                   state=str(d.get("state") or "Saved"), automatic=bool(d.get("automatic")))
 
 
 @dataclass(frozen=True)
@@ -162,6 +150,7 @@ class VM:
     checkpoints: tuple[Checkpoint, ...] = ()
     dvd_drives: tuple[DvdDrive, ...] = ()
     notes: str = ""
+    unreadable: str | None = None  # why the host could not read this VM's configuration
     disk_bytes: int = 0  # every virtual disk of the VM, checkpoint files included
     checkpoint_bytes: int = 0  # of which the checkpoints' differencing disks
     cluster: str | None = None
@@ -199,7 +188,9 @@ class VM:
             checkpoint_type=str(d.get("checkpoint_type") or "Production"),
             checkpoints=tuple(Checkpoint.from_json(c) for c in d.get("checkpoints") or ()),
             dvd_drives=tuple(DvdDrive.from_json(x) for x in d.get("dvd_drives") or ()),
-            notes=str(d.get("notes") or ""), disk_bytes=int(d.get("disk_bytes") or 0),
+            notes=str(d.get("notes") or ""),
+            unreadable=str(d["unreadable"]) if d.get("unreadable") else None,
+            disk_bytes=int(d.get("disk_bytes") or 0),
             checkpoint_bytes=int(d.get("checkpoint_bytes") or 0), cluster=cluster,
         )
 
@@ -208,6 +199,8 @@ def allowed_by_state(vm: VM, action: Action) -> tuple[bool, str]:
     """Whether the VM's state (and replica role) allows an action, and if not, why in a sentence."""
     if vm.is_replica and action in POWER_ACTIONS:
         return False, f"{vm.name} is a Replica copy: starting it would be a failover"
+    if vm.unreadable:
+        return False, f"{vm.host} could not read {vm.name}'s configuration ({vm.unreadable})"
     if not vm.known_state:
         return False, f"{vm.name} is in an unknown state ({vm.state})"
     if action in STATE_ACTIONS[vm.state]:
@@ -233,27 +226,65 @@ class IsoFile:
 
 
 @dataclass(frozen=True)
+class Storage:
+    """A place that holds VM files: a local volume (a Cluster Shared Volume too) or a share,
+    whose free space is the file server's (None when the host could not read it)."""
+
+    path: str
+    kind: str = "volume"  # volume | share
+    free_bytes: int | None = None
+    total_bytes: int | None = None
+    label: str = ""
+    error: str = ""  # why the space could not be read
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Storage:
+        def number(key: str) -> int | None:
+            return int(d[key]) if d.get(key) is not None else None
+        return cls(path=str(d.get("path") or ""), kind=str(d.get("kind") or "volume"),
+                   free_bytes=number("free_bytes"), total_bytes=number("total_bytes"),
+                   label=str(d.get("label") or ""), error=str(d.get("error") or ""))
+
+
+@dataclass(frozen=True)
 class HostFacts:
     name: str
     os_build: str = ""
-    last_update: datetime | None = None
-    volume_path: str = ""
-    free_bytes: int = 0
-    total_bytes: int = 0
+    last_update: datetime | None = None  # the day of the newest update, midnight UTC
+    storage: tuple[Storage, ...] = ()
     isos: tuple[IsoFile, ...] = ()
+
+    @property
+    def tightest(self) -> Storage | None:
+        """The place with the least free space, of those whose space is known."""
+        known = [s for s in self.storage if s.free_bytes is not None]
+        return min(known, key=lambda s: s.free_bytes or 0) if known else None
+
+    @property
+    def volume_path(self) -> str:
+        return self.tightest.path if self.tightest else ""
+
+    @property
+    def free_bytes(self) -> int:
+        return (self.tightest.free_bytes or 0) if self.tightest else 0
+
+    @property
+    def total_bytes(self) -> int:
+        return (self.tightest.total_bytes or 0) if self.tightest else 0
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> HostFacts:
-        vol = d.get("volume") or {}
         return cls(name=str(d.get("name") or ""), os_build=str(d.get("os_build") or ""),
                    last_update=_parse_time(d.get("last_update")),
-                   volume_path=str(vol.get("path") or ""), free_bytes=int(vol.get("free_bytes") or 0),
-                   total_bytes=int(vol.get("total_bytes") or 0),
+                   storage=tuple(Storage.from_json(x) for x in d.get("storage") or ()
+                                 if isinstance(x, dict)),
                    isos=tuple(IsoFile(str(i["path"]), int(i.get("size_bytes") or 0))
                               for i in d.get("isos") or ()))
 
 
 def _parse_time(value: Any) -> datetime | None:
+    """ISO 8601 from the host; a day alone (an update's install day) is that day, 00:00 UTC."""
     if not value:
         return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

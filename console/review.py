@@ -544,13 +544,16 @@ def _storage(host: str, vms: list[VM], facts: HostFacts, settings: ReviewSetting
             f"{facts.volume_path or 'its volume'}.", (host, *(vm.name for vm in heavy)),
             "Ask the owners to delete checkpoints they no longer need (merges free space when "
             "done), starting with the largest."))
-    if facts.total_bytes and facts.free_bytes < settings.min_free_share * facts.total_bytes:
-        out.append(Finding(
-            "low-free-space", "high",
-            f"{facts.volume_path or 'The VM volume'} on {host} has {_gib(facts.free_bytes)} free of"
-            f" {_gib(facts.total_bytes)} (below {settings.min_free_share:.0%}); a full volume "
-            "pauses every VM on it.", (host,),
-            "Free space (checkpoints, old disks) or move VMs to another volume before it fills."))
+    for place in facts.storage:  # every volume or share that holds VM files
+        if place.total_bytes and place.free_bytes is not None and \
+                place.free_bytes < settings.min_free_share * place.total_bytes:
+            out.append(Finding(
+                "low-free-space", "high",
+                f"{place.path} on {host} has {_gib(place.free_bytes)} free of"
+                f" {_gib(place.total_bytes)} (below {settings.min_free_share:.0%}); a full volume "
+                "pauses every VM on it.", (host,),
+                "Free space (checkpoints, old disks) or move VMs to another volume before it "
+                "fills."))
     return out
 
 
