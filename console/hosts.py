@@ -1,9 +1,10 @@
 """Host operations over WinRM: one client per Hyper-V host, and a pool that fans reads out.
 
-Each operation is ONE WinRS command built by `console.scripts.command` (the fixed script, with its
-parameters as a base64 JSON document) whose stdout is exactly one JSON document
-(docs/host-operations.md). pywinrm's `Protocol` is used directly: `Session.run_ps` opens a new TCP
-connection and NTLM handshake per call, while a kept shell costs three requests a command.
+Each operation is ONE WinRS command built by `console.scripts.command` (powershell.exe with the
+fixed script, its parameters a base64 JSON document, on its standard input) whose stdout is
+exactly one JSON document (docs/host-operations.md). pywinrm's `Protocol` is used directly:
+`Session.run_ps` opens a new TCP connection and NTLM handshake per call, while a kept shell costs
+four requests a command (command, its input, output, clean-up).
 
 Reads share one kept connection and shell per host (reopened once when broken). Each action gets
 its own connection and shell: a guest shutdown that takes minutes never holds up a refresh, and an
@@ -232,15 +233,15 @@ class HostClient:
     # --- reads: the kept shell, reopened once when broken -------------------------------------
 
     def _read(self, operation: str, params: dict[str, Any]) -> Any:
-        executable, args = scripts.command(operation, params)  # InvalidParameter before sending
+        command = scripts.command(operation, params)  # InvalidParameter before sending
         self._before_call()
         deadline = time.monotonic() + self.config.timeout
         if not self.keep_shell:
-            return self._document(self._fresh_call(executable, args, deadline, action=False))
+            return self._document(self._fresh_call(command, deadline, action=False))
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    out = self._kept_call(executable, args, deadline)
+                    out = self._kept_call(command, deadline)
                     break
                 except HostError as error:
                     self._drop_kept(delete_shell=not isinstance(error, _SILENT))
@@ -249,7 +250,7 @@ class HostClient:
                         raise
         return self._document(out)
 
-    def _kept_call(self, executable: str, args: list[str],
+    def _kept_call(self, command: tuple[str, list[str], str],
                    deadline: float) -> tuple[bytes, bytes, int]:
         now = time.monotonic()
         if self._protocol is not None and now - self._last_used > _KEEP_ALIVE_IDLE:
@@ -263,8 +264,7 @@ class HostClient:
                 self._shell_id = self._guard(protocol, deadline, lambda: protocol.open_shell(
                     noprofile=True, codepage=_UTF8))
             shell_id = self._shell_id
-            command_id = self._guard(protocol, deadline,
-                                     lambda: protocol.run_command(shell_id, executable, args))
+            command_id = self._start(protocol, shell_id, command, deadline)
             out = self._receive(protocol, shell_id, command_id, deadline)
             self._guard(protocol, deadline, lambda: protocol.cleanup_command(shell_id, command_id))
             return out
@@ -288,18 +288,28 @@ class HostClient:
     # --- actions: a connection and shell of their own, never retried ---------------------------
 
     def _act(self, operation: str, params: dict[str, Any], vm_id: str) -> ActionOutcome:
-        executable, args = scripts.command(operation, params)  # InvalidParameter before sending
+        command = scripts.command(operation, params)  # InvalidParameter before sending
         self._before_call()
         deadline = time.monotonic() + self.config.timeout
         try:
-            out = self._fresh_call(executable, args, deadline, action=True)
+            out = self._fresh_call(command, deadline, action=True)
         except _Pending as pending:
             return ActionOutcome.pending(self.name, operation, vm_id, self.config.timeout,
                                          str(pending.cause))
         data = self._document(out, vm_id)
         return ActionOutcome.done(data, f"{operation} {params.get('action')} done on {self.name}.")
 
-    def _fresh_call(self, executable: str, args: list[str], deadline: float,
+    def _start(self, protocol: WinRMProtocol, shell_id: str, command: tuple[str, list[str], str],
+               deadline: float) -> str:
+        """Start powershell.exe and hand it the script on its standard input."""
+        executable, args, stdin = command
+        command_id: str = self._guard(protocol, deadline,
+                                      lambda: protocol.run_command(shell_id, executable, args))
+        self._guard(protocol, deadline, lambda: protocol.send_command_input(
+            shell_id, command_id, stdin.encode("ascii"), end=True))
+        return command_id
+
+    def _fresh_call(self, command: tuple[str, list[str], str], deadline: float,
                     action: bool) -> tuple[bytes, bytes, int]:
         """One shell for one command. For an action, once the command is sent, a timeout or a
         broken connection means "pending", and the shell is left alone: deleting it would stop
@@ -312,8 +322,7 @@ class HostClient:
                 noprofile=True, codepage=_UTF8))
             sid = shell_id
             sent = True
-            command_id = self._guard(protocol, deadline,
-                                     lambda: protocol.run_command(sid, executable, args))
+            command_id = self._start(protocol, sid, command, deadline)
             out = self._receive(protocol, sid, command_id, deadline)
         except (HostTimeout, HostUnreachable) as error:
             if action and sent:

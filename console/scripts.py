@@ -5,34 +5,37 @@ prelude _common.ps1. Parameters never enter the script text as code: they travel
 document, base64-encoded, in the first line (`$p='...'`), which the prelude decodes. Base64 has
 no quote, so nothing in a VM name, path or label can end that string and become code.
 
-The whole is sent as `powershell -NoProfile -NonInteractive -EncodedCommand <UTF-16LE base64>`,
-which must fit cmd.exe's 8191-character command line on a real host: scripts are sent compacted
-(comment lines and indentation dropped), and a command that would not fit is refused before it is
-sent. The lab recognises a command only if its body is, to the letter, a compacted script.
+Each script defines its work as function O and ends with Y, the prelude's frame that runs O and
+prints one JSON document. The power script's table of accepted states is filled in from
+console.states, the one table the inventory and the lab read too.
+
+The command is `powershell -NoProfile -NonInteractive -Command -`, and the script travels on the
+command's standard input as ONE line (powershell.exe reads `-Command -` line by line, running
+each complete statement as it arrives): cmd.exe's 8191-character command line would not hold
+the scripts as `-EncodedCommand` (2.7 characters per script character), and the command line
+stays far within 75% of that limit (tests/lab/test_scripts.py). The script is ASCII only (the
+parameters are base64), so the console code page of a host cannot change a character of it.
+The lab runs what it is sent through its PowerShell interpreter (console/lab/pwsh), judged by
+Microsoft's facts: it does not recognise the console's text.
 """
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from functools import cache
 from typing import Any
 
-from .errors import ConsoleError, InvalidParameter
+from . import states
+from .errors import InvalidParameter
 from .paths import POWERSHELL
 
 COMMAND_LINE_LIMIT = 8191
+COMMAND_LINE_BUDGET = COMMAND_LINE_LIMIT * 3 // 4  # room for a host's longer paths and names
 EXECUTABLE = "powershell"
-ARGUMENTS = ("-NoProfile", "-NonInteractive", "-EncodedCommand")
+ARGUMENTS = ("-NoProfile", "-NonInteractive", "-Command", "-")
+STDIN_LIMIT = 64 * 1024  # far below WinRM's 500 KB envelope (MaxEnvelopeSizekb)
 OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media")
-_PARAM_LINE = re.compile(r"\$p='([A-Za-z0-9+/]*={0,2})'")
-
-
-class UnknownScript(ConsoleError):
-    """A command that is not one of the console's operation scripts."""
-
-
 def compact(text: str) -> str:
     """Drop blank lines, `#` comment lines and indentation. Scripts use no here-strings."""
     lines = (line.strip() for line in text.splitlines())
@@ -41,12 +44,36 @@ def compact(text: str) -> str:
 
 @cache
 def body(operation: str) -> str:
-    """The compacted text run for an operation: the prelude, then the operation's script."""
+    """The compacted text run for an operation: the prelude's settings, the prelude helpers the
+    operation calls (each helper is one line), then the operation's script."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
-    prelude = (POWERSHELL / "_common.ps1").read_text(encoding="utf-8")
-    script = (POWERSHELL / f"{operation}.ps1").read_text(encoding="utf-8")
-    return compact(prelude) + "\n" + compact(script)
+    prelude = compact((POWERSHELL / "_common.ps1").read_text(encoding="utf-8")).splitlines()
+    script = compact((POWERSHELL / f"{operation}.ps1").read_text(encoding="utf-8")
+                     .replace("%ACCEPTS%", states.power_table_literal()))
+    helpers = {_defined(line): line for line in prelude if _defined(line)}
+    wanted: set[str] = set()
+    calls = _calls(script)
+    while calls - wanted:
+        name = (calls - wanted).pop()
+        wanted.add(name)
+        if name in helpers:
+            calls |= _calls(helpers[name])
+    kept = [line for line in prelude
+            if (name := _defined(line)) is None and (not line.startswith("$a=") or "$a." in script)
+            or name in wanted]
+    return "\n".join(kept) + "\n" + script
+
+
+def _defined(line: str) -> str | None:
+    match = re.match(r"function (\w+)", line)
+    return match.group(1) if match else None
+
+
+def _calls(text: str) -> set[str]:
+    """The names of the commands `text` calls, read with the PowerShell grammar."""
+    from .powershell.syntax import parse, text_of, walk
+    return {text_of(n) for n in walk(parse(text).root_node) if n.type == "command_name"}
 
 
 def encode_params(params: dict[str, Any]) -> str:
@@ -59,52 +86,32 @@ def script(operation: str, params: dict[str, Any]) -> str:
     return f"$p='{encode_params(params)}'\n" + body(operation)
 
 
-def command(operation: str, params: dict[str, Any]) -> tuple[str, list[str]]:
-    """(executable, arguments) for WinRS; refuses a command line a real host would cut."""
-    encoded = base64.b64encode(script(operation, params).encode("utf-16-le")).decode("ascii")
-    args = [*ARGUMENTS, encoded]
-    length = len(" ".join([EXECUTABLE, *args]))
-    if length > COMMAND_LINE_LIMIT:
+def command(operation: str, params: dict[str, Any]) -> tuple[str, list[str], str]:
+    """(executable, arguments, standard input) for WinRS; refuses what a host would not take."""
+    text = one_line(script(operation, params)) + "\r\n"
+    if not text.isascii() or len(text) > STDIN_LIMIT:
         raise InvalidParameter(
-            f"The parameters of this {operation} call are too long for a host's command line "
-            f"({length} of {COMMAND_LINE_LIMIT} characters); shorten the name or path."
-        )
-    return EXECUTABLE, args
+            f"The parameters of this {operation} call are too long for a host "
+            f"({len(text)} of {STDIN_LIMIT} characters); shorten the name or path.")
+    return EXECUTABLE, list(ARGUMENTS), text
 
 
 def command_line(operation: str, params: dict[str, Any]) -> str:
-    executable, args = command(operation, params)
+    """What cmd.exe is given (the script itself travels on standard input)."""
+    executable, args, _ = command(operation, params)
     return " ".join([executable, *args])
 
 
-def parse_command_line(line: str) -> tuple[str, dict[str, Any]]:
-    """What the lab does with a command line: (operation, parameters), or UnknownScript."""
-    parts = line.split()
-    if (len(parts) != len(ARGUMENTS) + 2 or parts[0].lower() not in {"powershell", "powershell.exe"}
-            or [p.lower() for p in parts[1:-1]] != [a.lower() for a in ARGUMENTS]):
-        raise UnknownScript("not an operation script command line")
-    try:
-        text = base64.b64decode(parts[-1], validate=True).decode("utf-16-le")
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise UnknownScript("the encoded command is not valid") from exc
-    first, _, rest = text.partition("\n")
-    match = _PARAM_LINE.fullmatch(first)
-    if not match:
-        raise UnknownScript("the script does not start with its parameter line")
-    operation = next((op for op in OPERATIONS if _body_or_none(op) == rest), None)
-    if operation is None:
-        raise UnknownScript("the script is not one of the console's operation scripts")
-    try:
-        params = json.loads(base64.b64decode(match.group(1)).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnknownScript("the parameter document is not valid JSON") from exc
-    if not isinstance(params, dict):
-        raise UnknownScript("the parameter document is not a JSON object")
-    return operation, params
-
-
-def _body_or_none(operation: str) -> str | None:
-    try:
-        return body(operation)
-    except FileNotFoundError:
-        return None
+def one_line(text: str) -> str:
+    """The script as one line: `;` between statements, a space where the next line continues
+    the statement (a block's next clause, or a line ending in an opening bracket, a pipe or a
+    comma). tests/lab/test_scripts.py checks the grammar reads both alike."""
+    out = ""
+    for line in text.splitlines():
+        if not out:
+            out = line
+        elif out.endswith(("{", "(", "|", ",", ";")) or re.match(r"(elseif|else|catch|finally)\b", line):
+            out += " " + line
+        else:
+            out += ";" + line
+    return out

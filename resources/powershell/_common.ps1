@@ -1,27 +1,34 @@
 # Prelude of every operation script (see docs/host-operations.md). The parameters arrive in $p as
 # base64 UTF-8 JSON and are decoded here into $a: they never become script text.
-# Helpers that only some operations need live in those scripts (D, K). Names are short on purpose: the whole command must fit cmd.exe's 8191-character line, and the
-# encoded command costs 2.7 characters per script character. Windows PowerShell 5.1 has the
-# single-letter aliases r and h, which would win over functions of those names.
+# Each operation script defines its work as function O and ends with Y, the frame that runs it.
+# Names are short on purpose: the whole command must fit cmd.exe's 8191-character line (at most
+# 75% of it, tests/lab/test_scripts.py), and the encoded command costs 2.7 characters per script
+# character. Windows PowerShell 5.1 has the single-letter aliases r and h, which would win over
+# functions of those names.
 $ErrorActionPreference='Stop'
 $ProgressPreference='SilentlyContinue'
 # The one line that needs FullLanguage; the JEA endpoint drops it and builds $a from typed
 # parameters instead.
 $a=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($p))|ConvertFrom-Json
 # Below the line above, everything also runs in ConstrainedLanguage (WDAC/AppLocker hosts, and the
-# JEA endpoint's functions there): cmdlets, strings and the core types only, no other .NET type.
+# JEA endpoint's functions there): cmdlets, properties, strings and the core types only.
 # F: fail with one of the contract's error codes, carried in the message as "hvc_<code>:".
 function F($c,$m){throw "hvc_$($c):$m"}
-# C: an error record's contract code: our own F's, else from the error id or category, never
-# from the localised message text. VM and checkpoint look-ups raise their own not_found.
-function C($r){$i="$($r.FullyQualifiedErrorId)"
-if("$($r.Exception.Message)" -match '^hvc_(\w+):'){$matches[1]}elseif("$($r.CategoryInfo.Category)" -eq 'PermissionDenied' -or $i -like 'AccessDenied*'){'access_denied'}elseif($i -like 'InvalidState*'){'wrong_state'}elseif($i -like 'InvalidCast*'){'invalid_parameter'}else{'host_error'}}
-# Y: the frame every operation runs in; exactly one JSON document on stdout, whatever happens.
+# C: an error record's contract code, from our own F, the error id, or the Hyper-V exception the
+# cmdlet wrapped (VirtualizationException.InnerException: a WMI job's ErrorCode, or a refused
+# connection's Issue); never from the localised message text. A caller outside Hyper-V
+# Administrators gets id Unspecified with Issue AccessDenied; 32781 is a locked guest console;
+# 32774 (ObjectInUse) a backup or merge holding the VM.
+function C($r){$i="$($r.FullyQualifiedErrorId)";$x=$r.Exception.InnerException;$s="$($x.Issue)"
+if("$($r.Exception.Message)" -match '^hvc_(\w+):'){$matches[1]}elseif($s -eq 'AccessDenied' -or "$($r.CategoryInfo.Category)" -eq 'PermissionDenied' -or $i -like 'AccessDenied*'){'access_denied'}elseif("$($x.ErrorCode)" -eq '32781'){'guest_locked'}elseif($i -like 'ObjectInUse*'){'object_in_use'}elseif($i -like 'InvalidState*'){'wrong_state'}elseif($i -like 'ObjectNotFound*'){'not_found'}elseif($s -in 'RpcServerUnavailable','ServerResolution'){'connection_lost'}elseif($i -like 'InvalidCast*'){'invalid_parameter'}else{'host_error'}}
+# Y: the frame; exactly one JSON document on stdout, whatever happens.
 # The client opens its shell with code page 65001, so names travel as UTF-8.
-function Y($b){try{$r=@{ok=$true;data=(& $b)}}catch{$r=@{ok=$false;error=@{code=(C $_);message=("$($_.Exception.Message)" -replace '^hvc_\w+:')}}};ConvertTo-Json $r -Depth 8 -Compress}
+function Y{try{$r=@{ok=$true;data=(O)}}catch{$r=@{ok=$false;error=@{code=(C $_);message=("$($_.Exception.Message)" -replace '^hvc_\w+:')}}};ConvertTo-Json $r -Depth 8 -Compress}
 # U: a GUID parameter, or invalid_parameter.
 function U($s,$w){$g=[guid]::Empty;if(![guid]::TryParse("$s",[ref]$g)){F invalid_parameter "$w is not an id."};$g}
-# V: the VM named by $a.vm_id, always by -Id (-Name takes wildcards: '*' would be every VM).
-function V{$g=U $a.vm_id vm_id;$v=$null;try{$v=Get-VM -Id $g}catch{if((C $_) -eq 'access_denied'){throw}};if(!$v){F not_found "No VM $g on this host."};$v}
+# V: the VM named by $a.vm_id, always by -Id (-Name takes wildcards: '*' would be every VM). Get-VM
+# reports an unknown id as an error (its id is not settled: docs/verification.md); a refusal or a
+# lost connection stays what it is, never "no such VM".
+function V{$g=U $a.vm_id vm_id;$v=$null;try{$v=Get-VM -Id $g}catch{if('access_denied','connection_lost' -contains (C $_)){throw}};if(!$v){F not_found "No VM $g on this host."};$v}
 # S: a VM's state, read again after an action.
 function S($g){$v=Get-VM -Id $g;@{id="$($v.Id)";state="$($v.State)";status="$($v.Status)"}}

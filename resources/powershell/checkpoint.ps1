@@ -1,9 +1,11 @@
 # checkpoint: create, apply, delete (children kept, disks merged in the background) or delete a
 # subtree. Checkpoints are targeted by id, never by name.
-# D and K are the same as in inventory.ps1 (tests/lab/test_scripts.py checks it).
+# D and K are the same as in inventory.ps1 (tests/lab/test_scripts.py checks it). A checkpoint's
+# SnapshotType never says Production (Standard, Recovery, Planned, Replica, ...): its State does
+# (Off: no memory saved, a production checkpoint or one of an Off VM).
 function D($d){if($d){$d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",[cultureinfo]::InvariantCulture)}}
-function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime;size_bytes=0}}
-Y {
+function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";state="$($s.State)";automatic=[bool]$s.IsAutomaticCheckpoint;parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime;size_bytes=0}}
+function O{
 $v=V
 $x="$($a.action)"
 $c=$null
@@ -21,3 +23,4 @@ delete_subtree{$null=Remove-VMSnapshot -VMSnapshot $c -IncludeAllChildSnapshots 
 default{F invalid_parameter "Unknown checkpoint action $x."}}
 @{vm=S $v.Id;checkpoint=$(if($c){K $c})}
 }
+Y

@@ -1,19 +1,22 @@
-# host_facts: name, OS build (with its update revision), newest installed update, the volume that
-# holds the VMs, and the ISO files of the approved library folders given in the parameters.
-# D is the same as in inventory.ps1 (tests/lab/test_scripts.py checks it).
-function D($d){if($d){$d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",[cultureinfo]::InvariantCulture)}}
-Y {
-$k=Get-ItemProperty 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
-$u=Get-HotFix|Where-Object InstalledOn|Sort-Object InstalledOn|Select-Object -Last 1
-$vp=(Get-VMHost).VirtualHardDiskPath
-# The file-system drive's free space works without administrator rights, unlike the Storage CIM
-# cmdlets (a volume mounted in a folder is counted with its drive letter's volume).
-$dv=Get-PSDrive ($vp -replace '^([A-Za-z]):.*','$1') -PSProvider FileSystem
-# Only regular .iso files directly in a library folder: no reparse point, no longer extension
-# (a 3-letter pattern also matches longer extensions).
-$l=@(foreach($f in @($a.library)){if(Test-Path -LiteralPath "$f" -PathType Container){
-foreach($i in Get-ChildItem -LiteralPath "$f" -Filter *.iso -File -Force){
-if($i.Extension -eq '.iso' -and "$($i.Attributes)" -notmatch 'ReparsePoint'){@{path=$i.FullName;size_bytes=$i.Length}}}}})
-@{name=$env:COMPUTERNAME;os_build="$($k.CurrentBuild).$($k.UBR)";last_update=D $u.InstalledOn
-volume=@{path=$vp;free_bytes=$dv.Free;total_bytes=$dv.Free+$dv.Used};isos=$l}
+# host_facts: name, OS build with its update revision (the registry: the reliable base of the
+# patch level), the newest update's day, every place that holds VM files with its free and total
+# space, and the ISO files of the approved library folders given in the parameters. One odd entry
+# never fails the call: an update whose date cannot be read is skipped, a place whose space
+# cannot be read is listed without it, a library folder that cannot be listed is skipped.
+function O{
+$k=Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
+# InstalledOn is a script property that throws on dates it cannot parse; it is a local day with
+# no time, written as that day (no conversion to UTC, which can move it).
+$u=$null;foreach($h in Get-HotFix){try{$d=$h.InstalledOn;if($d -and (!$u -or $d -gt $u)){$u=$d}}catch{}}
+# Where VM files live: the defaults, each VM's configuration and every virtual disk. Local paths
+# are grouped by volume (Get-Volume -FilePath knows mount points and Cluster Shared Volumes); a
+# share (SMB3) is listed by its root, its space is the file server's.
+$m=Get-VMHost;$vs=@(Get-VM)
+$ps=@($m.VirtualHardDiskPath,$m.VirtualMachinePath)+@($vs|ForEach-Object{$_.Path})+@(if($vs){Get-VMHardDiskDrive -VM $vs|ForEach-Object{if("$($_.Path)" -match '\\'){Split-Path -Path $_.Path -Parent}}})
+$w=@{};foreach($p in $ps){if("$p" -match '^(\\\\[^\\]+\\[^\\]+)'){$w[$matches[1]]=@{path=$matches[1];kind='share'}}elseif($p){try{$e=Get-Volume -FilePath $p;$w["$($e.Path)"]=@{path=$(if($e.DriveLetter){"$($e.DriveLetter):\"}else{$p});label=$e.FileSystemLabel;kind='volume';free_bytes=[long]$e.SizeRemaining;total_bytes=[long]$e.Size;holds=$p}}catch{$w["$p"]=@{path=$p;kind='volume';error="$($_.Exception.Message)"}}}}
+# Only regular .iso files directly in a library folder, no links (a 3-letter pattern also
+# matches longer extensions).
+$l=@(foreach($f in @($a.library)){try{foreach($i in Get-ChildItem -LiteralPath "$f" -Filter *.iso -File -Force){if($i.Extension -eq '.iso' -and !$i.LinkType){@{path=$i.FullName;size_bytes=$i.Length}}}}catch{}})
+@{name=$env:COMPUTERNAME;os_build="$($k.CurrentBuild).$($k.UBR)";last_update=$(if($u){$u.ToString('yyyy-MM-dd',[cultureinfo]::InvariantCulture)});storage=@($w.Values);isos=$l}
 }
+Y

@@ -1,29 +1,29 @@
 # inventory: every VM of the host in one call. Devices, checkpoints and integration services are
 # fetched once for all VMs (a property such as ProcessorCount or HardDrives would cost one WMI
-# query per VM) and grouped by VM id.
+# query per VM) and grouped by VM id. When a bulk read fails (one VM whose configuration cannot
+# be read fails it for all), they are read VM by VM and only the failing VM is marked unreadable.
 # D and K are the same as in checkpoint.ps1 (tests/lab/test_scripts.py checks it).
 function D($d){if($d){$d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",[cultureinfo]::InvariantCulture)}}
-function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime;size_bytes=0}}
-Y {
+function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";state="$($s.State)";automatic=[bool]$s.IsAutomaticCheckpoint;parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime;size_bytes=0}}
+# G: the devices of the VMs $l, added to the tables by VM id. Integration services by id, never
+# by their localised names (Heartbeat 84EAAE65, Shutdown 9F8233AC).
+function G($l){foreach($o in Get-VMSnapshot -VM $l){$ss["$($o.VMId)"]+=@($o)}
+foreach($o in Get-VMDvdDrive -VM $l){$ds["$($o.VMId)"]+=@($o)}
+foreach($o in Get-VMHardDiskDrive -VM $l){$hs["$($o.VMId)"]+=@($o)}
+foreach($o in Get-VMIntegrationService -VM $l){$is["$($o.VMId)"+($o.Id -replace '.*\\')]=$o}}
+function O{
 $vs=@(Get-VM)
-$ss=@{};$ds=@{};$hs=@{};$is=@{}
-if($vs){
-foreach($o in Get-VMSnapshot -VM $vs){$ss["$($o.VMId)"]+=@($o)}
-foreach($o in Get-VMDvdDrive -VM $vs){$ds["$($o.VMId)"]+=@($o)}
-foreach($o in Get-VMHardDiskDrive -VM $vs){$hs["$($o.VMId)"]+=@($o)}
-# Integration services by id, never by their localised names (Heartbeat 84EAAE65, Shutdown 9F8233AC).
-foreach($o in Get-VMIntegrationService -VM $vs){$is["$($o.VMId)"+($o.Id -replace '.*\\')]=$o}}
-@{host=$env:COMPUTERNAME;vms=@(foreach($v in $vs){
-$k="$($v.Id)"
-$hb=$is[$k+'84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47']
+$ss=@{};$ds=@{};$hs=@{};$is=@{};$bad=@{}
+if($vs){try{G $vs}catch{$ss=@{};$ds=@{};$hs=@{};$is=@{};foreach($v in $vs){try{G @($v)}catch{$bad["$($v.Id)"]="$($_.Exception.Message)"}}}}
+@{host=$env:COMPUTERNAME;vms=@(foreach($v in $vs){$k="$($v.Id)"
+try{$hb=$is[$k+'84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47']
 $sd=$is[$k+'9F8233AC-BE49-4C79-8EE3-E7E1985B2077']
 # Disk use from file sizes, not Get-VHD (one WMI call per disk): the current disk and every
-# differencing disk Hyper-V made for checkpoints beside it (<stem>_<guid>.avhdx). Per-checkpoint
-# sizes would need each checkpoint's own disk list (a query each), so they are left at 0. A disk
-# whose folder cannot be read counts 0 rather than failing the inventory.
+# differencing disk Hyper-V made for checkpoints beside it (<stem>_<guid>.avhdx). A disk whose
+# folder cannot be read counts 0 rather than failing the inventory.
 $db=0;$cb=0
-foreach($h in $hs[$k]){try{$n=(Split-Path -Leaf $h.Path) -replace '\.[^.]*$' -replace '_[\w-]{36}$'
-foreach($f in Get-ChildItem -LiteralPath (Split-Path $h.Path) -Filter "$n*" -File -Force){if($f.Name -match ('^'+[regex]::Escape($n)+'(_[\w-]{36})?\.a?vhdx?$')){$db+=$f.Length;if($f.Extension -like '.avhd*'){$cb+=$f.Length}}}}catch{}}
+foreach($h in $hs[$k]){try{$n=(Split-Path -Path $h.Path -Leaf) -replace '\.[^.]*$' -replace '_[\w-]{36}$'
+foreach($f in Get-ChildItem -LiteralPath (Split-Path -Path $h.Path -Parent) -Filter "$n*" -File -Force){if($f.Name -match ('^'+[regex]::Escape($n)+'(_[\w-]{36})?\.a?vhdx?$')){$db+=$f.Length;if($f.Extension -like '.avhd*'){$cb+=$f.Length}}}}catch{}}
 @{id=$k;name=$v.Name;state="$($v.State)";status="$($v.Status)";uptime_s=[long]$v.Uptime.TotalSeconds
 cpu_pct=[int]$v.CPUUsage;memory_bytes=[long]$v.MemoryAssigned;generation=[int]$v.Generation
 heartbeat=$(if($hb.Enabled -and $hb.PrimaryOperationalStatus){"$($hb.PrimaryOperationalStatus)"})
@@ -31,5 +31,6 @@ shutdown_service=[bool]($sd.Enabled -and "$($sd.PrimaryOperationalStatus)" -eq '
 replication_mode="$($v.ReplicationMode)";checkpoint_type="$($v.CheckpointType)"
 checkpoints=@(foreach($s in $ss[$k]){K $s})
 dvd_drives=@(foreach($d in $ds[$k]){@{controller_type="$($d.ControllerType)";controller=[int]$d.ControllerNumber;location=[int]$d.ControllerLocation;path=$d.Path}})
-notes="$($v.Notes)";disk_bytes=$db;checkpoint_bytes=$cb}})}
+notes="$($v.Notes)";disk_bytes=$db;checkpoint_bytes=$cb;unreadable=$bad[$k]}}catch{@{id=$k;name="$($v.Name)";state="$($v.State)";unreadable="$($_.Exception.Message)"}}})}
 }
+Y

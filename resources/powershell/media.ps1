@@ -1,6 +1,6 @@
 # media: mount an ISO of the approved library on the DVD drive at a controller and location, or
 # eject it. The path passes every check before Hyper-V sees it, and is read back afterwards.
-Y {
+function O{
 $v=V
 $x="$($a.action)";$q="$($a.controller_type)";$n=[int]$a.controller;$o=[int]$a.location
 # W: the drive in that slot. A VM may have none, or several (IDE on generation 1, SCSI on 2).
@@ -15,13 +15,15 @@ if($x -ceq 'mount'){$p="$($a.path)";$z="$p is not an ISO file of this host's lib
 if($p -notmatch '^[A-Za-z]:\\[^/:*?"<>|\x00-\x1f]+$' -or $p -match '~\d|[. ]($|\\)|\\\\' -or $p -notmatch '\.iso$'){F not_in_library $z}
 $f=$p
 # Inside a library folder (compared without regard to case, as Windows does), a regular file.
-if(!(@($a.library)|Where-Object{$b="$_".TrimEnd('\')+'\';"$_" -match '^[A-Za-z]:\\' -and $f.Length -gt $b.Length -and $f.Substring(0,$b.Length) -eq $b}) -or !(Test-Path -LiteralPath $f -PathType Leaf)){F not_in_library $z}
-# No reparse point (junction, symbolic link) in any component: the full path is then the final
-# path, inside the library.
-$c=$f;while($c){if("$((Get-Item -LiteralPath $c -Force).Attributes)" -match 'Reparse'){F not_in_library $z};$c=Split-Path -LiteralPath $c -Parent}}
+$b=@($a.library)|Where-Object{$l="$_".TrimEnd('\')+'\';"$_" -match '^[A-Za-z]:\\' -and $f.Length -gt $l.Length -and $f.Substring(0,$l.Length) -eq $l}|Select-Object -First 1
+if(!$b -or !(Test-Path -LiteralPath $f -PathType Leaf)){F not_in_library $z}
+# No link (junction, symbolic link) below the library folder: each component up to it is read
+# once. Other reparse points are fine: deduplicated and cloud-tiered files are reparse points.
+$l="$b".TrimEnd('\');$c=$f;while($c.Length -gt $l.Length){if((Get-Item -LiteralPath $c -Force).LinkType){F not_in_library $z};$c=Split-Path -Path $c -Parent}}
 elseif($x -cne 'eject'){F invalid_parameter "Unknown media action $x."}
 $null=Set-VMDvdDrive -VMDvdDrive $d[0] -Path $f
 $d=W
 if($f -and "$($d[0].Path)" -ne $f){$null=Set-VMDvdDrive -VMDvdDrive $d[0] -Path $null;F not_in_library "The drive read back another file than $f; it was ejected."}
 @{drive=@{controller_type="$($d[0].ControllerType)";controller=$n;location=$o;path=$d[0].Path}}
 }
+Y
