@@ -78,9 +78,11 @@ class DirectoryError(ConsoleError):
 # --- hosts ----------------------------------------------------------------------------------------
 
 class HostError(ConsoleError):
-    """An operation on a Hyper-V host failed; `code` is the host contract's error code."""
+    """An operation on a Hyper-V host failed; `code` is the host contract's error code, and
+    `advice` the next step a person can take, added after the host's own words."""
 
     code = "host_error"
+    advice = ""
 
     def __init__(self, message: str, host: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -125,6 +127,30 @@ class WrongState(HostError):
 
 class NoShutdownService(HostError):
     code = "no_shutdown_service"
+    advice = "Shut the guest down from inside it, or turn the VM off (unsaved work is lost)."
+
+
+class GuestLocked(HostError):
+    """The guest refused a shut down: its console is locked (Msvm_ShutdownComponent 32781)."""
+
+    code = "guest_locked"
+    advice = ("The guest's console is locked, so it refused to shut down: ask whoever is signed "
+              "in to it to sign out, or turn the VM off (unsaved work in the guest is lost).")
+
+
+class ObjectInUse(HostError):
+    """A backup or a checkpoint merge holds the VM (error id ObjectInUse, 32774)."""
+
+    code = "object_in_use"
+    advice = "A backup or a checkpoint merge is using the VM; try again when it has finished."
+
+
+class ConnectionLost(HostError):
+    """The host's Hyper-V management service could not be reached from its own PowerShell."""
+
+    code = "connection_lost"
+    advice = ("The host's Hyper-V management service did not answer; try again in a minute, or "
+              "ask the host's administrators.")
 
 
 class ReplicaRefused(HostError):

@@ -41,9 +41,9 @@ from winrm.protocol import Protocol as WinRMProtocol
 from . import scripts
 from .config import HostConfig
 from .errors import (
-    CertificateUntrusted, CredentialsRejected, HostAccessDenied, HostError, HostTimeout,
-    HostUnreachable, InvalidParameter, NoDvdDrive, NoShutdownService, NotInLibrary,
-    ReplicaRefused, VMNotFound, WrongState,
+    CertificateUntrusted, ConnectionLost, CredentialsRejected, GuestLocked, HostAccessDenied,
+    HostError, HostTimeout, HostUnreachable, InvalidParameter, NoDvdDrive, NoShutdownService,
+    NotInLibrary, ObjectInUse, ReplicaRefused, VMNotFound, WrongState,
 )
 from .inventory import VM, Checkpoint, DvdDrive, HostFacts
 from .text import one_line
@@ -62,6 +62,9 @@ ERRORS: dict[str, type[HostError]] = {
     "invalid_parameter": InvalidParameter,
     "access_denied": HostAccessDenied,
     "denied": HostAccessDenied,
+    "guest_locked": GuestLocked,
+    "object_in_use": ObjectInUse,
+    "connection_lost": ConnectionLost,
 }
 _ACCESS_DENIED = 5  # WSManFault code of ERROR_ACCESS_DENIED
 _UTF8 = 65001  # shell code page: VM names and paths come back in any script
@@ -496,7 +499,9 @@ def answer_data(host: str, document: Any, shown: str, vm_id: str | None = None) 
     code = str(error.get("code") or "host_error")
     message = str(error.get("message") or "the host reported an error")
     where = f"{host}, VM {vm_id}" if vm_id else host
-    raise ERRORS.get(code, HostError)(f"{where}: {message}", host=host, code=code)
+    kind = ERRORS.get(code, HostError)
+    raise kind(f"{where}: {message}" + (f" {kind.advice}" if kind.advice else ""), host=host,
+               code=code)
 
 
 # Failures after which the host is not asked to delete a shell (it would not answer, or it would
