@@ -395,7 +395,8 @@ class Repo:
         return self._git("show", f"{self.commit}:{path}")
 
 
-def extract(repos: dict[str, Repo], log: Any = sys.stderr) -> dict[str, Any]:
+def extract(repos: dict[str, Repo], log: Any = None) -> dict[str, Any]:
+    log = log or sys.stderr
     commands: dict[str, Any] = {}
     left_out: list[str] = []
     warnings: list[str] = []
