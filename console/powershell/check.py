@@ -363,21 +363,21 @@ class _Checker:
             type_name = _type_key(syntax.text_of(spec)) if spec is not None else ""
         if static and type_name in {"scriptblock", "system.management.automation.scriptblock"} \
                 and member == "create":
-            self._add(node, "dynamic-code", "[scriptblock]::Create turns text into code")
+            self._add(members[-1], "dynamic-code", "[scriptblock]::Create turns text into code")
         elif not static and member in _INVOKE_COMMAND_METHODS and \
                 "invokecommand" in syntax.text_of(target).lower():
-            self._add(node, "dynamic-code", f"$ExecutionContext.InvokeCommand."
+            self._add(members[-1], "dynamic-code", f"$ExecutionContext.InvokeCommand."
                       f"{syntax.text_of(members[-1])} turns text into code")
         elif static and type_name in _DATE_TYPES | _NUMBER_TYPES:
             if (member == "parse" and count == 1) or (member == "tryparse" and count == 2) \
                     or (member in ("parseexact", "tryparseexact") and count < 3):
-                self._add(node, "culture", f"[{type_name}]::{syntax.text_of(members[-1])} without "
+                self._add(members[-1], "culture", f"[{type_name}]::{syntax.text_of(members[-1])} without "
                           f"a format provider reads in the session's culture; pass "
                           f"[cultureinfo]::InvariantCulture")
         elif not static and member == "tostring" and count == 1:
             argument = _arguments(arguments)[0]
             if _is_string(argument):
-                self._add(node, "culture", f".ToString({_short(syntax.text_of(argument))}) formats "
+                self._add(members[-1], "culture", f".ToString({_short(syntax.text_of(argument))}) formats "
                           f"in the session's culture; pass [cultureinfo]::InvariantCulture too")
 
 

@@ -106,3 +106,31 @@ def test_a_generated_literal_decodes_to_its_value(value: str) -> None:
     # PowerShell ends a single-quoted string at any of ' U+2018 U+2019 U+201A U+201B: the writer
     # must double each, or a policy value turns into code (issue 12, finding 22).
     assert decode_single_quoted(jea.psd1(value)) == value
+
+
+QUOTES = "x\u2019y\u2018z\u201aw\u201bv'u"
+
+
+def test_policy_values_with_every_quote_come_back_unchanged() -> None:
+    # A VM name and a principal holding all five quotes (policy check accepts them) come back,
+    # decoded by PowerShell's rule, exactly; no generated literal decodes to anything else, and
+    # no literal in the generated code ends early.
+    from console.policy import Policy
+    text = (ROOT / "tests/golden/jea/policy.toml").read_text(encoding="utf-8")
+    text = text.replace('vm_name = "legacy-ftp"', f'vm_name = "{QUOTES}"')
+    text = text.replace("principal = 'LAB\\HV-Reviewers'", f'principal = "LAB\\\\O{QUOTES}"')
+    policy = Policy.from_text(text)
+    decoded: set[str] = set()
+    found = []
+    for entry in policy.hosts.values():
+        files, strings, blocks = pscheck._generate_recorded(jea, policy, entry.name)
+        for content in files.values():
+            decoded.update(check.literals(content))
+        data = {"operations": {}, "registration": "", "jea": [
+            {"policy": "quotes", "host": entry.name, "files": files, "strings": sorted(strings),
+             "blocks": sorted(blocks)}]}
+        found += [f"{entry.name} {t.label}: {f}" for t in pscheck.texts(data)
+                  if t.kind in ("data", "jea_function") for f in t.findings()
+                  if f.rule in ("literal", "syntax")]
+    assert {QUOTES, f"LAB\\O{QUOTES}"} <= decoded
+    assert found == []
