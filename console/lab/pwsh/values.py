@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .runspace import Runspace
 
 RUNTIME_EXCEPTION = "System.Management.Automation.RuntimeException"
+CUSTOM_OBJECT_TYPE = "System.Management.Automation.PSCustomObject"
 
 
 def _key(key: Any) -> Any:
@@ -70,7 +71,13 @@ class Hashtable(MutableMapping[Any, Any]):
         return default if item is None else item[1]
 
     def copy(self) -> Hashtable:
-        return Hashtable(self.items())
+        h = Hashtable()
+        h._items = dict(self._items)
+        return h
+
+    def pairs(self) -> list[tuple[Any, Any]]:
+        """(key, value) in order; faster than items() for the interpreter's loops."""
+        return list(self._items.values())
 
     def __repr__(self) -> str:
         return "Hashtable({" + ", ".join(f"{k!r}: {v!r}" for k, v in self.items()) + "})"
@@ -81,8 +88,8 @@ class PSObject:
     unknown property gives $null (scripts do not run in strict mode). `text` is its ToString().
 
     Methods: a subclass defines them in lower case (`def tostring(self, *args)`); the
-    interpreter finds them case-insensitively. Setting a property the object lacks adds it (as
-    Add-Member would; scripts only do that on PSCustomObjects)."""
+    interpreter finds them case-insensitively. A script may set a property the object has;
+    setting one it lacks fails as in PowerShell (PropertyNotFound)."""
 
     __slots__ = ("type_name", "props", "text")
 
@@ -107,7 +114,7 @@ class PSObject:
     def __str__(self) -> str:
         if self.text is not None:
             return self.text
-        if self.type_name == "System.Management.Automation.PSCustomObject":
+        if self.type_name == CUSTOM_OBJECT_TYPE:
             # "$o" of a PSCustomObject: @{a=1; b=2}
             return "@{" + "; ".join(f"{k}={_plain(v)}" for k, v in self.props.items()) + "}"
         return self.type_name
@@ -163,15 +170,23 @@ class ErrorRecord:
     category: str = "NotSpecified"
     exception_type: str = RUNTIME_EXCEPTION
     target: Any = None
+    # $_.Exception.InnerException: what a Hyper-V cmdlet's VirtualizationException wraps (a PSObject
+    # with ErrorCode, the WMI job's result, or Issue, why the connection was refused).
+    inner: Any = None
 
     def __str__(self) -> str:
         return self.message
 
 
 class PSError(Exception):
-    """An error a cmdlet (or the language) raises: terminating when raised by the language or
-    when the error action is Stop; otherwise the interpreter records it in $Error and goes on
-    with the next statement. `PSError(record)` or `PSError(message, fqid, category, ...)`."""
+    """An error a cmdlet (or the language) raises. `PSError(record)` or
+    `PSError(message, fqid, category, exception_type, target)`.
+
+    `kind` says how far it reaches: None (the default) is decided where it is raised: from a
+    cmdlet it is a non-terminating error (WriteError: terminating under the error action Stop,
+    else recorded in $Error while the script goes on), from the language a statement-terminating
+    one; "statement" makes a cmdlet's error statement-terminating (ThrowTerminatingError);
+    "script" is `throw` (ends the script unless a try catches it)."""
 
     def __init__(self, message: str | ErrorRecord, fqid: str = "", category: str = "NotSpecified",
                  exception_type: str = RUNTIME_EXCEPTION, target: Any = None) -> None:
@@ -179,6 +194,7 @@ class PSError(Exception):
             self.record = message
         else:
             self.record = ErrorRecord(message, fqid or message, category, exception_type, target)
+        self.kind: str | None = None
         super().__init__(self.record.message)
 
 
