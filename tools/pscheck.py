@@ -197,14 +197,13 @@ def _functions(file: str, text: str, capability: dict[str, Any], where: str) -> 
     definitions = definitions if isinstance(definitions, list) else [definitions]
     names = [str(d.get("Name", "")) for d in definitions if isinstance(d, dict)]
     modules = _modules(capability.get("ModulesToImport", []))
-    lines = check._Lines(text)
     out = []
     for definition in definitions:
         block = definition.get("ScriptBlock") if isinstance(definition, dict) else None
         if not isinstance(block, check.Block):
             continue
         name = str(definition.get("Name", ""))
-        line, column = lines.of_offset(block.start)
+        line, column = check.position(text, block.start)
         out.append(Text(f"{file} {name}", "jea_function", text[block.start:block.end],
                         constrained=True, modules_to_import=modules,
                         defined=frozenset(n for n in names if n != name), line=line,

@@ -5,7 +5,7 @@ reports, as `Finding`s:
 
 - `syntax`: the grammar could not parse it (ERROR or MISSING nodes);
 - `unknown-command`: neither in the facts nor defined (aliases, abbreviations and external
-  programs count as unknown: a session may not have them, and an alias wins over a function);
+  programs count as unknown: what they resolve to depends on the session);
 - `parameter-binding`: named parameters, positional arguments and pipeline input that bind no
   single parameter set in some target of the command (Windows PowerShell 5.1, PowerShell 7.4,
   Hyper-V of Windows Server 2019/2022/2025); `splatting`: a call whose parameters cannot be known;
@@ -21,6 +21,7 @@ and `check_data` hold each generated literal to the value it was generated from 
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -61,12 +62,12 @@ class Context:
 # --- positions ---------------------------------------------------------------------------------------
 
 class _Lines:
-    """Line and character column of byte offsets (tree-sitter) and character offsets (lexer)."""
+    """Line and character column of byte offsets (tree-sitter) and character offsets (lexer);
+    lines end at \\n, as tree-sitter counts rows."""
 
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
-        self._bytes = [line.encode("utf-8") for line in text.splitlines(keepends=True)] or [b""]
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._bytes = text.encode("utf-8").split(b"\n")
 
     def of_node(self, node: Node) -> tuple[int, int]:
         row, byte_col = node.start_point
@@ -74,14 +75,13 @@ class _Lines:
         return row + 1, len(line[:byte_col].decode("utf-8", errors="replace")) + 1
 
     def of_offset(self, offset: int) -> tuple[int, int]:
-        lo, hi = 0, len(self.starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo + 1, offset - self.starts[lo] + 1
+        row = bisect.bisect_right(self.starts, offset) - 1
+        return row + 1, offset - self.starts[row] + 1
+
+
+def position(text: str, offset: int) -> tuple[int, int]:
+    """(line, column), 1-based, of a character offset into `text`."""
+    return _Lines(text).of_offset(offset)
 
 
 # --- the checker -------------------------------------------------------------------------------------
