@@ -398,7 +398,9 @@ class Compiler:
         return run_value
 
     def reparse_expression(self, text: str, node: Node) -> Expr:
-        fixed = re.sub(r"^([0-9]+)\s*\.\.\s*", r"\1 .. ", text)
+        # A leading number in parentheses is read as the expression PowerShell reads.
+        fixed = re.sub(r"^(0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[lLdD]?(?:[kKmMgGtTpP][bB])?)",
+                       r"(\1)", text)
         tree = syntax.parse(fixed)
         sub = Compiler(fixed.encode("utf-8"))
         sub.check_errors(tree.root_node)
@@ -966,8 +968,11 @@ class Compiler:
         if scope in ("global", "script"):
             return lambda ctx: ctx.rs.scope_for(ctx, scope).vars.get(name)
         if scope and scope not in _SCOPES:
-            raise self.fail(node, f"Cannot find drive. A drive with the name '{scope}' does not exist.",
-                            "DriveNotFound")
+            def no_drive(ctx: Ctx) -> Any:
+                raise runtime_error(f"Cannot find drive. A drive with the name '{scope}' does not exist.",
+                                    "DriveNotFound", "ObjectNotFound",
+                                    "System.Management.Automation.DriveNotFoundException", scope)
+            return no_drive
         if name == "true":
             return _const(True)
         if name == "false":

@@ -80,7 +80,7 @@ class _Binding:
                     own.append((p.name, p.aliases, True))
         self.candidates = own
 
-    def resolve(self, written: str) -> facts.Parameter:
+    def resolve(self, written: str, command: str) -> facts.Parameter:
         """An exact name, an exact alias, else the one name or alias it is a prefix of (the
         cmdlet's own parameters win over common ones), as PowerShell's binder resolves them."""
         key = written.lower()
@@ -95,10 +95,10 @@ class _Binding:
             own = [m for m in matches if not m[1]]
             if len(own) == 1:
                 return self.params[own[0][0].lower()]
-            raise _binding_error("AmbiguousParameter", "", name=written,
+            raise _binding_error("AmbiguousParameter", command, name=written,
                                  matches=" ".join(f"-{m[0]}" for m in matches))
         if not matches:
-            raise _binding_error("NamedParameterNotFound", "", name=written)
+            raise _binding_error("NamedParameterNotFound", command, name=written)
         return self.params[matches[0][0].lower()]
 
     def positions(self, set_name: str) -> list[str]:
@@ -441,7 +441,7 @@ class Runspace:
                 if e.name == "-":  # `--`: the rest are arguments
                     positional.extend(x.value for x in bound[i + 1:])
                     break
-                p = binding.resolve(e.name)
+                p = binding.resolve(e.name, name)
                 if p.name in params:
                     raise _binding_error("ParameterAlreadyBound", name, name=p.name)
                 if e.colon:
@@ -456,6 +456,7 @@ class Runspace:
             else:
                 positional.append(e.value)
             i += 1
+        _by_type(binding, params, positional)
         fqid, set_name = _bind(name, tuple(params), len(positional), pipeline, target)
         if fqid:
             words = {"argument": cv.to_str(positional[-1]) if positional else ""}
@@ -616,6 +617,35 @@ class Runspace:
     def member(self, obj: Any, name: str) -> Any:
         """For a cmdlet: $obj.Name as a script reads it."""
         return members.get_member(self, obj, name)
+
+
+def _is_block_type(type_name: str) -> bool:
+    return type_name.lower().rstrip("[]") == "scriptblock"
+
+
+def _by_type(binding: _Binding, params: dict[str, Any], positional: list[Any]) -> None:
+    """Where the type of a positional argument decides the set (`Where-Object {...}` binds
+    FilterScript, `ForEach-Object Name` binds MemberName), bind it by name, as PowerShell's
+    binder does by trying arguments without coercion first."""
+    if not positional or not any(isinstance(v, ScriptBlock) for v in positional) and not any(
+            _is_block_type(p.type) for p in binding.params.values() if p.position is not None):
+        return
+    choices: dict[tuple[str, ...], None] = {}
+    for set_name, set_params in binding.target.sets.items():
+        if any(n not in set_params for n in params if n in binding.params and not n.startswith("__")
+               and n.lower() not in {c.lower() for c in facts.common_parameters(binding.target.engine)}):
+            continue
+        free = [n for n in binding.positions(set_name) if n not in params]
+        if len(free) < len(positional):
+            continue
+        if all(isinstance(v, ScriptBlock) == _is_block_type(set_params[n].type)
+               for n, v in zip(free, positional)):
+            choices[tuple(free[:len(positional)])] = None
+    if len(choices) == 1:
+        names = next(iter(choices))
+        for n, v in zip(names, positional):
+            params[n] = v
+        positional.clear()
 
 
 def _match_param(params: list[Param], written: str) -> Param | None:
