@@ -264,6 +264,13 @@ def test_member_access_on_objects_hashtables_and_member_enumeration() -> None:
                variables={"vms": vms}) == ["a,b", "a", None, 2, 3]
 
 
+def test_every_value_has_count_and_a_single_object_indexes_as_itself() -> None:
+    # media.ps1: $d=W (one drive, unrolled from @(...)); $d.Count -ne 1; $d[0]
+    drive = PSObject("DvdDrive", {"Path": "x"})
+    assert out("$d.Count; $null.Count; $d[0].Path; $d[-1].Path; $null -eq $d[1]; (5).Count",
+               variables={"d": drive}) == [1, 0, "x", "x", True, 1]
+
+
 def test_indexing() -> None:
     assert out("$a=1,2,3; $a[-1]; $null -eq $a[5]; $h=@{k='v'}; $h['k']; 'abc'[1]") == [3, True, "v", "b"]
     assert error_of("$n=$null; $n[0]").fqid == "NullArray"

@@ -1176,6 +1176,7 @@ class Compiler:
         if inner.type == "simple_name":
             name = self.text(inner)
             low = name.lower()
+            intrinsic = low in ("count", "length", "psobject")
             get = members.get_member
             from .values import PSObject as _PSObject
 
@@ -1183,7 +1184,9 @@ class Compiler:
                 obj = target(ctx)
                 if type(obj) is _PSObject:
                     item = obj.props._items.get(low)
-                    return item[1] if item is not None else None
+                    if item is not None:
+                        return item[1]
+                    return get(ctx.rs, obj, name) if intrinsic else None
                 if type(obj) is Hashtable:
                     item = obj._items.get(low)
                     if item is not None:

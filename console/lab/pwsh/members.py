@@ -95,10 +95,11 @@ _CATEGORIES = {name: i for i, name in enumerate(
 # --- instance properties --------------------------------------------------------------------------
 
 def get_member(host: Host, obj: Any, name: str) -> Any:
-    """$obj.Name; $null for what does not exist (not strict mode)."""
-    if obj is None:
-        return None
+    """$obj.Name; $null for what does not exist (not strict mode). Count and Length exist on
+    everything (PowerShell 3's intrinsic members): 0 for $null, 1 for one object."""
     low = name.lower()
+    if obj is None:
+        return 0 if low in ("count", "length") else None
     t = type(obj)
     if isinstance(obj, PSObject):
         item = obj.props._items.get(low)
@@ -106,7 +107,7 @@ def get_member(host: Host, obj: Any, name: str) -> Any:
             return item[1]
         if low == "psobject":
             return obj
-        return None
+        return 1 if low in ("count", "length") else None
     if t is str:
         if low == "length":
             return len(obj)
@@ -156,7 +157,7 @@ def get_member(host: Host, obj: Any, name: str) -> Any:
         return obj.get() if low == "value" else None
     if isinstance(obj, bytes):
         return len(obj) if low in ("count", "length") else None
-    if low == "count":
+    if low in ("count", "length"):
         return 1
     return None
 

@@ -334,11 +334,11 @@ class Runspace:
         if isinstance(target, bytes):
             i = cv.to_int(index)
             return target[i] if -len(target) <= i < len(target) else None
-        if isinstance(target, PSObject):
-            raise PSError(f"Unable to index into an object of type {target.type_name}.", "CannotIndex",
-                          "InvalidOperation", RUNTIME)
-        i = cv.to_int(index)
-        return target if i in (0, -1) else None
+        # Anything else is not indexable: $x[0] and $x[-1] are $x, other indexes $null
+        # (ArrayOps.GetNonIndexable).
+        if type(index) in (int, float, str) and cv.equals(0, index) or cv.equals(-1, index):
+            return target
+        return None
 
     def set_index(self, target: Any, index: Any, value: Any) -> None:
         if isinstance(target, Hashtable):
