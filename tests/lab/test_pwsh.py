@@ -664,6 +664,15 @@ def test_write_output_out_null_and_get_date() -> None:
                now=lambda: now) == [1, 2, "2024-05-06", 7]
 
 
+@pytest.mark.parametrize("culture, shown", [("en-US", "2026-12-01"), ("th-TH", "2569-12-01"),
+                                             ("ar-SA", "1448-06-20")])
+def test_get_date_format_uses_the_sessions_calendar_and_an_invariant_provider_does_not(
+        culture: str, shown: str) -> None:
+    # Issue 12, item 21: a PSRP session runs in the client's culture.
+    text = "Get-Date -Format 'yyyy-MM-dd'; (Get-Date).ToString('yyyy-MM-dd',[cultureinfo]::InvariantCulture)"
+    assert out(text, culture=culture, now=lambda: datetime(2026, 12, 1, 10)) == [shown, "2026-12-01"]
+
+
 def test_join_path_and_split_path() -> None:
     text = ("Join-Path 'C:\\Program Files\\' 'a\\b'; Split-Path -Path 'C:\\a\\b.vhdx' -Parent; "
             "Split-Path 'C:\\a\\b.vhdx'; Split-Path -Path 'C:\\a' -Parent; Split-Path -Path 'C:\\' -Parent; "

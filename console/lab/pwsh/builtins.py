@@ -244,8 +244,8 @@ def get_date(call: Call) -> Iterator[Any]:
                               day=parts.get("day", value.day), hour=parts.get("hour", value.hour),
                               minute=parts.get("minute", value.minute), second=parts.get("second", value.second))
     if call.has("Format"):
-        # The session's culture formats it; the lab's culture is en-US (invariant digits).
-        yield cv.format_datetime(value, cv.to_str(call.get("Format")), rs.utc_offset)
+        # The session's culture formats it (a PSRP session runs in the client's culture).
+        yield cv.format_datetime(value, cv.to_str(call.get("Format")), rs.utc_offset, rs.culture)
     else:
         yield value
 

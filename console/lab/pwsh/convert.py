@@ -431,10 +431,38 @@ _MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augu
 _DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
-def format_datetime(d: datetime, fmt: str | None, utc_offset: timedelta = timedelta(0)) -> str:
-    """DateTime.ToString(format) in the invariant culture (the only culture the lab speaks)."""
+def _hijri(d: datetime) -> tuple[int, int, int]:
+    """The tabular Islamic calendar's (year, month, day) of a Gregorian date: ar-SA's Um Al-Qura
+    calendar to within a day or two, and the same year (what a culture-formatted date shows)."""
+    jd = d.toordinal() + 1721425
+    ell = jd - 1948440 + 10632
+    n = (ell - 1) // 10631
+    ell = ell - 10631 * n + 354
+    j = ((10985 - ell) // 5316) * ((50 * ell) // 17719) + (ell // 5670) * ((43 * ell) // 15238)
+    ell = ell - ((30 - j) // 15) * ((17719 * j) // 50) - (j // 16) * ((15238 * j) // 43) + 29
+    month = (24 * ell) // 709
+    day = ell - (709 * month) // 24
+    return 30 * n + j - 30, month, day
+
+
+def calendar_date(d: datetime, culture: str) -> tuple[int, int, int]:
+    """(year, month, day) in the calendar a culture formats dates with: th-TH counts Buddhist
+    years (+543), ar-SA the Hijri calendar, the others (and the invariant culture) Gregorian."""
+    c = culture.lower()
+    if c == "th-th":
+        return d.year + 543, d.month, d.day
+    if c == "ar-sa":
+        return _hijri(d)
+    return d.year, d.month, d.day
+
+
+def format_datetime(d: datetime, fmt: str | None, utc_offset: timedelta = timedelta(0),
+                    culture: str = "") -> str:
+    """DateTime.ToString(format) in a culture ("" invariant): its calendar decides the year,
+    month and day shown; names and separators stay the invariant culture's."""
     if not fmt:
         return to_str(d)
+    year, month, day = calendar_date(d, culture)
     standard = {"o": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK", "O": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
                 "s": "yyyy'-'MM'-'dd'T'HH':'mm':'ss", "u": "yyyy'-'MM'-'dd HH':'mm':'ss'Z'",
                 "d": "MM/dd/yyyy", "D": "dddd, dd MMMM yyyy", "t": "HH:mm", "T": "HH:mm:ss",
@@ -452,14 +480,14 @@ def format_datetime(d: datetime, fmt: str | None, utc_offset: timedelta = timede
         elif c == "\\":
             out.append(tok[1:])
         elif c == "y":
-            out.append(str(d.year).zfill(len(tok)) if len(tok) != 2 else f"{d.year % 100:02}")
+            out.append(str(year).zfill(len(tok)) if len(tok) != 2 else f"{year % 100:02}")
             if len(tok) == 1:
-                out[-1] = str(d.year % 100)
+                out[-1] = str(year % 100)
         elif c == "M":
-            out.append({1: str(d.month), 2: f"{d.month:02}", 3: _MONTHS[d.month - 1][:3]}.get(
-                len(tok), _MONTHS[d.month - 1]))
+            out.append({1: str(month), 2: f"{month:02}", 3: _MONTHS[month - 1][:3]}.get(
+                len(tok), _MONTHS[month - 1]))
         elif c == "d":
-            out.append({1: str(d.day), 2: f"{d.day:02}", 3: _DAYS[d.weekday()][:3]}.get(
+            out.append({1: str(day), 2: f"{day:02}", 3: _DAYS[d.weekday()][:3]}.get(
                 len(tok), _DAYS[d.weekday()]))
         elif c == "H":
             out.append(f"{d.hour:02}" if len(tok) == 2 else str(d.hour))

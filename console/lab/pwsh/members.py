@@ -24,6 +24,7 @@ class Host(Protocol):
     """What member access needs of the runspace."""
 
     utc_offset: timedelta
+    culture: str  # the session's culture ("en-US"): a PSRP session takes the client's
 
     def check_method(self, type_name: str, method: str) -> None: ...
 
@@ -441,11 +442,14 @@ def _datetime_method(host: Host, d: datetime, low: str, name: str, args: list[An
             return d
         return d.replace(tzinfo=None) + host.utc_offset
     if low == "tostring":
+        # The culture is the provider's when one is given, else the session's.
         fmt = args[0] if n >= 1 and isinstance(args[0], str) else None
+        provider = args[-1] if n >= 1 and isinstance(args[-1], PSObject) else None
+        culture = cv.to_str(provider.get("Name")) if provider is not None else host.culture
         if fmt is None:
-            # DateTime.ToString() in the session's culture; the lab's culture is en-US.
-            return cv.format_datetime(d, "M/d/yyyy h:mm:ss tt", host.utc_offset)
-        return cv.format_datetime(d, fmt, host.utc_offset)
+            fmt = "M/d/yyyy h:mm:ss tt" if culture.lower() == "en-us" else \
+                "MM/dd/yyyy HH:mm:ss" if culture == "" else "dd/MM/yyyy HH:mm:ss"
+        return cv.format_datetime(d, fmt, host.utc_offset, culture)
     adders = {"adddays": "days", "addhours": "hours", "addminutes": "minutes",
               "addseconds": "seconds", "addmilliseconds": "milliseconds"}
     if low in adders and n == 1:
@@ -466,7 +470,8 @@ def _datetime_method(host: Host, d: datetime, low: str, name: str, args: list[An
     if low == "compareto" and n == 1:
         return cv.compare(d, args[0])
     if low == "toshortdatestring":
-        return cv.format_datetime(d, "M/d/yyyy")
+        return cv.format_datetime(d, "M/d/yyyy" if host.culture.lower() == "en-us" else "dd/MM/yyyy",
+                                  host.utc_offset, host.culture)
     if low == "tofiletimeutc":
         return (cv.datetime_ticks(d) - 504911232000000000)
     raise method_not_found("System.DateTime", name)
@@ -537,7 +542,7 @@ def get_static(host: Host, t: PSType, name: str) -> Any:
     if key == "system.globalization.cultureinfo" and low in ("invariantculture", "currentculture",
                                                              "currentuiculture"):
         return INVARIANT_CULTURE if low == "invariantculture" else PSObject(
-            "System.Globalization.CultureInfo", {"Name": "en-US"}, text="en-US")
+            "System.Globalization.CultureInfo", {"Name": host.culture}, text=host.culture)
     if key == "system.datetime":
         if low == "now":
             return host.now()
