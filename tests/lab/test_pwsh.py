@@ -248,6 +248,12 @@ def test_hashtables_are_case_insensitive_and_keep_the_first_spelling() -> None:
     assert out("$h=@{Name='a'}; $h.name; $h['NAME']; $h.NAME='b'; $h.Keys") == ["a", "a", "Name"]
 
 
+def test_duplicate_keys_in_a_hash_literal_do_not_parse() -> None:
+    outcome = run("'before'; @{a=1; A=2}")
+    assert outcome.output == [] and outcome.error is not None
+    assert outcome.error.fqid == "DuplicateKeyInHashLiteral"
+
+
 def test_unary_comma_makes_an_array_of_one() -> None:
     assert out("$a = ,1; $a.Count; (,@(1,2)).Count") == [1, 1]
 

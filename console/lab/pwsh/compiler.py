@@ -1078,12 +1078,20 @@ class Compiler:
 
     def hash_literal(self, node: Node) -> Expr:
         entries: list[tuple[Expr, Expr]] = []
+        written: set[str] = set()
         body = next((c for c in node.children if c.type == "hash_literal_body"), None)
         if body is not None:
             for entry in body.children:
                 if entry.type != "hash_entry":
                     continue
                 key_node = self.unwrap(entry.children[0])
+                if key_node.type in ("simple_name", "verbatim_string_characters"):
+                    name = self.text(key_node) if key_node.type == "simple_name" else \
+                        self.text(key_node)[1:-1].replace("''", "'")
+                    if name.lower() in written:
+                        raise ParseError(f"Duplicate keys '{name}' are not allowed in hash literals.",
+                                         "DuplicateKeyInHashLiteral", key_node)
+                    written.add(name.lower())
                 key = _const(self.text(key_node)) if key_node.type == "simple_name" else self.expr(key_node)
                 value = self.statement_value(entry.children[2])
                 entries.append((key, value))
