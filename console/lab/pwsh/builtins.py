@@ -250,10 +250,6 @@ def get_date(call: Call) -> Iterator[Any]:
         yield value
 
 
-def write_host(call: Call) -> None:
-    return None  # the host's console, not the output: powershell.exe -Command - prints it, JSON readers skip it
-
-
 # --- Management: paths ----------------------------------------------------------------------------
 
 _QUALIFIER = re.compile(r"^([A-Za-z][A-Za-z0-9]*):")
@@ -496,7 +492,6 @@ BUILTINS: tuple[Command, ...] = (
     Command("ConvertTo-Json", UTILITY, convertto_json),
     Command("ConvertFrom-Json", UTILITY, convertfrom_json),
     Command("Write-Output", UTILITY, write_output),
-    Command("Write-Host", UTILITY, write_host),
     Command("Get-Date", UTILITY, get_date),
     Command("Join-Path", MANAGEMENT, join_path),
     Command("Split-Path", MANAGEMENT, split_path),
