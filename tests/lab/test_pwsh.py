@@ -759,6 +759,38 @@ def test_invoke_binds_and_casts_typed_parameters() -> None:
     assert outcome.output == ["0f8fad5b-d9cb-469f-a165-70867728950e|start|True|[]|1|3|System.Guid"]
 
 
+CALLER = """[CmdletBinding()]
+param([Parameter(Mandatory=$true)][guid]$VMId)
+$ErrorActionPreference='Stop'
+$hvcData=@{Grants=@(@{Sid='S-1-5-21-1-513';Effect='allow';Scope='host';Values=@();Privileges=@('vm.view','vm.start')},
+@{Sid='S-1-5-21-1-1102';Effect='deny';Scope='vms';Values=@('0f8fad5b-d9cb-469f-a165-70867728950e');Privileges=@('vm.start')},
+@{Sid='S-1-5-21-1-999';Effect='allow';Scope='host';Values=@();Privileges=@('vm.reset')})}
+$hvcWho=$PSSenderInfo.UserInfo.WindowsIdentity
+$hvcSids=@("$($hvcWho.User.Value)")+@(foreach($x in $hvcWho.Groups){"$($x.Value)"})
+$hvcMine=@(foreach($x in $hvcData.Grants){if($hvcSids -contains $x.Sid){$x}})
+function HvcRights($id){$al=@{};$de=@{}
+foreach($x in $hvcMine){if($x.Scope -eq 'host' -or ($x.Scope -eq 'vms' -and $x.Values -contains $id)){
+foreach($q in $x.Privileges){if($x.Effect -eq 'deny'){$de[$q]=1}else{$al[$q]=1}}}}
+@($al.Keys|Microsoft.PowerShell.Core\\Where-Object{!$de.ContainsKey($_)})}
+(HvcRights "$VMId") -join ','
+"""
+
+
+def test_a_jea_style_caller_check_reads_the_callers_token() -> None:
+    def sid(value: str) -> PSObject:
+        return PSObject("System.Security.Principal.SecurityIdentifier", {"Value": value}, text=value)
+    identity = PSObject("System.Security.Principal.WindowsIdentity", {
+        "Name": "LAB\\henry", "User": sid("S-1-5-21-1-1102"), "Groups": [sid("S-1-1-0"), sid("S-1-5-21-1-513")]})
+    sender = PSObject("System.Management.Automation.Remoting.PSSenderInfo", {
+        "UserInfo": PSObject("System.Management.Automation.Remoting.PSPrincipal", {"WindowsIdentity": identity})})
+    rs = Runspace(BUILTINS, variables={"PSSenderInfo": sender}, language_mode="ConstrainedLanguage",
+                  modules=["Microsoft.PowerShell.Core", "Microsoft.PowerShell.Utility"])
+    denied = rs.invoke(CALLER, {"VMId": "0f8fad5b-d9cb-469f-a165-70867728950e"})
+    other = rs.invoke(CALLER, {"VMId": str(uuid.UUID(int=1))})
+    assert (denied.error, other.error) == (None, None)
+    assert (denied.output, other.output) == (["vm.view"], ["vm.view,vm.start"])
+
+
 def test_invoke_runs_the_body_in_its_own_scope() -> None:
     rs = Runspace(BUILTINS)
     rs.invoke("param($x)\n$y = $x", {"x": 1})
