@@ -48,6 +48,13 @@ def test_a_pipeline_of_one_output_is_that_value_of_several_a_list_of_none_null()
                "$a.GetType().FullName; $b.Count; $null -eq $c") == ["System.Int32", 2, True]
 
 
+def test_a_variable_assigned_no_output_holds_nothing_but_reads_as_null() -> None:
+    # AutomationNull: @($x) is empty and $x | ... sends nothing, but $x -eq $null.
+    text = ("function H{}; $x = H; $y = $null; @($x).Count; @($y).Count; $null -eq $x; "
+            "@($x | ForEach-Object {'ran'}).Count; @($y | ForEach-Object {'ran'}).Count; $x; 'end'")
+    assert out(text) == [0, 1, True, 0, 1, "end"]
+
+
 def test_array_subexpression_is_always_a_list() -> None:
     assert out("function F{7}; @(F).Count; @().Count; @($null).Count; @(@(1,2)).Count") == [1, 0, 1, 2]
 

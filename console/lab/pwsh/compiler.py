@@ -17,8 +17,8 @@ from . import convert as cv
 from . import members, ops
 from .convert import PSType, Ref
 from .quotes import normalise_quotes
-from .runtime import (BreakSignal, ContinueSignal, Ctx, Element, ExitSignal, Expr, FunctionDef,
-                      Param, ReturnSignal, Scope, ScriptBlock, Stmt, runtime_error)
+from .runtime import (NOTHING, BreakSignal, ContinueSignal, Ctx, Element, ExitSignal, Expr,
+                      FunctionDef, Param, ReturnSignal, Scope, ScriptBlock, Stmt, runtime_error)
 from .values import ErrorRecord, Hashtable, PSError
 
 Node = syntax.Node
@@ -68,9 +68,15 @@ def _collect(out: list[Any]) -> Any:
     return None if n == 0 else out[0] if n == 1 else out
 
 
+def _collect_raw(out: list[Any]) -> Any:
+    """As _collect, but no output is AutomationNull (for an assignment to keep)."""
+    n = len(out)
+    return NOTHING if n == 0 else out[0] if n == 1 else out
+
+
 def _iterate(value: Any) -> list[Any]:
-    """What foreach and a pipeline enumerate: arrays one level; $null nothing."""
-    if value is None:
+    """What foreach enumerates: arrays one level; $null (and AutomationNull) nothing."""
+    if value is None or value is NOTHING:
         return []
     if type(value) is list or type(value) is tuple:
         return list(value)
@@ -289,6 +295,16 @@ class Compiler:
                     def run_commands(ctx: Ctx, out: list[Any]) -> None:
                         out.extend(runner(ctx))
                     return run_commands
+        if t == "variable":
+            raw = self.raw(inner)
+
+            def run_variable(ctx: Ctx, out: list[Any]) -> None:
+                value = raw(ctx)
+                if type(value) is list:
+                    out.extend(value)
+                elif value is not NOTHING:
+                    out.append(value)
+            return run_variable
         ev = self.expr(inner)
         if t == "invokation_expression":
             # A method that returns nothing (void) writes nothing.
@@ -311,34 +327,67 @@ class Compiler:
                 out.append(value)
         return run
 
-    def pipeline_value(self, node: Node) -> Expr:
+    def pipeline_value(self, node: Node, raw: bool = False) -> Expr:
         """A pipeline used as a value (condition, right side, parenthesised): an expression
-        gives its value as is; commands give their output collected (none: $null, one: it)."""
+        gives its value as is; commands give their output collected (none: $null, one: it).
+        `raw`: no output is AutomationNull rather than $null (what an assignment stores)."""
         first = node.children[0]
         if first.type == "assignment_expression":
-            return self.assignment(first, returns=True)
+            return self.assignment(first)
         if first.type != "pipeline_chain":
-            return self.statement_value(node)
+            return self.statement_value(node, raw)
         head, commands = self.chain_parts(first)
         if head is not None and not commands:
-            return self.expr(head)
+            return self.raw(head) if raw else self.expr(head)
         runner = self.command_chain(head, commands)
-        return lambda ctx: _collect(runner(ctx))
+        collect = _collect_raw if raw else _collect
+        return lambda ctx: collect(runner(ctx))
 
-    def statement_value(self, node: Node) -> Expr:
+    def statement_value(self, node: Node, raw: bool = False) -> Expr:
         """Any statement used as a value (`$x = if (...) {...}`): its output collected."""
         if node.type == "pipeline":
-            return self.pipeline_value(node)
+            return self.pipeline_value(node, raw)
         stmt = self.statement(node) or _nothing
+        collect = _collect_raw if raw else _collect
 
         def ev(ctx: Ctx) -> Any:
             out: list[Any] = []
             stmt(ctx, out)
-            return _collect(out)
+            return collect(out)
         return ev
 
+    def raw(self, node: Node) -> Expr:
+        """An expression where AutomationNull matters (an assignment's right side, @(...), a
+        pipeline's first element, foreach's source, the output): a variable's value as stored,
+        $( ... ) and ( commands ) with no output as AutomationNull."""
+        inner = self.unwrap(node)
+        t = inner.type
+        if t == "variable":
+            scope, name = self.variable_name(inner)
+            if scope in ("", "local", "private") and name not in ("true", "false", "null", "psitem"):
+                def lookup(ctx: Ctx) -> Any:
+                    s: Scope | None = ctx.scope
+                    while s is not None:
+                        v = s.vars
+                        if name in v:
+                            return v[name]
+                        s = s.parent
+                    return None
+                return lookup
+        elif t == "sub_expression":
+            body = self.statements(self.field(inner, "statements"))
+
+            def sub(ctx: Ctx) -> Any:
+                out: list[Any] = []
+                body(ctx, out)
+                return _collect_raw(out)
+            return sub
+        elif t == "parenthesized_expression":
+            return self.pipeline_value(next(c for c in inner.children if c.type == "pipeline"), raw=True)
+        return self.expr(inner)
+
     def command_chain(self, head: Node | None, commands: list[Node]) -> Callable[[Ctx], list[Any]]:
-        head_ev = self.expr(head) if head is not None else None
+        head_ev = self.raw(head) if head is not None else None
         compiled = [self.command(c) for c in commands]
         if head_ev is None and len(compiled) == 1:
             only = compiled[0]
@@ -494,7 +543,7 @@ class Compiler:
     def foreach_statement(self, node: Node) -> Stmt:
         var_node = next(c for c in node.children if c.type == "variable")
         name = self.variable_name(var_node)[1]
-        source = self.pipeline_value(next(c for c in node.children if c.type == "pipeline"))
+        source = self.pipeline_value(next(c for c in node.children if c.type == "pipeline"), raw=True)
         body = self.block(next(c for c in node.children if c.type == "statement_block"))
         label = self.loop_label(node)
 
@@ -763,19 +812,20 @@ class Compiler:
 
     # --- assignment -------------------------------------------------------------------------------
 
-    def assignment(self, node: Node, returns: bool = False) -> Expr:
+    def assignment(self, node: Node) -> Expr:
         left = self.unwrap(node.children[0])
         op = self.text(node.children[1])
         value_node = node.child_by_field_name("value") or node.children[2]
-        value = self.statement_value(value_node)
         if op == "=":
             setter = self.setter(left)
+            stored = self.statement_value(value_node, raw=True)
 
             def assign(ctx: Ctx) -> Any:
-                v = value(ctx)
+                v = stored(ctx)
                 setter(ctx, v)
-                return v
+                return None if v is NOTHING else v
             return assign
+        value = self.statement_value(value_node)
         combine = {"+=": ops.add, "-=": ops.subtract, "*=": ops.multiply, "/=": ops.divide,
                    "%=": ops.modulo}.get(op)
         if combine is None:
@@ -966,7 +1016,10 @@ class Compiler:
         if scope == "env":
             return lambda ctx: ctx.rs.get_env(name)
         if scope in ("global", "script"):
-            return lambda ctx: ctx.rs.scope_for(ctx, scope).vars.get(name)
+            def scoped(ctx: Ctx) -> Any:
+                value = ctx.rs.scope_for(ctx, scope).vars.get(name)
+                return None if value is NOTHING else value
+            return scoped
         if scope and scope not in _SCOPES:
             def no_drive(ctx: Ctx) -> Any:
                 raise runtime_error(f"Cannot find drive. A drive with the name '{scope}' does not exist.",
@@ -987,7 +1040,8 @@ class Compiler:
             while s is not None:
                 v = s.vars
                 if name in v:
-                    return v[name]
+                    value = v[name]
+                    return None if value is NOTHING else value
                 s = s.parent
             return None
         return lookup
@@ -1126,10 +1180,12 @@ class Compiler:
             if first.type == "pipeline_chain":
                 head, commands = self.chain_parts(first)
                 if head is not None and not commands:
-                    single = self.expr(head)
+                    single = self.raw(head)
 
                     def one(ctx: Ctx) -> list[Any]:
                         v = single(ctx)
+                        if v is NOTHING:
+                            return []
                         return list(v) if type(v) is list or type(v) is tuple else [v]
                     return one
                 runner = self.command_chain(head, commands)
@@ -1304,7 +1360,7 @@ class Compiler:
                 while s is not None and name not in s.vars:
                     s = s.parent
                 home = s or ctx.scope
-                return Ref(lambda: home.vars.get(name), lambda v: home.vars.__setitem__(name, v))
+                return Ref(lambda: _value(home.vars.get(name)), lambda v: home.vars.__setitem__(name, v))
             del getter, setter, scope
             return ref
         operand = self.expr(node)
@@ -1329,11 +1385,17 @@ class Compiler:
 _NO_VALUE = object()
 
 
+def _value(v: Any) -> Any:
+    return None if v is NOTHING else v
+
+
 def _pipe(value: Any) -> list[Any]:
     """What an expression sends down a pipeline: an array's elements, anything else (even $null)
     as one object."""
     if type(value) is list or type(value) is tuple:
         return list(value)
+    if value is NOTHING:
+        return []
     return [value]
 
 

@@ -15,6 +15,23 @@ if TYPE_CHECKING:
 MISSING = object()
 
 
+class _AutomationNull:
+    """What a variable holds when it was assigned a pipeline that wrote nothing
+    (AutomationNull.Value): $null to every expression, but nothing to @(...), a pipeline, a
+    foreach or the output (`$x = Get-Nothing; @($x).Count` is 0, `@($null).Count` is 1)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "AutomationNull"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOTHING = _AutomationNull()
+
+
 class Scope:
     """Variables and functions of one scope; lookups walk to the parent (the caller's scope:
     PowerShell scopes are dynamic)."""
@@ -43,7 +60,7 @@ class Ctx:
         while s is not None:
             v = s.vars.get(name, MISSING)
             if v is not MISSING:
-                return v
+                return None if v is NOTHING else v
             s = s.parent
         return None
 
