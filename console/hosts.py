@@ -138,6 +138,7 @@ class ActionOutcome:
     vm_status: str = ""
     checkpoint: Checkpoint | None = None
     drive: DvdDrive | None = None
+    warning: str = ""  # beside a done action: e.g. the host could not write its event
 
     @classmethod
     def pending(cls, host: str, operation: str, vm_id: str, timeout: float,
@@ -148,7 +149,7 @@ class ActionOutcome:
                    f"({cause}); it may still complete: check the VM's state before trying again.")
 
     @classmethod
-    def done(cls, data: Any, message: str) -> ActionOutcome:
+    def done(cls, data: Any, message: str, warning: str = "") -> ActionOutcome:
         """The outcome of an action whose script answered `data` (its VM, checkpoint, drive)."""
         data = data if isinstance(data, dict) else {}
         vm = data.get("vm") if isinstance(data.get("vm"), dict) else {}
@@ -157,7 +158,8 @@ class ActionOutcome:
             "ok", str(vm["state"]) if vm.get("state") else None, message,
             str(vm.get("status") or ""),
             checkpoint=Checkpoint.from_json(checkpoint) if isinstance(checkpoint, dict) else None,
-            drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None)
+            drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None,
+            warning=warning)
 
 
 class _Pending(Exception):

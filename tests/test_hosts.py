@@ -14,7 +14,7 @@ from console.errors import (
     ReplicaRefused, VMNotFound, WrongState,
 )
 from console.hosts import (
-    CredentialGate, Credentials, HostClient, HostPool, HostStatus, status_of,
+    ActionOutcome, CredentialGate, Credentials, HostClient, HostPool, HostStatus, status_of,
 )
 
 # --- pure units: no host contacted ------------------------------------------------------------
@@ -88,6 +88,21 @@ def test_error_codes_map_to_exceptions_naming_host_and_vm(code: str, exception: 
     assert "HV09" in str(caught.value) and "42e4aaca" in str(caught.value)
     assert "It went wrong." in str(caught.value)
     assert caught.value.code == code and caught.value.host == "HV09"
+
+
+def test_a_done_action_carries_a_warning_beside_it(capsys: pytest.CaptureFixture) -> None:
+    from console.commands.hosts import _print_outcome
+    from console.inventory import VM, Action
+    data = {"vm": {"id": "42e4aaca-7231-5411-b96b-d03849b0dae1", "state": "Saved", "status": ""}}
+    assert ActionOutcome.done(data, "save done on HV09.").warning == ""
+    outcome = ActionOutcome.done(data, "save done on HV09.", warning="HV09: no event was written")
+    assert (outcome.status, outcome.vm_state, outcome.warning) == (
+        "ok", "Saved", "HV09: no event was written")
+    vm = VM.from_json("HV09", {"id": data["vm"]["id"], "name": "shop-web01", "state": "Running"})
+    _print_outcome(Action.SAVE, vm, outcome)
+    printed = capsys.readouterr()
+    assert printed.out.startswith("save done: shop-web01 is Saved")
+    assert printed.err == "warning: HV09: no event was written\n"
 
 
 def test_status_of_each_failure() -> None:

@@ -244,5 +244,7 @@ def _print_outcome(action: Action, vm: VM, outcome: ActionOutcome) -> None:
         if outcome.drive is not None:
             extra = f" ({outcome.drive.slot}: {outcome.drive.path or 'empty'})"
         print(one_line(f"{action.value.replace('_', '-')} done{state}{extra}"))
+        if outcome.warning:
+            print(one_line(f"warning: {outcome.warning}"), file=sys.stderr)
     else:
         print(one_line(f"{outcome.status}: {outcome.message}"))
