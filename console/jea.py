@@ -3,21 +3,29 @@
 Filtering in the console can be bypassed by anyone holding the same credentials and a PowerShell
 prompt, so each host enforces the policy too, through a JEA endpoint generated here:
 
-- `HvConsole.Grants.psd1`: the grants that can apply on the host, as data (principal SID, effect,
-  VM privileges, scope resolved to "host", VM ids or VM names, expiry), its ISO library folders
-  and the digest of the policy they came from. Generation never depends on the date: expiry is
-  decided on the host at each call, so the same policy always gives the same bytes.
-- `HvConsole.psrc`: one function per host operation. Each identifies the caller from
-  `$PSSenderInfo.UserInfo.WindowsIdentity` (the caller's own token: user and group SIDs, nested
-  groups included), decides on those SIDs against the grants file, writes an event, and then runs
-  the operation with the very text of resources/powershell/ (the prelude and the operation
-  script, cmdlets module-qualified at generation), so both endpoints share one source.
+- `HvConsole.psrc`: one function per host operation. Each refuses to run under PowerShell 6 or
+  later, holds the host's grants as a literal (`$hvcData=@{...}`: principal SID, effect, VM
+  privileges, scope resolved to "host", VM ids or VM names, expiry; the ISO library folders; the
+  host's name), identifies the caller from `$PSSenderInfo.UserInfo.WindowsIdentity` (the caller's
+  own token: user and group SIDs, nested groups included), decides on those SIDs, runs the
+  operation with the very text of resources/powershell/ (console.scripts.body, commands
+  module-qualified), and writes an event; an event the log refuses is reported beside the answer
+  (`log_error`), never instead of it. A JEA session loads no module on its own, so the functions
+  read no file: the role capability imports Hyper-V (and any other module they call).
 - `HvConsole.pssc`: RestrictedRemoteServer (NoLanguage), a virtual account in Hyper-V
   Administrators, transcripts to an administrators-only folder, and a role definition for every
   principal that holds an allow grant on the host.
+- `HvConsole.Grants.psd1`: the same grants data, the policy's digest and the data's digest, for
+  people and the registration script to read. The host never reads it.
 
-`HostGrants.rights` is the same decision in Python, read from the same generated data: the lab
-host (console/lab/psrp.py) enforces it exactly as the generated PowerShell does.
+Generation never depends on the date (expiry is decided on the host at each call, comparing
+dates, never culture-formatted text), so the same policy always gives the same bytes. Every
+literal is written by PowerShell's quoting rule (all five single-quote characters doubled).
+
+`HostGrants.rights` is the same decision in Python, on the same data: the lab host
+(console/lab/psrp.py) reads each function's literal and decides exactly as the function does.
+`Get-HvcPolicyDigest` answers the data the functions hold; the console computes its digest
+(`data_digest`) and compares it with that of `host_grants(policy, host)` (`lag`).
 
 `JeaClient` calls the endpoint over PSRP (pypsrp, configuration name `HvConsole`): the same
 operations, results and errors as console.hosts.HostClient, with typed parameters instead of
@@ -25,6 +33,7 @@ script text.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -50,6 +59,7 @@ from .hosts import ActionOutcome, CredentialGate, Credentials, answer_data
 from .inventory import REQUIRED_PRIVILEGES, VM, Action, HostFacts
 from .paths import POWERSHELL
 from .policy import VM_PRIVILEGES, Grant, Policy
+from .powershell import facts
 from .text import one_line
 
 ENDPOINT_NAME = "HvConsole"  # the session configuration's name, fixed
@@ -70,28 +80,17 @@ CHECKPOINT_PRIVILEGE = {a: next(iter(REQUIRED_PRIVILEGES[Action("checkpoint_" + 
 MEDIA_PRIVILEGE = {"mount": next(iter(REQUIRED_PRIVILEGES[Action.MOUNT_ISO])),
                    "eject": next(iter(REQUIRED_PRIVILEGES[Action.EJECT]))}
 
-# Every cmdlet the operation scripts and the wrappers call, with its module: calls are written
-# module-qualified, so JEA's restricted proxies (Select-Object, ...) and any function of the same
-# name never stand in. A script that calls a cmdlet missing here cannot be generated.
-CMDLET_MODULES: dict[str, str] = {
-    **dict.fromkeys(("ConvertFrom-Json", "ConvertTo-Json", "New-Object", "Sort-Object",
-                     "Select-Object", "Get-Date", "Import-PowerShellDataFile"),
-                    "Microsoft.PowerShell.Utility"),
-    **dict.fromkeys(("Where-Object", "ForEach-Object"), "Microsoft.PowerShell.Core"),
-    **dict.fromkeys(("Get-ItemProperty", "Get-HotFix", "Split-Path", "Join-Path",
-                     "Write-EventLog", "Get-PSDrive", "Get-ChildItem", "Get-Item", "Test-Path"),
-                    "Microsoft.PowerShell.Management"),
-    **dict.fromkeys(("Get-VM", "Get-VMSnapshot", "Checkpoint-VM", "Restore-VMSnapshot",
-                     "Remove-VMSnapshot", "Get-VMHost", "Get-VMDvdDrive", "Get-VMHardDiskDrive",
-                     "Get-VMIntegrationService", "Set-VMDvdDrive", "Start-VM", "Stop-VM",
-                     "Restart-VM", "Save-VM", "Suspend-VM", "Resume-VM", "Remove-VMSavedState"),
-                    "Hyper-V"),
-}
+# Calls are written module-qualified, each command's module from Microsoft's facts
+# (console.powershell.facts), so JEA's restricted proxies (Select-Object, ...) and any function of
+# the same name never stand in. A script that calls a command the facts do not know cannot be
+# generated.
 _CMDLET = re.compile(r"(?<![\w\\$.-])([A-Z][A-Za-z]+-[A-Z][A-Za-z]*)(?![\w-])")
 
 # Parameter constraints: every exposed parameter is typed, and strings are validated.
-NAME_PATTERN = r"^[^\x00-\x1f]{0,100}$"
-ISO_PATTERN = r'^[A-Za-z]:\\[^/:*?"<>|\x00-\x1f]+\.[Ii][Ss][Oo]$'
+# Anchored with \A and \z: .NET's `$` also matches before a final newline, so a `$`-anchored
+# pattern lets "name\n" through.
+NAME_PATTERN = r"\A[^\x00-\x1f]{0,100}\z"
+ISO_PATTERN = r'\A[A-Za-z]:\\[^/:*?"<>|\x00-\x1f]+\.[Ii][Ss][Oo]\z'
 
 
 class JeaError(ConsoleError):
@@ -99,6 +98,38 @@ class JeaError(ConsoleError):
 
 
 # --- PowerShell data files: the subset the generator writes ---------------------------------------
+
+# The characters PowerShell's tokenizer takes for quotes (CharTraits.cs IsSingleQuote and
+# IsDoubleQuote): a single-quoted string ends at any of the five, so each is doubled to stay text.
+SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+DOUBLE_QUOTES = '"\u201c\u201d\u201e'
+_SINGLE_QUOTE = re.compile(f"[{SINGLE_QUOTES}]")
+
+
+def quote(value: str) -> str:
+    """`value` as a PowerShell single-quoted literal: each of the five quote characters doubled."""
+    return "'" + _SINGLE_QUOTE.sub(lambda m: m.group(0) * 2, value) + "'"
+
+
+def read_quoted(text: str, i: int) -> tuple[str, int]:
+    """The single-quoted literal opening at text[i], read by PowerShell's rule (tokenizer.cs
+    ScanStringLiteral): a quote character followed by another one stands for the second; any other
+    quote character ends the string. Returns (value, the offset after the closing quote)."""
+    if i >= len(text) or text[i] not in SINGLE_QUOTES:
+        raise DataFileError(f"a quoted string expected at offset {i}")
+    out, i = [], i + 1
+    while True:
+        match = _SINGLE_QUOTE.search(text, i)
+        if match is None:
+            raise DataFileError("unterminated string")
+        end = match.start()
+        out.append(text[i:end])
+        if end + 1 < len(text) and text[end + 1] in SINGLE_QUOTES:
+            out.append(text[end + 1])
+            i = end + 2
+            continue
+        return "".join(out), end + 1
+
 
 @dataclass(frozen=True)
 class ScriptBlock:
@@ -113,12 +144,14 @@ def psd1(value: Any, indent: int = 0) -> str:
     if isinstance(value, bool):
         return "$true" if value else "$false"
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        return quote(value)
     if isinstance(value, ScriptBlock):
         return "{\r\n" + value.text + "\r\n" + pad + "}"
     if isinstance(value, Mapping):
         if not value:
             return "@{}"
+        if len({k.lower() for k in value}) != len(value):
+            raise ValueError("keys that differ only in case are one key to PowerShell")
         lines = [f"{inner}{_key(k)} = {psd1(value[k], indent + 1)}" for k in sorted(value)]
         return "@{\r\n" + "\r\n".join(lines) + "\r\n" + pad + "}"
     if isinstance(value, (list, tuple)):
@@ -146,6 +179,14 @@ def parse_psd1(text: str) -> Any:
     if parser.i != len(parser.text):
         raise DataFileError(f"unexpected text at offset {parser.i}")
     return value
+
+
+def read_value(text: str, i: int) -> tuple[Any, int]:
+    """The data value (as `psd1` writes it) starting at text[i], and the offset after it."""
+    parser = _DataParser(text)
+    parser.i = i
+    value = parser.value()
+    return value, parser.i
 
 
 class _DataParser:
@@ -180,7 +221,7 @@ class _DataParser:
                 key = self.key()
                 if not self.take("="):
                     raise DataFileError(f"'=' expected after {key!r}")
-                if key in table:
+                if key.lower() in (k.lower() for k in table):  # PowerShell's keys ignore case
                     raise DataFileError(f"key {key!r} given twice")
                 table[key] = self.value()
             return table
@@ -190,7 +231,7 @@ class _DataParser:
                 items.append(self.value())
                 self.take(",")
             return items
-        if text.startswith("'", self.i):
+        if self.i < len(text) and text[self.i] in SINGLE_QUOTES:
             return self.string()
         if self.take("$true"):
             return True
@@ -205,7 +246,7 @@ class _DataParser:
 
     def key(self) -> str:
         self.blank()
-        if self.text.startswith("'", self.i):
+        if self.i < len(self.text) and self.text[self.i] in SINGLE_QUOTES:
             return self.string()
         match = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(self.text, self.i)
         if not match:
@@ -214,18 +255,8 @@ class _DataParser:
         return match.group(0)
 
     def string(self) -> str:
-        out, i, text = [], self.i + 1, self.text
-        while True:
-            end = text.find("'", i)
-            if end < 0:
-                raise DataFileError("unterminated string")
-            out.append(text[i:end])
-            if text.startswith("''", end):
-                out.append("'")
-                i = end + 2
-                continue
-            self.i = end + 1
-            return "".join(out)
+        value, self.i = read_quoted(self.text, self.i)
+        return value
 
 
 def skip_code(text: str, i: int, closer: str) -> int:
@@ -238,19 +269,16 @@ def skip_code(text: str, i: int, closer: str) -> int:
             return i + 1
         if ch in pairs:
             i = skip_code(text, i + 1, pairs[ch])
-        elif ch == "'":
-            while True:
-                end = text.find("'", i + 1)
-                if end < 0:
-                    raise DataFileError("unterminated string in a script block")
-                if text.startswith("''", end):
-                    i = end + 1
-                    continue
-                i = end + 1
-                break
-        elif ch == '"':
+        elif ch in SINGLE_QUOTES:
+            i = read_quoted(text, i)[1]
+        elif ch in DOUBLE_QUOTES:
             i += 1
-            while i < len(text) and text[i] != '"':
+            while i < len(text):
+                if text[i] in DOUBLE_QUOTES:  # doubled: one quote of the text; else the end
+                    if i + 1 < len(text) and text[i + 1] in DOUBLE_QUOTES:
+                        i += 2
+                        continue
+                    break
                 if text[i] == "`":
                     i += 2
                 elif text.startswith("$(", i):
@@ -283,7 +311,9 @@ class HostGrant:
     expires: str = ""  # YYYY-MM-DD, valid through that day; "" never expires
 
     def active(self, today: date) -> bool:
-        return not self.expires or today.isoformat() <= self.expires
+        """Valid through its expiry day: dates compared, as the generated functions compare a
+        `[datetime]` cast of Expires (invariant, Gregorian) with today's date."""
+        return not self.expires or today <= date.fromisoformat(self.expires)
 
     def matches(self, vm_id: str, vm_name: str) -> bool:
         # -contains in PowerShell: case-insensitive, like Hyper-V's names.
@@ -304,14 +334,23 @@ class HostGrant:
                    str(data["Expires"]))
 
 
+def data_digest(data: Any) -> str:
+    """The sha256 of grants data in one canonical form (JSON, sorted keys, no spaces, UTF-8):
+    the console computes it of what a host reports it enforces (Get-HvcPolicyDigest answers the
+    data its functions hold) and of what the policy gives the host, the same way."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class HostGrants:
-    """What one host's endpoint enforces (the generated HvConsole.Grants.psd1)."""
+    """What one host's endpoint enforces: the data every generated function holds as a literal
+    (`$hvcData=@{...}` in its caller check), read by nothing else on the host."""
 
     host: str
-    digest: str
     library: tuple[str, ...]
     grants: tuple[HostGrant, ...]
+    policy_digest: str = ""  # the policy it was generated from: shown, not enforced
 
     def rights(self, sids: Iterable[str], vm_id: str, vm_name: str, today: date) -> frozenset[str]:
         """The caller's VM privileges on one VM: matching allows minus matching denies, as the
@@ -332,17 +371,43 @@ class HostGrants:
         return any(g.effect == "allow" for g in self.active_for(sids, today))
 
     def as_data(self) -> dict[str, Any]:
-        return {"Host": self.host, "Digest": self.digest, "Library": list(self.library),
+        """The enforced data, exactly as the functions' literal holds it."""
+        return {"Host": self.host, "Library": list(self.library),
                 "Grants": [g.as_data() for g in self.grants]}
 
+    @property
+    def sha256(self) -> str:
+        """The digest of what is enforced (data_digest of as_data): what lag() compares."""
+        return data_digest(self.as_data())
+
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> HostGrants:
-        return cls(str(data["Host"]), str(data["Digest"]), tuple(data["Library"]),
-                   tuple(HostGrant.from_data(g) for g in data["Grants"]))
+    def from_data(cls, data: Mapping[str, Any], policy_digest: str = "") -> HostGrants:
+        return cls(str(data["Host"]), tuple(data["Library"]),
+                   tuple(HostGrant.from_data(g) for g in data["Grants"]), policy_digest)
 
     @classmethod
     def parse(cls, text: str) -> HostGrants:
-        return cls.from_data(parse_psd1(text))
+        """The readable copy, HvConsole.Grants.psd1 (the enforced data and the policy's digest)."""
+        data = parse_psd1(text)
+        return cls.from_data(data, str(data.get("Digest", "")))
+
+    @classmethod
+    def embedded(cls, function: str) -> HostGrants:
+        """The grants a generated function's text holds (what that function enforces)."""
+        return cls.from_data(embedded_data(function))
+
+
+# The line of each generated function that holds the grants data.
+_DATA_LINE = re.compile(r"^\$hvcData=", re.MULTILINE)
+
+
+def embedded_data(function: str) -> Any:
+    """The literal of the `$hvcData=` line of a generated function's text; DataFileError when
+    there is none, or more than one."""
+    found = list(_DATA_LINE.finditer(function))
+    if len(found) != 1:
+        raise DataFileError(f"{len(found)} $hvcData lines in a function; one expected")
+    return read_value(function, found[0].end())[0]
 
 
 def host_grants(policy: Policy, host: str) -> HostGrants:
@@ -363,7 +428,7 @@ def host_grants(policy: Policy, host: str) -> HostGrants:
         out.append(HostGrant(grant.principal.sid, grant.principal.name, grant.effect,
                              tuple(sorted(privileges)), scope, values,
                              grant.expires.isoformat() if grant.expires else ""))
-    return HostGrants(entry.name, policy.digest, tuple(entry.iso_library), tuple(out))
+    return HostGrants(entry.name, tuple(entry.iso_library), tuple(out), policy.digest)
 
 
 def _resolve(policy: Policy, grant: Grant, host: str,
@@ -397,42 +462,72 @@ class FunctionSpec:
     body: str  # PowerShell between the caller check and the shared code
 
 
-def _grants_path() -> str:
-    return (f"(Microsoft.PowerShell.Management\\Join-Path $env:ProgramFiles "
-            f"'{MODULE_FOLDER}\\RoleCapabilities\\{GRANTS_FILE}')")
-
+# What each function answers when the endpoint was registered from PowerShell 6 or later: there
+# Write-EventLog does not exist and ConvertFrom-Json turns date strings into local DateTimes.
+REFUSED_ON_POWERSHELL_6 = (
+    '{"ok":false,"error":{"code":"host_error","message":"The HvConsole endpoint runs in '
+    'PowerShell 6 or later, where its functions cannot work: register this endpoint from Windows '
+    'PowerShell 5.1 (powershell.exe)."}}')
 
 # The caller check every function starts with, and its helpers. ConstrainedLanguage-safe:
-# properties of the identity only, hashtables and strings, no method of a non-core type.
-CALLER_CHECK = rf"""$ErrorActionPreference='Stop'
-$hvcData=Microsoft.PowerShell.Utility\Import-PowerShellDataFile -LiteralPath {_grants_path()}
+# properties of the identity only, hashtables, strings and core types. %DATA% is the host's
+# grants as a literal (HostGrants.as_data): a JEA session loads no module on its own, so the
+# functions read no file (Import-PowerShellDataFile is a script function of Windows PowerShell
+# 5.1's Utility module, which such a session cannot reach). Expiry compares dates, never text:
+# a session takes its culture from the client (a date formatted under ar-SA is in year 1448),
+# while a [datetime] cast is culture-invariant and a DateTime's date is Gregorian.
+_CALLER_CHECK = r"""$ErrorActionPreference='Stop'
+if($PSVersionTable.PSVersion.Major -ge 6){'%REFUSED6%';return}
+$hvcData=%DATA%
 $hvcWho=$PSSenderInfo.UserInfo.WindowsIdentity
-$hvcSids=@("$($hvcWho.User.Value)")+@(foreach($x in $hvcWho.Groups){{"$($x.Value)"}})
-$hvcToday=Microsoft.PowerShell.Utility\Get-Date -Format 'yyyy-MM-dd'
-$hvcMine=@(foreach($x in $hvcData.Grants){{if($hvcSids -contains $x.Sid -and !($x.Expires -and $x.Expires -lt $hvcToday)){{$x}}}})
-function HvcRights($id,$name){{$al=@{{}};$de=@{{}}
-foreach($x in $hvcMine){{if($x.Scope -eq 'host' -or ($x.Scope -eq 'vms' -and $x.Values -contains $id) -or ($x.Scope -eq 'vm_names' -and $x.Values -contains $name)){{
-foreach($q in $x.Privileges){{if($x.Effect -eq 'deny'){{$de[$q]=1}}else{{$al[$q]=1}}}}}}}}
-@($al.Keys|Microsoft.PowerShell.Core\Where-Object{{!$de.ContainsKey($_)}})}}
-function HvcVM($id){{$v=$null;try{{$v=Hyper-V\Get-VM -Id $id}}catch{{}};if($v){{"$($v.Name)"}}else{{''}}}}
-function HvcLog($op,$act,$id,$name,$out){{$c='ok';$m=''
+$hvcSids=@("$($hvcWho.User.Value)")+@(foreach($x in $hvcWho.Groups){"$($x.Value)"})
+$hvcToday=(Microsoft.PowerShell.Utility\Get-Date).Date
+$hvcMine=@(foreach($x in $hvcData.Grants){if($hvcSids -contains $x.Sid -and !($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){$x}})
+function HvcRights($id,$name){$al=@{};$de=@{}
+foreach($x in $hvcMine){if($x.Scope -eq 'host' -or ($x.Scope -eq 'vms' -and $x.Values -contains $id) -or ($x.Scope -eq 'vm_names' -and $x.Values -contains $name)){
+foreach($q in $x.Privileges){if($x.Effect -eq 'deny'){$de[$q]=1}else{$al[$q]=1}}}}
+@($al.Keys|Microsoft.PowerShell.Core\Where-Object{!$de.ContainsKey($_)})}
+function HvcVM($id){$v=$null;try{$v=Hyper-V\Get-VM -Id $id}catch{};if($v){"$($v.Name)"}else{''}}
+function HvcLog($op,$act,$id,$name,$out){try{$c='ok';$m=''
 $r=$out|Microsoft.PowerShell.Utility\ConvertFrom-Json
-if(!$r.ok){{$c="$($r.error.code)";$m="$($r.error.message)"}}
+if(!$r.ok){$c="$($r.error.code)";$m="$($r.error.message)"}
 $t="user=$($hvcWho.Name) sid=$($hvcSids[0]) operation=$op action=$act vm=$id name=$name outcome=$c $m"
-Microsoft.PowerShell.Management\Write-EventLog -LogName Application -Source {EVENT_SOURCE} -EventId $(if($c -eq 'ok'){{1000}}elseif($c -eq 'denied'){{1001}}else{{1002}}) -EntryType $(if($c -eq 'ok'){{'Information'}}else{{'Warning'}}) -Message $t
-$out}}
-function HvcDeny($op,$act,$id,$name,$why){{HvcLog $op $act $id $name (Microsoft.PowerShell.Utility\ConvertTo-Json @{{ok=$false;error=@{{code='denied';message="$($hvcWho.Name) $why"}}}} -Compress)}}"""
+Microsoft.PowerShell.Management\Write-EventLog -LogName Application -Source %SOURCE% -EventId $(if($c -eq 'ok'){1000}elseif($c -eq 'denied'){1001}else{1002}) -EntryType $(if($c -eq 'ok'){'Information'}else{'Warning'}) -Message $t
+$out}catch{$o="$out".Trim()
+if(!$o.EndsWith('}')){$out;return}
+$o.Substring(0,$o.Length-1)+',"log_error":'+(Microsoft.PowerShell.Utility\ConvertTo-Json "The event of this call was not written to the Application log: $($_.Exception.Message)" -Compress)+'}'}}
+function HvcDeny($op,$act,$id,$name,$why){HvcLog $op $act $id $name (Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$false;error=@{code='denied';message="$($hvcWho.Name) $why"}} -Compress)}"""
 
+
+def caller_check(grants: HostGrants) -> str:
+    """The caller check every generated function of this host starts with (LF line ends)."""
+    return (_CALLER_CHECK.replace("%REFUSED6%", REFUSED_ON_POWERSHELL_6)
+            .replace("%SOURCE%", EVENT_SOURCE)
+            .replace("%DATA%", psd1(grants.as_data()).replace("\r\n", "\n")))
+
+
+def _choices(keys: Iterable[str]) -> str:
+    return ",".join(quote(k) for k in keys)
+
+
+CONTROLLER_TYPES = ("IDE", "SCSI")
+# The inventory's filter (shared_code's view): of the VMs O found, those the caller may view.
+INVENTORY_VIEW = ("$d.vms=@(foreach($v in @($d.vms)){if((HvcRights \"$($v.id)\" \"$($v.name)\") "
+                  "-contains 'vm.view'){$v}});$d")
+
+# %PICK_ACTION% sets $hvcAct to the set's own spelling of $Action: ValidateSet accepts any casing
+# and keeps the caller's, and the operation scripts compare case-sensitively. `-eq` compares as
+# ValidateSet does (invariant culture, ignoring case); a hashtable would compare in the session's
+# (client's) culture.
 FUNCTIONS: tuple[FunctionSpec, ...] = (
+    # The inventory keeps only the VMs the caller may view, filtered as objects before the frame
+    # encodes them once (%SHARED_VIEW%): a decode and encode of the JSON would pass the dates
+    # through ConvertFrom-Json, which PowerShell 6+ turns into local DateTimes.
     FunctionSpec("Get-HvcInventory", "inventory", "", r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'inventory' '' '' '' 'holds no grant on this host.';return}
 $a=@{}
-$hvcOut=& {
-%SHARED%
-}
-$r=$hvcOut|Microsoft.PowerShell.Utility\ConvertFrom-Json
-if($r.ok){$r.data.vms=@($r.data.vms|Microsoft.PowerShell.Core\Where-Object{(HvcRights $_.id $_.name) -contains 'vm.view'})
-$hvcOut=Microsoft.PowerShell.Utility\ConvertTo-Json $r -Depth 8 -Compress}
-$hvcOut"""),
+& {
+%SHARED_VIEW%
+}"""),
     FunctionSpec("Get-HvcHostFacts", "host_facts", "", r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'host_facts' '' '' '' 'holds no grant on this host.';return}
 $a=@{library=@($hvcData.Library)}
 & {
@@ -448,11 +543,12 @@ $a=@{vm_ids=@(foreach($i in $VMId){if((HvcRights "$i" (HvcVM $i)) -contains 'vm.
     FunctionSpec("Invoke-HvcPower", "power",
                  "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateSet(%POWER%)][string]$Action",
-                 r"""$hvcNeed=@{%POWER_MAP%}[$Action]
+                 r"""%PICK_ACTION%
+$hvcNeed=@{%POWER_MAP%}[$hvcAct]
 $hvcName=HvcVM $VMId
-if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'power' $Action "$VMId" $hvcName "may not $Action this VM ($hvcNeed).";return}
-$a=@{vm_id="$VMId";action=$Action}
-HvcLog 'power' $Action "$VMId" $hvcName (& {
+if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'power' $hvcAct "$VMId" $hvcName "may not $hvcAct this VM ($hvcNeed).";return}
+$a=@{vm_id="$VMId";action=$hvcAct}
+HvcLog 'power' $hvcAct "$VMId" $hvcName (& {
 %SHARED%
 })"""),
     FunctionSpec("Invoke-HvcCheckpoint", "checkpoint",
@@ -460,117 +556,170 @@ HvcLog 'power' $Action "$VMId" $hvcName (& {
                  "[Parameter(Mandatory=$true)][ValidateSet(%CHECKPOINT%)][string]$Action,\r\n"
                  "[guid]$CheckpointId=[guid]::Empty,\r\n"
                  f"[ValidateLength(0,100)][ValidatePattern('{NAME_PATTERN}')][string]$Name=''",
-                 r"""$hvcNeed=@{%CHECKPOINT_MAP%}[$Action]
+                 r"""%PICK_ACTION%
+$hvcNeed=@{%CHECKPOINT_MAP%}[$hvcAct]
 $hvcName=HvcVM $VMId
-if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'checkpoint' $Action "$VMId" $hvcName "may not $Action checkpoints of this VM ($hvcNeed).";return}
-$a=@{vm_id="$VMId";action=$Action}
+if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'checkpoint' $hvcAct "$VMId" $hvcName "may not $hvcAct checkpoints of this VM ($hvcNeed).";return}
+$a=@{vm_id="$VMId";action=$hvcAct}
 if($CheckpointId -ne [guid]::Empty){$a.checkpoint_id="$CheckpointId"}
 if($Name){$a.name=$Name}
-HvcLog 'checkpoint' $Action "$VMId" $hvcName (& {
+HvcLog 'checkpoint' $hvcAct "$VMId" $hvcName (& {
 %SHARED%
 })"""),
     FunctionSpec("Invoke-HvcMedia", "media",
                  "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateSet(%MEDIA%)][string]$Action,\r\n"
-                 "[Parameter(Mandatory=$true)][ValidateSet('IDE','SCSI')][string]$ControllerType,\r\n"
+                 f"[Parameter(Mandatory=$true)][ValidateSet({_choices(CONTROLLER_TYPES)})][string]$ControllerType,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateRange(0,3)][int]$Controller,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateRange(0,63)][int]$Location,\r\n"
                  f"[ValidateLength(0,260)][ValidatePattern('{ISO_PATTERN}')][string]$Path",
-                 r"""$hvcNeed=@{%MEDIA_MAP%}[$Action]
+                 r"""%PICK_ACTION%
+%PICK_CONTROLLER%
+$hvcNeed=@{%MEDIA_MAP%}[$hvcAct]
 $hvcName=HvcVM $VMId
-if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'media' $Action "$VMId" $hvcName "may not $Action media on this VM ($hvcNeed).";return}
-$a=@{vm_id="$VMId";action=$Action;controller_type=$ControllerType;controller=$Controller;location=$Location;library=@($hvcData.Library)}
+if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'media' $hvcAct "$VMId" $hvcName "may not $hvcAct media on this VM ($hvcNeed).";return}
+$a=@{vm_id="$VMId";action=$hvcAct;controller_type=$hvcCt;controller=$Controller;location=$Location;library=@($hvcData.Library)}
 if($Path){$a.path=$Path}
-HvcLog 'media' $Action "$VMId" $hvcName (& {
+HvcLog 'media' $hvcAct "$VMId" $hvcName (& {
 %SHARED%
 })"""),
+    # What the host enforces, as its functions hold it: the console computes the digest of this
+    # (no hashing command is reachable in the session: Get-FileHash is a script function of 5.1's
+    # Utility module, and ConstrainedLanguage refuses .NET's crypto types).
     FunctionSpec("Get-HvcPolicyDigest", "", "",
                  r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'digest' '' '' '' 'holds no grant on this host.';return}
-Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$true;data=@{digest=$hvcData.Digest;host=$hvcData.Host}} -Compress"""),
+Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$true;data=@{enforced=$hvcData}} -Depth 8 -Compress"""),
 )
 FUNCTION_NAMES: tuple[str, ...] = tuple(f.name for f in FUNCTIONS)
 
+# The modules every JEA session has (RestrictedRemoteServer imports the engine's snap-ins): the
+# compiled cmdlets of these are reachable module-qualified. Any other module a function calls goes
+# in the role capability's ModulesToImport (a JEA session autoloads nothing).
+SESSION_MODULES = frozenset(facts.host("jea")["engine_snapins"])
+
 
 def qualify(text: str) -> str:
-    """Every Verb-Noun call written Module\\Verb-Noun; JeaError for a cmdlet of no known module."""
+    """Every Verb-Noun call written Module\\Verb-Noun; JeaError for a command the facts lack."""
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
-        module = CMDLET_MODULES.get(name)
-        if module is None:
-            raise JeaError(f"The operation scripts call {name}, whose module is not in "
-                           f"console.jea.CMDLET_MODULES; add it there.")
-        return f"{module}\\{name}"
+        known = facts.command(name)
+        if known is None:
+            raise JeaError(f"The operation scripts call {name}, which the PowerShell facts "
+                           f"(resources/powershell/facts) do not know; add it there.")
+        return f"{known.module}\\{name}"
     return _CMDLET.sub(one, text)
 
 
-def shared_code(operation: str) -> str:
-    """The prelude and the operation script, as the admin endpoint runs them (console.scripts),
-    minus the prelude's decoding of `$p`: here the function builds `$a` from typed parameters."""
-    prelude = scripts.compact((POWERSHELL / "_common.ps1").read_text(encoding="utf-8"))
-    decode = [line for line in prelude.splitlines() if line.startswith("$a=")]
-    if len(decode) != 1:
-        raise JeaError("The prelude _common.ps1 must decode $p into $a on exactly one line.")
-    kept = "\n".join(line for line in prelude.splitlines() if line != decode[0])
-    script = scripts.compact((POWERSHELL / f"{operation}.ps1").read_text(encoding="utf-8"))
-    if scripts.body(operation) != prelude + "\n" + script:
-        raise JeaError(f"console.scripts no longer runs _common.ps1 then {operation}.ps1.")
-    return qualify(kept + "\n" + script).replace("\n", "\r\n")
-
-
-def _choices(keys: Iterable[str]) -> str:
-    return ",".join(f"'{k}'" for k in keys)
+def shared_code(operation: str, view: str = "") -> str:
+    """What the admin endpoint runs for `operation` (console.scripts.body: the prelude's helpers
+    and the operation script, which defines its work as function O and ends with the frame Y),
+    minus the prelude's decoding of `$p`: here the function builds `$a` from typed parameters.
+    With `view`, O's result passes through that filter before Y encodes it: the script's O is
+    renamed HvcWork, and O returns what `view` makes of `$d` (HvcWork's result)."""
+    lines = scripts.body(operation).splitlines()
+    decode = [line for line in lines if line.startswith("$a=")]
+    if len(decode) > 1:
+        raise JeaError("The prelude _common.ps1 must decode $p into $a on one line.")
+    lines = [line for line in lines if not line.startswith("$a=")]
+    if view:
+        work = [i for i, line in enumerate(lines) if line.startswith("function O{")]
+        others = [line for i, line in enumerate(lines[:-1])
+                  if work and i != work[0] and not line.startswith("function Y{")]
+        if len(work) != 1 or lines[-1] != "Y" or any(
+                re.search(r"(?<![\w$-])O(?![\w-])", line) for line in others):
+            raise JeaError(f"{operation}.ps1 must define its work as function O (one line starting "
+                           f"'function O{{', called by the frame Y only) and end with Y.")
+        lines[work[0]] = "function HvcWork{" + lines[work[0]][len("function O{"):]
+        lines[-1:] = ["function O{$d=HvcWork;" + view + "}", "Y"]
+    return qualify("\n".join(lines)).replace("\n", "\r\n")
 
 
 def _map(table: Mapping[str, str]) -> str:
-    return ";".join(f"{k}='{v}'" for k, v in table.items())
+    return ";".join(f"{k}={quote(v)}" for k, v in table.items())
 
 
-def function_text(spec: FunctionSpec) -> str:
-    """The ScriptBlock of one exposed function."""
+def _pick(variable: str, parameter: str, choices: Iterable[str]) -> str:
+    """`$variable` = the choice `-eq` to `$parameter` (the set's spelling), else ''."""
+    return (f"${variable}='';foreach($c in {_choices(choices)}){{if($c -eq ${parameter})"
+            f"{{${variable}=$c}}}}")
+
+
+def function_text(spec: FunctionSpec, grants: HostGrants) -> str:
+    """The ScriptBlock of one exposed function of this host."""
     body = spec.body.replace("%SHARED%", shared_code(spec.operation) if spec.operation else "")
+    if "%SHARED_VIEW%" in body:
+        body = body.replace("%SHARED_VIEW%", shared_code(spec.operation, INVENTORY_VIEW))
     params = spec.params
     for name, table in (("POWER", POWER_PRIVILEGE), ("CHECKPOINT", CHECKPOINT_PRIVILEGE),
                         ("MEDIA", MEDIA_PRIVILEGE)):
         params = params.replace(f"%{name}%", _choices(table))
         body = body.replace(f"%{name}_MAP%", _map(table))
+    tables = {"power": POWER_PRIVILEGE, "checkpoint": CHECKPOINT_PRIVILEGE,
+              "media": MEDIA_PRIVILEGE}
+    if spec.operation in tables:
+        body = body.replace("%PICK_ACTION%", _pick("hvcAct", "Action", tables[spec.operation]))
+    body = body.replace("%PICK_CONTROLLER%", _pick("hvcCt", "ControllerType", CONTROLLER_TYPES))
     text = ("[CmdletBinding()]\r\nparam(" + (params and "\r\n" + params + "\r\n") + ")\r\n"
-            + CALLER_CHECK + "\r\n" + body)
+            + caller_check(grants) + "\r\n" + body)
     return text.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
+def modules_to_import(texts: Iterable[str]) -> list[str]:
+    """The modules the functions call into beyond those every JEA session has (Hyper-V)."""
+    called = {m.group(1) for text in texts
+              for m in re.finditer(r"(?<![\w.-])([A-Za-z][\w.-]*)\\([A-Z][A-Za-z]+-[A-Z]\w*)", text)
+              if facts.command(f"{m.group(1)}\\{m.group(2)}") is not None}
+    return sorted(called - SESSION_MODULES, key=str.lower)
+
+
 def role_capability(grants: HostGrants) -> dict[str, Any]:
+    texts = {f.name: function_text(f, grants) for f in FUNCTIONS}
     return {
         "Author": "Hyper-V Delegation Console",
-        "Description": f"HvConsole operations on {grants.host}, policy sha256 {grants.digest}",
+        "Description": f"HvConsole operations on {grants.host}, policy sha256 {grants.policy_digest}",
+        "ModulesToImport": modules_to_import(texts.values()),
         "VisibleCmdlets": [],
         "VisibleFunctions": list(FUNCTION_NAMES),
         "VisibleExternalCommands": [],
         "VisibleProviders": [],
-        "FunctionDefinitions": [{"Name": f.name, "ScriptBlock": ScriptBlock(function_text(f))}
-                                for f in FUNCTIONS],
+        "FunctionDefinitions": [{"Name": name, "ScriptBlock": ScriptBlock(text)}
+                                for name, text in texts.items()],
     }
 
 
 def session_configuration(grants: HostGrants) -> dict[str, Any]:
     # JEA role definitions take names; the functions decide on SIDs. A principal with only deny
-    # grants on this host needs no session at all.
-    principals = sorted({g.principal for g in grants.grants if g.effect == "allow"},
-                        key=str.lower)
+    # grants on this host needs no session at all. Names are one key whatever their case (a
+    # hashtable literal refuses keys that differ in case only).
+    principals: dict[str, str] = {}
+    for grant in grants.grants:
+        if grant.effect == "allow":
+            principals.setdefault(grant.principal.lower(), grant.principal)
     return {
         "SchemaVersion": "2.0.0.0",
         "Author": "Hyper-V Delegation Console",
-        "Description": f"HvConsole JEA endpoint of {grants.host}, policy sha256 {grants.digest}",
+        "Description": f"HvConsole JEA endpoint of {grants.host}, policy sha256 {grants.policy_digest}",
         "SessionType": "RestrictedRemoteServer",
         "LanguageMode": "NoLanguage",
         "RunAsVirtualAccount": True,
         "RunAsVirtualAccountGroups": list(VIRTUAL_ACCOUNT_GROUPS),
         "TranscriptDirectory": TRANSCRIPTS,
-        "RoleDefinitions": {p: {"RoleCapabilities": [ROLE_CAPABILITY]} for p in principals},
+        "RoleDefinitions": {p: {"RoleCapabilities": [ROLE_CAPABILITY]} for p in principals.values()},
     }
 
 
 _HEADER = ("# Generated by hvconsole jea generate from the delegation policy; do not edit: change "
            "the policy,\r\n# generate again and register (installer/jea/Register-HvConsoleEndpoint.ps1).\r\n")
+_GRANTS_HEADER = (
+    "# For reading only: what this host's endpoint enforces. Each function in HvConsole.psrc holds\r\n"
+    "# this data itself and the host never reads this file, so editing it changes nothing.\r\n"
+    "# Digest is the sha256 of the policy; GrantsSha256 that of the enforced data, as the console\r\n"
+    "# computes it from Get-HvcPolicyDigest's answer.\r\n")
+
+
+def readable_grants(grants: HostGrants) -> dict[str, Any]:
+    """HvConsole.Grants.psd1: the enforced data, the policy's digest and the data's digest."""
+    return {**grants.as_data(), "Digest": grants.policy_digest, "GrantsSha256": grants.sha256}
 
 
 def generate(policy: Policy, host: str) -> dict[str, bytes]:
@@ -578,7 +727,7 @@ def generate(policy: Policy, host: str) -> dict[str, bytes]:
     reads a file without one as ANSI). The same policy always gives the same bytes."""
     grants = host_grants(policy, host)
     texts = {
-        GRANTS_FILE: psd1(grants.as_data()),
+        GRANTS_FILE: _GRANTS_HEADER + psd1(readable_grants(grants)),
         PSRC_FILE: psd1(role_capability(grants)),
         PSSC_FILE: psd1(session_configuration(grants)),
     }
@@ -658,12 +807,19 @@ class JeaClient:
             params["Path"] = path
         return self._act("Invoke-HvcMedia", params, vm_id, "media", action)
 
-    def enforced_digest(self) -> str:
-        """The sha256 of the policy the host enforces (compare with Policy.digest)."""
+    def enforced(self) -> Any:
+        """The grants data the host's functions hold and enforce (HostGrants.as_data's shape)."""
         data = self._read("Get-HvcPolicyDigest", {})
-        if not isinstance(data, dict) or not isinstance(data.get("digest"), str):
-            raise HostError(f"{self.name} answered something unexpected: no digest.", host=self.name)
-        return data["digest"]
+        enforced = data.get("enforced") if isinstance(data, dict) else None
+        if not isinstance(enforced, dict):
+            raise HostError(f"{self.name} answered something unexpected: no enforced grants.",
+                            host=self.name)
+        return enforced
+
+    def enforced_digest(self) -> str:
+        """The sha256 of what the host enforces (data_digest of its functions' grants data),
+        computed here: compare with host_grants(policy, host).sha256, or use lag()."""
+        return data_digest(self.enforced())
 
     def close(self) -> None:
         with self._lock:
@@ -696,10 +852,15 @@ class JeaClient:
             except (HostTimeout, HostUnreachable) as error:
                 return ActionOutcome.pending(self.name, operation, vm_id, self.config.timeout,
                                              str(error))
-            data = self._document(output, vm_id)
+            document = _parse(output)
+            data = answer_data(self.name, document, str(output), vm_id)
         finally:
             _close_quietly(pool)
-        return ActionOutcome.done(data, f"{operation} {action} done on {self.name}.")
+        # Done is done: an event the host could not write is a warning beside it (log_error).
+        log_error = document.get("log_error") if isinstance(document, dict) else None
+        return ActionOutcome.done(data, f"{operation} {action} done on {self.name}.",
+                                  warning=f"{self.name}: {one_line(str(log_error))}"
+                                  if log_error else "")
 
     def _before_call(self) -> None:
         self.gate.check()
@@ -778,17 +939,21 @@ class JeaClient:
                             host=name) from None
 
     def _document(self, output: list[Any], vm_id: str | None = None) -> Any:
-        texts = [o for o in output if isinstance(o, str)]
-        try:
-            document = json.loads(texts[-1]) if len(texts) == 1 else None
-        except ValueError:
-            document = None
-        return answer_data(self.name, document, str(output), vm_id)
+        return answer_data(self.name, _parse(output), str(output), vm_id)
 
     def _drop(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             _close_quietly(pool)
+
+
+def _parse(output: list[Any]) -> Any:
+    """The one JSON document a function answers, or None."""
+    texts = [o for o in output if isinstance(o, str)]
+    try:
+        return json.loads(texts[-1]) if len(texts) == 1 else None
+    except ValueError:
+        return None
 
 
 def _close_quietly(pool: RunspacePool) -> None:
@@ -825,19 +990,27 @@ def _list(data: Any, key: str, host: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Lag:
-    """A host that enforces another policy than the console's."""
+    """A host that enforces other grants than the policy gives it."""
 
     host: str
-    enforced: str
-    current: str
+    enforced: str  # data_digest of what the host's functions hold
+    current: str  # data_digest of host_grants(policy, host); "" when the policy has no such host
 
     def __str__(self) -> str:
-        return (f"{self.host} enforces an older policy (sha256 {self.enforced[:12]}, the console "
-                f"has {self.current[:12]}): generate its JEA files and register them again; "
-                f"until then a revoked grant still works there.")
+        if not self.current:
+            return (f"{self.host} enforces grants (sha256 {self.enforced[:12]}) but the policy "
+                    f"has no such host: unregister its JEA endpoint, or add the host to the "
+                    f"policy and register its files again.")
+        return (f"{self.host} enforces an older policy (its grants sha256 {self.enforced[:12]}, "
+                f"the policy gives it {self.current[:12]}): generate its JEA files and register "
+                f"them again; until then a revoked grant still works there.")
 
 
 def lag(host: str, enforced: str, policy: Policy) -> Lag | None:
-    return None if enforced == policy.digest else Lag(host, enforced, policy.digest)
-
-
+    """None when `enforced` (JeaClient.enforced_digest: the digest of what the host's functions
+    hold) is the digest of what the policy gives the host; else the Lag to show."""
+    try:
+        current = host_grants(policy, host).sha256
+    except JeaError:
+        current = ""
+    return None if enforced == current else Lag(host, enforced, current)

@@ -10,13 +10,18 @@ The endpoint behaves as the generated JEA files (console/jea.py) make a real hos
 - a session only for users named, directly or through a group, in the .pssc's RoleDefinitions;
 - NoLanguage: script text (AddScript, Invoke-Expression) and any command outside the .psrc's
   VisibleFunctions are refused, as RestrictedRemoteServer refuses them;
-- parameters bound and validated against the param() blocks of the generated functions (types,
-  ValidateSet, ValidatePattern, ValidateLength, ValidateRange, ValidateCount, Mandatory);
-- the caller decided on their token SIDs with HostGrants.rights, read from the generated grants
-  file: the same data and the same rule as the generated PowerShell;
+- parameters bound and validated against the param() blocks of the generated functions as
+  PowerShell binds them ([guid] takes the D, N, B, P and X forms and shows D; [int] converts as
+  5.1 does; ValidateSet ignores case and keeps the caller's spelling, which the function then
+  turns into the set's; ValidatePattern is a .NET regex, IgnoreCase; ValidateLength counts UTF-16
+  units; a mandatory parameter refuses null and the empty string);
+- the caller decided on their token SIDs with HostGrants.rights, on the grants literal of the
+  very function called (never HvConsole.Grants.psd1, which the host does not read): the same data
+  and the same rule as the generated PowerShell;
 - the operation performed by the host's executor as the endpoint's virtual account (a member of
   Hyper-V Administrators), running the very operation script the admin endpoint runs;
-- every performed or refused call appended to the host's event list, with the caller's name.
+- every performed or refused call appended to the host's event list, with the caller's name;
+  with `event_log_error` set, the event log refuses and the answer carries `log_error` instead.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -80,28 +85,27 @@ class ParamSpec:
     type: str  # guid, guid[], string, int
     mandatory: bool = False
     choices: tuple[str, ...] = ()
-    pattern: str | None = None
+    pattern: str | None = None  # .NET syntax, as written (see dotnet_pattern)
     length: tuple[int, int] | None = None
     range: tuple[int, int] | None = None
     count: tuple[int, int] | None = None
 
 
-_ATTRIBUTE = re.compile(r"\[(\w+)(?:\((.*?)\))?\]")
-
-
 def param_specs(block: str) -> list[ParamSpec]:
-    """The parameters of a generated function's ScriptBlock (its param(...) block)."""
+    """The parameters of a generated function's ScriptBlock (its param(...) block): one a line,
+    `[Attribute(args)]...[type]$Name[=default]`, arguments read as PowerShell reads literals."""
     start = block.index("param(") + len("param(")
     end = jea.skip_code(block, start, ")") - 1
     specs = []
     for line in (p.strip().rstrip(",") for p in block[start:end].splitlines()):
         if not line:
             continue
-        name = line[line.rindex("$") + 1:].split("=")[0]
-        attributes = _ATTRIBUTE.findall(line[:line.rindex("$")])
-        spec: dict[str, Any] = {"name": name, "type": "string"}
-        for kind, args in attributes:
-            values = [v.strip().strip("'").replace("''", "'") for v in _split_args(args)]
+        spec: dict[str, Any] = {"type": "string"}
+        i = 0
+        while i < len(line) and line[i] == "[":
+            close = jea.skip_code(line, i + 1, "]")
+            kind, _, args = line[i + 1:close - 1].partition("(")
+            values = _arguments(args[:-1]) if args else []
             if kind == "Parameter":
                 spec["mandatory"] = "Mandatory=$true" in args
             elif kind == "ValidateSet":
@@ -110,36 +114,69 @@ def param_specs(block: str) -> list[ParamSpec]:
                 spec["pattern"] = values[0]
             elif kind in ("ValidateLength", "ValidateRange", "ValidateCount"):
                 spec[kind[8:].lower()] = (int(values[0]), int(values[1]))
-            elif kind in ("guid", "string", "int"):
+            elif kind in ("guid", "guid[]", "string", "int"):
                 spec["type"] = kind
-        if re.search(r"\[guid\[\]\]", line):
-            spec["type"] = "guid[]"
-        specs.append(ParamSpec(**spec))
+            i = close
+        match = re.match(r"\$(\w+)", line[i:])
+        if match is None:
+            raise jea.DataFileError(f"a parameter expected in {line!r}")
+        specs.append(ParamSpec(name=match.group(1), **spec))
     return specs
 
 
-def _split_args(args: str) -> list[str]:
-    out, current, quoted = [], "", False
-    for ch in args or "":
-        if ch == "'":
-            quoted = not quoted
-        if ch == "," and not quoted:
-            out.append(current)
-            current = ""
+def _arguments(args: str) -> list[str]:
+    """An attribute's arguments: quoted literals decoded by PowerShell's rule, others as written."""
+    out, i = [], 0
+    while i < len(args):
+        if args[i] in " ,":
+            i += 1
+        elif args[i] in jea.SINGLE_QUOTES:
+            value, i = jea.read_quoted(args, i)
+            out.append(value)
         else:
-            current += ch
-    return out + ([current] if current else [])
+            end = args.find(",", i)
+            end = len(args) if end < 0 else end
+            out.append(args[i:end].strip())
+            i = end
+    return out
+
+
+def dotnet_pattern(pattern: str) -> str:
+    """A .NET regular expression as Python's re reads it alike: .NET's \\z (the very end) is
+    Python's \\Z, and .NET's \\Z (the end, or before a final newline) is (?=\\n?\\Z). `$` needs
+    nothing: in both it matches at the end and before a final newline."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            pair = pattern[i:i + 2]
+            out.append({"\\z": "\\Z", "\\Z": "(?=\\n?\\Z)"}.get(pair, pair))
+            i += 2
+        else:
+            out.append(pattern[i])
+            i += 1
+    return "".join(out)
+
+
+def _read_grants(name: str, block: str) -> Any:
+    try:
+        return jea.embedded_data(block)
+    except jea.DataFileError as error:
+        raise ConsoleError(f"{name} holds no grants data the lab can read: {error}") from None
 
 
 @dataclass(frozen=True)
 class EndpointFiles:
-    """The generated files of one host, read back as a registered endpoint would use them."""
+    """The generated files of one host, read back as a registered endpoint would use them. The
+    grants are each function's own: the literal its text holds (HvConsole.Grants.psd1 is a copy
+    for people to read, which the host never reads)."""
 
-    grants: jea.HostGrants
+    grants: Mapping[str, jea.HostGrants]  # function -> what it enforces
+    enforced: Mapping[str, Any]  # function -> its grants literal, as data
     functions: Mapping[str, list[ParamSpec]]  # VisibleFunctions with their parameters
     role_principals: frozenset[str]  # RoleDefinitions' names, lower case
     language_mode: str
     session_type: str
+    modules: tuple[str, ...] = ()  # the role capability's ModulesToImport
 
     @classmethod
     def read(cls, files: Mapping[str, bytes]) -> EndpointFiles:
@@ -147,10 +184,14 @@ class EndpointFiles:
             return jea.parse_psd1(files[name].decode("utf-8"))
         psrc, pssc = data(jea.PSRC_FILE), data(jea.PSSC_FILE)
         blocks = {f["Name"]: f["ScriptBlock"].text for f in psrc["FunctionDefinitions"]}
-        functions = {name: param_specs(blocks[name]) for name in psrc["VisibleFunctions"]}
-        return cls(jea.HostGrants.parse(files[jea.GRANTS_FILE].decode("utf-8")), functions,
+        visible = list(psrc["VisibleFunctions"])
+        enforced = {name: _read_grants(name, blocks[name]) for name in visible}
+        modules = psrc.get("ModulesToImport", [])
+        return cls({name: jea.HostGrants.from_data(d) for name, d in enforced.items()}, enforced,
+                   {name: param_specs(blocks[name]) for name in visible},
                    frozenset(p.lower() for p in pssc["RoleDefinitions"]),
-                   pssc.get("LanguageMode", "NoLanguage"), pssc["SessionType"])
+                   pssc.get("LanguageMode", "NoLanguage"), pssc["SessionType"],
+                   tuple([modules] if isinstance(modules, str) else modules))
 
 
 # --- refusals, as PowerShell words them -------------------------------------------------------------
@@ -234,6 +275,8 @@ class JeaEndpoint:
             server, executor, tokens, name, today)
         self.files = EndpointFiles.read(files)
         self.resource_uri = RESOURCE_PREFIX + name
+        # A fault to inject: Write-EventLog fails with this message (source missing, log full).
+        self.event_log_error: str | None = None
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._objects = itertools.count(1)
@@ -420,7 +463,8 @@ class JeaEndpoint:
     # --- the generated functions, as the host runs them ---
 
     def _perform(self, who: Identity, function: str, p: dict[str, Any]) -> str:
-        grants, today, sids = self.files.grants, self.today(), who.sids
+        # The grants this very function holds (its $hvcData literal).
+        grants, today, sids = self.files.grants[function], self.today(), who.sids
         if function in ("Get-HvcInventory", "Get-HvcHostFacts", "Get-HvcVMState",
                         "Get-HvcPolicyDigest"):
             operation = {"Get-HvcInventory": "inventory", "Get-HvcHostFacts": "host_facts",
@@ -428,7 +472,7 @@ class JeaEndpoint:
             if not grants.may_connect(sids, today):
                 return self._deny(who, operation, None, None, "holds no grant on this host.")
             if operation == "digest":
-                return _json({"ok": True, "data": {"digest": grants.digest, "host": grants.host}})
+                return _json({"ok": True, "data": {"enforced": self.files.enforced[function]}})
             if operation == "host_facts":
                 return self._run_script("host_facts", {"library": list(grants.library)})
             if operation == "vm_state":
@@ -442,8 +486,9 @@ class JeaEndpoint:
         operation, table = {"Invoke-HvcPower": ("power", jea.POWER_PRIVILEGE),
                             "Invoke-HvcCheckpoint": ("checkpoint", jea.CHECKPOINT_PRIVILEGE),
                             "Invoke-HvcMedia": ("media", jea.MEDIA_PRIVILEGE)}[function]
-        vm_id, action = p["VMId"], p["Action"]
-        need, name = table[action], self._name(vm_id)
+        # The set's spelling of the action, as the function picks it ($hvcAct).
+        vm_id, action = p["VMId"], choice(table, p["Action"])
+        need, name = table.get(action), self._name(vm_id)
         if need not in grants.rights(sids, vm_id, name, today):
             verb = {"power": "this VM", "checkpoint": "checkpoints of this VM",
                     "media": "media on this VM"}[operation]
@@ -456,17 +501,17 @@ class JeaEndpoint:
             if p.get("Name"):
                 params["name"] = p["Name"]
         elif operation == "media":
-            params.update(controller_type=p["ControllerType"], controller=p["Controller"],
+            params.update(controller_type=choice(jea.CONTROLLER_TYPES, p["ControllerType"]),
+                          controller=p["Controller"],
                           location=p["Location"], library=list(grants.library))
             if p.get("Path"):
                 params["path"] = p["Path"]
         out = self._run_script(operation, params)
         document = _loads(out)
         error = document.get("error") or {}
-        self._event(who.name, operation, action, vm_id,
-                    "ok" if document.get("ok") else str(error.get("code")),
-                    str(error.get("message") or ""), name, params)
-        return out
+        return self._logged(out, who.name, operation, action, vm_id,
+                            "ok" if document.get("ok") else str(error.get("code")),
+                            str(error.get("message") or ""), name, params)
 
     def _run_script(self, operation: str, params: dict[str, Any]) -> str:
         """The shared operation script, run by the endpoint's virtual account."""
@@ -477,8 +522,21 @@ class JeaEndpoint:
     def _deny(self, who: Identity, operation: str, action: str | None, vm_id: str | None,
               why: str, vm_name: str | None = None) -> str:
         message = f"{who.name} {why}"
-        self._event(who.name, operation, action, vm_id, "denied", message, vm_name)
-        return _json({"ok": False, "error": {"code": "denied", "message": message}})
+        return self._logged(_json({"ok": False, "error": {"code": "denied", "message": message}}),
+                            who.name, operation, action, vm_id, "denied", message, vm_name)
+
+    def _logged(self, out: str, user: str, operation: str, action: str | None,
+                vm_id: str | None, outcome: str, message: str, vm_name: str | None = None,
+                params: dict[str, Any] | None = None) -> str:
+        """HvcLog: the event written, then the answer; when the event log refuses the event
+        (event_log_error set), the answer as it was with a log_error beside it."""
+        if self.event_log_error is None:
+            self._event(user, operation, action, vm_id, outcome, message, vm_name, params)
+            return out
+        document = _loads(out)
+        document["log_error"] = (f"The event of this call was not written to the Application "
+                                 f"log: {self.event_log_error}")
+        return _json(document)
 
     def _name(self, vm_id: str) -> str:
         try:
@@ -557,8 +615,75 @@ def _value(element: ET.Element | None) -> Any:
     return Serializer().deserialize(element)
 
 
-_GUID = re.compile(r"^\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                   r"[0-9a-fA-F]{12})\}?$")
+_HEX = "[0-9A-Fa-f]"
+_GUID_D = f"({_HEX}{{8}})-({_HEX}{{4}})-({_HEX}{{4}})-({_HEX}{{4}})-({_HEX}{{12}})"
+# The forms a [guid] conversion accepts (.NET's Guid(string)): D, N, B {D}, P (D), and X
+# {0x........,0x....,0x....,{0x..,...}}; surrounding white space is ignored. Not urn:uuid:.
+_GUID_FORMS = (
+    re.compile(_GUID_D),
+    re.compile(f"({_HEX}{{8}})({_HEX}{{4}})({_HEX}{{4}})({_HEX}{{4}})({_HEX}{{12}})"),
+    re.compile(r"\{" + _GUID_D + r"\}"),
+    re.compile(r"\(" + _GUID_D + r"\)"),
+)
+_GUID_X = re.compile(r"\{0[xX](" + _HEX + r"{1,8}),0[xX](" + _HEX + r"{1,4}),0[xX](" + _HEX
+                     + r"{1,4}),\{" + ",".join([r"0[xX](" + _HEX + r"{1,2})"] * 8) + r"\}\}")
+
+
+def dotnet_guid(value: Any) -> str | None:
+    """What a [guid] parameter makes of `value`, as "$VMId" then shows it (D format, lower case);
+    None when the conversion fails."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    for form in _GUID_FORMS:
+        match = form.fullmatch(text)
+        if match:
+            return str(uuid.UUID("".join(match.groups())))
+    match = _GUID_X.fullmatch(re.sub(r"\s", "", text))
+    if match:
+        widths = (8, 4, 4) + (2,) * 8
+        return str(uuid.UUID("".join(g.rjust(w, "0") for g, w in zip(match.groups(), widths))))
+    return None
+
+
+_INT32 = (-2**31, 2**31 - 1)
+
+
+def dotnet_int(value: Any) -> int | None:
+    """What an [int] parameter of Windows PowerShell 5.1 makes of `value` (LanguagePrimitives:
+    booleans 0/1; integers in range; doubles rounded to even; strings trimmed as Int32.Parse reads
+    them, 0x hexadecimal, else through a double, an empty string 0); None when it fails."""
+    number: float | int
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        number = round(value)  # banker's rounding, as Convert.ToInt32(double)
+    elif isinstance(value, str):
+        if value == "":
+            return 0
+        text = value.strip()
+        if re.fullmatch(r"0[xX][0-9A-Fa-f]{1,8}", text):
+            number = int(text[2:], 16)
+            number = number - 2**32 if number > _INT32[1] else number  # 0xFFFFFFFF is -1
+        elif re.fullmatch(r"[+-]?\d+", text):
+            number = int(text)
+        else:
+            try:
+                through = float(text.replace(",", ""))  # double.Parse: Float | AllowThousands
+            except ValueError:
+                return None
+            if through != through or through in (float("inf"), float("-inf")):
+                return None
+            number = round(through)
+    else:
+        return None
+    return int(number) if _INT32[0] <= number <= _INT32[1] else None
 
 
 def _bind(function: str, specs: list[ParamSpec], args: list[tuple[str | None, Any]]) -> dict[str, Any]:
@@ -586,41 +711,56 @@ def _bind(function: str, specs: list[ParamSpec], args: list[tuple[str | None, An
 
 
 def _convert(function: str, spec: ParamSpec, value: Any) -> Any:
-    def fail(why: str) -> Refusal:
-        return _binding(function, f"{spec.name}: {why}")
+    """One argument converted to the parameter's type, then validated (ParameterBinderBase):
+    the attributes, then a mandatory parameter's null or empty string."""
+    def fail(why: str, fqid: str = "ParameterArgumentValidationError") -> Refusal:
+        return _binding(function, f"{spec.name}: {why}", fqid)
+    if value is None and spec.mandatory:
+        raise fail("the argument is null.", "ParameterArgumentValidationErrorNullNotAllowed")
     if spec.type in ("guid", "guid[]"):
-        items = value if isinstance(value, list) else [value]
         if spec.type == "guid" and isinstance(value, list):
-            raise fail("one id expected")
+            raise fail("one id expected", "ParameterArgumentTransformationError")
         ids = []
-        for item in items:
-            match = _GUID.match(str(item)) if item is not None else None
-            if match is None:
-                raise fail(f"cannot convert '{item}' to System.Guid.")
-            ids.append(match.group(1).lower())
+        for item in value if isinstance(value, list) else [value]:
+            converted = dotnet_guid(item)
+            if converted is None:
+                raise fail(f"cannot convert '{item}' to System.Guid.",
+                           "ParameterArgumentTransformationError")
+            ids.append(converted)
         if spec.count and not spec.count[0] <= len(ids) <= spec.count[1]:
             raise fail(f"{len(ids)} ids given, {spec.count[0]} to {spec.count[1]} accepted.")
         return ids if spec.type == "guid[]" else ids[0]
     if spec.type == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or not re.fullmatch(
-                r"-?\d{1,9}", str(value)):
-            raise fail(f"cannot convert '{value}' to System.Int32.")
-        number = int(value)
+        number = 0 if value is None else dotnet_int(value)
+        if number is None:
+            raise fail(f"cannot convert '{value}' to System.Int32.",
+                       "ParameterArgumentTransformationError")
         if spec.range and not spec.range[0] <= number <= spec.range[1]:
             raise fail(f"{number} is outside {spec.range[0]}..{spec.range[1]}.")
         return number
-    if isinstance(value, (list, dict)) or value is None:
-        raise fail("a string expected.")
-    text = str(value)
+    if isinstance(value, (list, dict)):
+        raise fail("a string expected.", "ParameterArgumentTransformationError")
+    text = "" if value is None else str(value)
+    # ValidateSet compares as the invariant culture does, ignoring case, and keeps the caller's
+    # spelling: the function itself turns it into the set's (jea._pick).
     if spec.choices and text.lower() not in {c.lower() for c in spec.choices}:
         raise fail(f"'{text}' does not belong to the set {', '.join(spec.choices)}.")
-    if spec.choices:  # PowerShell's ValidateSet ignores case; the functions see the set's spelling
-        text = next(c for c in spec.choices if c.lower() == text.lower())
-    if spec.length and not spec.length[0] <= len(text) <= spec.length[1]:
-        raise fail(f"the length {len(text)} is outside {spec.length[0]}..{spec.length[1]}.")
-    if spec.pattern is not None and not re.search(spec.pattern, text, re.IGNORECASE):
+    length = len(text.encode("utf-16-le")) // 2  # .NET's Length: UTF-16 code units
+    if spec.length and not spec.length[0] <= length <= spec.length[1]:
+        raise fail(f"the length {length} is outside {spec.length[0]}..{spec.length[1]}.")
+    # ValidatePattern: a .NET Regex with IgnoreCase (its default Options).
+    if spec.pattern is not None and not re.search(dotnet_pattern(spec.pattern), text, re.IGNORECASE):
         raise fail(f"'{text}' does not match the pattern {spec.pattern}.")
+    if spec.mandatory and text == "":
+        raise fail("the argument is an empty string.",
+                   "ParameterArgumentValidationErrorEmptyStringNotAllowed")
     return text
+
+
+def choice(choices: Iterable[str], value: str) -> str:
+    """The set's own spelling of a value ValidateSet accepted: what a generated function uses
+    after picking it (jea._pick); "" when none matches."""
+    return next((c for c in choices if c.lower() == value.lower()), "")
 
 
 def _token_names(identity: Identity) -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from console import jea
 from console.config import HostConfig
 from console.errors import HostAccessDenied
 from console.hosts import Credentials
@@ -24,7 +25,7 @@ def test_each_lab_host_enforces_the_policy_through_jea() -> None:
         try:
             assert sorted(v.name for v in henry.inventory()) == [
                 "office-files", "office-print", "shop-web02"]
-            assert henry.enforced_digest() == policy.digest
+            assert jea.lag("HV02", henry.enforced_digest(), policy) is None
             payroll = next(v for v in lab.hosts["HV02"].host.inventory()["vms"]
                            if v["name"] == "payroll-db")
             with pytest.raises(HostAccessDenied):

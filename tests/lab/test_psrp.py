@@ -126,7 +126,7 @@ def test_each_operation_for_an_owner(lab: dict[str, LabHost], policy: Policy) ->
     assert mounted.drive is not None and mounted.drive.path == "D:\\ISO\\WindowsServer2022.iso"
     assert olivia.media(WEB01, "eject", drive.controller_type, drive.controller,
                         drive.location).drive.path in (None, "")
-    assert olivia.enforced_digest() == policy.digest
+    assert olivia.enforced_digest() == jea.host_grants(policy, "HV01").sha256
     assert jea.lag("HV01", olivia.enforced_digest(), policy) is None
     olivia.close()
     stats = hv01.server.stats.as_dict()
@@ -272,3 +272,183 @@ def test_shared_operations_answer_alike(adam: Any, lab: dict[str, LabHost]) -> N
         adam.power("00000000-0000-4000-8000-00000000abcd", "start")
     outcome = adam.checkpoint(APP01, "create", name="same")
     assert outcome.checkpoint is not None and outcome.checkpoint.name == "same"
+
+
+# --- what the endpoint enforces: the grants its functions hold ----------------------------------------
+
+def test_the_grants_file_is_never_read_the_functions_grants_are(lab: dict[str, LabHost],
+                                                                  policy: Policy) -> None:
+    hv01 = lab["HV01"]
+    files = dict(jea.generate(policy, "HV01"))
+    tampered = jea.HostGrants(
+        "HV01", ("C:\\",), (jea.HostGrant("S-1-1-0", "Everyone", "allow", ("vm.start", "vm.view"),
+                                          "host"),) + jea.host_grants(policy, "HV01").grants)
+    files[jea.GRANTS_FILE] = jea.psd1(jea.readable_grants(tampered)).encode("utf-8")
+    hv01.endpoint.replace_files(files)
+    output, _ = raw(hv01, "rita", "Invoke-HvcPower", VMId=WEB01, Action="shutdown")
+    assert json.loads(output[0])["error"]["code"] == "denied"
+    del files[jea.GRANTS_FILE]  # the host needs no such file at all
+    hv01.endpoint.replace_files(files)
+    assert jea.lag("HV01", client(hv01, "rita").enforced_digest(), policy) is None
+
+
+def test_an_edited_grant_in_the_registered_files_shows_as_lag(lab: dict[str, LabHost],
+                                                                policy: Policy) -> None:
+    # Someone edits the registered role capability: the reviewers' view-only grant now starts
+    # VMs too. The policy digest written in its description is unchanged.
+    hv01 = lab["HV01"]
+    files = dict(jea.generate(policy, "HV01"))
+    psrc = files[jea.PSRC_FILE].decode("utf-8")
+    viewer = ("            Privileges = @('vm.view')\r\n            Scope = 'host'\r\n"
+              "            Sid = 'S-1-5-21-1000-2000-3000-1205'")
+    assert psrc.count(viewer) == len(jea.FUNCTIONS)
+    files[jea.PSRC_FILE] = psrc.replace(viewer, viewer.replace(
+        "@('vm.view')", "@('vm.shutdown', 'vm.view')")).encode("utf-8")
+    hv01.endpoint.replace_files(files)
+    found = jea.lag("HV01", client(hv01, "rita").enforced_digest(), policy)
+    assert found is not None and "older policy" in str(found)
+    output, _ = raw(hv01, "rita", "Invoke-HvcPower", VMId=WEB01, Action="shutdown")
+    assert json.loads(output[0])["ok"] is True  # the edit is what the host enforces
+    hv01.endpoint.replace_files(jea.generate(policy, "HV01"))
+    assert jea.lag("HV01", client(hv01, "rita").enforced_digest(), policy) is None
+
+
+# --- a done action is reported done --------------------------------------------------------------------
+
+def test_an_event_the_log_refuses_is_a_warning_beside_a_done_action(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    hv01.endpoint.event_log_error = "The source HvConsole is not registered in log Application."
+    olivia = client(hv01, "olivia")
+    outcome = olivia.power(WEB01, "save")
+    assert outcome.status == "ok" and outcome.vm_state == "Saved" == state(hv01, WEB01)
+    assert "not written to the Application log" in outcome.warning
+    assert "HvConsole is not registered" in outcome.warning and outcome.warning.startswith("HV01")
+    with pytest.raises(HostAccessDenied):  # a refusal stays a refusal
+        olivia.power(PAYROLL, "start")
+    hv01.endpoint.event_log_error = None
+    assert olivia.power(WEB01, "start").warning == ""
+
+
+# --- expiry, decided on dates ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("day, works", [(0, True), (1, False)])
+def test_an_expiring_grant_works_through_its_day_on_the_endpoint(
+        lab: dict[str, LabHost], day: int, works: bool) -> None:
+    from datetime import date, timedelta
+    hv02 = lab["HV02"]
+    expiring = next(g for g in hv02.endpoint.files.grants["Invoke-HvcPower"].grants
+                    if g.expires and g.principal == "LAB\\HV-Shop-Owners" and g.scope == "host")
+    hv02.endpoint.today = lambda: date.fromisoformat(expiring.expires) + timedelta(days=day)
+    office_print = "58a006d8-4cd7-53ac-aa46-a10dc2e2cb10"  # HV02, reached only through that grant
+    output, _ = raw(hv02, "olivia", "Invoke-HvcPower", VMId=office_print, Action="save")
+    assert json.loads(output[0])["ok"] is works
+
+
+# --- binding as PowerShell binds -----------------------------------------------------------------------
+
+def test_an_action_in_any_casing_runs_in_the_sets_spelling(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    output, _ = raw(hv01, "olivia", "Invoke-HvcMedia", VMId=WEB01, Action="Eject",
+                    ControllerType="scsi", Controller=0, Location=1)
+    assert json.loads(output[0])["ok"] is True, output
+    output, errors = raw(hv01, "olivia", "Invoke-HvcPower", VMId=WEB01, Action="SAVE")
+    assert errors == [] and json.loads(output[0])["data"]["vm"]["state"] == "Saved"
+    assert [(e.action, (e.params or {}).get("controller_type")) for e in hv01.executor.events
+            if e.user == "LAB\\olivia"] == [("eject", "SCSI"), ("save", None)]
+
+
+def test_a_guid_in_any_form_a_guid_parameter_takes_reaches_the_script_as_d(
+        lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    n_form = WEB01.replace("-", "").upper()
+    output, errors = raw(hv01, "olivia", "Invoke-HvcPower", VMId=n_form, Action="pause")
+    assert errors == [] and json.loads(output[0])["ok"] is True
+    output, _ = raw(hv01, "olivia", "Get-HvcVMState", VMId=["{" + WEB01.upper() + "}", f"({APP01})"])
+    assert sorted(v["id"] for v in json.loads(output[0])["data"]["vms"]) == sorted([WEB01, APP01])
+    assert [e.vm_id for e in hv01.executor.events if e.user == "LAB\\olivia"] == [WEB01]
+    _, errors = raw(hv01, "olivia", "Invoke-HvcPower", VMId=f"urn:uuid:{WEB01}", Action="pause")
+    assert [e.fq_error for e in errors] == ["ParameterArgumentTransformationError,Invoke-HvcPower"]
+
+
+def test_a_checkpoint_name_ending_in_a_newline_is_refused(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    with pytest.raises(InvalidParameter, match="refused a parameter"):
+        client(hv01, "olivia").checkpoint(APP01, "create", name="before patch\n")
+    assert hv01.executor.calls_of("checkpoint") == []
+
+
+FUNCTION = """[CmdletBinding()]
+param(
+[Parameter(Mandatory=$true)][ValidateSet('start','delete_saved_state')][string]$Action,
+[Parameter(Mandatory=$true)][guid]$VMId,
+[ValidateCount(1,2)][guid[]]$More,
+[ValidateRange(0,63)][int]$Location,
+[ValidateLength(0,3)][ValidatePattern('\\A[a-z]+\\z')][string]$Name='',
+[Parameter(Mandatory=$true)][ValidatePattern('^x$')][string]$Dollar
+)
+"""
+
+
+def test_param_specs_read_the_block_as_powershell_does() -> None:
+    specs = {s.name: s for s in psrp.param_specs(FUNCTION)}
+    assert specs["Action"] == psrp.ParamSpec("Action", "string", True, ("start", "delete_saved_state"))
+    assert specs["More"].type == "guid[]" and specs["More"].count == (1, 2)
+    assert specs["Name"].pattern == "\\A[a-z]+\\z" and specs["Name"].length == (0, 3)
+    assert specs["Location"] == psrp.ParamSpec("Location", "int", range=(0, 63))
+
+
+def _bind(**args: Any) -> dict[str, Any]:
+    base = {"Action": "start", "VMId": WEB01, "Dollar": "x"}
+    return psrp._bind("F", psrp.param_specs(FUNCTION), list({**base, **args}.items()))
+
+
+@pytest.mark.parametrize("args, bound", [
+    ({"Action": "START"}, {"Action": "START"}),  # ValidateSet ignores case, keeps the caller's
+    ({"Action": "Delete_Saved_State"}, {"Action": "Delete_Saved_State"}),
+    ({"VMId": WEB01.replace("-", "")}, {"VMId": WEB01}),  # N
+    ({"VMId": "{" + WEB01.upper() + "}"}, {"VMId": WEB01}),  # B
+    ({"VMId": f" ({WEB01}) "}, {"VMId": WEB01}),  # P, white space around
+    ({"VMId": "{0x42e4aaca,0x7231,0x5411,{0xb9,0x6b,0xd0,0x38,0x49,0xb0,0xda,0xe1}}"}, {"VMId": WEB01}),
+    ({"More": WEB01}, {"More": [WEB01]}),
+    ({"Location": "0x10"}, {"Location": 16}),
+    ({"Location": " 7 "}, {"Location": 7}),
+    ({"Location": "2.5"}, {"Location": 2}),  # through a double, rounded to even
+    ({"Location": True}, {"Location": 1}),
+    ({"Location": 3.5}, {"Location": 4}),
+    ({"Name": "ABC"}, {"Name": "ABC"}),  # ValidatePattern ignores case
+    ({"Dollar": "x\n"}, {"Dollar": "x\n"}),  # .NET's $ matches before a final newline
+])
+def test_binding_converts_and_validates_as_powershell(args: dict[str, Any], bound: dict[str, Any]) -> None:
+    result = _bind(**args)
+    assert {k: result[k] for k in bound} == bound
+
+
+@pytest.mark.parametrize("args, fqid", [
+    ({"Action": "stop"}, "ParameterArgumentValidationError"),
+    ({"VMId": f"urn:uuid:{WEB01}"}, "ParameterArgumentTransformationError"),
+    ({"VMId": WEB01[:-1]}, "ParameterArgumentTransformationError"),
+    ({"VMId": "{" + WEB01}, "ParameterArgumentTransformationError"),
+    ({"More": [WEB01, APP01, PAYROLL]}, "ParameterArgumentValidationError"),
+    ({"Location": "seven"}, "ParameterArgumentTransformationError"),
+    ({"Location": 64}, "ParameterArgumentValidationError"),
+    ({"Location": 2**31}, "ParameterArgumentTransformationError"),
+    ({"Name": "ab\n"}, "ParameterArgumentValidationError"),  # \z: the very end
+    ({"Name": "abcd"}, "ParameterArgumentValidationError"),
+    ({"Name": "\U0001f600"}, "ParameterArgumentValidationError"),
+    ({"Dollar": ""}, "ParameterArgumentValidationError"),
+    ({"Dollar": None}, "ParameterArgumentValidationErrorNullNotAllowed"),
+])
+def test_binding_refuses_as_powershell(args: dict[str, Any], fqid: str) -> None:
+    with pytest.raises(psrp.Refusal) as refused:
+        _bind(**args)
+    assert refused.value.fqid == f"{fqid},F"
+
+
+def test_dotnet_patterns_read_alike_in_python() -> None:
+    assert psrp.dotnet_pattern(r"\Aa\z") == r"\Aa\Z"
+    assert psrp.dotnet_pattern(r"a\Z") == r"a(?=\n?\Z)"
+    assert psrp.dotnet_pattern(r"\\z") == r"\\z"  # an escaped backslash, then z
+    import re
+    for pattern, text, matches in [(r"^a$", "a\n", True), (r"\Aa\z", "a\n", False),
+                                   (r"a\Z", "a\n", True), (r"a\Z", "a\n\n", False)]:
+        assert bool(re.search(psrp.dotnet_pattern(pattern), text)) is matches, (pattern, text)
