@@ -225,7 +225,7 @@ if ($Unregister) {
 # configuration that names the role HvConsole, the live one included: the new functions and grants
 # apply from here on. What the registrations below change is who may connect (RoleDefinitions),
 # the virtual account's group and the transcript folder.
-New-Item -ItemType Directory -Path $Roles -Force | Out-Null
+New-Item -Path $Module -Name 'RoleCapabilities' -ItemType Directory -Force | Out-Null
 $manifest = Join-Path -Path $Module -ChildPath 'HvConsole.psd1'
 if (-not (Test-Path -LiteralPath $manifest)) {
     # A manifest named like the folder makes it a module, where JEA looks for RoleCapabilities.
@@ -243,8 +243,9 @@ if (-not (Test-PSSessionConfigurationFile -Path $installed)) { throw "$installed
 
 # Transcripts hold every command line, refused ones included: administrators and SYSTEM only
 # (SYSTEM writes them).
-New-Item -ItemType Directory -Path $config.TranscriptDirectory -Force | Out-Null
-Set-FolderAccess -Path $config.TranscriptDirectory -Grants '*S-1-5-32-544:(OI)(CI)F', '*S-1-5-18:(OI)(CI)F'
+$transcripts = $config.TranscriptDirectory
+New-Item -Path (Split-Path -Path $transcripts -Parent) -Name (Split-Path -Path $transcripts -Leaf) -ItemType Directory -Force | Out-Null
+Set-FolderAccess -Path $transcripts -Grants '*S-1-5-32-544:(OI)(CI)F', '*S-1-5-18:(OI)(CI)F'
 
 # The functions write who, what, which VM and the outcome to the Application log.
 if ($newSource) {
