@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -467,3 +468,91 @@ def test_patterns_are_anchored_at_the_very_end() -> None:
     # .NET's `$` also matches before a final newline: "name\n" would pass a `$`-anchored pattern.
     for pattern in (jea.NAME_PATTERN, jea.ISO_PATTERN):
         assert pattern.startswith("\\A") and pattern.endswith("\\z") and "$" not in pattern
+
+
+# --- the generated functions run in the lab's PowerShell (ConstrainedLanguage, JEA's modules) -------
+
+def _sender(user_sid: str) -> Any:
+    from console.lab.pwsh import PSObject
+
+    def sid(value: str) -> Any:
+        return PSObject("System.Security.Principal.SecurityIdentifier", {"Value": value}, text=value)
+    identity = PSObject("System.Security.Principal.WindowsIdentity", {
+        "Name": "LAB\\caller", "User": sid(user_sid), "Groups": [sid("S-1-1-0"), sid("S-1-5-11")]})
+    return PSObject("System.Management.Automation.Remoting.PSSenderInfo", {"UserInfo": PSObject(
+        "System.Management.Automation.Remoting.PSPrincipal", {"WindowsIdentity": identity})})
+
+
+def _run(text: str, user_sid: str, **options: Any) -> Any:
+    from console.lab.pwsh import BUILTINS, Runspace
+    variables = {"PSSenderInfo": _sender(user_sid), **options.pop("variables", {})}
+    modules = [*sorted(jea.SESSION_MODULES), "Hyper-V", "Storage"]
+    arguments = options.pop("arguments", {})
+    return Runspace(BUILTINS, variables=variables, language_mode="ConstrainedLanguage",
+                    modules=modules, **options).invoke(text.replace("\r\n", "\n"), arguments)
+
+
+@pytest.mark.parametrize("culture", ["en-US", "th-TH", "ar-SA"])
+def test_the_caller_check_decides_expiry_alike_in_every_culture(culture: str) -> None:
+    # A PSRP session runs in the client's culture: under th-TH Get-Date -Format gives year 2569
+    # (every grant with an expiry dead), under ar-SA 1448 (expired grants alive again).
+    expiry = date(2026, 2, 28)
+    policy = Policy.from_text(POLICY.read_text(encoding="utf-8") + (
+        "\n[[grants]]\nprincipal = 'LAB\\ext-jane'\nsid = \"S-1-5-21-1000-2000-3000-1310\"\n"
+        f"role = \"operator\"\nhost = \"HV01\"\nexpires = {expiry.isoformat()}\n"))
+    grants = jea.host_grants(policy, "HV01")
+    text = ("[CmdletBinding()]\nparam()\n" + jea.caller_check(grants)
+            + "\n(HvcRights '42e4aaca-7231-5411-b96b-d03849b0dae1' 'shop-web01') -join ','\n")
+    for day in (-1, 0, 1):
+        now = datetime(2026, 2, 28, 23, 30) + timedelta(days=day)
+        outcome = _run(text, "S-1-5-21-1000-2000-3000-1310", culture=culture, now=lambda now=now: now)
+        assert outcome.error is None, outcome.error
+        expected = grants.rights(["S-1-5-21-1000-2000-3000-1310"], "42e4aaca-7231-5411-b96b-d03849b0dae1",
+                                 "shop-web01", now.date())
+        assert set(filter(None, outcome.output[0].split(","))) == expected, (culture, day)
+        assert ("vm.start" in expected) is (day <= 0)
+
+
+def _digest_function(grants: jea.HostGrants) -> str:
+    return jea.function_text(next(f for f in jea.FUNCTIONS if f.name == "Get-HvcPolicyDigest"), grants)
+
+
+def test_the_digest_function_answers_the_grants_its_function_holds(policy: Policy) -> None:
+    grants = jea.host_grants(policy, "HV02")
+    text = _digest_function(grants)
+    outcome = _run(text, "S-1-5-21-1000-2000-3000-1204")  # LAB\HV-Admins
+    assert outcome.error is None, outcome.error
+    answer = json.loads(outcome.output[0])
+    assert answer["ok"] is True and jea.data_digest(answer["data"]["enforced"]) == grants.sha256
+    # An edited grant changes what the host reports, so it shows as lag.
+    edited = text.replace("Privileges = @('vm.view')", "Privileges = @('vm.start', 'vm.view')")
+    assert edited != text
+    answer = json.loads(_run(edited, "S-1-5-21-1000-2000-3000-1204").output[0])
+    assert jea.lag("HV02", jea.data_digest(answer["data"]["enforced"]), policy) is not None
+
+
+def test_an_event_the_log_refuses_is_reported_beside_the_answer(policy: Policy) -> None:
+    # The lab's PowerShell has no Write-EventLog: the call fails as a refused event would.
+    outcome = _run(_digest_function(jea.host_grants(policy, "HV02")), "S-1-5-21-1000-2000-3000-9999")
+    assert outcome.error is None, outcome.error
+    answer = json.loads(outcome.output[0])
+    assert answer["ok"] is False and answer["error"]["code"] == "denied"
+    assert answer["log_error"].startswith("The event of this call was not written to the Application log")
+
+
+def test_under_powershell_7_every_function_refuses_clearly(policy: Policy) -> None:
+    from console.lab.pwsh import Hashtable
+    from console.lab.pwsh import convert as cv
+    version = Hashtable({"PSVersion": cv.version("7.4.6"), "PSEdition": "Core"})
+    grants = jea.host_grants(policy, "HV02")
+    vm = "42e4aaca-7231-5411-b96b-d03849b0dae1"
+    arguments = {"Get-HvcVMState": {"VMId": [vm]}, "Invoke-HvcPower": {"VMId": vm, "Action": "start"},
+                 "Invoke-HvcCheckpoint": {"VMId": vm, "Action": "create"},
+                 "Invoke-HvcMedia": {"VMId": vm, "Action": "eject", "ControllerType": "SCSI",
+                                     "Controller": 0, "Location": 1}}
+    for spec in jea.FUNCTIONS:
+        text = jea.function_text(spec, grants)
+        outcome = _run(text, "S-1-5-21-1000-2000-3000-1204", variables={"PSVersionTable": version},
+                       arguments=arguments.get(spec.name, {}))
+        assert outcome.error is None, (spec.name, outcome.error)
+        assert json.loads(outcome.output[0]) == json.loads(jea.REFUSED_ON_POWERSHELL_6), spec.name
