@@ -395,7 +395,7 @@ def test_unregistering_the_live_endpoint_first_is_found() -> None:
 
 
 def test_rejecting_every_reparse_point_is_found() -> None:
-    s = variant("if (-not $item.LinkType) { continue }",
+    s = variant("if ($item.LinkType -notin 'SymbolicLink', 'Junction') { continue }",
                 "if (\"$($item.Attributes)\" -notmatch 'ReparsePoint') { continue }")
     assert reparse_problems(s)
 

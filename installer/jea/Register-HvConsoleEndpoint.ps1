@@ -100,10 +100,11 @@ function Test-Inside([string]$Path, [string[]]$Folders) {
 
 # The .iso entries of a library folder that are links (junctions, symbolic links) leading out of
 # the library. Other reparse points are fine: deduplicated and cloud-tiered files are reparse
-# points too, and only a link can point elsewhere.
+# points too, and only a link can point elsewhere. (5.1's LinkType is also 'HardLink' for a file
+# with several names, FileSystemProvider.cs InternalGetLinkType: its data is the file in the folder.)
 function Get-OutsideLink([string]$Folder, [string[]]$Library) {
     foreach ($item in Get-ChildItem -LiteralPath $Folder -Filter '*.iso' -Force) {
-        if (-not $item.LinkType) { continue }
+        if ($item.LinkType -notin 'SymbolicLink', 'Junction') { continue }
         foreach ($target in @($item.Target)) {
             if ($target -notmatch '^([A-Za-z]:)?\\') { $target = Join-Path -Path $Folder -ChildPath $target }
             $final = Resolve-Path -LiteralPath $target -ErrorAction SilentlyContinue
