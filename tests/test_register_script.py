@@ -119,7 +119,7 @@ class Script:
     @cached_property
     def literals(self) -> dict[str, str]:
         """Top-level `$Variable = 'literal'` assignments."""
-        out = {}
+        out: dict[str, str] = {}
         for match in re.finditer(r"^\$(\w+) = '([^']*)'", self.text, re.M):
             out.setdefault(match.group(1).lower(), match.group(2))
         return out
@@ -204,7 +204,8 @@ def type_problems(s: Script) -> list[str]:
     allowed = core_type_names()
     found = []
     for node in walk(s.root):
-        if node.type == "type_spec" and node.parent.type in ("type_literal", "attribute_name"):
+        if node.type == "type_spec" and node.parent is not None \
+                and node.parent.type in ("type_literal", "attribute_name"):
             found.append((node, text_of(node)))
     for command in _calls(s, "New-Object"):
         found.append((command, s.argument(command, "TypeName") or text_of(command).split()[1]))
