@@ -398,13 +398,13 @@ class CheckpointModel(QAbstractItemModel):
         if c is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return cell([c.name, c.type,
+            return cell([c.name, c.kind + (", automatic" if c.automatic else ""),
                          c.created.strftime("%Y-%m-%d %H:%M") if c.created else "",
                          human_bytes(c.size_bytes) if c.size_bytes else ""][index.column()])
         if role == VM_ROLE:
             return c
         if role == SORT_ROLE:
-            return [c.name.lower(), c.type, c.created or datetime.min, c.size_bytes][index.column()]
+            return [c.name.lower(), c.kind, c.created or datetime.min, c.size_bytes][index.column()]
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
             return tip(c.name, f"Checkpoint id {c.id}")
         return None

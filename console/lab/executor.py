@@ -1,157 +1,216 @@
-"""What a lab host runs for a WinRS command: exactly the console's operation scripts.
+"""What a lab host runs for a WinRS command: powershell.exe, as Windows PowerShell 5.1 would.
 
-`Executor.run` recognises the command line with `console.scripts.parse_command_line` (the exact
-compacted script text, with its parameter line), runs the operation on the simulated Hyper-V
-host, and answers what the script would print: one JSON document on stdout. Any other command,
-including an operation script with one character changed, is refused as access denied: the lab
-runs nothing it does not know.
+`Executor.run` takes the command line as cmd.exe hands it to powershell.exe, reads the script
+from `-Command -` (standard input, run line by line) or `-EncodedCommand`, and runs it in the lab's PowerShell interpreter (console.lab.pwsh) with
+this host's cmdlets (console.lab.cmdlets), as the calling user: Hyper-V's own check refuses
+anyone outside Hyper-V Administrators. Nothing here knows the console's scripts: a script that
+calls a command a real host lacks, binds a parameter set that does not exist, or maps an error
+wrongly fails or answers wrongly here too. Any other executable is refused as access denied.
 
-Every call is recorded (who, which operation, the decoded parameters) so tests can compare them
-with what the client sent, and every action performed or refused is appended to the host's
-event list, as a host's event log would hold it.
+Every Hyper-V cmdlet that changes a VM is recorded (who, which cmdlet, which VM, the outcome) in
+`events`, as a host's Hyper-V-VMMS log would hold it, and in the host's shared event log.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .. import scripts
 from .auth import LabUser
-from .hyperv import NO_PERMISSION, Host, HyperVError, parse_guid, parse_int
+from .cmdlets import HostFiles, host_commands
+from .hyperv import Host, HyperVError
+from .pwsh import Runspace, builtins
+from .pwsh.values import Call as CmdletCall, Command, PSError
 from .wsman import AccessDenied, CommandResult, EventLog
 
-ACTIONS = ("power", "checkpoint", "media")
+OPTIONS = ("-noprofile", "-noninteractive")
+# The cmdlets that change a VM: each call is an event of the host's log.
+CHANGING = frozenset({"Start-VM", "Stop-VM", "Restart-VM", "Save-VM", "Suspend-VM", "Resume-VM",
+                      "Remove-VMSavedState", "Checkpoint-VM", "Restore-VMSnapshot",
+                      "Remove-VMSnapshot", "Set-VMDvdDrive"})
 
 
 class CommandRefused(AccessDenied):
-    """A command that is not one of the operation scripts: the server answers Access denied."""
-
-
-@dataclass(frozen=True)
-class Call:
-    """One recognised call: who, which operation, the decoded parameters as the host got them."""
-
-    user: str
-    operation: str
-    params: dict[str, Any]
+    """A command line that is not powershell.exe with an encoded command: the server answers
+    Access denied (the lab offers nothing else)."""
 
 
 @dataclass(frozen=True)
 class HostEvent:
-    """One entry of a host's event log: an action performed or refused, or a refused command."""
+    """One entry of a host's event log: a change made to a VM, or refused."""
 
     time: datetime
     host: str
     user: str
-    operation: str
+    operation: str  # the cmdlet (Start-VM, ...) or, for the JEA endpoint, its operation
     action: str | None
     vm_id: str | None
     vm_name: str | None
-    outcome: str  # "ok", or the error code ("wrong_state", "access_denied", ...)
+    outcome: str  # "ok", or the error id / contract code
     message: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Call:
+    """One cmdlet call a script made on the host: who, which cmdlet, its bound parameters."""
+
+    user: str
+    cmdlet: str
+    params: dict[str, Any]
+
+
+def script_of(line: str, stdin: Callable[[], bytes]) -> str:
+    """The script powershell.exe runs for `line`: `-Command -` reads it from standard input,
+    `-EncodedCommand` carries it as base64 of UTF-16LE."""
+    parts = line.split()
+    if (len(parts) < 3 or parts[0].lower() not in {"powershell", "powershell.exe"}
+            or [p.lower() for p in parts[1:3]] != list(OPTIONS)):
+        raise CommandRefused("Access is denied: the lab runs powershell.exe -NoProfile "
+                             "-NonInteractive only.")
+    rest = [p.lower() for p in parts[3:]]
+    if rest == ["-command", "-"]:
+        # Read line by line, each line a statement as typed (what `-Command -` does); the lab
+        # runs the lines one after the other in one session.
+        return stdin().decode("utf-8", "replace")
+    if len(rest) == 2 and rest[0] == "-encodedcommand":
+        try:
+            return base64.b64decode(parts[-1], validate=True).decode("utf-16-le")
+        except (binascii.Error, UnicodeDecodeError):
+            raise CommandRefused("Access is denied: the encoded command is not valid.") from None
+    raise CommandRefused("Access is denied: the lab runs scripts given with -Command - or "
+                         "-EncodedCommand only.")
+
+
 @dataclass
 class Executor:
-    """Runs operation scripts on one simulated host.
-
-    `events` holds the HostEvent of every action performed or refused; `log` is the host's
-    event log shared with its WS-Management server (console.lab.wsman.EventLog), which gets the
-    same entries as dicts.
-    """
+    """Runs PowerShell on one simulated host. `events` holds the HostEvent of every change made
+    or refused; `log` is the host's event log shared with its WS-Management server."""
 
     host: Host
     events: list[HostEvent] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     log: EventLog | None = None
+    language_mode: str = "FullLanguage"  # ConstrainedLanguage: a WDAC/AppLocker host
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
-    def run(self, user: LabUser, command_line: str) -> CommandResult:
-        try:
-            operation, params = scripts.parse_command_line(command_line)
-        except scripts.UnknownScript as refused:
-            # The server logs the refusal (and answers with an access-denied fault).
-            raise CommandRefused(f"Access is denied: {refused}.") from None
+    def run(self, user: LabUser, command_line: str,
+            stdin: Callable[[], bytes] = lambda: b"") -> CommandResult:
+        return self.run_script(user, script_of(command_line, stdin))
+
+    def run_script(self, user: LabUser, text: str) -> CommandResult:
+        """Run a script as `user`; stdout as powershell.exe writes it (UTF-8, code page 65001)."""
+        outcome = self.runspace(user).run(text)
+        stderr = b""
+        code = 0
+        if outcome.error is not None:
+            stderr = f"{outcome.error.message}\r\n    + FullyQualifiedErrorId : {outcome.error.fqid}\r\n".encode("utf-8")
+            code = 1
+        return CommandResult(outcome.stdout.encode("utf-8"), stderr, code)
+
+    def commands(self, user: LabUser) -> list[Command]:
+        """The host's commands for `user`: Windows PowerShell's own, Hyper-V's (changes
+        recorded), the host's own, and Write-EventLog into this host's event log."""
+        return [*builtins(), *(self._recorded(user, c) for c in host_commands(self.host, user.admin)),
+                Command("Write-EventLog", "Microsoft.PowerShell.Management", self._write_event)]
+
+    def runspace(self, user: LabUser, commands: list[Command] | None = None,
+                 language_mode: str | None = None, modules: list[str] | None = None,
+                 variables: dict[str, Any] | None = None) -> Runspace:
+        return Runspace(self.commands(user) if commands is None else commands,
+                        env={"COMPUTERNAME": self.host.name}, variables=variables or {},
+                        language_mode=language_mode or self.language_mode, modules=modules,
+                        provider=HostFiles(self.host))
+
+    def calls_of(self, cmdlet: str) -> list[Call]:
         with self._lock:
-            self.calls.append(Call(user.name, operation, params))
-        try:
-            data = self._dispatch(user, operation, params)
-            document: dict[str, Any] = {"ok": True, "data": data}
-            outcome, message = "ok", ""
-        except HyperVError as error:
-            document = {"ok": False, "error": {"code": error.code, "message": error.message}}
-            outcome, message = error.code, error.message
-        if operation in ACTIONS or outcome == "access_denied":
-            vm_id = params.get("vm_id") if isinstance(params.get("vm_id"), str) else None
-            self._event(user, operation, params.get("action"), vm_id, outcome, message, params)
-        # PowerShell ends its output with a line break; the client's shell uses code page 65001.
-        text = json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\r\n"
-        return CommandResult(text.encode("utf-8"), b"", 0)
+            return [c for c in self.calls if c.cmdlet.lower() == cmdlet.lower()]
 
-    def calls_of(self, operation: str) -> list[Call]:
-        with self._lock:
-            return [c for c in self.calls if c.operation == operation]
+    def _recorded(self, user: LabUser, command: Command) -> Command:
+        if command.name not in CHANGING:
+            return command
+        run = command.run
 
-    # --- the operations -------------------------------------------------------------------------
-
-    def _dispatch(self, user: LabUser, operation: str, p: dict[str, Any]) -> Any:
-        host = self.host
-        if not user.admin:
-            # The default endpoint runs the scripts as the caller: Hyper-V's own check refuses
-            # anyone outside Hyper-V Administrators.
-            raise HyperVError("access_denied", NO_PERMISSION.format(host=host.name))
-        if operation == "inventory":
-            return host.inventory()
-        if operation == "host_facts":
-            return host.host_facts([str(f) for f in _list(p.get("library"))])
-        if operation == "vm_state":
-            return host.vm_state([parse_guid(i, "vm_ids") for i in _list(p.get("vm_ids"))])
-        vm_id = parse_guid(p.get("vm_id"), "vm_id")
-        host.vm(vm_id)  # not_found before anything else, as V in _common.ps1
-        action = _text(p.get("action"))
-        if operation == "power":
-            return host.power(vm_id, action)
-        if operation == "checkpoint":
-            return host.checkpoint(vm_id, action, p.get("checkpoint_id"), _text(p.get("name")))
-        if operation == "media":
-            return host.media(vm_id, action, _text(p.get("controller_type")),
-                              parse_int(p.get("controller"), "controller"),
-                              parse_int(p.get("location"), "location"),
-                              _text(p.get("path")) or None,
-                              [str(f) for f in _list(p.get("library"))])
-        raise HyperVError("invalid_parameter", f"Unknown operation {operation}.")
-
-    def _event(self, user: LabUser, operation: str, action: Any, vm_id: str | None, outcome: str,
-               message: str, params: dict[str, Any]) -> None:
-        name = None
-        if vm_id:
+        def recorded(call: CmdletCall) -> Any:
+            vm = _vm_of(call)
+            with self._lock:
+                self.calls.append(Call(user.name, command.name, dict(call.params)))
             try:
-                name = self.host.vm(vm_id.lower()).name
-            except HyperVError:
-                name = None
-        event = HostEvent(
-            time=self.host.clock.utcnow(), host=self.host.name, user=user.name,
-            operation=operation, action=str(action) if action is not None else None,
-            vm_id=vm_id, vm_name=name, outcome=outcome, message=message, params=dict(params))
-        self.events.append(event)
+                out = run(call)
+                self._event(user, command.name, vm, "ok", "", call.params)
+                return out
+            except PSError as error:
+                self._event(user, command.name, vm, error.record.fqid.split(",")[0],
+                            error.record.message, call.params)
+                raise
+        return Command(command.name, command.module, recorded)
+
+    def _write_event(self, call: CmdletCall) -> None:
+        """Write-EventLog: the JEA functions write `key=value ...` messages (user, sid,
+        operation, action, vm, name, outcome, then the message); kept as a HostEvent."""
+        text = str(call.get("Message") or "")
+        head, _, rest = text.partition(" outcome=")
+        fields = dict(re.findall(r"(\w+)=(\S*)", head))
+        outcome, _, message = rest.partition(" ")
+        event = HostEvent(self.host.clock.utcnow(), self.host.name, fields.get("user", ""),
+                          fields.get("operation", ""), fields.get("action") or None,
+                          fields.get("vm") or None, fields.get("name") or None, outcome, message,
+                          {"event_id": str(call.get("EventId")), "source": str(call.get("Source"))})
+        with self._lock:
+            self.events.append(event)
         if self.log is not None:
-            self.log.write(user.name, operation, outcome, action=event.action, vm_id=vm_id,
-                           vm_name=name, message=message, params=event.params)
+            self.log.write(event.user, event.operation, outcome, action=event.action,
+                           vm_id=event.vm_id, vm_name=event.vm_name, message=message)
+
+    def _event(self, user: LabUser, cmdlet: str, vm: Any, outcome: str, message: str,
+               params: dict[str, Any]) -> None:
+        vm_id, vm_name = (vm.id, vm.name) if vm is not None else (None, None)
+        shown = {k: str(v) for k, v in params.items() if isinstance(v, (str, bool, int))}
+        event = HostEvent(self.host.clock.utcnow(), self.host.name, user.name, cmdlet, None,
+                          vm_id, vm_name, outcome, message, shown)
+        with self._lock:
+            self.events.append(event)
+        if self.log is not None:
+            self.log.write(user.name, cmdlet, outcome, vm_id=vm_id, vm_name=vm_name,
+                           message=message, params=shown)
 
 
-def _text(value: Any) -> str:
-    """"$($a.x)" in the scripts: null is empty text."""
-    return "" if value is None else str(value)
+def _vm_of(call: CmdletCall) -> Any:
+    """The lab VM a cmdlet call acts on, for its event (by -VM, -VMSnapshot or -VMDvdDrive)."""
+    for key in ("VM", "VMSnapshot", "VMDvdDrive"):
+        given = call.get(key)
+        item = given[0] if isinstance(given, list) and given else given
+        lab = getattr(item, "lab", None) or (item.get("lab") if hasattr(item, "get") else None)
+        if isinstance(lab, tuple):
+            return lab[0]
+        if lab is not None:
+            return lab
+    return None
 
 
-def _list(value: Any) -> list[Any]:
-    """@($a.x) in the scripts: null is empty, a single value a list of one."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
+ADMINISTRATOR = LabUser("LAB\\lab-admin", "S-1-5-21-1000-2000-3000-500", admin=True)
+
+
+def run_operation(host: Host, operation: str, params: dict[str, Any]) -> Any:
+    """An operation script run on `host` by a Hyper-V administrator: its data, or HyperVError
+    with the code the script answered (tests and the lab's own reads use it)."""
+    result = Executor(host).run_script(ADMINISTRATOR, scripts.script(operation, params))
+    text = result.stdout.decode("utf-8").strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise HyperVError("host_error", f"the script printed no JSON document: {text[:200]!r} "
+                          f"{result.stderr.decode('utf-8', 'replace')[:400]}") from None
+    if not document.get("ok"):
+        error = document.get("error") or {}
+        raise HyperVError(str(error.get("code")), str(error.get("message")))
+    return document.get("data")

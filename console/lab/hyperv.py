@@ -1,11 +1,15 @@
-"""A simulated Hyper-V host: VMs as state machines, checkpoint trees, DVD drives, an ISO library.
+"""A simulated Hyper-V host: VMs as state machines, checkpoint trees, DVD drives, files.
 
-It answers what the operation scripts (resources/powershell/) would on a real Windows Server
-host, following DESIGN.md's Hyper-V facts: a cmdlet returns when its transition is done, while
-other callers see the intermediate state (Starting, Stopping, Saving, ...); deleting a
-checkpoint that has children merges its disk in the background ("Merging disks") and frees the
-space only when done; a Replica copy refuses power actions; a full volume keeps a VM
-PausedCritical. Errors carry the contract's codes (docs/host-operations.md).
+The host answers at the level of Hyper-V's cmdlets (console.lab.cmdlets exposes these methods as
+Start-VM, Checkpoint-VM, ...), never at the level of the console's operations: the operation
+scripts run on it through the lab's PowerShell interpreter, so a wrong script fails here as on a
+real host. Each cmdlet checks the VM's state against its own table (resources/powershell/facts,
+through console.states) and fails as the real one does: the error id, category and what its
+VirtualizationException wraps (`HyperVFault`). A cmdlet returns when its transition is done,
+while other callers see the intermediate state (Starting, Stopping, Saving, ...); deleting a
+checkpoint that something builds on merges its disk in the background ("Merging disks", the VM
+in use meanwhile) and frees the space only when done; a full volume keeps a VM PausedCritical;
+Start-VM from Off takes an automatic checkpoint where the VM has them on.
 
 One lock per host guards everything; a waiting cmdlet releases it, so polls run meanwhile. Time
 comes from a clock that tests replace (`ManualClock`).
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import ntpath
-import re
 import threading
 import time
 import uuid
@@ -22,8 +25,10 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .. import states
+from ..powershell import facts
+
 GiB = 1024 ** 3
-REPLICA_MODES = frozenset({"Replica", "TestReplica", "ExtendedReplica"})
 CHECKPOINT_TYPES = ("Disabled", "Standard", "Production", "ProductionOnly")
 NORMAL = "Operating normally"
 MERGING = "Merging disks"
@@ -31,30 +36,37 @@ MERGING = "Merging disks"
 NO_PERMISSION = ("You do not have the required permission to complete this task. Contact the "
                  "administrator of the authorization policy for the computer '{host}'.")
 
-# The states each power action is accepted from: the same table as power.ps1.
-POWER_FROM: dict[str, frozenset[str]] = {
-    "start": frozenset({"Off", "Saved", "FastSaved", "Hibernated"}),
-    "shutdown": frozenset({"Running"}),
-    "turnoff": frozenset({"Running", "Paused", "Stopping", "RunningCritical", "PausedCritical",
-                          "StoppingCritical"}),
-    "reset": frozenset({"Running", "Paused"}),
-    "save": frozenset({"Running", "Paused"}),
-    "pause": frozenset({"Running"}),
-    "resume": frozenset({"Paused", "PausedCritical"}),
-    "delete_saved_state": frozenset({"Saved", "FastSaved"}),
-}
-CHECKPOINT_FROM = frozenset({"Running", "Off", "Saved", "Paused"})
-APPLY_FROM = frozenset({"Running", "Off", "Saved"})
-MEDIA_FROM = frozenset({"Running", "Off", "Paused"})
-
 
 class HyperVError(Exception):
-    """A refusal or failure, with the contract's error code."""
+    """An operation's refusal or failure with the contract's error code (what a script answered)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class HyperVFault(Exception):
+    """What a Hyper-V cmdlet raises: its error id and category (ExceptionHelper's mapping) and
+    what its VirtualizationException wraps: the WMI job's ErrorCode (32774 in use, 32775
+    invalid state, 32781 guest locked, ...) or a refused connection's Issue (AccessDenied)."""
+
+    def __init__(self, error_id: str, message: str, category: str = "InvalidOperation", *,
+                 error_code: int | None = None, issue: str | None = None) -> None:
+        super().__init__(message)
+        self.error_id, self.message, self.category = error_id, message, category
+        self.error_code, self.issue = error_code, issue
+
+
+def invalid_state(vm: VM) -> HyperVFault:
+    return HyperVFault("InvalidState", f"'{vm.name}' failed to change state. The operation cannot "
+                       f"be performed while the object is in its current state.",
+                       "InvalidOperation", error_code=32775)
+
+
+def in_use(vm: VM) -> HyperVFault:
+    return HyperVFault("ObjectInUse", f"The operation cannot be performed on '{vm.name}' while "
+                       f"the object is in use.", "ResourceBusy", error_code=32774)
 
 
 # --- time -----------------------------------------------------------------------------------------
@@ -136,11 +148,24 @@ class Durations:
 class Checkpoint:
     id: str
     name: str
-    type: str  # Standard or Production
+    type: str  # SnapshotType: Standard, Recovery, Planned, Replica, ... (never Production)
     parent_id: str | None
     created: datetime
     size_bytes: int
-    captured_state: str  # the VM's state when it was taken (a standard checkpoint returns to it)
+    captured_state: str = "Running"  # the VM's state when it was taken
+    holds_memory: bool = True  # False: a production checkpoint, or one of an Off VM
+    automatic: bool = False  # taken by Start-VM (automatic checkpoints)
+
+    def __post_init__(self) -> None:
+        # Older lab files and saved states call a production checkpoint's type Production;
+        # Hyper-V reports Standard and tells it apart by its state (no memory).
+        if self.type == "Production":
+            self.type, self.holds_memory = "Standard", False
+
+    @property
+    def state(self) -> str:
+        """VMSnapshot.State: Saved when it holds the VM's memory, else Off."""
+        return "Saved" if self.holds_memory else "Off"
 
 
 @dataclass
@@ -164,6 +189,9 @@ class VM:
     vss: bool = True  # the guest can take a production (VSS / fsfreeze) checkpoint
     replication_mode: str = "None"
     checkpoint_type: str = "Production"
+    automatic_checkpoints: bool = False  # Start-VM from Off takes a checkpoint first
+    guest_locked: bool = False  # the guest's console is locked: a guest shutdown is refused
+    unreadable: bool = False  # its configuration cannot be read (storage lost)
     notes: str = ""
     disk_bytes: int = 40 * GiB  # the base disks
     checkpoints: list[Checkpoint] = field(default_factory=list)
@@ -203,12 +231,19 @@ class VM:
     def status(self) -> str:
         return MERGING if self.merges else NORMAL
 
+    @property
+    def running(self) -> bool:
+        """The guest has memory in use: uptime counts, memory is assigned."""
+        return states.base_state(self.state) in ("Running", "Stopping", "Pausing", "Saving",
+                                                 "Reset", "Paused", "Resuming")
+
 
 @dataclass
 class Host:
-    """One simulated Hyper-V host. Public methods are the operations of the contract; they take
-    parameters already parsed by the executor and return the `data` document, or raise
-    HyperVError."""
+    """One simulated Hyper-V host. The public methods below `--- cmdlets` are what the Hyper-V
+    cmdlets do (console.lab.cmdlets binds them); they raise HyperVFault as the cmdlets fail.
+    `inventory()`, `power()`, ... run the operation scripts through the interpreter, as a
+    Hyper-V administrator, and return their `data` or raise HyperVError with its code."""
 
     name: str
     vms: list[VM] = field(default_factory=list)
@@ -222,47 +257,52 @@ class Host:
     library: list[str] = field(default_factory=lambda: ["D:\\ISO\\"])
     files: dict[str, int] = field(default_factory=dict)  # every file's path and size
     reparse_points: dict[str, str] = field(default_factory=dict)  # junction -> target folder
+    deduplicated: set[str] = field(default_factory=set)  # files stored as dedup reparse points
     durations: Durations = field(default_factory=Durations)
-    inventory_cost_s: float = 0.0  # seconds per VM an inventory takes
+    inventory_cost_s: float = 0.0  # seconds Get-VM takes per VM
     clock: Clock = field(default_factory=Clock)
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition(threading.RLock())
 
-    # --- reads ------------------------------------------------------------------------------
+    # --- the operations, through the scripts ----------------------------------------------------
+
+    def operation(self, operation: str, params: dict[str, Any]) -> Any:
+        """Run an operation script as a Hyper-V administrator: its data, or HyperVError."""
+        from .executor import run_operation  # the executor runs scripts on this host
+        return run_operation(self, operation, params)
 
     def inventory(self) -> dict[str, Any]:
-        with self._cond:
-            count = len(self.vms)
-        if self.inventory_cost_s > 0:
-            self._sleep(self.inventory_cost_s * count)
-        with self._cond:
-            self._settle()
-            return {"host": self.name, "vms": [self._vm_json(vm) for vm in self.vms]}
+        return self.operation("inventory", {})  # type: ignore[no-any-return]
 
     def vm_state(self, vm_ids: list[str]) -> dict[str, Any]:
-        with self._cond:
-            self._settle()
-            return {"vms": [self._short(vm) for i in vm_ids for vm in self.vms if vm.id == i]}
+        return self.operation("vm_state", {"vm_ids": vm_ids})  # type: ignore[no-any-return]
 
     def host_facts(self, library: list[str]) -> dict[str, Any]:
-        with self._cond:
-            self._settle()
-            last = None
-            if self.last_update_days is not None:
-                day = (self.clock.utcnow() - timedelta(days=self.last_update_days)).date()
-                last = f"{day.isoformat()}T00:00:00Z"
-            isos = []
-            for folder in library:
-                prefix = str(folder).rstrip("\\") + "\\"
-                for path, size in sorted(self.files.items()):
-                    rest = path[len(prefix):] if path.lower().startswith(prefix.lower()) else None
-                    if rest and "\\" not in rest and ntpath.splitext(rest)[1].lower() == ".iso":
-                        isos.append({"path": path, "size_bytes": size})
-            return {"name": self.name, "os_build": self.os_build, "last_update": last,
-                    "volume": {"path": self.volume_path, "free_bytes": self.free_bytes,
-                               "total_bytes": self.total_bytes},
-                    "isos": isos}
+        return self.operation("host_facts", {"library": library})  # type: ignore[no-any-return]
+
+    def power(self, vm_id: str, action: str) -> dict[str, Any]:
+        return self.operation("power", {"vm_id": vm_id, "action": action})  # type: ignore[no-any-return]
+
+    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
+                   name: str = "") -> dict[str, Any]:
+        params: dict[str, Any] = {"vm_id": vm_id, "action": action}
+        if checkpoint_id is not None:
+            params["checkpoint_id"] = checkpoint_id
+        if name:
+            params["name"] = name
+        return self.operation("checkpoint", params)  # type: ignore[no-any-return]
+
+    def media(self, vm_id: str, action: str, controller_type: str, controller: int,
+              location: int, path: str | None, library: list[str]) -> dict[str, Any]:
+        params: dict[str, Any] = {"vm_id": vm_id, "action": action,
+                                  "controller_type": controller_type, "controller": controller,
+                                  "location": location, "library": library}
+        if path is not None:
+            params["path"] = path
+        return self.operation("media", params)  # type: ignore[no-any-return]
+
+    # --- what the host holds --------------------------------------------------------------------
 
     @property
     def free_bytes(self) -> int:
@@ -273,123 +313,252 @@ class Host:
 
     def vm(self, vm_id: str) -> VM:
         with self._cond:
-            found = next((v for v in self.vms if v.id == vm_id), None)
+            found = next((v for v in self.vms if v.id == vm_id.lower()), None)
             if found is None:
                 raise HyperVError("not_found", f"No VM {vm_id} on this host.")
             return found
 
-    # --- power ------------------------------------------------------------------------------
+    def last_update(self) -> datetime | None:
+        if self.last_update_days is None:
+            return None
+        return self.clock.utcnow() - timedelta(days=self.last_update_days)
 
-    def power(self, vm_id: str, action: str) -> dict[str, Any]:
+    # --- cmdlets: reading ---------------------------------------------------------------------
+
+    def get_vms(self) -> list[VM]:
+        """Get-VM: every VM, at inventory_cost_s each (the WMI queries a real host makes)."""
+        with self._cond:
+            count = len(self.vms)
+        if self.inventory_cost_s > 0:
+            self._sleep(self.inventory_cost_s * count)
         with self._cond:
             self._settle()
-            vm = self.vm(vm_id)
-            if vm.replication_mode in REPLICA_MODES:
-                raise HyperVError("replica", f"{vm.name} is a Replica copy: power actions are refused.")
-            if action not in POWER_FROM:
-                raise HyperVError("invalid_parameter", f"Unknown power action {action}.")
-            if vm.state not in POWER_FROM[action]:
-                raise HyperVError("wrong_state", f"{vm.name} is {vm.state}.")
-            if action == "shutdown" and not vm.shutdown_service:
-                raise HyperVError("no_shutdown_service",
-                                  f"{vm.name} has no working shutdown integration service.")
-            d = self.durations
-            if action == "start":
-                self._transition(vm, "Starting", "Running", d.start, started=True)
-            elif action == "shutdown":
-                self._transition(vm, "Stopping", "Off", d.shutdown)
-            elif action == "turnoff":
-                self._transition(vm, "Stopping", "Off", d.turnoff)
-            elif action == "reset":
-                self._transition(vm, "Reset", "Running", d.reset, started=True)
-            elif action == "save":
-                self._transition(vm, "Saving", "Saved", d.save)
-            elif action == "pause":
-                self._transition(vm, "Pausing", "Paused", d.pause)
-            elif action == "resume":
-                if vm.state == "PausedCritical" and self.free_bytes < self.critical_free_bytes:
-                    raise HyperVError(
-                        "wrong_state", f"{vm.name} is PausedCritical: the volume holding its disks "
-                        f"is still full ({self.free_bytes} bytes free).")
-                self._transition(vm, "Resuming", "Running", d.resume)
-            else:  # delete_saved_state
-                self._transition(vm, vm.state, "Off", d.delete_saved_state)
-            return {"vm": self._short(vm)}
+            return list(self.vms)
 
-    # --- checkpoints ------------------------------------------------------------------------
-
-    def checkpoint(self, vm_id: str, action: str, checkpoint_id: Any = None,
-                   name: str = "") -> dict[str, Any]:
+    def get_vm(self, vm_id: str) -> VM:
+        """Get-VM -Id. An unknown id is an error, as Get-VM -Name's is (docs/verification.md)."""
         with self._cond:
             self._settle()
-            vm = self.vm(vm_id)
-            target = None
-            if action in ("apply", "delete", "delete_subtree"):
-                checkpoint_id = parse_guid(checkpoint_id, "checkpoint_id")
-                target = vm.checkpoint(checkpoint_id)
-                if target is None:
-                    raise HyperVError("not_found", f"{vm.name} has no checkpoint {checkpoint_id}.")
-            if action == "create":
-                created = self._create_checkpoint(vm, name)
-                return {"vm": self._short(vm), "checkpoint": _checkpoint_json(created)}
-            assert target is not None or action not in ("apply", "delete", "delete_subtree")
-            if action == "apply":
-                self._apply(vm, target)  # type: ignore[arg-type]
-                return {"vm": self._short(vm), "checkpoint": _checkpoint_json(target)}  # type: ignore[arg-type]
-            if action in ("delete", "delete_subtree"):
-                self._delete(vm, target, subtree=action == "delete_subtree")  # type: ignore[arg-type]
-                return {"vm": self._short(vm), "checkpoint": None}
-            raise HyperVError("invalid_parameter", f"Unknown checkpoint action {action}.")
+            found = next((v for v in self.vms if v.id == vm_id.lower()), None)
+        if found is None:
+            raise HyperVFault("InvalidParameter", f"Hyper-V was unable to find a virtual machine "
+                              f"with ID \"{vm_id}\".", "InvalidArgument")
+        return found
 
-    def _create_checkpoint(self, vm: VM, name: str) -> Checkpoint:
-        if vm.checkpoint_type == "Disabled":
-            raise HyperVError("checkpoints_disabled", f"Checkpoints are disabled on {vm.name}.")
-        if len(name) > 100:
-            raise HyperVError("invalid_parameter", "A checkpoint name has at most 100 characters.")
-        if vm.state not in CHECKPOINT_FROM:
-            raise HyperVError("wrong_state", f"{vm.name} is {vm.state}.")
-        # A production checkpoint needs the guest's VSS (or fsfreeze) unless the VM is off; a
-        # Production VM falls back to a standard checkpoint, a ProductionOnly one fails.
-        production_possible = vm.state == "Off" or (vm.state == "Running" and vm.vss)
-        if vm.checkpoint_type == "Standard":
-            kind = "Standard"
-        elif production_possible:
-            kind = "Production"
-        elif vm.checkpoint_type == "ProductionOnly":
-            raise HyperVError("host_error", f"A production checkpoint of {vm.name} could not be "
-                              f"created: the guest's backup integration service did not respond.")
-        else:
-            kind = "Standard"
-        if self.free_bytes < self.checkpoint_growth_bytes:
-            raise HyperVError("host_error", "There is not enough space on the disk.")
-        captured = vm.state
-        self._wait(vm, self.durations.checkpoint)
-        now = self.clock.utcnow()
+    def readable(self, vm: VM) -> VM:
+        """A device or checkpoint read of `vm`: fails when its configuration cannot be read."""
+        if vm.unreadable:
+            raise HyperVFault("OperationFailed", f"'{vm.name}' failed to read its configuration: "
+                              f"the system cannot find the path specified.", "NotSpecified",
+                              error_code=32768)
+        return vm
+
+    # --- cmdlets: power -----------------------------------------------------------------------
+
+    def _accepts(self, vm: VM, cmdlet: str) -> None:
+        """The cmdlet's own check of the VM's (base) state, before it acts."""
+        if states.base_state(vm.state) not in facts.cmdlet_states(cmdlet):
+            raise invalid_state(vm)
+
+    def start_vm(self, vm: VM) -> None:
+        with self._cond:
+            self._settle()
+            if vm.state == "Running":
+                return  # Start-VM only warns that the VM is already running
+            self._accepts(vm, "Start-VM")
+            was = states.base_state(vm.state)
+            # An automatic checkpoint when they are on and "Now" has no parent checkpoint.
+            if was == "Off" and vm.automatic_checkpoints and vm.current_checkpoint_id is None:
+                now = self.clock.utcnow()
+                self._add_checkpoint(vm, f"Automatic Checkpoint - {vm.name} - ({_stamp(now)})",
+                                     holds_memory=False, automatic=True)
+            if was == "Paused":
+                self._transition(vm, "Resuming", "Running", self.durations.resume)
+            else:
+                self._transition(vm, "Starting", "Running", self.durations.start, started=True)
+
+    def stop_vm(self, vm: VM, turn_off: bool) -> None:
+        with self._cond:
+            self._settle()
+            if turn_off:
+                self._accepts(vm, "Stop-VM -TurnOff")
+                self._transition(vm, "Stopping", "Off", self.durations.turnoff)
+            else:
+                self._accepts(vm, "Stop-VM")
+                if not vm.shutdown_service:
+                    # Stop-VM would ask whether to turn the VM off instead (ShouldContinue),
+                    # which a non-interactive session cannot answer.
+                    raise HyperVFault("Unspecified", "PowerShell is in NonInteractive mode. Read "
+                                      "and Prompt functionality is not available.", "NotSpecified")
+                if vm.guest_locked:
+                    raise HyperVFault("Unspecified", f"'{vm.name}' failed to shut down: the "
+                                      f"machine is locked and cannot be shut down without the "
+                                      f"force option.", "NotSpecified", error_code=32781)
+                self._transition(vm, "Stopping", "Off", self.durations.shutdown)
+            if vm.state == "Off":
+                # The automatic checkpoint is merged away once the VM is off again.
+                for c in [c for c in vm.checkpoints if c.automatic]:
+                    self._remove(vm, c, subtree=False)
+
+    def restart_vm(self, vm: VM) -> None:
+        with self._cond:
+            self._settle()
+            self._accepts(vm, "Restart-VM")
+            self._transition(vm, "Reset", "Running", self.durations.reset, started=True)
+
+    def save_vm(self, vm: VM) -> None:
+        with self._cond:
+            self._settle()
+            self._accepts(vm, "Save-VM")
+            self._transition(vm, "Saving", "Saved", self.durations.save)
+
+    def suspend_vm(self, vm: VM) -> None:
+        with self._cond:
+            self._settle()
+            self._accepts(vm, "Suspend-VM")
+            self._transition(vm, "Pausing", "Paused", self.durations.pause)
+
+    def resume_vm(self, vm: VM) -> None:
+        with self._cond:
+            self._settle()
+            self._accepts(vm, "Resume-VM")
+            self._transition(vm, "Resuming", "Running", self.durations.resume)
+            if self.free_bytes < self.critical_free_bytes:
+                # The volume is still full: Hyper-V pauses the VM again at once.
+                vm.state = "PausedCritical"
+                self._cond.notify_all()
+
+    def remove_saved_state(self, vm: VM) -> None:
+        with self._cond:
+            self._settle()
+            self._accepts(vm, "Remove-VMSavedState")
+            self._transition(vm, vm.state, "Off", self.durations.delete_saved_state)
+
+    # --- cmdlets: checkpoints -----------------------------------------------------------------
+
+    def checkpoint_vm(self, vm: VM, name: str | None) -> Checkpoint:
+        """Checkpoint-VM: the management service decides which states allow it."""
+        with self._cond:
+            self._settle()
+            if vm.checkpoint_type == "Disabled":
+                raise HyperVFault("InvalidOperation", f"Checkpoints are disabled for "
+                                  f"'{vm.name}'.", "InvalidOperation", error_code=32770)
+            self._busy(vm, "checkpoint_create")
+            if name is not None and len(name) > 100:
+                raise HyperVFault("InvalidParameter", "The checkpoint name is longer than 100 "
+                                  "characters.", "InvalidArgument", error_code=32773)
+            base = states.base_state(vm.state)
+            # A production checkpoint needs the guest's VSS (or fsfreeze) unless the VM is off; a
+            # Production VM falls back to a standard checkpoint, a ProductionOnly one fails.
+            production_possible = base == "Off" or (base == "Running" and vm.vss)
+            if vm.checkpoint_type == "Standard":
+                production = False
+            elif production_possible:
+                production = True
+            elif vm.checkpoint_type == "ProductionOnly":
+                raise HyperVFault("OperationFailed", f"Production checkpoint of '{vm.name}' "
+                                  f"failed: the guest's backup integration service did not "
+                                  f"respond.", "NotSpecified", error_code=32768)
+            else:
+                production = False
+            if self.free_bytes < self.checkpoint_growth_bytes:
+                raise HyperVFault("OperationFailed", "There is not enough space on the disk.",
+                                  "NotSpecified", error_code=32768)
+            self._wait(vm, self.durations.checkpoint)
+            now = self.clock.utcnow()
+            return self._add_checkpoint(vm, name or f"{vm.name} - ({_stamp(now)})",
+                                        holds_memory=not production and base != "Off")
+
+    def restore_snapshot(self, vm: VM, target: Checkpoint) -> None:
+        """Restore-VMSnapshot: a Running or Paused VM is saved first; the checkpoint is applied;
+        the VM is started again only if it was Running and the checkpoint held memory."""
+        with self._cond:
+            self._settle()
+            self._busy(vm, "checkpoint_apply")
+            was = states.base_state(vm.state)
+            if was in ("Running", "Paused"):
+                self._transition(vm, "Saving", "Saved", self.durations.save)
+            final = "Saved" if target.holds_memory else "Off"
+            self._transition(vm, vm.state, final, self.durations.apply)
+            vm.current_checkpoint_id = target.id
+            if was == "Running" and final == "Saved":
+                self._transition(vm, "Starting", "Running", self.durations.start, started=True)
+
+    def remove_snapshot(self, vm: VM, target: Checkpoint, subtree: bool) -> None:
+        with self._cond:
+            self._settle()
+            self._busy(vm, "checkpoint_delete")
+            self._wait(vm, self.durations.delete)
+            self._remove(vm, target, subtree)
+
+    # --- cmdlets: media -------------------------------------------------------------------------
+
+    def set_dvd(self, vm: VM, drive: DvdDrive, path: str | None) -> None:
+        """Set-VMDvdDrive -Path: the file is opened as the file system resolves it (links
+        followed); the console's library checks are the script's, not Hyper-V's."""
+        with self._cond:
+            self._settle()
+            if states.base_state(vm.state) not in states.OTHER_ACTIONS["mount_iso"]:
+                raise invalid_state(vm)
+            if path is not None and self.file(path) is None:
+                raise HyperVFault("FileNotFound", f"Failed to add device 'Virtual CD/DVD Disk': "
+                                  f"the system cannot find the file '{path}'.", "ObjectNotFound")
+            self._wait(vm, self.durations.media)
+            drive.path = path
+
+    # --- the file system: files, folders, links and deduplicated files ------------------------
+
+    def resolve(self, path: str) -> str:
+        """The path with junctions followed (what the file system opens)."""
+        for _ in range(8):
+            low = path.lower()
+            for link, target in self.reparse_points.items():
+                if low == link.lower() or low.startswith(link.lower().rstrip("\\") + "\\"):
+                    path = target.rstrip("\\") + path[len(link.rstrip("\\")):]
+                    break
+            else:
+                return path
+        return path
+
+    def file(self, path: str) -> str | None:
+        wanted = self.resolve(path).lower()
+        return next((p for p in self.files if p.lower() == wanted), None)
+
+    def is_folder(self, path: str) -> bool:
+        wanted = self.resolve(path).rstrip("\\").lower() + "\\"
+        if len(wanted) == 3 and wanted[1] == ":":
+            return any(p.lower().startswith(wanted) for p in self.files)
+        return any(p.lower().startswith(wanted) for p in self.files) or any(
+            lib.rstrip("\\").lower() + "\\" == wanted for lib in self.library)
+
+    def link(self, path: str) -> str | None:
+        """The target when `path` itself is a junction."""
+        return next((t for link, t in self.reparse_points.items()
+                     if link.rstrip("\\").lower() == path.rstrip("\\").lower()), None)
+
+    # --- inner workings -------------------------------------------------------------------------
+
+    def _busy(self, vm: VM, action: str) -> None:
+        """A merge in the background holds the VM (ObjectInUse); the states the management
+        service accepts for checkpoints are the console's table (docs/verification.md)."""
+        if vm.merges:
+            raise in_use(vm)
+        if states.is_critical(vm.state) or states.base_state(vm.state) not in states.OTHER_ACTIONS[action]:
+            raise invalid_state(vm)
+
+    def _add_checkpoint(self, vm: VM, name: str, holds_memory: bool,
+                        automatic: bool = False) -> Checkpoint:
         created = Checkpoint(
-            id=str(uuid.uuid4()), type=kind, parent_id=vm.current_checkpoint_id, created=now,
-            name=name or f"{vm.name} - ({now:%m/%d/%Y - %I:%M:%S %p})",
-            size_bytes=self.checkpoint_growth_bytes, captured_state=captured)
+            id=str(uuid.uuid4()), name=name, type="Standard", parent_id=vm.current_checkpoint_id,
+            created=self.clock.utcnow(), size_bytes=self.checkpoint_growth_bytes,
+            captured_state=states.base_state(vm.state), holds_memory=holds_memory,
+            automatic=automatic)
         vm.checkpoints.append(created)
         vm.current_checkpoint_id = created.id
         self._cond.notify_all()
         return created
 
-    def _apply(self, vm: VM, target: Checkpoint) -> None:
-        if vm.state not in APPLY_FROM:
-            raise HyperVError("wrong_state", f"{vm.name} is {vm.state}.")
-        # A running VM is saved first, then reverted. A production checkpoint holds no memory,
-        # so the VM is then Off; a standard one returns to the state it captured.
-        if vm.state == "Running":
-            self._transition(vm, "Saving", "Saved", self.durations.save)
-        final = "Off" if target.type == "Production" else target.captured_state
-        self._transition(vm, vm.state, final, self.durations.apply,
-                         started=final == "Running")
-        vm.current_checkpoint_id = target.id
-
-    def _delete(self, vm: VM, target: Checkpoint, subtree: bool) -> None:
-        if vm.state not in CHECKPOINT_FROM:
-            raise HyperVError("wrong_state", f"{vm.name} is {vm.state}.")
-        self._wait(vm, self.durations.delete)
+    def _remove(self, vm: VM, target: Checkpoint, subtree: bool) -> None:
         removed = vm.subtree(target.id) if subtree else [target]
         removed_ids = {c.id for c in removed}
         on_current_path = vm.ancestors(vm.current_checkpoint_id)
@@ -406,75 +575,6 @@ class Host:
         if merged:
             vm.merges.append((self.clock.now() + self.durations.merge, merged))
         self._cond.notify_all()
-
-    # --- media ------------------------------------------------------------------------------
-
-    def media(self, vm_id: str, action: str, controller_type: str, controller: int,
-              location: int, path: str | None, library: list[str]) -> dict[str, Any]:
-        with self._cond:
-            self._settle()
-            vm = self.vm(vm_id)
-            drive = next((d for d in vm.dvd_drives if d.controller_type.lower() == controller_type.lower()
-                          and d.controller == controller and d.location == location), None)
-            if drive is None:
-                raise HyperVError("no_dvd_drive",
-                                  f"No DVD drive at {controller_type} {controller}:{location}.")
-            if action == "mount":
-                final = self.library_path(path or "", library)
-            elif action == "eject":
-                final = None
-            else:
-                raise HyperVError("invalid_parameter", f"Unknown media action {action}.")
-            if vm.state not in MEDIA_FROM:
-                raise HyperVError("wrong_state", f"{vm.name} is {vm.state}.")
-            self._wait(vm, self.durations.media)
-            drive.path = final
-            return {"drive": {"controller_type": drive.controller_type, "controller": drive.controller,
-                              "location": drive.location, "path": drive.path}}
-
-    def library_path(self, path: str, library: list[str]) -> str:
-        """The checks of media.ps1, in its order: the path to mount, or not_in_library."""
-        refused = HyperVError("not_in_library", f"{path} is not an ISO file of this host's library.")
-        if (not re.fullmatch(r"[A-Za-z]:\\[^/:*?\"<>|\x00-\x1f]+", path)
-                or re.search(r"~\d|[. ](\\|$)|\\\\", path)
-                or not path.lower().endswith(".iso")):
-            raise refused
-        full = path  # what passes is already full and normalised: no '.', '..', doubled backslash
-        inside = any(re.match(r"[A-Za-z]:\\", str(lib)) and len(full) > len(base) and
-                     full[:len(base)].lower() == base.lower()
-                     for lib in library for base in [str(lib).rstrip("\\") + "\\"])
-        if not inside or self._file(full) is None:
-            raise refused
-        component: str | None = full
-        while component:
-            if self._is_reparse_point(component):
-                raise refused
-            parent = ntpath.dirname(component)
-            component = parent if parent != component else None
-        return full
-
-    # --- the file system: files, folders and junctions ----------------------------------------
-
-    def _resolve(self, path: str) -> str:
-        """The path with junctions followed (what the file system opens)."""
-        for _ in range(8):
-            low = path.lower()
-            for link, target in self.reparse_points.items():
-                if low == link.lower() or low.startswith(link.lower().rstrip("\\") + "\\"):
-                    path = target.rstrip("\\") + path[len(link.rstrip("\\")):]
-                    break
-            else:
-                return path
-        return path
-
-    def _file(self, path: str) -> str | None:
-        wanted = self._resolve(path).lower()
-        return next((p for p in self.files if p.lower() == wanted), None)
-
-    def _is_reparse_point(self, path: str) -> bool:
-        return any(path.rstrip("\\").lower() == link.rstrip("\\").lower() for link in self.reparse_points)
-
-    # --- transitions --------------------------------------------------------------------------
 
     def _transition(self, vm: VM, during: str, final: str, seconds: float,
                     started: bool = False) -> None:
@@ -512,29 +612,10 @@ class Host:
             if vm.merges:
                 vm.merges = [(t, b) for t, b in vm.merges if t > now]
 
-    # --- documents ----------------------------------------------------------------------------
-
-    def _short(self, vm: VM) -> dict[str, Any]:
-        return {"id": vm.id, "state": vm.state, "status": vm.status}
-
-    def _vm_json(self, vm: VM) -> dict[str, Any]:
-        running = vm.state in ("Running", "Stopping", "Pausing", "Saving", "Reset", "Paused",
-                               "Resuming", "PausedCritical", "RunningCritical")
-        uptime = int(self.clock.now() - vm.running_since) if running and vm.running_since is not None else 0
-        return {
-            "id": vm.id, "name": vm.name, "state": vm.state, "status": vm.status,
-            "uptime_s": uptime, "cpu_pct": vm.cpu_pct if vm.state == "Running" else 0,
-            "memory_bytes": vm.memory_bytes if running else 0, "generation": vm.generation,
-            "heartbeat": "Ok" if vm.heartbeat and vm.state == "Running" else None,
-            "shutdown_service": vm.shutdown_service, "replication_mode": vm.replication_mode,
-            "checkpoint_type": vm.checkpoint_type,
-            # Per-checkpoint sizes are not read on a real host (inventory.ps1): 0 here too.
-            "checkpoints": [_checkpoint_json(c) for c in vm.checkpoints],
-            "dvd_drives": [{"controller_type": d.controller_type, "controller": d.controller,
-                            "location": d.location, "path": d.path} for d in vm.dvd_drives],
-            "notes": vm.notes, "disk_bytes": vm.disk_bytes + vm.checkpoint_bytes,
-            "checkpoint_bytes": vm.checkpoint_bytes,
-        }
+    def uptime(self, vm: VM) -> float:
+        if vm.running and vm.running_since is not None:
+            return max(0.0, self.clock.now() - vm.running_since)
+        return 0.0
 
     # --- state --------------------------------------------------------------------------------
 
@@ -550,30 +631,7 @@ class Host:
             return copy.deepcopy(self.vms)
 
 
-def _checkpoint_json(c: Checkpoint) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "type": c.type, "parent_id": c.parent_id,
-            "created": c.created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "size_bytes": 0}
-
-
-
-def parse_guid(value: Any, what: str) -> str:
-    """A GUID parameter in its lower-case form, as [guid]::TryParse reads it; else invalid_parameter."""
-    try:
-        return str(uuid.UUID(str(value if value is not None else "")))
-    except ValueError:
-        raise HyperVError("invalid_parameter", f"{what} is not an id.") from None
-
-
-def parse_int(value: Any, what: str) -> int:
-    """A PowerShell [int] cast: null is 0, numbers round, numeric text converts."""
-    if value is None:
-        return 0
-    if isinstance(value, bool | int):
-        return int(value)
-    if isinstance(value, float):
-        return round(value)
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise HyperVError("invalid_parameter", f"{what} must be a number.") from None
+def _stamp(when: datetime) -> str:
+    """Hyper-V's default checkpoint name stamp, in an en-US host's culture (M/d/yyyy - h:mm:ss tt)."""
+    hour = when.hour % 12 or 12
+    return f"{when.month}/{when.day}/{when.year} - {hour}:{when:%M:%S} {'AM' if when.hour < 12 else 'PM'}"

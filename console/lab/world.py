@@ -6,14 +6,15 @@ did in the demo across a restart (a JSON file of every host's VMs).
 
 File format (see resources/lab/lab.toml): top-level `domain`, `dns_domain`, `domain_sid`;
 `[durations]` (seconds per cmdlet, console.lab.hyperv.Durations); `[[users]]` with `name`, `rid`,
-`password`, `enabled`; `[filesystem]` with `library`, `files` ({path, size_gib}) and
-`reparse_points` ({junction = target}) shared by every host; `[[hosts]]` with `name`, `admins`,
+`password`, `enabled`; `[filesystem]` with `library`, `files` ({path, size_gib}), `reparse_points` ({junction =
+target}) and `deduplicated` (files stored as deduplication reparse points) shared by every host; `[[hosts]]` with `name`, `admins`,
 `users` (absent: every account may connect), `os_build`, `last_update_days`, `volume_path`,
 `total_gib`, `free_gib`, `critical_free_gib`, `checkpoint_growth_gib`, `inventory_cost_s`,
 `[hosts.faults]` (console.lab.faults.Faults fields), `[hosts.durations]` (overrides), and
 `[[hosts.vms]]` with the fields of console.lab.hyperv.VM (`*_gib` for sizes), `dvd_drives`,
-`current_checkpoint` and `[[hosts.vms.checkpoints]]` (`id`, `name`, `type`, `parent`,
-`age_days`, `size_gib`, `captured_state`).
+`current_checkpoint` and `[[hosts.vms.checkpoints]]` (`id`, `name`, `type` as Hyper-V's
+SnapshotType names it, `parent`, `age_days`, `size_gib`, `captured_state`, `holds_memory`,
+`automatic`; the type Production stands for a Standard checkpoint without memory).
 """
 from __future__ import annotations
 
@@ -106,6 +107,7 @@ def _world(data: dict[str, Any], durations: Durations | None, clock: Clock) -> W
             library=list(h.get("library", fs.get("library", ["D:\\ISO\\"]))),
             files={f["path"]: _gib(f.get("size_gib", 0)) for f in h.get("files", fs.get("files", []))},
             reparse_points=dict(h.get("reparse_points", fs.get("reparse_points", {}))),
+            deduplicated=set(h.get("deduplicated", fs.get("deduplicated", []))),
             durations=durations or Durations.from_dict(h.get("durations", {}), base),
             inventory_cost_s=float(h.get("inventory_cost_s", 0.0)), clock=clock)
         host.vms = [_vm(v, now, clock) for v in h.get("vms", [])]
@@ -134,6 +136,7 @@ def _vm(v: dict[str, Any], now: datetime, clock: Clock) -> VM:
         id=str(uuid.UUID(c["id"])), name=c["name"], type=c.get("type", "Production"),
         parent_id=c.get("parent"), created=now - timedelta(days=float(c.get("age_days", 1))),
         size_bytes=_gib(c.get("size_gib", 1)), captured_state=c.get("captured_state", "Running"),
+        holds_memory=bool(c.get("holds_memory", True)), automatic=bool(c.get("automatic", False)),
     ) for c in v.get("checkpoints", [])]
     vm.current_checkpoint_id = v.get("current_checkpoint") or (
         vm.checkpoints[-1].id if vm.checkpoints else None)
@@ -160,7 +163,7 @@ def generated_world(hosts: int, vms_per_host: int, durations: Durations | None =
         name = f"HV{i:03d}"
         host = Host(name=name, library=list(template.library), files=dict(template.files),
                     reparse_points=dict(template.reparse_points),
-                    durations=durations or template.durations, clock=clock)
+                    deduplicated=set(template.deduplicated), durations=durations or template.durations, clock=clock)
         for n in range(1, vms_per_host + 1):
             vm_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"hvconsole-lab/{name}/{n}"))
             vm = VM(id=vm_id, name=f"vm-{name.lower()}-{n:03d}", state=states[n % len(states)],

@@ -67,6 +67,7 @@ DELETE = TRANSFER + "/Delete"
 COMMAND = SHELL + "/Command"
 RECEIVE = SHELL + "/Receive"
 SIGNAL = SHELL + "/Signal"
+SEND = SHELL + "/Send"
 FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 DONE = SHELL + "/CommandState/Done"
 RUNNING = SHELL + "/CommandState/Running"
@@ -99,9 +100,12 @@ class AccessDenied(Exception):
 
 
 class Executor(Protocol):
-    """Runs one WinRS command line for a user; called from a worker thread, maybe concurrently."""
+    """Runs one WinRS command line for a user; called from a worker thread, maybe concurrently.
+    `stdin()` blocks until the client has sent the command's whole standard input (Send with
+    End) and returns it; a command that reads none never calls it."""
 
-    def run(self, user: LabUser, command_line: str) -> CommandResult: ...
+    def run(self, user: LabUser, command_line: str,
+            stdin: Callable[[], bytes] = lambda: b"") -> CommandResult: ...
 
 
 class EventLog:
@@ -329,6 +333,13 @@ class _Command:
     fault: WSManFault | None = None
     stdout_sent: int = 0
     stderr_sent: int = 0
+    stdin: bytearray = field(default_factory=bytearray)
+    stdin_done: threading.Event = field(default_factory=threading.Event)
+    stdin_wait: float = 60.0  # how long a process waits for its input before reading an empty one
+
+    def read_stdin(self) -> bytes:
+        self.stdin_done.wait(self.stdin_wait)
+        return bytes(self.stdin)
 
 
 @dataclass(eq=False)
@@ -477,8 +488,8 @@ class WSManServer:
             fault = WSManFault("The WS-Management service cannot process the request because the XML is "
                                "invalid.", "w:SchemaValidationError")
             return 500, envelope(FAULT_ACTION, "", fault.xml(self.name))
-        handlers = {CREATE: self._create, COMMAND: self._command, RECEIVE: self._receive,
-                    SIGNAL: self._signal, DELETE: self._delete}
+        handlers = {CREATE: self._create, COMMAND: self._command, SEND: self._send,
+                    RECEIVE: self._receive, SIGNAL: self._signal, DELETE: self._delete}
         try:
             handler = self.resources.get(request.resource_uri.lower()) or handlers.get(request.action)
             if handler is None:
@@ -529,7 +540,7 @@ class WSManServer:
                 return
             if not self.pause(self.cost.process_start_ms / 1000):
                 return
-            result = self.executor.run(command.user, command.line)
+            result = self.executor.run(command.user, command.line, command.read_stdin)
             if self.first_use_progress and result.exit_code == 0 and not result.stderr:
                 with self._lock:
                     first = command.user.name.lower() not in self._progress_shown
@@ -547,6 +558,20 @@ class WSManServer:
             command.done.set()
             with self._lock:
                 self._command_threads.discard(threading.current_thread())
+
+    def _send(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
+        """A command's standard input (rsp:Stream Name="stdin", base64, End="true" at the end)."""
+        shell = self._shell(user, request.shell_id)
+        stream = request.body.find("rsp:Send/rsp:Stream", NS)
+        if stream is None or stream.get("Name") != "stdin":
+            raise WSManFault("The Send message holds no stdin stream.", "w:SchemaValidationError")
+        command = shell.commands.get(stream.get("CommandId", ""))
+        if command is None:
+            raise _not_found(shell.id, "command")
+        command.stdin += base64.b64decode(stream.text or "")
+        if (stream.get("End") or "").lower() == "true":
+            command.stdin_done.set()
+        return SEND + "Response", "<rsp:SendResponse/>"
 
     def _receive(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
         shell = self._shell(user, request.shell_id)

@@ -14,9 +14,9 @@ $u=$null;foreach($h in Get-HotFix){try{$d=$h.InstalledOn;if($d -and (!$u -or $d 
 $m=Get-VMHost;$vs=@(Get-VM)
 $ps=@($m.VirtualHardDiskPath,$m.VirtualMachinePath)+@($vs|ForEach-Object{$_.Path})+@(if($vs){Get-VMHardDiskDrive -VM $vs|ForEach-Object{if("$($_.Path)" -match '\\'){Split-Path -Path $_.Path -Parent}}})
 $w=@{};foreach($p in $ps){if("$p" -match '^(\\\\[^\\]+\\[^\\]+)'){$w[$matches[1]]=@{path=$matches[1];kind='share'}}elseif($p){try{$e=Get-Volume -FilePath $p;$w["$($e.Path)"]=@{path=$(if($e.DriveLetter){"$($e.DriveLetter):\"}else{$p});label=$e.FileSystemLabel;kind='volume';free_bytes=[long]$e.SizeRemaining;total_bytes=[long]$e.Size;holds=$p}}catch{$w["$p"]=@{path=$p;kind='volume';error="$($_.Exception.Message)"}}}}
-# Only regular .iso files directly in a library folder, no links (a 3-letter pattern also
+# Only .iso files directly in a library folder, no symbolic links (a 3-letter pattern also
 # matches longer extensions).
-$l=@(foreach($f in @($a.library)){try{foreach($i in Get-ChildItem -LiteralPath "$f" -Filter *.iso -File -Force){if($i.Extension -eq '.iso' -and !$i.LinkType){@{path=$i.FullName;size_bytes=$i.Length}}}}catch{}})
+$l=@(foreach($f in @($a.library)){try{foreach($i in Get-ChildItem -LiteralPath "$f" -Filter *.iso -File -Force){if($i.Extension -eq '.iso' -and $i.LinkType -ne 'SymbolicLink'){@{path=$i.FullName;size_bytes=$i.Length}}}}catch{}})
 @{name=$env:COMPUTERNAME;os_build="$($k.CurrentBuild).$($k.UBR)";last_update=$(if($u){$u.ToString('yyyy-MM-dd',[cultureinfo]::InvariantCulture)});storage=@($w.Values);isos=$l}
 }
 Y

@@ -17,9 +17,10 @@ $f=$p
 # Inside a library folder (compared without regard to case, as Windows does), a regular file.
 $b=@($a.library)|Where-Object{$l="$_".TrimEnd('\')+'\';"$_" -match '^[A-Za-z]:\\' -and $f.Length -gt $l.Length -and $f.Substring(0,$l.Length) -eq $l}|Select-Object -First 1
 if(!$b -or !(Test-Path -LiteralPath $f -PathType Leaf)){F not_in_library $z}
-# No link (junction, symbolic link) below the library folder: each component up to it is read
-# once. Other reparse points are fine: deduplicated and cloud-tiered files are reparse points.
-$l="$b".TrimEnd('\');$c=$f;while($c.Length -gt $l.Length){if((Get-Item -LiteralPath $c -Force).LinkType){F not_in_library $z};$c=Split-Path -Path $c -Parent}}
+# No link (junction, symbolic link) below the library folder, wherever it leads: each component up
+# to it is read once. Other reparse points are fine (deduplicated and cloud-tiered files), and so
+# is a file with several names (5.1 calls it HardLink: its data is this file, on this volume).
+$l="$b".TrimEnd('\');$c=$f;while($c.Length -gt $l.Length){if('Junction','SymbolicLink' -contains (Get-Item -LiteralPath $c -Force).LinkType){F not_in_library $z};$c=Split-Path -Path $c -Parent}}
 elseif($x -cne 'eject'){F invalid_parameter "Unknown media action $x."}
 $null=Set-VMDvdDrive -VMDvdDrive $d[0] -Path $f
 $d=W

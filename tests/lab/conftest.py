@@ -40,8 +40,10 @@ class Lab:
         self.executors = {h.name: Executor(h.host) for h in world.hosts}
 
     def call(self, host: str, operation: str, user: LabUser = ADAM, **params: Any) -> dict[str, Any]:
-        result = self.executors[host].run(user, scripts.command_line(operation, params))
-        assert result.exit_code == 0 and result.stderr == b""
+        executable, args, stdin = scripts.command(operation, params)
+        result = self.executors[host].run(user, " ".join([executable, *args]),
+                                          lambda: stdin.encode("ascii"))
+        assert result.exit_code == 0 and result.stderr == b"", result
         return json.loads(result.stdout)
 
     def ok(self, host: str, operation: str, **params: Any) -> Any:

@@ -1,0 +1,363 @@
+"""The cmdlets a lab host offers its PowerShell sessions: Hyper-V's, and the few host-specific
+ones of Windows (Get-HotFix, Write-EventLog, Get-Volume), over console.lab.hyperv.Host.
+
+Objects carry the properties the real ones have (Get-VM's VirtualMachine, VMSnapshot, DvdDrive,
+HardDiskDrive, VMIntegrationComponent), enums as PSEnum, ids as GUIDs. Failures are raised as the
+real cmdlets raise them: a VirtualizationException whose error id and category follow the
+Hyper-V module's ExceptionHelper, wrapping what the host reported (HyperVFault). Parameters are
+bound by the interpreter against Microsoft's parameter sets before a cmdlet runs; a cmdlet here
+only reads the parameters of the set it was bound to.
+
+A caller outside Hyper-V Administrators reaches no VM: every Hyper-V cmdlet fails with id
+Unspecified, wrapping a connection refusal whose Issue is AccessDenied (HOST-FACTS finding 7).
+"""
+from __future__ import annotations
+
+import ntpath
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from .. import states
+from .hyperv import NO_PERMISSION, Checkpoint, DvdDrive, Host, HyperVFault, VM
+from .pwsh.values import Call, Command, ErrorRecord, PSEnum, PSError, PSObject
+
+HYPERV = "Hyper-V"
+VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
+HEARTBEAT = "84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47"
+SHUTDOWN = "9F8233AC-BE49-4C79-8EE3-E7E1985B2077"
+# The integration services every VM has, by id (their names are localised on a real host).
+INTEGRATION_SERVICES = (
+    (HEARTBEAT, "Heartbeat"), (SHUTDOWN, "Shutdown"),
+    ("2497F4DE-E9FA-4204-80E4-4B75C46419C0", "Time Synchronization"),
+    ("2A34B1C2-FD73-4043-8A5B-DD2159BC743F", "Key-Value Pair Exchange"),
+    ("5CED1297-4598-4915-A5FC-AD21BB4D02A4", "VSS"),
+    ("6C09BB55-D683-4DA0-8931-C9BF705F6480", "Guest Service Interface"),
+)
+
+
+# The numbers of the enum values the scripts meet (a value's number decides its truth: 0 is
+# $false). Where the number is not known, a non-zero stand-in keeps a named value true.
+ENUM_VALUES: dict[str, dict[str, int]] = {
+    "VMIntegrationComponentOperationalStatus": {
+        "Ok": 2, "Degraded": 3, "Error": 6, "NonRecoverableError": 7, "NoContact": 12,
+        "LostCommunication": 13, "Dormant": 15, "ProtocolMismatch": 32775,
+        "ApplicationCritical": 32782, "CommunicationTimedOut": 32783, "CommunicationFailed": 32784},
+    "Microsoft.HyperV.PowerShell.VMReplicationMode": {
+        "None": 0, "Primary": 1, "Replica": 2, "TestReplica": 3, "ExtendedReplica": 4},
+    "Microsoft.HyperV.PowerShell.CheckpointType": {
+        "Disabled": 2, "Production": 3, "ProductionOnly": 4, "Standard": 5},
+    "Microsoft.HyperV.PowerShell.ControllerType": {"IDE": 0, "SCSI": 1},
+}
+
+
+def _enum(name: str, type_name: str) -> PSEnum:
+    known = ENUM_VALUES.get(type_name, {})
+    return PSEnum(name, known.get(name, 1000 + sum(map(ord, name))), type_name)
+
+
+def _cmdlet_class(name: str) -> str:
+    return "Microsoft.HyperV.PowerShell.Commands." + name.replace("-", "")
+
+
+def fault(name: str, error: HyperVFault) -> PSError:
+    """A HyperVFault as the cmdlet `name` reports it (ExceptionHelper.GetErrorRecordFromException)."""
+    inner = PSObject("Microsoft.Virtualization.Client.Management.VirtualizationOperationFailedException"
+                     if error.error_code is not None else
+                     "Microsoft.Virtualization.Client.Management.ServerConnectionException"
+                     if error.issue else "System.Exception",
+                     {"Message": error.message, "ErrorCode": error.error_code,
+                      "Issue": _enum(error.issue, "ServerConnectionIssue") if error.issue else None})
+    return PSError(ErrorRecord(error.message, f"{error.error_id},{_cmdlet_class(name)}",
+                               error.category, VIRTUALIZATION_EXCEPTION, None, inner))
+
+
+# --- the objects ---------------------------------------------------------------------------------
+
+class VMObject(PSObject):
+    """Get-VM's VirtualMachine: its properties as read when it was fetched."""
+
+    __slots__ = ("lab",)
+
+    def __init__(self, host: Host, vm: VM) -> None:
+        super().__init__("Microsoft.HyperV.PowerShell.VirtualMachine", {
+            "Id": uuid.UUID(vm.id), "VMId": uuid.UUID(vm.id), "Name": vm.name, "VMName": vm.name,
+            "State": _enum(vm.state, "Microsoft.HyperV.PowerShell.VMState"),
+            "Status": vm.status, "Uptime": timedelta(seconds=int(host.uptime(vm))),
+            "CPUUsage": vm.cpu_pct if states.base_state(vm.state) == "Running" else 0,
+            "MemoryAssigned": vm.memory_bytes if vm.running else 0,
+            "Generation": vm.generation,
+            "ReplicationMode": _enum(vm.replication_mode, "Microsoft.HyperV.PowerShell.VMReplicationMode"),
+            "CheckpointType": _enum(vm.checkpoint_type, "Microsoft.HyperV.PowerShell.CheckpointType"),
+            "AutomaticCheckpointsEnabled": vm.automatic_checkpoints,
+            "Notes": vm.notes, "Path": ntpath.join(host.volume_path, vm.name),
+            "ComputerName": host.name}, text=f"VirtualMachine (Name = '{vm.name}')")
+        self.lab = vm
+
+
+def _snapshot(vm: VM, c: Checkpoint) -> PSObject:
+    return PSObject("Microsoft.HyperV.PowerShell.VMSnapshot", {
+        "Id": uuid.UUID(c.id), "VMId": uuid.UUID(vm.id), "VMName": vm.name, "Name": c.name,
+        "SnapshotType": _enum(c.type, "Microsoft.HyperV.PowerShell.SnapshotType"),
+        "State": _enum(c.state, "Microsoft.HyperV.PowerShell.VMState"),
+        "IsAutomaticCheckpoint": c.automatic,
+        "ParentSnapshotId": uuid.UUID(c.parent_id) if c.parent_id else None,
+        # The host's local time; the lab's hosts run in UTC.
+        "CreationTime": c.created.replace(tzinfo=None), "lab": (vm, c)})
+
+
+def _dvd(vm: VM, d: DvdDrive) -> PSObject:
+    return PSObject("Microsoft.HyperV.PowerShell.DvdDrive", {
+        "VMId": uuid.UUID(vm.id), "VMName": vm.name,
+        "ControllerType": _enum(d.controller_type, "Microsoft.HyperV.PowerShell.ControllerType"),
+        "ControllerNumber": d.controller, "ControllerLocation": d.location, "Path": d.path,
+        "lab": (vm, d)})
+
+
+def _disk(host: Host, vm: VM) -> PSObject:
+    return PSObject("Microsoft.HyperV.PowerShell.HardDiskDrive", {
+        "VMId": uuid.UUID(vm.id), "VMName": vm.name,
+        "ControllerType": _enum("SCSI", "Microsoft.HyperV.PowerShell.ControllerType"),
+        "Path": disk_path(host, vm)})
+
+
+def disk_path(host: Host, vm: VM) -> str:
+    """Where the lab keeps a VM's disk: a folder by name, by name and id when names repeat."""
+    twins = sum(1 for other in host.vms if other.name.lower() == vm.name.lower())
+    folder = vm.name if twins == 1 else f"{vm.name} ({vm.id[:8]})"
+    return ntpath.join(host.volume_path, folder, "Virtual Hard Disks", f"{vm.name}.vhdx")
+
+
+def disk_files(host: Host) -> dict[str, int]:
+    """The VMs' virtual disk files: each base disk, and beside it a differencing disk per
+    checkpoint (<name>_<checkpoint id>.avhdx) and per merge still running."""
+    files: dict[str, int] = {}
+    for vm in host.vms:
+        base = disk_path(host, vm)
+        files[base] = vm.disk_bytes
+        stem = base[:-len(".vhdx")]
+        for c in vm.checkpoints:
+            files[f"{stem}_{c.id.upper()}.avhdx"] = c.size_bytes
+        for n, (_, size) in enumerate(vm.merges):
+            files[f"{stem}_{uuid.uuid5(uuid.NAMESPACE_URL, f'{vm.id}/merge/{n}')}.avhdx".upper()] = size
+    return files
+
+
+def _integration(vm: VM, ic_id: str, name: str) -> PSObject:
+    running = states.base_state(vm.state) == "Running"
+    if ic_id == HEARTBEAT:
+        enabled, status = True, ("Ok" if vm.heartbeat else "NoContact") if running else None
+    elif ic_id == SHUTDOWN:
+        enabled, status = vm.shutdown_service, "Ok" if running and vm.shutdown_service else None
+    else:
+        enabled, status = True, "Ok" if running else None
+    return PSObject("Microsoft.HyperV.PowerShell.VMIntegrationComponent", {
+        "VMId": uuid.UUID(vm.id), "VMName": vm.name, "Name": name, "Enabled": enabled,
+        "Id": f"Microsoft:{vm.id.upper()}\\{ic_id}",
+        # No operational status while the VM is off (the component does not run).
+        "PrimaryOperationalStatus": _enum(status, "VMIntegrationComponentOperationalStatus")
+        if status else None})
+
+
+# --- the cmdlets -----------------------------------------------------------------------------------
+
+Run = Callable[[Call], Iterable[Any] | None]
+
+
+def host_commands(host: Host, admin: bool) -> list[Command]:
+    """The commands of a session on `host` for a caller who is (or is not) a Hyper-V administrator."""
+    def guarded(name: str, run: Callable[[Call], Iterable[Any] | None]) -> Command:
+        def call(c: Call) -> Iterable[Any] | None:
+            try:
+                if not admin:
+                    raise HyperVFault("Unspecified", NO_PERMISSION.format(host=host.name),
+                                      "NotSpecified", issue="AccessDenied")
+                return run(c)
+            except HyperVFault as error:
+                raise fault(name, error) from None
+        return Command(name, HYPERV, call)
+
+    def vms_of(c: Call) -> list[VMObject]:
+        """-VM (objects, or the pipeline)."""
+        given = c.get("VM")
+        found = given if given is not None else c.input
+        items = found if isinstance(found, list) else [found]
+        return [v for v in items if isinstance(v, VMObject)]
+
+    def one_vm(c: Call) -> VM:
+        vms = vms_of(c)
+        if len(vms) != 1:
+            raise HyperVFault("InvalidParameter", "The lab's cmdlets act on one VM at a time.",
+                              "InvalidArgument")
+        return vms[0].lab
+
+    def get_vm(c: Call) -> list[VMObject]:
+        if c.has("Id"):
+            return [VMObject(host, host.get_vm(str(c.get("Id"))))]
+        return [VMObject(host, vm) for vm in host.get_vms()]
+
+    def each_vm(read: Callable[[VM], Iterable[Any]]) -> Run:
+        def run(c: Call) -> list[Any]:
+            out: list[Any] = []
+            for v in vms_of(c):
+                out.extend(read(host.readable(v.lab)))
+            return out
+        return run
+
+    def snapshot_of(c: Call) -> tuple[VM, Checkpoint]:
+        given = c.get("VMSnapshot")
+        item = given[0] if isinstance(given, list) and len(given) == 1 else given
+        if not isinstance(item, PSObject) or not isinstance(item.get("lab"), tuple):
+            raise HyperVFault("InvalidParameter", "No checkpoint given.", "InvalidArgument")
+        vm, checkpoint = item["lab"]
+        if vm.checkpoint(checkpoint.id) is None:
+            raise HyperVFault("ObjectNotFound", f"The checkpoint '{checkpoint.name}' no longer "
+                              f"exists.", "ObjectNotFound")
+        return vm, checkpoint
+
+    def checkpoint_vm(c: Call) -> list[Any]:
+        vm = one_vm(c)
+        made = host.checkpoint_vm(vm, c.get("SnapshotName"))
+        return [_snapshot(vm, made)] if c.get("Passthru") else []
+
+    def restore(c: Call) -> None:
+        vm, checkpoint = snapshot_of(c)
+        host.restore_snapshot(vm, checkpoint)
+
+    def remove(c: Call) -> None:
+        vm, checkpoint = snapshot_of(c)
+        host.remove_snapshot(vm, checkpoint, subtree=bool(c.get("IncludeAllChildSnapshots")))
+
+    def set_dvd(c: Call) -> None:
+        given = c.get("VMDvdDrive")
+        item = given[0] if isinstance(given, list) and len(given) == 1 else given
+        if not isinstance(item, PSObject) or not isinstance(item.get("lab"), tuple):
+            raise HyperVFault("InvalidParameter", "No DVD drive given.", "InvalidArgument")
+        vm, drive = item["lab"]
+        path = c.get("Path")
+        host.set_dvd(vm, drive, None if path in (None, "") else str(path))
+
+    def power(act: Callable[[VM], None]) -> Run:
+        def run(c: Call) -> None:
+            act(one_vm(c))
+        return run
+
+    def get_host(c: Call) -> list[PSObject]:
+        return [PSObject("Microsoft.HyperV.PowerShell.VMHost", {
+            "Name": host.name, "ComputerName": host.name,
+            "VirtualHardDiskPath": host.volume_path, "VirtualMachinePath": host.volume_path})]
+
+    table: dict[str, Run] = {
+        "Get-VM": get_vm,
+        "Get-VMHost": get_host,
+        "Get-VMSnapshot": each_vm(lambda vm: [_snapshot(vm, x) for x in vm.checkpoints]),
+        "Get-VMDvdDrive": each_vm(lambda vm: [_dvd(vm, d) for d in vm.dvd_drives]),
+        "Get-VMHardDiskDrive": each_vm(lambda vm: [_disk(host, vm)]),
+        "Get-VMIntegrationService": each_vm(
+            lambda vm: [_integration(vm, i, n) for i, n in INTEGRATION_SERVICES]),
+        "Start-VM": power(host.start_vm),
+        "Stop-VM": lambda c: host.stop_vm(one_vm(c), turn_off=bool(c.get("TurnOff"))),
+        "Restart-VM": power(host.restart_vm),
+        "Save-VM": power(host.save_vm),
+        "Suspend-VM": power(host.suspend_vm),
+        "Resume-VM": power(host.resume_vm),
+        "Remove-VMSavedState": power(host.remove_saved_state),
+        "Checkpoint-VM": checkpoint_vm,
+        "Restore-VMSnapshot": restore,
+        "Remove-VMSnapshot": remove,
+        "Set-VMDvdDrive": set_dvd,
+    }
+    commands = [guarded(name, run) for name, run in table.items()]
+    return commands + windows_commands(host)
+
+
+def windows_commands(host: Host) -> list[Command]:
+    """The host's own Windows cmdlets the scripts use: updates and volumes (Write-EventLog is
+    the executor's: it keeps the host's event log)."""
+    def hotfix(c: Call) -> list[PSObject]:
+        last = host.last_update()
+        out = [PSObject("System.Management.ManagementObject#root\\cimv2\\Win32_QuickFixEngineering",
+                        {"HotFixID": "KB5000000", "InstalledOn": None})]  # one with no date
+        if last is not None:
+            out.append(PSObject("System.Management.ManagementObject#root\\cimv2\\Win32_QuickFixEngineering",
+                                {"HotFixID": "KB5040437",
+                                 "InstalledOn": datetime(last.year, last.month, last.day)}))
+        return out
+
+    def volume(c: Call) -> list[PSObject]:
+        path = str(c.get("FilePath") or "")
+        if not path[:3].lower() == host.volume_path[:3].lower():
+            raise PSError(f"No MSFT_Volume objects found with property 'FilePath' equal to "
+                          f"'{path}'.", "CmdletizationQuery_NotFound,Get-Volume", "ObjectNotFound")
+        return [PSObject("Microsoft.Management.Infrastructure.CimInstance#ROOT/Microsoft/Windows/Storage/MSFT_Volume", {
+            "DriveLetter": host.volume_path[0].upper(), "FileSystemLabel": "VMs",
+            "Path": f"\\\\?\\Volume{{{uuid.uuid5(uuid.NAMESPACE_URL, host.name)}}}\\",
+            "Size": host.total_bytes, "SizeRemaining": host.free_bytes})]
+
+    return [Command("Get-HotFix", "Microsoft.PowerShell.Management", hotfix),
+            Command("Get-Volume", "Storage", volume)]
+
+
+class HostFiles:
+    """The host's file system and registry as PowerShell's providers show them (a Provider)."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def _files(self) -> dict[str, int]:
+        return {**self.host.files, **disk_files(self.host)}
+
+    def item(self, path: str) -> PSObject | None:
+        host = self.host
+        target = host.link(path)
+        if target is not None:
+            return self._folder(path, link=target)
+        files = self._files()
+        wanted = host.resolve(path).lower()
+        found = next((p for p in files if p.lower() == wanted), None)
+        if found is not None:
+            resolved_name = ntpath.basename(path.rstrip("\\"))
+            dedup = any(d.lower() == found.lower() for d in host.deduplicated)
+            return PSObject("System.IO.FileInfo", {
+                "FullName": path, "Name": resolved_name, "Extension": ntpath.splitext(resolved_name)[1],
+                "Length": files[found], "PSIsContainer": False, "LinkType": None, "Target": [],
+                "Attributes": PSEnum("Archive, ReparsePoint" if dedup else "Archive", 0,
+                                     "System.IO.FileAttributes")}, text=path)
+        folder = wanted.rstrip("\\") + "\\"
+        if host.is_folder(path) or any(p.lower().startswith(folder) for p in files):
+            return self._folder(path)
+        return None
+
+    def _folder(self, path: str, link: str | None = None) -> PSObject:
+        name = ntpath.basename(path.rstrip("\\")) or path
+        return PSObject("System.IO.DirectoryInfo", {
+            "FullName": path.rstrip("\\") if len(path) > 3 else path, "Name": name,
+            "Extension": "", "PSIsContainer": True, "LinkType": "Junction" if link else None,
+            "Target": [link] if link else [],
+            "Attributes": PSEnum("Directory, ReparsePoint" if link else "Directory", 0,
+                                 "System.IO.FileAttributes")}, text=path)
+
+    def children(self, path: str) -> list[PSObject]:
+        base = self.host.resolve(path).rstrip("\\").lower() + "\\"
+        shown = path.rstrip("\\") + "\\"
+        names = sorted({p[len(base):].split("\\")[0] for p in self._files()
+                        if p.lower().startswith(base)})
+        found = [self.item(shown + n) for n in names]
+        return [f for f in found if f is not None]
+
+    def registry(self, path: str) -> Mapping[str, Any] | None:
+        if path.lower().rstrip("\\") in ("hklm:\\software\\microsoft\\windows nt\\currentversion",
+                                         "registry::hkey_local_machine\\software\\microsoft\\windows nt\\currentversion"):
+            build, _, ubr = self.host.os_build.partition(".")
+            return {"CurrentBuild": build, "UBR": int(ubr or 0), "ProductName": "Windows Server",
+                    "InstallationType": "Server Core"}
+        return None
+
+    def drive(self, name: str) -> PSObject | None:
+        if name.lower() != self.host.volume_path[0].lower():
+            return None
+        free = self.host.free_bytes
+        return PSObject("System.Management.Automation.PSDriveInfo", {
+            "Name": name.upper(), "Root": f"{name.upper()}:\\", "Free": free,
+            "Used": self.host.total_bytes - free})
