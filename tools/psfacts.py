@@ -45,7 +45,7 @@ COMMANDS: dict[str, list[str]] = {
         "ConvertFrom-Json", "ConvertTo-Json", "Select-Object", "Sort-Object", "Measure-Object",
         "Get-Date", "Import-PowerShellDataFile", "New-Object", "Write-Output", "Get-FileHash",
         "Get-Member", "Get-Unique", "Group-Object", "Write-Warning", "Write-Host",
-        "Write-Verbose",
+        "Write-Verbose", "Read-Host",
     ],
     "Microsoft.PowerShell.Core": [
         "Where-Object", "ForEach-Object", "Out-Null", "Register-PSSessionConfiguration",

@@ -397,9 +397,13 @@ def _bind_target(facts: CommandFacts, target_name: str, target: Target, named: S
     sets = [s for s in sets if s in by_positional]
 
     def missing(set_name: str) -> list[str]:
+        # A provider's dynamic parameter (New-Item's -ConnectionURI is the WSMan provider's) is
+        # mandatory only where that provider's path is given; the facts cannot tell, so it
+        # never counts as missing.
         done = own | by_positional[set_name]
         return [p.name for key, p in lower_params(set_name).items()
-                if p.mandatory and key not in done and not (pipeline and p.pipeline)]
+                if p.mandatory and p.provider is None and key not in done
+                and not (pipeline and p.pipeline)]
 
     if len(sets) == 1:
         chosen = sets[0]

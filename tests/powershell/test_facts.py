@@ -571,3 +571,11 @@ def test_every_host_table_names_its_source() -> None:
     assert checkpoints["name_max_length"] == 100
     assert facts.host("jea")["autoloading"] == "None"
     assert set(facts.host("culture")["sensitive"]) >= {"Get-Date -Format", "-f operator"}
+
+
+def test_a_providers_dynamic_parameter_is_never_missing() -> None:
+    # New-Item's path form lists the WSMan provider's mandatory -ConnectionURI; a file-system
+    # call binds without it, as on a host.
+    assert facts.bind("New-Item", ["-Path", "-ItemType", "-Force"])["5.1"] == "pathSet"
+    parameter = facts.command("New-Item").targets["5.1"].sets["pathSet"]["ConnectionURI"]
+    assert parameter.mandatory and parameter.provider == "WSMan"
