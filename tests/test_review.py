@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from console import review
 from console.export import csv_rows
 from console.identity import Identity
-from console.inventory import VM, HostFacts
+from console.inventory import VM, HostFacts, Storage
 from console.lab.world import load_world
 from console.paths import LAB_DATA
 from console.policy import BUILTIN_ROLES, Policy
@@ -67,8 +67,11 @@ CLEAN_GRANTS = (grant("LAB\\Web-Team", f"{D}-1300", "owner", f'vm = "{ID[0]}"')
                 + grant("LAB\\HV-Helpdesk", f"{D}-1202", "helpdesk", 'host = "HV01"'))
 CLEAN_INVENTORY = {"HV01": [vm(0, "HV01", "web")], "HV02": [vm(1, "HV02", "db")]}
 FRESH = datetime(2026, 11, 1, tzinfo=UTC)
-CLEAN_FACTS = {h: HostFacts(h, last_update=FRESH, volume_path="D:\\VMs", free_bytes=500 * GiB,
-                            total_bytes=1000 * GiB) for h in ("HV01", "HV02")}
+def place(free: int, total: int = 1000 * GiB, path: str = "D:\\") -> tuple[Storage, ...]:
+    return (Storage(path, "volume", free, total),)
+
+
+CLEAN_FACTS = {h: HostFacts(h, last_update=FRESH, storage=place(500 * GiB)) for h in ("HV01", "HV02")}
 
 
 def kinds(policy_text: str, inventory: dict | None = None, facts: dict | None = None,
@@ -188,17 +191,25 @@ def test_checkpoints_above_a_share_of_free_space() -> None:
 
 
 def test_volume_below_the_free_space_threshold() -> None:
-    facts = dict(CLEAN_FACTS, HV02=HostFacts("HV02", last_update=FRESH, free_bytes=50 * GiB,
-                                             total_bytes=1000 * GiB))
+    facts = dict(CLEAN_FACTS, HV02=HostFacts("HV02", last_update=FRESH, storage=place(50 * GiB)))
     assert kinds(CLEAN_DOCS + CLEAN_GRANTS, facts=facts) == ["low-free-space"]
     assert kinds(CLEAN_DOCS + CLEAN_GRANTS, facts=facts,
                  settings=ReviewSettings(min_free_share=0.04)) == []
+    # Every place that holds VM files counts: a full Cluster Shared Volume beside a roomy C:, and
+    # a share whose space the host cannot read.
+    storage = (*place(500 * GiB, path="C:\\"),
+               Storage("C:\\ClusterStorage\\Volume1", "volume", 20 * GiB, 1000 * GiB),
+               Storage("\\\\files\\vms", "share"))
+    facts = dict(CLEAN_FACTS, HV02=HostFacts("HV02", last_update=FRESH, storage=storage))
+    policy = Policy.from_text(HOSTS + CLEAN_DOCS + CLEAN_GRANTS)
+    found = [f for f in findings(policy, CLEAN_INVENTORY, facts, today=TODAY)
+             if f.kind == "low-free-space"]
+    assert len(found) == 1 and "ClusterStorage" in str(found[0])
 
 
 def test_host_without_recent_updates() -> None:
     old = datetime.combine(TODAY - timedelta(days=61), datetime.min.time(), UTC)
-    facts = dict(CLEAN_FACTS, HV01=HostFacts("HV01", last_update=old, free_bytes=500 * GiB,
-                                             total_bytes=1000 * GiB))
+    facts = dict(CLEAN_FACTS, HV01=HostFacts("HV01", last_update=old, storage=place(500 * GiB)))
     assert kinds(CLEAN_DOCS + CLEAN_GRANTS, facts=facts) == ["stale-updates"]
     assert kinds(CLEAN_DOCS + CLEAN_GRANTS, facts=facts,
                  settings=ReviewSettings(max_update_age_days=90)) == []

@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import states
 from .hyperv import NO_PERMISSION, Checkpoint, DvdDrive, Host, HyperVFault, VM
-from .pwsh.values import Call, Command, ErrorRecord, PSEnum, PSError, PSObject
+from .pwsh.values import Call, Command, ErrorRecord, Getter, PSEnum, PSError, PSObject
 
 HYPERV = "Hyper-V"
 VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
@@ -173,6 +173,10 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
                 if not admin:
                     raise HyperVFault("Unspecified", NO_PERMISSION.format(host=host.name),
                                       "NotSpecified", issue="AccessDenied")
+                if not host.management_service:
+                    raise HyperVFault("Unspecified", f"The Virtual Machine Management service on "
+                                      f"host '{host.name}' is not running.", "NotSpecified",
+                                      issue="RpcServerUnavailable")
                 return run(c)
             except HyperVFault as error:
                 raise fault(name, error) from None
@@ -277,8 +281,11 @@ def windows_commands(host: Host) -> list[Command]:
     the executor's: it keeps the host's event log)."""
     def hotfix(c: Call) -> list[PSObject]:
         last = host.last_update()
+        def unreadable() -> Any:
+            raise PSError("String was not recognized as a valid DateTime.", "FormatException")
+        # InstalledOn is a script property parsing the WMI text; some entries hold none it reads.
         out = [PSObject("System.Management.ManagementObject#root\\cimv2\\Win32_QuickFixEngineering",
-                        {"HotFixID": "KB5000000", "InstalledOn": None})]  # one with no date
+                        {"HotFixID": "KB5000000", "InstalledOn": Getter(unreadable)})]
         if last is not None:
             out.append(PSObject("System.Management.ManagementObject#root\\cimv2\\Win32_QuickFixEngineering",
                                 {"HotFixID": "KB5040437",

@@ -260,6 +260,7 @@ class Host:
     deduplicated: set[str] = field(default_factory=set)  # files stored as dedup reparse points
     durations: Durations = field(default_factory=Durations)
     inventory_cost_s: float = 0.0  # seconds Get-VM takes per VM
+    management_service: bool = True  # False: vmms.exe does not answer the host's own cmdlets
     clock: Clock = field(default_factory=Clock)
 
     def __post_init__(self) -> None:

@@ -409,3 +409,45 @@ def test_inventory_cost_per_vm(lab: Lab, world) -> None:
     lab.clock.advance(13)
     assert join.thread.is_alive()  # type: ignore[attr-defined]
     assert len(lab.finish(join, 2)["data"]["vms"]) == 7
+
+
+# --- what one odd thing on a host must not break -------------------------------------------------
+
+def test_an_update_whose_date_cannot_be_read_never_fails_host_facts(lab: Lab) -> None:
+    # Finding 8: InstalledOn throws for some entries; the day is the host's own (no UTC shift).
+    facts = lab.ok("HV03", "host_facts", library=LIB)
+    assert facts["last_update"] == (lab.clock.utcnow() - timedelta(days=120)).date().isoformat()
+    old = "$u=Get-HotFix|Where-Object InstalledOn|Sort-Object InstalledOn|Select-Object -Last 1"
+    text = scripts.script("host_facts", {"library": LIB})
+    broken = text.replace(
+        "$u=$null;foreach($h in Get-HotFix){try{$d=$h.InstalledOn;if($d -and (!$u -or $d -gt $u)){$u=$d}}catch{}}",
+        old)
+    assert broken != text
+    result = lab.executors["HV03"].run(ADAM, "powershell -NoProfile -NonInteractive -Command -",
+                                       lambda: scripts.one_line(broken).encode())
+    assert json.loads(result.stdout)["error"]["message"].startswith('Exception getting "InstalledOn"')
+
+
+def test_every_storage_place_is_reported_shares_without_their_space(lab: Lab, world) -> None:
+    # Finding 9: each volume or share holding VM files, not the drive letter of one folder.
+    host = world.host("HV02").host
+    host.volume_path = "\\\\files\\vms\\HV02"
+    places = HostFacts.from_json(lab.ok("HV02", "host_facts", library=LIB)).storage
+    assert [(p.path, p.kind, p.free_bytes) for p in places] == [("\\\\files\\vms", "share", None)]
+
+
+def test_one_unreadable_vm_leaves_the_others_listed(lab: Lab, world) -> None:
+    # Finding 14: the bulk device read fails for every VM; they are read VM by VM instead.
+    world.host("HV01").host.vm(APP01).unreadable = True
+    vms = {vm.id: vm for vm in (VM.from_json("HV01", d) for d in lab.ok("HV01", "inventory")["vms"])}
+    assert len(vms) == 4 and vms[APP01].unreadable and "configuration" in vms[APP01].unreadable
+    assert vms[WEB01].unreadable is None and vms[WEB01].dvd_drives
+    assert vms[APP01].checkpoints == () and not vms[WEB01].checkpoints
+    from console.inventory import Action, allowed_by_state
+    assert allowed_by_state(vms[APP01], Action.SHUTDOWN)[0] is False
+
+
+def test_a_lost_management_service_is_its_own_error(lab: Lab, world) -> None:
+    world.host("HV01").host.management_service = False
+    assert lab.error("HV01", "inventory") == "connection_lost"
+    assert lab.error("HV01", "power", vm_id=WEB01, action="save") == "connection_lost"

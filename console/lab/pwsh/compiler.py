@@ -1242,6 +1242,7 @@ class Compiler:
             low = name.lower()
             intrinsic = low in ("count", "length", "psobject")
             get = members.get_member
+            from .values import Getter
             from .values import PSObject as _PSObject
 
             def get_const(ctx: Ctx) -> Any:
@@ -1249,7 +1250,7 @@ class Compiler:
                 if type(obj) is _PSObject:
                     item = obj.props._items.get(low)
                     if item is not None:
-                        return item[1]
+                        return item[1] if type(item[1]) is not Getter else get(ctx.rs, obj, name)
                     return get(ctx.rs, obj, name) if intrinsic else None
                 if type(obj) is Hashtable:
                     item = obj._items.get(low)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from . import convert as cv
 from .convert import PSType, Ref
-from .values import CUSTOM_OBJECT_TYPE, ErrorRecord, Hashtable, PSEnum, PSError, PSObject
+from .values import CUSTOM_OBJECT_TYPE, ErrorRecord, Getter, Hashtable, PSEnum, PSError, PSObject
 
 RUNTIME = "System.Management.Automation.RuntimeException"
 METHOD_INVOCATION = "System.Management.Automation.MethodInvocationException"
@@ -95,6 +95,15 @@ _CATEGORIES = {name: i for i, name in enumerate(
 
 # --- instance properties --------------------------------------------------------------------------
 
+def _read(name: str, getter: Getter) -> Any:
+    try:
+        return getter.read()
+    except PSError as error:
+        raise PSError(f'Exception getting "{name}": "{error.record.message}"',
+                      "CatchFromBaseAdapterGetValue", "NotSpecified",
+                      "System.Management.Automation.GetValueInvocationException") from None
+
+
 def get_member(host: Host, obj: Any, name: str) -> Any:
     """$obj.Name; $null for what does not exist (not strict mode). Count and Length exist on
     everything (PowerShell 3's intrinsic members): 0 for $null, 1 for one object."""
@@ -105,6 +114,8 @@ def get_member(host: Host, obj: Any, name: str) -> Any:
     if isinstance(obj, PSObject):
         item = obj.props._items.get(low)
         if item is not None:
+            if isinstance(item[1], Getter):
+                return _read(item[0], item[1])
             return item[1]
         if low == "psobject":
             return obj

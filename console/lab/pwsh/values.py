@@ -127,6 +127,16 @@ def _plain(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+class Getter:
+    """An ETS script property (Get-HotFix's InstalledOn is one): read each time it is read, and
+    a failure of its getter reaches the script as GetValueInvocationException."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, read: Callable[[], Any]) -> None:
+        self.read = read
+
+
 class PSEnum:
     """An enum value: its string is its name (flags: "Archive, ReparsePoint"); -eq compares its
     name with a string without regard to case, or its number with a number; ConvertTo-Json of
