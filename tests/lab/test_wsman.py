@@ -43,11 +43,14 @@ class EchoExecutor:
         self.calls: list[tuple[LabUser, str]] = []
         self._lock = threading.Lock()
 
-    def run(self, user: LabUser, command_line: str) -> CommandResult:
+    def run(self, user: LabUser, command_line: str,
+            stdin: Callable[[], bytes] = lambda: b"") -> CommandResult:
         with self._lock:
             self.calls.append((user, command_line))
         verb, _, rest = command_line.partition(" ")
         verb = verb.lower()
+        if verb == "more":  # echo standard input, as `more` would
+            return CommandResult(stdin())
         if verb == "powershell":  # echo the decoded script
             return CommandResult(base64.b64decode(rest.split()[-1]).decode("utf-16-le").encode("utf-8"))
         if verb == "echo":
@@ -335,6 +338,20 @@ def test_command_line_over_the_cmd_limit_fails_like_a_real_host(start_host, clie
     script = "Write-Output '" + "y" * 3100 + "'"  # about 3,000 script characters is the real limit
     assert session.run_ps(script).std_err.startswith(b"The command line is too long.")
     assert host.events.where(event="command", outcome="too_long")
+
+
+def test_a_commands_standard_input_reaches_it(start_host, clients: Clients) -> None:
+    # The operation scripts travel on powershell.exe's standard input (WinRS Send, stdin stream).
+    host = start_host(executor=EchoExecutor())
+    protocol = clients.session(host.url).protocol
+    shell = protocol.open_shell()
+    command = protocol.run_command(shell, "more")
+    text = "é" * 20_000  # far past cmd.exe's line: stdin has no such limit
+    protocol.send_command_input(shell, command, text[:7].encode("utf-8"))
+    protocol.send_command_input(shell, command, text[7:].encode("utf-8"), end=True)
+    out, err, code = protocol.get_command_output(shell, command)
+    assert (out.decode("utf-8"), code) == (text, 0)
+    protocol.close_shell(shell)
 
 
 def test_executor_gets_the_command_line_winrs_would_see(start_host, clients: Clients) -> None:
