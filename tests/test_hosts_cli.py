@@ -104,7 +104,7 @@ def test_vm_denied_attempt_is_audited(monkeypatch: pytest.MonkeyPatch,
     assert "shop-web01 is Running" in capsys.readouterr().err
     (record,) = audit_of(config).records()
     assert record.decision == "denied" and record.vm_id == WEB01
-    assert lab.executors["HV01"].calls_of("power") == []
+    assert lab.executors["HV01"].calls == []
 
 
 def test_a_name_shared_by_several_vms_lists_their_ids(monkeypatch: pytest.MonkeyPatch,
@@ -128,11 +128,11 @@ def test_destructive_actions_need_yes_when_stdin_is_no_terminal(
             "--password-stdin"]
     assert run(monkeypatch, args, "adam-demo\nyes\n") == 1
     assert "confirm with --yes" in capsys.readouterr().err
-    assert lab.executors["HV01"].calls_of("checkpoint") == []
+    assert lab.executors["HV01"].calls == []
     assert run(monkeypatch, [*args, "--yes"], "adam-demo\n") == 0
     assert "checkpoint-apply done" in capsys.readouterr().out
-    (call,) = lab.executors["HV01"].calls_of("checkpoint")
-    assert call.params["vm_id"] == APP01 and call.params["action"] == "apply"
+    (call,) = lab.executors["HV01"].calls
+    assert call.cmdlet == "Restore-VMSnapshot" and call.user == "LAB\\adam"
 
 
 def test_mount_iso_by_path(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

@@ -27,8 +27,9 @@ def run(url: str, user: str, password: str, operation: str, ca_file: Path | None
                         message_encryption="auto")
     shell = protocol.open_shell(codepage=65001)
     try:
-        executable, args = scripts.command(operation, params)
+        executable, args, stdin = scripts.command(operation, params)
         command = protocol.run_command(shell, executable, args)
+        protocol.send_command_input(shell, command, stdin.encode("ascii"), end=True)
         out, err, code = protocol.get_command_output(shell, command)
         protocol.cleanup_command(shell, command)
     finally:
@@ -83,8 +84,8 @@ def test_lab_runner_over_https_with_a_generated_world() -> None:
         vm = next(v for v in data["vms"] if v["state"] == "Running")
         run(handle.url, user, password, "power", ca_file=lab.ca_file, vm_id=vm["id"], action="pause")
         assert handle.host.vm(vm["id"]).state == "Paused"
-        assert handle.executor.calls_of("power")[-1].params == {"vm_id": vm["id"], "action": "pause"}
-        assert handle.events.where(event="power", outcome="ok")[0]["vm_id"] == vm["id"]
+        assert handle.executor.calls_of("Suspend-VM")[-1].user == user
+        assert handle.events.where(event="Suspend-VM", outcome="ok")[0]["vm_id"] == vm["id"]
 
 
 def test_lab_restores_a_saved_state(tmp_path: Path) -> None:
