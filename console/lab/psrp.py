@@ -516,7 +516,8 @@ class JeaEndpoint:
     def _run_script(self, operation: str, params: dict[str, Any]) -> str:
         """The shared operation script, run by the endpoint's virtual account."""
         virtual = LabUser(f"WinRM Virtual Users\\WinRM VA_{self.name}", "S-1-5-94-0", admin=True)
-        result = self.executor.run(virtual, scripts.command_line(operation, params))
+        # PSRP has no command line: the script is run as it is (no cmd.exe limit applies).
+        result = self.executor.run_script(virtual, scripts.script(operation, params))
         return result.stdout.decode("utf-8").strip()
 
     def _deny(self, who: Identity, operation: str, action: str | None, vm_id: str | None,
