@@ -99,6 +99,7 @@ class Executor:
     calls: list[Call] = field(default_factory=list)
     log: EventLog | None = None
     language_mode: str = "FullLanguage"  # ConstrainedLanguage: a WDAC/AppLocker host
+    event_log_error: str | None = None  # why Write-EventLog fails on this host (None: it works)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -125,11 +126,14 @@ class Executor:
 
     def runspace(self, user: LabUser, commands: list[Command] | None = None,
                  language_mode: str | None = None, modules: list[str] | None = None,
-                 variables: dict[str, Any] | None = None) -> Runspace:
+                 variables: dict[str, Any] | None = None,
+                 now: Callable[[], datetime] | None = None) -> Runspace:
+        """A session on this host: its clock (the lab's hosts run in UTC), files and commands."""
         return Runspace(self.commands(user) if commands is None else commands,
                         env={"COMPUTERNAME": self.host.name}, variables=variables or {},
                         language_mode=language_mode or self.language_mode, modules=modules,
-                        provider=HostFiles(self.host))
+                        provider=HostFiles(self.host),
+                        now=now or (lambda: self.host.clock.utcnow().replace(tzinfo=None)))
 
     def calls_of(self, cmdlet: str) -> list[Call]:
         with self._lock:
@@ -157,6 +161,10 @@ class Executor:
     def _write_event(self, call: CmdletCall) -> None:
         """Write-EventLog: the JEA functions write `key=value ...` messages (user, sid,
         operation, action, vm, name, outcome, then the message); kept as a HostEvent."""
+        if self.event_log_error is not None:
+            call.error(PSError(self.event_log_error, "Microsoft.PowerShell.Commands.WriteEventLogCommand",
+                               "InvalidOperation", "System.InvalidOperationException"))
+            return
         text = str(call.get("Message") or "")
         head, _, rest = text.partition(" outcome=")
         fields = dict(re.findall(r"(\w+)=(\S*)", head))

@@ -15,13 +15,14 @@ The endpoint behaves as the generated JEA files (console/jea.py) make a real hos
   5.1 does; ValidateSet ignores case and keeps the caller's spelling, which the function then
   turns into the set's; ValidatePattern is a .NET regex, IgnoreCase; ValidateLength counts UTF-16
   units; a mandatory parameter refuses null and the empty string);
-- the caller decided on their token SIDs with HostGrants.rights, on the grants literal of the
-  very function called (never HvConsole.Grants.psd1, which the host does not read): the same data
-  and the same rule as the generated PowerShell;
-- the operation performed by the host's executor as the endpoint's virtual account (a member of
-  Hyper-V Administrators), running the very operation script the admin endpoint runs;
-- every performed or refused call appended to the host's event list, with the caller's name;
-  with `event_log_error` set, the event log refuses and the answer carries `log_error` instead.
+- the function itself run in the lab's PowerShell (console.lab.pwsh) as the endpoint's virtual
+  account (a member of Hyper-V Administrators), with $PSSenderInfo carrying the caller's token
+  SIDs, and only the commands a JEA session reaches by Microsoft's facts (the engine's binary
+  cmdlets and the role capability's ModulesToImport; no module autoloading): a function that
+  calls an unreachable command fails here as on Windows. Its caller check, its grants literal,
+  the operation script it embeds and its Write-EventLog decide and record, not Python;
+- with `event_log_error` set, the host's event log refuses and the function's answer carries
+  `log_error`.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pypsrp.complex_objects import PSInvocationState, RunspacePoolState
@@ -50,7 +51,9 @@ from pypsrp.serializer import Serializer
 from .. import jea, scripts
 from ..errors import ConsoleError
 from ..identity import Identity
+from ..powershell import facts
 from .auth import LabUser
+from .pwsh.values import PSObject
 from .executor import Executor, HostEvent
 from .hyperv import HyperVError
 from .wsman import (
@@ -177,6 +180,7 @@ class EndpointFiles:
     language_mode: str
     session_type: str
     modules: tuple[str, ...] = ()  # the role capability's ModulesToImport
+    blocks: Mapping[str, str] = field(default_factory=dict)  # function -> its ScriptBlock text
 
     @classmethod
     def read(cls, files: Mapping[str, bytes]) -> EndpointFiles:
@@ -191,7 +195,23 @@ class EndpointFiles:
                    {name: param_specs(blocks[name]) for name in visible},
                    frozenset(p.lower() for p in pssc["RoleDefinitions"]),
                    pssc.get("LanguageMode", "NoLanguage"), pssc["SessionType"],
-                   tuple([modules] if isinstance(modules, str) else modules))
+                   tuple([modules] if isinstance(modules, str) else modules),
+                   {name: blocks[name] for name in visible})
+
+
+def sender_info(who: Identity) -> PSObject:
+    """$PSSenderInfo of a caller: UserInfo.WindowsIdentity is the connecting user's own token
+    (its User and Groups SIDs, nested groups included; PowerShell's WSManPlugin.cs)."""
+    def sid(value: str) -> PSObject:
+        return PSObject("System.Security.Principal.SecurityIdentifier", {"Value": value},
+                        text=value)
+    identity = PSObject("System.Security.Principal.WindowsIdentity", {
+        "Name": who.name, "User": sid(who.sid),
+        "Groups": [sid(s) for s in who.sids if s.upper() != who.sid.upper()]})
+    return PSObject("System.Management.Automation.Remoting.PSSenderInfo", {
+        "UserInfo": PSObject("System.Management.Automation.Remoting.PSPrincipal",
+                             {"WindowsIdentity": identity}),
+        "ConnectedUser": who.name})
 
 
 # --- refusals, as PowerShell words them -------------------------------------------------------------
@@ -276,7 +296,6 @@ class JeaEndpoint:
         self.files = EndpointFiles.read(files)
         self.resource_uri = RESOURCE_PREFIX + name
         # A fault to inject: Write-EventLog fails with this message (source missing, log full).
-        self.event_log_error: str | None = None
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._objects = itertools.count(1)
@@ -458,92 +477,39 @@ class JeaEndpoint:
         except Refusal as refusal:  # a real host's transcript records the binding error
             self._event(user, "command", None, None, "invalid_parameter", refusal.message)
             raise
-        return [self._perform(pool.identity, name, bound)]
+        return self._perform(pool.identity, name, bound)
 
     # --- the generated functions, as the host runs them ---
 
-    def _perform(self, who: Identity, function: str, p: dict[str, Any]) -> str:
-        # The grants this very function holds (its $hvcData literal).
-        grants, today, sids = self.files.grants[function], self.today(), who.sids
-        if function in ("Get-HvcInventory", "Get-HvcHostFacts", "Get-HvcVMState",
-                        "Get-HvcPolicyDigest"):
-            operation = {"Get-HvcInventory": "inventory", "Get-HvcHostFacts": "host_facts",
-                         "Get-HvcVMState": "vm_state", "Get-HvcPolicyDigest": "digest"}[function]
-            if not grants.may_connect(sids, today):
-                return self._deny(who, operation, None, None, "holds no grant on this host.")
-            if operation == "digest":
-                return _json({"ok": True, "data": {"enforced": self.files.enforced[function]}})
-            if operation == "host_facts":
-                return self._run_script("host_facts", {"library": list(grants.library)})
-            if operation == "vm_state":
-                ids = [i for i in p["VMId"] if "vm.view" in grants.rights(sids, i, self._name(i), today)]
-                return self._run_script("vm_state", {"vm_ids": ids})
-            document = _loads(self._run_script("inventory", {}))
-            if document.get("ok"):
-                document["data"]["vms"] = [v for v in document["data"]["vms"] if "vm.view" in
-                                           grants.rights(sids, v["id"], v["name"], today)]
-            return _json(document)
-        operation, table = {"Invoke-HvcPower": ("power", jea.POWER_PRIVILEGE),
-                            "Invoke-HvcCheckpoint": ("checkpoint", jea.CHECKPOINT_PRIVILEGE),
-                            "Invoke-HvcMedia": ("media", jea.MEDIA_PRIVILEGE)}[function]
-        # The set's spelling of the action, as the function picks it ($hvcAct).
-        vm_id, action = p["VMId"], choice(table, p["Action"])
-        need, name = table.get(action), self._name(vm_id)
-        if need not in grants.rights(sids, vm_id, name, today):
-            verb = {"power": "this VM", "checkpoint": "checkpoints of this VM",
-                    "media": "media on this VM"}[operation]
-            return self._deny(who, operation, action, vm_id, f"may not {action} {verb} ({need}).",
-                              name)
-        params: dict[str, Any] = {"vm_id": vm_id, "action": action}
-        if operation == "checkpoint":
-            if p.get("CheckpointId", _EMPTY_GUID) != _EMPTY_GUID:
-                params["checkpoint_id"] = p["CheckpointId"]
-            if p.get("Name"):
-                params["name"] = p["Name"]
-        elif operation == "media":
-            params.update(controller_type=choice(jea.CONTROLLER_TYPES, p["ControllerType"]),
-                          controller=p["Controller"],
-                          location=p["Location"], library=list(grants.library))
-            if p.get("Path"):
-                params["path"] = p["Path"]
-        out = self._run_script(operation, params)
-        document = _loads(out)
-        error = document.get("error") or {}
-        return self._logged(out, who.name, operation, action, vm_id,
-                            "ok" if document.get("ok") else str(error.get("code")),
-                            str(error.get("message") or ""), name, params)
-
-    def _run_script(self, operation: str, params: dict[str, Any]) -> str:
-        """The shared operation script, run by the endpoint's virtual account."""
+    def _perform(self, who: Identity, function: str, p: dict[str, Any]) -> list[str]:
+        """The generated function itself, run in the lab's PowerShell as the session's virtual
+        account: only the commands a JEA session reaches (the engine's cmdlets and the role
+        capability's ModulesToImport, by Microsoft's facts), the host's language mode (the
+        system's: ConstrainedLanguage on a WDAC host), and $PSSenderInfo from the caller's
+        token. Its own caller check, its grants literal and its Write-EventLog decide."""
         virtual = LabUser(f"WinRM Virtual Users\\WinRM VA_{self.name}", "S-1-5-94-0", admin=True)
-        # PSRP has no command line: the script is run as it is (no cmd.exe limit applies).
-        result = self.executor.run_script(virtual, scripts.script(operation, params))
-        return result.stdout.decode("utf-8").strip()
+        loaded = self.files.modules
+        commands = [c for c in self.executor.commands(virtual)
+                    if facts.jea_reachable(c.name, loaded)]
+        runspace = self.executor.runspace(
+            virtual, commands=commands, modules=[*sorted(jea.SESSION_MODULES), *loaded],
+            variables={"PSSenderInfo": sender_info(who)},
+            now=lambda: datetime.combine(self.today(), self.executor.host.clock.utcnow().time()))
+        outcome = runspace.invoke(self.files.blocks[function].replace("\r\n", "\n"), p)
+        if outcome.error is not None:
+            error = outcome.error
+            raise Refusal(error.message, error.fqid, error.exception_type.rsplit(".", 1)[-1],
+                          0, function)
+        return [str(o) for o in outcome.output if o is not None]
 
-    def _deny(self, who: Identity, operation: str, action: str | None, vm_id: str | None,
-              why: str, vm_name: str | None = None) -> str:
-        message = f"{who.name} {why}"
-        return self._logged(_json({"ok": False, "error": {"code": "denied", "message": message}}),
-                            who.name, operation, action, vm_id, "denied", message, vm_name)
+    @property
+    def event_log_error(self) -> str | None:
+        """Why the host's event log refuses the functions' events (None: it takes them)."""
+        return self.executor.event_log_error
 
-    def _logged(self, out: str, user: str, operation: str, action: str | None,
-                vm_id: str | None, outcome: str, message: str, vm_name: str | None = None,
-                params: dict[str, Any] | None = None) -> str:
-        """HvcLog: the event written, then the answer; when the event log refuses the event
-        (event_log_error set), the answer as it was with a log_error beside it."""
-        if self.event_log_error is None:
-            self._event(user, operation, action, vm_id, outcome, message, vm_name, params)
-            return out
-        document = _loads(out)
-        document["log_error"] = (f"The event of this call was not written to the Application "
-                                 f"log: {self.event_log_error}")
-        return _json(document)
-
-    def _name(self, vm_id: str) -> str:
-        try:
-            return self.executor.host.vm(vm_id).name
-        except HyperVError:
-            return ""
+    @event_log_error.setter
+    def event_log_error(self, reason: str | None) -> None:
+        self.executor.event_log_error = reason
 
     def _event(self, user: str, operation: str, action: str | None, vm_id: str | None,
                outcome: str, message: str, vm_name: str | None = None,

@@ -27,8 +27,10 @@ function Y{try{$r=@{ok=$true;data=(O)}}catch{$r=@{ok=$false;error=@{code=(C $_);
 # U: a GUID parameter, or invalid_parameter.
 function U($s,$w){$g=[guid]::Empty;if(![guid]::TryParse("$s",[ref]$g)){F invalid_parameter "$w is not an id."};$g}
 # V: the VM named by $a.vm_id, always by -Id (-Name takes wildcards: '*' would be every VM). Get-VM
-# reports an unknown id as an error (its id is not settled: docs/verification.md); a refusal or a
-# lost connection stays what it is, never "no such VM".
-function V{$g=U $a.vm_id vm_id;$v=$null;try{$v=Get-VM -Id $g}catch{if('access_denied','connection_lost' -contains (C $_)){throw}};if(!$v){F not_found "No VM $g on this host."};$v}
+# reports an unknown id as an error, InvalidParameter as for -Name or ObjectNotFound
+# (docs/verification.md); anything else (a refusal, a lost connection, a command the session
+# lacks) stays what it is, never "no such VM".
+function N($r){"$($r.FullyQualifiedErrorId)" -match '^(InvalidParameter|ObjectNotFound),'}
+function V{$g=U $a.vm_id vm_id;$v=$null;try{$v=Get-VM -Id $g}catch{if(!(N $_)){throw}};if(!$v){F not_found "No VM $g on this host."};$v}
 # S: a VM's state, read again after an action.
 function S($g){$v=Get-VM -Id $g;@{id="$($v.Id)";state="$($v.State)";status="$($v.Status)"}}

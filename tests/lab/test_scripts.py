@@ -26,7 +26,7 @@ LARGEST: dict[str, dict] = {
     "media": {"vm_id": VM_ID, "action": "mount", "controller_type": "SCSI", "controller": 3,
               "location": 63, "path": "D:\\ISO\\" + "a" * 249 + ".iso", "library": LIBRARY},
 }
-HELPERS = {"F", "C", "Y", "U", "V", "S", "D", "K", "W", "G", "O"}
+HELPERS = {"F", "C", "Y", "U", "V", "S", "D", "K", "W", "G", "O", "N"}
 SCRIPTS = sorted(POWERSHELL.glob("*.ps1"))
 
 
