@@ -1,6 +1,6 @@
 """The host-side registration script (installer/jea/Register-HvConsoleEndpoint.ps1), read as a
 PowerShell syntax tree: no Windows runs here, so these tests hold its structure to what Microsoft's
-sources say a real Windows Server host does (docs/jea.md, docs/verification-register.md).
+sources say a real Windows Server host does (docs/jea.md, docs/verification.md).
 
 Each rule is a function returning the problems it finds, and each is shown to find one in a
 variant of the script that breaks it, so none can pass vacuously.
