@@ -1,7 +1,8 @@
 """What a lab host runs for a WinRS command: powershell.exe, as Windows PowerShell 5.1 would.
 
 `Executor.run` takes the command line as cmd.exe hands it to powershell.exe, reads the script
-from `-Command -` (standard input, run line by line) or `-EncodedCommand`, and runs it in the lab's PowerShell interpreter (console.lab.pwsh) with
+from `-Command -` (standard input, run line by line) or `-EncodedCommand`, and runs it in the
+lab's PowerShell interpreter (console.lab.pwsh) with
 this host's cmdlets (console.lab.cmdlets), as the calling user: Hyper-V's own check refuses
 anyone outside Hyper-V Administrators. Nothing here knows the console's scripts: a script that
 calls a command a real host lacks, binds a parameter set that does not exist, or maps an error
