@@ -10,6 +10,7 @@ the action run in the same queued job, so nothing slips in between.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -49,11 +50,20 @@ class ActionService:
 
         Host errors (wrong state, not found, unreachable, ...) are audited as failed and raised.
         """
+        return self.submit(identity, vm, action, **params).result()
+
+    def submit(self, identity: Identity, vm: VM, action: Action,
+               **params: Any) -> Future[ActionOutcome]:
+        """`perform` on the host's action queue: the caller holds no thread while the action
+        waits its turn behind the host's earlier actions."""
         action = Action(action)
         unknown = set(params) - PARAMETERS
         if unknown:
-            raise InvalidParameter(f"unknown parameter {', '.join(sorted(unknown))} for {action}")
-        return self.pool.run_action(
+            refused: Future[ActionOutcome] = Future()
+            refused.set_exception(InvalidParameter(
+                f"unknown parameter {', '.join(sorted(unknown))} for {action}"))
+            return refused
+        return self.pool.submit_action(
             vm.host, lambda client: self._perform(client, identity, vm, action, params))
 
     def refusal(self, identity: Identity, vm: VM, action: Action) -> str | None:

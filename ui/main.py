@@ -26,7 +26,7 @@ def run_console(services: Services) -> int:
     dialog = SignInDialog.ask(tasks, services.directory.sign_in, services.settings,
                               services.demo_accounts)
     if dialog is None or dialog.identity is None:
-        tasks.cancel_all()
+        tasks.shutdown()
         return 0
     session = services.open_session(dialog.identity, dialog.password)
     window = MainWindow(services, session, tasks)
@@ -35,7 +35,7 @@ def run_console(services: Services) -> int:
     try:
         return app.exec()
     finally:
-        tasks.cancel_all()
+        tasks.shutdown()
         session.close()
 
 
@@ -90,6 +90,7 @@ def smoke(services: Services, user: str, password: str, timeout_s: float = 60.0)
           + ", ".join(f"{r.host} {r.status.value}" for r in hosts.values()))
     wait_for(lambda: not tasks.running, timeout_s)
     window.close()
+    tasks.shutdown()
     session.close()
     return 0 if ok and all(r.error is None for r in hosts.values()) else 1
 

@@ -559,8 +559,10 @@ class MainWindow(QMainWindow):
             # The host's answer is one VM's state; checkpoints, media and uptime come with a read.
             self._read(vm.host, after_action=True)
 
-        return self.tasks.run(self.session.actions.perform, self.identity, vm, action,
-                              label=f"{action} {vm.name}", **params) \
+        # The action waits its turn on its host's queue in the core: no worker thread is held
+        # while it waits, so reads of other hosts never queue behind it.
+        return self.tasks.watch(self.session.actions.submit(self.identity, vm, action, **params),
+                                label=f"{action} {vm.name}") \
             .on_success(done).on_failure(lambda e: self._action_failed(vm, action, e, token))
 
     def _action_failed(self, vm: VM, action: Action, error: BaseException, token: int | None) -> None:

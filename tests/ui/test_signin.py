@@ -93,7 +93,7 @@ def test_busy_state_and_cancel_while_signing_in(qtbot, tasks, directory, setting
     assert cancel.isEnabled()
     qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
     assert dialog.result() == QDialog.DialogCode.Rejected and not dialog.isVisible()
-    task = next(iter(tasks._running))
+    (task,) = tasks.running
     release.set()
     qtbot.waitUntil(lambda: task.done, timeout=20_000)
     assert dialog.identity is None  # the late success is ignored
