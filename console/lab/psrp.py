@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -295,7 +295,6 @@ class JeaEndpoint:
             server, executor, tokens, name, today)
         self.files = EndpointFiles.read(files)
         self.resource_uri = RESOURCE_PREFIX + name
-        # A fault to inject: Write-EventLog fails with this message (source missing, log full).
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._objects = itertools.count(1)
@@ -722,12 +721,6 @@ def _convert(function: str, spec: ParamSpec, value: Any) -> Any:
         raise fail("the argument is an empty string.",
                    "ParameterArgumentValidationErrorEmptyStringNotAllowed")
     return text
-
-
-def choice(choices: Iterable[str], value: str) -> str:
-    """The set's own spelling of a value ValidateSet accepted: what a generated function uses
-    after picking it (jea._pick); "" when none matches."""
-    return next((c for c in choices if c.lower() == value.lower()), "")
 
 
 def _token_names(identity: Identity) -> list[str]:
