@@ -103,9 +103,14 @@ def launch(config: Any, directory: Any, policy: Any, audit: Any, *, demo: bool =
                 else QSettings())
     services = Services(config=config, directory=directory, policy=policy, audit=audit,
                         settings=settings, demo_accounts=DEMO_ACCOUNTS if demo else ())
-    if smoke_user is not None:
-        return smoke(services, *smoke_user)
-    return run_console(services)
+    try:
+        if smoke_user is not None:
+            return smoke(services, *smoke_user)
+        return run_console(services)
+    finally:
+        # Written now, while its folder exists (the demo's is removed when this returns): a
+        # QSettings left to its destructor would create that folder again.
+        settings.sync()
 
 
 def start(config_path: Path | None = None) -> int:

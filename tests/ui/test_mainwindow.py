@@ -360,13 +360,18 @@ def test_demo_smoke_exits_zero_and_prints_the_count(tmp_path: Path) -> None:
     import os
     import subprocess
     import sys
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
-           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "TMPDIR": str(temp)}
     result = subprocess.run([sys.executable, "-m", "console.cli", "demo", "--smoke"],
                             cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "signed in as LAB\\henry; 4 VMs visible" in result.stdout
+    # The demo cleans up after itself: no demo folder (with a window.ini) is left behind.
+    assert [p.name for p in temp.iterdir() if p.name.startswith("hvconsole-demo-")] == []
 
 
 def test_review_opens_for_a_reviewer_with_the_hosts_read_in_a_worker(open_as) -> None:
