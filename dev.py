@@ -3,6 +3,7 @@
 
     python3 dev.py demo      the console against the built-in lab (no Windows needed)
     python3 dev.py test      the whole test suite
+    python3 dev.py lint      ruff, mypy (strict on console/) and the import contracts
     python3 dev.py bench     the benchmarks under benchmarks/
 
 The first call creates `.venv/` beside this file and installs the project into it; later calls
@@ -25,7 +26,8 @@ STAMP = VENV / ".installed"
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    # Run by whatever python3 the machine has, so the version check stays (not dead code).
+    if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
@@ -39,14 +41,30 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def lint() -> int:
+    """Each checker in turn, all of them run; non-zero if any finds something."""
+    failed = []
+    for name, cmd in (("ruff", [str(BIN / "ruff"), "check", "."]),
+                      ("mypy", [str(BIN / "mypy")]),
+                      ("lint-imports", [str(BIN / "lint-imports")])):
+        print(f"== {name}", flush=True)
+        if subprocess.call(cmd, cwd=ROOT) != 0:
+            failed.append(name)
+    if failed:
+        print(f"lint failed: {', '.join(failed)}", flush=True)
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "bench", "shell"}:
+    if not argv or argv[0] not in {"demo", "test", "lint", "bench", "shell"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
     ensure_venv()
     if command == "demo":
         cmd = [str(BIN / "hvconsole"), "demo", *rest]
+    elif command == "lint":
+        return lint()
     elif command == "test":
         cmd = [str(PYTHON), "-m", "pytest", *rest]
     elif command == "bench":
