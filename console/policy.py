@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .errors import PolicyError, Problem
 from .identity import WELL_KNOWN_LOGON_SIDS, Identity
@@ -201,6 +201,9 @@ class VMLike(Protocol):
     def name(self) -> str: ...
     @property
     def cluster(self) -> str | None: ...
+
+
+_VM = TypeVar("_VM", bound=VMLike)  # visible() gives back the caller's own VM type
 
 
 @dataclass(frozen=True)
@@ -390,8 +393,8 @@ class Policy:
         index = self._index(identity, today)
         return self._decide(identity, index, vm)
 
-    def visible(self, identity: Identity, vms: Iterable[VMLike],
-                today: date | None = None) -> list[tuple[VMLike, Decision]]:
+    def visible(self, identity: Identity, vms: Iterable[_VM],
+                today: date | None = None) -> list[tuple[_VM, Decision]]:
         """The VMs the identity may view, in the order given, each with its decision."""
         index = self._index(identity, today)
         out = []

@@ -13,7 +13,7 @@ from ..text import one_line
 TAMPERED = 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("audit", help="verify or read the console's audit trail")
     commands = p.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
 

@@ -15,7 +15,7 @@ from ..lab.demo import demo_lab
 SMOKE_USER = ("henry", "henry-demo")  # helpdesk: docs/lab-world.md
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run the console against the built-in lab (no Windows needed)")
     p.add_argument("--smoke", action="store_true",
                    help="headless: sign in as henry, load the VM list, print the count, exit")

@@ -11,7 +11,7 @@ from ..text import one_line
 from . import add_sign_in_options, read_password
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("whoami", help="sign in to the directory and show your identity and groups")
     add_sign_in_options(p, prompt=True)
     p.add_argument("--json", action="store_true", help="print the identity as JSON")

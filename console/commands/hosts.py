@@ -28,7 +28,7 @@ from . import add_sign_in_options, load_config, load_policy, read_password
 EXIT_PENDING = 3  # the action was sent but not yet confirmed
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     vms = sub.add_parser("vms", help="list the VMs delegated to you, with their state")
     add_sign_in_options(vms)
     vms.add_argument("--json", action="store_true", help="machine-readable output")

@@ -11,7 +11,7 @@ from ..policy import Policy
 from ..text import plain
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("jea", help="generate the JEA endpoint that enforces the policy on a host")
     commands = p.add_subparsers(dest="jea_command", metavar="ACTION", required=True)
     generate = commands.add_parser(

@@ -10,7 +10,7 @@ from types import FrameType
 from ..text import one_line
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("lab", help="the lab: simulated Hyper-V hosts that speak WinRM")
     lab_sub = p.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
     serve = lab_sub.add_parser("serve", help="serve the lab hosts on 127.0.0.1 until Ctrl+C")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from datetime import date
 
 from ..errors import ConsoleError, PolicyError
@@ -15,7 +16,7 @@ from ..text import one_line, plain
 _UNNAMED_USER_SID = "S-1-0-0"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("policy", help="check a delegation policy, explain its decisions")
     commands = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
 
@@ -141,7 +142,7 @@ def _reason_json(policy: Policy, reason: Reason) -> dict[str, object]:
 
 def _as_json(policy: Policy, identity: Identity, target: Target, decision: Decision,
              global_: Decision, today: date) -> dict[str, object]:
-    def reasons(mapping: dict) -> dict[str, list[dict[str, object]]]:
+    def reasons(mapping: Mapping[str, tuple[Reason, ...]]) -> dict[str, list[dict[str, object]]]:
         return {p: [_reason_json(policy, r) for r in rs] for p, rs in mapping.items()}
 
     return {

@@ -31,7 +31,7 @@ FORMATS = ("text", "csv", "html", "json")
 TABLES = ("findings", "permissions", "impact")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("review", help="review delegation: effective rights, findings, host impact")
     add_sign_in_options(p)
     p.add_argument("--format", choices=FORMATS, default="text")
