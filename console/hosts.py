@@ -82,6 +82,24 @@ class Credentials:
         return self.username
 
 
+def network_error(name: str, config: HostConfig, error: BaseException) -> HostError | None:
+    """The network's failures as typed errors, one mapping for both endpoints' clients (None:
+    not a network failure). SSLError and ConnectTimeout are ConnectionErrors: they come first."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return CertificateUntrusted(
+            f"{name}'s certificate is not trusted ({_ssl_reason(error)}); check the host's "
+            f"address and its CA file in the configuration.", host=name)
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return HostUnreachable(f"{name} did not accept a connection within "
+                               f"{config.timeout:g} s.", host=name)
+    if isinstance(error, (requests.exceptions.ReadTimeout, TimeoutError)):
+        return HostTimeout(f"{name} did not answer within {config.timeout:g} s.", host=name)
+    if isinstance(error, (requests.exceptions.ConnectionError, ConnectionError)):
+        return HostUnreachable(f"{name} cannot be reached at {config.url} "
+                               f"({_connection_reason(error)}).", host=name)
+    return None
+
+
 class CredentialGate:
     """Shared by every host of a session: closed by the first 401, reopened with new credentials.
 
@@ -448,19 +466,11 @@ class HostClient:
         except WinRMTransportError as error:
             raise HostError(f"{name} answered HTTP {error.code}: "
                             f"{one_line(str(error.response_text)[:200])}", host=name) from None
-        except requests.exceptions.SSLError as error:
-            raise CertificateUntrusted(
-                f"{name}'s certificate is not trusted ({_ssl_reason(error)}); check the host's "
-                f"address and its CA file in the configuration.", host=name) from None
-        except requests.exceptions.ConnectTimeout:
-            raise HostUnreachable(f"{name} did not accept a connection within "
-                                  f"{self.config.timeout:g} s.", host=name) from None
-        except (requests.exceptions.ReadTimeout, TimeoutError):
-            raise HostTimeout(f"{name} did not answer within {self.config.timeout:g} s.",
-                              host=name) from None
-        except (requests.exceptions.ConnectionError, ConnectionError) as error:
-            raise HostUnreachable(f"{name} cannot be reached at {self.config.url} "
-                                  f"({_connection_reason(error)}).", host=name) from None
+        except (requests.exceptions.RequestException, TimeoutError, ConnectionError) as error:
+            mapped = network_error(name, self.config, error)
+            if mapped is None:
+                raise
+            raise mapped from None
         except PermissionError:
             # requests_ntlm: the host offered no NTLM/Negotiate (Basic is never used).
             raise HostAccessDenied(f"{name} offers no sign-in method this console uses "

@@ -55,7 +55,7 @@ from .errors import (
     ConsoleError, CredentialsRejected, HostAccessDenied, HostError, HostTimeout, HostUnreachable,
     InvalidParameter,
 )
-from .hosts import ActionOutcome, CredentialGate, Credentials, answer_data
+from .hosts import ActionOutcome, CredentialGate, Credentials, answer_data, network_error
 from .inventory import REQUIRED_PRIVILEGES, VM, Action, HostFacts
 from .paths import POWERSHELL
 from .policy import VM_PRIVILEGES, Grant, Policy
@@ -906,9 +906,12 @@ class JeaClient:
         return list(ps.output)
 
     def _guard(self, request: Any) -> Any:
+        """One request; failures become console.errors' types, the network's mapped as the
+        default endpoint's client maps them (console.hosts.network_error). An answer means the
+        host took the credentials: the pool then asks every other host at once."""
         name = self.name
         try:
-            return request()
+            result = request()
         except AuthenticationError:
             self.gate.close(name)
             raise CredentialsRejected(
@@ -916,27 +919,28 @@ class JeaClient:
                 f"out or disabled); enter the password again. Other hosts are not contacted "
                 f"until then, so the account is not locked out.", host=name) from None
         except WSManFaultError as fault:
-            if fault.code == 5 or "AccessDenied" in str(fault.subcode or ""):
+            # pypsrp's fault has code, machine, reason, provider...: no subcode. 5 is
+            # ERROR_ACCESS_DENIED, 0x80070005 its HRESULT.
+            if fault.code in (5, 0x80070005):
                 raise HostAccessDenied(
                     f"{name} refuses this account a session on its JEA endpoint "
-                    f"{self.configuration_name}: {one_line(str(fault.reason or fault.message))}",
+                    f"{self.configuration_name}: {one_line(str(fault.reason or fault))}",
                     host=name) from None
-            raise HostError(f"{name} reported a fault: {one_line(str(fault.reason))}",
+            raise HostError(f"{name} reported a fault: {one_line(str(fault.reason or fault))}",
                             host=name) from None
         except WinRMTransportError as error:
             raise HostError(f"{name} answered HTTP {error.code}.", host=name) from None
-        except requests.exceptions.SSLError:
-            raise HostUnreachable(f"{name}'s certificate is not trusted; check the host's address "
-                                  f"and its CA file in the configuration.", host=name) from None
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectTimeout, TimeoutError):
-            raise HostTimeout(f"{name} did not answer within {self.config.timeout:g} s.",
-                              host=name) from None
-        except (requests.exceptions.ConnectionError, ConnectionError):
-            raise HostUnreachable(f"{name} cannot be reached at {self.config.url}.",
-                                  host=name) from None
+        except (requests.exceptions.RequestException, TimeoutError, ConnectionError) as error:
+            mapped = network_error(name, self.config, error)
+            if mapped is None:
+                raise HostError(f"{name} answered something unexpected "
+                                f"({type(error).__name__}).", host=name) from None
+            raise mapped from None
         except WinRMError as error:
             raise HostError(f"{name} answered something unexpected ({type(error).__name__}).",
                             host=name) from None
+        self.gate.accepted()
+        return result
 
     def _document(self, output: list[Any], vm_id: str | None = None) -> Any:
         return answer_data(self.name, _parse(output), str(output), vm_id)

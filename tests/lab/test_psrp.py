@@ -4,6 +4,7 @@ answering as the admin endpoint's client does for the same lab."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ from pypsrp.wsman import WSMan
 
 from console import jea
 from console.config import HostConfig
-from console.errors import HostAccessDenied, InvalidParameter, ReplicaRefused, VMNotFound, WrongState
+from console.errors import (HostAccessDenied, HostError, InvalidParameter, ReplicaRefused, VMNotFound,
+                            WrongState)
 from console.hosts import Credentials, HostClient
 from console.lab import psrp
 from console.lab.auth import Accounts, HostRights
@@ -482,3 +484,48 @@ def test_a_function_reaches_only_what_the_session_loads(lab: dict[str, LabHost],
     assert output == [] and "Import-PowerShellDataFile" in str(errors[0])
     hv01.endpoint.replace_files(files)
     assert json.loads(raw(hv01, "olivia", "Invoke-HvcPower", VMId=WEB01, Action="save")[0][0])["ok"]
+
+
+# --- the JEA client's failures, mapped as the default endpoint's ----------------------------------
+
+def test_any_wsman_fault_is_a_host_error_and_access_denied_its_own(lab: dict[str, LabHost]) -> None:
+    # pypsrp's WSManFaultError has no subcode: reading one made every other fault a traceback.
+    from pypsrp.exceptions import WSManFaultError
+    jea_client = client(lab["HV01"], "olivia")
+
+    def fault(code: int) -> None:
+        raise WSManFaultError(code, "HV01", "The WS-Management service cannot process the request.",
+                              None, None, None)
+    with pytest.raises(HostError, match="reported a fault") as other:
+        jea_client._guard(lambda: fault(2150858843))
+    assert not isinstance(other.value, HostAccessDenied)
+    with pytest.raises(HostAccessDenied):
+        jea_client._guard(lambda: fault(5))
+
+
+def test_network_failures_read_alike_on_both_endpoints(lab: dict[str, LabHost]) -> None:
+    import requests
+    from console.errors import CertificateUntrusted, HostTimeout, HostUnreachable
+    jea_client = client(lab["HV01"], "olivia")
+    admin = HostClient(config(lab["HV01"]), Credentials("LAB\\adam", PASSWORDS["adam"]))
+    for error, kind in ((requests.exceptions.SSLError("certificate verify failed"), CertificateUntrusted),
+                        (requests.exceptions.ConnectTimeout("slow"), HostUnreachable),
+                        (requests.exceptions.ReadTimeout("slow"), HostTimeout),
+                        (requests.exceptions.ConnectionError("refused"), HostUnreachable)):
+        def boom(error: Exception = error) -> None:
+            raise error
+        with pytest.raises(kind) as from_jea:
+            jea_client._guard(boom)
+        protocol = admin._new_protocol()
+        with pytest.raises(kind) as from_admin:
+            admin._guard(protocol, time.monotonic() + 5, boom)
+        assert str(from_jea.value) == str(from_admin.value)
+
+
+def test_a_jea_answer_confirms_the_credentials_for_the_other_hosts(lab: dict[str, LabHost]) -> None:
+    # Until a host has taken the password, a pool asks one host before the rest: a JEA client
+    # that never confirmed made every JEA refresh read one host alone first.
+    jea_client = client(lab["HV01"], "olivia")
+    assert not jea_client.gate.confirmed
+    jea_client.inventory()
+    assert jea_client.gate.confirmed
