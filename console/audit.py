@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ from typing import Any
 from .errors import AuditError
 from .identity import Identity
 
-if os.name == "nt":
+if sys.platform == "win32":  # the form mypy narrows: msvcrt exists only there
     import msvcrt
 
     # msvcrt locks are mandatory byte-range locks: lock one byte far past any real record, so
@@ -239,7 +240,8 @@ class AuditTrail:
             except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError included
                 parsed.append(str(exc))
 
-        expected_prev, expected_seq, count, repaired = GENESIS, 1, 0, []
+        expected_prev, expected_seq, count = GENESIS, 1, 0
+        repaired: list[int] = []
         seen_seq: dict[int, int] = {}
 
         def fail(line: int, problem: str) -> VerifyResult:

@@ -109,7 +109,7 @@ class Config:
             skip_certificate_check=_bool(d.get("skip_certificate_check", False),
                                          "directory.skip_certificate_check", source),
         )
-        hosts = []
+        hosts: list[HostConfig] = []
         for i, h in enumerate(_list(data.get("hosts", []), "hosts", source)):
             key = f"hosts[{i}]"
             if not isinstance(h, dict):

@@ -16,10 +16,10 @@ import logging
 import math
 import re
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self, cast
 from urllib.parse import urlparse
 
 from ldap3 import BASE, NONE, SIMPLE, SUBTREE, Connection, Server, Tls
@@ -333,7 +333,7 @@ class LdapDirectory:
 
 
 
-class _CheckedTls(Tls):  # type: ignore[misc]
+class _CheckedTls(Tls):
     """TLS with the host name checked by Python's ssl during the handshake: ldap3 checks it only
     afterwards (with the deprecated ssl.match_hostname) and then leaves the socket open."""
 
@@ -437,7 +437,7 @@ class LdapSession:
         user = self._find_user(account)
         self._domain_sid = _domain_of(user.sid)
         token = self._search(user.dn, "(objectClass=*)", ["tokenGroups"], scope=BASE)
-        sids = [format_sid(raw) for e in token for raw in e["raw_attributes"].get("tokenGroups", [])]
+        sids = [_sid_text(raw) for e in token for raw in e["raw_attributes"].get("tokenGroups", [])]
         direct_dns = {dn.lower() for dn in user.member_of}
         primary = f"{self._domain_sid}-{user.primary_group}"
         groups = []
@@ -553,7 +553,7 @@ class LdapSession:
             expires = int(_text(entry, "accountExpires") or 0)
             if uac & UAC_DISABLED:
                 state = "disabled"
-            elif expires not in NEVER_EXPIRES and _filetime(expires) <= dt.datetime.now(dt.timezone.utc):
+            elif expires not in NEVER_EXPIRES and _filetime(expires) <= dt.datetime.now(dt.UTC):
                 state = "expired"
         return Principal(kind, self._name(sid, _text(entry, "sAMAccountName")), sid, entry["dn"],
                          state, _text(entry, "displayName"))
@@ -561,8 +561,8 @@ class LdapSession:
     def _name(self, sid: str, sam: str) -> str:
         return f"BUILTIN\\{sam}" if sid.startswith(BUILTIN_PREFIX) else f"{self._netbios}\\{sam}"
 
-    def _search(self, base: str, search_filter: str, attributes: list[str], scope: str = SUBTREE,
-                paged: bool = False) -> list[dict[str, Any]]:
+    def _search(self, base: str, search_filter: str, attributes: list[str],
+                scope: Literal["BASE", "SUBTREE"] = SUBTREE, paged: bool = False) -> list[dict[str, Any]]:
         conn = self.connection
         try:
             if paged:
@@ -601,7 +601,7 @@ class _User:
 
 def _texts(entry: dict[str, Any], name: str) -> list[str]:
     raw = entry.get("raw_attributes", {})
-    values = next((v for k, v in raw.items() if k.lower() == name.lower()), [])
+    values: list[bytes | str] = next((v for k, v in raw.items() if k.lower() == name.lower()), [])
     return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
 
 
@@ -612,7 +612,16 @@ def _text(entry: dict[str, Any], name: str) -> str:
 
 def _sid(entry: dict[str, Any]) -> str:
     raw = entry.get("raw_attributes", {}).get("objectSid") or [b""]
-    return str(format_sid(raw[0]))
+    return _sid_text(raw[0])
+
+
+# types-ldap3 leaves format_sid unannotated: it returns the S-1-... text, or the raw value it could
+# not decode.
+_format_sid = cast("Callable[[bytes], object]", format_sid)
+
+
+def _sid_text(raw: bytes) -> str:
+    return str(_format_sid(raw))
 
 
 def _domain_of(sid: str) -> str:
@@ -626,11 +635,11 @@ def _is_direct(entry: dict[str, Any], group_dn: str, rid: str) -> bool:
 
 def _filetime(value: int) -> dt.datetime:
     """A Windows FILETIME (100 ns since 1601) as an aware datetime."""
-    epoch = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)
+    epoch = dt.datetime(1601, 1, 1, tzinfo=dt.UTC)
     try:
         return epoch + dt.timedelta(microseconds=value // 10)
     except OverflowError:
-        return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 def _dn_of_domain(domain: str) -> str:

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -247,7 +248,7 @@ def _exclusive(path: Path) -> Iterator[None]:
     lock = path.with_name(f".{path.name}.lock")
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":  # the form mypy narrows: msvcrt exists only there
             import msvcrt
 
             msvcrt.locking(fd, msvcrt.LK_LOCK, 1)

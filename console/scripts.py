@@ -60,8 +60,8 @@ def body(operation: str) -> str:
         if name in helpers:
             calls |= _calls(helpers[name])
     kept = [line for line in prelude
-            if (name := _defined(line)) is None and (not line.startswith("$a=") or "$a." in script)
-            or name in wanted]
+            if (defined := _defined(line)) is None and (not line.startswith("$a=") or "$a." in script)
+            or defined in wanted]
     return "\n".join(kept) + "\n" + script
 
 

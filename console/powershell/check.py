@@ -587,15 +587,13 @@ def _argument_count(argument_list: Node) -> int:
 def _is_string(node: Node) -> bool:
     """A string literal, however deep the expression wrappers go."""
     current = node
-    while current is not None:
-        if current.type in ("string_literal", "expandable_string_literal",
-                            "verbatim_string_characters", "expandable_here_string_literal",
-                            "verbatim_here_string_characters"):
-            return True
+    while current.type not in ("string_literal", "expandable_string_literal",
+                               "verbatim_string_characters", "expandable_here_string_literal",
+                               "verbatim_here_string_characters"):
         if current.named_child_count != 1:
             return False
         current = current.named_children[0]
-    return False
+    return True
 
 
 def _literal_text(node: Node | None) -> str | None:
