@@ -336,7 +336,10 @@ def test_delete_a_leaf_off_the_current_branch_frees_space_at_once(lab: Lab) -> N
 # --- media --------------------------------------------------------------------------------------
 
 def test_mount_reads_the_drive_back_and_eject_empties_it(lab: Lab) -> None:
+    # A deduplicated file is a reparse point but no link (finding 13): listed and mountable.
     iso = "D:\\ISO\\WindowsServer2022.iso"
+    assert iso in lab.world.host("HV01").host.deduplicated
+    assert iso in [i["path"] for i in lab.ok("HV01", "host_facts", library=LIB)["isos"]]
     drive = lab.ok("HV01", "media", vm_id=WEB01, action="mount", path=iso, library=LIB, **SCSI)["drive"]
     assert drive == {"controller_type": "SCSI", "controller": 0, "location": 1, "path": iso}
     assert lab.vm("HV01", WEB01)["dvd_drives"][0]["path"] == iso

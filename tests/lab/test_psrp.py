@@ -529,3 +529,11 @@ def test_a_jea_answer_confirms_the_credentials_for_the_other_hosts(lab: dict[str
     assert not jea_client.gate.confirmed
     jea_client.inventory()
     assert jea_client.gate.confirmed
+
+
+def test_psrp_has_no_command_line_limit(lab: dict[str, LabHost]) -> None:
+    # Finding 15: the lab once sent the JEA functions' scripts through cmd.exe's 8191-character
+    # limit, which a real PSRP endpoint does not have: 256 ids are about 10,000 characters.
+    import uuid
+    ids = [WEB01, *(str(uuid.uuid4()) for _ in range(255))]
+    assert client(lab["HV01"], "adam").vm_state(ids) == {WEB01: ("Running", "Operating normally")}
