@@ -209,30 +209,23 @@ class Compiler:
         inner = next((c for c in node.children if c.type == "statement_list"), None)
         return self.statements(inner)
 
+    # The compiling method of each statement node type.
+    STATEMENTS = {
+        "pipeline": "pipeline_statement", "if_statement": "if_statement",
+        "foreach_statement": "foreach_statement", "while_statement": "while_statement",
+        "do_statement": "do_statement", "for_statement": "for_statement",
+        "switch_statement": "switch_statement", "try_statement": "try_statement",
+        "function_statement": "function_statement", "flow_control_statement": "flow_control",
+    }
+
     def statement(self, node: Node) -> Stmt | None:
         t = node.type
-        if t == "pipeline":
-            return self.pipeline_statement(node)
-        if t == "if_statement":
-            return self.if_statement(node)
-        if t == "foreach_statement":
-            return self.foreach_statement(node)
-        if t == "while_statement":
-            return self.while_statement(node)
-        if t == "do_statement":
-            return self.do_statement(node)
-        if t == "for_statement":
-            return self.for_statement(node)
-        if t == "switch_statement":
-            return self.switch_statement(node)
-        if t == "try_statement":
-            return self.try_statement(node)
-        if t == "function_statement":
-            return self.function_statement(node)
-        if t == "flow_control_statement":
-            return self.flow_control(node)
         if t == "label":
             return None
+        method = self.STATEMENTS.get(t)
+        if method is not None:
+            compiled: Stmt = getattr(self, method)(node)
+            return compiled
         raise self.fail(node, f"The lab's PowerShell does not run {t}.")
 
     # --- pipelines --------------------------------------------------------------------------------
