@@ -7,7 +7,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -154,13 +154,13 @@ def to_bool(value: Any) -> bool:
     """LanguagePrimitives.IsTrue."""
     if value is None:
         return False
-    t = type(value)
-    if t is bool:
+    if type(value) is bool:  # type(value) itself, not a saved `t`: mypy narrows on it
         return value
-    if t is str:
+    if type(value) is str:
         return value != ""
-    if t is int or t is float:
+    if type(value) is int or type(value) is float:
         return value != 0
+    t = type(value)
     if t is list or t is tuple:
         n = len(value)
         return False if n == 0 else to_bool(value[0]) if n == 1 else True
@@ -206,9 +206,9 @@ def to_str(value: Any) -> str:
     """"$value": PowerShell's conversion to text, culture-invariant."""
     if value is None:
         return ""
-    t = type(value)
-    if t is str:
+    if type(value) is str:  # type(value) itself: mypy narrows on it
         return value
+    t = type(value)
     if t is bool:
         return "True" if value else "False"
     if t is int:
@@ -231,7 +231,7 @@ def to_str(value: Any) -> str:
     if isinstance(value, PSType):
         return value.full_name
     if isinstance(value, re.Pattern):
-        return value.pattern
+        return str(value.pattern)  # a str pattern's text (re.Pattern's AnyStr reads as Any)
     return str(value)
 
 
@@ -274,9 +274,9 @@ def cast_error(value: Any, target: str, error_id: str, detail: str = "") -> PSEr
 
 def to_number(value: Any, for_op: str = "") -> int | float:
     """A value as a number for arithmetic and numeric comparison."""
-    t = type(value)
-    if t is int or t is float:
+    if type(value) is int or type(value) is float:  # type(value) itself: mypy narrows on it
         return value
+    t = type(value)
     if value is None:
         return 0
     if t is bool:
@@ -305,12 +305,13 @@ def to_int(value: Any, bits: int = 32) -> int:
     name = "System.Int32" if bits == 32 else "System.Int64"
     t = type(value)
     if t is int:
-        result = value
+        result: int = value
     elif t is bool:
         result = int(value)
     elif t is float:
         if math.isnan(value) or math.isinf(value):
-            raise cast_error(value, name, "InvalidCastIConvertible", "Value was either too large or too small.")
+            raise cast_error(value, name, "InvalidCastIConvertible",
+                             "Value was either too large or too small.")
         result = _round_even(value)
     elif value is None:
         return 0
@@ -406,7 +407,7 @@ def to_datetime(value: Any) -> datetime:
                 parsed = datetime.strptime(core, form)
             except ValueError:
                 continue
-            return parsed.replace(tzinfo=timezone.utc) if utc else parsed
+            return parsed.replace(tzinfo=UTC) if utc else parsed
         raise cast_error(value, "System.DateTime", "InvalidCastParseTargetInvocation",
                          "String was not recognized as a valid DateTime.")
     raise cast_error(value, "System.DateTime", "InvalidCastFromAnyTypeToDateTime" if value is not None
@@ -463,7 +464,8 @@ def format_datetime(d: datetime, fmt: str | None, utc_offset: timedelta = timede
     if not fmt:
         return to_str(d)
     year, month, day = calendar_date(d, culture)
-    standard = {"o": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK", "O": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
+    standard = {"o": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
+                "O": "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fffffffK",
                 "s": "yyyy'-'MM'-'dd'T'HH':'mm':'ss", "u": "yyyy'-'MM'-'dd HH':'mm':'ss'Z'",
                 "d": "MM/dd/yyyy", "D": "dddd, dd MMMM yyyy", "t": "HH:mm", "T": "HH:mm:ss",
                 "g": "MM/dd/yyyy HH:mm", "G": "MM/dd/yyyy HH:mm:ss", "yyyy": "yyyy"}
@@ -614,14 +616,14 @@ def equals(left: Any, right: Any, case_sensitive: bool = False) -> bool:
         return right is None
     if right is None:
         return False
-    t = type(left)
-    if t is str:
+    # type(left) itself, not a saved `t`: mypy narrows on it
+    if type(left) is str:
         r = right if type(right) is str else to_str(right)
         return left == r if case_sensitive else (left == r or left.lower() == r.lower())
-    if t is bool:
+    if type(left) is bool:
         return left == to_bool(right)
-    if t is int or t is float:
-        if type(right) in (int, float):
+    if type(left) is int or type(left) is float:
+        if type(right) is int or type(right) is float:
             return left == right
         try:
             return left == to_number(right)
@@ -639,7 +641,7 @@ def equals(left: Any, right: Any, case_sensitive: bool = False) -> bool:
             return left.name.lower() == r.lower() or (r.lstrip("-").isdigit() and int(r) == left.value)
         if isinstance(right, PSEnum):
             return left.value == right.value
-        if type(right) in (int, float):
+        if type(right) is int or type(right) is float:
             return left.value == right
         return False
     if isinstance(left, datetime):
@@ -667,7 +669,7 @@ def compare(left: Any, right: Any, case_sensitive: bool = False) -> int:
             return -1 if right > 0 else (0 if right == 0 else 1)
         return -1
     t = type(left)
-    if t is str:
+    if type(left) is str:  # type(left) itself: mypy narrows on it
         r = to_str(right)
         sa, sb = (left, r) if case_sensitive else (left.lower(), r.lower())
         return (sa > sb) - (sa < sb)
@@ -693,8 +695,8 @@ def compare(left: Any, right: Any, case_sensitive: bool = False) -> int:
 
 
 def _not_comparable(left: Any) -> PSError:
-    return PSError(f'Cannot compare "{to_str(left)}" because it is not IComparable.',
-                   "NotIcomparable", "InvalidOperation", "System.Management.Automation.RuntimeException", left)
+    return PSError(f'Cannot compare "{to_str(left)}" because it is not IComparable.', "NotIcomparable",
+                   "InvalidOperation", "System.Management.Automation.RuntimeException", left)
 
 
 # --- casts ----------------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ def join(left: Any, right: Any) -> str:
 def is_type(value: Any, t: Any) -> bool:
     if not isinstance(t, PSType):
         t = PSType(cv.type_full_name(cv.to_str(t)) or cv.to_str(t))
-    name = t.full_name.lower()
+    name: str = t.full_name.lower()
     actual = cv.type_of(value).lower()
     if name == "system.object":
         return value is not None
