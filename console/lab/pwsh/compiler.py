@@ -307,7 +307,8 @@ class Compiler:
                     _emit(out, value)
             return run_call
         if t == "expression_with_unary_operator" and inner.children[0].type == "cast_expression" and \
-                self.text(inner.children[0].children[0]).lower().replace(" ", "") in ("[void]", "[system.void]"):
+                self.text(inner.children[0].children[0]).lower().replace(" ", "") \
+                in ("[void]", "[system.void]"):
             def run_void(ctx: Ctx, out: list[Any]) -> None:
                 ev(ctx)
             return run_void
@@ -441,8 +442,8 @@ class Compiler:
 
     def reparse_expression(self, text: str, node: Node) -> Expr:
         # A leading number in parentheses is read as the expression PowerShell reads.
-        fixed = re.sub(r"^(0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[lLdD]?(?:[kKmMgGtTpP][bB])?)",
-                       r"(\1)", text)
+        fixed = re.sub(r"^(0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[lLdD]?"
+                       r"(?:[kKmMgGtTpP][bB])?)", r"(\1)", text)
         tree = syntax.parse(fixed)
         sub = Compiler(fixed.encode("utf-8"))
         sub.check_errors(tree.root_node)
@@ -649,10 +650,11 @@ class Compiler:
         def matches(ctx: Ctx, item: Any, test: Any, is_block: bool) -> bool:
             if is_block:
                 return cv.to_bool(ctx.rs.invoke_dotted(ctx, test, item))
+            # -match and -like of one string give a bool (compare_op is Any: arrays give lists)
             if mode == "regex":
-                return ops.compare_op("match", cs, cv.to_str(item), test, ctx.rs.matches_setter(ctx))
+                return bool(ops.compare_op("match", cs, cv.to_str(item), test, ctx.rs.matches_setter(ctx)))
             if mode == "wildcard":
-                return ops.compare_op("like", cs, cv.to_str(item), test, None)
+                return bool(ops.compare_op("like", cs, cv.to_str(item), test, None))
             if isinstance(test, str) or isinstance(item, str):
                 return cv.equals(cv.to_str(item), cv.to_str(test), cs)
             return cv.equals(item, test, cs)
@@ -938,8 +940,8 @@ class Compiler:
             f = fn
             return lambda ctx: f(left(ctx), right(ctx))
         if op in ("-band", "-bor", "-bxor"):
-            bit = {"-band": lambda a, b: a & b, "-bor": lambda a, b: a | b,
-                   "-bxor": lambda a, b: a ^ b}[op]
+            bit: Callable[[int, int], int] = {"-band": lambda a, b: a & b, "-bor": lambda a, b: a | b,
+                                              "-bxor": lambda a, b: a ^ b}[op]
             return lambda ctx: bit(cv.to_int(left(ctx), 64), cv.to_int(right(ctx), 64))
         base = op[1:]
         cs = False
@@ -1167,7 +1169,8 @@ class Compiler:
 
     def array_expression(self, node: Node) -> Expr:
         stmts_node = self.field(node, "statements")
-        if stmts_node is not None and stmts_node.child_count == 1 and stmts_node.children[0].type == "pipeline":
+        if stmts_node is not None and stmts_node.child_count == 1 \
+                and stmts_node.children[0].type == "pipeline":
             pipeline = stmts_node.children[0]
             first = pipeline.children[0]
             if first.type == "pipeline_chain":
