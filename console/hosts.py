@@ -507,7 +507,9 @@ def answer_data(host: str, document: Any, shown: str, vm_id: str | None = None) 
                         host=host)
     if document["ok"]:
         return document.get("data")
-    error = document.get("error") if isinstance(document.get("error"), dict) else {}
+    error = document.get("error")
+    if not isinstance(error, dict):
+        error = {}
     code = str(error.get("code") or "host_error")
     message = str(error.get("message") or "the host reported an error")
     where = f"{host}, VM {vm_id}" if vm_id else host

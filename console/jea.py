@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
@@ -57,7 +58,6 @@ from .errors import (
 )
 from .hosts import ActionOutcome, CredentialGate, Credentials, answer_data, network_error
 from .inventory import REQUIRED_PRIVILEGES, VM, Action, HostFacts
-from .paths import POWERSHELL
 from .policy import VM_PRIVILEGES, Grant, Policy
 from .powershell import facts
 from .text import one_line
@@ -476,6 +476,8 @@ REFUSED_ON_POWERSHELL_6 = (
 # 5.1's Utility module, which such a session cannot reach). Expiry compares dates, never text:
 # a session takes its culture from the client (a date formatted under ar-SA is in year 1448),
 # while a [datetime] cast is culture-invariant and a DateTime's date is Gregorian.
+# The PowerShell here is the generated text, one statement a line as written to the host: its long
+# lines carry `noqa: E501` at each string's end (the golden files in tests/golden/jea pin them).
 _CALLER_CHECK = r"""$ErrorActionPreference='Stop'
 if($PSVersionTable.PSVersion.Major -ge 6){'%REFUSED6%';return}
 $hvcData=%DATA%
@@ -496,7 +498,7 @@ Microsoft.PowerShell.Management\Write-EventLog -LogName Application -Source %SOU
 $out}catch{$o="$out".Trim()
 if(!$o.EndsWith('}')){$out;return}
 $o.Substring(0,$o.Length-1)+',"log_error":'+(Microsoft.PowerShell.Utility\ConvertTo-Json "The event of this call was not written to the Application log: $($_.Exception.Message)" -Compress)+'}'}}
-function HvcDeny($op,$act,$id,$name,$why){HvcLog $op $act $id $name (Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$false;error=@{code='denied';message="$($hvcWho.Name) $why"}} -Compress)}"""
+function HvcDeny($op,$act,$id,$name,$why){HvcLog $op $act $id $name (Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$false;error=@{code='denied';message="$($hvcWho.Name) $why"}} -Compress)}"""  # noqa: E501 (PowerShell as generated)
 
 
 def caller_check(grants: HostGrants) -> str:
@@ -527,19 +529,19 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
 $a=@{}
 & {
 %SHARED_VIEW%
-}"""),
+}"""),  # noqa: E501 (PowerShell as generated)
     FunctionSpec("Get-HvcHostFacts", "host_facts", "", r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'host_facts' '' '' '' 'holds no grant on this host.';return}
 $a=@{library=@($hvcData.Library)}
 & {
 %SHARED%
-}"""),
+}"""),  # noqa: E501 (PowerShell as generated)
     FunctionSpec("Get-HvcVMState", "vm_state",
                  "[Parameter(Mandatory=$true)][ValidateCount(1,256)][guid[]]$VMId",
                  r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'vm_state' '' '' '' 'holds no grant on this host.';return}
 $a=@{vm_ids=@(foreach($i in $VMId){if((HvcRights "$i" (HvcVM $i)) -contains 'vm.view'){"$i"}})}
 & {
 %SHARED%
-}"""),
+}"""),  # noqa: E501 (PowerShell as generated)
     FunctionSpec("Invoke-HvcPower", "power",
                  "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateSet(%POWER%)][string]$Action",
@@ -550,7 +552,7 @@ if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'power' $hvcAct "
 $a=@{vm_id="$VMId";action=$hvcAct}
 HvcLog 'power' $hvcAct "$VMId" $hvcName (& {
 %SHARED%
-})"""),
+})"""),  # noqa: E501 (PowerShell as generated)
     FunctionSpec("Invoke-HvcCheckpoint", "checkpoint",
                  "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateSet(%CHECKPOINT%)][string]$Action,\r\n"
@@ -565,7 +567,7 @@ if($CheckpointId -ne [guid]::Empty){$a.checkpoint_id="$CheckpointId"}
 if($Name){$a.name=$Name}
 HvcLog 'checkpoint' $hvcAct "$VMId" $hvcName (& {
 %SHARED%
-})"""),
+})"""),  # noqa: E501 (PowerShell as generated)
     FunctionSpec("Invoke-HvcMedia", "media",
                  "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateSet(%MEDIA%)][string]$Action,\r\n"
@@ -582,13 +584,13 @@ $a=@{vm_id="$VMId";action=$hvcAct;controller_type=$hvcCt;controller=$Controller;
 if($Path){$a.path=$Path}
 HvcLog 'media' $hvcAct "$VMId" $hvcName (& {
 %SHARED%
-})"""),
+})"""),  # noqa: E501 (PowerShell as generated)
     # What the host enforces, as its functions hold it: the console computes the digest of this
     # (no hashing command is reachable in the session: Get-FileHash is a script function of 5.1's
     # Utility module, and ConstrainedLanguage refuses .NET's crypto types).
     FunctionSpec("Get-HvcPolicyDigest", "", "",
                  r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'digest' '' '' '' 'holds no grant on this host.';return}
-Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$true;data=@{enforced=$hvcData}} -Depth 8 -Compress"""),
+Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$true;data=@{enforced=$hvcData}} -Depth 8 -Compress"""),  # noqa: E501 (PowerShell as generated)
 )
 FUNCTION_NAMES: tuple[str, ...] = tuple(f.name for f in FUNCTIONS)
 
@@ -873,7 +875,7 @@ class JeaClient:
         credentials = self.gate.credentials
         if credentials is None:
             raise CredentialsRejected("Sign in before contacting a host.", host=self.name)
-        url = requests.utils.urlparse(self.config.url)
+        url = urlparse(self.config.url)
         timeout = max(2, int(self.config.timeout + 0.999))
         wsman = WSMan(
             url.hostname or self.name, port=url.port, path=url.path.lstrip("/") or "wsman",
@@ -881,7 +883,11 @@ class JeaClient:
             password=credentials.password,
             auth="kerberos" if self.config.transport == "kerberos" else (
                 "negotiate" if self.config.transport == "negotiate" else "ntlm"),
-            cert_validation=self.config.ca_file or True, encryption="auto",
+            # pypsrp annotates cert_validation as bool, yet hands it to requests' `verify`, which
+            # takes a CA bundle's path too (pypsrp's own code keeps a path: wsman.py, "if
+            # cert_validation is a bool (no path specified)").
+            cert_validation=self.config.ca_file or True,  # type: ignore[arg-type]
+            encryption="auto",
             connection_timeout=timeout, read_timeout=timeout + 2,
             operation_timeout=max(1, min(20, timeout - 1)), no_proxy=True)
         pool = RunspacePool(wsman, configuration_name=self.configuration_name)
