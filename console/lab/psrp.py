@@ -38,7 +38,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pypsrp.complex_objects import PSInvocationState, RunspacePoolState
 from pypsrp.messages import (
@@ -48,18 +48,20 @@ from pypsrp.messages import (
 from pypsrp.powershell import Fragment
 from pypsrp.serializer import Serializer
 
-from .. import jea, scripts
+from .. import jea
 from ..errors import ConsoleError
 from ..identity import Identity
 from ..powershell import facts
-from .auth import LabUser
+from .auth import Accounts, LabUser
 from .pwsh.values import PSObject
 from .executor import Executor, HostEvent
-from .hyperv import HyperVError
 from .wsman import (
     COMMAND, CREATE, DELETE, NS, RECEIVE, SIGNAL, WSManFault, WSManServer, _Request, _timed_out,
     access_denied, shell_created,
 )
+
+if TYPE_CHECKING:
+    from ..directory import Directory  # for the type only: console.directory loads ldap3
 
 log = logging.getLogger(__name__)
 
@@ -610,7 +612,7 @@ def dotnet_guid(value: Any) -> str | None:
     match = _GUID_X.fullmatch(re.sub(r"\s", "", text))
     if match:
         widths = (8, 4, 4) + (2,) * 8
-        return str(uuid.UUID("".join(g.rjust(w, "0") for g, w in zip(match.groups(), widths))))
+        return str(uuid.UUID("".join(g.rjust(w, "0") for g, w in zip(match.groups(), widths, strict=True))))
     return None
 
 
@@ -730,8 +732,9 @@ def _token_names(identity: Identity) -> list[str]:
 
 def _raw(rpid: str, pid: str, message_type: int, xml: ET.Element) -> bytes:
     """A message pypsrp's Message cannot pack (an error record): the same layout, by hand."""
+    body: bytes = ET.tostring(xml, encoding="utf-8")  # typeshed: Any for a named encoding
     return (struct.pack("<II", Destination.CLIENT, message_type) + uuid.UUID(rpid).bytes_le
-            + uuid.UUID(pid).bytes_le + ET.tostring(xml, encoding="utf-8"))
+            + uuid.UUID(pid).bytes_le + body)
 
 
 def _failed_state(refusal: Refusal, serializer: Serializer) -> ET.Element:
@@ -782,7 +785,7 @@ def _loads(text: str) -> dict[str, Any]:
 
 # --- tokens --------------------------------------------------------------------------------------
 
-def directory_tokens(directory: Any, accounts: Any) -> TokenSource:
+def directory_tokens(directory: Directory, accounts: Accounts) -> TokenSource:
     """The caller's token from the lab's demo directory (console.labdirectory.LabDirectory):
     built once per user, as Windows builds it at logon, with nested groups."""
     cache: dict[str, Identity] = {}
