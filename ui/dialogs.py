@@ -141,7 +141,8 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.resize(640, 480)
-        self.config, self.path, self.saved_config = config, path, None
+        self.config, self.path = config, path
+        self.saved_config: Config | None = None
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.urls = QLineEdit(" ".join(config.directory.urls))

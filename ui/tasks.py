@@ -83,8 +83,8 @@ class Task:
             del value
         else:
             (failure or default_error_handler)(error)
-        for fn in last:
-            fn()
+        for then in last:
+            then()
 
 
 class Tasks(QObject):
@@ -116,7 +116,11 @@ class Tasks(QObject):
         number = next(self._numbers)
         task = Task(label, future)
         self._running[number] = task
-        future.add_done_callback(lambda _, n=number: self._ended.emit(n))
+
+        def ended(_: Future[Any]) -> None:  # on the thread that finished the future
+            self._ended.emit(number)
+
+        future.add_done_callback(ended)
         self._changed()
         return task
 
