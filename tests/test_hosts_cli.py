@@ -13,7 +13,7 @@ from console.audit import AuditTrail
 from console.cli import main
 from console.lab.hyperv import Durations
 from console.paths import LAB_DATA
-from tests.test_hosts import APP01, WEB01, LabHosts, start_lab
+from tests.test_hosts import WEB01, LabHosts, start_lab
 
 AGENT05 = "91a8a101-382a-54d5-8622-e182c03b2381"
 AGENT05_OLD = "48e46d42-5071-51e0-8572-f699c3fccf5e"

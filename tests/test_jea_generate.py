@@ -20,7 +20,6 @@ from console.identity import Identity
 from console.lab.psrp import param_specs
 from console.lab.world import load_world
 from console.labdirectory import LabDirectory
-from console.paths import POWERSHELL
 from console.policy import VM_PRIVILEGES, Policy, Target
 from console.powershell import facts
 from console.powershell.check import decode_single_quoted

@@ -70,7 +70,7 @@ TOOLBAR_ACTIONS: tuple[Action, ...] = (
 # Power actions may act on several VMs at once; the others act on one VM (and one checkpoint).
 BULK_ACTIONS = POWER_ACTIONS
 NEEDS_CHECKPOINT = CHECKPOINT_ACTIONS - {Action.CHECKPOINT_CREATE}
-assert set(SPECS) == set(Action) and DESTRUCTIVE_ACTIONS <= {a for a, s in SPECS.items() if s.loses}
+assert set(SPECS) == set(Action) and DESTRUCTIVE_ACTIONS.issubset(a for a, s in SPECS.items() if s.loses)
 
 
 def availability(action: Action, vms: Sequence[VM], privileges: Callable[[VM], frozenset[str]],

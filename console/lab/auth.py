@@ -260,7 +260,7 @@ class HostRights:
     admins: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, users: Iterable[str] | None = None, admins: Iterable[str] = ()) -> "HostRights":
+    def of(cls, users: Iterable[str] | None = None, admins: Iterable[str] = ()) -> HostRights:
         return cls(None if users is None else frozenset(users), frozenset(admins))
 
     def may_connect(self, accounts: Accounts, name: str) -> bool:

@@ -115,7 +115,7 @@ class Executor:
         stderr = b""
         code = 0
         if outcome.error is not None:
-            stderr = f"{outcome.error.message}\r\n    + FullyQualifiedErrorId : {outcome.error.fqid}\r\n".encode("utf-8")
+            stderr = f"{outcome.error.message}\r\n    + FullyQualifiedErrorId : {outcome.error.fqid}\r\n".encode()
             code = 1
         return CommandResult(outcome.stdout.encode("utf-8"), stderr, code)
 

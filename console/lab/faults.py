@@ -73,5 +73,5 @@ class CostModel:
     process_start_ms: float = 0.0
 
     @classmethod
-    def realistic(cls) -> "CostModel":
+    def realistic(cls) -> CostModel:
         return cls(process_start_ms=1000.0)

@@ -17,12 +17,11 @@ comes from a clock that tests replace (`ManualClock`).
 from __future__ import annotations
 
 import copy
-import ntpath
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import states
@@ -78,7 +77,7 @@ class Clock:
         return time.monotonic()
 
     def utcnow(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def wait_slice(self, remaining: float) -> float:
         """How long (real seconds) to block on the host's condition before looking again."""
@@ -90,7 +89,7 @@ class ManualClock(Clock):
 
     def __init__(self, start: datetime | None = None) -> None:
         self._t = 0.0
-        self._start = start or datetime(2025, 1, 15, 9, 0, tzinfo=timezone.utc)
+        self._start = start or datetime(2025, 1, 15, 9, 0, tzinfo=UTC)
         self._lock = threading.Lock()
 
     def now(self) -> float:

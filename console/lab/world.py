@@ -23,7 +23,7 @@ import os
 import tomllib
 import uuid
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +200,7 @@ def save_state(world: World, path: Path) -> Path:
             })
         hosts[host.name] = {"vms": vms}
     document = {"version": STATE_VERSION,
-                "saved": datetime.now(timezone.utc).isoformat(), "hosts": hosts}
+                "saved": datetime.now(UTC).isoformat(), "hosts": hosts}
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_suffix(path.suffix + ".tmp")
     temp.write_text(json.dumps(document, indent=1), encoding="utf-8")

@@ -120,7 +120,7 @@ class EventLog:
         self._lock = threading.Lock()
 
     def write(self, user: str, event: str, outcome: str, **detail: Any) -> dict[str, Any]:
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         entry = {"time": now, "host": self.host, "user": user, "event": event, "outcome": outcome, **detail}
         with self._lock:
             self._entries.append(entry)
@@ -226,7 +226,7 @@ class _Request:
     resource_uri: str = ""
 
     @classmethod
-    def parse(cls, xml: bytes) -> "_Request":
+    def parse(cls, xml: bytes) -> _Request:
         root = ET.fromstring(xml)
         header, body = root.find("s:Header", NS), root.find("s:Body", NS)
         if header is None or body is None:
@@ -260,7 +260,7 @@ def envelope(action: str, relates_to: str, body: str) -> bytes:
             f'xmlns:a="{ADDRESSING}" xmlns:x="{TRANSFER}" xmlns:w="{WSMAN}" xmlns:rsp="{SHELL}">'
             f'<s:Header><a:Action>{action}</a:Action><a:MessageID>uuid:{_new_id()}</a:MessageID>'
             f'<a:To>{ADDRESSING}/role/anonymous</a:To><a:RelatesTo>{escape(relates_to)}</a:RelatesTo>'
-            f'</s:Header><s:Body>{body}</s:Body></s:Envelope>').encode("utf-8")
+            f'</s:Header><s:Body>{body}</s:Body></s:Envelope>').encode()
 
 
 def seal(xml: bytes, wrap: Callable[[bytes], bytes]) -> bytes:
@@ -450,7 +450,7 @@ class WSManServer:
                 log.warning("lab host %s: a command still runs after stop", self.name)
         self.accounts.release()
 
-    def __enter__(self) -> "WSManServer":
+    def __enter__(self) -> WSManServer:
         self.start()
         return self
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from console.lab.pwsh import (BUILTINS, Call, Command, Hashtable, MemoryProvider, Outcome, PSEnum,
+from console.lab.pwsh import (BUILTINS, Call, Command, MemoryProvider, Outcome, PSEnum,
                               PSError, PSObject, Runspace)
 from console.lab.pwsh.compiler import compile_text
 
@@ -314,7 +314,7 @@ def test_datetime_members_and_universal_time_with_the_runspace_offset() -> None:
 
 
 def test_a_utc_datetime_stays_where_it_is() -> None:
-    d = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    d = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert one("$d.ToUniversalTime().ToString('yyyy-MM-dd HH:mm:ss')", variables={"d": d},
                utc_offset=timedelta(hours=5)) == "2024-01-02 03:04:05"
 
@@ -639,7 +639,7 @@ def test_convertto_json_depth_flattens_deeper_levels_to_text() -> None:
 
 def test_convertto_json_escapes_enums_dates_and_arrays_of_one() -> None:
     text = ("ConvertTo-Json @{s=\"<a href='x'>&\";e=$e;d=$d;one=@(1);g=$g;n=$null;t=$true;f=1.5} -Compress")
-    result = one(text, variables={"e": PSEnum("Running", 2), "d": datetime(2024, 1, 2, tzinfo=timezone.utc),
+    result = one(text, variables={"e": PSEnum("Running", 2), "d": datetime(2024, 1, 2, tzinfo=UTC),
                                   "g": uuid.UUID(int=1)})
     assert result == ('{"s":"\\u003ca href=\\u0027x\\u0027\\u003e\\u0026","e":2,"d":"\\/Date(1704153600000)\\/",'
                       '"one":[1],"g":"00000000-0000-0000-0000-000000000001","n":null,"t":true,"f":1.5}')

@@ -464,8 +464,8 @@ def test_pypsrp_gets_through_with_raw_and_spnego_wrapped_ntlm(start_host, auth: 
                 encryption="always", proxy=None, no_proxy=True) as client:
         assert client.execute_cmd("echo psrp") == ("psrp", "", 0)
     with Client("127.0.0.1", port=host.port, ssl=False, auth=auth, username=HENRY, password="wrong",
-                encryption="always", proxy=None, no_proxy=True) as client:
-        with pytest.raises(AuthenticationError):
-            client.execute_cmd("echo psrp")
+                encryption="always", proxy=None, no_proxy=True) as client, \
+            pytest.raises(AuthenticationError):
+        client.execute_cmd("echo psrp")
     assert host.stats.encrypted_requests == host.stats.requests_after_logon > 0
     assert [e["outcome"] for e in host.events] == ["bad_password"]

@@ -10,7 +10,7 @@ import math
 import re
 import secrets
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import convert as cv
@@ -207,7 +207,7 @@ def _dates(value: Any) -> Any:
     if type(value) is str:
         m = _DATE.match(value)
         if m:
-            return (_EPOCH + timedelta(milliseconds=int(m.group(1)))).replace(tzinfo=timezone.utc)
+            return (_EPOCH + timedelta(milliseconds=int(m.group(1)))).replace(tzinfo=UTC)
         return value
     if type(value) is list:
         return [_dates(v) for v in value]

@@ -9,7 +9,7 @@ import math
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from . import convert as cv
@@ -86,11 +86,13 @@ def error_member(record: ErrorRecord, name: str) -> Any:
 
 
 _CATEGORIES = {name: i for i, name in enumerate(
-    "NotSpecified OpenError CloseError DeviceError DeadlockDetected InvalidArgument InvalidData "
-    "InvalidOperation InvalidResult InvalidType MetadataError NotImplemented NotInstalled "
-    "ObjectNotFound OperationStopped OperationTimeout SyntaxError ParserError PermissionDenied "
-    "ResourceBusy ResourceExists ResourceUnavailable ReadError WriteError FromStdErr SecurityError "
-    "ProtocolError ConnectionError AuthenticationError LimitsExceeded QuotaExceeded NotEnabled".split())}
+    ["NotSpecified", "OpenError", "CloseError", "DeviceError", "DeadlockDetected", "InvalidArgument",
+     "InvalidData", "InvalidOperation", "InvalidResult", "InvalidType", "MetadataError",
+     "NotImplemented", "NotInstalled", "ObjectNotFound", "OperationStopped", "OperationTimeout",
+     "SyntaxError", "ParserError", "PermissionDenied", "ResourceBusy", "ResourceExists",
+     "ResourceUnavailable", "ReadError", "WriteError", "FromStdErr", "SecurityError",
+     "ProtocolError", "ConnectionError", "AuthenticationError", "LimitsExceeded", "QuotaExceeded",
+     "NotEnabled"])}
 
 
 # --- instance properties --------------------------------------------------------------------------
@@ -447,7 +449,7 @@ def _datetime_method(host: Host, d: datetime, low: str, name: str, args: list[An
     if low == "touniversaltime":
         if d.tzinfo is not None:
             return d
-        return (d - host.utc_offset).replace(tzinfo=timezone.utc)
+        return (d - host.utc_offset).replace(tzinfo=UTC)
     if low == "tolocaltime":
         if d.tzinfo is None:
             return d
@@ -558,7 +560,7 @@ def get_static(host: Host, t: PSType, name: str) -> Any:
         if low == "now":
             return host.now()
         if low == "utcnow":
-            return (host.now() - host.utc_offset).replace(tzinfo=timezone.utc)
+            return (host.now() - host.utc_offset).replace(tzinfo=UTC)
         if low == "today":
             return host.now().replace(hour=0, minute=0, second=0, microsecond=0)
         if low == "minvalue":

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache, lru_cache
 from typing import Any
 
 from ...powershell import facts
@@ -47,10 +47,10 @@ _TYPE_DEFAULTS = {"system.string": "", "system.int32": 0, "system.int64": 0, "sy
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _is_core(full_name: str) -> bool:
     low = full_name.lower()
     while low.endswith("[]"):
