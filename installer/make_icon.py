@@ -61,7 +61,7 @@ def ico_bytes(images: list[bytes], sizes: tuple[int, ...]) -> bytes:
     header = struct.pack("<HHH", 0, 1, len(images))
     offset = 6 + 16 * len(images)
     entries, blobs = b"", b""
-    for size, blob in zip(sizes, images):
+    for size, blob in zip(sizes, images, strict=True):
         side = 0 if size >= 256 else size  # 0 means 256 in an ICO entry
         entries += struct.pack("<BBBBHHII", side, side, 0, 0, 1, 32, len(blob), offset + len(blobs))
         blobs += blob

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -319,7 +320,7 @@ def test_two_processes_appending_at_once_keep_every_record(trail: AuditTrail) ->
     assert [r.seq for r in records] == list(range(1, 401))
     for name in ("WS-A", "WS-B"):
         assert [r.params["n"] for r in records if r.workstation == name] == list(range(200))
-    switches = sum(a.workstation != b.workstation for a, b in zip(records, records[1:]))
+    switches = sum(a.workstation != b.workstation for a, b in pairwise(records))
     assert switches > 1, "the writers did not overlap, so the lock was not exercised"
 
 

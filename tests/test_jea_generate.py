@@ -78,7 +78,7 @@ def test_a_revoked_grant_changes_only_the_grants_and_the_digest(policy: Policy) 
         == {k: v for k, v in new_psrc.items() if k not in ("Description", "FunctionDefinitions")}
     assert new_psrc["Description"] == f"HvConsole operations on HV02, policy sha256 {revoked.digest}"
     new_grants = jea.host_grants(revoked, "HV02")
-    for old, new in zip(old_psrc["FunctionDefinitions"], new_psrc["FunctionDefinitions"]):
+    for old, new in zip(old_psrc["FunctionDefinitions"], new_psrc["FunctionDefinitions"], strict=True):
         # Each function holds the new grants, and nothing else of it changes.
         assert jea.embedded_data(new["ScriptBlock"].text) == new_grants.as_data(), new["Name"]
         assert _without_data(old["ScriptBlock"].text) == _without_data(new["ScriptBlock"].text)
@@ -389,7 +389,8 @@ INJECTION = ("LAB\\evil\u2019; Privileges = @(\u2019vm.start\u2019, \u2019vm.vie
 def _injected_policy() -> Policy:
     text = POLICY.read_text(encoding="utf-8") + (
         f"\n[[grants]]\nprincipal = '{INJECTION}'\nsid = \"S-1-5-21-1000-2000-3000-1399\"\n"
-        "role = \"viewer\"\nvm = \"42e4aaca-7231-5411-b96b-d03849b0dae1\"\nnote = \"O\u2019Brien's \u2018test\u2019\"\n")
+        "role = \"viewer\"\nvm = \"42e4aaca-7231-5411-b96b-d03849b0dae1\"\n"
+        "note = \"O\u2019Brien's \u2018test\u2019\"\n")
     policy = Policy.from_text(text)
     assert INJECTION in {g.principal.name for g in policy.grants}  # `policy check` accepts it
     return policy

@@ -130,7 +130,7 @@ def _print_table(vms: list[VM]) -> None:
          one_line(vm.state + (f" ({vm.status})" if vm.status else "")), vm.id) for vm in vms]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
     if not vms:
         print("(no VM is delegated to you)")
 

@@ -127,7 +127,7 @@ def sort_object(call: Call) -> list[Any]:
     keyed = [([_key_of(rs, i, p) for p in props], i) for i in items]
 
     def compare(x: tuple[list[Any], Any], y: tuple[list[Any], Any]) -> int:
-        for a, b in zip(x[0], y[0]):
+        for a, b in zip(x[0], y[0], strict=True):  # one key per property
             c = _order(a, b, cs)
             if c:
                 return -c if descending else c
@@ -242,7 +242,8 @@ def get_date(call: Call) -> Iterator[Any]:
     if parts:
         value = value.replace(year=parts.get("year", value.year), month=parts.get("month", value.month),
                               day=parts.get("day", value.day), hour=parts.get("hour", value.hour),
-                              minute=parts.get("minute", value.minute), second=parts.get("second", value.second))
+                              minute=parts.get("minute", value.minute),
+                              second=parts.get("second", value.second))
     if call.has("Format"):
         # The session's culture formats it (a PSRP session runs in the client's culture).
         yield cv.format_datetime(value, cv.to_str(call.get("Format")), rs.utc_offset, rs.culture)
@@ -398,7 +399,8 @@ def get_item(call: Call) -> Iterator[PSObject]:
             continue
         for item in items:
             if not force and _hidden(item):
-                call.error(PSError(f"Could not find item {p}.", "ItemNotFound,Microsoft.PowerShell.Commands.GetItemCommand",
+                call.error(PSError(f"Could not find item {p}.",
+                                   "ItemNotFound,Microsoft.PowerShell.Commands.GetItemCommand",
                                    "ObjectNotFound", "System.IO.IOException", p))
                 continue
             yield item
@@ -462,7 +464,8 @@ def get_itemproperty(call: Call) -> Iterator[PSObject]:
                            "Microsoft.PowerShell.Core\\FileSystem::") + p
         props["PSParentPath"] = _parent(p)
         props["PSChildName"] = leaf
-        props["PSProvider"] = "Microsoft.PowerShell.Core\\" + ("Registry" if _is_registry(p) else "FileSystem")
+        props["PSProvider"] = "Microsoft.PowerShell.Core\\" + (
+            "Registry" if _is_registry(p) else "FileSystem")
         yield PSObject(CUSTOM_OBJECT_TYPE, props)
 
 

@@ -38,7 +38,8 @@ _BINDING_MESSAGES = {
                                  "parameters: {missing}.",
     "ParameterAlreadyBound": "Cannot bind parameter because parameter '{name}' is specified more than "
                              "once. To provide multiple values to parameters that can accept multiple "
-                             "values, use the array syntax. For example, \"-parameter value1,value2,value3\".",
+                             "values, use the array syntax. For example, "
+                             "\"-parameter value1,value2,value3\".",
     "MissingArgument": "Missing an argument for parameter '{name}'. Specify a parameter of type "
                        "'{type}' and try again.",
 }
@@ -247,7 +248,8 @@ class Runspace:
         """A cmdlet's non-terminating error (WriteError), under its -ErrorAction or
         $ErrorActionPreference."""
         ctx = self._ctx
-        preference = self._preference(ctx, action) if ctx is not None else cv.to_str(action or "continue").lower()
+        preference = self._preference(ctx, action) if ctx is not None \
+            else cv.to_str(action or "continue").lower()
         if preference in ("stop", "inquire"):
             error.kind = "script"
             raise error
@@ -419,7 +421,8 @@ class Runspace:
             binding = self._bindings[key] = _Binding(known.targets[target])
         return binding, target
 
-    def bind_cmdlet(self, command: Command, bound: list[BoundElement], pipeline: bool) -> tuple[dict[str, Any], str]:
+    def bind_cmdlet(self, command: Command, bound: list[BoundElement],
+                    pipeline: bool) -> tuple[dict[str, Any], str]:
         """Named parameters to canonical names, the parameter set by the facts, positional
         arguments to the set's positions; PowerShell's binding errors."""
         found = self._binding(command)
@@ -468,7 +471,7 @@ class Runspace:
                 words["missing"] = m.group(1).strip()
             raise _binding_error(fqid, name, **words)
         free = [n for n in binding.positions(set_name) if n not in params]
-        for n, value in zip(free, positional):
+        for n, value in zip(free, positional, strict=False):  # the surplus is handled below
             params[n] = value
         if len(positional) > len(free):
             rest = positional[len(free):]
@@ -642,11 +645,11 @@ def _by_type(binding: _Binding, params: dict[str, Any], positional: list[Any]) -
         if len(free) < len(positional):
             continue
         if all(isinstance(v, ScriptBlock) == _is_block_type(set_params[n].type)
-               for n, v in zip(free, positional)):
+               for n, v in zip(free, positional, strict=False)):  # free may be the longer
             choices[tuple(free[:len(positional)])] = None
     if len(choices) == 1:
         names = next(iter(choices))
-        for n, v in zip(names, positional):
+        for n, v in zip(names, positional, strict=True):
             params[n] = v
         positional.clear()
 
