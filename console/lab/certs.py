@@ -36,7 +36,8 @@ def _write(folder: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurv
 
 def _validity(builder: x509.CertificateBuilder, days: int) -> x509.CertificateBuilder:
     now = dt.datetime.now(dt.UTC)
-    return builder.not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+    return builder.not_valid_before(now - dt.timedelta(minutes=5)) \
+        .not_valid_after(now + dt.timedelta(days=days))
 
 
 def make_ca(folder: Path, name: str = "Hyper-V Console Lab CA") -> CertPair:

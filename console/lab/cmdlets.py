@@ -297,7 +297,8 @@ def windows_commands(host: Host) -> list[Command]:
         if not path[:3].lower() == host.volume_path[:3].lower():
             raise PSError(f"No MSFT_Volume objects found with property 'FilePath' equal to "
                           f"'{path}'.", "CmdletizationQuery_NotFound,Get-Volume", "ObjectNotFound")
-        return [PSObject("Microsoft.Management.Infrastructure.CimInstance#ROOT/Microsoft/Windows/Storage/MSFT_Volume", {
+        return [PSObject("Microsoft.Management.Infrastructure.CimInstance"
+                         "#ROOT/Microsoft/Windows/Storage/MSFT_Volume", {
             "DriveLetter": host.volume_path[0].upper(), "FileSystemLabel": "VMs",
             "Path": f"\\\\?\\Volume{{{uuid.uuid5(uuid.NAMESPACE_URL, host.name)}}}\\",
             "Size": host.total_bytes, "SizeRemaining": host.free_bytes})]
@@ -354,8 +355,9 @@ class HostFiles:
         return [f for f in found if f is not None]
 
     def registry(self, path: str) -> Mapping[str, Any] | None:
-        if path.lower().rstrip("\\") in ("hklm:\\software\\microsoft\\windows nt\\currentversion",
-                                         "registry::hkey_local_machine\\software\\microsoft\\windows nt\\currentversion"):
+        if path.lower().rstrip("\\") in (
+                "hklm:\\software\\microsoft\\windows nt\\currentversion",
+                "registry::hkey_local_machine\\software\\microsoft\\windows nt\\currentversion"):
             build, _, ubr = self.host.os_build.partition(".")
             return {"CurrentBuild": build, "UBR": int(ubr or 0), "ProductName": "Windows Server",
                     "InstallationType": "Server Core"}

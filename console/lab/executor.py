@@ -115,7 +115,8 @@ class Executor:
         stderr = b""
         code = 0
         if outcome.error is not None:
-            stderr = f"{outcome.error.message}\r\n    + FullyQualifiedErrorId : {outcome.error.fqid}\r\n".encode()
+            stderr = (f"{outcome.error.message}\r\n"
+                      f"    + FullyQualifiedErrorId : {outcome.error.fqid}\r\n").encode()
             code = 1
         return CommandResult(outcome.stdout.encode("utf-8"), stderr, code)
 

@@ -52,7 +52,8 @@ class Faults:
         """The fate of one message: exactly one draw, drop first, then failure."""
         drop, fail = self.drop_share, self.fail_share
         if not (0.0 <= drop <= 1.0 and 0.0 <= fail <= 1.0 and drop + fail <= 1.0):
-            raise ValueError(f"fault shares must lie in [0, 1] and add up to at most 1 (drop {drop}, fail {fail})")
+            raise ValueError(f"fault shares must lie in [0, 1] and add up to at most 1 "
+                             f"(drop {drop}, fail {fail})")
         with self._lock:
             draw = self._rng.random()
         if draw < drop:

@@ -6,10 +6,11 @@ did in the demo across a restart (a JSON file of every host's VMs).
 
 File format (see resources/lab/lab.toml): top-level `domain`, `dns_domain`, `domain_sid`;
 `[durations]` (seconds per cmdlet, console.lab.hyperv.Durations); `[[users]]` with `name`, `rid`,
-`password`, `enabled`; `[filesystem]` with `library`, `files` ({path, size_gib}), `reparse_points` ({junction =
-target}) and `deduplicated` (files stored as deduplication reparse points) shared by every host; `[[hosts]]` with `name`, `admins`,
-`users` (absent: every account may connect), `os_build`, `last_update_days`, `volume_path`,
-`total_gib`, `free_gib`, `critical_free_gib`, `checkpoint_growth_gib`, `inventory_cost_s`,
+`password`, `enabled`; `[filesystem]` with `library`, `files` ({path, size_gib}), `reparse_points`
+({junction = target}) and `deduplicated` (files stored as deduplication reparse points) shared by
+every host; `[[hosts]]` with `name`, `admins`, `users` (absent: every account may connect),
+`os_build`, `last_update_days`, `volume_path`, `total_gib`, `free_gib`, `critical_free_gib`,
+`checkpoint_growth_gib`, `inventory_cost_s`,
 `[hosts.faults]` (console.lab.faults.Faults fields), `[hosts.durations]` (overrides), and
 `[[hosts.vms]]` with the fields of console.lab.hyperv.VM (`*_gib` for sizes), `dvd_drives`,
 `current_checkpoint` and `[[hosts.vms.checkpoints]]` (`id`, `name`, `type` as Hyper-V's
@@ -163,7 +164,8 @@ def generated_world(hosts: int, vms_per_host: int, durations: Durations | None =
         name = f"HV{i:03d}"
         host = Host(name=name, library=list(template.library), files=dict(template.files),
                     reparse_points=dict(template.reparse_points),
-                    deduplicated=set(template.deduplicated), durations=durations or template.durations, clock=clock)
+                    deduplicated=set(template.deduplicated), durations=durations or template.durations,
+                    clock=clock)
         for n in range(1, vms_per_host + 1):
             vm_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"hvconsole-lab/{name}/{n}"))
             vm = VM(id=vm_id, name=f"vm-{name.lower()}-{n:03d}", state=states[n % len(states)],

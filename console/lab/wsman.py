@@ -522,7 +522,8 @@ class WSManServer:
         parts = [command_line.findtext("rsp:Command", "", NS)]
         parts += [a.text or "" for a in command_line.findall("rsp:Arguments", NS)]
         command = _Command(command_line.get("CommandId") or _new_id(), " ".join(parts), self.lab_user(user))
-        thread = threading.Thread(target=self._run, args=(command,), name=f"lab-{self.name}-command", daemon=True)
+        thread = threading.Thread(target=self._run, args=(command,), name=f"lab-{self.name}-command",
+                                  daemon=True)
         with self._lock:
             shell.commands[command.id] = command
             self._command_threads.add(thread)
@@ -771,7 +772,8 @@ class _Handler(BaseHTTPRequestHandler):
             if result.outcome is LogonOutcome.SUCCESS:
                 host.stats.add("logons")
                 if self.logon.final_token:
-                    self._auth_reply = f"{parsed[0]} {base64.b64encode(self.logon.final_token).decode('ascii')}"
+                    token = base64.b64encode(self.logon.final_token).decode("ascii")
+                    self._auth_reply = f"{parsed[0]} {token}"
                 return True
             host.logon_failed(result, self.client_address[0])
         self.logon = None

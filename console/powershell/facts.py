@@ -264,7 +264,8 @@ def jea_reachable(name: str, modules_to_import: Iterable[str]) -> bool:
     jea = _host()["jea"]
     module, bare = _split_module(name.strip())
     if bare.lower() in {f.lower() for f in jea["utility_script_functions"]}:
-        return bool(jea["utility_via_modules_to_import"]) and _imports(modules_to_import, "Microsoft.PowerShell.Utility")
+        return bool(jea["utility_via_modules_to_import"]) \
+            and _imports(modules_to_import, "Microsoft.PowerShell.Utility")
     facts = command(name)
     if facts is None:
         return False
@@ -308,7 +309,8 @@ def _candidates(target: Target) -> list[_Candidate]:
             seen[key] = _Candidate(parameter.name, aliases, common=False)
     if target.common_parameters:
         for parameter in common_parameters(target.engine).values():
-            seen.setdefault(parameter.name.lower(), _Candidate(parameter.name, parameter.aliases, common=True))
+            seen.setdefault(parameter.name.lower(),
+                            _Candidate(parameter.name, parameter.aliases, common=True))
     return list(seen.values())
 
 
@@ -330,8 +332,8 @@ def _resolve(written: str, candidates: list[_Candidate], where: str) -> _Candida
         if len(own) == 1:
             return own[0]
         names = " ".join(f"-{c.name}" for c in matches)
-        raise BindingError("AmbiguousParameter",
-                           f"{where}: parameter name '{written}' is ambiguous. Possible matches include: {names}.")
+        raise BindingError("AmbiguousParameter", f"{where}: parameter name '{written}' is ambiguous. "
+                                                 f"Possible matches include: {names}.")
     if not matches:
         raise BindingError("NamedParameterNotFound",
                            f"{where}: a parameter cannot be found that matches parameter name '{written}'.")

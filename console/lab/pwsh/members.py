@@ -316,8 +316,9 @@ def _string_method(s: str, low: str, name: str, args: list[Any]) -> Any:
         start = cv.to_int(args[0])
         if start < 0 or start > len(s):
             raise method_failed(name, args, "System.ArgumentOutOfRangeException",
-                                "startIndex cannot be larger than length of string.\r\nParameter name: startIndex"
-                                if start > len(s) else "StartIndex cannot be less than zero.\r\nParameter name: startIndex")
+                                "startIndex cannot be larger than length of string.\r\n"
+                                "Parameter name: startIndex" if start > len(s) else
+                                "StartIndex cannot be less than zero.\r\nParameter name: startIndex")
         if n == 1:
             return s[start:]
         length = cv.to_int(args[1])
@@ -608,7 +609,8 @@ def call_static(host: Host, t: PSType, name: str, args: list[Any]) -> Any:
             g = cv.parse_guid(cv.to_str(args[0]))
             if g is None:
                 raise method_failed(name, args, "System.FormatException",
-                                    "Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).")
+                                    "Guid should contain 32 digits with 4 dashes "
+                                    "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).")
             return g
         if low == "new" and n == 1:
             return cv.to_guid(args[0])
@@ -636,7 +638,8 @@ def call_static(host: Host, t: PSType, name: str, args: list[Any]) -> Any:
                                 parts[6] * 1000 if n == 7 else 0)
             except ValueError as exc:
                 raise method_failed(name, args, "System.ArgumentOutOfRangeException",
-                                    "Year, Month, and Day parameters describe an un-representable DateTime.") from exc
+                                    "Year, Month, and Day parameters describe an un-representable "
+                                    "DateTime.") from exc
         if low == "parse" and n >= 1:
             return cv.to_datetime(cv.to_str(args[0]))
         if low == "daysinmonth" and n == 2:
