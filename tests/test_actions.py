@@ -143,7 +143,8 @@ def test_checkpoint_and_media_actions(lab: LabHosts, pool: HostPool, service: Ac
     assert mounted.drive is not None and mounted.drive.path == "D:\\ISO\\SystemRescue-11.iso"
     # The host checked the path against its approved library (from the policy): one outside it
     # never reaches Set-VMDvdDrive.
-    assert lab.executors["HV01"].calls_of("Set-VMDvdDrive")[-1].params["Path"] == "D:\\ISO\\SystemRescue-11.iso"
+    assert lab.executors["HV01"].calls_of("Set-VMDvdDrive")[-1].params["Path"] \
+        == "D:\\ISO\\SystemRescue-11.iso"
     # The apply without a checkpoint was refused as bad input, before any decision or host call.
     assert [r.params for r in audit.records() if r.decision == "allowed"] == [
         {"name": "before 4.3"}, {"path": "D:\\ISO\\SystemRescue-11.iso"}]

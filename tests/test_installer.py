@@ -115,7 +115,8 @@ def frozen(tmp_path_factory: pytest.TempPathFactory) -> Path:
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     app = dist / PROJECT["name"]
-    print(f"\nPyInstaller build: {time.monotonic() - started:.1f} s; {result.stdout.strip().splitlines()[-1]}")
+    last = result.stdout.strip().splitlines()[-1]
+    print(f"\nPyInstaller build: {time.monotonic() - started:.1f} s; {last}")
     return app
 
 

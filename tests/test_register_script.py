@@ -111,9 +111,9 @@ class Script:
             return None
         items = [c for c in elements.children if c.type != "command_argument_sep"]
         for i, item in enumerate(items):
-            if item.type == "command_parameter" and text_of(item).lower() == "-" + parameter.lower():
-                if i + 1 < len(items) and items[i + 1].type != "command_parameter":
-                    return text_of(items[i + 1])
+            if item.type == "command_parameter" and text_of(item).lower() == "-" + parameter.lower() \
+                    and i + 1 < len(items) and items[i + 1].type != "command_parameter":
+                return text_of(items[i + 1])
         return None
 
     @cached_property
@@ -265,7 +265,8 @@ def switch_problems(s: Script) -> list[str]:
     if not live or (registers and live[0].start_byte < registers[0][0].start_byte):
         problems.append(f"{LIVE} is not registered after {STAGED}")
     for command, kind, name in steps:
-        if kind.startswith("unregister") and name == STAGED and live and command.start_byte < live[0].start_byte:
+        if kind.startswith("unregister") and name == STAGED and live \
+                and command.start_byte < live[0].start_byte:
             problems.append(f"line {_line(command)}: {STAGED} is removed before {LIVE} is registered")
     removal = [c for c in s.commands() if s.in_unregister_branch(c)
                and _name(c) == "unregister-pssessionconfiguration"]
@@ -348,7 +349,7 @@ if (Get-PSSessionConfiguration -Name $Name -ErrorAction SilentlyContinue) {
     Unregister-PSSessionConfiguration -Name $Name -Force -NoServiceRestart
 }
 Register-PSSessionConfiguration -Name $Name -Path $pssc -Force | Out-Null
-"""
+"""  # noqa: E501 (a PowerShell script, its lines as written)
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
@@ -357,14 +358,17 @@ def test_each_rule_finds_the_old_script_wrong(rule: str) -> None:
 
 
 def test_a_change_before_the_principal_check_is_found() -> None:
-    s = variant("$Name = 'HvConsole'\n", "$Name = 'HvConsole'\nCopy-Item -LiteralPath $Source -Destination $Roles\n")
+    s = variant("$Name = 'HvConsole'\n",
+                "$Name = 'HvConsole'\nCopy-Item -LiteralPath $Source -Destination $Roles\n")
     assert any("after a change" in p for p in principal_check_problems(s))
     # A function that changes something counts where it is called.
-    s = variant("$Name = 'HvConsole'\n", "$Name = 'HvConsole'\nfunction Early { New-Item -Path $Roles }\nEarly\n")
+    s = variant("$Name = 'HvConsole'\n",
+                "$Name = 'HvConsole'\nfunction Early { New-Item -Path $Roles }\nEarly\n")
     assert any("after a change" in p for p in principal_check_problems(s))
     s = variant("if ($missing.Count -gt 0) {", "if ($false) {")
     assert principal_check_problems(s) == []  # the refusal is still there, only never taken...
-    s = variant('throw "Nothing was changed. These role definitions', 'Write-Warning -Message "These role definitions')
+    s = variant('throw "Nothing was changed. These role definitions',
+                'Write-Warning -Message "These role definitions')
     assert principal_check_problems(s)  # ...but without it, the check is found missing
 
 
@@ -388,10 +392,13 @@ def test_a_missing_pwsh_refusal_is_found() -> None:
 
 def test_unregistering_the_live_endpoint_first_is_found() -> None:
     s = variant("try {\n    Register-PSSessionConfiguration -Name $Staged",
-                "Unregister-PSSessionConfiguration -Name $Name -Force\ntry {\n    Register-PSSessionConfiguration -Name $Staged")
+                "Unregister-PSSessionConfiguration -Name $Name -Force\n"
+                "try {\n    Register-PSSessionConfiguration -Name $Staged")
     assert any("unregisters the live endpoint" in p for p in switch_problems(s))
     s = variant("Unregister-PSSessionConfiguration -Name $Staged -Force -NoServiceRestart\n", "")
-    s = variant("$previous = Get-PSSessionConfiguration", "Unregister-PSSessionConfiguration -Name $Staged -Force\n$previous = Get-PSSessionConfiguration", s.text)
+    s = variant("$previous = Get-PSSessionConfiguration",
+                "Unregister-PSSessionConfiguration -Name $Staged -Force\n"
+                "$previous = Get-PSSessionConfiguration", s.text)
     assert any("removed before" in p for p in switch_problems(s))
 
 

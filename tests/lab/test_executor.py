@@ -423,7 +423,8 @@ def test_an_update_whose_date_cannot_be_read_never_fails_host_facts(lab: Lab) ->
     old = "$u=Get-HotFix|Where-Object InstalledOn|Sort-Object InstalledOn|Select-Object -Last 1"
     text = scripts.script("host_facts", {"library": LIB})
     broken = text.replace(
-        "$u=$null;foreach($h in Get-HotFix){try{$d=$h.InstalledOn;if($d -and (!$u -or $d -gt $u)){$u=$d}}catch{}}",
+        "$u=$null;foreach($h in Get-HotFix){try{$d=$h.InstalledOn;"
+        "if($d -and (!$u -or $d -gt $u)){$u=$d}}catch{}}",
         old)
     assert broken != text
     result = lab.executors["HV03"].run(ADAM, "powershell -NoProfile -NonInteractive -Command -",

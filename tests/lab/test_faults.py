@@ -10,7 +10,12 @@ from winrm.exceptions import WinRMError, WSManFaultError
 
 from console.lab.faults import CostModel, Faults, Outcome
 from console.lab.wsman import INTERNAL_ERROR_CODE
-from tests.lab.test_wsman import Clients, accounts, clients, start_host  # noqa: F401
+from tests.lab import test_wsman
+from tests.lab.test_wsman import Clients
+
+# The transport tests' fixtures, shared by name (bound here rather than imported, so the tests'
+# parameters of the same name shadow no import).
+accounts, clients, start_host = test_wsman.accounts, test_wsman.clients, test_wsman.start_host
 
 MARGIN = 1.5  # seconds of slack for a loaded test machine
 

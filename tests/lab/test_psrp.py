@@ -149,8 +149,8 @@ CALLS = {
     "vm.reset": ("Invoke-HvcPower", {"Action": "reset"}),
     "vm.save": ("Invoke-HvcPower", {"Action": "save"}),
     "vm.checkpoint.create": ("Invoke-HvcCheckpoint", {"Action": "create"}),
-    "vm.checkpoint.delete": ("Invoke-HvcCheckpoint", {"Action": "delete_subtree",
-                                                      "CheckpointId": "9a1c1c1c-0000-4000-8000-000000000001"}),
+    "vm.checkpoint.delete": ("Invoke-HvcCheckpoint", {
+        "Action": "delete_subtree", "CheckpointId": "9a1c1c1c-0000-4000-8000-000000000001"}),
     "vm.checkpoint.apply": ("Invoke-HvcCheckpoint", {"Action": "apply",
                                                      "CheckpointId": "9a1c1c1c-0000-4000-8000-000000000001"}),
     "vm.media": ("Invoke-HvcMedia", {"Action": "eject", "ControllerType": "SCSI", "Controller": 0,
@@ -479,7 +479,8 @@ def test_a_function_reaches_only_what_the_session_loads(lab: dict[str, LabHost],
     assert state(hv01, WEB01) == "Running"
     hv01.endpoint.replace_files(_edited(
         files, "$hvcWho=$PSSenderInfo",
-        "$null=Microsoft.PowerShell.Utility\\Import-PowerShellDataFile -LiteralPath x\n$hvcWho=$PSSenderInfo"))
+        "$null=Microsoft.PowerShell.Utility\\Import-PowerShellDataFile -LiteralPath x\n"
+        "$hvcWho=$PSSenderInfo"))
     output, errors = raw(hv01, "olivia", "Get-HvcInventory")
     assert output == [] and "Import-PowerShellDataFile" in str(errors[0])
     hv01.endpoint.replace_files(files)

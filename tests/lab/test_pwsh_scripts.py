@@ -69,11 +69,13 @@ class FakeHost:
             return [PSObject("VMSnapshot", {"Id": uuid.UUID(int=1000 + v["Id"].int), "VMId": v["Id"],
                                             "Name": "cp", "SnapshotType": PSEnum("Standard", 5),
                                             "State": PSEnum("Off", 3), "IsAutomaticCheckpoint": False,
-                                            "ParentSnapshotId": None, "CreationTime": datetime(2024, 1, 2, 3, 4, 5)})]
+                                            "ParentSnapshotId": None,
+                                            "CreationTime": datetime(2024, 1, 2, 3, 4, 5)})]
 
         def services(v: PSObject) -> list[PSObject]:
             return [PSObject("VMIntegrationComponent", {"VMId": v["Id"], "Id": f"Microsoft:{v['Id']}\\{ic}",
-                                                        "Enabled": True, "PrimaryOperationalStatus": PSEnum("Ok", 2)})
+                                                        "Enabled": True,
+                                                        "PrimaryOperationalStatus": PSEnum("Ok", 2)})
                     for ic in (HEARTBEAT, SHUTDOWN)]
 
         def dvd(v: PSObject) -> list[PSObject]:
@@ -88,7 +90,8 @@ class FakeHost:
                 Command("Get-VMDvdDrive", "Hyper-V", self.per_vm(dvd)),
                 Command("Set-VMDvdDrive", "Hyper-V", set_dvd),
                 Command("Get-VMHardDiskDrive", "Hyper-V", self.per_vm(
-                    lambda v: [PSObject("HardDiskDrive", {"VMId": v["Id"], "Path": f"{v['Path']}\\disk.vhdx"})])),
+                    lambda v: [PSObject("HardDiskDrive",
+                                        {"VMId": v["Id"], "Path": f"{v['Path']}\\disk.vhdx"})])),
                 Command("Get-VMIntegrationService", "Hyper-V", self.per_vm(services))]
 
     def runspace(self) -> Runspace:
@@ -105,7 +108,8 @@ def test_an_inventory_of_200_vms_runs_and_answers_the_contract() -> None:
     assert document["ok"] is True and len(document["data"]["vms"]) == 200
     vm = document["data"]["vms"][7]
     assert vm["id"] == str(uuid.UUID(int=8)) and vm["notes"] == "<owner 7>"
-    assert (vm["state"], vm["uptime_s"], vm["heartbeat"], vm["shutdown_service"]) == ("Running", 100, "Ok", True)
+    assert (vm["state"], vm["uptime_s"], vm["heartbeat"], vm["shutdown_service"]) \
+        == ("Running", 100, "Ok", True)
     assert (vm["disk_bytes"], vm["checkpoint_bytes"]) == (1010, 10)
     assert vm["checkpoints"][0]["created"] == "2024-01-02T03:04:05Z"
     assert "\\u003cowner" in outcome.stdout  # 5.1 escapes < in JSON

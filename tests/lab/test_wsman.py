@@ -121,7 +121,8 @@ class Clients:
 
     def session(self, url: str, user: str = "LAB\\henry", password: str = "henry-demo", *,
                 ca: Path | None = None, **options: Any) -> winrm.Session:
-        session = winrm.Session(url, auth=(user, password), transport="ntlm", **self._options(url, ca, options))
+        session = winrm.Session(url, auth=(user, password), transport="ntlm",
+                                **self._options(url, ca, options))
         self._transports.append(session.protocol.transport)
         return session
 
@@ -230,7 +231,8 @@ def test_stdout_in_chunks_is_reassembled(start_host, clients: Clients) -> None:
     assert host.stats.requests_after_logon == 14
 
 
-def test_first_use_progress_comes_back_as_raw_clixml_with_exit_code_zero(start_host, clients: Clients) -> None:
+def test_first_use_progress_comes_back_as_raw_clixml_with_exit_code_zero(start_host,
+                                                                          clients: Clients) -> None:
     host = start_host(first_use_progress=True)
     session = clients.session(host.url)
     first, second = session.run_ps("Get-VM"), session.run_ps("Get-VM")
@@ -274,7 +276,8 @@ def test_lockout_is_shared_by_every_host_and_refuses_the_right_password(
     for host in (hv01, hv02):
         with pytest.raises(InvalidCredentialsError):
             clients.session(host.url).run_cmd("echo", ["x"])
-    assert [e["outcome"] for e in hv01.events.where(event="logon")] == ["bad_password", "bad_password", "locked_out"]
+    assert [e["outcome"] for e in hv01.events.where(event="logon")] \
+        == ["bad_password", "bad_password", "locked_out"]
     assert [e["outcome"] for e in hv02.events] == ["bad_password", "locked", "locked_out"]
     assert hv02.events.where(event="account_locked")[0]["id"] == 4740
     # Other accounts are not affected; an unlocked account signs in again.
@@ -312,7 +315,8 @@ def test_user_without_rights_is_refused_the_shell_after_authenticating(start_hos
     assert [(e["user"], e["event"], e["outcome"]) for e in host.events] == [(HENRY, "shell", "access_denied")]
     admin = clients.session(host.url, "LAB\\adam", "adam-demo").run_cmd("whoami")
     assert admin.std_out.endswith(b"admin=True")
-    assert clients.session(host.url, "LAB\\olivia", "olivia-demo").run_cmd("whoami").std_out.endswith(b"admin=False")
+    olivia = clients.session(host.url, "LAB\\olivia", "olivia-demo").run_cmd("whoami")
+    assert olivia.std_out.endswith(b"admin=False")
 
 
 def test_executor_access_denied_is_a_wsman_fault(start_host, clients: Clients) -> None:
