@@ -177,7 +177,8 @@ def test_function_parameters_by_position_and_by_name() -> None:
 
 
 def test_function_with_param_block_types_and_defaults() -> None:
-    text = "function F{param([int]$n=3,[string]$s,[switch]$w)\n\"$($n+1)|$($null -eq $s)|$w\"}; F; F -n '4' -w"
+    text = ("function F{param([int]$n=3,[string]$s,[switch]$w)\n\"$($n+1)|$($null -eq $s)|$w\"}; "
+            "F; F -n '4' -w")
     assert out(text) == ["4|False|False", "5|False|True"]
 
 
@@ -205,7 +206,8 @@ def test_call_operator_on_a_literal_block_and_a_variable() -> None:
 
 def test_automatic_and_environment_variables() -> None:
     sender = PSObject("System.Management.Automation.Remoting.PSSenderInfo", {"ConnectedUser": "LAB\\henry"})
-    text = "$env:computername; $true; $false; $null; $PSVersionTable.PSVersion.Major; $PSSenderInfo.ConnectedUser"
+    text = ("$env:computername; $true; $false; $null; $PSVersionTable.PSVersion.Major; "
+            "$PSSenderInfo.ConnectedUser")
     assert out(text, env={"COMPUTERNAME": "HV01"}, variables={"PSSenderInfo": sender}) == \
         ["HV01", True, False, None, 5, "LAB\\henry"]
 
@@ -291,7 +293,8 @@ def test_indexing() -> None:
 
 def test_string_methods() -> None:
     text = ("$s='C:\\Lib\\'; $s.TrimEnd('\\'); $s.Substring(0,3); $s.Replace('Lib','X'); "
-            "$s.StartsWith('c:'); $s.ToLower(); $s.Contains('Lib'); $s.IndexOf('L'); ('a,b'.Split(',')).Count")
+            "$s.StartsWith('c:'); $s.ToLower(); $s.Contains('Lib'); $s.IndexOf('L'); "
+            "('a,b'.Split(',')).Count")
     assert out(text) == ["C:\\Lib", "C:\\", "C:\\X\\", False, "c:\\lib\\", True, 3, 2]
 
 
@@ -327,19 +330,22 @@ def test_timespan_members() -> None:
 def test_guid_statics_and_try_parse_forms() -> None:
     text = ("foreach($s in '0f8fad5b-d9cb-469f-a165-70867728950e','0f8fad5bd9cb469fa16570867728950e',"
             "'{0f8fad5b-d9cb-469f-a165-70867728950e}','(0f8fad5b-d9cb-469f-a165-70867728950e)',"
-            "'urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e','x'){$g=[guid]::Empty; [guid]::TryParse($s,[ref]$g)}; "
+            "'urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e','x'){"
+            "$g=[guid]::Empty; [guid]::TryParse($s,[ref]$g)}; "
             "\"$([guid]::Empty)\"; [guid]::NewGuid() -ne [guid]::Empty")
     assert out(text) == [True, True, True, True, False, False, "00000000-0000-0000-0000-000000000000", True]
 
 
 def test_try_parse_fills_the_referenced_variable() -> None:
-    assert one("$g=[guid]::Empty; $null=[guid]::TryParse('0F8FAD5BD9CB469FA16570867728950E',[ref]$g); \"$g\"") == \
+    assert one("$g=[guid]::Empty; "
+               "$null=[guid]::TryParse('0F8FAD5BD9CB469FA16570867728950E',[ref]$g); \"$g\"") == \
         "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
 def test_other_statics() -> None:
     text = ("[regex]::Escape('a.b(c)'); [string]::IsNullOrEmpty(''); [string]::IsNullOrEmpty('x'); "
-            "[datetime]::new(2024,1,2).DayOfWeek; [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('aMOp'))")
+            "[datetime]::new(2024,1,2).DayOfWeek; "
+            "[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('aMOp'))")
     assert out(text) == ["a\\.b\\(c\\)", True, False, "Tuesday", "hé"] or \
         [str(x) for x in out(text)] == ["a\\.b\\(c\\)", "True", "False", "Tuesday", "hé"]
 
@@ -387,17 +393,18 @@ def test_an_array_on_the_left_filters() -> None:
 def test_enum_and_guid_comparisons() -> None:
     g = uuid.UUID(int=5)
     assert out("$e -eq 'running'; $e -eq 2; $g -eq '00000000-0000-0000-0000-000000000005'; $g -eq $g2",
-               variables={"e": PSEnum("Running", 2), "g": g, "g2": uuid.UUID(int=5)}) == [True, True, True, True]
+               variables={"e": PSEnum("Running", 2), "g": g, "g2": uuid.UUID(int=5)}) \
+        == [True, True, True, True]
 
 
 def test_like_and_notlike() -> None:
-    assert out("'file.ISO' -like '*.iso'; 'file.iso' -clike '*.ISO'; '.avhdx' -like '.avhd*'; 'a' -notlike 'b*'") == \
-        [True, False, True, True]
+    assert out("'file.ISO' -like '*.iso'; 'file.iso' -clike '*.ISO'; '.avhdx' -like '.avhd*'; "
+               "'a' -notlike 'b*'") == [True, False, True, True]
 
 
 def test_match_sets_matches_and_notmatch() -> None:
-    assert out("if('hvc_not_found:x' -match '^hvc_(\\w+):'){$matches[1]; $matches[0]}; 'a' -notmatch 'b'") == \
-        ["not_found", "hvc_not_found:", True]
+    assert out("if('hvc_not_found:x' -match '^hvc_(\\w+):'){$matches[1]; $matches[0]}; "
+               "'a' -notmatch 'b'") == ["not_found", "hvc_not_found:", True]
 
 
 def test_match_is_case_insensitive_and_cmatch_is_not() -> None:
@@ -410,17 +417,18 @@ def test_dotnet_regex_syntax() -> None:
 
 
 def test_replace() -> None:
-    assert out("'C:\\a\\b.vhdx' -replace '\\.[^.]*$'; 'ab' -replace '(a)(b)','$2$1'; 'hvc_x:msg' -replace '^hvc_\\w+:'; "
-               "'Ab' -creplace 'a','z'") == ["C:\\a\\b", "ba", "msg", "Ab"]
+    assert out("'C:\\a\\b.vhdx' -replace '\\.[^.]*$'; 'ab' -replace '(a)(b)','$2$1'; "
+               "'hvc_x:msg' -replace '^hvc_\\w+:'; 'Ab' -creplace 'a','z'") == ["C:\\a\\b", "ba", "msg", "Ab"]
 
 
 def test_contains_in_and_their_negations() -> None:
-    assert out("'a','b' -contains 'B'; 'a','b' -ccontains 'B'; 'x' -in 'a','x'; 'x' -notin 'a'; 1,2 -notcontains 3") == \
-        [True, False, True, True, True]
+    assert out("'a','b' -contains 'B'; 'a','b' -ccontains 'B'; 'x' -in 'a','x'; 'x' -notin 'a'; "
+               "1,2 -notcontains 3") == [True, False, True, True, True]
 
 
 def test_logical_operators() -> None:
-    assert out("$true -and $false; $false -or 1; -not 0; !''; !'x'; !@()") == [False, True, True, True, False, True]
+    assert out("$true -and $false; $false -or 1; -not 0; !''; !'x'; !@()") \
+        == [False, True, True, True, False, True]
 
 
 def test_split_and_join() -> None:
@@ -510,8 +518,8 @@ def test_binding_errors_are_caught_like_any_other() -> None:
 def _failing(name: str = "Get-VM") -> Command:
     def run_(call: Call) -> Any:
         yield "partial"
-        raise PSError("Hyper-V was unable to find a virtual machine.", "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM",
-                      "InvalidArgument")
+        raise PSError("Hyper-V was unable to find a virtual machine.",
+                      "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM", "InvalidArgument")
     return Command(name, "Hyper-V", run_)
 
 
@@ -576,7 +584,7 @@ function C($r){$i="$($r.FullyQualifiedErrorId)"
 if("$($r.Exception.Message)" -match '^hvc_(\w+):'){$matches[1]}elseif("$($r.CategoryInfo.Category)" -eq 'PermissionDenied' -or $i -like 'AccessDenied*'){'access_denied'}elseif($i -like 'InvalidState*'){'wrong_state'}elseif($i -like 'InvalidCast*'){'invalid_parameter'}else{'host_error'}}
 function Y{try{$r=@{ok=$true;data=(O)}}catch{$r=@{ok=$false;error=@{code=(C $_);message=("$($_.Exception.Message)" -replace '^hvc_\w+:')}}};ConvertTo-Json $r -Depth 8 -Compress}
 function U($s,$w){$g=[guid]::Empty;if(![guid]::TryParse("$s",[ref]$g)){F invalid_parameter "$w is not an id."};$g}
-"""
+"""  # noqa: E501 (the operation scripts' compact frame, its lines as shipped)
 
 
 def test_the_frame_answers_a_thrown_contract_error_as_json() -> None:
@@ -593,7 +601,8 @@ def test_the_frame_maps_error_ids_and_casts() -> None:
     outcome = run(FRAME + "function O{Start-VM -Name x}\nY", [cmd])
     assert json.loads(outcome.stdout)["error"]["code"] == "wrong_state"
     outcome = run(FRAME + "function O{U 'nope' vm_id}\nY")
-    assert json.loads(outcome.stdout)["error"] == {"code": "invalid_parameter", "message": "vm_id is not an id."}
+    assert json.loads(outcome.stdout)["error"] == {"code": "invalid_parameter",
+                                                   "message": "vm_id is not an id."}
     outcome = run(FRAME + "function O{[int]'x'}\nY")
     assert json.loads(outcome.stdout)["error"]["code"] == "invalid_parameter"
 
@@ -615,12 +624,14 @@ def test_where_object_script_block_and_simplified_forms() -> None:
 
 
 def test_foreach_object_block_and_member_name() -> None:
-    assert out("1,2 | ForEach-Object {$_ * 10}; @{Path='p'},@{Path='q'} | ForEach-Object Path") == [10, 20, "p", "q"]
+    assert out("1,2 | ForEach-Object {$_ * 10}; @{Path='p'},@{Path='q'} | ForEach-Object Path") \
+        == [10, 20, "p", "q"]
 
 
 def test_sort_and_select() -> None:
     items = [PSObject("H", {"On": datetime(2024, 1, d)}) for d in (3, 1, 2)]
-    text = ("($i | Sort-Object On | Select-Object -Last 1).On.Day; ($i | Sort-Object -Property On -Descending)[0].On.Day; "
+    text = ("($i | Sort-Object On | Select-Object -Last 1).On.Day; "
+            "($i | Sort-Object -Property On -Descending)[0].On.Day; "
             "(1..5 | Select-Object -First 2) -join ','; ($i | Select-Object -ExpandProperty On).Count; "
             "($i | Select-Object -Property On -First 1).On.Day; ('b','A','c' | Sort-Object) -join ','")
     assert out(text, variables={"i": items}) == [3, 3, "1,2", 3, 3, "A,b,c"]
@@ -632,7 +643,8 @@ def test_measure_object_count() -> None:
 
 def test_convertto_json_depth_flattens_deeper_levels_to_text() -> None:
     # 5.1's default depth is 2: the third level is written as its text.
-    assert one("ConvertTo-Json @{a=@{b=@{c=@{d=1}}}} -Compress") == '{"a":{"b":{"c":"System.Collections.Hashtable"}}}'
+    assert one("ConvertTo-Json @{a=@{b=@{c=@{d=1}}}} -Compress") \
+        == '{"a":{"b":{"c":"System.Collections.Hashtable"}}}'
     assert one("ConvertTo-Json @{a=@{b=@{c=@(1,2)}}} -Compress") == '{"a":{"b":{"c":"1 2"}}}'
     assert one("ConvertTo-Json @{a=@{b=@{c=@{d=1}}}} -Depth 8 -Compress") == '{"a":{"b":{"c":{"d":1}}}}'
 
@@ -641,23 +653,26 @@ def test_convertto_json_escapes_enums_dates_and_arrays_of_one() -> None:
     text = ("ConvertTo-Json @{s=\"<a href='x'>&\";e=$e;d=$d;one=@(1);g=$g;n=$null;t=$true;f=1.5} -Compress")
     result = one(text, variables={"e": PSEnum("Running", 2), "d": datetime(2024, 1, 2, tzinfo=UTC),
                                   "g": uuid.UUID(int=1)})
-    assert result == ('{"s":"\\u003ca href=\\u0027x\\u0027\\u003e\\u0026","e":2,"d":"\\/Date(1704153600000)\\/",'
-                      '"one":[1],"g":"00000000-0000-0000-0000-000000000001","n":null,"t":true,"f":1.5}')
+    assert result == ('{"s":"\\u003ca href=\\u0027x\\u0027\\u003e\\u0026","e":2,'
+                      '"d":"\\/Date(1704153600000)\\/","one":[1],"g":"00000000-0000-0000-0000-000000000001","n":null,"t":true,"f":1.5}')
 
 
 def test_convertto_json_pipeline_unrolls_an_array_of_one() -> None:
-    assert out("@(1) | ConvertTo-Json -Compress; ConvertTo-Json @(1) -Compress; @(1,2) | ConvertTo-Json -Compress") == \
-        ["1", "[1]", "[1,2]"]
+    assert out("@(1) | ConvertTo-Json -Compress; ConvertTo-Json @(1) -Compress; "
+               "@(1,2) | ConvertTo-Json -Compress") == ["1", "[1]", "[1,2]"]
 
 
 def test_convertto_json_layout_of_windows_powershell() -> None:
-    assert one("ConvertTo-Json @{a=1;b=@(1,2)}") == ('{\r\n    "a":  1,\r\n    "b":  [\r\n              1,\r\n'
+    assert one("ConvertTo-Json @{a=1;b=@(1,2)}") == ('{\r\n    "a":  1,\r\n    "b":  [\r\n'
+                                                     '              1,\r\n'
                                                      '              2\r\n          ]\r\n}')
 
 
 def test_convertfrom_json() -> None:
-    text = ("$r='{\"ok\":true,\"data\":{\"vms\":[{\"id\":\"a\",\"created\":\"2024-01-02T03:04:05Z\"}]}}' | ConvertFrom-Json; "
-            "$r.ok; $r.data.vms[0].id; $r.data.vms[0].created.GetType().FullName; $r.data.GetType().FullName; "
+    text = ("$r='{\"ok\":true,\"data\":{\"vms\":[{\"id\":\"a\",\"created\":\"2024-01-02T03:04:05Z\"}]}}'"
+            " | ConvertFrom-Json; "
+            "$r.ok; $r.data.vms[0].id; $r.data.vms[0].created.GetType().FullName; "
+            "$r.data.GetType().FullName; "
             "$r.data.vms=@(); ConvertTo-Json $r -Depth 8 -Compress")
     assert out(text) == [True, "a", "System.String", "System.Management.Automation.PSCustomObject",
                          '{"ok":true,"data":{"vms":[]}}']
@@ -703,28 +718,34 @@ def disk() -> MemoryProvider:
     p.add_file("C:\\ISO\\hidden.iso", 7, attributes="Archive, Hidden")
     p.add_file("C:\\ISO\\dedup.iso", 9, attributes="Archive, ReparsePoint")
     p.add_folder("C:\\ISO\\link", link_type="Junction", target="D:\\Elsewhere")
-    p.add_registry("HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion", {"CurrentBuild": "20348", "UBR": 2227})
+    p.add_registry("HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion",
+                   {"CurrentBuild": "20348", "UBR": 2227})
     p.add_drive("C", free=10, used=20)
     return p
 
 
 def test_test_path_and_path_types(disk: MemoryProvider) -> None:
-    text = ("Test-Path -LiteralPath 'c:\\iso\\A.ISO' -PathType Leaf; Test-Path -LiteralPath 'C:\\ISO' -PathType Container; "
-            "Test-Path -LiteralPath 'C:\\ISO' -PathType Leaf; Test-Path -LiteralPath 'C:\\nope'; Test-Path -Path 'C:\\ISO\\*.iso'")
+    text = ("Test-Path -LiteralPath 'c:\\iso\\A.ISO' -PathType Leaf; "
+            "Test-Path -LiteralPath 'C:\\ISO' -PathType Container; "
+            "Test-Path -LiteralPath 'C:\\ISO' -PathType Leaf; Test-Path -LiteralPath 'C:\\nope'; "
+            "Test-Path -Path 'C:\\ISO\\*.iso'")
     assert out(text, provider=disk) == [True, True, False, False, True]
 
 
 def test_get_item_needs_force_for_hidden_files_and_fails_for_missing_ones(disk: MemoryProvider) -> None:
-    assert out("(Get-Item -LiteralPath 'C:\\ISO\\hidden.iso' -Force).Length; (Get-Item -LiteralPath 'C:\\ISO\\link').LinkType",
-               provider=disk) == [7, "Junction"]
-    assert error_of("Get-Item -LiteralPath 'C:\\ISO\\hidden.iso'", provider=disk).fqid.startswith("ItemNotFound")
+    assert out("(Get-Item -LiteralPath 'C:\\ISO\\hidden.iso' -Force).Length; "
+               "(Get-Item -LiteralPath 'C:\\ISO\\link').LinkType", provider=disk) == [7, "Junction"]
+    assert error_of("Get-Item -LiteralPath 'C:\\ISO\\hidden.iso'", provider=disk).fqid \
+        .startswith("ItemNotFound")
     error = error_of("Get-Item -LiteralPath 'C:\\nope'", provider=disk)
-    assert error.fqid == "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand" and error.category == "ObjectNotFound"
+    assert error.fqid == "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand"
+    assert error.category == "ObjectNotFound"
 
 
 def test_get_childitem_filter_file_and_force(disk: MemoryProvider) -> None:
     text = ("(Get-ChildItem -LiteralPath 'C:\\ISO' -Filter *.iso -File | ForEach-Object Name) -join ','; "
-            "(Get-ChildItem -LiteralPath 'C:\\ISO' -Filter *.iso -File -Force | ForEach-Object Name) -join ','; "
+            "(Get-ChildItem -LiteralPath 'C:\\ISO' -Filter *.iso -File -Force | ForEach-Object Name)"
+            " -join ','; "
             "\"$((Get-Item -LiteralPath 'C:\\ISO\\dedup.iso').Attributes)\"")
     # *.iso also finds b.isox, as Windows' 8.3 names make it do.
     assert out(text, provider=disk) == ["a.iso,b.isox,dedup.iso", "a.iso,b.isox,hidden.iso,dedup.iso",
@@ -732,7 +753,8 @@ def test_get_childitem_filter_file_and_force(disk: MemoryProvider) -> None:
 
 
 def test_get_itemproperty_of_the_registry_and_get_psdrive(disk: MemoryProvider) -> None:
-    text = ("$k=Get-ItemProperty -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion'; \"$($k.CurrentBuild).$($k.UBR)\"; "
+    text = ("$k=Get-ItemProperty -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion'; "
+            "\"$($k.CurrentBuild).$($k.UBR)\"; "
             "$d=Get-PSDrive C -PSProvider FileSystem; $d.Free+$d.Used")
     assert out(text, provider=disk) == ["20348.2227", 30]
     assert error_of("Get-PSDrive Q", provider=disk).fqid.startswith("GetDriveNoMatchingDrive")
@@ -787,9 +809,11 @@ def test_a_jea_style_caller_check_reads_the_callers_token() -> None:
     def sid(value: str) -> PSObject:
         return PSObject("System.Security.Principal.SecurityIdentifier", {"Value": value}, text=value)
     identity = PSObject("System.Security.Principal.WindowsIdentity", {
-        "Name": "LAB\\henry", "User": sid("S-1-5-21-1-1102"), "Groups": [sid("S-1-1-0"), sid("S-1-5-21-1-513")]})
+        "Name": "LAB\\henry", "User": sid("S-1-5-21-1-1102"),
+        "Groups": [sid("S-1-1-0"), sid("S-1-5-21-1-513")]})
     sender = PSObject("System.Management.Automation.Remoting.PSSenderInfo", {
-        "UserInfo": PSObject("System.Management.Automation.Remoting.PSPrincipal", {"WindowsIdentity": identity})})
+        "UserInfo": PSObject("System.Management.Automation.Remoting.PSPrincipal",
+                             {"WindowsIdentity": identity})})
     rs = Runspace(BUILTINS, variables={"PSSenderInfo": sender}, language_mode="ConstrainedLanguage",
                   modules=["Microsoft.PowerShell.Core", "Microsoft.PowerShell.Utility"])
     denied = rs.invoke(CALLER, {"VMId": "0f8fad5b-d9cb-469f-a165-70867728950e"})
