@@ -230,7 +230,8 @@ def test_parse_page_reads_sets_parameters_and_per_set_values() -> None:
 
 def test_parse_page_without_set_headings_is_one_set_and_reports_disagreements() -> None:
     text = PAGE.replace("### ByName (Default)\n", "").replace(
-        "### ById\n\n```\nGet-Widget -Id <Guid> [[-Name] <String[]>] [-Kind <WidgetKind>] [-Force] [-WhatIf] [<CommonParameters>]\n```\n", "")
+        "### ById\n\n```\nGet-Widget -Id <Guid> [[-Name] <String[]>] [-Kind <WidgetKind>] [-Force] [-WhatIf] "
+        "[<CommonParameters>]\n```\n", "")
     text = text.replace("Parameter Sets: ByName\n", "Parameter Sets: (All)\n")
     text = text.replace("Parameter Sets: ById\n", "Parameter Sets: (All)\n")
     text = text.replace("Parameter Sets: ByName, ById\n", "Parameter Sets: (All)\n")
@@ -262,7 +263,8 @@ def _git_repo(path: Path, files: dict[str, str]) -> str:
         (path / name).write_text(text, encoding="utf-8")
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True, text=True).stdout
+        return subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True,
+                              text=True).stdout
 
     git("init", "-q")
     git("add", ".")
@@ -270,8 +272,10 @@ def _git_repo(path: Path, files: dict[str, str]) -> str:
     return git("rev-parse", "HEAD").strip()
 
 
-def test_extractor_end_to_end_on_small_repositories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    split_path = PAGE.replace("Example.Module", "Microsoft.PowerShell.Management").replace("Get-Widget", "Split-Path")
+def test_extractor_end_to_end_on_small_repositories(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    split_path = PAGE.replace("Example.Module", "Microsoft.PowerShell.Management") \
+        .replace("Get-Widget", "Split-Path")
     stop_vm = PAGE.replace("Example.Module", "Hyper-V").replace("Get-Widget", "Stop-VM")
     about = "reference/{}/Microsoft.PowerShell.Core/About/about_CommonParameters.md"
     ps_commit = _git_repo(tmp_path / "ps", {
@@ -280,8 +284,8 @@ def test_extractor_end_to_end_on_small_repositories(tmp_path: Path, capsys: pyte
     })
     win_commit = _git_repo(tmp_path / "win", {"docset/winserver2022-ps/Hyper-V/Stop-VM.md": stop_vm})
     out = tmp_path / "commands.json"
-    args = ["--powershell-docs", str(tmp_path / "ps" / ".git"), "--windows-docs", str(tmp_path / "win" / ".git"),
-            "--out", str(out)]
+    args = ["--powershell-docs", str(tmp_path / "ps" / ".git"),
+            "--windows-docs", str(tmp_path / "win" / ".git"), "--out", str(out)]
     assert psfacts.main(args) == 0
     text = out.read_text(encoding="utf-8")
     data = json.loads(text)
@@ -309,7 +313,8 @@ def test_extractor_end_to_end_on_small_repositories(tmp_path: Path, capsys: pyte
 def test_extractor_refuses_a_page_of_another_module(tmp_path: Path) -> None:
     about = "reference/{}/Microsoft.PowerShell.Core/About/about_CommonParameters.md"
     _git_repo(tmp_path / "ps", {
-        "reference/5.1/Microsoft.PowerShell.Management/Split-Path.md": PAGE.replace("Get-Widget", "Split-Path"),
+        "reference/5.1/Microsoft.PowerShell.Management/Split-Path.md":
+            PAGE.replace("Get-Widget", "Split-Path"),
         about.format("5.1"): ABOUT_COMMON, about.format("7.4"): ABOUT_COMMON,
     })
     _git_repo(tmp_path / "win", {"README.md": "empty\n"})
@@ -424,7 +429,8 @@ def test_split_path_leaf_binds_the_path_by_position() -> None:
 def test_hyperv_calls_by_object_and_id() -> None:
     every = {"2019", "2022", "2025"}
     assert bind("Stop-VM", ["-VM", "-TurnOff"]) == dict.fromkeys(every, "VMObject")
-    assert bind("Restore-VMSnapshot", ["-VMSnapshot", "-Confirm:$false"]) == dict.fromkeys(every, "SnapshotObject")
+    assert bind("Restore-VMSnapshot", ["-VMSnapshot", "-Confirm:$false"]) \
+        == dict.fromkeys(every, "SnapshotObject")
     assert bind("Get-VM", ["-Id"]) == dict.fromkeys(every, "Id")
     assert bind("Hyper-V\\Get-VM", ["-Id"], target="2022") == {"2022": "Id"}
     _fails("MissingMandatoryParameter", "Stop-VM", ["-TurnOff"])
@@ -450,7 +456,8 @@ def test_unknown_names_are_not_found() -> None:
 
 
 def test_common_parameters_bind_in_every_set() -> None:
-    for named in (["-LiteralPath", "-ErrorAction"], ["-LiteralPath", "-ea"], ["-LiteralPath", "-Verbose", "-ov"]):
+    for named in (["-LiteralPath", "-ErrorAction"], ["-LiteralPath", "-ea"],
+                  ["-LiteralPath", "-Verbose", "-ov"]):
         assert bind("Split-Path", named) == {"5.1": "LiteralPathSet", "7.4": "LiteralPathSet"}
     assert bind("Get-VM", ["-Id", "-ErrorAction"]) == dict.fromkeys({"2019", "2022", "2025"}, "Id")
     # ProgressAction is a common parameter from PowerShell 7.4 only.
@@ -459,8 +466,9 @@ def test_common_parameters_bind_in_every_set() -> None:
 
 
 def test_pipeline_input_fills_a_mandatory_pipeline_parameter() -> None:
-    assert bind("ConvertFrom-Json", [], pipeline=True) == {"5.1": "__AllParameterSets", "7.4": "__AllParameterSets"}
-    assert bind("ConvertFrom-Json", [], positional=1) == {"5.1": "__AllParameterSets", "7.4": "__AllParameterSets"}
+    every_set = {"5.1": "__AllParameterSets", "7.4": "__AllParameterSets"}
+    assert bind("ConvertFrom-Json", [], pipeline=True) == every_set
+    assert bind("ConvertFrom-Json", [], positional=1) == every_set
     _fails("MissingMandatoryParameter", "ConvertFrom-Json", [])
 
 
@@ -471,7 +479,8 @@ def test_remaining_arguments_take_extra_positionals() -> None:
 
 
 def test_default_set_then_the_one_complete_set_else_ambiguous(monkeypatch: pytest.MonkeyPatch) -> None:
-    def p(name: str, mandatory: bool = False, position: int | None = None, pipeline: bool = False) -> facts.Parameter:
+    def p(name: str, mandatory: bool = False, position: int | None = None,
+          pipeline: bool = False) -> facts.Parameter:
         return facts.Parameter(name, "String", mandatory, position, pipeline, ())
 
     widget = facts.CommandFacts("Test-Widget", "Example", {"t": facts.Target(
@@ -562,9 +571,11 @@ def test_every_host_table_names_its_source() -> None:
         fact = facts.host(table)
         assert any(key == "source" or key.endswith("_source") for key in fact), table
     errors = facts.host("errors")
-    assert errors["InvalidState"]["id"] == "InvalidState" and errors["InvalidState"]["category"] == "InvalidOperation"
+    assert (errors["InvalidState"]["id"], errors["InvalidState"]["category"]) \
+        == ("InvalidState", "InvalidOperation")
     assert errors["ObjectInUse"]["wmi"] == 32774
-    assert (errors["ServerConnection"]["id"], errors["ServerConnection"]["category"]) == ("Unspecified", "NotSpecified")
+    assert (errors["ServerConnection"]["id"], errors["ServerConnection"]["category"]) \
+        == ("Unspecified", "NotSpecified")
     assert (errors["GuestLocked"]["id"], errors["GuestLocked"]["wmi"]) == ("Unspecified", 32781)
     checkpoints = facts.host("checkpoints")
     assert (checkpoints["standard_state"], checkpoints["production_state"]) == ("Saved", "Off")
