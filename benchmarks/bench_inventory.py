@@ -124,7 +124,7 @@ def shell_rows(cost: CostModel, label: str) -> list[Row]:
             client = HostClient(configs[0], ADAM, keep_shell=keep)
             client.vm_state([vm_id])
             rows.append(Row(f"{label}: vm_state, {name}",
-                            _median_of(9, lambda: client.vm_state([vm_id]))))
+                            _median_of(9, lambda client=client: client.vm_state([vm_id]))))
             rows.append(Row(f"{label}: inventory ({VMS} VMs), {name}",
                             _median_of(5, client.inventory)))
             client.close()

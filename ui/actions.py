@@ -44,7 +44,8 @@ SPECS: dict[Action, ActionSpec] = {s.action: s for s in (
     ActionSpec(Action.PAUSE, "&Pause", "pause", "Ctrl+P", pending_label="pausing"),
     ActionSpec(Action.RESUME, "Res&ume", "resume", "Ctrl+R", pending_label="resuming"),
     ActionSpec(Action.DELETE_SAVED_STATE, "Delete Saved State", "delete the saved state of",
-               "", "The saved memory is lost (with unsaved work in the guest); the next start is a cold boot.",
+               "", "The saved memory is lost (with unsaved work in the guest); "
+               "the next start is a cold boot.",
                "deleting saved state"),
     ActionSpec(Action.CHECKPOINT_CREATE, "&Checkpoint...", "take a checkpoint of", "Ctrl+N",
                pending_label="checkpointing"),

@@ -29,7 +29,8 @@ def test_enabled_exactly_when_privilege_and_state_allow(action: Action, state: s
         assert "web01" in why and state in why
     # Without one of the required privileges it is always disabled, naming the privilege.
     for missing in REQUIRED_PRIVILEGES[action]:
-        ok, why = availability(action, [vm], lambda v: ALL - {missing}, checkpoint_selected=True)
+        ok, why = availability(action, [vm], lambda v, missing=missing: ALL - {missing},
+                               checkpoint_selected=True)
         assert not ok and missing in why and "web01" in why and "may not" in why
 
 

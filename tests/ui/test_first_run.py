@@ -226,9 +226,10 @@ def test_find_hosts_lists_enabled_computers_with_the_hyperv_spn(qtbot, dialog: F
                      "dNSHostName": f"{name.lower()}.{DOMAIN}"}
             assert conn.add(f"CN={name},CN=Computers,{BASE_DN}", ["top", "computer"], attrs), conn.result
             if spn:
-                assert conn.modify(f"CN={name},CN=Computers,{BASE_DN}", {"servicePrincipalName": [
-                    (MODIFY_REPLACE, [f"Microsoft Virtual Console Service/{name}",
-                                      f"Microsoft Virtual Console Service/{name.lower()}.{DOMAIN}"])]}), conn.result
+                spns = [f"Microsoft Virtual Console Service/{name}",
+                        f"Microsoft Virtual Console Service/{name.lower()}.{DOMAIN}"]
+                assert conn.modify(f"CN={name},CN=Computers,{BASE_DN}",
+                                   {"servicePrincipalName": [(MODIFY_REPLACE, spns)]}), conn.result
     try:
         fill(dialog, urls=dc.ldaps_url, domain=DOMAIN, ca_file=str(dc.ca_file), hosts="")
         dialog.user_field.setText("alice")
