@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ntpath
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -122,10 +123,10 @@ def _disk(host: Host, vm: VM) -> PSObject:
         "Path": disk_path(host, vm)})
 
 
-def disk_path(host: Host, vm: VM) -> str:
+def disk_path(host: Host, vm: VM, names: Counter[str] | None = None) -> str:
     """Where the lab keeps a VM's disk: a folder by name, by name and id when names repeat."""
-    twins = sum(1 for other in host.vms if other.name.lower() == vm.name.lower())
-    folder = vm.name if twins == 1 else f"{vm.name} ({vm.id[:8]})"
+    names = names if names is not None else Counter(v.name.lower() for v in host.vms)
+    folder = vm.name if names[vm.name.lower()] == 1 else f"{vm.name} ({vm.id[:8]})"
     return ntpath.join(host.volume_path, folder, "Virtual Hard Disks", f"{vm.name}.vhdx")
 
 
@@ -133,8 +134,9 @@ def disk_files(host: Host) -> dict[str, int]:
     """The VMs' virtual disk files: each base disk, and beside it a differencing disk per
     checkpoint (<name>_<checkpoint id>.avhdx) and per merge still running."""
     files: dict[str, int] = {}
+    names = Counter(v.name.lower() for v in host.vms)
     for vm in host.vms:
-        base = disk_path(host, vm)
+        base = disk_path(host, vm, names)
         files[base] = vm.disk_bytes
         stem = base[:-len(".vhdx")]
         for c in vm.checkpoints:
@@ -312,28 +314,40 @@ class HostFiles:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self._index: dict[str, tuple[str, int]] | None = None
+        self._folders: dict[str, list[str]] | None = None
 
-    def _files(self) -> dict[str, int]:
-        return {**self.host.files, **disk_files(self.host)}
+    def _files(self) -> dict[str, tuple[str, int]]:
+        """Every file, by its lower-case path: (path, size). Read once per session (a script
+        run): nothing a script does changes the files it reads afterwards."""
+        if self._index is None:
+            files = {**self.host.files, **disk_files(self.host)}
+            self._index = {p.lower(): (p, size) for p, size in files.items()}
+            folders: dict[str, list[str]] = {}
+            for path, _ in self._index.values():
+                folder, _, name = path.rpartition("\\")
+                while folder:
+                    folders.setdefault(folder.lower() + "\\", []).append(name)
+                    folder, _, name = folder.rpartition("\\")
+            self._folders = {k: sorted(set(v)) for k, v in folders.items()}
+        return self._index
 
     def item(self, path: str) -> PSObject | None:
         host = self.host
         target = host.link(path)
         if target is not None:
             return self._folder(path, link=target)
-        files = self._files()
         wanted = host.resolve(path).lower()
-        found = next((p for p in files if p.lower() == wanted), None)
+        found = self._files().get(wanted)
         if found is not None:
             resolved_name = ntpath.basename(path.rstrip("\\"))
-            dedup = any(d.lower() == found.lower() for d in host.deduplicated)
+            dedup = any(d.lower() == wanted for d in host.deduplicated)
             return PSObject("System.IO.FileInfo", {
                 "FullName": path, "Name": resolved_name, "Extension": ntpath.splitext(resolved_name)[1],
-                "Length": files[found], "PSIsContainer": False, "LinkType": None, "Target": [],
+                "Length": found[1], "PSIsContainer": False, "LinkType": None, "Target": [],
                 "Attributes": PSEnum("Archive, ReparsePoint" if dedup else "Archive", 0,
                                      "System.IO.FileAttributes")}, text=path)
-        folder = wanted.rstrip("\\") + "\\"
-        if host.is_folder(path) or any(p.lower().startswith(folder) for p in files):
+        if host.is_folder(path) or wanted.rstrip("\\") + "\\" in (self._folders or {}):
             return self._folder(path)
         return None
 
@@ -349,8 +363,8 @@ class HostFiles:
     def children(self, path: str) -> list[PSObject]:
         base = self.host.resolve(path).rstrip("\\").lower() + "\\"
         shown = path.rstrip("\\") + "\\"
-        names = sorted({p[len(base):].split("\\")[0] for p in self._files()
-                        if p.lower().startswith(base)})
+        self._files()
+        names = (self._folders or {}).get(base, [])
         found = [self.item(shown + n) for n in names]
         return [f for f in found if f is not None]
 
