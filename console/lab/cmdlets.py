@@ -116,11 +116,11 @@ def _dvd(vm: VM, d: DvdDrive) -> PSObject:
         "lab": (vm, d)})
 
 
-def _disk(host: Host, vm: VM) -> PSObject:
+def _disk(host: Host, vm: VM, names: Counter[str]) -> PSObject:
     return PSObject("Microsoft.HyperV.PowerShell.HardDiskDrive", {
         "VMId": uuid.UUID(vm.id), "VMName": vm.name,
         "ControllerType": _enum("SCSI", "Microsoft.HyperV.PowerShell.ControllerType"),
-        "Path": disk_path(host, vm)})
+        "Path": disk_path(host, vm, names)})
 
 
 def disk_path(host: Host, vm: VM, names: Counter[str] | None = None) -> str:
@@ -211,6 +211,10 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
             return out
         return run
 
+    def disks(c: Call) -> list[Any]:
+        names = Counter(v.name.lower() for v in host.vms)  # once per call, not per VM
+        return each_vm(lambda vm: [_disk(host, vm, names)])(c)
+
     def snapshot_of(c: Call) -> tuple[VM, Checkpoint]:
         given = c.get("VMSnapshot")
         item = given[0] if isinstance(given, list) and len(given) == 1 else given
@@ -259,7 +263,7 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         "Get-VMHost": get_host,
         "Get-VMSnapshot": each_vm(lambda vm: [_snapshot(vm, x) for x in vm.checkpoints]),
         "Get-VMDvdDrive": each_vm(lambda vm: [_dvd(vm, d) for d in vm.dvd_drives]),
-        "Get-VMHardDiskDrive": each_vm(lambda vm: [_disk(host, vm)]),
+        "Get-VMHardDiskDrive": disks,
         "Get-VMIntegrationService": each_vm(
             lambda vm: [_integration(vm, i, n) for i, n in INTEGRATION_SERVICES]),
         "Start-VM": power(host.start_vm),
