@@ -203,7 +203,7 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
             return [VMObject(host, host.get_vm(str(c.get("Id"))))]
         return [VMObject(host, vm) for vm in host.get_vms()]
 
-    def each_vm(read: Callable[[VM], Iterable[Any]]) -> Run:
+    def each_vm(read: Callable[[VM], Iterable[Any]]) -> Callable[[Call], list[Any]]:
         def run(c: Call) -> list[Any]:
             out: list[Any] = []
             for v in vms_of(c):
