@@ -6,6 +6,8 @@ re-checks the policy and audits). The window only mirrors the policy to enable b
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,7 +33,9 @@ from PySide6.QtWidgets import (
 
 from console.errors import ConsoleError, CredentialsRejected, HostError
 from console.hosts import Credentials, HostResult, HostStatus, status_of
+from console.identity import Identity
 from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action
+from console.policy import Policy
 from console.review import HostsRead, read_hosts
 
 from .actions import NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
@@ -61,8 +65,10 @@ STATUS_COLORS = {
 }
 
 
-def read_host(session: Session, services: Services, host: str) -> tuple[HostResult, list[VMRow]]:
-    """One host's inventory, its status, and the rows this user may view (runs in a worker)."""
+def read_host(session: Session, services: Services, host: str) -> HostResult:
+    """One host's inventory and its status (runs in a worker). The rows are made on the GUI
+    thread (`visible_rows`), a few hosts a turn: Python work in many workers at once would take
+    the GIL from the event loop for as long as it lasts."""
     client = session.pool.client(host)
     start = time.monotonic()
     try:
@@ -71,12 +77,23 @@ def read_host(session: Session, services: Services, host: str) -> tuple[HostResu
     except HostError as exc:
         vms, error = (), exc
     seconds = time.monotonic() - start
-    result = HostResult(client.name, status_of(error, seconds, session.pool.slow_after), vms,
-                        error, seconds)
-    policy = services.policy
-    rows = [VMRow(vm, policy.doc(vm.id), decision)
-            for vm, decision in policy.visible(session.identity, vms)]
-    return result, rows
+    return HostResult(client.name, status_of(error, seconds, session.pool.slow_after), vms,
+                      error, seconds)
+
+
+def visible_rows(policy: Policy, identity: Identity, vms: Iterable[VM],
+                 current: Callable[[tuple[str, str]], VMRow | None]) -> list[VMRow]:
+    """The rows of the VMs this user may view. A VM whose facts, documentation and decision are
+    unchanged keeps its current row, with what was computed for it."""
+    rows = []
+    for vm, decision in policy.visible(identity, vms):
+        doc = policy.doc(vm.id)
+        old = current(vm.key)
+        if old is not None and old.vm == vm and old.doc == doc and old.decision == decision:
+            rows.append(old)
+        else:
+            rows.append(VMRow(vm, doc, decision))
+    return rows
 
 
 class HostStatusBar(QWidget):
@@ -113,6 +130,20 @@ class HostStatusBar(QWidget):
     def status(self, host: str) -> HostStatus | None:
         result = self.results.get(host.lower())
         return result.status if result else None
+
+
+# Time one event-loop turn may spend making the rows of host answers (at least one answer a turn).
+MERGE_SECONDS = 0.008
+
+
+@dataclass
+class Answer:
+    """A host's answer waiting to be applied."""
+
+    key: str  # the host's name, lower case
+    host: str
+    then: list[str] | None  # hosts to read once this one has answered (untried credentials)
+    result: HostResult
 
 
 @dataclass
@@ -194,6 +225,11 @@ class MainWindow(QMainWindow):
         self.resize(1280, 760)
         self._busy: dict[tuple[str, str], int] = {}
         self._reading: set[str] = set()
+        self._answers: deque[Answer] = deque()  # host answers waiting for the next merge
+        self._merge_timer = QTimer(self)
+        self._merge_timer.setSingleShot(True)
+        self._merge_timer.setInterval(0)
+        self._merge_timer.timeout.connect(self._apply_answers)
         self._stale: set[str] = set()
         self._asking_password = False
         self._activity: ActivityWindow | None = None
@@ -204,6 +240,11 @@ class MainWindow(QMainWindow):
         self.proxy.setSourceModel(self.model)
         self.table = QTableView()
         self.table.setModel(self.proxy)
+        # A new order or filter is laid out at once rather than on a later timer, so the table
+        # paints once (not once before its layout and again after).
+        self.proxy.layoutChanged.connect(self.table.doItemsLayout)
+        # and filtering down to a few rows does not take the scroll bar away (a second layout).
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -215,6 +256,8 @@ class MainWindow(QMainWindow):
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        # Fitting the columns to their contents reads the rows in view, not a thousand of them.
+        self.table.horizontalHeader().setResizeContentsPrecision(0)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -370,9 +413,9 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, *_: Any) -> None:
-        selected = {r.vm.key for r in self.selected_rows()}
-        if any(self.model.index(i, 0).data(ROW_ROLE).vm.key in selected
-               for i in range(top.row(), bottom.row() + 1)):
+        # Only the selected rows matter: look them up, rather than read every changed row.
+        if any(top.row() <= self.model.row_of(r.vm.key) <= bottom.row()
+               for r in self.selected_rows()):
             self._selection_changed()
 
     def availability(self, action: Action) -> tuple[bool, str]:
@@ -423,25 +466,11 @@ class MainWindow(QMainWindow):
         self._reading.add(key)
         self.hosts_bar.loading(host)
 
-        def done(value: tuple[HostResult, list[VMRow]]) -> None:
-            result, rows = value
-            self._reading.discard(key)
-            self.hosts_bar.show_result(result)
-            if key in self._stale:
-                self._stale.discard(key)
-                self._read(host)
-                return
-            self.model.set_rows([r for r in self.model.rows if r.vm.host.lower() != key] + rows)
-            self.fit_columns()
-            self.update_actions()
-            if isinstance(result.error, CredentialsRejected) and not self.session.pool.gate.is_open:
-                self._ask_password(result.error)
-            elif then:
-                for other in then:
-                    self._read(other)
-            if not self._reading:
-                self.statusBar().showMessage(f"Refreshed at {time.strftime('%H:%M:%S')}")
-                self.refreshed.emit()
+        def done(result: HostResult) -> None:
+            # Answers that arrive in the same event-loop turn are applied together, once.
+            self._answers.append(Answer(key, host, then, result))
+            if not self._merge_timer.isActive():
+                self._merge_timer.start()
 
         def failed(error: BaseException) -> None:
             self._reading.discard(host.lower())
@@ -449,6 +478,50 @@ class MainWindow(QMainWindow):
 
         self.tasks.run(read_host, self.session, self.services, host,
                        label=f"read {host}").on_success(done).on_failure(failed)
+
+    def _apply_answers(self) -> None:
+        """The host answers queued since the last turn, as one update of the model: each host's
+        rows replace that host's rows only. Making the rows takes time (the policy for each VM,
+        the keys of each changed row): once a turn has spent MERGE_SECONDS on it, the answers
+        left wait for the next turn, so the event loop keeps turning while 50 hosts answer."""
+        started = time.perf_counter()
+        batch: list[Answer] = []
+        fresh: dict[str, list[VMRow]] = {}
+        again: dict[str, str] = {}  # key -> host: answers that may predate an action, read again
+        while self._answers and (not batch or time.perf_counter() - started < MERGE_SECONDS):
+            answer = self._answers.popleft()
+            batch.append(answer)
+            self._reading.discard(answer.key)
+            # The status bar keeps the host's status, not its whole answer.
+            self.hosts_bar.show_result(replace(answer.result, vms=()))
+            if answer.key in self._stale:
+                self._stale.discard(answer.key)
+                again[answer.key] = answer.host
+            else:
+                fresh[answer.key] = visible_rows(self.services.policy, self.identity,
+                                                 answer.result.vms, self.model.row_for)
+        if self._answers:
+            self._merge_timer.start()
+        if fresh:
+            self.model.replace_hosts(fresh)
+            self.fit_columns()
+            self.update_actions()
+        fresh.clear()
+        for host in again.values():
+            self._read(host)
+        for answer in batch:
+            if answer.key in again:
+                continue
+            error = answer.result.error
+            if isinstance(error, CredentialsRejected) and not self.session.pool.gate.is_open:
+                self._ask_password(error)
+            elif answer.then:
+                for other in answer.then:
+                    self._read(other)
+        batch.clear()
+        if not self._reading and not self._answers:
+            self.statusBar().showMessage(f"Refreshed at {time.strftime('%H:%M:%S')}")
+            self.refreshed.emit()
 
     # --- the credential gate -----------------------------------------------------------------
 
@@ -646,4 +719,4 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-__all__ = ["MainWindow", "HostStatusBar", "ProgressArea", "read_host"]
+__all__ = ["MainWindow", "HostStatusBar", "ProgressArea", "read_host", "visible_rows"]

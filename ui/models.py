@@ -3,17 +3,25 @@
 Each model holds plain values from the core. `VM_ROLE` returns the backing object of a row,
 `SORT_ROLE` a native value to sort by (numbers sort as numbers). Cell text goes through
 `ui.text.cell`: item views never interpret markup, but control characters are still escaped.
+
+The VM table keeps up with tens of thousands of VMs: every row carries its sort keys, its
+lower-case search text and its state groups, computed once when the row is made (in the worker
+that read the host); the model updates one host's rows in place through a key -> row index; and
+the proxy sorts and filters in Python over those precomputed values, once per change, so Qt never
+calls into Python per comparison or per row. A change of order or of the visible rows reaches
+the views as one layout change (persistent indexes, hence selections, follow their rows).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from PySide6.QtCore import (QAbstractItemModel, QAbstractTableModel, QModelIndex,
-                            QPersistentModelIndex, QSortFilterProxyModel, Qt)
+from PySide6.QtCore import (QAbstractItemModel, QAbstractProxyModel, QAbstractTableModel,
+                            QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel,
+                            Qt, Signal)
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from console.inventory import KNOWN_STATES, TRANSITIONAL_STATES, VM, Checkpoint
@@ -25,6 +33,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3
 
 Index = QModelIndex | QPersistentModelIndex
+Key = tuple[str, str]  # VM.key: (cluster or host, VM id)
 
 
 def _doc_field(doc: Any, name: str) -> str:
@@ -32,14 +41,37 @@ def _doc_field(doc: Any, name: str) -> str:
     return str(value or "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class VMRow:
-    """One VM as this user sees it: the host's facts, its documentation, the user's rights."""
+    """One VM as this user sees it: the host's facts, its documentation, the user's rights.
+
+    A row never changes: a changed VM is a new row. What sorting, filtering and the model's
+    index need is computed once, when the row is made (in the worker that reads the host)."""
 
     vm: VM
     doc: Any = None  # console.policy.VMDoc, or None for an undocumented VM
     decision: Any = None  # console.policy.Decision for the signed-in user
     pending: str | None = None  # "shut down (pending)" until an inventory confirms
+    key: Key = field(init=False, repr=False, compare=False)  # vm.key
+    sort_keys: tuple[Any, ...] = field(init=False, repr=False, compare=False)  # one per column
+    search_text: str = field(init=False, repr=False, compare=False)  # name, host, owner, app
+    state_groups: int = field(init=False, repr=False, compare=False)  # bit i: i-th STATE_GROUPS
+    texts: tuple[str, ...] | None = field(init=False, default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        vm, doc = self.vm, self.doc
+        owner = _doc_field(doc, "owner")
+        application = _application(doc)
+        set_ = object.__setattr__
+        set_(self, "key", vm.key)
+        # One native value per column of COLUMNS, in their order (SORT_ROLE returns them).
+        set_(self, "sort_keys", (
+            (vm.name.lower(), vm.id), vm.host.lower(), vm.state, _number(vm.uptime_s),
+            _number(vm.cpu_pct), _number(vm.memory_bytes), len(vm.checkpoints),
+            _iso(vm).lower(), owner.lower(), application.lower(),
+            _doc_field(doc, "classification").lower()))
+        set_(self, "search_text", " ".join((vm.name, vm.host, owner, application)).lower())
+        set_(self, "state_groups", _state_groups(vm.state))
 
     @property
     def privileges(self) -> frozenset[str]:
@@ -51,8 +83,7 @@ class VMRow:
 
     @property
     def application(self) -> str:
-        app, tier = _doc_field(self.doc, "application"), _doc_field(self.doc, "tier")
-        return f"{app} / {tier}" if app and tier else app
+        return _application(self.doc)
 
     @property
     def classification(self) -> str:
@@ -60,8 +91,21 @@ class VMRow:
 
     @property
     def iso(self) -> str:
-        paths = [d.path for d in self.vm.dvd_drives if d.path]
-        return ", ".join(p.replace("/", "\\").rsplit("\\", 1)[-1] for p in paths)
+        return _iso(self.vm)
+
+
+def _application(doc: Any) -> str:
+    app, tier = _doc_field(doc, "application"), _doc_field(doc, "tier")
+    return f"{app} / {tier}" if app and tier else app
+
+
+def _iso(vm: VM) -> str:
+    paths = [d.path for d in vm.dvd_drives if d.path]
+    return ", ".join(p.replace("/", "\\").rsplit("\\", 1)[-1] for p in paths) if paths else ""
+
+
+def _number(value: Any) -> int | float:
+    return value if isinstance(value, (int, float)) else 0
 
 
 # --- state icons ---------------------------------------------------------------------------------
@@ -75,6 +119,13 @@ STATE_GROUPS: dict[str, Callable[[str], bool]] = {
     "Changing": lambda s: s in TRANSITIONAL_STATES,
     "Needs attention": lambda s: s.endswith("Critical") or s not in KNOWN_STATES,
 }
+_GROUP_BITS = {name: 1 << i for i, name in enumerate(STATE_GROUPS)}
+_ALL_STATES = _GROUP_BITS["All states"]
+
+
+@lru_cache(maxsize=1024)
+def _state_groups(state: str) -> int:
+    return sum(bit for name, bit in _GROUP_BITS.items() if STATE_GROUPS[name](state))
 
 
 def state_color(state: str) -> QColor:
@@ -114,42 +165,66 @@ def state_icon(state: str) -> QIcon:
 class Column:
     title: str
     text: Callable[[VMRow], str]
-    sort: Callable[[VMRow], Any]
     align_right: bool = False
 
 
 def _state_text(row: VMRow) -> str:
-    text = row.vm.state + (f" ({row.vm.status})" if row.vm.status and row.vm.status != "Operating normally" else "")
+    status = row.vm.status
+    text = row.vm.state + (f" ({status})" if status and status != "Operating normally" else "")
     return f"{text} — {row.pending}" if row.pending else text
 
 
+# Each column's sort key is VMRow.sort_keys[column], computed once per row.
 COLUMNS: tuple[Column, ...] = (
-    Column("Name", lambda r: r.vm.name, lambda r: (r.vm.name.lower(), r.vm.id)),
-    Column("Host", lambda r: r.vm.host, lambda r: r.vm.host.lower()),
-    Column("State", _state_text, lambda r: r.vm.state),
-    Column("Uptime", lambda r: human_duration(r.vm.uptime_s), lambda r: r.vm.uptime_s, True),
-    Column("CPU", lambda r: f"{r.vm.cpu_pct} %" if r.vm.state == "Running" else "",
-           lambda r: r.vm.cpu_pct, True),
-    Column("Memory", lambda r: human_bytes(r.vm.memory_bytes) if r.vm.memory_bytes else "",
-           lambda r: r.vm.memory_bytes, True),
-    Column("Checkpoints", lambda r: str(len(r.vm.checkpoints)) if r.vm.checkpoints else "",
-           lambda r: len(r.vm.checkpoints), True),
-    Column("ISO", lambda r: r.iso, lambda r: r.iso.lower()),
-    Column("Owner", lambda r: r.owner, lambda r: r.owner.lower()),
-    Column("Application", lambda r: r.application, lambda r: r.application.lower()),
-    Column("Classification", lambda r: r.classification, lambda r: r.classification.lower()),
+    Column("Name", lambda r: r.vm.name),
+    Column("Host", lambda r: r.vm.host),
+    Column("State", _state_text),
+    Column("Uptime", lambda r: human_duration(r.vm.uptime_s), True),
+    Column("CPU", lambda r: f"{r.vm.cpu_pct} %" if r.vm.state == "Running" else "", True),
+    Column("Memory", lambda r: human_bytes(r.vm.memory_bytes) if r.vm.memory_bytes else "", True),
+    Column("Checkpoints", lambda r: str(len(r.vm.checkpoints)) if r.vm.checkpoints else "", True),
+    Column("ISO", lambda r: r.iso),
+    Column("Owner", lambda r: r.owner),
+    Column("Application", lambda r: r.application),
+    Column("Classification", lambda r: r.classification),
 )
 COL_NAME, COL_HOST, COL_STATE = 0, 1, 2
 
 
-class VMTableModel(QAbstractTableModel):
-    """Every VM the user may view. `set_rows` updates in place, keyed by VM.key, so selections
-    and persistent indexes survive a refresh."""
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
+_VM, _SORT, _ROW = int(VM_ROLE), int(SORT_ROLE), int(ROW_ROLE)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
-    def __init__(self, parent: Any = None) -> None:
+
+def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers as contiguous (first, last) runs."""
+    runs: list[tuple[int, int]] = []
+    for n in sorted(numbers):
+        if runs and runs[-1][1] == n - 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
+
+
+class VMTableModel(QAbstractTableModel):
+    """Every VM the user may view, in the order they first came. A host's answer replaces that
+    host's rows only, in place and keyed by VM.key (a key -> row index finds them), so other
+    hosts' rows, selections and persistent indexes are untouched. `updated` ends every write:
+    the proxy sorts and filters once per write, not once per signal."""
+
+    updated = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[VMRow] = []
-        self._pending: dict[tuple[str, str], tuple[str, str]] = {}  # key -> (label, state then)
+        self._index: dict[Key, int] = {}
+        self._by_host: dict[str, set[Key]] = {}  # lower-case host -> keys of its rows
+        self._pending: dict[Key, tuple[str, str]] = {}  # key -> (label, state then)
 
     # -- reading
     def rowCount(self, parent: Index = QModelIndex()) -> int:
@@ -166,24 +241,51 @@ class VMTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self._rows):
+        if not index.isValid():
             return None
-        row, column = self._rows[index.row()], COLUMNS[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return cell(column.text(row))
-        if role == VM_ROLE:
-            return row.vm
-        if role == ROW_ROLE:
+        return self.cell(index.row(), index.column(), role)
+
+    def cell(self, row_number: int, column: int, role: int = _DISPLAY) -> Any:
+        """data() by row and column number (the proxy calls this directly)."""
+        if not (0 <= row_number < len(self._rows) and 0 <= column < len(COLUMNS)):
+            return None
+        return self._value(self._rows[row_number], column, role)
+
+    def fill_roles(self, row_number: int, column: int, roles: Any) -> None:
+        """multiData() by row and column number: every role a delegate asks for, in one call."""
+        if not (0 <= row_number < len(self._rows) and 0 <= column < len(COLUMNS)):
+            return
+        row, value = self._rows[row_number], self._value
+        for i in range(len(roles)):
+            role_data = roles[i]
+            data = value(row, column, role_data.role())
+            if data is not None:  # the delegates' spans come empty: a role without data stays so
+                role_data.setData(data)
+
+    def multiData(self, index: Index, roles: Any) -> None:
+        if index.isValid():
+            self.fill_roles(index.row(), index.column(), roles)
+
+    def _value(self, row: VMRow, column: int, role: int) -> Any:
+        if role == _DISPLAY:
+            texts = row.texts
+            if texts is None:  # the first time the row is shown
+                texts = tuple(cell(c.text(row)) for c in COLUMNS)
+                object.__setattr__(row, "texts", texts)
+            return texts[column]
+        if role == _ROW:
             return row
-        if role == SORT_ROLE:
-            return column.sort(row)
-        if role == Qt.ItemDataRole.DecorationRole and index.column() == COL_STATE:
-            return state_icon(row.vm.state)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, index.column())
-        if role == Qt.ItemDataRole.TextAlignmentRole and column.align_right:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.FontRole and row.pending:
+        if role == _VM:
+            return row.vm
+        if role == _SORT:
+            return row.sort_keys[column]
+        if role == _DECORATION:
+            return state_icon(row.vm.state) if column == COL_STATE else None
+        if role == _TOOLTIP:
+            return self._tooltip(row, column)
+        if role == _ALIGNMENT:
+            return _RIGHT if COLUMNS[column].align_right else None
+        if role == _FONT and row.pending:
             font = QFont()
             font.setItalic(True)
             return font
@@ -203,36 +305,96 @@ class VMTableModel(QAbstractTableModel):
     def rows(self) -> list[VMRow]:
         return list(self._rows)
 
-    def row_of(self, key: tuple[str, str]) -> int:
-        return next((i for i, r in enumerate(self._rows) if r.vm.key == key), -1)
+    def row_at(self, row_number: int) -> VMRow:
+        return self._rows[row_number]
 
-    def vm(self, key: tuple[str, str]) -> VM | None:
+    def row_of(self, key: Key) -> int:
+        return self._index.get(key, -1)
+
+    def row_for(self, key: Key) -> VMRow | None:
+        i = self._index.get(key)
+        return None if i is None else self._rows[i]
+
+    def vm(self, key: Key) -> VM | None:
         i = self.row_of(key)
         return self._rows[i].vm if i >= 0 else None
 
     # -- writing
     def set_rows(self, rows: Iterable[VMRow]) -> None:
-        incoming = {r.vm.key: self._with_pending(r) for r in rows}
-        for i in range(len(self._rows) - 1, -1, -1):
-            if self._rows[i].vm.key not in incoming:
-                self.beginRemoveRows(QModelIndex(), i, i)
-                del self._rows[i]
-                self.endRemoveRows()
-        for i, old in enumerate(self._rows):
-            new = incoming.pop(old.vm.key)
-            if new != old:
-                self._rows[i] = new
-                self._row_changed(i)
-        if incoming:
+        """Every row at once: rows of hosts not among them go."""
+        answers: dict[str, list[VMRow]] = {host: [] for host in self._by_host}
+        for row in rows:
+            answers.setdefault(row.vm.host.lower(), []).append(row)
+        self.replace_hosts(answers)
+
+    def replace_hosts(self, answers: Mapping[str, Iterable[VMRow]]) -> None:
+        """Each named host's rows become the given ones (a host's answer); other hosts' rows are
+        untouched. Several hosts at once make one update: their removals, one dataChanged per
+        run of changed rows, one insertion at the end, then `updated`."""
+        incoming: dict[Key, VMRow] = {}
+        for rows in answers.values():
+            for row in rows:
+                incoming[row.key] = row
+        gone = [self._index[key] for host in answers
+                for key in self._by_host.get(host.lower(), ()) if key not in incoming]
+        if gone:
+            self._remove(gone)
+        changed: set[int] = set()
+        kept: list[int] = []  # rows of the answering hosts that stay (changed or not)
+        added: list[VMRow] = []
+        for key, row in incoming.items():
+            row = self._with_pending(row)
+            i = self._index.get(key)
+            if i is None:
+                added.append(row)
+                continue
+            kept.append(i)
+            old = self._rows[i]
+            if row is old or row == old:
+                continue
+            self._rows[i] = row
+            changed.add(i)
+            if old.vm.host != row.vm.host:  # a clustered VM moved to another node
+                self._by_host.get(old.vm.host.lower(), set()).discard(key)
+                self._by_host.setdefault(row.vm.host.lower(), set()).add(key)
+        if changed:
+            # One dataChanged per block of the answering hosts' rows, from its first changed
+            # row to its last: never over another host's rows, and not one per changed row.
+            for first, last in _runs(kept):
+                inside = [i for i in range(first, last + 1) if i in changed]
+                if inside:
+                    self.dataChanged.emit(self.index(inside[0], 0),
+                                          self.index(inside[-1], len(COLUMNS) - 1))
+        if added:
             start = len(self._rows)
-            self.beginInsertRows(QModelIndex(), start, start + len(incoming) - 1)
-            self._rows.extend(incoming.values())
+            self.beginInsertRows(QModelIndex(), start, start + len(added) - 1)
+            for i, row in enumerate(added, start):
+                self._index[row.key] = i
+                self._by_host.setdefault(row.vm.host.lower(), set()).add(row.key)
+            self._rows.extend(added)
             self.endInsertRows()
+        self.updated.emit()
+
+    def _remove(self, row_numbers: list[int]) -> None:
+        for first, last in reversed(_runs(row_numbers)):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for row in self._rows[first:last + 1]:
+                key = row.key
+                del self._index[key]
+                keys = self._by_host.get(row.vm.host.lower())
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._by_host[row.vm.host.lower()]
+            del self._rows[first:last + 1]
+            for i in range(first, len(self._rows)):
+                self._index[self._rows[i].key] = i
+            self.endRemoveRows()
 
     def remove_host(self, host: str) -> None:
-        self.set_rows([r for r in self._rows if r.vm.host.lower() != host.lower()])
+        self.replace_hosts({host.lower(): []})
 
-    def mark_pending(self, key: tuple[str, str], label: str) -> None:
+    def mark_pending(self, key: Key, label: str) -> None:
         """An action's outcome is not confirmed yet: shown until an inventory shows a settled change."""
         i = self.row_of(key)
         if i < 0:
@@ -249,34 +411,24 @@ class VMTableModel(QAbstractTableModel):
             self._row_changed(i)
 
     def _with_pending(self, row: VMRow) -> VMRow:
-        mark = self._pending.get(row.vm.key)
+        mark = self._pending.get(row.key)
         if mark is None:
             return replace(row, pending=None) if row.pending else row
         label, state_then = mark
         settled = row.vm.state != state_then and row.vm.state not in TRANSITIONAL_STATES
         if settled:
-            del self._pending[row.vm.key]
-            return replace(row, pending=None)
-        return replace(row, pending=label)
+            del self._pending[row.key]
+            return replace(row, pending=None) if row.pending else row
+        return row if row.pending == label else replace(row, pending=label)
 
     def _row_changed(self, i: int) -> None:
         self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
-
-
-def _begin_filter_change(proxy: QSortFilterProxyModel) -> None:
-    if hasattr(proxy, "beginFilterChange"):  # Qt 6.9+; invalidateFilter is deprecated there
-        proxy.beginFilterChange()
-
-
-def _end_filter_change(proxy: QSortFilterProxyModel) -> None:
-    if hasattr(proxy, "endFilterChange"):
-        proxy.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-    else:  # pragma: no cover - older Qt
-        proxy.invalidateRowsFilter()
+        self.updated.emit()
 
 
 class SortProxy(QSortFilterProxyModel):
-    """Sorts by SORT_ROLE with Python's own ordering (tuples, datetimes), which Qt cannot compare."""
+    """Sorts small lists by SORT_ROLE with Python's own ordering (tuples, datetimes), which Qt
+    cannot compare (a Python call per comparison: for the VM table see VMFilterProxy)."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -290,37 +442,323 @@ class SortProxy(QSortFilterProxyModel):
             return str(a) < str(b)
 
 
-class VMFilterProxy(SortProxy):
-    """Search (name, host, owner, application) and state filter over the one VM model."""
+def _comparable(value: Any) -> tuple[int, Any]:
+    """A sort key for a column whose values Python cannot compare with each other."""
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
 
-    def __init__(self, parent: Any = None) -> None:
+
+_SORT_HINT = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
+_WITH_HINT = "QList<QPersistentModelIndex>,QAbstractItemModel::LayoutChangeHint"  # the signals' overload
+_FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
+_MAX_CHANGED_RUNS = 64  # beyond that, one dataChanged over their span
+
+
+class VMFilterProxy(QAbstractProxyModel):
+    """Search (name, host, owner, application), state filter and sort over the one VM model.
+
+    It holds the rows in sort order (`_order`, every source row) and the visible ones (`_rows`,
+    proxy row -> source row; `_pos` the other way). Sorting and filtering run in Python over the
+    rows' precomputed keys, once per change: a sort, a keystroke, a write of the model (its
+    `updated` signal). A changed order or set of visible rows is one layout change; rows whose
+    data changed in place are a dataChanged."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._search = ""
+        self._words: tuple[str, ...] = ()
         self._state_group = "All states"
-        self.setDynamicSortFilter(True)
+        self._sort_column = -1
+        self._sort_order = Qt.SortOrder.AscendingOrder
+        self._sorted_once = False
+        self._order: list[int] = []  # every source row, in sort order
+        self._keys: list[Any] = []  # the sort column's key of every source row (when sorted)
+        self._rows: list[int] = []  # proxy row -> source row
+        self._pos: list[int] = []  # source row -> proxy row, -1 when filtered out
+        self._resort = False  # a sort key changed: re-sort at the end of the model's write
+        self._refilter = False  # a row's search text or state changed: filter again
+        self._saved: list[tuple[QModelIndex, QPersistentModelIndex]] = []
+        self._source: VMTableModel | None = None
+
+    # -- the source
+    def setSourceModel(self, model: QAbstractItemModel | None) -> None:
+        if model is not None and not isinstance(model, VMTableModel):
+            raise TypeError("VMFilterProxy shows a VMTableModel")
+        self.beginResetModel()
+        old = self._source
+        if old is not None:
+            for signal, slot in self._wiring(old):
+                signal.disconnect(slot)
+        super().setSourceModel(model)  # type: ignore[arg-type]  # None: no source, as Qt allows
+        self._source = model
+        if model is not None:
+            for signal, slot in self._wiring(model):
+                signal.connect(slot)
+        self._rebuild()
+        self.endResetModel()
+
+    def _wiring(self, model: VMTableModel) -> list[tuple[Any, Callable[..., None]]]:
+        return [
+            (model.rowsAboutToBeInserted, self._begin_layout),
+            (model.rowsInserted, self._rows_inserted),
+            (model.rowsAboutToBeRemoved, self._begin_layout),
+            (model.rowsRemoved, self._rows_removed),
+            (model.rowsAboutToBeMoved, self._begin_layout),
+            (model.rowsMoved, self._rebuild_layout),
+            (model.layoutAboutToBeChanged, self._begin_layout),
+            (model.layoutChanged, self._rebuild_layout),
+            (model.modelAboutToBeReset, self.beginResetModel),
+            (model.modelReset, self._reset),
+            (model.dataChanged, self._data_changed),
+            (model.headerDataChanged, self._header_changed),
+            (model.updated, self._settle),
+        ]
+
+    def _source_rows(self) -> list[VMRow]:
+        return self._source._rows if self._source is not None else []
+
+    # -- the mapping
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
+        if parent.isValid() or not (0 <= row < len(self._rows) and 0 <= column < len(COLUMNS)):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
+    def parent(self, child: Index | None = None) -> Any:
+        if child is None:
+            return QObject.parent(self)
+        return QModelIndex()
+
+    def sibling(self, row: int, column: int, index: Index) -> QModelIndex:
+        return self.index(row, column)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() or self._source is None else len(COLUMNS)
+
+    def hasChildren(self, parent: Index = QModelIndex()) -> bool:
+        return not parent.isValid() and bool(self._rows) and self._source is not None
+
+    def mapToSource(self, proxy_index: Index) -> QModelIndex:
+        if self._source is None or not proxy_index.isValid() \
+                or not 0 <= proxy_index.row() < len(self._rows):
+            return QModelIndex()
+        return self._source.index(self._rows[proxy_index.row()], proxy_index.column())
+
+    def mapFromSource(self, source_index: Index) -> QModelIndex:
+        if not source_index.isValid() or not 0 <= source_index.row() < len(self._pos):
+            return QModelIndex()
+        row = self._pos[source_index.row()]
+        return self.createIndex(row, source_index.column()) if row >= 0 else QModelIndex()
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if self._source is None or not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        return self._source.cell(self._rows[index.row()], index.column(), role)
+
+    def multiData(self, index: Index, roles: Any) -> None:
+        """Every role a delegate asks for a cell in one call (rather than one data() each)."""
+        if self._source is not None and index.isValid() and 0 <= index.row() < len(self._rows):
+            self._source.fill_roles(self._rows[index.row()], index.column(), roles)
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        return _FLAGS if index.isValid() else _NO_FLAGS
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if self._source is None:
+            return None
+        if orientation == Qt.Orientation.Vertical:
+            if not 0 <= section < len(self._rows):
+                return None
+            section = self._rows[section]
+        return self._source.headerData(section, orientation, role)
+
+    # -- sort and filter
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        column = column if 0 <= column < len(COLUMNS) else -1
+        if (column, order) == (self._sort_column, self._sort_order) and self._sorted_once:
+            return  # the order is kept up to date (QTableView.sortByColumn asks twice)
+        self._sort_column, self._sort_order, self._sorted_once = column, order, True
+        self._apply(self._sorted(), None)
+
+    def sortColumn(self) -> int:
+        return self._sort_column
+
+    def sortOrder(self) -> Qt.SortOrder:
+        return self._sort_order
 
     def set_search(self, text: str) -> None:
-        _begin_filter_change(self)
-        self._search = text.strip().lower()
-        _end_filter_change(self)
+        words = tuple(text.strip().lower().split())
+        self._search = " ".join(words)
+        if words == self._words:
+            return
+        # Typing on narrows the list: the new rows are among those shown now.
+        narrower = all(any(old in new for new in words) for old in self._words)
+        self._words = words
+        self._apply(self._order, self._rows if narrower and not self._refilter else None)
 
     def set_state_group(self, group: str) -> None:
         if group not in STATE_GROUPS:
             raise ValueError(f"unknown state group {group!r}")
-        _begin_filter_change(self)
-        self._state_group = group
-        _end_filter_change(self)
+        if group != self._state_group:
+            self._state_group = group
+            self._apply(self._order, None)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        row: VMRow | None = self.sourceModel().index(source_row, 0, source_parent).data(ROW_ROLE)
-        if row is None:
-            return False
-        if not STATE_GROUPS[self._state_group](row.vm.state):
-            return False
-        if not self._search:
-            return True
-        haystack = " ".join((row.vm.name, row.vm.host, row.owner, row.application)).lower()
-        return all(word in haystack for word in self._search.split())
+    def _sorted(self) -> list[int]:
+        rows = self._source_rows()
+        column = self._sort_column
+        if column < 0:
+            self._keys = []
+            return list(range(len(rows)))
+        self._keys = [row.sort_keys[column] for row in rows]
+        return self._sort(list(range(len(rows))))
+
+    def _sort(self, order: list[int]) -> list[int]:
+        """`order` sorted by the keys (stable: equal keys keep their order)."""
+        if self._sort_column < 0:
+            return sorted(order)
+        reverse = self._sort_order == Qt.SortOrder.DescendingOrder
+        try:
+            return sorted(order, key=self._keys.__getitem__, reverse=reverse)
+        except TypeError:
+            safe = [_comparable(k) for k in self._keys]
+            return sorted(order, key=safe.__getitem__, reverse=reverse)
+
+    def _accepted(self, candidates: list[int]) -> list[int]:
+        rows = self._source_rows()
+        bit, words = _GROUP_BITS[self._state_group], self._words
+        if bit == _ALL_STATES:
+            if not words:
+                return list(candidates)
+            if len(words) == 1:
+                word = words[0]
+                return [i for i in candidates if word in rows[i].search_text]
+            return [i for i in candidates if all(w in rows[i].search_text for w in words)]
+        if not words:
+            return [i for i in candidates if rows[i].state_groups & bit]
+        return [i for i in candidates
+                if rows[i].state_groups & bit and all(w in rows[i].search_text for w in words)]
+
+    def _apply(self, order: list[int], narrowed_from: list[int] | None,
+               same_filter: bool = False) -> None:
+        """Show the accepted rows of `order` (of `narrowed_from` when the filter only narrowed;
+        the rows shown now, in the new order, when only the order changed): one layout change,
+        or nothing when the visible rows stay the same."""
+        if same_filter:
+            pos = self._pos
+            visible = [i for i in order if pos[i] >= 0]
+        else:
+            visible = self._accepted(order if narrowed_from is None else narrowed_from)
+            self._refilter = False
+        if visible == self._rows:
+            self._order = order
+            return
+        self._begin_layout()
+        self._order = order
+        self._show(visible)
+        self._end_layout()
+
+    def _show(self, visible: list[int]) -> None:
+        self._rows = visible
+        pos = [-1] * len(self._source_rows())
+        for proxy_row, source_row in enumerate(visible):
+            pos[source_row] = proxy_row
+        self._pos = pos
+
+    def _rebuild(self) -> None:
+        """Everything again from the source, without signals."""
+        self._order = self._sorted()
+        self._resort = self._refilter = False
+        self._show(self._accepted(self._order))
+
+    # -- following the source
+    def _begin_layout(self, *_: Any) -> None:
+        """Before the source or the mapping changes: remember where every persistent index of
+        ours points in the source (source persistent indexes follow inserts and removals)."""
+        self.layoutAboutToBeChanged[_WITH_HINT].emit([], _SORT_HINT)  # type: ignore[index]
+        source = self._source
+        saved = []
+        for index in self.persistentIndexList():
+            row = index.row()
+            target = source.index(self._rows[row], index.column()) \
+                if source is not None and 0 <= row < len(self._rows) else QModelIndex()
+            saved.append((index, QPersistentModelIndex(target)))
+        self._saved = saved
+
+    def _end_layout(self) -> None:
+        saved, self._saved = self._saved, []
+        if saved:
+            self.changePersistentIndexList([old for old, _ in saved],
+                                           [self.mapFromSource(target) for _, target in saved])
+        self.layoutChanged[_WITH_HINT].emit([], _SORT_HINT)  # type: ignore[index]
+
+    def _rebuild_layout(self, *_: Any) -> None:
+        self._rebuild()
+        self._end_layout()
+
+    def _rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        count = last - first + 1
+        rows = self._source_rows()
+        order = [i + count if i >= first else i for i in self._order]
+        if self._sort_column >= 0:
+            self._keys[first:first] = [rows[i].sort_keys[self._sort_column]
+                                       for i in range(first, last + 1)]
+        # Timsort takes the sorted run and the new rows in about linear time.
+        self._order = self._sort(order + list(range(first, last + 1)))
+        self._resort = self._refilter = False
+        self._show(self._accepted(self._order))
+        self._end_layout()
+
+    def _rows_removed(self, parent: QModelIndex, first: int, last: int) -> None:
+        count = last - first + 1
+
+        def kept(numbers: list[int]) -> list[int]:
+            return [i if i < first else i - count for i in numbers if not first <= i <= last]
+
+        self._order = kept(self._order)
+        del self._keys[first:last + 1]
+        self._show(kept(self._rows))
+        self._end_layout()
+
+    def _reset(self) -> None:
+        self._rebuild()
+        self.endResetModel()
+
+    def _header_changed(self, orientation: Qt.Orientation, first: int, last: int) -> None:
+        if orientation == Qt.Orientation.Horizontal:
+            self.headerDataChanged.emit(orientation, first, last)
+
+    def _data_changed(self, top: QModelIndex, bottom: QModelIndex, roles: Sequence[int] = ()) -> None:
+        rows, pos, keys = self._source_rows(), self._pos, self._keys
+        column, bit, words = self._sort_column, _GROUP_BITS[self._state_group], self._words
+        shown = []
+        for i in range(top.row(), bottom.row() + 1):
+            row = rows[i]
+            if column >= 0 and keys[i] != row.sort_keys[column]:
+                keys[i] = row.sort_keys[column]
+                self._resort = True
+            accepted = bool(row.state_groups & bit) and all(w in row.search_text for w in words)
+            if accepted != (pos[i] >= 0):
+                self._refilter = True
+            if pos[i] >= 0:
+                shown.append(pos[i])
+        runs = _runs(shown)
+        if len(runs) > _MAX_CHANGED_RUNS:
+            runs = [(runs[0][0], runs[-1][1])]
+        last_column = len(COLUMNS) - 1
+        for first, last in runs:
+            self.dataChanged.emit(self.createIndex(first, 0), self.createIndex(last, last_column),
+                                  list(roles))
+
+    def _settle(self) -> None:
+        """The end of a write of the model: sort and filter again if the write asked for it."""
+        if self._resort:
+            self._resort = False
+            self._apply(self._sort(self._order), None, same_filter=not self._refilter)
+        elif self._refilter:
+            self._apply(self._order, None)
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
