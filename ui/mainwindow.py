@@ -123,7 +123,9 @@ class HostStatusBar(QWidget):
         if label is None:
             return
         label.setText(f"● {result.host}: {result.status.value}")
-        label.setStyleSheet(f"color: {STATUS_COLORS.get(result.status, '#555')}")
+        style = f"color: {STATUS_COLORS.get(result.status, '#555')}"
+        if label.styleSheet() != style:  # a new style sheet lays out and repaints the window
+            label.setStyleSheet(style)
         detail = str(result.error) if result.error else f"answered in {result.seconds:.1f} s"
         label.setToolTip(tip(f"{result.host}: {result.status.value}", detail))
 
@@ -304,7 +306,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(outer, 1)
         self.setCentralWidget(central)
 
-        self.actions: dict[Action, QAction] = {}
+        # Not `actions`: that would hide QWidget.actions().
+        self.qactions: dict[Action, QAction] = {}
         self._build_actions()
         self.statusBar().addPermanentWidget(plain_label(f"Signed in as {self.identity.name}",
                                                         selectable=False))
@@ -332,9 +335,9 @@ class MainWindow(QMainWindow):
                 qaction.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             qaction.triggered.connect(lambda _=False, a=action: self.trigger(a))
             self.addAction(qaction)  # shortcuts work even for actions only in menus
-            self.actions[action] = qaction
+            self.qactions[action] = qaction
         for action in TOOLBAR_ACTIONS:
-            bar.addAction(self.actions[action])
+            bar.addAction(self.qactions[action])
             if action in {Action.RESUME, Action.CHECKPOINT_CREATE}:
                 bar.addSeparator()
 
@@ -379,7 +382,7 @@ class MainWindow(QMainWindow):
             if i:
                 menu.addSeparator()
             for action in group:
-                menu.addAction(self.actions[action])
+                menu.addAction(self.qactions[action])
 
     def _context_menu(self, pos: QPoint) -> None:
         menu = QMenu(self)
@@ -426,7 +429,7 @@ class MainWindow(QMainWindow):
             busy=lambda vm: vm.key in self._busy)
 
     def update_actions(self) -> None:
-        for action, qaction in self.actions.items():
+        for action, qaction in self.qactions.items():
             enabled, reason = self.availability(action)
             qaction.setEnabled(enabled)
             spec = SPECS[action]

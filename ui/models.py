@@ -791,7 +791,7 @@ class CheckpointModel(QAbstractItemModel):
         return c.parent_id if c.parent_id in self._by_id else None
 
     def checkpoint(self, index: Index) -> Checkpoint | None:
-        return self._by_id.get(index.internalPointer()) if index.isValid() else None  # type: ignore[arg-type]
+        return self._by_id.get(index.internalPointer()) if index.isValid() else None
 
     def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
         if column < 0 or column >= len(self.HEADERS):
@@ -803,7 +803,7 @@ class CheckpointModel(QAbstractItemModel):
         return self.createIndex(row, column, kids[row].id)
 
     def _key(self, index: Index) -> str | None:
-        return index.internalPointer() if index.isValid() else None  # type: ignore[return-value]
+        return index.internalPointer() if index.isValid() else None
 
     def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]
         if not index.isValid():

@@ -17,7 +17,6 @@ from console.paths import LAB_DATA
 from console.policy import Policy
 from ui.app import Services, Session
 from ui.mainwindow import MainWindow
-from ui.models import COL_STATE, ROW_ROLE
 from ui.signin import DEMO_ACCOUNTS
 from ui.tasks import Tasks
 
@@ -139,22 +138,22 @@ def test_actions_follow_privilege_and_state_with_the_reason(open_as) -> None:
     henry = open_as("henry")
     w = henry.window
     henry.select("office-print")  # Running; henry is helpdesk (start, shutdown, reset)
-    assert w.actions[Action.SHUTDOWN].isEnabled() and w.actions[Action.RESET].isEnabled()
-    assert not w.actions[Action.START].isEnabled()
-    assert "office-print is Running" in w.actions[Action.START].toolTip()
-    assert not w.actions[Action.TURNOFF].isEnabled()
-    assert "vm.turnoff" in w.actions[Action.TURNOFF].toolTip()
-    assert "office-print" in w.actions[Action.TURNOFF].toolTip()
-    assert not w.actions[Action.CHECKPOINT_CREATE].isEnabled()
-    assert not w.actions[Action.MOUNT_ISO].isEnabled()
+    assert w.qactions[Action.SHUTDOWN].isEnabled() and w.qactions[Action.RESET].isEnabled()
+    assert not w.qactions[Action.START].isEnabled()
+    assert "office-print is Running" in w.qactions[Action.START].toolTip()
+    assert not w.qactions[Action.TURNOFF].isEnabled()
+    assert "vm.turnoff" in w.qactions[Action.TURNOFF].toolTip()
+    assert "office-print" in w.qactions[Action.TURNOFF].toolTip()
+    assert not w.qactions[Action.CHECKPOINT_CREATE].isEnabled()
+    assert not w.qactions[Action.MOUNT_ISO].isEnabled()
     henry.select("office-files")  # Saved
-    assert w.actions[Action.START].isEnabled() and not w.actions[Action.SHUTDOWN].isEnabled()
+    assert w.qactions[Action.START].isEnabled() and not w.qactions[Action.SHUTDOWN].isEnabled()
     henry.select("office-print", "shop-web02")  # bulk: both Running, both helpdesk
-    assert len(w.selected_vms()) == 2 and w.actions[Action.SHUTDOWN].isEnabled()
-    assert "Select a single VM" in w.actions[Action.CHECKPOINT_CREATE].toolTip()
+    assert len(w.selected_vms()) == 2 and w.qactions[Action.SHUTDOWN].isEnabled()
+    assert "Select a single VM" in w.qactions[Action.CHECKPOINT_CREATE].toolTip()
     henry.select("office-print", "office-files")
-    assert not w.actions[Action.SHUTDOWN].isEnabled()
-    assert "office-files is Saved" in w.actions[Action.SHUTDOWN].toolTip()
+    assert not w.qactions[Action.SHUTDOWN].isEnabled()
+    assert "office-files is Saved" in w.qactions[Action.SHUTDOWN].toolTip()
 
 
 def test_start_a_vm_and_see_its_state_change(open_as) -> None:
@@ -199,9 +198,9 @@ def test_checkpoint_create_and_apply(open_as, answers) -> None:
     new = next(c for c in olivia.row("shop-app01").vm.checkpoints if c.id not in before)
     assert new.name == "before <b>update</b>"
     details = olivia.window.details
-    assert not olivia.window.actions[Action.CHECKPOINT_APPLY].isEnabled()  # none chosen yet
+    assert not olivia.window.qactions[Action.CHECKPOINT_APPLY].isEnabled()  # none chosen yet
     assert details.select_checkpoint(new.id)
-    assert olivia.window.actions[Action.CHECKPOINT_APPLY].isEnabled()
+    assert olivia.window.qactions[Action.CHECKPOINT_APPLY].isEnabled()
     status, message = olivia.act(Action.CHECKPOINT_APPLY)
     assert status == "ok", message
     confirm = [a for a in answers.asked if a[0] == "confirm"][-1]
@@ -349,10 +348,10 @@ def test_rich_text_names_render_literally(world: World, open_as) -> None:
     assert {"<img src=x>", "<a href=y>click</a>"} <= {label.text() for label in labels}
     assert all(label.textFormat().name == "PlainText" for label in labels)
     adam.select("<img src=x>", "shop-web01")  # a disabled action's reason names the VM
-    doc.setHtml(adam.window.actions[Action.START].toolTip())
+    doc.setHtml(adam.window.qactions[Action.START].toolTip())
     assert "Cannot start shop-web01: shop-web01 is Running." in doc.toPlainText()
     adam.select("<img src=x>")
-    doc.setHtml(adam.window.actions[Action.SHUTDOWN].toolTip())
+    doc.setHtml(adam.window.qactions[Action.SHUTDOWN].toolTip())
     assert "Cannot shut down <img src=x>: <img src=x> is Off." in doc.toPlainText()
 
 
