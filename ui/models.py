@@ -451,7 +451,8 @@ _SORT_HINT = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
 _WITH_HINT = "QList<QPersistentModelIndex>,QAbstractItemModel::LayoutChangeHint"  # the signals' overload
 _FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
-_MAX_CHANGED_RUNS = 64  # beyond that, one dataChanged over their span
+_VIEW_UPDATE_CELLS = 200  # QAbstractItemView: beyond this many cells a dataChanged repaints all
+_MAX_CHANGED_PIECES = 500  # beyond that many dataChanged, one over their span
 
 
 class VMFilterProxy(QAbstractProxyModel):
@@ -744,11 +745,16 @@ class VMFilterProxy(QAbstractProxyModel):
                 self._refilter = True
             if pos[i] >= 0:
                 shown.append(pos[i])
-        runs = _runs(shown)
-        if len(runs) > _MAX_CHANGED_RUNS:
-            runs = [(runs[0][0], runs[-1][1])]
+        # Views repaint just the changed cells in view for a dataChanged over at most 200
+        # cells, and their whole viewport for a bigger one: runs of changed rows go in pieces
+        # that small, so changes out of view repaint nothing (unless there are very many).
+        step = max(1, _VIEW_UPDATE_CELLS // len(COLUMNS))
+        pieces = [(start, min(last, start + step - 1))
+                  for first, last in _runs(shown) for start in range(first, last + 1, step)]
+        if len(pieces) > _MAX_CHANGED_PIECES:
+            pieces = [(pieces[0][0], pieces[-1][1])]
         last_column = len(COLUMNS) - 1
-        for first, last in runs:
+        for first, last in pieces:
             self.dataChanged.emit(self.createIndex(first, 0), self.createIndex(last, last_column),
                                   list(roles))
 
