@@ -628,10 +628,13 @@ class MainWindow(QMainWindow):
                                              status=getattr(outcome, "vm_status", "") or ""))
             if status == "pending":
                 self.model.mark_pending(vm.key, f"{spec.pending_label or spec.verb} (pending)")
-            self.progress.finish(token, status, message if status != "ok" else "")
+            # Done, but the host could not record it (its event log refused): said beside it.
+            warning = str(getattr(outcome, "warning", "") or "")
+            self.progress.finish(token, status, message if status != "ok" else warning)
             self.action_finished.emit(status, message)
-            if status != "ok":
-                self.statusBar().showMessage(f"{vm.name}: {message}", 10000)
+            if status != "ok" or warning:
+                self.statusBar().showMessage(f"{vm.name}: {message if status != 'ok' else warning}",
+                                             10000)
             # The host's answer is one VM's state; checkpoints, media and uptime come with a read.
             self._read(vm.host, after_action=True)
 

@@ -421,3 +421,24 @@ def test_keyboard_shortcut_and_context_menu_reach_the_same_actions(open_as) -> N
     assert items["Shut &Down"].isEnabled() and not items["&Start"].isEnabled()
     assert not items["Turn &Off"].isEnabled() and "vm.turnoff" in items["Turn &Off"].toolTip()
     menu.close()
+
+
+def test_a_done_action_the_host_could_not_record_says_so(open_as, answers, monkeypatch) -> None:
+    # The JEA endpoint answers a done action with log_error when its event log refused the event
+    # (tests/lab/test_psrp.py); the window reports the action done and the warning beside it.
+    from concurrent.futures import Future
+
+    from console.hosts import ActionOutcome
+    olivia = open_as("olivia")
+    olivia.select("shop-web01")
+    warning = "The event of this call was not written to the Application log: log full."
+
+    def submit(identity, vm, action, **params) -> Future:
+        done: Future = Future()
+        done.set_result(ActionOutcome("ok", "Saved", "power save done on HV01.", warning=warning))
+        return done
+    monkeypatch.setattr(olivia.session.actions, "submit", submit)
+    status, _ = olivia.act(Action.SAVE)
+    assert status == "ok"
+    entry = olivia.window.progress.list.item(olivia.window.progress.list.count() - 1)
+    assert entry.text().startswith("Save: shop-web01 on HV01: ok") and warning in entry.text()
