@@ -36,7 +36,7 @@ from console.hosts import Credentials, HostResult, HostStatus, status_of
 from console.identity import Identity
 from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action
 from console.policy import Policy
-from console.review import HostsRead, read_hosts
+from console.review import HostsRead, Review, build_review, read_hosts
 
 from .actions import NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
 from .activity import ActivityWindow
@@ -63,6 +63,13 @@ STATUS_COLORS = {
     HostStatus.ACCESS_DENIED: "#c62828", HostStatus.CREDENTIALS_REJECTED: "#c62828",
     HostStatus.ERROR: "#c62828",
 }
+
+
+def read_and_review(pool: Any, policy: Any, domain: str) -> tuple[HostsRead, Review]:
+    """In a worker: every host read, then the review built (it takes seconds at thousands of
+    VMs, which the GUI thread must not spend)."""
+    read = read_hosts(pool, policy)
+    return read, build_review(policy, read.inventory, read.facts, domain=domain)
 
 
 def read_host(session: Session, services: Services, host: str) -> HostResult:
@@ -684,15 +691,16 @@ class MainWindow(QMainWindow):
         """Read every host in a worker, then show the review of the policy against them."""
         self.statusBar().showMessage("Reading the hosts for the review...")
 
-        def show(read: HostsRead) -> None:
+        def show(done: tuple[HostsRead, Review]) -> None:
+            read, review = done
             self._review = ReviewWindow(self.services, self, session=self.session,
-                                        inventory=read.inventory, facts=read.facts)
+                                        inventory=read.inventory, facts=read.facts, review=review)
             self._review.show()
             self.statusBar().showMessage(
                 "Review ready" + (f"; not reviewed: {', '.join(read.failed)}" if read.failed else ""))
 
-        self.tasks.run(read_hosts, self.session.pool, self.services.policy,
-                       label="review").on_success(show)
+        self.tasks.run(read_and_review, self.session.pool, self.services.policy,
+                       self.identity.name.split("\\")[0], label="review").on_success(show)
 
     def open_settings(self) -> None:
         saved = SettingsDialog.edit(self, self.services.config, self.services.config_path)

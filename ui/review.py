@@ -123,7 +123,8 @@ class ReviewWindow(QWidget):
 
     def __init__(self, services: Any, parent: QWidget | None = None, *, session: Any = None,
                  inventory: Mapping[str, Sequence[VM]] | None = None,
-                 facts: Mapping[str, HostFacts] | None = None, today: date | None = None) -> None:
+                 facts: Mapping[str, HostFacts] | None = None, today: date | None = None,
+                 review: core.Review | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.services = services
         self.session = session if session is not None else getattr(parent, "session", None)
@@ -134,7 +135,8 @@ class ReviewWindow(QWidget):
             inventory, facts = self._read_hosts()
         self.inventory = {h: list(v) for h, v in inventory.items()}
         self.facts = dict(facts or {})
-        self.review = self._build()
+        # Built in a worker by whoever read the hosts (seconds at thousands of VMs); else here.
+        self.review = review if review is not None else self._build()
 
         self.tabs = QTabWidget()
         self.findings = RowsModel(["severity", "kind", "summary", "objects", "fix", "line"], self)

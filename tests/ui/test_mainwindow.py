@@ -373,7 +373,17 @@ def test_demo_smoke_exits_zero_and_prints_the_count(tmp_path: Path) -> None:
     assert [p.name for p in temp.iterdir() if p.name.startswith("hvconsole-demo-")] == []
 
 
-def test_review_opens_for_a_reviewer_with_the_hosts_read_in_a_worker(open_as) -> None:
+def test_review_opens_for_a_reviewer_with_the_hosts_read_in_a_worker(open_as, monkeypatch) -> None:
+    import threading
+
+    import ui.mainwindow
+    built_in: list[bool] = []
+    build = ui.mainwindow.build_review
+
+    def recorded(*args, **kwargs):
+        built_in.append(threading.current_thread() is threading.main_thread())
+        return build(*args, **kwargs)
+    monkeypatch.setattr(ui.mainwindow, "build_review", recorded)
     henry = open_as("henry")
     assert not henry.window.review_action.isEnabled()
     assert "policy.read" in henry.window.review_action.toolTip()
@@ -385,6 +395,7 @@ def test_review_opens_for_a_reviewer_with_the_hosts_read_in_a_worker(open_as) ->
     review = rita.window._review
     assert set(review.inventory) == {"HV01", "HV02", "HV03"}
     assert review.findings.rowCount() > 0
+    assert built_in == [False]  # the review was built in the worker, not on the GUI thread
     review.close()
 
 
