@@ -36,6 +36,8 @@ EXECUTABLE = "powershell"
 ARGUMENTS = ("-NoProfile", "-NonInteractive", "-Command", "-")
 STDIN_LIMIT = 64 * 1024  # far below WinRM's 500 KB envelope (MaxEnvelopeSizekb)
 OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media")
+
+
 def compact(text: str) -> str:
     """Drop blank lines, `#` comment lines and indentation. Scripts use no here-strings."""
     lines = (line.strip() for line in text.splitlines())
