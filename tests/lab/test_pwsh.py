@@ -108,6 +108,16 @@ def test_break_and_continue_in_loops() -> None:
     assert out("foreach($i in 1..5){if($i -eq 2){continue}; if($i -eq 4){break}; $i}") == [1, 3]
 
 
+def test_break_and_continue_in_every_kind_of_loop() -> None:
+    # (tree-sitter-powershell does not parse `break <label>`, so labels are not exercised.)
+    for inner in ("for($j=0; $j -lt 3; $j++){if($j -eq 1){break}; \"$i$j\"}",
+                  "$j=0; do{if($j -eq 1){break}; \"$i$j\"; $j++}while($j -lt 3)",
+                  "$j=0; while($j -lt 3){if($j -eq 1){break}; \"$i$j\"; $j++}"):
+        assert out("foreach($i in 1..2){" + inner + "}") == ["10", "20"], inner
+    assert out("$n=0; do{$n++; if($n -lt 3){continue}; $n}until($n -ge 4)") == [3, 4]
+    assert out("for($i=0; $i -lt 4; $i++){if($i -eq 1){continue}; $i}") == [0, 2, 3]
+
+
 def test_while_loop() -> None:
     assert out("$c='C:\\a\\b'; while($c.Length -gt 3){$c; $c=Split-Path -Path $c -Parent}") == \
         ["C:\\a\\b", "C:\\a"]

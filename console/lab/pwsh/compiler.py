@@ -39,6 +39,21 @@ _ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t
 _SCOPES = ("global", "local", "private", "script", "using", "variable")
 
 
+
+def _iteration(body: Stmt, ctx: Ctx, out: list[Any], label: str | None) -> bool:
+    """One pass of a loop's body: False when a break for this loop ends the loop. A break or
+    continue labelled for an outer loop goes on up to it."""
+    try:
+        body(ctx, out)
+    except BreakSignal as b:
+        if b.label and b.label != label:
+            raise
+        return False
+    except ContinueSignal as c:
+        if c.label and c.label != label:
+            raise
+    return True
+
 class ParseError(Exception):
     """The text is not PowerShell (or not the subset the lab runs): nothing of it runs."""
 
@@ -546,15 +561,8 @@ class Compiler:
             items = [value] if isinstance(value, Hashtable) else _iterate(value)
             for item in items:
                 ctx.scope.vars[name] = item
-                try:
-                    body(ctx, out)
-                except BreakSignal as b:
-                    if b.label and b.label != label:
-                        raise
+                if not _iteration(body, ctx, out, label):
                     break
-                except ContinueSignal as c:
-                    if c.label and c.label != label:
-                        raise
         return run
 
     def while_statement(self, node: Node) -> Stmt:
@@ -565,34 +573,20 @@ class Compiler:
         to_bool = cv.to_bool
 
         def run(ctx: Ctx, out: list[Any]) -> None:
-            while to_bool(cond(ctx)):
-                try:
-                    body(ctx, out)
-                except BreakSignal as b:
-                    if b.label and b.label != label:
-                        raise
-                    break
-                except ContinueSignal as c:
-                    if c.label and c.label != label:
-                        raise
+            while to_bool(cond(ctx)) and _iteration(body, ctx, out, label):
+                pass
         return run
 
     def do_statement(self, node: Node) -> Stmt:
         body = self.block(next(c for c in node.children if c.type == "statement_block"))
         cond = self.pipeline_value(next(c for c in node.children if c.type == "while_condition").children[0])
         until = any(self.text(c).lower() == "until" for c in node.children if c.child_count == 0)
+        label = self.loop_label(node)
         to_bool = cv.to_bool
 
         def run(ctx: Ctx, out: list[Any]) -> None:
-            while True:
-                try:
-                    body(ctx, out)
-                except BreakSignal:
-                    break
-                except ContinueSignal:
-                    pass
-                if to_bool(cond(ctx)) == until:
-                    break
+            while _iteration(body, ctx, out, label) and to_bool(cond(ctx)) != until:
+                pass
         return run
 
     def for_statement(self, node: Node) -> Stmt:
@@ -603,17 +597,12 @@ class Compiler:
         cond_e = self.pipeline_value(cond.children[0]) if cond is not None else (lambda ctx: True)
         step_s = self.pipeline_statement(step.children[0]) if step is not None else _nothing
         body = self.block(next(c for c in node.children if c.type == "statement_block"))
+        label = self.loop_label(node)
         to_bool = cv.to_bool
 
         def run(ctx: Ctx, out: list[Any]) -> None:
             init_s(ctx, out)
-            while to_bool(cond_e(ctx)):
-                try:
-                    body(ctx, out)
-                except BreakSignal:
-                    break
-                except ContinueSignal:
-                    pass
+            while to_bool(cond_e(ctx)) and _iteration(body, ctx, out, label):
                 step_s(ctx, [])
         return run
 
