@@ -69,12 +69,13 @@ REQUIRED_PRIVILEGES: dict[Action, frozenset[str]] = {
 
 # Which action each Hyper-V state allows: console.states, the one table the scripts and the lab
 # read too (the cmdlets' own tables, from Microsoft's sources). An unknown state allows nothing.
-STATE_ACTIONS: dict[str, frozenset[Action]] = {
-    state: frozenset(Action(a) for a in states.actions_for(state)) for state in facts.STATES}
-# Guest restart is shut down then start: it is offered where shut down is.
-for _state, _actions in STATE_ACTIONS.items():
-    if Action.SHUTDOWN in _actions:
-        STATE_ACTIONS[_state] = _actions | {Action.RESTART}
+def _offered(state: str) -> frozenset[Action]:
+    actions = {Action(a) for a in states.actions_for(state)}
+    # Guest restart is shut down then start: it is offered where shut down is.
+    return frozenset(actions | {Action.RESTART} if Action.SHUTDOWN in actions else actions)
+
+
+STATE_ACTIONS: dict[str, frozenset[Action]] = {state: _offered(state) for state in facts.STATES}
 KNOWN_STATES = frozenset(STATE_ACTIONS)
 TRANSITIONAL_STATES = frozenset({
     "Starting", "Stopping", "Saving", "Pausing", "Resuming", "Reset", "FastSaving",
