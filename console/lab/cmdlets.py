@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from .. import states
@@ -318,23 +319,21 @@ class HostFiles:
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self._index: dict[str, tuple[str, int]] | None = None
-        self._folders: dict[str, list[str]] | None = None
 
-    def _files(self) -> dict[str, tuple[str, int]]:
-        """Every file, by its lower-case path: (path, size). Read once per session (a script
-        run): nothing a script does changes the files it reads afterwards."""
-        if self._index is None:
-            files = {**self.host.files, **disk_files(self.host)}
-            self._index = {p.lower(): (p, size) for p, size in files.items()}
-            folders: dict[str, list[str]] = {}
-            for path, _ in self._index.values():
-                folder, _, name = path.rpartition("\\")
-                while folder:
-                    folders.setdefault(folder.lower() + "\\", []).append(name)
-                    folder, _, name = folder.rpartition("\\")
-            self._folders = {k: sorted(set(v)) for k, v in folders.items()}
-        return self._index
+    @cached_property
+    def _tree(self) -> tuple[dict[str, tuple[str, int]], dict[str, list[str]]]:
+        """Every file by its lower-case path, (path, size), and every folder's entries by its
+        lower-case path with a trailing backslash. Read once per session (a script run):
+        nothing a script does changes the files it reads afterwards."""
+        files = {**self.host.files, **disk_files(self.host)}
+        index = {p.lower(): (p, size) for p, size in files.items()}
+        folders: dict[str, set[str]] = {}
+        for path, _ in index.values():
+            folder, _, name = path.rpartition("\\")
+            while folder:
+                folders.setdefault(folder.lower() + "\\", set()).add(name)
+                folder, _, name = folder.rpartition("\\")
+        return index, {k: sorted(v) for k, v in folders.items()}
 
     def item(self, path: str) -> PSObject | None:
         host = self.host
@@ -342,7 +341,8 @@ class HostFiles:
         if target is not None:
             return self._folder(path, link=target)
         wanted = host.resolve(path).lower()
-        found = self._files().get(wanted)
+        index, folders = self._tree
+        found = index.get(wanted)
         if found is not None:
             resolved_name = ntpath.basename(path.rstrip("\\"))
             dedup = any(d.lower() == wanted for d in host.deduplicated)
@@ -351,7 +351,7 @@ class HostFiles:
                 "Length": found[1], "PSIsContainer": False, "LinkType": None, "Target": [],
                 "Attributes": PSEnum("Archive, ReparsePoint" if dedup else "Archive", 0,
                                      "System.IO.FileAttributes")}, text=path)
-        if host.is_folder(path) or wanted.rstrip("\\") + "\\" in (self._folders or {}):
+        if host.is_folder(path) or wanted.rstrip("\\") + "\\" in folders:
             return self._folder(path)
         return None
 
@@ -367,8 +367,7 @@ class HostFiles:
     def children(self, path: str) -> list[PSObject]:
         base = self.host.resolve(path).rstrip("\\").lower() + "\\"
         shown = path.rstrip("\\") + "\\"
-        self._files()
-        names = (self._folders or {}).get(base, [])
+        names = self._tree[1].get(base, [])
         found = [self.item(shown + n) for n in names]
         return [f for f in found if f is not None]
 
