@@ -13,15 +13,15 @@ import difflib
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+from filelock import FileLock
 
 from .audit import AuditTrail
 from .errors import Denied, PolicyChanged, PolicyError, Problem
@@ -29,6 +29,8 @@ from .identity import Identity
 from .policy import Grant, Policy, normalize_vm_id
 
 ACTION = "policy.modify"
+# A save waits this long for another console's save of the same policy, then is refused.
+_LOCK_WAIT_SECONDS = 10
 _VM_FIELDS = ("name", "owner", "contact", "classification", "application", "tier", "tags", "notes")
 
 
@@ -201,7 +203,14 @@ class PolicyEditor:
             self.audit.decided(self.identity, ACTION, "", "", "", params, False, decision.explain(ACTION))
             raise Denied(f"{self.identity.name} may not change the policy: no grant gives "
                          "policy.modify.")
-        with _exclusive(self.path):
+        lock = FileLock(self.path.with_name(f".{self.path.name}.lock"), timeout=_LOCK_WAIT_SECONDS)
+        try:
+            held = lock.acquire()  # serialises savers of this policy, other consoles too
+        except OSError as error:  # filelock.Timeout included
+            raise PolicyError([Problem(str(self.path), None, "the policy could not be locked for "
+                                       f"saving ({error.strerror or error}); nothing was "
+                                       "written.")]) from None
+        with held:
             on_disk = hashlib.sha256(self.path.read_bytes()).hexdigest()
             if on_disk != self.digest:
                 raise PolicyChanged(f"{self.path} was changed by someone else since it was loaded;"
@@ -240,22 +249,3 @@ class PolicyEditor:
 
 def _grant_block(grant: NewGrant) -> str:
     return "[[grants]]\n" + tomli_w.dumps(grant.table())
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Serialise savers of one policy (other consoles too) with a lock file beside it."""
-    lock = path.with_name(f".{path.name}.lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if sys.platform == "win32":  # the form mypy narrows: msvcrt exists only there
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock

@@ -7,11 +7,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from console.audit import GENESIS, AuditRecord, AuditTrail
 from console.cli import main
@@ -322,6 +324,53 @@ def test_two_processes_appending_at_once_keep_every_record(trail: AuditTrail) ->
         assert [r.params["n"] for r in records if r.workstation == name] == list(range(200))
     switches = sum(a.workstation != b.workstation for a, b in pairwise(records))
     assert switches > 1, "the writers did not overlap, so the lock was not exercised"
+
+
+def test_threads_appending_at_once_keep_a_valid_chain(trail: AuditTrail) -> None:
+    # The window's background tasks write from worker threads of one process.
+    start = threading.Barrier(4)
+
+    def write(name: str) -> None:
+        me = AuditTrail(trail.path, workstation=name)
+        start.wait()
+        for n in range(50):
+            me.decided(OLIVIA, "vm.start", *WEB01, {"n": n}, True, "owner")
+
+    threads = [threading.Thread(target=write, args=(f"WS-{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert (trail.verify().ok, trail.verify().count) == (True, 200)
+    records = trail.records()
+    for i in range(4):
+        assert [r.params["n"] for r in records if r.workstation == f"WS-{i}"] == list(range(50))
+
+
+def test_a_writer_held_off_too_long_refuses_with_audit_error(
+        trail: AuditTrail, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(trail, 1)
+    before = trail.path.read_bytes()
+    monkeypatch.setattr("console.audit.LOCK_WAIT_SECONDS", 0.2)
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another console, in the middle of an append
+        with FileLock(trail.path.with_name(".audit.jsonl.lock")):
+            held.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(AuditError, match="cannot be written .*could not be acquired"):
+            trail.decided(OLIVIA, "vm.start", *WEB01, {}, True, "owner")
+    finally:
+        done.set()
+        holder.join()
+    assert trail.path.read_bytes() == before
+    trail.decided(OLIVIA, "vm.start", *WEB01, {}, True, "owner")  # released: writing goes on
+    assert trail.verify().ok
 
 
 # --- the command line ------------------------------------------------------------------------

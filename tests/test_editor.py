@@ -3,13 +3,15 @@ refused and nothing written by someone else is lost."""
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import date
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from console.audit import AuditTrail
-from console.editor import NewGrant, PolicyEditor
+from console.editor import Change, NewGrant, PolicyEditor
 from console.errors import Denied, PolicyChanged, PolicyError
 from console.identity import Group, Identity
 from console.paths import LAB_DATA
@@ -132,3 +134,58 @@ def test_no_temporary_file_is_left_behind(policy_file: Path) -> None:
     leftovers = [p.name for p in policy_file.parent.iterdir()
                  if p.name.startswith(".policy.toml.") and not p.name.endswith(".lock")]
     assert leftovers == []
+
+
+def test_simultaneous_saves_are_serialised_one_wins(policy_file: Path) -> None:
+    # Both loaded the same version and save at the same moment: the lock lets one check-and-write
+    # finish before the other checks, so the second finds the file changed and writes nothing.
+    editors = [editor(policy_file) for _ in range(4)]
+    changes = [ed.add_grant(NewGrant("LAB\\HV-Build", f"{D}-1206", "viewer", "host", f"HV0{n}"))
+               for n, ed in enumerate(editors[:3], start=1)]
+    changes.append(editors[3].remove_grant(editors[3].policy.grants[0]))
+    start = threading.Barrier(len(editors))
+    outcomes: list[str] = []
+
+    def save(ed: PolicyEditor, change: Change) -> None:
+        start.wait()
+        try:
+            ed.save(change)
+            outcomes.append(change.new_text)
+        except PolicyChanged:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=save, args=pair) for pair in zip(editors, changes, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    winners = [o for o in outcomes if o != "refused"]
+    assert len(outcomes) == 4 and len(winners) == 1
+    assert policy_file.read_text(encoding="utf-8") == winners[0]
+
+
+def test_a_save_held_off_too_long_is_refused(policy_file: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    before = policy_file.read_bytes()
+    ed = editor(policy_file)
+    change = ed.remove_vm_doc(ed.policy.docs_named("office-print")[0].vm_id)
+    monkeypatch.setattr("console.editor._LOCK_WAIT_SECONDS", 0.2)
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another console, in the middle of its save
+        with FileLock(policy_file.with_name(".policy.toml.lock")):
+            held.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(PolicyError, match="could not be locked for saving .*nothing was written"):
+            ed.save(change)
+    finally:
+        done.set()
+        holder.join()
+    assert policy_file.read_bytes() == before
+    ed.save(change)  # released: the same change saves
+    assert Policy.load(policy_file).docs_named("office-print") == []
