@@ -1,16 +1,22 @@
 """Exports of untrusted text (VM names, notes, owners): CSV, HTML and mailto: links.
 
 Names and notes are written by other people, so every export format escapes them for its reader:
-spreadsheets must not run a cell as a formula, a browser must not read markup, and a mail
-client must not find extra recipients or headers in a link.
+spreadsheets must not run a cell as a formula, a browser must not read markup (HTML pages are
+Jinja2 templates under resources/templates/, rendered with autoescape on), and a mail client must
+not find extra recipients or headers in a link.
 """
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
 from urllib.parse import quote
+
+import jinja2
+
+from .paths import RESOURCES
 
 # A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice and
 # Google Sheets (OWASP "CSV injection").
@@ -49,9 +55,18 @@ def csv_rows(text: str) -> list[list[str]]:
              for cell in row] for row in reader]
 
 
-def html_escape(text: str) -> str:
-    """Text safe in HTML content and in quoted attribute values (& < > " ' escaped)."""
-    return html.escape(text, quote=True)
+@cache
+def _templates() -> jinja2.Environment:
+    # autoescape: every value is escaped for HTML text and quoted attributes (& < > " '), so no
+    # caller escapes anything; StrictUndefined: a misspelt name in a template is an error, not "".
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(RESOURCES / "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def html_page(template: str, **values: Any) -> str:
+    """The HTML template `template` (a file in resources/templates/) filled with `values`."""
+    return _templates().get_template(template).render(**values)
 
 
 def mailto(addresses: list[str], subject: str, body: str) -> str:

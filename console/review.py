@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from .errors import ConsoleError
-from .export import csv_text, html_escape, mailto
+from .export import csv_text, html_page, mailto
 from .identity import AUTHENTICATED_USERS, EVERYONE, WELL_KNOWN_LOGON_SIDS, Group, Identity
 from .inventory import VM, HostFacts
 from .policy import (
@@ -704,83 +704,31 @@ ABBREVIATIONS: dict[str, str] = {
     "audit.read": "AR",
 }
 
-_CSS = """
-body { font: 11pt/1.4 system-ui, sans-serif; margin: 2em; color: #111; }
-h1 { font-size: 18pt; } h2 { font-size: 14pt; margin-top: 1.6em; border-bottom: 1px solid #999; }
-table { border-collapse: collapse; width: 100%; margin: .6em 0; font-size: 9.5pt; }
-th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: left; vertical-align: top; }
-th { background: #eee; }
-.high { color: #a00; font-weight: bold; } .medium { color: #a60; } .low { color: #555; }
-.matrix td { text-align: center; white-space: nowrap; } .matrix td.vm { text-align: left; }
-pre { white-space: pre-wrap; border: 1px solid #bbb; padding: .5em; background: #fafafa; }
-@media print {
-  body { margin: 0; font-size: 9pt; } a { color: inherit; text-decoration: none; }
-  h2 { break-after: avoid; } tr, pre { break-inside: avoid; }
-  thead { display: table-header-group; } .screen-only { display: none; }
-}
-"""
-
-
 def to_html(review: Review) -> str:
-    """One self-contained report: findings first, then the permission matrix, then host impact."""
-    e = html_escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>Delegation review</title>", f"<style>{_CSS}</style></head><body>",
-             "<h1>Delegation review</h1>",
-             f"<p>Date {e(review.today.isoformat())}; policy sha256 "
-             f"<code>{e(review.policy_digest[:16])}</code>; {len(review.findings)} findings.</p>",
-             '<h2 id="findings">Findings</h2>']
-    if review.findings:
-        parts.append(_table(FINDING_HEADER[:-1], (
-            [f'<span class="{e(f.severity)}">{e(f.severity)}</span>', e(f.kind), e(f.summary),
-             "<br>".join(e(o) for o in f.objects),
-             e(f.fix) + (f" (line {f.line})" if f.line else "")] for f in review.findings)))
-    else:
-        parts.append("<p>No findings.</p>")
-    parts += ['<h2 id="permissions">Permission matrix</h2>', _matrix(review)]
-    parts.append('<h2 id="impact">Host downtime impact</h2>')
-    for impact in review.impacts:
-        parts.append(f"<h3>{e(impact.host)}</h3>")
-        parts.append(_table(IMPACT_HEADER[1:], ([e(str(c)) for c in row[1:]]
-                                                for row in impact_rows(impact))))
-        parts.append(f'<p class="screen-only"><a href="{e(impact.mailto)}">Write to the owners'
-                     f"</a></p><pre>{e(impact.notice)}</pre>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    """One self-contained report: findings first, then the permission matrix, then host impact
+    (resources/templates/review.html)."""
+    impacts = [(i, [[str(c) for c in row[1:]] for row in impact_rows(i)]) for i in review.impacts]
+    return html_page("review.html", review=review, finding_header=FINDING_HEADER[:-1],
+                     impact_header=IMPACT_HEADER[1:], impacts=impacts, matrix=_matrix(review))
 
 
-def _table(header: list[str], rows: Iterable[list[str]]) -> str:
-    head = "".join(f"<th>{html_escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _matrix(review: Review) -> str:
-    e = html_escape
+def _matrix(review: Review) -> dict[str, Any]:
+    """The permission matrix: a row per VM, a column per principal, privileges abbreviated."""
     refs = list(dict.fromkeys(p.principal for p in review.global_permissions))
     cells: dict[tuple[str, str, str], Permission] = {
         (p.host, p.vm_id, p.principal.sid): p for p in review.permissions}
     vms = list(dict.fromkeys((p.host, p.vm_id, p.vm_name) for p in review.permissions))
-    legend = ", ".join(f"{a} {p}" for p, a in ABBREVIATIONS.items())
-    head = "<th>host</th><th>VM</th>" + "".join(f"<th>{e(r.name)}</th>" for r in refs)
-    rows = []
-    for host, vm_id, vm_name in vms:
-        tds = []
-        for ref in refs:
-            p = cells.get((host, vm_id, ref.sid))
-            text = " ".join(ABBREVIATIONS[x] for x in p.privileges) if p else ""
-            title = f' title="{e(p.why)}"' if p and p.why else ""
-            tds.append(f"<td{title}>{e(text)}</td>")
-        rows.append(f'<tr><td class="vm">{e(host)}</td><td class="vm">{e(vm_name)}</td>'
-                    + "".join(tds) + "</tr>")
-    glob = "".join(
-        f"<td>{e(' '.join(ABBREVIATIONS[x] for x in p.privileges))}</td>"
-        for p in review.global_permissions)
-    rows.append(f'<tr><td class="vm" colspan="2">(global)</td>{glob}</tr>')
-    return (f"<p>Legend: {e(legend)}. A principal is evaluated alone (plus Everyone and "
-            "Authenticated Users).</p>"
-            f'<table class="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
-            "</tbody></table>")
+
+    def short(p: Permission | None) -> str:
+        return " ".join(ABBREVIATIONS[x] for x in p.privileges) if p else ""
+
+    rows = [{"host": host, "vm_name": vm_name,
+             "cells": [{"text": short(p), "why": p.why if p else ""}
+                       for p in (cells.get((host, vm_id, ref.sid)) for ref in refs)]}
+            for host, vm_id, vm_name in vms]
+    return {"legend": ", ".join(f"{a} {p}" for p, a in ABBREVIATIONS.items()),
+            "principals": refs, "rows": rows,
+            "global_cells": [short(p) for p in review.global_permissions]}
 
 
 def to_text(review: Review) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console.export import csv_rows, csv_text, html_escape, mailto
+from console.export import _templates, csv_rows, csv_text, mailto
 
 cells = st.text()
 rows = st.lists(st.lists(cells, min_size=1, max_size=5), max_size=5)
@@ -51,10 +51,11 @@ def test_round_trip_returns_the_same_rows(header: list[str], body: list[list[str
 
 # --- HTML ------------------------------------------------------------------------------------
 
-def test_html_escape_covers_text_and_attributes() -> None:
+def test_html_templates_escape_text_and_attributes_by_themselves() -> None:
     name = """<img src=x onerror="alert('x')">&"""
-    escaped = html_escape(name)
-    assert escaped == "&lt;img src=x onerror=&quot;alert(&#x27;x&#x27;)&quot;&gt;&amp;"
+    page = _templates().from_string('<p title="{{ name }}">{{ name }}</p>').render(name=name)
+    escaped = "&lt;img src=x onerror=&#34;alert(&#39;x&#39;)&#34;&gt;&amp;"
+    assert page == f'<p title="{escaped}">{escaped}</p>'
     assert not set("<>\"'") & set(escaped)
 
 

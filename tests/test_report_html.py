@@ -16,6 +16,7 @@ from console.policy import Policy
 from tests.support import service_missing
 
 HOSTILE = 'evil<img src=x onerror="document.title=\'pwned\'">'
+SCRIPT = """<script>document.title = "pwned & 'owned'"</script>"""
 
 
 def chromium() -> str:
@@ -42,6 +43,7 @@ def test_demo_report_renders_with_findings_matrix_and_impact(tmp_path: Path) -> 
     facts = {h.name: HostFacts.from_json(h.host.host_facts(["D:\\ISO\\"])) for h in world.hosts}
     # an undocumented VM whose name is markup
     inventory["HV03"].append(VM("HV03", "11111111-2222-4333-8444-555555555555", HOSTILE, "Off"))
+    inventory["HV01"].append(VM("HV01", "11111111-2222-4333-8444-666666666666", SCRIPT, "Off"))
     r = review.build_review(policy, inventory, facts, today=date(2026, 11, 26))
     page = tmp_path / "review.html"
     page.write_text(review.to_html(r), encoding="utf-8")
@@ -49,6 +51,9 @@ def test_demo_report_renders_with_findings_matrix_and_impact(tmp_path: Path) -> 
     assert "<title>Delegation review</title>" in dom  # the script never ran: title unchanged
     assert "<img" not in dom
     assert "evil&lt;img" in dom  # shown as text
+    assert "<script" not in dom
+    shown = "&lt;script&gt;document.title = \"pwned &amp; 'owned'\"&lt;/script&gt;"
+    assert dom.count(shown) >= 3  # a finding, a row of the matrix, a row of HV01's guests
     findings, matrix, impact = (dom.index(s) for s in (
         'id="findings"', 'id="permissions"', 'id="impact"'))
     assert findings < matrix < impact

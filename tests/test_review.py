@@ -392,6 +392,56 @@ def test_html_report_escapes_untrusted_text_and_orders_sections() -> None:
         h.split("%20maintenance")[0] for h in parser.hrefs]
 
 
+NASTY = """<script>alert("x & y")</script> & 'single' "double" &amp; \\ é"""
+
+
+class _Places(HTMLParser):
+    """Where a text lands in the page: (section, tag) for text, (section, attribute) for
+    attribute values, the section being the id of the h2 above."""
+
+    def __init__(self, wanted: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.wanted, self.section, self.open = wanted, "", [""]
+        self.places: set[tuple[str, str]] = set()
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.add(tag)
+        self.section = dict(attrs).get("id", self.section) if tag == "h2" else self.section
+        self.open.append(tag)
+        self.places |= {(self.section, k) for k, v in attrs if v and self.wanted in v}
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
+
+    def handle_data(self, data: str) -> None:
+        if self.wanted in data:
+            self.places.add((self.section, self.open[-1]))
+
+
+def test_html_report_escapes_a_hostile_name_wherever_it_lands() -> None:
+    # One text full of markup, quotes, ampersands, a backslash and non-ASCII as a VM's name, its
+    # owner and a principal: no caller escapes it, the template's autoescape does, everywhere.
+    principal = json.dumps("LAB\\" + NASTY)  # a JSON string is a TOML basic string
+    text = (doc(0, NASTY, "shop", "web", owner=NASTY) + doc(1, "db", "shop", "db")
+            + f'\n[[grants]]\nprincipal = {principal}\nsid = "{D}-1400"\nrole = "operator"\n'
+              "everything = true\n")
+    policy = Policy.from_text(HOSTS + text + CLEAN_GRANTS)
+    inventory = {"HV01": [vm(0, "HV01", NASTY), vm(1, "HV01", "db")]}
+    page = review.to_html(build_review(policy, inventory, CLEAN_FACTS, today=TODAY))
+    assert "<script" not in page and NASTY not in page
+    parser = _Places(NASTY)
+    parser.feed(page)
+    assert parser.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p",
+                           "code", "table", "thead", "tbody", "tr", "th", "td", "span", "br", "a",
+                           "pre"}
+    assert parser.places >= {
+        ("findings", "td"),  # a finding's objects
+        ("permissions", "th"), ("permissions", "td"), ("permissions", "title"),  # principal, VM
+        ("impact", "td"), ("impact", "pre")}  # the guest table and the notice to its owners
+
+
 # --- against a real directory (Samba AD DC) ---------------------------------------------------
 
 @pytest.mark.samba
