@@ -45,7 +45,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from console.audit import AuditTrail  # noqa: E402
 from console.config import Config, HostConfig  # noqa: E402
 from console.inventory import VM, Checkpoint, DvdDrive  # noqa: E402
-from console.labdirectory import LabDirectory  # noqa: E402
+from lab.directory import LabDirectory  # noqa: E402
 from console.paths import LAB_DATA  # noqa: E402
 from console.policy import Policy  # noqa: E402
 
@@ -150,7 +150,8 @@ class FakePool:
 
 @contextmanager
 def main_window(fleet: Fleet) -> Iterator[Any]:
-    from ui.app import Services, Session
+    from console.session import Session, Setup
+    from ui.app import Services
     from ui.mainwindow import MainWindow
     from ui.tasks import Tasks
 
@@ -159,12 +160,12 @@ def main_window(fleet: Fleet) -> Iterator[Any]:
         config = Config(hosts=[HostConfig(h, f"http://{h.lower()}.invalid:5985/wsman")
                                for h in fleet.names])
         policy = Policy.load(LAB_DATA / "policy.toml")
-        services = Services(config=config, directory=None, policy=policy,
-                            audit=AuditTrail(Path(tmp) / "audit.jsonl"),
+        setup = Setup(config, policy, None, AuditTrail(Path(tmp) / "audit.jsonl"))  # type: ignore[arg-type]
+        services = Services(setup,
                             settings=QSettings(str(Path(tmp) / "window.ini"),
                                                QSettings.Format.IniFormat))
         identity = LabDirectory().sign_in("adam", "adam-demo")
-        session = Session(identity, FakePool(fleet), None)  # type: ignore[arg-type]
+        session = Session(identity, setup, FakePool(fleet), None)  # type: ignore[arg-type]
         tasks = Tasks(errors.append)
         window = MainWindow(services, session, tasks)
         window.resize(1280, 760)

@@ -19,12 +19,12 @@ from multiprocessing.connection import Connection
 
 from console.config import HostConfig
 from console.hosts import Credentials, HostClient, HostPool
-from console.lab.auth import Accounts, HostRights
-from console.lab.executor import Executor
-from console.lab.faults import CostModel, Faults
-from console.lab.hyperv import Durations
-from console.lab.world import World, generated_world
-from console.lab.wsman import WSManServer
+from lab.auth import Accounts, HostRights
+from lab.executor import Executor
+from lab.faults import CostModel, Faults
+from lab.hyperv import Durations
+from lab.world import World, generated_world
+from lab.wsman import WSManServer
 
 HOSTS = 50
 VMS = 200

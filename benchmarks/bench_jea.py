@@ -12,14 +12,14 @@ from collections.abc import Callable
 
 from console import jea
 from console.config import HostConfig
-from console.hosts import Credentials, HostClient
-from console.lab import psrp
-from console.lab.auth import Accounts, HostRights
-from console.lab.executor import Executor
-from console.lab.hyperv import Durations
-from console.lab.world import load_world
-from console.lab.wsman import WSManServer
-from console.labdirectory import LabDirectory
+from console.hosts import Credentials, HostClient, JeaClient
+from lab import psrp
+from lab.auth import Accounts, HostRights
+from lab.executor import Executor
+from lab.hyperv import Durations
+from lab.world import load_world
+from lab.wsman import WSManServer
+from lab.directory import LabDirectory
 from console.paths import LAB_DATA
 from console.policy import Policy
 
@@ -50,7 +50,7 @@ def test_one_action_jea_against_admin() -> None:
     try:
         credentials = Credentials("LAB\\adam", "adam-demo")
         config = HostConfig("HV01", url, timeout=10)
-        jea_client, admin_client = jea.JeaClient(config, credentials), HostClient(config, credentials)
+        jea_client, admin_client = JeaClient(config, credentials), HostClient(config, credentials)
         jea_client.power(WEB01, "pause")  # first call: the token is built once per user
         jea_client.power(WEB01, "resume")
         jea_ms = _median_ms(lambda action: jea_client.power(WEB01, action))

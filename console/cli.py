@@ -1,5 +1,6 @@
 """`hvconsole`: the command line. Each command group lives in console/commands/<group>.py and
-exposes `register(subparsers)`; a command function returns the exit code.
+exposes `register(subparsers)`; a command function returns the exit code. The application's
+entry point (hvconsole/cli.py) adds its own commands and the demo through `Extensions`.
 
 No traceback reaches a person for bad input: a ConsoleError becomes its sentence and exit code 1
 (or the code the command chose); anything else is a bug and keeps its traceback.
@@ -14,10 +15,11 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import ConsoleError
+from .session import NO_EXTENSIONS, Extensions
 from .text import plain
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extensions: Extensions = NO_EXTENSIONS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hvconsole", description="Hyper-V Delegation Console: delegated VM administration.")
     parser.add_argument("--version", action="version", version=f"hvconsole {__version__}")
@@ -27,17 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         module.register(sub)
+    for module in extensions.commands:
+        module.register(sub)
+    parser.set_defaults(extensions=extensions)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, extensions: Extensions = NO_EXTENSIONS) -> int:
+    parser = build_parser(extensions)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        if argv is None and len(sys.argv) == 1:
-            # No command: the desktop console (the Start menu runs the program like this). The
-            # window is a layer above the core, looked up by name so the core never imports it.
-            return int(importlib.import_module("ui.main").start())
         parser.print_help()
         return 2
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,66 @@ def _url(value: Any, key: str, source: str, schemes: set[str]) -> str:
         wanted = " or ".join(f"{s}://" for s in sorted(schemes))
         raise ConfigError(f"{key} must be a {wanted} URL with a host name; got {text!r}", key, source)
     return text
+
+
+# --- the host-line grammar of first run and Settings ----------------------------------------------
+
+WINRM_HTTP = "http://{host}:5985/wsman"  # WinRM's default listener: NTLM/Kerberos, encrypted
+
+
+def parse_host_lines(text: str, endpoint: str = "jea", *,
+                     known: Iterable[HostConfig] = ()) -> list[dict[str, Any]]:
+    """Host lines as config tables, one host a line: `NAME URL [CA file]`, `NAME host-name`, a URL
+    alone or a host name alone (the name is then its first label in capitals; a host name gets
+    WinRM's default listener). `#` starts a comment. A host already configured (`known`) keeps what
+    a line cannot say (transport, endpoint, timeout, cluster); a new one gets `endpoint`."""
+    previous = {h.name.lower(): h for h in known}
+    hosts = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) == 1:
+            target = words[0]
+            host = urlparse(target).hostname if "://" in target else target
+            name = (host or target).split(".")[0].upper()
+        else:
+            name, target = words[0], words[1]
+        old = previous.get(name.lower())
+        entry: dict[str, Any] = asdict(old) if old is not None else {"endpoint": endpoint}
+        entry.update(name=name, url=target if "://" in target else WINRM_HTTP.format(host=target.lower()))
+        if len(words) > 2:
+            entry["ca_file"] = " ".join(words[2:])
+        hosts.append(entry)
+    return hosts
+
+
+def host_lines(hosts: Iterable[HostConfig]) -> str:
+    """The hosts as `parse_host_lines` reads them."""
+    return "\n".join(" ".join(filter(None, (h.name, h.url, h.ca_file))) for h in hosts)
+
+
+def needs_first_run(config_path: Path | None = None) -> bool:
+    """True when there is nothing to connect to: no configuration file, or one that names no
+    domain controller and is not the demo. A file that exists but is broken is not a first run:
+    loading it reports what is wrong, and nothing overwrites it."""
+    path = config_path or user_config_path()
+    if not path.exists():
+        return True
+    try:
+        config = Config.load(path)
+    except ConfigError:
+        return False
+    return not config.demo and not config.directory.urls
+
+
+def machine_policy_path() -> str:
+    """The policy location administrators set for this computer, if any (it wins over the user's)."""
+    path = machine_config_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""  # loading the configuration reports a broken machine file
+    policy = data.get("policy", {})
+    value = policy.get("path", "") if isinstance(policy, dict) else ""
+    return value if isinstance(value, str) else ""

@@ -160,18 +160,6 @@ class Directory(Protocol):
     def sign_in(self, username: str, password: str) -> Identity: ...
 
 
-def open_directory(config: DirectoryConfig | None, demo: bool) -> Directory:
-    """The demo directory, or the configured Active Directory."""
-    if demo:
-        from .labdirectory import LabDirectory
-
-        return LabDirectory()
-    if config is None or not config.urls:
-        raise ConfigError("No directory is configured: set directory.urls (and directory.domain), "
-                          "or start the demo.", "directory.urls")
-    return LdapDirectory(config)
-
-
 def well_known(principal: str) -> Principal | None:
     """Everyone and Authenticated Users: in every token, but not objects one can search for."""
     for sid, name in WELL_KNOWN_LOGON_SIDS.items():

@@ -23,7 +23,7 @@ dates, never culture-formatted text), so the same policy always gives the same b
 literal is written by PowerShell's quoting rule (all five single-quote characters doubled).
 
 `HostGrants.rights` is the same decision in Python, on the same data: the lab host
-(console/lab/psrp.py) reads each function's literal and decides exactly as the function does.
+(lab/psrp.py) reads each function's literal and decides exactly as the function does.
 `Get-HvcPolicyDigest` answers the data the functions hold; the console computes its digest
 (`data_digest`) and compares it with that of `host_grants(policy, host)` (`lag`).
 
@@ -36,31 +36,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-import requests
-from pypsrp.exceptions import AuthenticationError, WinRMError, WinRMTransportError, WSManFaultError
-from pypsrp.powershell import PowerShell, RunspacePool
-from pypsrp.wsman import WSMan
 
 from . import scripts
-from .config import HostConfig
 from .errors import (
-    ConsoleError, CredentialsRejected, HostAccessDenied, HostError, HostTimeout, HostUnreachable,
-    InvalidParameter,
+    ConsoleError,
 )
-from .hosts import ActionOutcome, CredentialGate, Credentials, answer_data, network_error
-from .inventory import REQUIRED_PRIVILEGES, VM, Action, HostFacts
+from .inventory import REQUIRED_PRIVILEGES, Action
 from .policy import VM_PRIVILEGES, Grant, Policy
 from .powershell import facts
-from .text import one_line
 
 ENDPOINT_NAME = "HvConsole"  # the session configuration's name, fixed
 ROLE_CAPABILITY = "HvConsole"
@@ -103,32 +92,12 @@ class JeaError(ConsoleError):
 # IsDoubleQuote): a single-quoted string ends at any of the five, so each is doubled to stay text.
 SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 DOUBLE_QUOTES = '"\u201c\u201d\u201e'
-_SINGLE_QUOTE = re.compile(f"[{SINGLE_QUOTES}]")
+SINGLE_QUOTE_PATTERN = re.compile(f"[{SINGLE_QUOTES}]")
 
 
 def quote(value: str) -> str:
     """`value` as a PowerShell single-quoted literal: each of the five quote characters doubled."""
-    return "'" + _SINGLE_QUOTE.sub(lambda m: m.group(0) * 2, value) + "'"
-
-
-def read_quoted(text: str, i: int) -> tuple[str, int]:
-    """The single-quoted literal opening at text[i], read by PowerShell's rule (tokenizer.cs
-    ScanStringLiteral): a quote character followed by another one stands for the second; any other
-    quote character ends the string. Returns (value, the offset after the closing quote)."""
-    if i >= len(text) or text[i] not in SINGLE_QUOTES:
-        raise DataFileError(f"a quoted string expected at offset {i}")
-    out, i = [], i + 1
-    while True:
-        match = _SINGLE_QUOTE.search(text, i)
-        if match is None:
-            raise DataFileError("unterminated string")
-        end = match.start()
-        out.append(text[i:end])
-        if end + 1 < len(text) and text[end + 1] in SINGLE_QUOTES:
-            out.append(text[end + 1])
-            i = end + 2
-            continue
-        return "".join(out), end + 1
+    return "'" + SINGLE_QUOTE_PATTERN.sub(lambda m: m.group(0) * 2, value) + "'"
 
 
 @dataclass(frozen=True)
@@ -165,135 +134,6 @@ def psd1(value: Any, indent: int = 0) -> str:
 
 def _key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else psd1(name)
-
-
-class DataFileError(ValueError):
-    """Text outside the data file subset (hashtable, array, string, boolean, script block)."""
-
-
-def parse_psd1(text: str) -> Any:
-    """Read what `psd1` writes (comments allowed); DataFileError for anything else."""
-    parser = _DataParser(text.lstrip("\ufeff"))
-    value = parser.value()
-    parser.blank()
-    if parser.i != len(parser.text):
-        raise DataFileError(f"unexpected text at offset {parser.i}")
-    return value
-
-
-def read_value(text: str, i: int) -> tuple[Any, int]:
-    """The data value (as `psd1` writes it) starting at text[i], and the offset after it."""
-    parser = _DataParser(text)
-    parser.i = i
-    value = parser.value()
-    return value, parser.i
-
-
-class _DataParser:
-    def __init__(self, text: str) -> None:
-        self.text, self.i = text, 0
-
-    def blank(self, newlines: bool = True) -> None:
-        text = self.text
-        while self.i < len(text):
-            ch = text[self.i]
-            if ch == "#":
-                end = text.find("\n", self.i)
-                self.i = len(text) if end < 0 else end
-            elif ch in " \t" or (newlines and ch in "\r\n;"):
-                self.i += 1
-            else:
-                return
-
-    def take(self, token: str) -> bool:
-        self.blank()
-        if self.text.startswith(token, self.i):
-            self.i += len(token)
-            return True
-        return False
-
-    def value(self) -> Any:
-        self.blank()
-        text = self.text
-        if self.take("@{"):
-            table: dict[str, Any] = {}
-            while not self.take("}"):
-                key = self.key()
-                if not self.take("="):
-                    raise DataFileError(f"'=' expected after {key!r}")
-                if key.lower() in (k.lower() for k in table):  # PowerShell's keys ignore case
-                    raise DataFileError(f"key {key!r} given twice")
-                table[key] = self.value()
-            return table
-        if self.take("@("):
-            items: list[Any] = []
-            while not self.take(")"):
-                items.append(self.value())
-                self.take(",")
-            return items
-        if self.i < len(text) and text[self.i] in SINGLE_QUOTES:
-            return self.string()
-        if self.take("$true"):
-            return True
-        if self.take("$false"):
-            return False
-        if text.startswith("{", self.i):
-            end = skip_code(text, self.i + 1, "}")
-            block = text[self.i + 1:end - 1]
-            self.i = end
-            return ScriptBlock(block.lstrip("\r\n").rstrip(" \t\r\n"))
-        raise DataFileError(f"a value expected at offset {self.i}: {text[self.i:self.i + 20]!r}")
-
-    def key(self) -> str:
-        self.blank()
-        if self.i < len(self.text) and self.text[self.i] in SINGLE_QUOTES:
-            return self.string()
-        match = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(self.text, self.i)
-        if not match:
-            raise DataFileError(f"a key expected at offset {self.i}")
-        self.i = match.end()
-        return match.group(0)
-
-    def string(self) -> str:
-        value, self.i = read_quoted(self.text, self.i)
-        return value
-
-
-def skip_code(text: str, i: int, closer: str) -> int:
-    """The offset after the `closer` that ends PowerShell code starting at `i`: strings, `$(...)`
-    inside double quotes, comments and nested brackets are stepped over."""
-    pairs = {"{": "}", "(": ")", "[": "]"}
-    while i < len(text):
-        ch = text[i]
-        if ch == closer:
-            return i + 1
-        if ch in pairs:
-            i = skip_code(text, i + 1, pairs[ch])
-        elif ch in SINGLE_QUOTES:
-            i = read_quoted(text, i)[1]
-        elif ch in DOUBLE_QUOTES:
-            i += 1
-            while i < len(text):
-                if text[i] in DOUBLE_QUOTES:  # doubled: one quote of the text; else the end
-                    if i + 1 < len(text) and text[i + 1] in DOUBLE_QUOTES:
-                        i += 2
-                        continue
-                    break
-                if text[i] == "`":
-                    i += 2
-                elif text.startswith("$(", i):
-                    i = skip_code(text, i + 2, ")")
-                else:
-                    i += 1
-            i += 1
-        elif ch == "#" and (i == 0 or text[i - 1] in " \t\r\n;{(") :
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-        elif ch == "`":
-            i += 2
-        else:
-            i += 1
-    raise DataFileError(f"'{closer}' missing in a script block")
 
 
 # --- the grants of one host -------------------------------------------------------------------------
@@ -384,30 +224,6 @@ class HostGrants:
     def from_data(cls, data: Mapping[str, Any], policy_digest: str = "") -> HostGrants:
         return cls(str(data["Host"]), tuple(data["Library"]),
                    tuple(HostGrant.from_data(g) for g in data["Grants"]), policy_digest)
-
-    @classmethod
-    def parse(cls, text: str) -> HostGrants:
-        """The readable copy, HvConsole.Grants.psd1 (the enforced data and the policy's digest)."""
-        data = parse_psd1(text)
-        return cls.from_data(data, str(data.get("Digest", "")))
-
-    @classmethod
-    def embedded(cls, function: str) -> HostGrants:
-        """The grants a generated function's text holds (what that function enforces)."""
-        return cls.from_data(embedded_data(function))
-
-
-# The line of each generated function that holds the grants data.
-_DATA_LINE = re.compile(r"^\$hvcData=", re.MULTILINE)
-
-
-def embedded_data(function: str) -> Any:
-    """The literal of the `$hvcData=` line of a generated function's text; DataFileError when
-    there is none, or more than one."""
-    found = list(_DATA_LINE.finditer(function))
-    if len(found) != 1:
-        raise DataFileError(f"{len(found)} $hvcData lines in a function; one expected")
-    return read_value(function, found[0].end())[0]
 
 
 def host_grants(policy: Policy, host: str) -> HostGrants:
@@ -744,283 +560,3 @@ def write(policy: Policy, host: str, folder: Path) -> list[Path]:
         path.write_bytes(data)
         written.append(path)
     return written
-
-
-# --- the client ------------------------------------------------------------------------------------
-
-class JeaClient:
-    """One host's JEA endpoint over PSRP: HostClient's operations, results and errors.
-
-    Reads share one runspace pool (reopened once when broken); each action opens its own, so a
-    long guest shutdown never holds up a refresh, and an action is never retried.
-    """
-
-    def __init__(self, config: HostConfig, credentials: Credentials | None = None,
-                 gate: CredentialGate | None = None,
-                 configuration_name: str = ENDPOINT_NAME) -> None:
-        self.config = config
-        self.name = config.name
-        self.gate = gate or CredentialGate(credentials)
-        if self.gate.credentials is None and credentials is not None:
-            self.gate.reopen(credentials)
-        self.configuration_name = configuration_name
-        self._lock = threading.Lock()
-        self._pool: RunspacePool | None = None
-        self._generation = self.gate.generation
-
-    # --- operations (console.hosts.HostClient's) ---
-
-    def inventory(self) -> list[VM]:
-        data = self._read("Get-HvcInventory", {})
-        cluster = self.config.cluster or None
-        return [VM.from_json(self.name, d, cluster) for d in _list(data, "vms", self.name)]
-
-    def host_facts(self, library: Iterable[str] = ()) -> HostFacts:
-        """The host's approved library folders decide (a caller's list is not trusted)."""
-        return HostFacts.from_json(self._read("Get-HvcHostFacts", {}))
-
-    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-        wanted = [i.lower() for i in ids]
-        if not wanted:
-            return {}
-        data = self._read("Get-HvcVMState", {"VMId": wanted})
-        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
-                for v in _list(data, "vms", self.name)}
-
-    def power(self, vm_id: str, action: str) -> ActionOutcome:
-        return self._act("Invoke-HvcPower", {"VMId": vm_id.lower(), "Action": action}, vm_id,
-                         "power", action)
-
-    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None) -> ActionOutcome:
-        params: dict[str, Any] = {"VMId": vm_id.lower(), "Action": action}
-        if checkpoint_id is not None:
-            params["CheckpointId"] = checkpoint_id.lower()
-        if name:
-            params["Name"] = name
-        return self._act("Invoke-HvcCheckpoint", params, vm_id, "checkpoint", action)
-
-    def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
-              path: str | None = None, library: Iterable[str] = ()) -> ActionOutcome:
-        params: dict[str, Any] = {"VMId": vm_id.lower(), "Action": action,
-                                  "ControllerType": controller_type, "Controller": controller,
-                                  "Location": location}
-        if path is not None:
-            params["Path"] = path
-        return self._act("Invoke-HvcMedia", params, vm_id, "media", action)
-
-    def enforced(self) -> Any:
-        """The grants data the host's functions hold and enforce (HostGrants.as_data's shape)."""
-        data = self._read("Get-HvcPolicyDigest", {})
-        enforced = data.get("enforced") if isinstance(data, dict) else None
-        if not isinstance(enforced, dict):
-            raise HostError(f"{self.name} answered something unexpected: no enforced grants.",
-                            host=self.name)
-        return enforced
-
-    def enforced_digest(self) -> str:
-        """The sha256 of what the host enforces (data_digest of its functions' grants data),
-        computed here: compare with host_grants(policy, host).sha256, or use lag()."""
-        return data_digest(self.enforced())
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop()
-
-    # --- calls ---
-
-    def _read(self, function: str, params: dict[str, Any]) -> Any:
-        self._before_call()
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    if self._pool is None:
-                        self._pool = self._open()
-                    return self._document(self._invoke(self._pool, function, params))
-                except HostError as error:
-                    # A broken connection or pool is worth one reopen; a refusal is not.
-                    if type(error) not in (HostUnreachable, HostError) or attempt == 2:
-                        raise
-                    self._drop()
-        raise AssertionError("unreachable")
-
-    def _act(self, function: str, params: dict[str, Any], vm_id: str, operation: str,
-             action: str) -> ActionOutcome:
-        self._before_call()
-        pool = self._open()
-        try:
-            try:
-                output = self._invoke(pool, function, params)
-            except (HostTimeout, HostUnreachable) as error:
-                return ActionOutcome.pending(self.name, operation, vm_id, self.config.timeout,
-                                             str(error))
-            document = _parse(output)
-            data = answer_data(self.name, document, str(output), vm_id)
-        finally:
-            _close_quietly(pool)
-        # Done is done: an event the host could not write is a warning beside it (log_error).
-        log_error = document.get("log_error") if isinstance(document, dict) else None
-        return ActionOutcome.done(data, f"{operation} {action} done on {self.name}.",
-                                  warning=f"{self.name}: {one_line(str(log_error))}"
-                                  if log_error else "")
-
-    def _before_call(self) -> None:
-        self.gate.check()
-        if self.gate.generation != self._generation:
-            with self._lock:
-                self._generation = self.gate.generation
-                self._drop()
-
-    def _open(self) -> RunspacePool:
-        credentials = self.gate.credentials
-        if credentials is None:
-            raise CredentialsRejected("Sign in before contacting a host.", host=self.name)
-        url = urlparse(self.config.url)
-        timeout = max(2, int(self.config.timeout + 0.999))
-        wsman = WSMan(
-            url.hostname or self.name, port=url.port, path=url.path.lstrip("/") or "wsman",
-            ssl=url.scheme == "https", username=credentials.username,
-            password=credentials.password,
-            auth="kerberos" if self.config.transport == "kerberos" else (
-                "negotiate" if self.config.transport == "negotiate" else "ntlm"),
-            # pypsrp annotates cert_validation as bool, yet hands it to requests' `verify`, which
-            # takes a CA bundle's path too (pypsrp's own code keeps a path: wsman.py, "if
-            # cert_validation is a bool (no path specified)").
-            cert_validation=self.config.ca_file or True,  # type: ignore[arg-type]
-            encryption="auto",
-            connection_timeout=timeout, read_timeout=timeout + 2,
-            operation_timeout=max(1, min(20, timeout - 1)), no_proxy=True)
-        pool = RunspacePool(wsman, configuration_name=self.configuration_name)
-        self._guard(pool.open)
-        return pool
-
-    def _invoke(self, pool: RunspacePool, function: str, params: dict[str, Any]) -> list[Any]:
-        ps = PowerShell(pool)
-        ps.add_cmdlet(function)
-        for key, value in params.items():
-            ps.add_parameter(key, value)
-        deadline = time.monotonic() + self.config.timeout
-        self._guard(ps.begin_invoke)
-        while ps.state == 1:  # PSInvocationState.RUNNING
-            if time.monotonic() >= deadline:
-                raise HostTimeout(f"{self.name} did not finish within {self.config.timeout:g} s.",
-                                  host=self.name)
-            self._guard(lambda: ps.poll_invoke(timeout=max(1, min(20, int(deadline - time.monotonic())))))
-        self._guard(ps.close)
-        if ps.had_errors or ps.streams.error:
-            raise _refusal(self.name, ps.streams.error)
-        return list(ps.output)
-
-    def _guard(self, request: Any) -> Any:
-        """One request; failures become console.errors' types, the network's mapped as the
-        default endpoint's client maps them (console.hosts.network_error). An answer means the
-        host took the credentials: the pool then asks every other host at once."""
-        name = self.name
-        try:
-            result = request()
-        except AuthenticationError:
-            self.gate.close(name)
-            raise CredentialsRejected(
-                f"{name} rejected the user name or password (the account may also be locked "
-                f"out or disabled); enter the password again. Other hosts are not contacted "
-                f"until then, so the account is not locked out.", host=name) from None
-        except WSManFaultError as fault:
-            # pypsrp's fault has code, machine, reason, provider...: no subcode. 5 is
-            # ERROR_ACCESS_DENIED, 0x80070005 its HRESULT.
-            if fault.code in (5, 0x80070005):
-                raise HostAccessDenied(
-                    f"{name} refuses this account a session on its JEA endpoint "
-                    f"{self.configuration_name}: {one_line(str(fault.reason or fault))}",
-                    host=name) from None
-            raise HostError(f"{name} reported a fault: {one_line(str(fault.reason or fault))}",
-                            host=name) from None
-        except WinRMTransportError as error:
-            raise HostError(f"{name} answered HTTP {error.code}.", host=name) from None
-        except (requests.exceptions.RequestException, TimeoutError, ConnectionError) as error:
-            mapped = network_error(name, self.config, error)
-            if mapped is None:
-                raise HostError(f"{name} answered something unexpected "
-                                f"({type(error).__name__}).", host=name) from None
-            raise mapped from None
-        except WinRMError as error:
-            raise HostError(f"{name} answered something unexpected ({type(error).__name__}).",
-                            host=name) from None
-        self.gate.accepted()
-        return result
-
-    def _document(self, output: list[Any], vm_id: str | None = None) -> Any:
-        return answer_data(self.name, _parse(output), str(output), vm_id)
-
-    def _drop(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            _close_quietly(pool)
-
-
-def _parse(output: list[Any]) -> Any:
-    """The one JSON document a function answers, or None."""
-    texts = [o for o in output if isinstance(o, str)]
-    try:
-        return json.loads(texts[-1]) if len(texts) == 1 else None
-    except ValueError:
-        return None
-
-
-def _close_quietly(pool: RunspacePool) -> None:
-    try:
-        pool.close()
-    except Exception:  # noqa: BLE001 - best effort: the host reaps abandoned pools
-        pass
-    finally:
-        try:
-            pool.connection.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-
-def _refusal(host: str, errors: list[Any]) -> HostError:
-    """An error record of the endpoint itself (not the operation's JSON): a command JEA does not
-    expose, a parameter outside its constraints."""
-    record = errors[0] if errors else None
-    fqid = str(getattr(record, "fq_error", "") or "")
-    message = one_line(str(getattr(record, "message", "") or record or "an error without text"))
-    if "ParameterArgumentValidationError" in fqid or "ParameterBinding" in fqid:
-        return InvalidParameter(f"{host} refused a parameter: {message}", host=host)
-    if "CommandNotFound" in fqid or "ScriptsNotAllowed" in fqid:
-        return HostAccessDenied(f"{host}'s JEA endpoint does not offer this: {message}", host=host)
-    return HostError(f"{host} reported an error: {message}", host=host)
-
-
-def _list(data: Any, key: str, host: str) -> list[dict[str, Any]]:
-    items = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise HostError(f"{host} answered something unexpected: no {key} list.", host=host)
-    return [i for i in items if isinstance(i, dict)]
-
-
-@dataclass(frozen=True)
-class Lag:
-    """A host that enforces other grants than the policy gives it."""
-
-    host: str
-    enforced: str  # data_digest of what the host's functions hold
-    current: str  # data_digest of host_grants(policy, host); "" when the policy has no such host
-
-    def __str__(self) -> str:
-        if not self.current:
-            return (f"{self.host} enforces grants (sha256 {self.enforced[:12]}) but the policy "
-                    f"has no such host: unregister its JEA endpoint, or add the host to the "
-                    f"policy and register its files again.")
-        return (f"{self.host} enforces an older policy (its grants sha256 {self.enforced[:12]}, "
-                f"the policy gives it {self.current[:12]}): generate its JEA files and register "
-                f"them again; until then a revoked grant still works there.")
-
-
-def lag(host: str, enforced: str, policy: Policy) -> Lag | None:
-    """None when `enforced` (JeaClient.enforced_digest: the digest of what the host's functions
-    hold) is the digest of what the policy gives the host; else the Lag to show."""
-    try:
-        current = host_grants(policy, host).sha256
-    except JeaError:
-        current = ""
-    return None if enforced == current else Lag(host, enforced, current)

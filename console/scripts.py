@@ -15,7 +15,7 @@ each complete statement as it arrives): cmd.exe's 8191-character command line wo
 the scripts as `-EncodedCommand` (2.7 characters per script character), and the command line
 stays far within 75% of that limit (tests/lab/test_scripts.py). The script is ASCII only (the
 parameters are base64), so the console code page of a host cannot change a character of it.
-The lab runs what it is sent through its PowerShell interpreter (console/lab/pwsh), judged by
+The lab runs what it is sent through its PowerShell interpreter (lab/pwsh), judged by
 Microsoft's facts: it does not recognise the console's text.
 """
 from __future__ import annotations

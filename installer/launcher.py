@@ -9,7 +9,7 @@ for _name in ("stdout", "stderr"):
     if getattr(sys, _name) is None:
         setattr(sys, _name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - lives as long as the process
 
-from console.cli import main  # noqa: E402
+from hvconsole.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -29,7 +29,7 @@ from ldap3 import MODIFY_REPLACE, NONE, Connection, Server, Tls
 from ldap3.protocol.formatters.formatters import format_sid
 
 from console.config import DirectoryConfig
-from console.lab.certs import make_ca, make_server_cert
+from lab.certs import make_ca, make_server_cert
 from tests.support import service_missing
 
 CACHE = Path("/tmp/hvconsole-samba-cache")

@@ -19,8 +19,8 @@ from console.errors import AuditError, Denied, InvalidParameter, NoShutdownServi
 from console.hosts import HostPool
 from console.identity import Identity
 from console.inventory import VM, Action
-from console.lab.hyperv import Durations
-from console.labdirectory import LabDirectory
+from lab.hyperv import Durations
+from lab.directory import LabDirectory
 from console.paths import LAB_DATA
 from console.policy import Policy
 from tests.test_hosts import ADAM, APP01, DB01, FILES, WEB01, LabHosts, start_lab

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import pytest
 from filelock import FileLock
 
 from console.audit import GENESIS, AuditRecord, AuditTrail
-from console.cli import main
+from hvconsole.cli import main
 from console.errors import AuditError
 from console.identity import Identity
 from tests.support import service_missing
@@ -416,24 +417,30 @@ def test_cli_missing_trail_is_one_sentence(tmp_path: Path, capsys) -> None:
     assert err.startswith("hvconsole: There is no audit trail at") and "Traceback" not in err
 
 
-def test_cli_show_newest_first_filtered_and_plain(trail: AuditTrail, capsys) -> None:
+def test_cli_show_newest_first_filtered_and_plain(trail: AuditTrail, capsys,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def show(*argv: str) -> int:
+        # rita holds audit.read (the reviewer role); tests/test_session.py shows a refusal.
+        monkeypatch.setattr("sys.stdin", io.StringIO("rita-demo\n"))
+        return main(["audit", "show", *argv, "--demo", "--user", "rita", "--password-stdin"])
+
     fill(trail, 2)
     trail.decided(OLIVIA, "vm.media", *WEB01[:2], "evil\n2099-01-01 fake row\x1b[31m",
                   {"path": "D:\\ISO\\x.iso"}, True, "owner")
-    assert main(["audit", "show", str(trail.path)]) == 0
+    assert show(str(trail.path)) == 0
     rows = capsys.readouterr().out.splitlines()
     assert len(rows) == 6
     assert "vm.media" in rows[0] and "evil\\n2099-01-01 fake row\\x1b[31m" in rows[0]
     assert "\x1b" not in "".join(rows)
     assert "LAB\\henry on WS-OLIVIA  vm.turnoff" in rows[1] and "denied: helpdesk" in rows[1]
 
-    assert main(["audit", "show", str(trail.path), "--user", "henry"]) == 0
+    assert show(str(trail.path), "--by", "henry") == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
-    assert main(["audit", "show", str(trail.path), "--user", OLIVIA.sid, "--last", "2"]) == 0
+    assert show(str(trail.path), "--by", OLIVIA.sid, "--last", "2") == 0
     rows = capsys.readouterr().out.splitlines()
     assert len(rows) == 2 and "vm.media" in rows[0] and " ok" in rows[1]
 
-    assert main(["audit", "show", str(trail.path), "--json", "--last", "3"]) == 0
+    assert show(str(trail.path), "--json", "--last", "3") == 0
     data = json.loads(capsys.readouterr().out)
     assert [d["seq"] for d in data] == [6, 5, 4]
     assert data[0]["vm_name"] == "evil\n2099-01-01 fake row\x1b[31m"

@@ -20,9 +20,9 @@ from console.diagnostics import (
 )
 from console.errors import DirectoryError, SignInError
 from console.identity import Identity
-from console.lab.hyperv import Durations
-from console.lab.runner import Lab
-from console.labdirectory import LabDirectory
+from lab.hyperv import Durations
+from lab.runner import Lab
+from lab.directory import LabDirectory
 
 ADAM = Identity(sid="S-1-5-21-1000-2000-3000-1103", name="LAB\\adam")
 

@@ -17,12 +17,12 @@ import pytest
 from ldap3.utils.log import EXTENDED, OFF, set_library_log_detail_level
 
 from console import cli
-from console.config import DirectoryConfig
-from console.directory import (BIND_FAILURES, LdapDirectory, Principal, open_directory,
-                               parse_username, sign_in_error)
+from console.config import Config, DirectoryConfig
+from console.directory import BIND_FAILURES, LdapDirectory, Principal, parse_username, sign_in_error
+from console.session import open_directory
 from console.errors import ConfigError, DirectoryError, DirectoryUnavailable, SignInError
 from console.identity import AUTHENTICATED_USERS, EVERYONE
-from console.lab.certs import make_ca
+from lab.certs import make_ca
 from tests.samba import DOMAIN_SID, SambaDC
 
 INJECTIONS = ["*)(objectClass=*", "alice)(|(x=*", "*", "alic*", "LAB\\*", "*@lab.example",
@@ -132,7 +132,7 @@ def test_empty_password_is_refused_before_connecting(silent_server: SilentServer
 
 def test_no_urls_and_unreadable_ca_are_configuration_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="directory.urls"):
-        open_directory(DirectoryConfig(), demo=False)
+        open_directory(Config(directory=DirectoryConfig()))
     with pytest.raises(ConfigError, match="ca_file"):
         LdapDirectory(DirectoryConfig(urls=["ldaps://dc1"], ca_file=str(tmp_path / "none.pem")))
 

@@ -180,13 +180,13 @@ from pathlib import Path  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from console.lab.auth import Accounts  # noqa: E402
-from console.lab.certs import make_ca  # noqa: E402
-from console.lab.executor import Executor  # noqa: E402
-from console.lab.hyperv import Durations, Host  # noqa: E402
-from console.lab.runner import Lab  # noqa: E402
-from console.lab.world import World  # noqa: E402
-from console.lab.wsman import WSManServer  # noqa: E402
+from lab.auth import Accounts  # noqa: E402
+from lab.certs import make_ca  # noqa: E402
+from lab.executor import Executor  # noqa: E402
+from lab.hyperv import Durations, Host  # noqa: E402
+from lab.runner import Lab  # noqa: E402
+from lab.world import World  # noqa: E402
+from lab.wsman import WSManServer  # noqa: E402
 
 ADAM = Credentials("LAB\\adam", "adam-demo")
 WEB01 = "42e4aaca-7231-5411-b96b-d03849b0dae1"
@@ -551,7 +551,7 @@ def test_actions_on_one_host_run_in_order_and_hosts_in_parallel() -> None:
 
 
 def test_the_pool_speaks_each_hosts_endpoint() -> None:
-    from console.jea import JeaClient
+    from console.hosts import JeaClient
 
     configs = [HostConfig("HV01", "http://127.0.0.1:9/wsman", endpoint="jea"),
                HostConfig("HV02", "http://127.0.0.1:9/wsman", endpoint="admin")]

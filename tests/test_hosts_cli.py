@@ -10,8 +10,8 @@ import pytest
 import tomli_w
 
 from console.audit import AuditTrail
-from console.cli import main
-from console.lab.hyperv import Durations
+from hvconsole.cli import main
+from lab.hyperv import Durations
 from console.paths import LAB_DATA
 from tests.test_hosts import WEB01, LabHosts, start_lab
 

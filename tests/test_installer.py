@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import build_parser
+from hvconsole.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 ISS = ROOT / "installer" / "hvconsole.iss"
@@ -155,8 +155,8 @@ def test_frozen_app_runs_outside_the_source_tree(frozen: Path, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_frozen_demo_smoke_signs_in_and_lists_vms(frozen: Path, tmp_path: Path) -> None:
-    if not (ROOT / "console" / "lab" / "runner.py").exists():
-        pytest.skip("the demo lab (console/lab/runner.py) is not in this tree yet")
+    if not (ROOT / "lab" / "runner.py").exists():
+        pytest.skip("the demo lab (lab/runner.py) is not in this tree yet")
     started = time.monotonic()
     result = run_frozen(frozen, tmp_path, "demo", "--smoke")
     elapsed = time.monotonic() - started

@@ -14,15 +14,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from console import jea, scripts
-from console.cli import main
+from console import hosts, jea, scripts
+from hvconsole.cli import main
 from console.identity import Identity
-from console.lab.psrp import param_specs
-from console.lab.world import load_world
-from console.labdirectory import LabDirectory
+from lab.psrp import param_specs
+from lab.world import load_world
+from lab.directory import LabDirectory
 from console.policy import VM_PRIVILEGES, Policy, Target
 from console.powershell import facts
 from console.powershell.check import decode_single_quoted
+from lab import psd1
 
 GOLDEN = Path(__file__).parent / "golden" / "jea"
 POLICY = GOLDEN / "policy.toml"
@@ -37,7 +38,7 @@ def policy() -> Policy:
 
 
 def parsed(policy: Policy, host: str, name: str) -> dict:
-    return jea.parse_psd1(jea.generate(policy, host)[name].decode("utf-8"))
+    return psd1.parse_psd1(jea.generate(policy, host)[name].decode("utf-8"))
 
 
 @pytest.mark.parametrize("host", HOSTS)
@@ -65,7 +66,7 @@ def test_same_policy_same_bytes_on_any_day(policy: Policy) -> None:
 def _without_data(function: str) -> str:
     """A function's text with its grants literal cut out."""
     start = re.search(r"^\$hvcData=", function, re.MULTILINE).end()
-    return function[:start] + function[jea.read_value(function, start)[1]:]
+    return function[:start] + function[psd1.read_value(function, start)[1]:]
 
 
 def test_a_revoked_grant_changes_only_the_grants_and_the_digest(policy: Policy) -> None:
@@ -80,14 +81,14 @@ def test_a_revoked_grant_changes_only_the_grants_and_the_digest(policy: Policy) 
     new_grants = jea.host_grants(revoked, "HV02")
     for old, new in zip(old_psrc["FunctionDefinitions"], new_psrc["FunctionDefinitions"], strict=True):
         # Each function holds the new grants, and nothing else of it changes.
-        assert jea.embedded_data(new["ScriptBlock"].text) == new_grants.as_data(), new["Name"]
+        assert psd1.embedded_data(new["ScriptBlock"].text) == new_grants.as_data(), new["Name"]
         assert _without_data(old["ScriptBlock"].text) == _without_data(new["ScriptBlock"].text)
     old_pssc, new_pssc = parsed(policy, "HV02", jea.PSSC_FILE), parsed(revoked, "HV02", jea.PSSC_FILE)
     assert set(old_pssc["RoleDefinitions"]) - set(new_pssc["RoleDefinitions"]) == {"LAB\\HR-Payroll"}
     old_grants = jea.host_grants(policy, "HV02")
     assert [g for g in old_grants.grants if g not in new_grants.grants] == [
         g for g in old_grants.grants if g.principal == "LAB\\HR-Payroll"]
-    readable = jea.HostGrants.parse(jea.generate(revoked, "HV02")[jea.GRANTS_FILE].decode())
+    readable = psd1.grants_file(jea.generate(revoked, "HV02")[jea.GRANTS_FILE].decode())
     assert readable == new_grants and readable.policy_digest == revoked.digest != policy.digest
     assert new_grants.sha256 != old_grants.sha256
 
@@ -136,7 +137,7 @@ def test_no_parameter_is_unconstrained(policy: Policy) -> None:
 def test_every_function_checks_the_caller_before_anything_else(policy: Policy) -> None:
     check = jea.caller_check(jea.host_grants(policy, "HV01")).replace("\n", "\r\n")
     for name, body in _bodies(policy).items():
-        after_params = body[jea.skip_code(body, body.index("param(") + 6, ")"):].lstrip()
+        after_params = body[psd1.skip_code(body, body.index("param(") + 6, ")"):].lstrip()
         assert after_params.startswith(check), name
         rest = after_params[len(check):]
         decision = rest.index("return}")  # the refusal ends the function
@@ -153,7 +154,7 @@ def _ours(policy: Policy) -> dict[str, str]:
     grants, out = jea.host_grants(policy, "HV01"), {}
     for spec in jea.FUNCTIONS:
         text = jea.function_text(spec, grants)
-        text = text[jea.skip_code(text, text.index("param(") + 6, ")"):]
+        text = text[psd1.skip_code(text, text.index("param(") + 6, ")"):]
         if spec.operation == "inventory":
             text = text.replace(jea.shared_code(spec.operation, jea.INVENTORY_VIEW),
                                 "function O{$d=HvcWork;" + jea.INVENTORY_VIEW + "}")
@@ -207,14 +208,14 @@ def test_the_functions_run_the_shared_scripts_not_copies(policy: Policy) -> None
         lambda d: len({k.lower() for k in d}) == len(d)),  # PowerShell's keys ignore case
     max_leaves=12))
 def test_data_files_read_back_what_was_written(value: object) -> None:
-    assert jea.parse_psd1(jea.psd1(value)) == value
+    assert psd1.parse_psd1(jea.psd1(value)) == value
 
 
 def test_script_blocks_read_back_with_strings_and_subexpressions() -> None:
     block = jea.ScriptBlock("""$a="}$(if($x){'}'}else{"{"})" # }\r\n'it''s }'""")
-    assert jea.parse_psd1(jea.psd1({"F": block})) == {"F": block}
-    with pytest.raises(jea.DataFileError):
-        jea.parse_psd1("@{ A = Get-Process }")
+    assert psd1.parse_psd1(jea.psd1({"F": block})) == {"F": block}
+    with pytest.raises(psd1.DataFileError):
+        psd1.parse_psd1("@{ A = Get-Process }")
 
 
 @pytest.fixture(scope="module")
@@ -265,16 +266,16 @@ def test_every_function_holds_the_grants_and_reads_no_file(policy: Policy, host:
     # (autoloading off) cannot reach it, even module-qualified (PowerShell/JEA issue 42).
     grants = jea.host_grants(policy, host)
     files = jea.generate(policy, host)
-    psrc = jea.parse_psd1(files[jea.PSRC_FILE].decode("utf-8"))
+    psrc = psd1.parse_psd1(files[jea.PSRC_FILE].decode("utf-8"))
     for name, ours in _ours(policy).items():
         for reading in ("Import-PowerShellDataFile", "Get-Content", jea.GRANTS_FILE, "$env:"):
             assert reading not in _without_data(ours), (name, reading)
     for function in psrc["FunctionDefinitions"]:
         text = function["ScriptBlock"].text
-        assert jea.embedded_data(text) == grants.as_data(), function["Name"]
-        assert jea.HostGrants.embedded(text) == jea.HostGrants.from_data(grants.as_data())
+        assert psd1.embedded_data(text) == grants.as_data(), function["Name"]
+        assert psd1.embedded_grants(text) == jea.HostGrants.from_data(grants.as_data())
     # The data file stays, for people and the registration script to read: the same data.
-    readable = jea.parse_psd1(files[jea.GRANTS_FILE].decode("utf-8"))
+    readable = psd1.parse_psd1(files[jea.GRANTS_FILE].decode("utf-8"))
     assert readable == {**grants.as_data(), "Digest": policy.digest, "GrantsSha256": grants.sha256}
     assert "the host never reads this file" in files[jea.GRANTS_FILE].decode("utf-8")
 
@@ -360,9 +361,9 @@ def test_the_quote_characters_are_powershells() -> None:
 @given(st.text(st.sampled_from(QUOTES + "ab\\$`{}();@=\r\n") | st.characters(blacklist_categories=("Cs",))))
 def test_a_written_literal_reads_back_by_powershells_rule(value: str) -> None:
     literal = jea.quote(value)
-    assert jea.read_quoted(literal, 0) == (value, len(literal))
+    assert psd1.read_quoted(literal, 0) == (value, len(literal))
     assert decode_single_quoted(literal) == value  # the checker's own reading agrees
-    assert jea.parse_psd1(jea.psd1({"K": [value, value]})) == {"K": [value, value]}
+    assert psd1.parse_psd1(jea.psd1({"K": [value, value]})) == {"K": [value, value]}
 
 
 @pytest.mark.parametrize("literal, value, rest", [
@@ -376,7 +377,7 @@ def test_a_written_literal_reads_back_by_powershells_rule(value: str) -> None:
 ])
 def test_single_quoted_literals_read_as_the_tokenizer_reads_them(literal: str, value: str,
                                                                   rest: str) -> None:
-    assert jea.read_quoted(literal, 0) == (value, len(literal) - len(rest))
+    assert psd1.read_quoted(literal, 0) == (value, len(literal) - len(rest))
 
 
 # A principal name that closes its string at U+2019 under the old writer (which doubled only the
@@ -400,15 +401,15 @@ def test_a_quote_in_a_policy_value_adds_no_grant(monkeypatch: pytest.MonkeyPatch
     policy = _injected_policy()
     grants = jea.host_grants(policy, "HV01")
     files = jea.generate(policy, "HV01")
-    psrc = jea.parse_psd1(files[jea.PSRC_FILE].decode("utf-8"))
+    psrc = psd1.parse_psd1(files[jea.PSRC_FILE].decode("utf-8"))
     for function in psrc["FunctionDefinitions"]:
-        assert jea.embedded_data(function["ScriptBlock"].text) == grants.as_data()
-    pssc = jea.parse_psd1(files[jea.PSSC_FILE].decode("utf-8"))
+        assert psd1.embedded_data(function["ScriptBlock"].text) == grants.as_data()
+    pssc = psd1.parse_psd1(files[jea.PSSC_FILE].decode("utf-8"))
     assert INJECTION in pssc["RoleDefinitions"]
     assert not any(g.sid == "S-1-1-0" for g in grants.grants)
     # What the old writer made of it, read by PowerShell's rule: Everyone gets vm.start.
     monkeypatch.setattr(jea, "quote", lambda value: "'" + value.replace("'", "''") + "'")
-    old = jea.parse_psd1(jea.psd1(grants.as_data()))
+    old = psd1.parse_psd1(jea.psd1(grants.as_data()))
     assert len(old["Grants"]) == len(grants.grants) + 1
     assert any(g["Sid"] == "S-1-1-0" and g["Scope"] == "host" and "vm.start" in g["Privileges"]
                for g in old["Grants"])
@@ -418,21 +419,21 @@ def test_a_quote_in_a_policy_value_adds_no_grant(monkeypatch: pytest.MonkeyPatch
 
 def test_lag_compares_what_a_host_enforces_with_what_the_policy_gives_it(policy: Policy) -> None:
     for host in HOSTS:
-        assert jea.lag(host, jea.host_grants(policy, host).sha256, policy) is None
+        assert hosts.lag(host, jea.host_grants(policy, host).sha256, policy) is None
     text = POLICY.read_text(encoding="utf-8")
     grant = re.search(r"\[\[grants\]\]\nprincipal = 'LAB\\HR-Payroll'[^\[]*", text)
     revoked = Policy.from_text(text.replace(grant.group(0), ""))
     enforced = jea.host_grants(policy, "HV02").sha256  # the files registered before the change
-    found = jea.lag("HV02", enforced, revoked)
+    found = hosts.lag("HV02", enforced, revoked)
     assert found is not None and "older policy" in str(found)
     assert found.current == jea.host_grants(revoked, "HV02").sha256
     # A change to one host's grants leaves the other hosts current.
     added = Policy.from_text(text + "\n[[grants]]\nprincipal = 'LAB\\ext-jane'\nsid = "
                              "\"S-1-5-21-1000-2000-3000-1310\"\nrole = \"viewer\"\nhost = \"HV01\"\n")
     assert added.digest != policy.digest
-    assert jea.lag("HV01", jea.host_grants(policy, "HV01").sha256, added) is not None
-    assert [h for h in HOSTS if jea.lag(h, jea.host_grants(policy, h).sha256, added)] == ["HV01"]
-    gone = jea.lag("HV99", enforced, policy)
+    assert hosts.lag("HV01", jea.host_grants(policy, "HV01").sha256, added) is not None
+    assert [h for h in HOSTS if hosts.lag(h, jea.host_grants(policy, h).sha256, added)] == ["HV01"]
+    gone = hosts.lag("HV99", enforced, policy)
     assert gone is not None and gone.current == "" and "no such host" in str(gone)
 
 
@@ -461,7 +462,7 @@ def test_validated_values_are_used_in_the_sets_own_spelling(policy: Policy) -> N
             assert pick, (name, parameter)
             assert len(uses) == 1, (name, parameter)  # only the pick reads the caller's spelling
             spec = next(s for s in param_specs(_bodies(policy)[name]) if s.name == parameter)
-            assert [jea.read_quoted(q.strip(), 0)[0] for q in pick.group(1).split(",")] == list(spec.choices)
+            assert [psd1.read_quoted(q.strip(), 0)[0] for q in pick.group(1).split(",")] == list(spec.choices)
 
 
 def test_patterns_are_anchored_at_the_very_end() -> None:
@@ -473,7 +474,7 @@ def test_patterns_are_anchored_at_the_very_end() -> None:
 # --- the generated functions run in the lab's PowerShell (ConstrainedLanguage, JEA's modules) -------
 
 def _sender(user_sid: str) -> Any:
-    from console.lab.pwsh import PSObject
+    from lab.pwsh import PSObject
 
     def sid(value: str) -> Any:
         return PSObject("System.Security.Principal.SecurityIdentifier", {"Value": value}, text=value)
@@ -484,7 +485,7 @@ def _sender(user_sid: str) -> Any:
 
 
 def _run(text: str, user_sid: str, **options: Any) -> Any:
-    from console.lab.pwsh import BUILTINS, Runspace
+    from lab.pwsh import BUILTINS, Runspace
     variables = {"PSSenderInfo": _sender(user_sid), **options.pop("variables", {})}
     modules = [*sorted(jea.SESSION_MODULES), "Hyper-V", "Storage"]
     arguments = options.pop("arguments", {})
@@ -528,7 +529,7 @@ def test_the_digest_function_answers_the_grants_its_function_holds(policy: Polic
     edited = text.replace("Privileges = @('vm.view')", "Privileges = @('vm.start', 'vm.view')")
     assert edited != text
     answer = json.loads(_run(edited, "S-1-5-21-1000-2000-3000-1204").output[0])
-    assert jea.lag("HV02", jea.data_digest(answer["data"]["enforced"]), policy) is not None
+    assert hosts.lag("HV02", jea.data_digest(answer["data"]["enforced"]), policy) is not None
 
 
 def test_an_event_the_log_refuses_is_reported_beside_the_answer(policy: Policy) -> None:
@@ -541,8 +542,8 @@ def test_an_event_the_log_refuses_is_reported_beside_the_answer(policy: Policy) 
 
 
 def test_under_powershell_7_every_function_refuses_clearly(policy: Policy) -> None:
-    from console.lab.pwsh import Hashtable
-    from console.lab.pwsh import convert as cv
+    from lab.pwsh import Hashtable
+    from lab.pwsh import convert as cv
     version = Hashtable({"PSVersion": cv.version("7.4.6"), "PSEdition": "Core"})
     grants = jea.host_grants(policy, "HV02")
     vm = "42e4aaca-7231-5411-b96b-d03849b0dae1"

@@ -13,12 +13,12 @@ from console import logs
 from console.config import HostConfig
 from console.directory import LdapDirectory
 from console.hosts import Credentials, HostClient
-from console.lab.auth import Accounts, HostRights
-from console.lab.executor import Executor
-from console.lab.hyperv import Durations
-from console.lab.world import load_world
-from console.lab.wsman import WSManServer
-from console.labdirectory import LabDirectory
+from lab.auth import Accounts, HostRights
+from lab.executor import Executor
+from lab.hyperv import Durations
+from lab.world import load_world
+from lab.wsman import WSManServer
+from lab.directory import LabDirectory
 from tests.samba import SambaDC
 
 log = logging.getLogger("console.test_logs")

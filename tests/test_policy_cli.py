@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
+from hvconsole.cli import main
 from console.paths import LAB_DATA
 from tests.support import service_missing
 

@@ -21,6 +21,7 @@ import pytest
 
 from console import jea
 from console.powershell.syntax import Node, parse, text_of, walk
+from lab import psd1
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "installer" / "jea" / "Register-HvConsoleEndpoint.ps1"
@@ -430,7 +431,7 @@ def test_the_group_line_the_script_rewrites_is_the_generated_one() -> None:
 
 def test_the_host_and_digest_the_script_reads_are_in_the_generated_description() -> None:
     # The script reads them with -notmatch ' of (?<host>\S+), policy sha256 (?<digest>[0-9a-f]{64})'.
-    config = jea.parse_psd1(generated_pssc())
+    config = psd1.parse_psd1(generated_pssc())
     match = re.search(r" of (?P<host>\S+), policy sha256 (?P<digest>[0-9a-f]{64})", config["Description"])
     assert match and match.group("host") == "HV01"
     assert "' of (?<host>\\S+), policy sha256 (?<digest>[0-9a-f]{64})'" in SCRIPT.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from console import review
 from console.inventory import VM, HostFacts
-from console.lab.world import load_world
+from lab.world import load_world
 from console.paths import LAB_DATA
 from console.policy import Policy
 from tests.support import service_missing

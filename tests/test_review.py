@@ -15,7 +15,7 @@ from console import review
 from console.export import csv_rows
 from console.identity import Identity
 from console.inventory import VM, HostFacts, Storage
-from console.lab.world import load_world
+from lab.world import load_world
 from console.paths import LAB_DATA
 from console.policy import BUILTIN_ROLES, Policy
 from console.review import ReviewSettings, build_review, findings, grant_matches

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
+from hvconsole.cli import main
 from console.export import csv_rows
 
 

@@ -16,8 +16,9 @@ sys.path.insert(0, str(ROOT))
 
 from console.audit import AuditTrail  # noqa: E402
 from console.config import Config, HostConfig  # noqa: E402
-from console.directory import open_directory  # noqa: E402
-from console.lab.runner import Lab  # noqa: E402
+from console.session import Setup  # noqa: E402
+from lab.directory import LabDirectory  # noqa: E402
+from lab.runner import Lab  # noqa: E402
 from console.paths import LAB_DATA  # noqa: E402
 from console.policy import Policy  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
@@ -43,8 +44,7 @@ def main() -> int:
         config = Config(hosts=[HostConfig(name=h.name, url=h.url, endpoint="jea")
                                for h in lab.hosts.values()], demo=True)
         services = Services(
-            config=config, directory=open_directory(config.directory, demo=True), policy=policy,
-            audit=AuditTrail(Path(folder) / "audit.jsonl"),
+            Setup(config, policy, LabDirectory(), AuditTrail(Path(folder) / "audit.jsonl")),
             settings=QSettings(str(Path(folder) / "window.ini"), QSettings.Format.IniFormat),
             demo_accounts=DEMO_ACCOUNTS)
         tasks = Tasks(lambda e: print(f"error: {e}", file=sys.stderr))

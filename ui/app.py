@@ -1,58 +1,59 @@
 """What the screens are given: the services before sign-in, and a session after it.
 
-No screen looks anything up globally: the application builds `Services`, the sign-in dialog turns
-them into a `Session`, and the main window gets both.
+No screen looks anything up globally: the application builds `Services` around the core's
+`Setup`, the sign-in dialog turns them into a core `Session`, and the main window gets both.
 """
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from console.actions import ActionService
 from console.audit import AuditTrail
 from console.config import Config
-from console.hosts import Credentials, HostPool
 from console.identity import Identity
 from console.paths import RESOURCES
 from console.policy import Policy
+from console.session import Session, Setup, open_session
 
 from .signin import DemoAccount
+
+if TYPE_CHECKING:  # ldap3 loads when someone signs in, not when the window module does
+    from console.directory import Directory
 
 
 @dataclass
 class Services:
-    config: Config
-    directory: Any  # console.directory.Directory: sign_in(username, password) -> Identity
-    policy: Policy
-    audit: AuditTrail
+    setup: Setup  # configuration, policy, directory, audit trail
     settings: QSettings  # window geometry and the last user name only
     config_path: Path | None = None  # where Settings saves (None: the user's config file)
     demo_accounts: Sequence[DemoAccount] = ()
     slow_after: float = 5.0  # seconds after which a host's answer counts as slow
 
+    @property
+    def config(self) -> Config:
+        return self.setup.config
+
+    @property
+    def directory(self) -> Directory:
+        return self.setup.directory
+
+    @property
+    def policy(self) -> Policy:
+        return self.setup.policy
+
+    @property
+    def audit(self) -> AuditTrail:
+        return self.setup.audit
+
     def open_session(self, identity: Identity, password: str) -> Session:
-        # The hosts authenticate the same domain account: DOMAIN\user works for NTLM and Kerberos.
-        credentials = Credentials(identity.name, password)
-        pool = HostPool(self.config.hosts, credentials, slow_after=self.slow_after)
-        return Session(identity, pool, ActionService(self.policy, self.audit, pool))
-
-
-@dataclass
-class Session:
-    identity: Identity
-    pool: HostPool
-    actions: ActionService
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def close(self) -> None:
-        self.pool.close()
+        return open_session(self.setup, identity, password, slow_after=self.slow_after)
 
 
 def make_application(argv: Sequence[str] | None = None) -> QApplication:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogBut
                                QMessageBox, QPlainTextEdit, QSpinBox, QTableView, QVBoxLayout,
                                QWidget)
 
-from console.config import Config
+from console.config import Config, host_lines, parse_host_lines
 from console.errors import ConfigError
 from console.inventory import IsoFile
 
@@ -151,9 +151,8 @@ class SettingsDialog(QDialog):
         self.ca_file = QLineEdit(config.directory.ca_file)
         self.start_tls = QCheckBox("Use StartTLS on ldap:// URLs")
         self.start_tls.setChecked(config.directory.start_tls)
-        self.hosts = QPlainTextEdit("\n".join(
-            " ".join(filter(None, (h.name, h.url, h.ca_file))) for h in config.hosts))
-        self.hosts.setPlaceholderText("one host a line: NAME URL [CA file]")
+        self.hosts = QPlainTextEdit(host_lines(config.hosts))
+        self.hosts.setPlaceholderText("one host a line: NAME URL [CA file], or its name alone")
         self.policy = QLineEdit(config.policy_path)
         self.policy.setToolTip("Set machine-wide by an administrator; a per-user value is ignored "
                                "when the machine sets one.")
@@ -188,19 +187,7 @@ class SettingsDialog(QDialog):
         data["directory"].update(urls=self.urls.text().split(), domain=self.domain.text().strip(),
                                  ca_file=self.ca_file.text().strip(),
                                  start_tls=self.start_tls.isChecked())
-        old = {h.name.lower(): h for h in self.config.hosts}
-        hosts = []
-        for line in self.hosts.toPlainText().splitlines():
-            parts = line.split()
-            if not parts:
-                continue
-            previous = old.get(parts[0].lower())
-            # Keep what this form does not show (transport, endpoint, timeout) for known hosts.
-            entry: dict[str, Any] = dict(vars(previous)) if previous is not None else {}
-            entry.update(name=parts[0], url=parts[1] if len(parts) > 1 else "")
-            if len(parts) > 2:
-                entry["ca_file"] = parts[2]
-            hosts.append(entry)
+        hosts = parse_host_lines(self.hosts.toPlainText(), known=self.config.hosts)
         data["hosts"] = hosts
         data.pop("policy", None)
         if self.policy.text().strip():

@@ -11,11 +11,9 @@ Also the Help menu's two actions, `open_log_folder()` and `copy_diagnostics(conf
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import PySide6
 from PySide6.QtCore import QUrl, qVersion
@@ -24,8 +22,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHB
                                QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
 from console import diagnostics, logs
-from console.config import (Config, DirectoryConfig, HostConfig, machine_config_path,
-                            user_config_path)
+from console.config import (Config, DirectoryConfig, HostConfig, machine_policy_path,
+                            parse_host_lines, user_config_path)
 from console.directory import Directory, LdapDirectory
 from console.errors import ConfigError, ConsoleError, PolicyError
 from console.policy import Policy
@@ -36,54 +34,8 @@ from .text import plain_label
 
 DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                          r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-WINRM_HTTP = "http://{host}:5985/wsman"  # WinRM's default listener: NTLM/Kerberos, encrypted
 ENDPOINT_CHOICES = (("jea", "Delegated users (JEA endpoint)"),
                     ("admin", "Administrators (default endpoint)"))
-
-
-def needs_first_run(config_path: Path | None = None) -> bool:
-    """True when there is nothing to connect to: no configuration file, or one that names no
-    domain controller and is not the demo. A file that exists but is broken is not a first run:
-    loading it reports what is wrong, and nothing overwrites it."""
-    path = config_path or user_config_path()
-    if not path.exists():
-        return True
-    try:
-        config = Config.load(path)
-    except ConfigError:
-        return False
-    return not config.demo and not config.directory.urls
-
-
-def machine_policy_path() -> str:
-    """The policy location administrators set for this computer, if any (it wins over the user's)."""
-    path = machine_config_path()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, tomllib.TOMLDecodeError):
-        return ""  # loading the configuration reports a broken machine file
-    policy = data.get("policy", {})
-    value = policy.get("path", "") if isinstance(policy, dict) else ""
-    return value if isinstance(value, str) else ""
-
-
-def parse_hosts(text: str, endpoint: str = "jea") -> list[dict[str, Any]]:
-    """Host lines as config tables: `NAME URL`, a URL alone, or a host name alone (the name is
-    its first label in capitals; the URL WinRM's default listener). `#` starts a comment."""
-    hosts = []
-    for line in text.splitlines():
-        words = line.split("#", 1)[0].split()
-        if not words:
-            continue
-        if len(words) == 1:
-            target = words[0]
-            host = urlparse(target).hostname if "://" in target else target
-            name = (host or target).split(".")[0].upper()
-        else:
-            name, target = words[0], " ".join(words[1:])
-        url = target if "://" in target else WINRM_HTTP.format(host=target.lower())
-        hosts.append({"name": name, "url": url, "endpoint": endpoint})
-    return hosts
 
 
 def _split_urls(text: str) -> list[str]:
@@ -111,7 +63,8 @@ class FirstRunDialog(QDialog):
                  machine_policy: str | None = None,
                  open_directory: Callable[[DirectoryConfig], Directory] = LdapDirectory,
                  check: Callable[..., diagnostics.ConnectionCheck] = diagnostics.check_connection,
-                 discover: Callable[..., list[HostConfig]] = diagnostics.discover_hosts) -> None:
+                 discover: Callable[..., list[HostConfig]] = diagnostics.discover_hosts,
+                 offer_demo: bool = True) -> None:
         super().__init__(parent)
         self.setWindowTitle("Set up the Hyper-V Delegation Console")
         self.tasks = tasks
@@ -175,6 +128,7 @@ class FirstRunDialog(QDialog):
         self.demo_button = QPushButton("Open the demo")
         self.demo_button.setToolTip("A built-in lab with sample hosts and accounts; no Windows needed.")
         self.demo_button.clicked.connect(self.open_demo)
+        self.demo_button.setVisible(offer_demo)  # a build without the lab has no demo to open
         cancel = QPushButton("Cancel")
         cancel.clicked.connect(self.reject)
 
@@ -232,7 +186,7 @@ class FirstRunDialog(QDialog):
         if any(u.lower().startswith("ldap://") for u in urls):
             directory["start_tls"] = True
         data: dict[str, Any] = {"directory": directory,
-                                "hosts": parse_hosts(self.hosts_field.toPlainText(),
+                                "hosts": parse_host_lines(self.hosts_field.toPlainText(),
                                                      self.endpoint_box.currentData())}
         if self.policy_field.text().strip() and not self.machine_policy:
             data["policy"] = {"path": self.policy_field.text().strip()}
@@ -349,7 +303,7 @@ class FirstRunDialog(QDialog):
             self._say("The directory lists no Hyper-V hosts (no computer registers the "
                       "'Microsoft Virtual Console Service'); enter them by name.")
             return
-        known = {h["name"].lower() for h in parse_hosts(self.hosts_field.toPlainText())}
+        known = {h["name"].lower() for h in parse_host_lines(self.hosts_field.toPlainText())}
         lines = [self.hosts_field.toPlainText().rstrip()] if known else []
         lines += [f"{h.name} {h.url}" for h in hosts if h.name.lower() not in known]
         self.hosts_field.setPlainText("\n".join(line for line in lines if line))

@@ -1,17 +1,16 @@
 """Start the console: sign in, open the main window, run until it closes."""
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-from console.errors import ConfigError, ConsoleError
+from console.errors import ConsoleError
+from console.session import NO_EXTENSIONS, Extensions, Session, Setup
 
-from .app import Services, Session, make_application
+from .app import Services, make_application
 from .errors import install_excepthook, show_exception
 from .mainwindow import MainWindow
 from .signin import DEMO_ACCOUNTS, SignInDialog
@@ -95,14 +94,14 @@ def smoke(services: Services, user: str, password: str, timeout_s: float = 60.0)
     return 0 if ok and all(r.error is None for r in hosts.values()) else 1
 
 
-def launch(config: Any, directory: Any, policy: Any, audit: Any, *, demo: bool = False,
-           settings_path: Path | None = None, smoke_user: tuple[str, str] | None = None) -> int:
-    """Build the services from core objects and run the console (or its headless smoke run)."""
+def launch(setup: Setup, *, settings_path: Path | None = None, config_path: Path | None = None,
+           smoke_user: tuple[str, str] | None = None) -> int:
+    """Run the console (or its headless smoke run) over a core `Setup`."""
     make_application()
     settings = (QSettings(str(settings_path), QSettings.Format.IniFormat) if settings_path
                 else QSettings())
-    services = Services(config=config, directory=directory, policy=policy, audit=audit,
-                        settings=settings, demo_accounts=DEMO_ACCOUNTS if demo else ())
+    services = Services(setup, settings, config_path=config_path,
+                        demo_accounts=DEMO_ACCOUNTS if setup.demo else ())
     try:
         if smoke_user is not None:
             return smoke(services, *smoke_user)
@@ -113,38 +112,31 @@ def launch(config: Any, directory: Any, policy: Any, audit: Any, *, demo: bool =
         settings.sync()
 
 
-def start(config_path: Path | None = None) -> int:
-    """`hvconsole` with no command: first-run set-up when nothing is configured, then sign-in and
-    the main window against the configured directory, policy and hosts."""
-    from console.audit import AuditTrail
-    from console.config import Config, user_config_path
-    from console.directory import open_directory
+def start(config_path: Path | None = None, extensions: Extensions = NO_EXTENSIONS,
+          run_demo: Callable[[], int] | None = None) -> int:
+    """The desktop console: first-run set-up when nothing is configured (it offers the demo when
+    `run_demo` is given), then sign-in and the main window against the configured world."""
+    from console.config import user_config_path
     from console.logs import setup_logging
-    from console.policy import Policy
 
-    from .first_run import FirstRunDialog, needs_first_run
+    from console.config import needs_first_run
+
+    from .first_run import FirstRunDialog
 
     setup_logging()
     make_application()
     install_excepthook()
     path = config_path or user_config_path()
     if needs_first_run(path):
-        choice = FirstRunDialog.ask(None, Tasks(show_exception), config_path=path)
+        choice = FirstRunDialog.ask(None, Tasks(show_exception), config_path=path,
+                                    offer_demo=run_demo is not None)
         if choice is None:
             return 0
-        if choice == FirstRunDialog.DEMO:
-            from console.commands.demo import run as run_demo
-
-            return run_demo(argparse.Namespace(smoke=False))
+        if choice == FirstRunDialog.DEMO and run_demo is not None:
+            return run_demo()
     try:
-        config = Config.load(path)
-        if not config.policy_path:
-            raise ConfigError("No policy is configured: set policy.path in the machine-wide "
-                              "configuration, or ask your administrators where it is.", "policy.path")
-        policy = Policy.load(config.policy_path)
-        directory = open_directory(config.directory, config.demo)
-        audit = AuditTrail(config.audit_file)
+        setup = Setup.load(path, extensions)
     except ConsoleError as error:
         show_exception(error, None)
         return 1
-    return launch(config, directory, policy, audit, demo=config.demo)
+    return launch(setup, config_path=config_path)

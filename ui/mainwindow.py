@@ -37,10 +37,11 @@ from console.identity import Identity
 from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
+from console.session import Session
 
 from .actions import NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
 from .activity import ActivityWindow
-from .app import Services, Session
+from .app import Services
 from .details import DetailsPane
 from .dialogs import AskText, Confirm, IsoDialog, PasswordPrompt, SettingsDialog
 from .errors import show_exception

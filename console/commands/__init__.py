@@ -6,14 +6,13 @@ policy they act under.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from ..config import Config
-from ..errors import ConfigError
-from ..lab.demo import DEMO_POLICY, demo_policy_text
-from ..policy import Policy
+from ..session import Extensions, Setup, demo_world
 
 
 def add_sign_in_options(p: argparse.ArgumentParser, prompt: bool = False) -> None:
@@ -35,15 +34,16 @@ def read_password(args: argparse.Namespace) -> str:
     return getpass.getpass(f"Password for {args.user}: ")
 
 
-def load_config(args: argparse.Namespace) -> Config:
-    return Config.load(args.config) if args.config else Config.load()
+def extensions(args: argparse.Namespace) -> Extensions:
+    """What the application's entry point added (the demo, when the lab is shipped)."""
+    return getattr(args, "extensions", None) or Extensions()
 
 
-def load_policy(config: Config) -> Policy:
-    """The configured policy; a demo configuration without one gets today's demo policy."""
-    if config.policy_path:
-        return Policy.load(config.policy_path)
-    if config.demo:
-        return Policy.from_text(demo_policy_text(), str(DEMO_POLICY))
-    raise ConfigError("No policy is configured: set policy.path in the machine-wide "
-                      "configuration.", "policy.path")
+@contextlib.contextmanager
+def setup(args: argparse.Namespace) -> Iterator[Setup]:
+    """The configured world, or with --demo the demo world for as long as the command runs."""
+    if args.demo:
+        with demo_world(extensions(args)) as world:
+            yield world
+    else:
+        yield Setup.load(args.config, extensions(args))

@@ -1,4 +1,9 @@
-"""`hvconsole audit verify|show`: check the hash chain of the audit trail and read it."""
+"""`hvconsole audit verify|show`: check the hash chain of the audit trail and read it.
+
+Reading records needs audit.read, so `show` signs in; `verify` reads no record's content (it
+prints a count and the chain's last hash) and runs without sign-in, for scheduled checks on the
+server that holds the trail.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +13,9 @@ from pathlib import Path
 from ..audit import AuditRecord, AuditTrail
 from ..config import Config
 from ..errors import AuditError
+from ..session import Session, sign_in
 from ..text import one_line
+from . import add_sign_in_options, read_password, setup
 
 TAMPERED = 2
 
@@ -23,9 +30,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify.add_argument("file", nargs="?", type=Path, help="default: the configured trail")
     verify.set_defaults(func=run_verify)
 
-    show = commands.add_parser("show", help="print records, newest first")
+    show = commands.add_parser("show", help="print records, newest first (needs audit.read)")
     show.add_argument("file", nargs="?", type=Path, help="default: the configured trail")
-    show.add_argument("--user", metavar="NAME|SID", help="only this user's records")
+    add_sign_in_options(show, prompt=True)
+    show.add_argument("--by", metavar="NAME|SID", help="only the records of this person")
     show.add_argument("--last", metavar="N", type=_positive, help="only the N newest records")
     show.add_argument("--json", action="store_true", help="a JSON array of records")
     show.set_defaults(func=run_show)
@@ -47,10 +55,12 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    path = _path(args.file)
-    if not path.exists():
-        raise AuditError(f"There is no audit trail at {path}.")
-    records = [r for r in AuditTrail(path).records() if _matches(r, args.user)]
+    password = read_password(args)
+    with setup(args) as world, sign_in(world, args.user, password, hosts=()) as session:
+        trail = session.audit_records() if args.file is None else _other_trail(session, args.file)
+        if not trail.path.exists():
+            raise AuditError(f"There is no audit trail at {trail.path}.")
+        records = [r for r in trail.records() if _matches(r, args.by)]
     records.reverse()
     if args.last is not None:
         records = records[:args.last]
@@ -84,6 +94,11 @@ def _matches(record: AuditRecord, user: str | None) -> bool:
     wanted = user.casefold()
     return wanted in {record.user_sid.casefold(), record.user_name.casefold(),
                       record.user_name.rsplit("\\", 1)[-1].casefold()}
+
+
+def _other_trail(session: Session, path: Path) -> AuditTrail:
+    session.require("audit.read")
+    return AuditTrail(path)
 
 
 def _path(file: Path | None) -> Path:

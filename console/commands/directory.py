@@ -5,10 +5,10 @@ import argparse
 import json
 
 from ..config import Config
-from ..directory import open_directory
 from ..identity import WELL_KNOWN_LOGON_SIDS, Identity
 from ..text import one_line
-from . import add_sign_in_options, read_password
+from ..session import open_directory
+from . import add_sign_in_options, extensions, read_password
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = Config.load(args.config) if args.config or not args.demo else Config()
-    directory = open_directory(config.directory, demo=args.demo or config.demo)
+    # Signing in needs only a directory: --demo without a configuration is the demo directory.
+    config = Config.load(args.config) if args.config or not args.demo else Config(demo=True)
+    directory = open_directory(config, extensions(args))
     identity = directory.sign_in(args.user, read_password(args))
     print(json.dumps(as_json(identity), indent=2) if args.json else as_text(identity))
     return 0

@@ -11,19 +11,14 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from ..actions import ActionService
-from ..audit import AuditTrail
-from ..errors import ConfigError, ConsoleError, InvalidParameter
-from ..hosts import ActionOutcome, Credentials, HostPool
-from ..identity import Identity
+from ..errors import ConsoleError, InvalidParameter
+from ..hosts import ActionOutcome
 from ..inventory import DESTRUCTIVE_ACTIONS, VM, Action
-from ..lab.demo import demo_lab
-from ..policy import Policy
+from ..session import Session, sign_in
 from ..text import one_line, plain
-from . import add_sign_in_options, load_config, load_policy, read_password
+from . import add_sign_in_options, read_password, setup
 
 EXIT_PENDING = 3  # the action was sent but not yet confirmed
 
@@ -66,33 +61,11 @@ def _action(text: str) -> Action:
 
 # --- a signed-in session ------------------------------------------------------------------------
 
-@dataclass
-class _Session:
-    identity: Identity
-    policy: Policy
-    pool: HostPool
-    audit: AuditTrail
-
-
 @contextlib.contextmanager
-def _session(args: argparse.Namespace, hosts: list[str] | None = None) -> Iterator[_Session]:
+def _session(args: argparse.Namespace, hosts: list[str] | None = None) -> Iterator[Session]:
     password = read_password(args)
-    with contextlib.ExitStack() as stack:
-        if args.demo:
-            config, _ = stack.enter_context(demo_lab())
-        else:
-            config = load_config(args)
-        from ..directory import open_directory  # ldap3 is loaded only when signing in
-
-        # A demo configuration signs in to the demo directory.
-        identity = open_directory(config.directory, config.demo).sign_in(args.user, password)
-        policy = load_policy(config)
-        configs = [h for h in config.hosts if hosts is None or h.name.lower() in hosts]
-        if hosts is not None and not configs:
-            raise ConfigError(f"{hosts[0]} is not a configured host.", "hosts")
-        # The host logon uses the name the directory resolved (DOMAIN\\name), as Windows would.
-        pool = stack.enter_context(HostPool(configs, Credentials(identity.name, password)))
-        yield _Session(identity, policy, pool, AuditTrail(config.audit_file))
+    with setup(args) as world, sign_in(world, args.user, password, hosts=hosts) as session:
+        yield session
 
 
 # --- hvconsole vms ------------------------------------------------------------------------------
@@ -142,12 +115,11 @@ def run_vm(args: argparse.Namespace) -> int:
     with _session(args, hosts=[args.host.lower()]) as s:
         client = s.pool.client(args.host)
         vm = _find(client.inventory(), args.vm, args.vm_id, client.name)
-        service = ActionService(s.policy, s.audit, s.pool)
         params = _params(action, vm, args)
         # A refused action is performed anyway below: perform() audits the refusal and raises.
-        if service.refusal(s.identity, vm, action) is None and action in DESTRUCTIVE_ACTIONS:
+        if s.actions.refusal(s.identity, vm, action) is None and action in DESTRUCTIVE_ACTIONS:
             _confirm(action, vm, params, args.yes)
-        outcome = service.perform(s.identity, vm, action, **params)
+        outcome = s.actions.perform(s.identity, vm, action, **params)
         _print_outcome(action, vm, outcome)
         return EXIT_PENDING if outcome.status == "pending" else 0 if outcome.status == "ok" else 1
 

@@ -19,13 +19,12 @@ from pathlib import Path
 from .. import review as core
 from ..errors import ConfigError, ConsoleError
 from ..export import csv_text
-from ..hosts import Credentials, HostPool
 from ..identity import Identity
 from ..inventory import VM, HostFacts
-from ..lab.demo import demo_lab
 from ..policy import Policy
+from ..session import open_session
 from ..text import one_line, plain
-from . import add_sign_in_options, load_config, load_policy, read_password
+from . import add_sign_in_options, read_password, setup
 
 FORMATS = ("text", "csv", "html", "json")
 TABLES = ("findings", "permissions", "impact")
@@ -71,20 +70,16 @@ class _NotAllowed(Exception):
 def gather(args: argparse.Namespace) -> Iterator[Gathered]:
     """Sign in, check policy.read, and read the hosts; the directory session stays open."""
     password = read_password(args)
-    from ..directory import open_directory  # ldap3 is loaded only when signing in
-
     with contextlib.ExitStack() as stack:
-        config = stack.enter_context(demo_lab())[0] if args.demo else load_config(args)
-        directory = open_directory(config.directory, config.demo)
-        session = stack.enter_context(directory.session(args.user, password))
-        identity = session.identity
-        policy = load_policy(config)
-        if not policy.global_decision(identity).allows("policy.read"):
-            raise _NotAllowed(f"{identity.name} may not review delegation: no grant gives "
+        world = stack.enter_context(setup(args))
+        directory = stack.enter_context(world.directory.session(args.user, password))
+        session = stack.enter_context(open_session(world, directory.identity, password))
+        if not session.allows("policy.read"):
+            raise _NotAllowed(f"{session.identity.name} may not review delegation: no grant gives "
                               "policy.read (ask for the reviewer role).")
-        pool = stack.enter_context(HostPool(config.hosts, Credentials(identity.name, password)))
-        read = core.read_hosts(pool, policy)
-        yield Gathered(identity, policy, read.inventory, read.facts, session, read.failed)
+        read = core.read_hosts(session.pool, world.policy)
+        yield Gathered(session.identity, world.policy, read.inventory, read.facts, directory,
+                       read.failed)
 
 
 def _report_failures(failed: dict[str, ConsoleError]) -> None:

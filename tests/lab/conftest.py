@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from console import scripts
-from console.lab.auth import LabUser
-from console.lab.executor import Executor
-from console.lab.hyperv import Durations, ManualClock
-from console.lab.world import World, load_world
+from lab.auth import LabUser
+from lab.executor import Executor
+from lab.hyperv import Durations, ManualClock
+from lab.world import World, load_world
 
 ADAM = LabUser("LAB\\adam", "S-1-5-21-1000-2000-3000-1103", admin=True)
 HENRY = LabUser("LAB\\henry", "S-1-5-21-1000-2000-3000-1102", admin=False)

@@ -1,6 +1,6 @@
 from datetime import date
 
-from console.lab.demo import DEMO_POLICY, demo_policy_file
+from lab.demo import DEMO_POLICY, demo_policy_file
 from console.policy import Policy
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from console import scripts
 from console.inventory import VM, Checkpoint, HostFacts
-from console.lab.executor import CommandRefused
-from console.lab.wsman import AccessDenied, EventLog
+from lab.executor import CommandRefused
+from lab.wsman import AccessDenied, EventLog
 
 from .conftest import ADAM, HENRY, Lab
 

@@ -8,8 +8,8 @@ import pytest
 import requests
 from winrm.exceptions import WinRMError, WSManFaultError
 
-from console.lab.faults import CostModel, Faults, Outcome
-from console.lab.wsman import INTERNAL_ERROR_CODE
+from lab.faults import CostModel, Faults, Outcome
+from lab.wsman import INTERNAL_ERROR_CODE
 from tests.lab import test_wsman
 from tests.lab.test_wsman import Clients
 

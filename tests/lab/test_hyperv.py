@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from console.errors import ConfigError
-from console.lab.hyperv import GiB, Durations, HyperVError, ManualClock
-from console.lab.world import generated_world, load_world, restore_state, save_state
+from lab.hyperv import GiB, Durations, HyperVError, ManualClock
+from lab.world import generated_world, load_world, restore_state, save_state
 
 APP01 = "a8c164c6-ea2b-525b-b0de-c3c08e182c75"
 FILES = "bc797c1d-65e1-5032-8525-d184e732f820"

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from console import jea
+from console import hosts
 from console.config import HostConfig
 from console.errors import HostAccessDenied
 from console.hosts import Credentials
-from console.jea import JeaClient
-from console.lab.demo import demo_policy_text
-from console.lab.hyperv import Durations
-from console.lab.runner import Lab
+from console.hosts import JeaClient
+from lab.demo import demo_policy_text
+from lab.hyperv import Durations
+from lab.runner import Lab
 from console.policy import Policy
 
 
@@ -25,7 +25,7 @@ def test_each_lab_host_enforces_the_policy_through_jea() -> None:
         try:
             assert sorted(v.name for v in henry.inventory()) == [
                 "office-files", "office-print", "shop-web02"]
-            assert jea.lag("HV02", henry.enforced_digest(), policy) is None
+            assert hosts.lag("HV02", henry.enforced_digest(), policy) is None
             payroll = next(v for v in lab.hosts["HV02"].host.inventory()["vms"]
                            if v["name"] == "payroll-db")
             with pytest.raises(HostAccessDenied):

@@ -14,17 +14,17 @@ import pytest
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from console import jea
+from console import hosts, jea
 from console.config import HostConfig
 from console.errors import (HostAccessDenied, HostError, InvalidParameter, ReplicaRefused, VMNotFound,
                             WrongState)
 from console.hosts import Credentials, HostClient
-from console.lab import psrp
-from console.lab.auth import Accounts, HostRights
-from console.lab.executor import Executor
-from console.lab.hyperv import Durations
-from console.lab.world import World, load_world
-from console.labdirectory import LabDirectory
+from lab import psrp
+from lab.auth import Accounts, HostRights
+from lab.executor import Executor
+from lab.hyperv import Durations
+from lab.world import World, load_world
+from lab.directory import LabDirectory
 from console.policy import Policy, Target
 
 POLICY = Path(__file__).parents[1] / "golden" / "jea" / "policy.toml"
@@ -64,7 +64,7 @@ def policy() -> Policy:
 
 @pytest.fixture
 def lab(accounts: Accounts, tokens: psrp.TokenSource, policy: Policy) -> Iterator[dict[str, LabHost]]:
-    from console.lab.wsman import WSManServer
+    from lab.wsman import WSManServer
     world: World = load_world(durations=Durations.instant())
     hosts = {}
     for lab_host in world.hosts:
@@ -83,8 +83,8 @@ def config(host: LabHost, timeout: float = 10) -> HostConfig:
     return HostConfig(host.server.name, host.server.url, timeout=timeout)
 
 
-def client(host: LabHost, user: str) -> jea.JeaClient:
-    return jea.JeaClient(config(host), Credentials(f"LAB\\{user}", PASSWORDS[user]))
+def client(host: LabHost, user: str) -> hosts.JeaClient:
+    return hosts.JeaClient(config(host), Credentials(f"LAB\\{user}", PASSWORDS[user]))
 
 
 def raw(host: LabHost, user: str, command: str, script: bool = False, **params: Any) -> tuple[list, list]:
@@ -129,7 +129,7 @@ def test_each_operation_for_an_owner(lab: dict[str, LabHost], policy: Policy) ->
     assert olivia.media(WEB01, "eject", drive.controller_type, drive.controller,
                         drive.location).drive.path in (None, "")
     assert olivia.enforced_digest() == jea.host_grants(policy, "HV01").sha256
-    assert jea.lag("HV01", olivia.enforced_digest(), policy) is None
+    assert hosts.lag("HV01", olivia.enforced_digest(), policy) is None
     olivia.close()
     stats = hv01.server.stats.as_dict()
     assert stats["encrypted_requests"] == stats["requests_after_logon"] > 0
@@ -243,7 +243,7 @@ def test_a_user_no_role_names_gets_no_session(lab: dict[str, LabHost], policy: P
         client(hv01, "henry").inventory()
     assert any(e.operation == "session" and e.outcome == "access_denied"
                for e in hv01.executor.events)
-    found = jea.lag("HV01", client(hv01, "adam").enforced_digest(), policy)
+    found = hosts.lag("HV01", client(hv01, "adam").enforced_digest(), policy)
     assert found is not None and "older policy" in str(found)
 
 
@@ -254,7 +254,7 @@ def adam(request: pytest.FixtureRequest, lab: dict[str, LabHost]) -> Any:
     host = lab["HV01"]
     credentials = Credentials("LAB\\adam", PASSWORDS["adam"])
     made = (HostClient(config(host), credentials) if request.param == "admin"
-            else jea.JeaClient(config(host), credentials))
+            else hosts.JeaClient(config(host), credentials))
     yield made
     made.close()
 
@@ -291,7 +291,7 @@ def test_the_grants_file_is_never_read_the_functions_grants_are(lab: dict[str, L
     assert json.loads(output[0])["error"]["code"] == "denied"
     del files[jea.GRANTS_FILE]  # the host needs no such file at all
     hv01.endpoint.replace_files(files)
-    assert jea.lag("HV01", client(hv01, "rita").enforced_digest(), policy) is None
+    assert hosts.lag("HV01", client(hv01, "rita").enforced_digest(), policy) is None
 
 
 def test_an_edited_grant_in_the_registered_files_shows_as_lag(lab: dict[str, LabHost],
@@ -307,12 +307,12 @@ def test_an_edited_grant_in_the_registered_files_shows_as_lag(lab: dict[str, Lab
     files[jea.PSRC_FILE] = psrc.replace(viewer, viewer.replace(
         "@('vm.view')", "@('vm.shutdown', 'vm.view')")).encode("utf-8")
     hv01.endpoint.replace_files(files)
-    found = jea.lag("HV01", client(hv01, "rita").enforced_digest(), policy)
+    found = hosts.lag("HV01", client(hv01, "rita").enforced_digest(), policy)
     assert found is not None and "older policy" in str(found)
     output, _ = raw(hv01, "rita", "Invoke-HvcPower", VMId=WEB01, Action="shutdown")
     assert json.loads(output[0])["ok"] is True  # the edit is what the host enforces
     hv01.endpoint.replace_files(jea.generate(policy, "HV01"))
-    assert jea.lag("HV01", client(hv01, "rita").enforced_digest(), policy) is None
+    assert hosts.lag("HV01", client(hv01, "rita").enforced_digest(), policy) is None
 
 
 # --- a done action is reported done --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The lab's PowerShell interpreter (console.lab.pwsh): each test holds one rule of Windows
+"""The lab's PowerShell interpreter (lab.pwsh): each test holds one rule of Windows
 PowerShell 5.1 that the project's scripts rely on, with a snippet whose result would differ if
 the interpreter got the rule wrong."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from console.lab.pwsh import (BUILTINS, Call, Command, MemoryProvider, Outcome, PSEnum,
+from lab.pwsh import (BUILTINS, Call, Command, MemoryProvider, Outcome, PSEnum,
                               PSError, PSObject, Runspace)
-from console.lab.pwsh.compiler import compile_text
+from lab.pwsh.compiler import compile_text
 
 
 def run(text: str, commands: list[Command] | None = None, **kwargs: Any) -> Outcome:

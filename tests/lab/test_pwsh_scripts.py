@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from console import scripts
-from console.lab.pwsh import BUILTINS, Call, Command, MemoryProvider, PSEnum, PSObject, Runspace
-from console.lab.pwsh.compiler import compile_text
+from lab.pwsh import BUILTINS, Call, Command, MemoryProvider, PSEnum, PSObject, Runspace
+from lab.pwsh.compiler import compile_text
 
 HEARTBEAT = "84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47"
 SHUTDOWN = "9F8233AC-BE49-4C79-8EE3-E7E1985B2077"

@@ -13,8 +13,8 @@ from pathlib import Path
 from winrm.protocol import Protocol
 
 from console import scripts
-from console.lab.hyperv import Durations
-from console.lab.runner import Lab
+from lab.hyperv import Durations
+from lab.runner import Lab
 
 WEB01 = "42e4aaca-7231-5411-b96b-d03849b0dae1"
 
@@ -41,7 +41,7 @@ def run(url: str, user: str, password: str, operation: str, ca_file: Path | None
 def test_serve_answers_pywinrm_and_saves_its_state_on_sigint(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "lab", "serve", "--speed", "0", "--state", str(state)],
+        [sys.executable, "-m", "hvconsole", "lab", "serve", "--speed", "0", "--state", str(state)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

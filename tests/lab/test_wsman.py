@@ -23,9 +23,9 @@ from winrm.exceptions import InvalidCredentialsError, WSManFaultError
 from winrm.protocol import Protocol
 from winrm.transport import Transport
 
-from console.lab.auth import Accounts, HostRights, ntlm_identity
-from console.lab.certs import CertPair, make_ca, make_server_cert
-from console.lab.wsman import (ACCESS_DENIED_CODE, COMMAND_LINE_LIMIT, FIRST_USE_PROGRESS, AccessDenied,
+from lab.auth import Accounts, HostRights, ntlm_identity
+from lab.certs import CertPair, make_ca, make_server_cert
+from lab.wsman import (ACCESS_DENIED_CODE, COMMAND_LINE_LIMIT, FIRST_USE_PROGRESS, AccessDenied,
                                CommandResult, EventLog, LabUser, WSManServer, seal, unseal)
 
 DOMAIN_SID = "S-1-5-21-1000-2000-3000"

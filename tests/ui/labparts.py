@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.config import Config, HostConfig
-from console.lab.auth import Accounts, HostRights
-from console.lab.executor import Executor
-from console.lab.hyperv import Durations
-from console.lab.world import World, load_world
-from console.lab.wsman import WSManServer
+from lab.auth import Accounts, HostRights
+from lab.executor import Executor
+from lab.hyperv import Durations
+from lab.world import World, load_world
+from lab.wsman import WSManServer
 from console.paths import LAB_DATA
 
 

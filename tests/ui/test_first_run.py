@@ -11,15 +11,16 @@ from ldap3 import MODIFY_REPLACE
 
 from console import logs
 from console.config import Config
-from console.lab.certs import make_ca
-from console.lab.demo import demo_policy_text
-from console.lab.hyperv import Durations
-from console.lab.runner import Lab
-from console.labdirectory import LabDirectory
+from lab.certs import make_ca
+from lab.demo import demo_policy_text
+from lab.hyperv import Durations
+from lab.runner import Lab
+from lab.directory import LabDirectory
 from console.paths import LAB_DATA
 from console.policy import Policy
 from tests.samba import BASE_DN, DOMAIN, SambaDC
-from ui.first_run import FirstRunDialog, copy_diagnostics, needs_first_run, parse_hosts
+from console.config import needs_first_run, parse_host_lines
+from ui.first_run import FirstRunDialog, copy_diagnostics
 from ui.tasks import Tasks
 
 DEMO_POLICY = LAB_DATA / "policy.toml"
@@ -76,7 +77,7 @@ def test_needs_first_run_without_a_usable_configuration(tmp_path: Path) -> None:
 
 
 def test_host_lines() -> None:
-    hosts = parse_hosts("hv01.corp.example\n# a comment\n\nHV02 https://hv02.corp.example:5986/wsman\n"
+    hosts = parse_host_lines("hv01.corp.example\n# a comment\n\nHV02 https://hv02.corp.example:5986/wsman\n"
                         "https://hv03.corp.example:5986/wsman  # trailing comment", "admin")
     assert hosts == [
         {"name": "HV01", "url": "http://hv01.corp.example:5985/wsman", "endpoint": "admin"},

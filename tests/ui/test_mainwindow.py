@@ -15,12 +15,13 @@ from console.audit import AuditTrail
 from console.inventory import Action
 from console.paths import LAB_DATA
 from console.policy import Policy
-from ui.app import Services, Session
+from console.session import Session, Setup
+from ui.app import Services
 from ui.mainwindow import MainWindow
 from ui.signin import DEMO_ACCOUNTS
 from ui.tasks import Tasks
 
-from console.labdirectory import LabDirectory
+from lab.directory import LabDirectory
 
 from .labparts import start_lab
 
@@ -41,9 +42,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     with start_lab() as lab:
         config = lab.config()
         services = Services(
-            config=config, directory=LabDirectory(),
-            policy=Policy.load(config.policy_path or LAB_DATA / "policy.toml"),
-            audit=AuditTrail(tmp_path / "audit.jsonl"),
+            Setup(config, Policy.load(config.policy_path or LAB_DATA / "policy.toml"), LabDirectory(),
+                  AuditTrail(tmp_path / "audit.jsonl")),
             settings=QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat))
         yield World(lab, services)
 
@@ -328,7 +328,7 @@ def test_a_rejected_password_stops_every_host_and_asks_once(world: World, open_a
 # --- untrusted names ------------------------------------------------------------------------------
 
 def test_rich_text_names_render_literally(world: World, open_as) -> None:
-    from console.lab.hyperv import VM as LabVM
+    from lab.hyperv import VM as LabVM
     hv03 = lab_host(world, "HV03").host
     with hv03._cond:
         hv03.vms.append(LabVM(id="7e1e7e1e-0000-4000-8000-00000000a001", name="<img src=x>",
@@ -364,7 +364,7 @@ def test_demo_smoke_exits_zero_and_prints_the_count(tmp_path: Path) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data"),
            "TMPDIR": str(temp)}
-    result = subprocess.run([sys.executable, "-m", "console.cli", "demo", "--smoke"],
+    result = subprocess.run([sys.executable, "-m", "hvconsole", "demo", "--smoke"],
                             cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -373,18 +373,20 @@ class FakeHosts:
 def fake_window(tmp_path: Path, qtbot):  # type: ignore[no-untyped-def]
     from console.audit import AuditTrail
     from console.config import Config, HostConfig
-    from console.labdirectory import LabDirectory
+    from lab.directory import LabDirectory
     from console.paths import LAB_DATA
     from console.policy import Policy
-    from ui.app import Services, Session
+    from console.session import Session, Setup
+    from ui.app import Services
     from ui.mainwindow import MainWindow
     from ui.tasks import Tasks
 
     names = ["HV01", "HV02", "HV03"]
     hosts = FakeHosts(names)
     config = Config(hosts=[HostConfig(n, f"http://{n.lower()}.invalid/wsman") for n in names])
-    services = Services(config=config, directory=None, policy=Policy.load(LAB_DATA / "policy.toml"),
-                        audit=AuditTrail(tmp_path / "audit.jsonl"),
+    setup = Setup(config, Policy.load(LAB_DATA / "policy.toml"), None,  # type: ignore[arg-type]
+                  AuditTrail(tmp_path / "audit.jsonl"))
+    services = Services(setup,
                         settings=QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat))
     identity = LabDirectory().sign_in("adam", "adam-demo")
     # The pool's credential gate is open and confirmed: every host is read at once.
@@ -392,7 +394,7 @@ def fake_window(tmp_path: Path, qtbot):  # type: ignore[no-untyped-def]
                            slow_after=60.0)
     errors: list[BaseException] = []
     tasks = Tasks(errors.append)
-    window = MainWindow(services, Session(identity, pool, None), tasks)  # type: ignore[arg-type]
+    window = MainWindow(services, Session(identity, setup, pool, None), tasks)  # type: ignore[arg-type]
     yield window, hosts
     window.refresh_timer.stop()
     qtbot.waitUntil(lambda: not tasks.running, timeout=10_000)

@@ -12,7 +12,7 @@ from PySide6.QtCore import QItemSelectionModel
 from console.audit import AuditTrail
 from console.identity import Group, Identity
 from console.inventory import VM, HostFacts
-from console.lab.world import load_world
+from lab.world import load_world
 from console.paths import LAB_DATA
 from console.policy import Policy
 from ui.review import ReviewWindow, SaveAs

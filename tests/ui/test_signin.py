@@ -12,12 +12,12 @@ from console.identity import Identity
 from ui.signin import DEMO_ACCOUNTS, SignInDialog
 from ui.tasks import Tasks
 
-labdirectory = pytest.importorskip("console.labdirectory")
+from lab.directory import LabDirectory
 
 
 @pytest.fixture
 def directory():
-    return labdirectory.LabDirectory()
+    return LabDirectory()
 
 
 @pytest.fixture

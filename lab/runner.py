@@ -7,7 +7,7 @@ WS-Management server on 127.0.0.1 (an ephemeral port each), sharing one lab doma
     with Lab.start(hosts=20, vms_per_host=50, https=True) as lab:   # a generated world
         ...lab.ca_file...
 
-The servers share one `Accounts` (console/lab/auth.py), which points the process's
+The servers share one `Accounts` (lab/auth.py), which points the process's
 NTLM_USER_FILE at its password file while a server runs (pyspnego reads it per process).
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import jea
-from ..config import HostConfig
-from ..labdirectory import LabDirectory
-from ..policy import Policy
+from console import jea
+from console.config import HostConfig
+from .directory import LabDirectory
+from console.policy import Policy
 from . import psrp
 from .auth import Accounts, HostRights
 from .certs import make_ca, make_server_cert

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from ..text import one_line
+from console.text import one_line
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,10 +26,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
-    from ..lab.hyperv import Durations
-    from ..lab.runner import Lab
-    from ..lab.world import load_world
+    from console.errors import ConfigError
+    from .hyperv import Durations
+    from .runner import Lab
+    from .world import load_world
 
     if args.hosts is not None and (args.hosts < 1 or args.vms < 0):
         raise ConfigError("--hosts must be at least 1 and --vms at least 0.")

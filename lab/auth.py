@@ -22,7 +22,7 @@ from pathlib import Path
 import spnego
 from spnego.channel_bindings import GssChannelBindings
 
-from ..errors import ConfigError
+from console.errors import ConfigError
 
 DEFAULT_LOCKOUT_THRESHOLD = 5
 _NTLM_SIGNATURE = b"NTLMSSP\x00"

@@ -21,11 +21,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .directory import (SID_PATTERN, Member, Principal, check_password, group_order,
+from console.directory import (SID_PATTERN, Member, Principal, check_password, group_order,
                         parse_username, sign_in_error, well_known)
-from .errors import ConfigError, DirectoryError
-from .identity import Group, Identity
-from .paths import LAB_DATA
+from console.errors import ConfigError, DirectoryError
+from console.identity import Group, Identity
+from console.paths import LAB_DATA
 
 DEMO_FILE = LAB_DATA / "directory.toml"
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}

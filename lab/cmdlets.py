@@ -1,5 +1,5 @@
 """The cmdlets a lab host offers its PowerShell sessions: Hyper-V's, and the few host-specific
-ones of Windows (Get-HotFix, Write-EventLog, Get-Volume), over console.lab.hyperv.Host.
+ones of Windows (Get-HotFix, Write-EventLog, Get-Volume), over lab.hyperv.Host.
 
 Objects carry the properties the real ones have (Get-VM's VirtualMachine, VMSnapshot, DvdDrive,
 HardDiskDrive, VMIntegrationComponent), enums as PSEnum, ids as GUIDs. Failures are raised as the
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from .. import states
+from console import states
 from .hyperv import NO_PERMISSION, Checkpoint, DvdDrive, Host, HyperVFault, VM
 from .pwsh.values import Call, Command, ErrorRecord, Getter, PSEnum, PSError, PSObject
 

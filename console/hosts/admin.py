@@ -1,4 +1,4 @@
-"""Host operations over WinRM: one client per Hyper-V host, and a pool that fans reads out.
+"""The default endpoint over WinRS (administrators): one WinRS command per operation.
 
 Each operation is ONE WinRS command built by `console.scripts.command` (powershell.exe with the
 fixed script, its parameters a base64 JSON document, on its standard input) whose stdout is
@@ -20,15 +20,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import winrm.transport
@@ -38,146 +34,30 @@ from winrm.exceptions import (
 )
 from winrm.protocol import Protocol as WinRMProtocol
 
-from . import scripts
-from .config import HostConfig
-from .errors import (
-    CertificateUntrusted, ConnectionLost, CredentialsRejected, GuestLocked, HostAccessDenied,
-    HostError, HostTimeout, HostUnreachable, InvalidParameter, NoDvdDrive, NoShutdownService,
-    NotInLibrary, ObjectInUse, ReplicaRefused, VMNotFound, WrongState,
+from .. import scripts
+from ..config import HostConfig
+from ..errors import (
+    CredentialsRejected, HostAccessDenied,
+    HostError, HostTimeout, HostUnreachable,
 )
-from .inventory import VM, Checkpoint, DvdDrive, HostFacts
-from .text import one_line
+from ..inventory import VM, HostFacts
+from ..text import one_line
+from .client import confirm
+from .credentials import CredentialGate, Credentials
+from .network import clixml_text, network_error
+from .outcomes import ActionOutcome, items_of, answer_data
+
 
 T = TypeVar("T")
 
-# The host contract's error codes (docs/host-operations.md) and the exception each one raises.
-ERRORS: dict[str, type[HostError]] = {
-    "not_found": VMNotFound,
-    "wrong_state": WrongState,
-    "no_shutdown_service": NoShutdownService,
-    "replica": ReplicaRefused,
-    "not_in_library": NotInLibrary,
-    "no_dvd_drive": NoDvdDrive,
-    "checkpoints_disabled": WrongState,
-    "invalid_parameter": InvalidParameter,
-    "access_denied": HostAccessDenied,
-    "denied": HostAccessDenied,
-    "guest_locked": GuestLocked,
-    "object_in_use": ObjectInUse,
-    "connection_lost": ConnectionLost,
-}
+
 _ACCESS_DENIED = 5  # WSManFault code of ERROR_ACCESS_DENIED
+
+
 _UTF8 = 65001  # shell code page: VM names and paths come back in any script
+
+
 _KEEP_ALIVE_IDLE = 60.0  # a host drops an idle HTTP connection; start a fresh one before that
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A domain account's name and password, held in memory only; never shown in repr or str."""
-
-    username: str  # DOMAIN\\user or user@domain
-    password: str = field(repr=False)
-
-    def __str__(self) -> str:
-        return self.username
-
-
-def network_error(name: str, config: HostConfig, error: BaseException) -> HostError | None:
-    """The network's failures as typed errors, one mapping for both endpoints' clients (None:
-    not a network failure). SSLError and ConnectTimeout are ConnectionErrors: they come first."""
-    if isinstance(error, requests.exceptions.SSLError):
-        return CertificateUntrusted(
-            f"{name}'s certificate is not trusted ({_ssl_reason(error)}); check the host's "
-            f"address and its CA file in the configuration.", host=name)
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return HostUnreachable(f"{name} did not accept a connection within "
-                               f"{config.timeout:g} s.", host=name)
-    if isinstance(error, (requests.exceptions.ReadTimeout, TimeoutError)):
-        return HostTimeout(f"{name} did not answer within {config.timeout:g} s.", host=name)
-    if isinstance(error, (requests.exceptions.ConnectionError, ConnectionError)):
-        return HostUnreachable(f"{name} cannot be reached at {config.url} "
-                               f"({_connection_reason(error)}).", host=name)
-    return None
-
-
-class CredentialGate:
-    """Shared by every host of a session: closed by the first 401, reopened with new credentials.
-
-    While closed, host calls fail at once without contacting their host. `confirmed` records that
-    a host has accepted the current credentials: until then a pool tries one host before the rest.
-    """
-
-    def __init__(self, credentials: Credentials | None = None) -> None:
-        self._lock = threading.Lock()
-        self._credentials = credentials
-        self._rejected_by: str | None = None
-        self.generation = 0
-        self.confirmed = False
-
-    @property
-    def credentials(self) -> Credentials | None:
-        return self._credentials
-
-    @property
-    def is_open(self) -> bool:
-        return self._rejected_by is None
-
-    def check(self) -> None:
-        rejected_by = self._rejected_by
-        if rejected_by is not None:
-            raise CredentialsRejected(
-                f"{rejected_by} rejected the password of this account; enter the password again "
-                f"(host calls are paused so the account is not locked out).", host=rejected_by)
-
-    def close(self, host: str) -> None:
-        with self._lock:
-            if self._rejected_by is None:
-                self._rejected_by = host
-
-    def accepted(self) -> None:
-        self.confirmed = True
-
-    def reopen(self, credentials: Credentials) -> None:
-        with self._lock:
-            self._credentials = credentials
-            self._rejected_by = None
-            self.generation += 1
-            self.confirmed = False
-
-
-@dataclass(frozen=True)
-class ActionOutcome:
-    """What became of an action: ok (the cmdlet returned), pending (the client's timeout ran out
-    first: the host may still finish it, confirm by polling) or failed."""
-
-    status: Literal["ok", "pending", "failed"]
-    vm_state: str | None
-    message: str = ""
-    vm_status: str = ""
-    checkpoint: Checkpoint | None = None
-    drive: DvdDrive | None = None
-    warning: str = ""  # beside a done action: e.g. the host could not write its event
-
-    @classmethod
-    def pending(cls, host: str, operation: str, vm_id: str, timeout: float,
-                cause: str) -> ActionOutcome:
-        """No answer before the client's timeout: the host may still finish; never retried."""
-        return cls("pending", None,
-                   f"{host} has not answered the {operation} of VM {vm_id} within {timeout:g} s "
-                   f"({cause}); it may still complete: check the VM's state before trying again.")
-
-    @classmethod
-    def done(cls, data: Any, message: str, warning: str = "") -> ActionOutcome:
-        """The outcome of an action whose script answered `data` (its VM, checkpoint, drive)."""
-        data = data if isinstance(data, dict) else {}
-        vm = data.get("vm") if isinstance(data.get("vm"), dict) else {}
-        checkpoint, drive = data.get("checkpoint"), data.get("drive")
-        return cls(
-            "ok", str(vm["state"]) if vm.get("state") else None, message,
-            str(vm.get("status") or ""),
-            checkpoint=Checkpoint.from_json(checkpoint) if isinstance(checkpoint, dict) else None,
-            drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None,
-            warning=warning)
 
 
 class _Pending(Exception):
@@ -212,7 +92,7 @@ class HostClient:
     def inventory(self) -> list[VM]:
         data = self._read("inventory", {})
         cluster = self.config.cluster or None
-        return [VM.from_json(self.name, d, cluster) for d in _list(data, "vms", self.name)]
+        return [VM.from_json(self.name, d, cluster) for d in items_of(data, "vms", self.name)]
 
     def host_facts(self, library: list[str]) -> HostFacts:
         return HostFacts.from_json(self._read("host_facts", {"library": list(library)}))
@@ -220,7 +100,7 @@ class HostClient:
     def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         data = self._read("vm_state", {"vm_ids": [i.lower() for i in ids]})
         return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
-                for v in _list(data, "vms", self.name)}
+                for v in items_of(data, "vms", self.name)}
 
     def power(self, vm_id: str, action: str) -> ActionOutcome:
         return self._act("power", {"vm_id": vm_id.lower(), "action": action}, vm_id)
@@ -494,81 +374,13 @@ class HostClient:
             document = json.loads(text)
         except ValueError:
             document = None
-        shown = text or _clixml_text(stderr) or f"nothing (exit code {exit_code})"
+        shown = text or clixml_text(stderr) or f"nothing (exit code {exit_code})"
         return answer_data(self.name, document, shown, vm_id)
-
-
-def answer_data(host: str, document: Any, shown: str, vm_id: str | None = None) -> Any:
-    """The `data` of an operation's answer document (docs/host-operations.md), or its error code
-    raised as the matching exception; `shown` is quoted when the answer is no such document.
-    One reading for both endpoints, so they fail alike."""
-    if not (isinstance(document, dict) and isinstance(document.get("ok"), bool)):
-        raise HostError(f"{host} answered something unexpected: {one_line(shown[:200])}",
-                        host=host)
-    if document["ok"]:
-        return document.get("data")
-    error = document.get("error")
-    if not isinstance(error, dict):
-        error = {}
-    code = str(error.get("code") or "host_error")
-    message = str(error.get("message") or "the host reported an error")
-    where = f"{host}, VM {vm_id}" if vm_id else host
-    kind = ERRORS.get(code, HostError)
-    raise kind(f"{where}: {message}" + (f" {kind.advice}" if kind.advice else ""), host=host,
-               code=code)
 
 
 # Failures after which the host is not asked to delete a shell (it would not answer, or it would
 # count another bad password).
 _SILENT = (HostUnreachable, HostTimeout, CredentialsRejected)
-
-
-class Client(Protocol):
-    """What the pool and the action service use of a host: the default endpoint's HostClient or
-    the JEA endpoint's console.jea.JeaClient, which answer alike."""
-
-    name: str
-    config: HostConfig
-
-    def inventory(self) -> list[VM]: ...
-    def host_facts(self, library: list[str]) -> HostFacts: ...
-    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]: ...
-    def power(self, vm_id: str, action: str) -> ActionOutcome: ...
-    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None) -> ActionOutcome: ...
-    def media(self, vm_id: str, action: str, controller_type: str, controller: int,
-              location: int, path: str | None = None,
-              library: Iterable[str] = ()) -> ActionOutcome: ...
-    def close(self) -> None: ...
-
-
-def confirm(client: Client, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,
-            interval: float = 1.0) -> ActionOutcome:
-    """Poll a VM's state until it is one of `expected_states` (ok), it vanished (failed), or
-    `limit` seconds passed (still pending). Reads only: nothing is sent again."""
-    expected = set(expected_states)
-    deadline = time.monotonic() + limit
-    while True:
-        found = client.vm_state([vm_id]).get(vm_id.lower())
-        if found is None:
-            return ActionOutcome("failed", None, f"VM {vm_id} is no longer on {client.name}.")
-        state, status = found
-        if state in expected:
-            return ActionOutcome("ok", state, f"VM {vm_id} is {state}.", status)
-        if time.monotonic() + interval > deadline:
-            return ActionOutcome("pending", state, f"VM {vm_id} is still {state} after "
-                                 f"{limit:g} s; the host may still finish the action.", status)
-        time.sleep(interval)
-
-
-def make_client(config: HostConfig, credentials: Credentials | None, gate: CredentialGate,
-                keep_shell: bool = True) -> Client:
-    """The client of a host's configured endpoint: JEA for delegated users, else the default."""
-    if config.endpoint == "jea":
-        from .jea import JeaClient  # console.jea builds on this module
-
-        return JeaClient(config, credentials, gate)
-    return HostClient(config, credentials, gate, keep_shell)
 
 
 class _OperationTimeout(Exception):
@@ -578,172 +390,3 @@ class _OperationTimeout(Exception):
 def _broken(error: HostError) -> bool:
     """Whether a read failed because the kept connection or shell broke (worth one reopen)."""
     return type(error) in (HostUnreachable, HostError)
-
-
-def _list(data: Any, key: str, host: str) -> list[dict[str, Any]]:
-    items = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise HostError(f"{host} answered something unexpected: no {key} list.", host=host)
-    return [i for i in items if isinstance(i, dict)]
-
-
-def _clixml_text(stderr: bytes) -> str:
-    """Readable text of PowerShell's CLIXML error stream (or the raw text)."""
-    text = stderr.decode("utf-8", errors="replace")
-    if not text.startswith("#< CLIXML"):
-        return text.strip()
-    strings = re.findall(r"<S S=\"Error\">(.*?)</S>", text, flags=re.S)
-    return "".join(strings).replace("_x000D__x000A_", " ").strip() or "an error without text"
-
-
-def _ssl_reason(error: Exception) -> str:
-    text = str(error)
-    for reason in ("certificate verify failed", "hostname mismatch", "certificate has expired",
-                   "self-signed certificate", "unable to get local issuer certificate",
-                   "IP address mismatch", "wrong version number"):
-        if reason.lower() in text.lower():
-            return reason
-    return "TLS handshake failed"
-
-
-def _connection_reason(error: Exception) -> str:
-    text = str(error).lower()
-    if "refused" in text:
-        return "connection refused: is WinRM listening on that port?"
-    if "reset" in text or "aborted" in text or "remote end closed" in text:
-        return "the connection was dropped"
-    if "name or service not known" in text or "getaddrinfo" in text or "nodename" in text:
-        return "the name does not resolve"
-    return "no connection"
-
-
-# --- many hosts -------------------------------------------------------------------------------
-
-class HostStatus(StrEnum):
-    OK = "ok"
-    SLOW = "slow"
-    UNREACHABLE = "unreachable"
-    ACCESS_DENIED = "access denied"
-    CREDENTIALS_REJECTED = "credentials rejected"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class HostResult:
-    host: str
-    status: HostStatus
-    vms: tuple[VM, ...] = ()
-    error: HostError | None = None
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class PoolResult:
-    """Per-host results: one dead host never blanks the others."""
-
-    hosts: dict[str, HostResult]
-
-    @property
-    def vms(self) -> list[VM]:
-        return [vm for result in self.hosts.values() for vm in result.vms]
-
-    @property
-    def errors(self) -> dict[str, HostError]:
-        return {h: r.error for h, r in self.hosts.items() if r.error is not None}
-
-
-def status_of(error: HostError | None, seconds: float, slow_after: float) -> HostStatus:
-    if error is None:
-        return HostStatus.SLOW if seconds > slow_after else HostStatus.OK
-    if isinstance(error, CredentialsRejected):
-        return HostStatus.CREDENTIALS_REJECTED
-    if isinstance(error, HostAccessDenied):
-        return HostStatus.ACCESS_DENIED
-    if isinstance(error, (HostUnreachable, HostTimeout)):
-        return HostStatus.UNREACHABLE
-    return HostStatus.ERROR
-
-
-MAX_READ_WORKERS = 64
-
-
-class HostPool:
-    """Every configured host: reads fan out over a bounded thread pool; actions on one host run
-    one at a time and in order (a single worker per host), on different hosts in parallel."""
-
-    def __init__(self, configs: Iterable[HostConfig], credentials: Credentials | None,
-                 max_workers: int | None = None, slow_after: float = 5.0,
-                 keep_shell: bool = True) -> None:
-        self.gate = CredentialGate(credentials)
-        self.clients: dict[str, Client] = {
-            c.name.lower(): make_client(c, credentials, self.gate, keep_shell) for c in configs}
-        self.slow_after = slow_after
-        # Reads wait on hosts, not on the CPU: one worker per host (up to 64) keeps a refresh of
-        # many hosts close to the time of the slowest one (benchmarks/bench_inventory.py).
-        workers = max_workers or max(1, min(len(self.clients), MAX_READ_WORKERS))
-        self._reads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="host-read")
-        self._actions: dict[str, ThreadPoolExecutor] = {}
-        self._actions_lock = threading.Lock()
-
-    def __enter__(self) -> HostPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def client(self, host: str) -> Client:
-        try:
-            return self.clients[host.lower()]
-        except KeyError:
-            raise HostError(f"{host} is not a configured host.", host=host) from None
-
-    def inventory_all(self) -> PoolResult:
-        return PoolResult(self._fan_out(lambda c: tuple(c.inventory())))
-
-    def _fan_out(self, read: Callable[[Client], tuple[VM, ...]]) -> dict[str, HostResult]:
-        clients = list(self.clients.values())
-        results: dict[str, HostResult] = {}
-        if clients and not self.gate.confirmed:
-            # Untried credentials: one host first, so a wrong password costs one bad attempt.
-            first = clients.pop(0)
-            results[first.name] = self._timed(first, read)
-        futures = {c.name: self._reads.submit(self._timed, c, read) for c in clients}
-        for name, future in futures.items():
-            results[name] = future.result()
-        return {c.name: results[c.name] for c in self.clients.values()}
-
-    def _timed(self, client: Client, read: Callable[[Client], tuple[VM, ...]]) -> HostResult:
-        start = time.monotonic()
-        try:
-            vms = read(client)
-            error = None
-        except HostError as exc:
-            vms, error = (), exc
-        seconds = time.monotonic() - start
-        return HostResult(client.name, status_of(error, seconds, self.slow_after), vms, error,
-                          seconds)
-
-    def submit_action(self, host: str, work: Callable[[Client], T]) -> Future[T]:
-        """Queue an action for a host: it runs after the host's earlier actions, never beside
-        them."""
-        client = self.client(host)
-        with self._actions_lock:
-            executor = self._actions.get(client.name)
-            if executor is None:
-                executor = ThreadPoolExecutor(max_workers=1,
-                                              thread_name_prefix=f"host-action-{client.name}")
-                self._actions[client.name] = executor
-        return executor.submit(work, client)
-
-    def run_action(self, host: str, work: Callable[[Client], T]) -> T:
-        return self.submit_action(host, work).result()
-
-    def close(self) -> None:
-        self._reads.shutdown(wait=True)
-        with self._actions_lock:
-            executors = list(self._actions.values())
-            self._actions.clear()
-        for executor in executors:
-            executor.shutdown(wait=True)
-        for client in self.clients.values():
-            client.close()

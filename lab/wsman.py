@@ -5,7 +5,7 @@ Receive its output (retrying after an operation timeout), Signal, Delete. NTLM a
 TCP connection; over HTTP every message after the logon must be sealed with the connection's
 NTLM keys (WinRM message encryption) or it is refused, over HTTPS the channel protects it.
 What a command does is the executor's business: the server hands it the command line WinRS would
-see and returns its stdout, stderr and exit code. Faults and costs (console/lab/faults.py) make
+see and returns its stdout, stderr and exit code. Faults and costs (lab/faults.py) make
 the host slow, flaky or silent on demand.
 """
 from __future__ import annotations
@@ -381,7 +381,7 @@ class WSManServer:
         self.first_use_progress = first_use_progress
         self.stats = ServerStats()
         # Other resources than the cmd shell (lower-case ResourceURI -> handler), e.g. the JEA
-        # endpoint of console/lab/psrp.py; a handler answers every action sent to its resource.
+        # endpoint of lab/psrp.py; a handler answers every action sent to its resource.
         self.resources: dict[str, Callable[[str, _Request, str], tuple[str, str]]] = {}
         self._port = port
         self._lock = threading.Lock()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
 
-from ...powershell import facts
+from console.powershell import facts
 from . import convert as cv
 from . import members
 from .compiler import _NO_VALUE, ParseError, compile_text

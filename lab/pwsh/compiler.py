@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from ...powershell import syntax
+from console.powershell import syntax
 from . import convert as cv
 from . import members, ops
 from .convert import PSType, Ref

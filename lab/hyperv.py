@@ -1,6 +1,6 @@
 """A simulated Hyper-V host: VMs as state machines, checkpoint trees, DVD drives, files.
 
-The host answers at the level of Hyper-V's cmdlets (console.lab.cmdlets exposes these methods as
+The host answers at the level of Hyper-V's cmdlets (lab.cmdlets exposes these methods as
 Start-VM, Checkpoint-VM, ...), never at the level of the console's operations: the operation
 scripts run on it through the lab's PowerShell interpreter, so a wrong script fails here as on a
 real host. Each cmdlet checks the VM's state against its own table (resources/powershell/facts,
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .. import states
-from ..powershell import facts
+from console import states
+from console.powershell import facts
 
 GiB = 1024 ** 3
 CHECKPOINT_TYPES = ("Disabled", "Standard", "Production", "ProductionOnly")
@@ -240,7 +240,7 @@ class VM:
 @dataclass
 class Host:
     """One simulated Hyper-V host. The public methods below `--- cmdlets` are what the Hyper-V
-    cmdlets do (console.lab.cmdlets binds them); they raise HyperVFault as the cmdlets fail.
+    cmdlets do (lab.cmdlets binds them); they raise HyperVFault as the cmdlets fail.
     `inventory()`, `power()`, ... run the operation scripts through the interpreter, as a
     Hyper-V administrator, and return their `data` or raise HyperVError with its code."""
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from console import cli
-from console.directory import BIND_FAILURES, Directory, Principal, open_directory
+from hvconsole import cli
+from console.config import Config
+from console.directory import BIND_FAILURES, Directory, Principal
+from console.session import Extensions, open_directory
 from console.errors import ConfigError, DirectoryError, SignInError
 from console.identity import AUTHENTICATED_USERS, EVERYONE
-from console.labdirectory import DEMO_FILE, LabDirectory, hash_password, verify_password
+from lab.directory import DEMO_FILE, LabDirectory, hash_password, verify_password
 
 DOMAIN_SID = "S-1-5-21-1000-2000-3000"
 PASSWORDS = {name: f"{name}-demo" for name in
@@ -58,7 +60,8 @@ def test_hash_round_trip() -> None:
 
 
 def test_it_is_a_directory_and_says_it_is_the_demo(lab: LabDirectory) -> None:
-    directory: Directory = open_directory(None, demo=True)
+    extensions = Extensions(demo_directory=LabDirectory)
+    directory: Directory = open_directory(Config(demo=True), extensions)
     assert isinstance(directory, LabDirectory) and directory.demo is True
     assert lab.sign_in("olivia", PASSWORDS["olivia"]).demo is True
 

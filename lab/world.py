@@ -5,14 +5,14 @@ makes a large plain one for benchmarks, and `save_state()` / `restore_state()` k
 did in the demo across a restart (a JSON file of every host's VMs).
 
 File format (see resources/lab/lab.toml): top-level `domain`, `dns_domain`, `domain_sid`;
-`[durations]` (seconds per cmdlet, console.lab.hyperv.Durations); `[[users]]` with `name`, `rid`,
+`[durations]` (seconds per cmdlet, lab.hyperv.Durations); `[[users]]` with `name`, `rid`,
 `password`, `enabled`; `[filesystem]` with `library`, `files` ({path, size_gib}), `reparse_points`
 ({junction = target}) and `deduplicated` (files stored as deduplication reparse points) shared by
 every host; `[[hosts]]` with `name`, `admins`, `users` (absent: every account may connect),
 `os_build`, `last_update_days`, `volume_path`, `total_gib`, `free_gib`, `critical_free_gib`,
 `checkpoint_growth_gib`, `inventory_cost_s`,
-`[hosts.faults]` (console.lab.faults.Faults fields), `[hosts.durations]` (overrides), and
-`[[hosts.vms]]` with the fields of console.lab.hyperv.VM (`*_gib` for sizes), `dvd_drives`,
+`[hosts.faults]` (lab.faults.Faults fields), `[hosts.durations]` (overrides), and
+`[[hosts.vms]]` with the fields of lab.hyperv.VM (`*_gib` for sizes), `dvd_drives`,
 `current_checkpoint` and `[[hosts.vms.checkpoints]]` (`id`, `name`, `type` as Hyper-V's
 SnapshotType names it, `parent`, `age_days`, `size_gib`, `captured_state`, `holds_memory`,
 `automatic`; the type Production stands for a Standard checkpoint without memory).
@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from ..paths import LAB_DATA
+from console.errors import ConfigError
+from console.paths import LAB_DATA
 from .faults import Faults
 from .hyperv import GiB, Checkpoint, Clock, DvdDrive, Durations, Host, VM
 

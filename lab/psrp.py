@@ -15,7 +15,7 @@ The endpoint behaves as the generated JEA files (console/jea.py) make a real hos
   5.1 does; ValidateSet ignores case and keeps the caller's spelling, which the function then
   turns into the set's; ValidatePattern is a .NET regex, IgnoreCase; ValidateLength counts UTF-16
   units; a mandatory parameter refuses null and the empty string);
-- the function itself run in the lab's PowerShell (console.lab.pwsh) as the endpoint's virtual
+- the function itself run in the lab's PowerShell (lab.pwsh) as the endpoint's virtual
   account (a member of Hyper-V Administrators), with $PSSenderInfo carrying the caller's token
   SIDs, and only the commands a JEA session reaches by Microsoft's facts (the engine's binary
   cmdlets and the role capability's ModulesToImport; no module autoloading): a function that
@@ -48,10 +48,12 @@ from pypsrp.messages import (
 from pypsrp.powershell import Fragment
 from pypsrp.serializer import Serializer
 
-from .. import jea
-from ..errors import ConsoleError
-from ..identity import Identity
-from ..powershell import facts
+from console import jea
+
+from . import psd1
+from console.errors import ConsoleError
+from console.identity import Identity
+from console.powershell import facts
 from .auth import Accounts, LabUser
 from .pwsh.values import PSObject
 from .executor import Executor, HostEvent
@@ -61,7 +63,7 @@ from .wsman import (
 )
 
 if TYPE_CHECKING:
-    from ..directory import Directory  # for the type only: console.directory loads ldap3
+    from console.directory import Directory  # for the type only: console.directory loads ldap3
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ def param_specs(block: str) -> list[ParamSpec]:
     """The parameters of a generated function's ScriptBlock (its param(...) block): one a line,
     `[Attribute(args)]...[type]$Name[=default]`, arguments read as PowerShell reads literals."""
     start = block.index("param(") + len("param(")
-    end = jea.skip_code(block, start, ")") - 1
+    end = psd1.skip_code(block, start, ")") - 1
     specs = []
     for line in (p.strip().rstrip(",") for p in block[start:end].splitlines()):
         if not line:
@@ -108,7 +110,7 @@ def param_specs(block: str) -> list[ParamSpec]:
         spec: dict[str, Any] = {"type": "string"}
         i = 0
         while i < len(line) and line[i] == "[":
-            close = jea.skip_code(line, i + 1, "]")
+            close = psd1.skip_code(line, i + 1, "]")
             kind, _, args = line[i + 1:close - 1].partition("(")
             values = _arguments(args[:-1]) if args else []
             if kind == "Parameter":
@@ -124,7 +126,7 @@ def param_specs(block: str) -> list[ParamSpec]:
             i = close
         match = re.match(r"\$(\w+)", line[i:])
         if match is None:
-            raise jea.DataFileError(f"a parameter expected in {line!r}")
+            raise psd1.DataFileError(f"a parameter expected in {line!r}")
         specs.append(ParamSpec(name=match.group(1), **spec))
     return specs
 
@@ -136,7 +138,7 @@ def _arguments(args: str) -> list[str]:
         if args[i] in " ,":
             i += 1
         elif args[i] in jea.SINGLE_QUOTES:
-            value, i = jea.read_quoted(args, i)
+            value, i = psd1.read_quoted(args, i)
             out.append(value)
         else:
             end = args.find(",", i)
@@ -164,8 +166,8 @@ def dotnet_pattern(pattern: str) -> str:
 
 def _read_grants(name: str, block: str) -> Any:
     try:
-        return jea.embedded_data(block)
-    except jea.DataFileError as error:
+        return psd1.embedded_data(block)
+    except psd1.DataFileError as error:
         raise ConsoleError(f"{name} holds no grants data the lab can read: {error}") from None
 
 
@@ -187,7 +189,7 @@ class EndpointFiles:
     @classmethod
     def read(cls, files: Mapping[str, bytes]) -> EndpointFiles:
         def data(name: str) -> Any:
-            return jea.parse_psd1(files[name].decode("utf-8"))
+            return psd1.parse_psd1(files[name].decode("utf-8"))
         psrc, pssc = data(jea.PSRC_FILE), data(jea.PSSC_FILE)
         blocks = {f["Name"]: f["ScriptBlock"].text for f in psrc["FunctionDefinitions"]}
         visible = list(psrc["VisibleFunctions"])
@@ -786,7 +788,7 @@ def _loads(text: str) -> dict[str, Any]:
 # --- tokens --------------------------------------------------------------------------------------
 
 def directory_tokens(directory: Directory, accounts: Accounts) -> TokenSource:
-    """The caller's token from the lab's demo directory (console.labdirectory.LabDirectory):
+    """The caller's token from the lab's demo directory (lab.directory.LabDirectory):
     built once per user, as Windows builds it at logon, with nested groups."""
     cache: dict[str, Identity] = {}
     lock = threading.Lock()

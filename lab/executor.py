@@ -2,8 +2,8 @@
 
 `Executor.run` takes the command line as cmd.exe hands it to powershell.exe, reads the script
 from `-Command -` (standard input, run line by line) or `-EncodedCommand`, and runs it in the
-lab's PowerShell interpreter (console.lab.pwsh) with
-this host's cmdlets (console.lab.cmdlets), as the calling user: Hyper-V's own check refuses
+lab's PowerShell interpreter (lab.pwsh) with
+this host's cmdlets (lab.cmdlets), as the calling user: Hyper-V's own check refuses
 anyone outside Hyper-V Administrators. Nothing here knows the console's scripts: a script that
 calls a command a real host lacks, binds a parameter set that does not exist, or maps an error
 wrongly fails or answers wrongly here too. Any other executable is refused as access denied.
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .. import scripts
+from console import scripts
 from .auth import LabUser
 from .cmdlets import HostFiles, host_commands
 from .hyperv import Host, HyperVError

@@ -13,10 +13,14 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-from ..config import Config
-from ..errors import ConfigError
-from ..paths import LAB_DATA
-from ..policy import Policy
+from console.audit import AuditTrail
+from console.config import Config
+from console.errors import ConfigError
+from console.paths import LAB_DATA
+from console.policy import Policy
+from console.session import Setup
+
+from .directory import LabDirectory
 
 DEMO_POLICY = LAB_DATA / "policy.toml"
 _DATED = re.compile(r"^(\s*expires\s*=\s*)\d{4}-\d{2}-\d{2}(\s*#\s*demo:\s*today([+-]\d+).*)$", re.M)
@@ -53,3 +57,11 @@ def demo_lab(today: date | None = None) -> Iterator[tuple[Config, Policy]]:
         with Lab.start(jea_policy=policy) as lab:
             yield Config(hosts=lab.host_configs(), policy_path=str(policy_path),
                          audit_path=str(Path(folder) / "audit.jsonl"), demo=True), policy
+
+
+@contextlib.contextmanager
+def demo_setup(today: date | None = None) -> Iterator[Setup]:
+    """The demo world as the console's `Setup`: its configuration, policy, the demo directory
+    and the audit trail in the demo's temporary folder."""
+    with demo_lab(today) as (config, policy):
+        yield Setup(config, policy, LabDirectory(), AuditTrail(config.audit_file))

@@ -1,0 +1,49 @@
+"""What every host client offers (the pool and the action service use nothing else), and the
+confirmation of a pending action by polling its VM's state."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Protocol
+
+from ..config import HostConfig
+from ..inventory import VM, HostFacts
+from .outcomes import ActionOutcome
+
+
+class Client(Protocol):
+    """What the pool and the action service use of a host: the default endpoint's HostClient or
+    the JEA endpoint's JeaClient, which answer alike."""
+
+    name: str
+    config: HostConfig
+
+    def inventory(self) -> list[VM]: ...
+    def host_facts(self, library: list[str]) -> HostFacts: ...
+    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]: ...
+    def power(self, vm_id: str, action: str) -> ActionOutcome: ...
+    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
+                   name: str | None = None) -> ActionOutcome: ...
+    def media(self, vm_id: str, action: str, controller_type: str, controller: int,
+              location: int, path: str | None = None,
+              library: Iterable[str] = ()) -> ActionOutcome: ...
+    def close(self) -> None: ...
+
+
+def confirm(client: Client, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,
+            interval: float = 1.0) -> ActionOutcome:
+    """Poll a VM's state until it is one of `expected_states` (ok), it vanished (failed), or
+    `limit` seconds passed (still pending). Reads only: nothing is sent again."""
+    expected = set(expected_states)
+    deadline = time.monotonic() + limit
+    while True:
+        found = client.vm_state([vm_id]).get(vm_id.lower())
+        if found is None:
+            return ActionOutcome("failed", None, f"VM {vm_id} is no longer on {client.name}.")
+        state, status = found
+        if state in expected:
+            return ActionOutcome("ok", state, f"VM {vm_id} is {state}.", status)
+        if time.monotonic() + interval > deadline:
+            return ActionOutcome("pending", state, f"VM {vm_id} is still {state} after "
+                                 f"{limit:g} s; the host may still finish the action.", status)
+        time.sleep(interval)

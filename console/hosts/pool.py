@@ -1,0 +1,118 @@
+"""Every host of a session: reads fan out over a bounded thread pool, each host's actions queue
+in order behind each other and never in front of a read.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+
+from ..config import HostConfig
+from ..errors import (
+    HostError,
+)
+from ..inventory import VM
+from .admin import HostClient
+from .client import Client
+from .credentials import CredentialGate, Credentials
+from .jea import JeaClient
+from .outcomes import HostResult, PoolResult, status_of
+
+
+T = TypeVar("T")
+
+
+def make_client(config: HostConfig, credentials: Credentials | None, gate: CredentialGate,
+                keep_shell: bool = True) -> Client:
+    """The client of a host's configured endpoint: JEA for delegated users, else the default."""
+    if config.endpoint == "jea":
+        return JeaClient(config, credentials, gate)
+    return HostClient(config, credentials, gate, keep_shell)
+
+
+MAX_READ_WORKERS = 64
+
+
+class HostPool:
+    """Every configured host: reads fan out over a bounded thread pool; actions on one host run
+    one at a time and in order (a single worker per host), on different hosts in parallel."""
+
+    def __init__(self, configs: Iterable[HostConfig], credentials: Credentials | None,
+                 max_workers: int | None = None, slow_after: float = 5.0,
+                 keep_shell: bool = True) -> None:
+        self.gate = CredentialGate(credentials)
+        self.clients: dict[str, Client] = {
+            c.name.lower(): make_client(c, credentials, self.gate, keep_shell) for c in configs}
+        self.slow_after = slow_after
+        # Reads wait on hosts, not on the CPU: one worker per host (up to 64) keeps a refresh of
+        # many hosts close to the time of the slowest one (benchmarks/bench_inventory.py).
+        workers = max_workers or max(1, min(len(self.clients), MAX_READ_WORKERS))
+        self._reads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="host-read")
+        self._actions: dict[str, ThreadPoolExecutor] = {}
+        self._actions_lock = threading.Lock()
+
+    def __enter__(self) -> HostPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def client(self, host: str) -> Client:
+        try:
+            return self.clients[host.lower()]
+        except KeyError:
+            raise HostError(f"{host} is not a configured host.", host=host) from None
+
+    def inventory_all(self) -> PoolResult:
+        return PoolResult(self._fan_out(lambda c: tuple(c.inventory())))
+
+    def _fan_out(self, read: Callable[[Client], tuple[VM, ...]]) -> dict[str, HostResult]:
+        clients = list(self.clients.values())
+        results: dict[str, HostResult] = {}
+        if clients and not self.gate.confirmed:
+            # Untried credentials: one host first, so a wrong password costs one bad attempt.
+            first = clients.pop(0)
+            results[first.name] = self._timed(first, read)
+        futures = {c.name: self._reads.submit(self._timed, c, read) for c in clients}
+        for name, future in futures.items():
+            results[name] = future.result()
+        return {c.name: results[c.name] for c in self.clients.values()}
+
+    def _timed(self, client: Client, read: Callable[[Client], tuple[VM, ...]]) -> HostResult:
+        start = time.monotonic()
+        try:
+            vms = read(client)
+            error = None
+        except HostError as exc:
+            vms, error = (), exc
+        seconds = time.monotonic() - start
+        return HostResult(client.name, status_of(error, seconds, self.slow_after), vms, error,
+                          seconds)
+
+    def submit_action(self, host: str, work: Callable[[Client], T]) -> Future[T]:
+        """Queue an action for a host: it runs after the host's earlier actions, never beside
+        them."""
+        client = self.client(host)
+        with self._actions_lock:
+            executor = self._actions.get(client.name)
+            if executor is None:
+                executor = ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix=f"host-action-{client.name}")
+                self._actions[client.name] = executor
+        return executor.submit(work, client)
+
+    def run_action(self, host: str, work: Callable[[Client], T]) -> T:
+        return self.submit_action(host, work).result()
+
+    def close(self) -> None:
+        self._reads.shutdown(wait=True)
+        with self._actions_lock:
+            executors = list(self._actions.values())
+            self._actions.clear()
+        for executor in executors:
+            executor.shutdown(wait=True)
+        for client in self.clients.values():
+            client.close()

@@ -1,0 +1,159 @@
+"""Signing in, the one way: the CLI commands, the desktop console and its first run all use this.
+
+A `Setup` is what the console works with before anyone signs in: the configuration, the policy,
+the directory and the audit trail. `sign_in` turns it into a `Session`: who signed in, their host
+pool and their actions, and the global privileges (policy.read, policy.modify, audit.read) checked
+in one place.
+
+The product never builds the demo's parts itself: the demo directory and the demo world come from
+the outside (`Extensions`, filled by the application's entry point), so the core works the same
+whether or not the lab is part of a build.
+"""
+from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .audit import AuditTrail
+from .config import Config
+from .errors import ConfigError, Denied
+from .identity import Identity
+from .policy import GLOBAL_PRIVILEGES, VERBS, Policy
+
+if TYPE_CHECKING:  # ldap3 and the host clients load only when someone signs in
+    from .actions import ActionService
+    from .directory import Directory
+    from .hosts import HostPool
+
+NO_DEMO = "The demo lab is not part of this build."
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """What the application's entry point adds to the core: the demo, when the lab is shipped."""
+    demo_directory: Callable[[], Directory] | None = None
+    demo_world: Callable[[], AbstractContextManager[Setup]] | None = None
+    commands: tuple[Any, ...] = ()  # modules with register(subparsers), like console.commands.*
+
+
+NO_EXTENSIONS = Extensions()
+
+
+@dataclass
+class Setup:
+    config: Config
+    policy: Policy
+    directory: Directory
+    audit: AuditTrail
+
+    @property
+    def demo(self) -> bool:
+        return self.config.demo
+
+    @classmethod
+    def load(cls, config_path: Path | None = None, extensions: Extensions = NO_EXTENSIONS) -> Setup:
+        """The configured world: the user's (or the given) configuration over the machine-wide
+        one, the policy it names, its directory and its audit trail."""
+        config = Config.load(config_path) if config_path else Config.load()
+        return cls(config, load_policy(config), open_directory(config, extensions),
+                   AuditTrail(config.audit_file))
+
+
+def load_policy(config: Config) -> Policy:
+    if not config.policy_path:
+        raise ConfigError("No policy is configured: set policy.path in the machine-wide "
+                          "configuration, or ask your administrators where it is.", "policy.path")
+    return Policy.load(config.policy_path)
+
+
+def open_directory(config: Config, extensions: Extensions = NO_EXTENSIONS) -> Directory:
+    """The configured Active Directory; a configuration that says `demo = true` gets the demo
+    directory when the build has one."""
+    if config.demo:
+        if extensions.demo_directory is None:
+            raise ConfigError(f"This configuration signs in to the demo directory. {NO_DEMO}", "demo")
+        return extensions.demo_directory()
+    from .directory import LdapDirectory
+
+    if not config.directory.urls:
+        raise ConfigError("No directory is configured: set directory.urls (and directory.domain), "
+                          "or start the demo.", "directory.urls")
+    return LdapDirectory(config.directory)
+
+
+@contextlib.contextmanager
+def demo_world(extensions: Extensions) -> Iterator[Setup]:
+    if extensions.demo_world is None:
+        raise ConfigError(NO_DEMO)
+    with extensions.demo_world() as setup:
+        yield setup
+
+
+@dataclass
+class Session:
+    """Someone signed in: their identity, the hosts they may reach, and the actions they may take."""
+    identity: Identity
+    setup: Setup
+    pool: HostPool
+    actions: ActionService
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def policy(self) -> Policy:
+        return self.setup.policy
+
+    def allows(self, privilege: str) -> bool:
+        """A global privilege (policy.read, policy.modify, audit.read) from the current policy."""
+        if privilege not in GLOBAL_PRIVILEGES:
+            raise ValueError(f"{privilege} is not a global privilege")
+        return self.policy.global_decision(self.identity).allows(privilege)
+
+    def require(self, privilege: str) -> None:
+        """Raise Denied naming what was refused and why, unless the policy grants `privilege`."""
+        if not self.allows(privilege):
+            raise Denied(f"{self.identity.name} may not {VERBS[privilege]}: no grant "
+                         f"gives {privilege}.")
+
+    def audit_records(self) -> AuditTrail:
+        """The audit trail, for holders of audit.read."""
+        self.require("audit.read")
+        return self.setup.audit
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sign_in(setup: Setup, user: str, password: str, *, hosts: Iterable[str] | None = None,
+            slow_after: float = 5.0) -> Session:
+    """Check the password against the directory and open the person's host pool (all configured
+    hosts, or only `hosts`). The hosts authenticate the same account, by the name the directory
+    resolved (DOMAIN\\name), as Windows would."""
+    return open_session(setup, setup.directory.sign_in(user, password), password, hosts=hosts,
+                        slow_after=slow_after)
+
+
+def open_session(setup: Setup, identity: Identity, password: str, *,
+                 hosts: Iterable[str] | None = None, slow_after: float = 5.0) -> Session:
+    """A session for someone the directory has already signed in (the sign-in dialog did)."""
+    from .actions import ActionService
+    from .hosts import Credentials, HostPool
+
+    configs = setup.config.hosts
+    if hosts is not None:
+        wanted = {h.lower() for h in hosts}
+        configs = [h for h in configs if h.name.lower() in wanted]
+        unknown = wanted - {h.name.lower() for h in configs}
+        if unknown:
+            raise ConfigError(f"{', '.join(sorted(unknown))} is not a configured host.", "hosts")
+    pool = HostPool(configs, Credentials(identity.name, password), slow_after=slow_after)
+    return Session(identity, setup, pool, ActionService(setup.policy, setup.audit, pool))
