@@ -1,10 +1,14 @@
 """Editing the delegation policy, for holders of policy.modify.
 
-Edits change the TOML text surgically (a [[grants]] block appended or removed by its lines, one
-VM's documentation replaced), so comments and layout elsewhere survive. Every change is validated
-as a whole with the loader's own rules, shown as a unified diff, and saved atomically (a temporary
-file in the same folder, then os.replace) after a backup of the previous version, with an audit
-record before and after. A file changed on disk since it was loaded is never overwritten.
+Edits go through tomlkit, which keeps the file's comments, blank lines, key order and quoting: a
+grant or a VM description changed in place keeps its keys where they were (and their comments);
+one removed takes only its own lines, the blank lines and comments after it stay for what follows
+(tomlkit files them under the table above them); one added comes after its kind's last table. A
+file whose [[grants]] or [vms] tables are interleaved with other tables is regrouped by tomlkit on
+the first edit, which the diff shows. Every change is validated as a whole with the loader's own
+rules, shown as a unified diff, and saved atomically (a temporary file in the same folder, then
+os.replace) after a backup of the previous version, with an audit record before and after. A file
+changed on disk since it was loaded is never overwritten.
 """
 from __future__ import annotations
 
@@ -14,14 +18,17 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import tomlkit
 from filelock import FileLock
+from tomlkit.items import (
+    AoT, Comment, InlineTable, Item, Key, KeyType, Null, SingleKey, Table, Whitespace,
+)
 
 from .audit import AuditTrail
 from .errors import Denied, PolicyChanged, PolicyError, Problem
@@ -104,21 +111,38 @@ class PolicyEditor:
     # --- proposals ---------------------------------------------------------------------------
 
     def add_grant(self, grant: NewGrant) -> Change:
-        text = self.text.rstrip("\n") + "\n\n" + _grant_block(grant)
+        doc = tomlkit.parse(self.text)
+        table = _new_table(grant.table())
+        grants = doc.get("grants")
+        if isinstance(grants, AoT) and len(grants):
+            _add_after(grants[-1], table)
+            grants.append(table)
+        elif grants is None:
+            table.trivia.indent = _separator(doc)
+            doc.append("grants", tomlkit.aot())
+            doc["grants"].append(table)
+        else:
+            raise self._not_editable("grants")
         return self._change(f"add grant: {grant.effect} {grant.principal} → {grant.role} on "
-                            f"{grant.scope} {grant.value}".rstrip(), text)
+                            f"{grant.scope} {grant.value}".rstrip(), doc.as_string())
 
     def remove_grant(self, grant: Grant) -> Change:
-        start, end = self._block(grant.line)
+        doc = tomlkit.parse(self.text)
+        grants, index = self._grant_table(doc, grant)
+        _remove(doc, grants[index], self._blank_before(grant.line))
+        del grants[index]
+        if not len(grants):
+            doc.remove("grants")
         return self._change(f"remove grant on line {grant.line}: {grant.principal.name} → "
                             f"{grant.role} on {grant.scope.describe(self.policy.vms)}",
-                            self._splice(start, end, ""))
+                            doc.as_string())
 
     def replace_grant(self, grant: Grant, new: NewGrant) -> Change:
-        start, end = self._block(grant.line)
+        doc = tomlkit.parse(self.text)
+        grants, index = self._grant_table(doc, grant)
+        _update(grants[index], new.table())
         return self._change(f"change grant on line {grant.line}: {new.principal} → {new.role} "
-                            f"on {new.scope} {new.value}".rstrip(),
-                            self._splice(start, end, _grant_block(new)))
+                            f"on {new.scope} {new.value}".rstrip(), doc.as_string())
 
     def set_vm_doc(self, vm_id: str, fields: Mapping[str, Any]) -> Change:
         """Document a VM, or replace its documentation; empty fields are left out."""
@@ -129,61 +153,77 @@ class PolicyEditor:
         if unknown:
             raise PolicyError([Problem(str(self.path), None, "unknown VM documentation field(s): "
                                        + ", ".join(sorted(unknown)) + ".")])
-        table = {k: (list(v) if k == "tags" else v) for k in _VM_FIELDS
-                 if (v := fields.get(k))}
-        block = f'[vms."{normalized}"]\n' + tomli_w.dumps(table)
-        doc = self.policy.doc(normalized)
-        name = table.get("name", normalized)
-        if doc is None:
-            # Beside the other VM descriptions, or at the end when there are none.
-            last = max((d.line or 0 for d in self.policy.vms.values()), default=0)
-            if not last:
-                return self._change(f"document VM {name}", self.text.rstrip("\n") + "\n\n" + block)
-            _, end = self._block(last)
-            return self._change(f"document VM {name}", self._splice(end, end, "\n" + block))
-        start, end = self._block(doc.line)
-        return self._change(f"change documentation of VM {name}", self._splice(start, end, block))
+        values = {k: (list(v) if k == "tags" else v) for k in _VM_FIELDS if (v := fields.get(k))}
+        name = values.get("name", normalized)
+        doc = tomlkit.parse(self.text)
+        vms, key = self._vm_table(doc, normalized)
+        if vms is not None and key is not None:
+            _update(vms[key], values)
+            return self._change(f"change documentation of VM {name}", doc.as_string())
+        table = _new_table(values)
+        new_key = SingleKey(normalized, KeyType.Basic)  # written [vms."<id>"], as people do
+        if vms is None:  # at the end of the file (tomlkit puts a blank line before a table)
+            doc.append("vms", tomlkit.table(is_super_table=True))
+            doc["vms"].append(new_key, table)
+        else:
+            described = [v for v in vms.values() if isinstance(v, Table)]
+            if not described:
+                raise self._not_editable("vms")
+            _add_after(described[-1], table)  # beside the other VM descriptions
+            vms.append(new_key, table)
+        return self._change(f"document VM {name}", doc.as_string())
 
     def remove_vm_doc(self, vm_id: str) -> Change:
-        doc = self.policy.doc(vm_id)
-        if doc is None:
+        described = self.policy.doc(vm_id)
+        if described is None:
             raise PolicyError([Problem(str(self.path), None, f"VM {vm_id} is not documented.")])
-        start, end = self._block(doc.line)
-        return self._change(f"remove documentation of VM {doc.name}", self._splice(start, end, ""))
+        doc = tomlkit.parse(self.text)
+        vms, key = self._vm_table(doc, described.vm_id)
+        if vms is None or key is None:
+            raise self._lost(described.line)
+        if isinstance(vms[key], Table):
+            _remove(doc, vms[key], self._blank_before(described.line))
+        del vms[key]
+        return self._change(f"remove documentation of VM {described.name}", doc.as_string())
 
     def _change(self, summary: str, text: str) -> Change:
         # The same rules as `policy check`: a change that leaves the policy invalid is refused.
         return Change(summary, self.text, text, Policy.from_text(text, str(self.path)))
 
-    def _block(self, line: int | None) -> tuple[int, int]:
-        """The 0-based [start, end) lines of the table whose header is on `line`: up to the next
-        header, less the blank lines and comments that introduce what follows."""
-        lines = self.text.splitlines()
-        if line is None or not 1 <= line <= len(lines) or not lines[line - 1].lstrip().startswith("["):
-            raise PolicyError([Problem(str(self.path), line, "this entry cannot be found in the "
-                                       "file any more; reload the policy.")])
-        end = line
-        quote: str | None = None
-        while end < len(lines):
-            stripped = lines[end].strip()
-            if quote is None and stripped.startswith("["):
-                break
-            for q in ('"""', "'''"):
-                if stripped.count(q) % 2 == 1:
-                    quote = None if quote == q else quote or q
-            end += 1
-        while end > line and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
-            end -= 1
-        return line - 1, end
+    def _grant_table(self, doc: tomlkit.TOMLDocument, grant: Grant) -> tuple[AoT, int]:
+        """The [[grants]] array and the position of `grant` in it: the loader keeps every grant
+        of a valid policy, in order."""
+        grants = doc.get("grants")
+        if not isinstance(grants, AoT):
+            raise self._not_editable("grants")
+        index = next((n for n, g in enumerate(self.policy.grants) if g == grant), None)
+        if index is None or len(grants) != len(self.policy.grants):
+            raise self._lost(grant.line)
+        return grants, index
 
-    def _splice(self, start: int, end: int, block: str) -> str:
-        lines = self.text.splitlines(keepends=True)
-        if not block:
-            # Drop one blank line that separated the removed block from what precedes it.
-            if start > 0 and not lines[start - 1].strip() and (end >= len(lines) or not lines[end].strip()):
-                start -= 1
-            return "".join(lines[:start] + lines[end:])
-        return "".join(lines[:start]) + block + "".join(lines[end:])
+    def _vm_table(self, doc: tomlkit.TOMLDocument,
+                  vm_id: str) -> tuple[Table | None, str | None]:
+        """The [vms] table and the key (as written) that describes `vm_id`, if any."""
+        vms = doc.get("vms")
+        if vms is None:
+            return None, None
+        if not isinstance(vms, Table):
+            raise self._not_editable("vms")
+        return vms, next((k for k in vms if normalize_vm_id(k) == vm_id), None)
+
+    def _blank_before(self, line: int | None) -> bool:
+        """Whether a blank line comes right before the header on `line`."""
+        lines = self.text.splitlines()
+        return line is not None and 2 <= line <= len(lines) + 1 and not lines[line - 2].strip()
+
+    def _lost(self, line: int | None) -> PolicyError:
+        return PolicyError([Problem(str(self.path), line, "this entry cannot be found in the "
+                                    "file any more; reload the policy.")])
+
+    def _not_editable(self, key: str) -> PolicyError:
+        return PolicyError([Problem(str(self.path), None, f"'{key}' is written in a form the "
+                                    'editor does not change (it edits [[grants]] and [vms."<id>"] '
+                                    "tables); edit the file by hand.")])
 
     # --- saving ------------------------------------------------------------------------------
 
@@ -247,5 +287,100 @@ class PolicyEditor:
         return backup
 
 
-def _grant_block(grant: NewGrant) -> str:
-    return "[[grants]]\n" + tomli_w.dumps(grant.table())
+# --- tomlkit ---------------------------------------------------------------------------------
+# tomlkit files the blank lines and comments after a table's last key under that table, though
+# they introduce what follows it; these keep them in place when tables come and go.
+
+def _new_table(values: Mapping[str, Any]) -> Table:
+    table = tomlkit.table()
+    for key, value in values.items():
+        table.add(key, value)
+    return table
+
+
+def _update(table: Item, values: Mapping[str, Any]) -> None:
+    """Make `table` hold `values`: a changed key keeps its place and its comment, an unchanged one
+    is not touched (its quoting stays), a new one comes after the last key."""
+    if not isinstance(table, Table | InlineTable):
+        raise TypeError(f"not a table: {table!r}")
+    tail = _take_trail(table) if isinstance(table, Table) else ""
+    for key in [k for k in table if k not in values]:
+        del table[key]
+    for key, value in values.items():
+        if key not in table or table[key] != value:
+            table[key] = value
+    if isinstance(table, Table):
+        _put_trail(table, tail)
+
+
+def _add_after(last: Table, new: Table) -> None:
+    """Prepare `new` to follow `last`: what came after `last` now comes after `new`, and one blank
+    line separates the two."""
+    _put_trail(new, _take_trail(last))
+    _put_trail(last, "\n")
+
+
+def _remove(doc: tomlkit.TOMLDocument, table: Table, blank_before: bool) -> None:
+    """Before `table` is deleted: move the blank lines and comments after it to where they will
+    still come after what precedes it, with one blank line fewer where two would meet."""
+    tail = _take_trail(table)
+    tables = list(_tables(doc.body))
+    at = next(n for n, t in enumerate(tables) if t is table)
+    if at + 1 < len(tables):  # before the next table's header
+        following = tables[at + 1]
+        if blank_before and _starts_blank(tail):
+            tail = "".join(tail.splitlines(keepends=True)[1:])
+        following.trivia.indent = tail + following.trivia.indent
+    elif at > 0:  # the last table: at the end of the one before
+        preceding = tables[at - 1]
+        _put_trail(preceding, _join(_take_trail(preceding), tail))
+    else:  # the only table
+        doc.body.extend(_trivia(tail))
+
+
+def _tables(body: list[tuple[Key | None, Item]]) -> Iterator[Table]:
+    """The tables written with a header, in the order of the text."""
+    for _, item in body:
+        tables = item.body if isinstance(item, AoT) else [item] if isinstance(item, Table) else []
+        for table in tables:
+            if not table.is_super_table():
+                yield table
+            yield from _tables(table.value.body)
+
+
+def _take_trail(table: Table) -> str:
+    """Take the blank lines and comments after a table's last key out of it."""
+    body = table.value.body
+    out = []
+    while body and body[-1][0] is None and isinstance(body[-1][1], Whitespace | Comment | Null):
+        out.append(body.pop()[1].as_string())
+    return "".join(reversed(out))
+
+
+def _put_trail(table: Table, text: str) -> None:
+    table.value.body.extend(_trivia(text))
+
+
+def _trivia(text: str) -> list[tuple[Key | None, Item]]:
+    """Blank lines and comments as tomlkit items (no key: nothing changes the values)."""
+    return tomlkit.parse(text).body
+
+
+def _join(before: str, after: str) -> str:
+    """Two runs of blank lines and comments made one: one blank line fewer where they meet,
+    and none at the end of the file."""
+    lines = before.splitlines(keepends=True)
+    if lines and not lines[-1].strip() and (not after or _starts_blank(after)):
+        lines.pop()
+    return "".join(lines) + after
+
+
+def _starts_blank(text: str) -> bool:
+    return bool(text) and not text.splitlines()[0].strip()
+
+
+def _separator(doc: tomlkit.TOMLDocument) -> str:
+    """What goes before [[grants]] added at the end of the file, for one blank line before it
+    (tomlkit separates a table, not an array of tables)."""
+    text = doc.as_string()
+    return "" if not text.strip() or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"

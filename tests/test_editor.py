@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import shutil
 import threading
+import tomllib
 from datetime import date
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from console.audit import AuditTrail
 from console.editor import Change, NewGrant, PolicyEditor
@@ -189,3 +192,120 @@ def test_a_save_held_off_too_long_is_refused(policy_file: Path,
     assert policy_file.read_bytes() == before
     ed.save(change)  # released: the same change saves
     assert Policy.load(policy_file).docs_named("office-print") == []
+
+
+# --- layout: tomlkit keeps what people wrote ----------------------------------------------------
+
+LAYOUT = """\
+# Delegation policy of the test lab.
+
+[hosts.HV01]
+classification = "internal"  # no restricted VMs here
+
+# --- grants ---
+
+
+# The administrators, everywhere.
+[[grants]]
+sid = "S-1-5-21-1000-2000-3000-1204"  # LAB\\HV-Admins
+principal = 'LAB\\HV-Admins'
+role = "admin"
+everything = true
+
+[[grants]]
+role = "viewer"
+principal = 'LAB\\HV-Helpdesk'
+# reviewed in May
+sid = "S-1-5-21-1000-2000-3000-1202"
+host = "HV01"    # only the first host
+note = 'C:\\temp is "theirs"'
+
+# Build agents below; keep them together.
+[[grants]]
+principal = 'LAB\\HV-Build'
+sid = "S-1-5-21-1000-2000-3000-1206"
+role = "operator"
+host = "HV01"
+
+# --- end of grants ---
+"""
+HELPDESK = LAYOUT[LAYOUT.index("[[grants]]\nrole"):LAYOUT.index("\n# Build agents")]
+BUILD = LAYOUT[LAYOUT.index("[[grants]]\nprincipal = 'LAB\\HV-Build'"):LAYOUT.index("\n# --- end")]
+
+
+@pytest.fixture
+def layout_file(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text(LAYOUT, encoding="utf-8")
+    return path
+
+
+def saved(path: Path, ed: PolicyEditor, change: Change) -> str:
+    ed.save(change)
+    text = path.read_text(encoding="utf-8")
+    assert text == change.new_text
+    return text
+
+
+def test_adding_a_grant_keeps_every_comment_blank_line_and_key_order(layout_file: Path) -> None:
+    ed = editor(layout_file)
+    change = ed.add_grant(NewGrant("LAB\\HV-Ops", f"{D}-1300", "viewer", "host", "HV01", note="x"))
+    new = ('[[grants]]\nprincipal = "LAB\\\\HV-Ops"\nsid = "S-1-5-21-1000-2000-3000-1300"\n'
+           'role = "viewer"\nhost = "HV01"\nnote = "x"\n')
+    # after the last grant, before the comment that closes the grants
+    assert saved(layout_file, ed, change) == LAYOUT.replace(BUILD, BUILD + "\n" + new)
+
+
+def test_editing_a_grant_changes_only_what_changed(layout_file: Path) -> None:
+    ed = editor(layout_file)
+    helpdesk = ed.policy.grants[1]
+    change = ed.replace_grant(helpdesk, NewGrant(
+        "LAB\\HV-Helpdesk", f"{D}-1202", "operator", "host", "HV01", note='C:\\temp is "theirs"',
+        expires=date(2027, 1, 31)))
+    # the role in its place; the new key after the last; the untouched note keeps its quoting,
+    # the host its comment, and the comment between the keys stays
+    assert saved(layout_file, ed, change) == LAYOUT.replace(HELPDESK, HELPDESK.replace(
+        'role = "viewer"', 'role = "operator"') + "expires = 2027-01-31\n")
+    changed = [line for line in change.diff().splitlines()[2:] if line[:1] in "+-"]
+    assert changed == ['-role = "viewer"', '+role = "operator"', "+expires = 2027-01-31"]
+
+
+def test_removing_a_grant_takes_only_its_own_lines(layout_file: Path) -> None:
+    ed = editor(layout_file)
+    change = ed.remove_grant(ed.policy.grants[1])
+    # one blank line between the grants before and after; the comment about the build agents,
+    # filed by tomlkit under the removed grant, stays above them
+    assert saved(layout_file, ed, change) == LAYOUT.replace(HELPDESK + "\n", "")
+    ed.save(ed.remove_grant(ed.policy.grants[-1]))
+    assert layout_file.read_text(encoding="utf-8") == LAYOUT.replace(HELPDESK + "\n", "").replace(
+        BUILD, "")  # the last grant: "# --- end of grants ---" stays
+
+
+UNUSUAL = ['quote " and \\ backslash', "'single' \"double\" '''triple''' \"\"\"triple\"\"\"",
+           "C:\\Users\\n\\t not escapes", "ünïcödé — 日本語 🙂", "line one\nline two\ttab",
+           "# not a comment", "[[grants]] not a table", "\\u00e9 stays six characters"]
+
+
+@pytest.mark.parametrize("text", UNUSUAL)
+def test_an_edit_with_unusual_strings_round_trips(layout_file: Path, text: str) -> None:
+    ed = editor(layout_file)
+    build = ed.policy.grants[2]
+    ed.save(ed.replace_grant(build, NewGrant(f"LAB\\{text[:3]}\\x", f"{D}-1206", "operator",
+                                             "host", "HV01", note=text)))
+    grant = Policy.load(layout_file).grants[2]
+    assert grant.note == text.strip() and grant.principal.name == f"LAB\\{text[:3]}\\x"
+    assert tomllib.loads(layout_file.read_text(encoding="utf-8"))["grants"][2]["note"] == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(st.characters(exclude_categories=("Cs",)), min_size=1))
+def test_any_note_round_trips(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    path = tmp_path_factory.getbasetemp() / "any-note" / "policy.toml"
+    if not path.exists():
+        path.parent.mkdir()
+        path.write_text(LAYOUT, encoding="utf-8")
+    ed = editor(path)
+    change = ed.replace_grant(ed.policy.grants[1], NewGrant(
+        "LAB\\HV-Helpdesk", f"{D}-1202", "viewer", "host", "HV01", note=text))
+    assert tomllib.loads(change.new_text)["grants"][1]["note"] == text
+    assert change.policy.grants[1].note == text.strip()
