@@ -118,7 +118,8 @@ class PolicyEditor:
             _add_after(grants[-1], table)
             grants.append(table)
         elif grants is None:
-            table.trivia.indent = _separator(doc)
+            if doc.as_string().strip() and not doc.as_string().endswith("\n\n"):
+                doc.add(tomlkit.nl())  # a blank line before (tomlkit adds none before [[...]])
             doc.append("grants", tomlkit.aot())
             doc["grants"].append(table)
         else:
@@ -293,8 +294,7 @@ class PolicyEditor:
 
 def _new_table(values: Mapping[str, Any]) -> Table:
     table = tomlkit.table()
-    for key, value in values.items():
-        table.add(key, value)
+    table.update(values)
     return table
 
 
@@ -335,7 +335,7 @@ def _remove(doc: tomlkit.TOMLDocument, table: Table, blank_before: bool) -> None
         preceding = tables[at - 1]
         _put_trail(preceding, _join(_take_trail(preceding), tail))
     else:  # the only table
-        doc.body.extend(_trivia(tail))
+        doc.body.extend(tomlkit.parse(tail).body)
 
 
 def _tables(body: list[tuple[Key | None, Item]]) -> Iterator[Table]:
@@ -358,12 +358,8 @@ def _take_trail(table: Table) -> str:
 
 
 def _put_trail(table: Table, text: str) -> None:
-    table.value.body.extend(_trivia(text))
-
-
-def _trivia(text: str) -> list[tuple[Key | None, Item]]:
-    """Blank lines and comments as tomlkit items (no key: nothing changes the values)."""
-    return tomlkit.parse(text).body
+    """Blank lines and comments after a table's last key (parsed: keyless items, no values)."""
+    table.value.body.extend(tomlkit.parse(text).body)
 
 
 def _join(before: str, after: str) -> str:
@@ -377,10 +373,3 @@ def _join(before: str, after: str) -> str:
 
 def _starts_blank(text: str) -> bool:
     return bool(text) and not text.splitlines()[0].strip()
-
-
-def _separator(doc: tomlkit.TOMLDocument) -> str:
-    """What goes before [[grants]] added at the end of the file, for one blank line before it
-    (tomlkit separates a table, not an array of tables)."""
-    text = doc.as_string()
-    return "" if not text.strip() or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
