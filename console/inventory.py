@@ -6,7 +6,7 @@ allows nothing and keeps its raw value for display.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -194,6 +194,43 @@ class VM:
             disk_bytes=int(d.get("disk_bytes") or 0),
             checkpoint_bytes=int(d.get("checkpoint_bytes") or 0), cluster=cluster,
         )
+
+
+def after_action(vm: VM, action: Action, *, state: str | None = None, status: str = "",
+                 checkpoint: Checkpoint | None = None, drive: DvdDrive | None = None,
+                 checkpoint_id: str | None = None) -> VM:
+    """The VM as a done action's answer shows it (its state; the checkpoint it created; the
+    drive it changed), so the console can show the result at once instead of reading the whole
+    host again. What the answer does not carry (sizes, uptime) comes with the next read."""
+    changes: dict[str, Any] = {}
+    if state:
+        changes.update(state=state, status=status)
+    if action is Action.CHECKPOINT_CREATE and checkpoint is not None:
+        changes["checkpoints"] = (*(c for c in vm.checkpoints if c.id != checkpoint.id), checkpoint)
+    elif action in (Action.CHECKPOINT_DELETE, Action.CHECKPOINT_DELETE_SUBTREE) and checkpoint_id:
+        changes["checkpoints"] = _without(vm.checkpoints, checkpoint_id.lower(),
+                                          subtree=action is Action.CHECKPOINT_DELETE_SUBTREE)
+    elif action in (Action.MOUNT_ISO, Action.EJECT) and drive is not None:
+        slot = drive.slot
+        changes["dvd_drives"] = tuple(drive if d.slot == slot else d for d in vm.dvd_drives)
+    return replace(vm, **changes) if changes else vm
+
+
+def _without(checkpoints: tuple[Checkpoint, ...], gone: str, subtree: bool) -> tuple[Checkpoint, ...]:
+    """The checkpoints left after one is deleted: with its subtree, or (as Hyper-V merges it) with
+    its children moved up to its parent."""
+    removed = next((c for c in checkpoints if c.id == gone), None)
+    if removed is None:
+        return checkpoints
+    doomed = {gone}
+    if subtree:
+        grew = True
+        while grew:
+            more = {c.id for c in checkpoints if c.parent_id in doomed} - doomed
+            grew = bool(more)
+            doomed |= more
+    return tuple(replace(c, parent_id=removed.parent_id) if c.parent_id == gone else c
+                 for c in checkpoints if c.id not in doomed)
 
 
 def allowed_by_state(vm: VM, action: Action) -> tuple[bool, str]:

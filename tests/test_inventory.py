@@ -10,7 +10,7 @@ from console import states
 from console.inventory import (
     CHECKPOINT_ACTIONS, DESTRUCTIVE_ACTIONS, KNOWN_STATES, MEDIA_ACTIONS, POWER_ACTIONS,
     REQUIRED_PRIVILEGES, STATE_ACTIONS, TRANSITIONAL_STATES, VM, Action, Checkpoint, DvdDrive,
-    HostFacts, IsoFile, Storage, allowed_by_state,
+    HostFacts, IsoFile, Storage, after_action, allowed_by_state,
 )
 from console.policy import VM_PRIVILEGES
 from console.powershell import facts
@@ -196,3 +196,50 @@ def test_times_keep_their_offset() -> None:
 def test_iso_names_whichever_slash() -> None:
     assert IsoFile("D:/ISO/sub/x.iso").name == "x.iso"
     assert IsoFile("x.iso").name == "x.iso"
+
+
+# --- an action's answer, applied at once --------------------------------------------------------
+
+def _tree() -> VM:
+    def cp(cid: str, parent: str | None) -> Checkpoint:
+        return Checkpoint(cid, cid.upper(), "Standard", parent, None)
+
+    # a <- b <- c, and a <- d
+    return VM("HV01", "v1", "web", "Running", checkpoints=(cp("a", None), cp("b", "a"), cp("c", "b"),
+                                                            cp("d", "a")),
+              dvd_drives=(DvdDrive("SCSI", 0, 1, None), DvdDrive("SCSI", 0, 2, "D:\\ISO\\old.iso")))
+
+
+def test_a_done_power_action_sets_the_state_it_answered() -> None:
+    vm = after_action(_tree(), Action.SAVE, state="Saved", status="")
+    assert (vm.state, vm.status) == ("Saved", "")
+    assert after_action(vm, Action.START) is vm  # an answer without a state changes nothing
+
+
+def test_a_created_checkpoint_shows_without_a_read() -> None:
+    new = Checkpoint("e", "before patch", "Standard", "c", None)
+    vm = after_action(_tree(), Action.CHECKPOINT_CREATE, checkpoint=new)
+    assert [c.id for c in vm.checkpoints] == ["a", "b", "c", "d", "e"]
+    again = after_action(vm, Action.CHECKPOINT_CREATE, checkpoint=new)
+    assert [c.id for c in again.checkpoints] == ["a", "b", "c", "d", "e"]  # never twice
+
+
+def test_a_deleted_checkpoint_hands_its_children_to_its_parent() -> None:
+    vm = after_action(_tree(), Action.CHECKPOINT_DELETE, checkpoint_id="B")
+    assert {c.id: c.parent_id for c in vm.checkpoints} == {"a": None, "c": "a", "d": "a"}
+
+
+def test_a_deleted_subtree_takes_every_descendant() -> None:
+    vm = after_action(_tree(), Action.CHECKPOINT_DELETE_SUBTREE, checkpoint_id="b")
+    assert [c.id for c in vm.checkpoints] == ["a", "d"]
+    whole = after_action(_tree(), Action.CHECKPOINT_DELETE_SUBTREE, checkpoint_id="a")
+    assert whole.checkpoints == ()
+    unknown = after_action(_tree(), Action.CHECKPOINT_DELETE, checkpoint_id="zz")
+    assert unknown.checkpoints == _tree().checkpoints
+
+
+def test_a_mounted_or_ejected_drive_changes_only_its_slot() -> None:
+    vm = after_action(_tree(), Action.MOUNT_ISO, drive=DvdDrive("SCSI", 0, 1, "D:\\ISO\\new.iso"))
+    assert [d.path for d in vm.dvd_drives] == ["D:\\ISO\\new.iso", "D:\\ISO\\old.iso"]
+    vm = after_action(vm, Action.EJECT, drive=DvdDrive("SCSI", 0, 2, None))
+    assert [d.path for d in vm.dvd_drives] == ["D:\\ISO\\new.iso", None]

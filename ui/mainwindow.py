@@ -32,9 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from console.errors import ConsoleError, CredentialsRejected, HostError
-from console.hosts import Credentials, HostResult, HostStatus, status_of
+from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus, status_of
 from console.identity import Identity
-from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action
+from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action, after_action
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
@@ -625,26 +625,32 @@ class MainWindow(QMainWindow):
         self._busy[vm.key] = self._busy.get(vm.key, 0) + 1
         self.update_actions()
 
-        def done(outcome: Any) -> None:
+        def done(outcome: ActionOutcome) -> None:
             self._unbusy(vm)
-            status = str(getattr(outcome, "status", "ok"))
-            message = str(getattr(outcome, "message", "") or "")
-            state = getattr(outcome, "vm_state", None)
+            status, message = outcome.status, outcome.message
             current = self.model.vm(vm.key) or vm
-            if state:
-                self.model.update_vm(replace(current, state=state,
-                                             status=getattr(outcome, "vm_status", "") or ""))
+            if status == "ok":
+                # The answer carries the VM's state and what the action made or changed: shown
+                # now, with no read of the whole host (sizes and uptime come with the next one).
+                self.model.update_vm(after_action(
+                    current, action, state=outcome.vm_state, status=outcome.vm_status,
+                    checkpoint=outcome.checkpoint, drive=outcome.drive,
+                    checkpoint_id=params.get("checkpoint_id")))
+            elif outcome.vm_state:
+                self.model.update_vm(replace(current, state=outcome.vm_state,
+                                             status=outcome.vm_status))
             if status == "pending":
                 self.model.mark_pending(vm.key, f"{spec.pending_label or spec.verb} (pending)")
             # Done, but the host could not record it (its event log refused): said beside it.
-            warning = str(getattr(outcome, "warning", "") or "")
+            warning = outcome.warning
             self.progress.finish(token, status, message if status != "ok" else warning)
             self.action_finished.emit(status, message)
             if status != "ok" or warning:
                 self.statusBar().showMessage(f"{vm.name}: {message if status != 'ok' else warning}",
                                              10000)
-            # The host's answer is one VM's state; checkpoints, media and uptime come with a read.
-            self._read(vm.host, after_action=True)
+            if status != "ok":
+                # Not confirmed (pending) or not done: what the host holds now comes with a read.
+                self._read(vm.host, after_action=True)
 
         # The action waits its turn on its host's queue in the core: no worker thread is held
         # while it waits, so reads of other hosts never queue behind it.
