@@ -906,10 +906,12 @@ class _Parser:
         value = value.strip()
         host = None
         if narrows_vm:
+            # Narrowed to one host, or to a cluster (docs/policy.md; Scope.matches_host).
             host = self._text(table, "host", path, what)
-            if host and host.lower() not in host_names:
+            if host and host.lower() not in host_names | clusters:
                 self.problem(self.lines.line(*path, "host"), f"{what} names host '{host}', which"
-                             " is not in the hosts table" + _hint(host, host_names) + ".")
+                             " is neither in the hosts table nor a cluster of its hosts"
+                             + _hint(host.lower(), host_names | clusters) + ".")
         if kind == "host" and value.lower() not in host_names:
             self.problem(line, f"{what} names host '{value}', which is not in the hosts table"
                          f"{_hint(value.lower(), host_names)}.")

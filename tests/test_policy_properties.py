@@ -38,7 +38,10 @@ scopes = st.one_of(
     st.sampled_from([Scope("vm", d.vm_id) for d in DOCS]),
     st.sampled_from([Scope("vm", "A1", by_name=True), Scope("vm", "undocumented", by_name=True),
                      Scope("vm", "a2", by_name=True, host="HV2"),
-                     Scope("vm", DOCS[0].vm_id, host="HV2")]),
+                     Scope("vm", DOCS[0].vm_id, host="HV2"),
+                     # Narrowed to a cluster, and to a host that is not the VM's.
+                     Scope("vm", "undocumented", by_name=True, host="c1"),
+                     Scope("vm", "b1", by_name=True, host="HV1")]),
     st.sampled_from([Scope("application", "app"), Scope("application", "other"),
                      Scope("tag", "t1"), Scope("tag", "t2")]),
 )
