@@ -10,8 +10,8 @@ from console.identity import Group, Identity
 from console.inventory import VM
 from console.paths import LAB_DATA
 from console.policy import (
-    BUILTIN_ROLES, CLASSIFICATIONS, PRIVILEGES, Grant, Policy, Principal, Scope, Target,
-    classification_rank,
+    BUILTIN_ROLES, CLASSIFICATIONS, PRIVILEGES, Grant, HostEntry, Policy, Principal, Role, Scope,
+    Target, VMDoc, classification_rank, normalize_sid,
 )
 
 TODAY = date(2026, 11, 26)
@@ -249,7 +249,7 @@ def test_the_evaluation_cache_follows_the_identity_and_the_day(demo: Policy) -> 
 def test_classification_rank_orders_the_levels() -> None:
     assert [classification_rank(c) for c in CLASSIFICATIONS] == [0, 1, 2, 3]
     assert classification_rank("Restricted") > classification_rank("internal")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown classification 'secret'"):
         classification_rank("secret")
 
 
@@ -273,4 +273,170 @@ def test_load_of_a_missing_file_is_a_policy_error(tmp_path: Path) -> None:
 
     with pytest.raises(PolicyError) as raised:
         Policy.load(tmp_path / "absent.toml")
-    assert "cannot be read" in str(raised.value)
+    assert [str(p) for p in raised.value.problems] == [
+        f"{tmp_path / 'absent.toml'}:?: the policy file cannot be read: No such file or directory."]
+
+
+# --- narrowing, written in a policy file ------------------------------------------------------
+
+NARROWED = """\
+[hosts.HV01]
+classification = "internal"
+[hosts.HV02]
+classification = "internal"
+cluster = "CL1"
+[hosts.HV03]
+classification = "internal"
+cluster = "CL1"
+
+[[grants]]
+principal = 'LAB\\HV-Build'
+sid = "S-1-5-21-1000-2000-3000-1206"
+role = "operator"
+vm_name = "legacy-ftp"
+host = "HV03"
+
+[[grants]]
+principal = 'LAB\\HV-Build'
+sid = "S-1-5-21-1000-2000-3000-1206"
+role = "viewer"
+vm_name = "build-agent-05"
+host = "cl1"
+
+[[grants]]
+principal = 'LAB\\HV-Build'
+sid = "S-1-5-21-1000-2000-3000-1206"
+role = "helpdesk"
+vm = "91A8A101-382A-54D5-8622-E182C03B2381"
+host = "hv03"
+"""
+
+
+def test_a_vm_name_grant_narrowed_to_a_host_applies_on_that_host_only() -> None:
+    policy = Policy.from_text(NARROWED)
+    assert policy.evaluate(BEA, Target("HV03", "x", "legacy-ftp", "CL1"), TODAY).privileges == \
+        OPERATOR
+    # A namesake on another host, even on the same cluster, gets nothing from the grant.
+    assert not policy.evaluate(BEA, Target("HV01", "y", "legacy-ftp"), TODAY).privileges
+    assert not policy.evaluate(BEA, Target("HV02", "z", "legacy-ftp", "CL1"), TODAY).privileges
+
+
+def test_a_vm_name_grant_narrowed_to_a_cluster_applies_on_its_nodes_only() -> None:
+    policy = Policy.from_text(NARROWED)
+    for host in ("HV02", "HV03"):
+        assert policy.evaluate(BEA, Target(host, host, "build-agent-05", "CL1"), TODAY) \
+            .privileges == {"vm.view"}
+    assert not policy.evaluate(BEA, Target("HV01", "w", "build-agent-05"), TODAY).privileges
+    assert not policy.evaluate(BEA, Target("HV01", "w", "build-agent-05", "CL2"), TODAY).privileges
+
+
+def test_a_vm_grant_narrowed_to_a_host_does_not_follow_the_id_elsewhere() -> None:
+    policy = Policy.from_text(NARROWED)
+    agent = LAB_VMS[12]  # build-agent-05 on HV03
+    assert policy.evaluate(BEA, agent, TODAY).privileges == HELPDESK
+    replica = Target("HV01", agent.vm_id, agent.name)  # the same VM, replicated to HV01
+    assert not policy.evaluate(BEA, replica, TODAY).privileges
+
+
+def test_the_explanation_names_the_narrowing() -> None:
+    policy = Policy.from_text(NARROWED)
+    decision = policy.evaluate(BEA, Target("HV03", "x", "legacy-ftp"), TODAY)
+    assert decision.explain("vm.turnoff") == (
+        "bea may turn off legacy-ftp: member of LAB\\HV-Build → role operator on the VM named "
+        "'legacy-ftp' on host HV03")
+    decision = policy.evaluate(BEA, LAB_VMS[12], TODAY)
+    assert decision.explain("vm.start") == (
+        "bea may start build-agent-05: member of LAB\\HV-Build → role helpdesk on VM "
+        "91a8a101-382a-54d5-8622-e182c03b2381 on host hv03")
+
+
+def test_a_scope_that_is_not_narrowed_matches_every_host() -> None:
+    # The JEA generator and the review ask this of every scope, narrowed or not.
+    assert Scope("host", "HV01").matches_host("HV02", None)
+    assert Scope("vm", "x", host="cl1").matches_host("HV09", "CL1")
+    assert not Scope("vm", "x", host="cl1").matches_host("HV09", "CL2")
+
+
+def test_application_and_tag_names_keep_their_case() -> None:
+    vm_id = "42e4aaca-7231-5411-b96b-d03849b0dae1"
+    docs = [VMDoc(vm_id, "shop-web01", application="Shop", tags=("Internet-Facing",))]
+    web = Target("HV01", vm_id, "shop-web01")
+    for scope in (Scope("application", "Shop"), Scope("tag", "Internet-Facing")):
+        policy = Policy(grants=[Grant(Principal("LAB\\HV-Build", D + "1206"), "viewer", scope)],
+                        vms=docs)
+        assert policy.evaluate(BEA, web, TODAY).allows("vm.view"), scope
+
+
+# --- explanations, continued ------------------------------------------------------------------
+
+BEA_SELF = Principal("LAB\\bea", BEA.sid)
+BUILD = Principal("LAB\\HV-Build", D + "1206")
+WEB = LAB_VMS[0]  # shop-web01, documented below
+
+
+def explained(*grants: Grant) -> Policy:
+    return Policy(grants=grants, vms=[VMDoc(WEB.vm_id, "shop-web01")],
+                  hosts=[HostEntry("HV01", "internal", cluster="CL1")])
+
+
+def test_explain_says_as_whom_a_grant_to_the_person_herself_applies() -> None:
+    decision = explained(Grant(BEA_SELF, "viewer", Scope("vm", WEB.vm_id)),
+                         Grant(BEA_SELF, "operator", Scope("vm", WEB.vm_id), "deny")
+                         ).evaluate(BEA, WEB, TODAY)
+    assert decision.explain("vm.view") == (
+        "bea may not view shop-web01: as LAB\\bea → deny role operator on VM shop-web01 "
+        f"({WEB.vm_id})")
+    decision = explained(Grant(BEA_SELF, "viewer", Scope("vm", WEB.vm_id))).evaluate(BEA, WEB, TODAY)
+    assert decision.explain("vm.view") == (
+        f"bea may view shop-web01: as LAB\\bea → role viewer on VM shop-web01 ({WEB.vm_id})")
+
+
+def test_explain_gives_one_line_per_grant_and_reasons_the_grants_that_decide() -> None:
+    decision = explained(Grant(BUILD, "viewer", Scope("cluster", "CL1")),
+                         Grant(BUILD, "helpdesk", Scope("host", "HV01"))
+                         ).evaluate(BEA, Target("HV01", WEB.vm_id, "shop-web01", "CL1"), TODAY)
+    assert decision.explain("vm.view").splitlines() == [
+        "bea may view shop-web01: member of LAB\\HV-Build → role viewer on cluster CL1",
+        "bea may view shop-web01: member of LAB\\HV-Build → role helpdesk on host HV01"]
+    assert [r.grant.role for r in decision.reasons("vm.view")] == ["viewer", "helpdesk"]
+    assert [r.grant.role for r in decision.reasons("vm.start")] == ["helpdesk"]
+    assert decision.reasons("vm.turnoff") == ()
+    # Global privileges are not about the VM: the sentence does not name it.
+    assert decision.explain("policy.read") == "bea may not read the policy: no grant gives it."
+
+
+def test_explain_of_an_undocumented_vm_by_id_and_of_nobodys_global_privileges() -> None:
+    other = "00000000-0000-0000-0000-000000000042"
+    decision = explained(Grant(BUILD, "viewer", Scope("vm", other, host="HV01"))).evaluate(
+        BEA, Target("HV01", other, ""), TODAY)
+    assert decision.explain("vm.view") == (
+        f"bea may view {other}: member of LAB\\HV-Build → role viewer on VM {other} on host HV01")
+    assert explained().global_decision(BEA, TODAY).explain() == (
+        "bea holds no privilege: no grant matches.")
+
+
+def test_summary_counts_what_the_policy_holds() -> None:
+    text = LAB_DATA.joinpath("policy.toml").read_text(encoding="utf-8")
+    policy = Policy.from_text(text)
+    import hashlib
+
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert policy.digest == digest
+    assert policy.summary() == (
+        f"11 grants, 1 custom roles, {len(policy.vms)} VMs documented, 3 hosts; sha256 {digest[:16]}")
+    # The built-in roles are there, as built-in roles.
+    assert policy.roles["viewer"] == Role("viewer", frozenset({"vm.view"}), frozenset({"vm.view"}),
+                                          builtin=True)
+
+
+def test_unknown_roles_and_names_give_nothing(demo: Policy) -> None:
+    assert demo.role_privileges("no-such-role") == frozenset()
+    assert demo.sid_of("LAB\\nobody") is None
+
+
+def test_a_sid_sub_authority_is_32_bits() -> None:
+    assert normalize_sid("s-1-5-21-4294967295-1") == "S-1-5-21-4294967295-1"
+    assert normalize_sid("S-1-5-4294967296-1") is None
+    assert normalize_sid("S-1-5-21-1-4294967296") is None
+    assert normalize_sid(" S-1-5-32-544 ") == "S-1-5-32-544"
+    assert normalize_sid("LAB\\HV-Build") is None

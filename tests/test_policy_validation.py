@@ -276,3 +276,287 @@ def test_the_example_of_the_documentation_loads_and_decides_as_its_comments_say(
     web = Target("HV01", "42e4aaca-7231-5411-b96b-d03849b0dae1", "shop-web01")
     assert policy.evaluate(jane, web, date(2026, 12, 31)).allows("vm.checkpoint.apply")
     assert not policy.evaluate(jane, web, date(2027, 1, 1)).privileges
+
+
+# --- every field read as written --------------------------------------------------------------
+
+FULL = """\
+[hosts.HV01]
+classification = "Confidential"
+iso_library = ['d:\\iso\\', '\\\\files\\iso\\approved\\']
+contact = " Hyper-V team <hyperv@lab.example> "
+cluster = "CL1"
+
+[hosts.HV02]
+classification = "internal"
+
+[vms."{42E4AACA-7231-5411-B96B-D03849B0DAE1}"]
+name = "shop-web01"
+owner = "Olivia Owner"
+contact = "olivia@lab.example"
+classification = "RESTRICTED"
+application = "shop"
+tier = "web"
+tags = ["internet-facing", " pci "]
+notes = "Month-end run."
+
+[roles.checkpointer]
+description = "Take and apply checkpoints"
+extends = ["viewer"]
+privileges = ["vm.checkpoint.create", "vm.checkpoint.apply"]
+
+[[grants]]
+principal = 'LAB\\HV-Helpdesk'
+sid = "s-1-5-21-1000-2000-3000-1202"
+role = "checkpointer"
+effect = "deny"
+note = "Ticket 42"
+expires = 2026-12-31
+application = "shop"
+
+[[grants]]
+principal = "Everyone"
+sid = "S-1-1-0"
+role = "viewer"
+vm_name = "shop-web01"
+host = "cl1"
+"""
+
+
+def test_every_field_is_read_as_written() -> None:
+    from datetime import date
+
+    from console.policy import Grant, HostEntry, Principal, Role, Scope, VMDoc
+
+    policy = Policy.from_text(FULL, "full.toml")
+    assert list(policy.hosts.values()) == [
+        HostEntry("HV01", "confidential", ("d:\\iso\\", "\\\\files\\iso\\approved\\"),
+                  "Hyper-V team <hyperv@lab.example>", "CL1", 1),
+        HostEntry("HV02", "internal", line=7)]
+    # The id is normalised to what Hyper-V reports: lower case, no braces.
+    assert list(policy.vms.values()) == [VMDoc(
+        "42e4aaca-7231-5411-b96b-d03849b0dae1", "shop-web01", "Olivia Owner",
+        "olivia@lab.example", "restricted", "shop", "web", ("internet-facing", "pci"),
+        "Month-end run.", 10)]
+    assert policy.roles["checkpointer"] == Role(
+        "checkpointer", frozenset({"vm.view", "vm.checkpoint.create", "vm.checkpoint.apply"}),
+        frozenset({"vm.checkpoint.create", "vm.checkpoint.apply"}), ("viewer",),
+        "Take and apply checkpoints", line=20)
+    assert policy.grants == (
+        Grant(Principal("LAB\\HV-Helpdesk", "S-1-5-21-1000-2000-3000-1202"), "checkpointer",
+              Scope("application", "shop"), "deny", "Ticket 42", date(2026, 12, 31), 25),
+        Grant(Principal("Everyone", "S-1-1-0"), "viewer",
+              Scope("vm", "shop-web01", by_name=True, host="cl1"), line=34))
+
+
+# --- problems with every kind of value --------------------------------------------------------
+
+def test_values_of_the_wrong_type_are_named_with_their_table_and_line(tmp_path: Path) -> None:
+    text = """\
+[hosts.HV01]
+classification = "internal"
+iso_library = 'D:\\ISO\\'
+contact = 1
+cluster = 2
+
+[vms."42e4aaca-7231-5411-b96b-d03849b0dae1"]
+name = "shop-web01"
+classification = "internal"
+owner = 1
+contact = 2
+application = 3
+tier = 4
+tags = "web"
+notes = 5
+
+[vms."080fa935-119d-5f94-bd91-af6a3ffc1820"]
+name = "shop-web02"
+classification = "internal"
+tags = [1]
+
+[roles.a]
+privileges = "vm.view"
+extends = [""]
+description = 1
+
+[[grants]]
+principal = 1
+sid = 2
+role = "viewer"
+cluster = 3
+
+[[grants]]
+principal = " "
+sid = "S-1-5-21-1000-2000-3000-1202"
+role = "viewer"
+tag = " "
+
+[[grants]]
+principal = 'LAB\\HV-Helpdesk'
+sid = "S-1-5-21-1000-2000-3000-1202"
+role = "viewer"
+vm_name = "shop-web01"
+host = 4
+"""
+    assert problems(tmp_path, text) == [
+        "policy.toml:3: 'iso_library' of host 'HV01' must be a list of text, such as "
+        "iso_library = [\"a\", \"b\"].",
+        "policy.toml:4: 'contact' of host 'HV01' must be non-empty text in quotes.",
+        "policy.toml:5: 'cluster' of host 'HV01' must be non-empty text in quotes.",
+        "policy.toml:10: 'owner' of VM 'shop-web01' must be non-empty text in quotes.",
+        "policy.toml:11: 'contact' of VM 'shop-web01' must be non-empty text in quotes.",
+        "policy.toml:12: 'application' of VM 'shop-web01' must be non-empty text in quotes.",
+        "policy.toml:13: 'tier' of VM 'shop-web01' must be non-empty text in quotes.",
+        "policy.toml:14: 'tags' of VM 'shop-web01' must be a list of text, such as "
+        "tags = [\"a\", \"b\"].",
+        "policy.toml:15: 'notes' of VM 'shop-web01' must be non-empty text in quotes.",
+        "policy.toml:20: 'tags' of VM 'shop-web02' must be a list of text, such as "
+        "tags = [\"a\", \"b\"].",
+        "policy.toml:23: 'privileges' of role 'a' must be a list of text, such as "
+        "privileges = [\"a\", \"b\"].",
+        "policy.toml:24: 'extends' of role 'a' must be a list of text, such as "
+        "extends = [\"a\", \"b\"].",
+        "policy.toml:25: 'description' of role 'a' must be non-empty text in quotes.",
+        "policy.toml:28: 'principal' of the grant on line 27 must be non-empty text in quotes.",
+        "policy.toml:29: 'sid' of the grant on line 27 must be non-empty text in quotes.",
+        "policy.toml:31: 'cluster' of the grant on line 27 must be non-empty text in quotes.",
+        "policy.toml:34: 'principal' of the grant on line 33 must be non-empty text in quotes.",
+        "policy.toml:37: 'tag' of the grant on line 33 must be non-empty text in quotes.",
+        "policy.toml:44: 'host' of the grant on line 39 must be non-empty text in quotes."]
+
+
+def test_missing_classification_principal_and_sid(tmp_path: Path) -> None:
+    text = BASE.replace('classification = "internal"\n', "") + (
+        "[[grants]]\nrole = \"viewer\"\neverything = true\n")
+    assert problems(tmp_path, text) == [
+        "policy.toml:1: host 'HV01' has no 'classification', which is required.",
+        "policy.toml:12: the grant on line 12 has no 'principal', which is required.",
+        "policy.toml:12: the grant on line 12 has no 'sid', which is required."]
+
+
+def test_a_classification_close_to_a_known_one_is_hinted(tmp_path: Path) -> None:
+    assert problems(tmp_path, BASE.replace('"confidential"', '"Confidental"')) == [
+        "policy.toml:7: classification 'Confidental' of VM 'shop-web01' is not one of public, "
+        "internal, confidential, restricted (did you mean 'confidential'?)."]
+
+
+def test_a_principal_must_name_its_domain_unless_well_known(tmp_path: Path) -> None:
+    text = (BASE + GRANT.replace("LAB\\HV-Helpdesk", "HV-Helpdesk") + "everything = true\n"
+            + GRANT.replace("LAB\\HV-Helpdesk", "Everyone").replace(
+                "S-1-5-21-1000-2000-3000-1202", "S-1-1-0") + "everything = true\n")
+    assert problems(tmp_path, text) == [
+        "policy.toml:14: principal 'HV-Helpdesk' of the grant on line 13 must be written "
+        "DOMAIN\\name, such as 'LAB\\HV-Helpdesk'."]
+
+
+def test_one_name_one_sid(tmp_path: Path) -> None:
+    other = GRANT.replace("LAB\\HV-Helpdesk", "lab\\hv-helpdesk").replace("1202", "1302")
+    assert problems(tmp_path, BASE + GRANT + "everything = true\n" + other
+                    + "everything = true\n") == [
+        "policy.toml:18: 'lab\\hv-helpdesk' has SID S-1-5-21-1000-2000-3000-1302 here but "
+        "S-1-5-21-1000-2000-3000-1202 on line 13; check which one the directory holds."]
+
+
+def test_a_grant_missing_its_sid_is_not_also_a_sid_mismatch(tmp_path: Path) -> None:
+    no_sid = GRANT.replace('sid = "S-1-5-21-1000-2000-3000-1202"\n', "")
+    assert problems(tmp_path, BASE + GRANT + "everything = true\n" + no_sid
+                    + "everything = true\n") == [
+        "policy.toml:18: the grant on line 18 has no 'sid', which is required."]
+
+
+def test_a_host_described_twice_in_another_case(tmp_path: Path) -> None:
+    text = (BASE + '[hosts.hv01]\nclassification = "public"\n'
+            '[hosts.HV02]\nclassification = "top"\n')
+    assert problems(tmp_path, text) == [
+        "policy.toml:13: host 'hv01' is described twice (also as 'HV01'; host names ignore case).",
+        "policy.toml:16: classification 'top' of host 'HV02' is not one of public, internal, "
+        "confidential, restricted."]
+
+
+def test_iso_library_folders_must_be_absolute_windows_paths(tmp_path: Path) -> None:
+    ok = ("d:\\iso\\", "\\\\files\\iso\\", "E:\\")
+    for folder in ok:
+        text = BASE.replace("'D:\\ISO\\'", f"'{folder}'")
+        assert Policy.from_text(text).host("HV01").iso_library == (folder,)
+    text = BASE.replace("['D:\\ISO\\']", "['ISO', '\\\\.\\pipe\\x']")
+    assert problems(tmp_path, text) == [
+        f"policy.toml:3: ISO library folder '{folder}' of host 'HV01' must be an absolute "
+        "Windows path, such as 'D:\\ISO\\' or '\\\\server\\share\\ISO\\'."
+        for folder in ("ISO", "\\\\.\\pipe\\x")]
+
+
+def test_problems_in_roles_keep_coming_after_a_builtin_redefinition(tmp_path: Path) -> None:
+    text = (BASE + '[roles.viewer]\nprivileges = ["vm.start"]\n'
+            '[roles.empty]\ndescription = "nothing yet"\ncolour = "red"\n')
+    assert problems(tmp_path, text) == [
+        "policy.toml:13: role 'viewer' is built in and cannot be redefined; "
+        "give the new role another name.",
+        "policy.toml:15: role 'empty' has neither 'privileges' nor 'extends', so it would grant "
+        "nothing.",
+        "policy.toml:17: unknown key 'colour' in role 'empty'; allowed keys: privileges, extends, "
+        "description."]
+
+
+def test_unknown_keys_of_a_host(tmp_path: Path) -> None:
+    assert problems(tmp_path, BASE.replace("[hosts.HV01]\n", "[hosts.HV01]\nclster = 'C1'\n")) \
+        == ["policy.toml:2: unknown key 'clster' in host 'HV01' (did you mean 'cluster'?); "
+            "allowed keys: classification, iso_library, contact, cluster."]
+
+
+def test_sections_of_the_wrong_shape(tmp_path: Path) -> None:
+    assert problems(tmp_path, 'hosts = "HV01"\ngrants = "all"\n') == [
+        "policy.toml:1: 'hosts' must be a table of tables, such as [hosts.NAME].",
+        "policy.toml:2: 'grants' must be written as [[grants]] tables."]
+    assert problems(tmp_path, BASE + '[vms]\nweb = "shop-web01"\n') == [
+        "policy.toml:14: 'vms.web' must be a table, such as [vms.\"web\"]."]
+    assert problems(tmp_path, "grants = [1, 2]\n" + BASE) == [
+        "policy.toml:1: the grant on line 1 must be a [[grants]] table.",
+        "policy.toml:1: the grant on line 1 must be a [[grants]] table."]
+
+
+def test_narrowing_to_an_unknown_host_is_hinted(tmp_path: Path) -> None:
+    assert problems(tmp_path, BASE + GRANT + 'vm_name = "shop-web01"\nhost = "HV1"\n') == [
+        "policy.toml:18: the grant on line 13 names host 'HV1', which is neither in the hosts "
+        "table nor a cluster of its hosts (did you mean 'hv01'?)."]
+
+
+# --- lines of problems, whatever the TOML looks like ------------------------------------------
+
+def test_lines_are_counted_through_multi_line_text(tmp_path: Path) -> None:
+    text = (BASE + GRANT + 'note = """\nfirst line\n[hosts.HV09]\n"""\nhost = "HV9"\n'
+            + GRANT + "note = '''\n[[grants]]\n'''\ncluster = \"C9\"\n"
+            + GRANT + 'note = """one line"""\ntag = "db"\n')
+    assert problems(tmp_path, text) == [
+        "policy.toml:21: the grant on line 13 names host 'HV9', which is not in the hosts table.",
+        "policy.toml:29: the grant on line 22 names cluster 'C9', but no host in the hosts table "
+        "belongs to it.",
+        "policy.toml:35: the grant on line 30 names tag 'db', but no VM documentation carries it."]
+
+
+def test_a_comment_does_not_open_a_multi_line_text(tmp_path: Path) -> None:
+    text = BASE + GRANT + '# a long note can be written as note = """ ...\nhost = "HV9"\n'
+    assert problems(tmp_path, text) == [
+        "policy.toml:18: the grant on line 13 names host 'HV9', which is not in the hosts table."]
+
+
+def test_dotted_keys_and_inline_tables_are_located(tmp_path: Path) -> None:
+    text = ('[hosts]\nHV01.classification = "internal"\nHV01.iso_library = ["ISO"]\n'
+            'HV02 = { classification = "secret" }\n')
+    assert problems(tmp_path, text) == [
+        "policy.toml:3: ISO library folder 'ISO' of host 'HV01' must be an absolute Windows "
+        "path, such as 'D:\\ISO\\' or '\\\\server\\share\\ISO\\'.",
+        "policy.toml:4: classification 'secret' of host 'HV02' is not one of public, internal, "
+        "confidential, restricted."]
+
+
+def test_a_toml_error_at_the_end_of_a_one_line_text() -> None:
+    with pytest.raises(PolicyError) as raised:
+        Policy.from_text('note = "open')
+    assert [str(p) for p in raised.value.problems] == [
+        "<policy>:1: the file is not valid TOML: Unterminated string at the end of the file."]
+
+
+def test_from_text_digests_the_text() -> None:
+    import hashlib
+
+    assert Policy.from_text(BASE).digest == hashlib.sha256(BASE.encode("utf-8")).hexdigest()
