@@ -10,6 +10,11 @@ wrongly fails or answers wrongly here too. Any other executable is refused as ac
 
 Every Hyper-V cmdlet that changes a VM is recorded (who, which cmdlet, which VM, the outcome) in
 `events`, as a host's Hyper-V-VMMS log would hold it, and in the host's shared event log.
+
+The host's cost model (lab/faults.py, shared with its WS-Management server) is paid here where
+PowerShell pays it: the first Hyper-V cmdlet of a process or runspace imports the module, and
+Get-VM queries WMI for each VM it returns. A WinRS command is a new process each time; a PSRP
+runspace keeps what it loaded (`Executor.runspace(..., loaded=...)`).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import binascii
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +31,8 @@ from typing import Any
 
 from console import scripts
 from .auth import LabUser
-from .cmdlets import HostFiles, host_commands
+from .cmdlets import HYPERV, HostFiles, host_commands
+from .faults import CostModel
 from .hyperv import Host, HyperVError
 from .pwsh import Runspace, builtins
 from .pwsh.values import Call as CmdletCall, Command, PSError
@@ -101,6 +108,8 @@ class Executor:
     log: EventLog | None = None
     language_mode: str = "FullLanguage"  # ConstrainedLanguage: a WDAC/AppLocker host
     event_log_error: str | None = None  # why Write-EventLog fails on this host (None: it works)
+    cost: CostModel = field(default_factory=CostModel)  # the server's: WSManServer shares it
+    module_imports: int = 0  # how often a process or runspace imported the Hyper-V module
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -120,18 +129,25 @@ class Executor:
             code = 1
         return CommandResult(outcome.stdout.encode("utf-8"), stderr, code)
 
-    def commands(self, user: LabUser) -> list[Command]:
+    def commands(self, user: LabUser, loaded: set[str] | None = None) -> list[Command]:
         """The host's commands for `user`: Windows PowerShell's own, Hyper-V's (changes
-        recorded), the host's own, and Write-EventLog into this host's event log."""
-        return [*builtins(), *(self._recorded(user, c) for c in host_commands(self.host, user.admin)),
+        recorded, costs paid), the host's own, and Write-EventLog into this host's event log.
+        `loaded`: the modules the process or runspace has imported so far (None: a new process,
+        which has imported none)."""
+        loaded = set() if loaded is None else loaded
+        return [*builtins(),
+                *(self._costed(self._recorded(user, c), loaded)
+                  for c in host_commands(self.host, user.admin)),
                 Command("Write-EventLog", "Microsoft.PowerShell.Management", self._write_event)]
 
     def runspace(self, user: LabUser, commands: list[Command] | None = None,
                  language_mode: str | None = None, modules: list[str] | None = None,
                  variables: dict[str, Any] | None = None,
-                 now: Callable[[], datetime] | None = None) -> Runspace:
-        """A session on this host: its clock (the lab's hosts run in UTC), files and commands."""
-        return Runspace(self.commands(user) if commands is None else commands,
+                 now: Callable[[], datetime] | None = None,
+                 loaded: set[str] | None = None) -> Runspace:
+        """A session on this host: its clock (the lab's hosts run in UTC), files and commands.
+        `loaded` (kept by the caller for a runspace that lives on) as for `commands`."""
+        return Runspace(self.commands(user, loaded) if commands is None else commands,
                         env={"COMPUTERNAME": self.host.name}, variables=variables or {},
                         language_mode=language_mode or self.language_mode, modules=modules,
                         provider=HostFiles(self.host),
@@ -140,6 +156,25 @@ class Executor:
     def calls_of(self, cmdlet: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.cmdlet.lower() == cmdlet.lower()]
+
+    def _costed(self, command: Command, loaded: set[str]) -> Command:
+        """A Hyper-V cmdlet that pays the module's import on its session's first Hyper-V call,
+        and Get-VM its WMI queries per VM returned."""
+        if command.module != HYPERV:
+            return command
+        run = command.run
+
+        def costed(call: CmdletCall) -> Any:
+            if HYPERV not in loaded:
+                loaded.add(HYPERV)
+                with self._lock:
+                    self.module_imports += 1
+                _pause(self.cost.module_import_ms)
+            out = run(call)
+            if command.name == "Get-VM" and isinstance(out, list):
+                _pause(self.cost.wmi_per_vm_ms * len(out))
+            return out
+        return Command(command.name, command.module, costed)
 
     def _recorded(self, user: LabUser, command: Command) -> Command:
         if command.name not in CHANGING:
@@ -192,6 +227,11 @@ class Executor:
         if self.log is not None:
             self.log.write(user.name, cmdlet, outcome, vm_id=vm_id, vm_name=vm_name,
                            message=message, params=shown)
+
+
+def _pause(ms: float) -> None:
+    if ms > 0:
+        time.sleep(ms / 1000)
 
 
 def _vm_of(call: CmdletCall) -> Any:

@@ -65,14 +65,45 @@ class Faults:
 
 @dataclass
 class CostModel:
-    """Time a real host spends that the protocol does not show.
+    """Time a real host spends that the protocol does not show; all 0 by default (tests), and
+    `realistic()` for the benchmarks. Each value is changeable while the host runs.
 
-    process_start_ms: starting powershell.exe for every WinRS command; the command (and so the
-    first Receive) waits this long before it runs. About a second on a real host, 0 in tests.
+    process_start_ms: a new process: powershell.exe for every WinRS command, wsmprovhost.exe for
+    every PSRP session (runspace pool) opened; the command, or the pool's opening, waits this long.
+    module_import_ms: Import-Module Hyper-V, paid by the first Hyper-V cmdlet a new process or
+    runspace calls (PowerShell's module autoloading); a WinRS command pays it every time.
+    jea_session_ms: opening a JEA session on top of its process: the virtual account's logon, the
+    role capabilities merged, the ModulesToImport (Hyper-V, Storage) imported into the session.
+    wmi_per_vm_ms: Get-VM, per VM it returns (the per-VM WMI queries behind its properties).
+    latency_ms: every HTTP request, authentication legs included: the network's round trip and
+    the WinRM service's own handling of a request (added to Faults.latency_ms).
+
+    The realistic values are estimates to confirm on a real host: docs/verification.md gives the
+    command that measures each one.
     """
 
     process_start_ms: float = 0.0
+    module_import_ms: float = 0.0
+    jea_session_ms: float = 0.0
+    wmi_per_vm_ms: float = 0.0
+    latency_ms: float = 0.0
 
     @classmethod
     def realistic(cls) -> CostModel:
-        return cls(process_start_ms=1000.0)
+        """A Hyper-V host of Windows Server 2019/2022 on the same LAN as the console (estimates,
+        docs/verification.md):
+        - process start 1 s: powershell.exe (or wsmprovhost.exe) loading the engine's assemblies
+          and the WinRM plugin, as `Measure-Command { powershell -NoProfile -Command exit }`
+          shows on a busy host (0.5-1 s);
+        - Hyper-V module import 1 s: `Measure-Command { Import-Module Hyper-V }` in a new
+          process (the module loads its own assemblies, types and formats);
+        - JEA session 1.5 s on top of the process start (2.5 s in all): the virtual account's
+          logon and profile, and the ModulesToImport (Hyper-V, Storage);
+        - 5 ms per VM in Get-VM (its state, uptime, memory and CPU figures come from WMI queries
+          per VM), `(Measure-Command { Get-VM }).TotalMilliseconds / @(Get-VM).Count` in a session
+          that has the module loaded;
+        - 2 ms per HTTP request: a LAN round trip under 1 ms plus HTTP.sys, the WinRM service and
+          message sealing.
+        """
+        return cls(process_start_ms=1000.0, module_import_ms=1000.0, jea_session_ms=1500.0,
+                   wmi_per_vm_ms=5.0, latency_ms=2.0)

@@ -1,4 +1,9 @@
-"""The lab host's JEA endpoint: PowerShell Remoting Protocol (PSRP) over the lab's WS-Management.
+"""The lab host's PowerShell endpoints: PowerShell Remoting Protocol (PSRP) over the lab's
+WS-Management, for two session configurations: the default one (Microsoft.PowerShell, full
+PowerShell for the host's administrators: DefaultEndpoint) and the generated JEA one (HvConsole:
+JeaEndpoint). A runspace pool is kept open by its client and runs its pipelines in its own
+runspaces (as many at once as the client's MaxRunspaces); opening one starts the session's
+process (the cost model's process_start_ms, and jea_session_ms for JEA).
 
 pypsrp opens a runspace pool with a Create to http://schemas.microsoft.com/powershell/<name>
 carrying PSRP fragments; the first Receive returns SESSION_CAPABILITY, APPLICATION_PRIVATE_DATA
@@ -6,7 +11,11 @@ and RUNSPACEPOOL_STATE=Opened. A Command carries CREATE_PIPELINE (continued thro
 large); its Receive returns the output objects and PIPELINE_STATE as CLIXML. Signal and Delete
 close. pypsrp's own Fragment, Message and Serializer pack and unpack both directions.
 
-The endpoint behaves as the generated JEA files (console/jea.py) make a real host behave:
+The default endpoint runs the scripts it is sent in the lab's interpreter, as the WinRS path's
+powershell.exe does (the executor's runspace: same cmdlets, files, language mode and record of
+changing cmdlets), judged by the facts like everything the lab runs; see DefaultEndpoint.
+
+The JEA endpoint behaves as the generated JEA files (console/jea.py) make a real host behave:
 - a session only for users named, directly or through a group, in the .pssc's RoleDefinitions;
 - NoLanguage: script text (AddScript, Invoke-Expression) and any command outside the .psrc's
   VisibleFunctions are refused, as RestrictedRemoteServer refuses them;
@@ -38,7 +47,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pypsrp.complex_objects import PSInvocationState, RunspacePoolState
 from pypsrp.messages import (
@@ -55,7 +64,9 @@ from console.errors import ConsoleError
 from console.identity import Identity
 from console.powershell import facts
 from .auth import Accounts, LabUser
-from .pwsh.values import PSObject
+from .pwsh import Runspace
+from .pwsh.convert import to_str
+from .pwsh.values import ErrorRecord, PSObject
 from .executor import Executor, HostEvent
 from .wsman import (
     COMMAND, CREATE, DELETE, NS, RECEIVE, SIGNAL, WSManFault, WSManServer, _Request, _timed_out,
@@ -68,6 +79,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESOURCE_PREFIX = "http://schemas.microsoft.com/powershell/"
+DEFAULT_CONFIGURATION = "Microsoft.PowerShell"  # what a client reaches without a configuration name
 SEND = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send"
 PS_NS = "http://schemas.microsoft.com/powershell"
 PROTOCOL_VERSION, PS_VERSION, SERIALIZATION_VERSION = "2.3", "5.1.17763.1", "1.1.0.1"
@@ -223,10 +235,12 @@ def sender_info(who: Identity) -> PSObject:
 class Refusal(Exception):
     """A terminating error of the pipeline (the command never ran)."""
 
-    def __init__(self, message: str, fqid: str, reason: str, category: int, target: str) -> None:
+    def __init__(self, message: str, fqid: str, reason: str, category: int, target: str,
+                 exception_type: str = "") -> None:
         super().__init__(message)
         self.message, self.fqid, self.reason, self.category, self.target = (
             message, fqid, reason, category, target)
+        self.exception_type = exception_type  # full name; "" for System.Management.Automation.<reason>
 
 
 def _not_found(name: str) -> Refusal:
@@ -280,37 +294,65 @@ class _Pipeline:
 
 
 @dataclass(eq=False)
+class _Slot:
+    """One runspace of a pool: what it has imported, and (the default endpoint's) the lab
+    runspace itself, which keeps its variables and functions from one pipeline to the next."""
+
+    loaded: set[str] = field(default_factory=set)
+    runspace: Runspace | None = None
+
+
+@dataclass(eq=False)
 class _Pool:
     id: str
     owner: str
-    identity: Identity
+    caller: Any  # who opened it: the JEA endpoint's Identity, the default endpoint's LabUser
     fragments: _Assembler
+    max_runspaces: int = 1
     pending: list[bytes] = field(default_factory=list)
     pipelines: dict[str, _Pipeline] = field(default_factory=dict)
+    slots: list[_Slot] = field(default_factory=list)
+    idle: list[_Slot] = field(default_factory=list)
+    free: threading.Condition = field(default_factory=threading.Condition)
 
 
-class JeaEndpoint:
-    """A lab host's JEA session configuration. `attach()` plugs it into the host's server."""
+class PsrpEndpoint:
+    """One session configuration of a lab host over PSRP: WS-Management's shell actions carrying
+    PSRP messages, a runspace pool per Create, a pipeline per Command. What a configuration
+    admits and runs is its subclass's: `_admit` (who may open a pool) and `_invoke` (a
+    pipeline's commands, run in one runspace of the pool).
 
-    def __init__(self, server: WSManServer, executor: Executor, files: Mapping[str, bytes],
-                 tokens: TokenSource, *, name: str = jea.ENDPOINT_NAME,
-                 today: Callable[[], date] = date.today) -> None:
-        self.server, self.executor, self.tokens, self.name, self.today = (
-            server, executor, tokens, name, today)
-        self.files = EndpointFiles.read(files)
+    Costs (the server's cost model): opening a pool starts a process (wsmprovhost.exe); a pool
+    runs at most its client's MaxRunspaces pipelines at once, each in one of its runspaces,
+    made when first needed; a pipeline beyond that waits for a runspace, as on a real host."""
+
+    def __init__(self, server: WSManServer, executor: Executor, name: str) -> None:
+        self.server, self.executor, self.name = server, executor, name
         self.resource_uri = RESOURCE_PREFIX + name
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._objects = itertools.count(1)
         self._serializer = Serializer()
 
-    def attach(self) -> JeaEndpoint:
+    def attach(self) -> Self:
         self.server.resources[self.resource_uri.lower()] = self.handle
         return self
 
-    def replace_files(self, files: Mapping[str, bytes]) -> None:
-        """Register regenerated files (what the registration script does on a real host)."""
-        self.files = EndpointFiles.read(files)
+    # --- what a configuration decides ---
+
+    def _admit(self, user: LabUser) -> Any:
+        """The caller a pool is opened for, or WSManFault (access denied)."""
+        raise NotImplementedError
+
+    def _opening(self, pool: _Pool) -> None:
+        """The time the host spends opening a pool, after its process started."""
+
+    def _new_slot(self, pool: _Pool) -> _Slot:
+        return _Slot()
+
+    def _invoke(self, pool: _Pool, slot: _Slot, commands: list[_Call]) -> tuple[list[str], list[Refusal]]:
+        """A pipeline's output (as text) and its non-terminating errors; Refusal when it failed."""
+        raise NotImplementedError
 
     # --- WS-Management ---
 
@@ -324,21 +366,21 @@ class JeaEndpoint:
         return handler(user, request, client_ip)
 
     def _create(self, user: str, request: _Request, client_ip: str) -> tuple[str, str]:
-        lab_user = self.server.lab_user(user)
-        identity = self.tokens(lab_user)
-        names = {n.lower() for n in _token_names(identity)} if identity else set()
-        if identity is None or not names & self.files.role_principals:
-            # JEA: no role definition names the user or one of their groups.
-            self._event(lab_user.name, "session", None, None, "access_denied",
-                        f"no role definition of {self.name} names this user")
-            raise access_denied()
+        caller = self._admit(self.server.lab_user(user))
         shell = request.body.find("rsp:Shell", NS)
         creation = shell.find(f"{{{PS_NS}}}creationXml") if shell is not None else None
         if shell is None or creation is None or not creation.text:
             raise WSManFault("The Create message holds no PSRP creationXml.", "w:SchemaValidationError")
-        pool = _Pool((shell.get("ShellId") or str(uuid.uuid4())).upper(), user, identity,
+        pool = _Pool((shell.get("ShellId") or str(uuid.uuid4())).upper(), user, caller,
                      _Assembler())
-        pool.fragments.feed(base64.b64decode(creation.text))  # capability and init: accepted
+        for message_type, payload in pool.fragments.feed(base64.b64decode(creation.text)):
+            if message_type == MessageType.INIT_RUNSPACEPOOL:
+                pool.max_runspaces = _max_runspaces(payload)
+        # The session's own process (wsmprovhost.exe) starts before the pool can open.
+        self.server.stats.add("process_starts")
+        if not self.server.pause(self.server.cost.process_start_ms / 1000):
+            raise WSManFault("The host is shutting down.", "w:InternalError", receiver=True)
+        self._opening(pool)
         pool.pending = [self._fragment(self._pack(pool.id, None, message)) for message in (
             SessionCapability(PROTOCOL_VERSION, PS_VERSION, SERIALIZATION_VERSION),
             ApplicationPrivateData(data={}),
@@ -426,6 +468,12 @@ class JeaEndpoint:
                 return done.is_set()
         return True
 
+    @property
+    def pools(self) -> int:
+        """How many runspace pools are open (tests)."""
+        with self._lock:
+            return len(self._pools)
+
     # --- pipelines ---
 
     def _feed(self, pool: _Pool, pipeline: _Pipeline, data: bytes) -> None:
@@ -436,28 +484,104 @@ class JeaEndpoint:
                 except (ET.ParseError, Refusal):
                     commands = [_Call("", True, [])]  # unreadable: refused as script text
                 threading.Thread(target=self._run, args=(pool, pipeline, commands),
-                                 name=f"lab-{self.server.name}-jea", daemon=True).start()
+                                 name=f"lab-{self.server.name}-psrp", daemon=True).start()
 
     def _run(self, pool: _Pool, pipeline: _Pipeline, commands: list[_Call]) -> None:
+        slot = self._take(pool)
         try:
-            output = self._invoke(pool, commands)
+            output, errors = self._invoke(pool, slot, commands)
             replies = [self._pack(pool.id, pipeline.id, _Text(text)) for text in output]
+            replies += [_raw(pool.id, pipeline.id, MessageType.ERROR_RECORD,
+                             _error_record(error, self._serializer)) for error in errors]
             replies.append(self._pack(pool.id, pipeline.id,
                                       PipelineState(state=PSInvocationState.COMPLETED)))
         except Refusal as refusal:
             replies = [_raw(pool.id, pipeline.id, MessageType.PIPELINE_STATE,
                             _failed_state(refusal, self._serializer))]
         except Exception as error:  # the lab's bug: fail the pipeline, keep serving
-            log.exception("lab host %s: JEA pipeline failed", self.server.name)
+            log.exception("lab host %s: PSRP pipeline failed", self.server.name)
             replies = [_raw(pool.id, pipeline.id, MessageType.PIPELINE_STATE, _failed_state(
                 Refusal(f"The lab host failed: {error}", "LabError", "RuntimeException", 0, ""),
                 self._serializer))]
+        finally:
+            with pool.free:
+                pool.idle.append(slot)
+                pool.free.notify()
         with self._lock:
             pipeline.replies.extend(self._fragment(r) for r in replies)
         pipeline.done.set()
 
-    def _invoke(self, pool: _Pool, commands: list[_Call]) -> list[str]:
-        user = pool.identity.name
+    def _take(self, pool: _Pool) -> _Slot:
+        """An idle runspace of the pool, a new one while the pool has fewer than its maximum, or
+        the next one to come free."""
+        with pool.free:
+            while not pool.idle and len(pool.slots) >= pool.max_runspaces:
+                pool.free.wait(0.05)
+            if pool.idle:
+                return pool.idle.pop()
+            slot = self._new_slot(pool)
+            pool.slots.append(slot)
+            return slot
+
+    def _event(self, user: str, operation: str, action: str | None, vm_id: str | None,
+               outcome: str, message: str, vm_name: str | None = None,
+               params: dict[str, Any] | None = None) -> None:
+        assert self.executor.events is not None
+        self.executor.events.append(HostEvent(
+            time=self.executor.host.clock.utcnow(), host=self.executor.host.name, user=user,
+            operation=operation, action=action, vm_id=vm_id, vm_name=vm_name or None,
+            outcome=outcome, message=message, params={"endpoint": self.name, **(params or {})}))
+
+    # --- packing ---
+
+    def _pack(self, rpid: str, pid: str | None, data: Any) -> bytes:
+        return Message(Destination.CLIENT, rpid, pid, data, self._serializer).pack()
+
+    def _fragment(self, message: bytes) -> bytes:
+        object_id = next(self._objects)
+        chunks = [message[i:i + MAX_FRAGMENT] for i in range(0, len(message), MAX_FRAGMENT)] or [b""]
+        return b"".join(Fragment(object_id, n, chunk, n == 0, n == len(chunks) - 1).pack()
+                        for n, chunk in enumerate(chunks))
+
+
+class JeaEndpoint(PsrpEndpoint):
+    """A lab host's JEA session configuration. `attach()` plugs it into the host's server."""
+
+    def __init__(self, server: WSManServer, executor: Executor, files: Mapping[str, bytes],
+                 tokens: TokenSource, *, name: str = jea.ENDPOINT_NAME,
+                 today: Callable[[], date] = date.today) -> None:
+        super().__init__(server, executor, name)
+        self.tokens, self.today = tokens, today
+        self.files = EndpointFiles.read(files)
+
+    def replace_files(self, files: Mapping[str, bytes]) -> None:
+        """Register regenerated files (what the registration script does on a real host)."""
+        self.files = EndpointFiles.read(files)
+
+    def _admit(self, user: LabUser) -> Identity:
+        identity = self.tokens(user)
+        names = {n.lower() for n in _token_names(identity)} if identity else set()
+        if identity is None or not names & self.files.role_principals:
+            # JEA: no role definition names the user or one of their groups.
+            self._event(user.name, "session", None, None, "access_denied",
+                        f"no role definition of {self.name} names this user")
+            raise access_denied()
+        return identity
+
+    def _opening(self, pool: _Pool) -> None:
+        # The virtual account's logon and the role capability's ModulesToImport, in the pool's
+        # first runspace.
+        self.server.pause(self.server.cost.jea_session_ms / 1000)
+        pool.slots.append(_Slot(set(self.files.modules)))
+        pool.idle.append(pool.slots[0])
+
+    def _new_slot(self, pool: _Pool) -> _Slot:
+        # A further runspace of the pool imports the ModulesToImport too.
+        self.server.pause(self.server.cost.module_import_ms / 1000)
+        return _Slot(set(self.files.modules))
+
+    def _invoke(self, pool: _Pool, slot: _Slot, commands: list[_Call]) -> tuple[list[str], list[Refusal]]:
+        user = pool.caller.name
         for call in commands:
             if call.is_script:
                 self._event(user, "command", None, None, "access_denied", "script text refused")
@@ -480,11 +604,12 @@ class JeaEndpoint:
         except Refusal as refusal:  # a real host's transcript records the binding error
             self._event(user, "command", None, None, "invalid_parameter", refusal.message)
             raise
-        return self._perform(pool.identity, name, bound)
+        return self._perform(pool.caller, name, bound, slot), []
 
     # --- the generated functions, as the host runs them ---
 
-    def _perform(self, who: Identity, function: str, p: dict[str, Any]) -> list[str]:
+    def _perform(self, who: Identity, function: str, p: dict[str, Any],
+                 slot: _Slot | None = None) -> list[str]:
         """The generated function itself, run in the lab's PowerShell as the session's virtual
         account: only the commands a JEA session reaches (the engine's cmdlets and the role
         capability's ModulesToImport, by Microsoft's facts), the host's language mode (the
@@ -492,7 +617,7 @@ class JeaEndpoint:
         token. Its own caller check, its grants literal and its Write-EventLog decide."""
         virtual = LabUser(f"WinRM Virtual Users\\WinRM VA_{self.name}", "S-1-5-94-0", admin=True)
         loaded = self.files.modules
-        commands = [c for c in self.executor.commands(virtual)
+        commands = [c for c in self.executor.commands(virtual, slot.loaded if slot else None)
                     if facts.jea_reachable(c.name, loaded)]
         runspace = self.executor.runspace(
             virtual, commands=commands, modules=[*sorted(jea.SESSION_MODULES), *loaded],
@@ -514,25 +639,42 @@ class JeaEndpoint:
     def event_log_error(self, reason: str | None) -> None:
         self.executor.event_log_error = reason
 
-    def _event(self, user: str, operation: str, action: str | None, vm_id: str | None,
-               outcome: str, message: str, vm_name: str | None = None,
-               params: dict[str, Any] | None = None) -> None:
-        assert self.executor.events is not None
-        self.executor.events.append(HostEvent(
-            time=self.executor.host.clock.utcnow(), host=self.executor.host.name, user=user,
-            operation=operation, action=action, vm_id=vm_id, vm_name=vm_name or None,
-            outcome=outcome, message=message, params={"endpoint": self.name, **(params or {})}))
 
-    # --- packing ---
+class DefaultEndpoint(PsrpEndpoint):
+    """A lab host's default session configuration, Microsoft.PowerShell: full PowerShell for the
+    host's administrators (its default security descriptor admits Administrators and Remote
+    Management Users; the lab's HostRights.admins stand for both), anyone else is refused access
+    as a real host refuses them.
 
-    def _pack(self, rpid: str, pid: str | None, data: Any) -> bytes:
-        return Message(Destination.CLIENT, rpid, pid, data, self._serializer).pack()
+    A pipeline's script runs in the lab's interpreter as the caller, in the host's language mode
+    (FullLanguage, ConstrainedLanguage on a WDAC host), with the executor's runspace: the same
+    commands, files, clock and recording of changing cmdlets as a WinRS command's
+    powershell.exe. Each runspace of a pool lives on, so it imports the Hyper-V module once, on
+    its first Hyper-V cmdlet, and keeps its variables and functions (AddScript runs in its
+    global scope). Only script text is simulated (AddScript, no arguments): a pipeline of
+    cmdlets is refused as NotSimulated rather than guessed at."""
 
-    def _fragment(self, message: bytes) -> bytes:
-        object_id = next(self._objects)
-        chunks = [message[i:i + MAX_FRAGMENT] for i in range(0, len(message), MAX_FRAGMENT)] or [b""]
-        return b"".join(Fragment(object_id, n, chunk, n == 0, n == len(chunks) - 1).pack()
-                        for n, chunk in enumerate(chunks))
+    def __init__(self, server: WSManServer, executor: Executor,
+                 name: str = DEFAULT_CONFIGURATION) -> None:
+        super().__init__(server, executor, name)
+
+    def _admit(self, user: LabUser) -> LabUser:
+        if not user.admin:
+            self.server.events.write(user.name, "session", "access_denied", endpoint=self.name)
+            raise access_denied()
+        return user
+
+    def _invoke(self, pool: _Pool, slot: _Slot, commands: list[_Call]) -> tuple[list[str], list[Refusal]]:
+        if len(commands) != 1 or not commands[0].is_script or commands[0].args:
+            raise Refusal("The lab simulates one script per pipeline (AddScript, without "
+                          "arguments).", "NotSimulated", "NotImplementedException", 0, "")
+        if slot.runspace is None:
+            slot.runspace = self.executor.runspace(pool.caller, loaded=slot.loaded)
+        outcome = slot.runspace.run(commands[0].name.replace("\r\n", "\n"))
+        errors = [_refusal_of(e) for e in outcome.errors]
+        if outcome.error is not None:
+            raise _refusal_of(outcome.error)
+        return [o if type(o) is str else to_str(o) for o in outcome.output if o is not None], errors
 
 
 _EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
@@ -569,7 +711,8 @@ def _commands(xml: bytes) -> list[_Call]:
                 value = arg.find("*[@N='V']")
                 args.append((name.text if name is not None and name.tag == "S" else None,
                              _value(value)))
-            calls.append(_Call(command.findtext("S[@N='Cmd']", ""),
+            # The text as CLIXML escapes it (_x000A_ for a line break): read back by the Serializer.
+            calls.append(_Call(str(_value(command.find("S[@N='Cmd']")) or ""),
                                command.findtext("B[@N='IsScript']", "false") == "true", args))
     return calls
 
@@ -739,26 +882,44 @@ def _raw(rpid: str, pid: str, message_type: int, xml: ET.Element) -> bytes:
             + uuid.UUID(pid).bytes_le + body)
 
 
-def _failed_state(refusal: Refusal, serializer: Serializer) -> ET.Element:
+# PowerShell's ErrorCategory enum, in order (System.Management.Automation.ErrorCategory).
+ERROR_CATEGORIES = (
+    "NotSpecified", "OpenError", "CloseError", "DeviceError", "DeadlockDetected", "InvalidArgument",
+    "InvalidData", "InvalidOperation", "InvalidResult", "InvalidType", "MetadataError",
+    "NotImplemented", "NotInstalled", "ObjectNotFound", "OperationStopped", "OperationTimeout",
+    "SyntaxError", "ParserError", "PermissionDenied", "ResourceBusy", "ResourceExists",
+    "ResourceUnavailable", "ReadError", "WriteError", "FromStdErr", "SecurityError",
+    "ProtocolError", "ConnectionError", "AuthenticationError", "LimitsExceeded", "QuotaExceeded",
+    "NotEnabled")
+
+
+def _refusal_of(record: ErrorRecord) -> Refusal:
+    """An error record of the interpreter as the endpoint sends it to the client."""
+    category = (ERROR_CATEGORIES.index(record.category)
+                if record.category in ERROR_CATEGORIES else 0)
+    return Refusal(record.message, record.fqid, record.exception_type.rsplit(".", 1)[-1],
+                   category, "", exception_type=record.exception_type)
+
+
+def _error_record(refusal: Refusal, serializer: Serializer, ref: int = 0) -> ET.Element:
+    """An ErrorRecord as CLIXML: an ERROR_RECORD message's body, or a failed pipeline's
+    ExceptionAsErrorRecord."""
     def text(name: str, value: str) -> ET.Element:
         element = serializer.serialize(value)
         assert element is not None
         element.set("N", name)
         return element
     shown = text("", refusal.message).text  # control characters as CLIXML's _xHHHH_ escapes
-    state = ET.Element("Obj", RefId="0")
-    members = ET.SubElement(state, "MS")
-    ET.SubElement(members, "I32", N="PipelineState").text = str(PSInvocationState.FAILED)
-    record = ET.SubElement(members, "Obj", N="ExceptionAsErrorRecord", RefId="1")
+    record = ET.Element("Obj", RefId=str(ref))
     names = ET.SubElement(record, "TN", RefId="0")
     ET.SubElement(names, "T").text = "System.Management.Automation.ErrorRecord"
     ET.SubElement(names, "T").text = "System.Object"
     ET.SubElement(record, "ToString").text = shown
     fields = ET.SubElement(record, "MS")
-    exception = ET.SubElement(fields, "Obj", N="Exception", RefId="2")
+    exception = ET.SubElement(fields, "Obj", N="Exception", RefId=str(ref + 1))
     types = ET.SubElement(exception, "TN", RefId="1")
-    for name in (f"System.Management.Automation.{refusal.reason}", "System.Exception",
-                 "System.Object"):
+    for name in (refusal.exception_type or f"System.Management.Automation.{refusal.reason}",
+                 "System.Exception", "System.Object"):
         ET.SubElement(types, "T").text = name
     ET.SubElement(exception, "ToString").text = shown
     ET.SubElement(exception, "Props").append(text("Message", refusal.message))
@@ -769,7 +930,26 @@ def _failed_state(refusal: Refusal, serializer: Serializer) -> ET.Element:
     fields.append(text("ErrorCategory_Reason", refusal.reason))
     fields.append(text("ErrorCategory_TargetName", refusal.target))
     fields.append(text("ErrorCategory_Message", f"({refusal.target}) [], {refusal.reason}"))
+    return record
+
+
+def _failed_state(refusal: Refusal, serializer: Serializer) -> ET.Element:
+    state = ET.Element("Obj", RefId="0")
+    members = ET.SubElement(state, "MS")
+    ET.SubElement(members, "I32", N="PipelineState").text = str(PSInvocationState.FAILED)
+    record = _error_record(refusal, serializer, ref=1)
+    record.set("N", "ExceptionAsErrorRecord")
+    members.append(record)
     return state
+
+
+def _max_runspaces(payload: bytes) -> int:
+    """MaxRunspaces of a client's INIT_RUNSPACEPOOL (1 when it cannot be read)."""
+    try:
+        found = ET.fromstring(payload).find(".//I32[@N='MaxRunspaces']")
+        return max(1, int(found.text or 1)) if found is not None else 1
+    except (ET.ParseError, ValueError):
+        return 1
 
 
 def _json(document: Any) -> str:
@@ -814,3 +994,8 @@ def attach(server: WSManServer, executor: Executor, files: Mapping[str, bytes],
            tokens: TokenSource, **options: Any) -> JeaEndpoint:
     """Serve the generated JEA files on a lab host's WS-Management server."""
     return JeaEndpoint(server, executor, files, tokens, **options).attach()
+
+
+def attach_default(server: WSManServer, executor: Executor) -> DefaultEndpoint:
+    """Serve the default configuration (Microsoft.PowerShell) on a lab host's server."""
+    return DefaultEndpoint(server, executor).attach()

@@ -63,9 +63,12 @@ class Lab:
               first_use_progress: bool = False, jea_policy: Policy | None = None) -> Lab:
         """Start a server per host of `world` (a World, a lab file, or the demo world), or of a
         generated world of `hosts` x `vms_per_host`. `durations` replaces the cmdlet durations
-        (Durations.instant() in tests); `state` is restored now if the file exists.
-        With `jea_policy`, every host also serves the JEA endpoint generated from that policy,
-        the callers' tokens coming from the demo directory (as a domain logon would build them)."""
+        (Durations.instant() in tests); `state` is restored now if the file exists. `cost`: every
+        host's cost model (lab/faults.py; CostModel.realistic() for the benchmarks).
+        Every host serves WinRS and the default PowerShell endpoint (Microsoft.PowerShell) over
+        PSRP to its administrators. With `jea_policy`, every host also serves the JEA endpoint
+        generated from that policy, the callers' tokens coming from the demo directory (as a
+        domain logon would build them)."""
         if hosts is not None:
             world = generated_world(hosts, vms_per_host or 10, durations=durations, clock=clock)
         elif not isinstance(world, World):
@@ -95,6 +98,7 @@ class Lab:
                     lab_host.name, executor, accounts=accounts,
                     rights=HostRights.of(lab_host.users, lab_host.admins), events=events,
                     faults=lab_host.faults, cost=cost, tls=tls, first_use_progress=first_use_progress)
+                psrp.attach_default(server, executor)
                 url = server.start()
                 if jea_policy is not None:
                     tokens = tokens or psrp.directory_tokens(LabDirectory(), accounts)

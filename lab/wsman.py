@@ -158,6 +158,7 @@ class ServerStats:
     encrypted_requests: int = 0
     unencrypted_refused: int = 0
     commands: int = 0
+    process_starts: int = 0  # powershell.exe for a WinRS command, wsmprovhost.exe for a PSRP pool
     operation_timeouts: int = 0
     injected_failures: int = 0
     dropped: int = 0
@@ -357,7 +358,8 @@ class WSManServer:
     accounts: the domain (shared by every host of a process; default_accounts() if omitted).
     rights: who may open a shell and who is a host administrator (default: every account, no admin).
     events: the host's event log, to share with the executor (a new one if omitted).
-    faults, cost: changeable while the host runs. tls: serve HTTPS with this certificate.
+    faults, cost: changeable while the host runs; the cost model is the executor's too (one
+    object: where PowerShell pays a cost, the executor does). tls: serve HTTPS with this certificate.
     chunk_bytes: at most this much stdout (and stderr) per Receive (None: all at once).
     first_use_progress: the first successful command of each user gets a CLIXML progress record
     on stderr, as a real host prints when it prepares modules for first use.
@@ -375,7 +377,10 @@ class WSManServer:
         if not self.events.host:
             self.events.host = name
         self.faults = faults if faults is not None else Faults()
-        self.cost = cost if cost is not None else CostModel()
+        own = getattr(executor, "cost", None)
+        self.cost = cost if cost is not None else own if isinstance(own, CostModel) else CostModel()
+        if isinstance(own, CostModel):
+            executor.cost = self.cost  # type: ignore[attr-defined]  # lab.executor.Executor's
         self.tls = tls
         self.chunk_bytes = chunk_bytes
         self.first_use_progress = first_use_progress
@@ -539,6 +544,7 @@ class WSManServer:
                 self.events.write(command.user.name, "command", "too_long", length=len(command.line))
                 command.result = CommandResult(b"", TOO_LONG, 1)
                 return
+            self.stats.add("process_starts")
             if not self.pause(self.cost.process_start_ms / 1000):
                 return
             result = self.executor.run(command.user, command.line, command.read_stdin)
@@ -728,7 +734,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(413)
             return
         body = self.rfile.read(length) if length else b""
-        if not host.pause(host.faults.latency_ms / 1000):
+        if not host.pause((host.faults.latency_ms + host.cost.latency_ms) / 1000):
             self.close_connection = True
             return
         if host.faults.silent:

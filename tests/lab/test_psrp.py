@@ -42,6 +42,7 @@ class LabHost:
     server: Any
     executor: Executor
     endpoint: psrp.JeaEndpoint
+    default: psrp.DefaultEndpoint
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,9 @@ def lab(accounts: Accounts, tokens: psrp.TokenSource, policy: Policy) -> Iterato
         server = WSManServer(lab_host.name, executor, accounts=accounts,
                              rights=HostRights.of(admins=["LAB\\adam"]))
         endpoint = psrp.attach(server, executor, jea.generate(policy, lab_host.name), tokens)
+        default = psrp.attach_default(server, executor)
         server.start()
-        hosts[lab_host.name] = LabHost(server, executor, endpoint)
+        hosts[lab_host.name] = LabHost(server, executor, endpoint, default)
     yield hosts
     for host in hosts.values():
         host.server.stop()
@@ -87,11 +89,12 @@ def client(host: LabHost, user: str) -> hosts.JeaClient:
     return hosts.JeaClient(config(host), Credentials(f"LAB\\{user}", PASSWORDS[user]))
 
 
-def raw(host: LabHost, user: str, command: str, script: bool = False, **params: Any) -> tuple[list, list]:
+def raw(host: LabHost, user: str, command: str, script: bool = False,
+        configuration: str = jea.ENDPOINT_NAME, **params: Any) -> tuple[list, list]:
     """pypsrp straight at the endpoint, bypassing the console: (output, error records)."""
     wsman = WSMan("127.0.0.1", port=host.server.port, ssl=False, auth="ntlm",
                   username=f"LAB\\{user}", password=PASSWORDS[user], encryption="always")
-    with RunspacePool(wsman, configuration_name=jea.ENDPOINT_NAME) as pool:
+    with RunspacePool(wsman, configuration_name=configuration) as pool:
         ps = PowerShell(pool)
         ps.add_script(command) if script else ps.add_cmdlet(command)
         for key, value in params.items():
@@ -538,3 +541,135 @@ def test_psrp_has_no_command_line_limit(lab: dict[str, LabHost]) -> None:
     import uuid
     ids = [WEB01, *(str(uuid.uuid4()) for _ in range(255))]
     assert client(lab["HV01"], "adam").vm_state(ids) == {WEB01: ("Running", "Operating normally")}
+
+
+# --- the default endpoint (Microsoft.PowerShell): full PowerShell for the host's administrators ---------
+
+DEFAULT = psrp.DEFAULT_CONFIGURATION
+
+
+def admin_pool(host: LabHost, max_runspaces: int = 1) -> RunspacePool:
+    wsman = WSMan("127.0.0.1", port=host.server.port, ssl=False, auth="ntlm",
+                  username="LAB\\adam", password=PASSWORDS["adam"], encryption="always")
+    pool = RunspacePool(wsman, configuration_name=DEFAULT, max_runspaces=max_runspaces)
+    pool.open()
+    return pool
+
+
+def run_script(pool: RunspacePool, text: str) -> tuple[list, list]:
+    ps = PowerShell(pool)
+    ps.add_script(text)
+    output = ps.invoke()
+    ps.close()
+    return output, [str(e) for e in ps.streams.error]
+
+
+def test_only_administrators_open_the_default_endpoint(lab: dict[str, LabHost]) -> None:
+    from pypsrp.exceptions import WSManFaultError
+    hv01 = lab["HV01"]
+    with pytest.raises(WSManFaultError) as refused:  # olivia may use JEA, not a full PowerShell
+        raw(hv01, "olivia", "$env:COMPUTERNAME", script=True, configuration=DEFAULT)
+    assert refused.value.code == 5
+    assert hv01.server.events.where(user="LAB\\olivia", event="session", outcome="access_denied")
+    assert hv01.default.pools == 0
+    output, errors = raw(hv01, "adam", "$env:COMPUTERNAME", script=True, configuration=DEFAULT)
+    assert (output, errors) == (["HV01"], [])
+
+
+def test_the_default_endpoint_runs_an_operation_script_as_winrs_does(lab: dict[str, LabHost]) -> None:
+    from console import scripts
+    hv01 = lab["HV01"]
+    pool = admin_pool(hv01)
+    try:
+        output, errors = run_script(pool, scripts.script("inventory", {}))
+        executable, args, stdin = scripts.command("inventory", {})
+        winrs = hv01.executor.run(psrp.LabUser("LAB\\adam", "S-1-5-21-1000-2000-3000-1103", True),
+                                  " ".join([executable, *args]), lambda: stdin.encode("ascii"))
+        # One JSON document, the very one powershell.exe prints for the same script.
+        assert errors == [] and len(output) == 1
+        assert json.loads(output[0]) == json.loads(winrs.stdout)
+        output, _ = run_script(pool, scripts.script("power", {"vm_id": WEB01, "action": "save"}))
+        assert json.loads(output[0])["data"]["vm"]["state"] == "Saved" == state(hv01, WEB01)
+        # Recorded as every changing cmdlet is: who called it, with what.
+        call = hv01.executor.calls_of("Save-VM")[-1]
+        assert call.user == "LAB\\adam"
+        assert [e.outcome for e in hv01.executor.events if e.operation == "Save-VM"] == ["ok"]
+    finally:
+        pool.close()
+
+
+def test_the_default_endpoint_judges_scripts_by_the_facts(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    pool = admin_pool(hv01)
+    try:
+        # A parameter Get-VM does not have, a command the host lacks: refused as on Windows.
+        _, errors = run_script(pool, "Get-VM -Identity x")
+        assert "A parameter cannot be found that matches parameter name 'Identity'" in errors[0]
+        _, errors = run_script(pool, "Get-VMHostPower")
+        assert "'Get-VMHostPower' is not recognized" in errors[0]
+        # Full language: .NET methods work (ConstrainedLanguage would refuse this one).
+        output, errors = run_script(pool, "[Convert]::ToBase64String([byte[]](104,118))")
+        assert (output, errors) == (["aHY="], [])
+        # A non-terminating error is an error record beside the output, not the end of it.
+        output, errors = run_script(pool, "Get-VM -Id 00000000-0000-4000-8000-000000000000; 'after'")
+        assert output == ["after"] and "unable to find a virtual machine" in errors[0]
+        # A pipeline of cmdlets is not simulated: said, not guessed at.
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Get-VM")
+        ps.invoke()
+        assert ps.had_errors and "simulates one script" in str(ps.streams.error[0])
+    finally:
+        pool.close()
+    # A WDAC host runs remote sessions in ConstrainedLanguage, the default endpoint's too.
+    hv01.executor.language_mode = "ConstrainedLanguage"
+    pool = admin_pool(hv01)
+    try:
+        _, errors = run_script(pool, "[Convert]::ToBase64String([byte[]](104,118))")
+        assert "Method invocation is supported only on core types" in errors[0]
+    finally:
+        pool.close()
+
+
+def test_a_kept_pool_starts_one_process_and_imports_hyperv_once_per_runspace(
+        lab: dict[str, LabHost]) -> None:
+    from console import scripts
+    hv01 = lab["HV01"]
+    stats, executor = hv01.server.stats, hv01.executor
+    before_starts, before_imports = stats.process_starts, executor.module_imports
+    pool = admin_pool(hv01)
+    try:
+        assert stats.process_starts == before_starts + 1  # wsmprovhost.exe
+        for _ in range(3):
+            output, _ = run_script(pool, scripts.script("vm_state", {"vm_ids": [WEB01]}))
+            assert json.loads(output[0])["ok"]
+        assert stats.process_starts == before_starts + 1 and stats.commands == 0
+        assert executor.module_imports == before_imports + 1
+        # The runspace keeps its global scope from one pipeline to the next (AddScript).
+        run_script(pool, "$kept = 'from before'")
+        assert run_script(pool, "$kept")[0] == ["from before"]
+    finally:
+        pool.close()
+
+
+def test_a_pool_runs_up_to_its_max_runspaces_pipelines_at_once(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    hv01.executor.host.durations.save = 0.4
+    hv01.executor.host.durations.pause = 0.4
+    other = "a8c164c6-ea2b-525b-b0de-c3c08e182c75"
+    for runspaces, at_least, below in ((2, 0.4, 0.75), (1, 0.8, 2.0)):
+        pool = admin_pool(hv01, runspaces)
+        try:
+            first, second = PowerShell(pool), PowerShell(pool)
+            first.add_script(f"Suspend-VM -VM (Get-VM -Id {WEB01}); 'a'")
+            second.add_script(f"Suspend-VM -VM (Get-VM -Id {other}); 'b'")
+            start = time.monotonic()
+            first.begin_invoke()
+            second.begin_invoke()
+            for ps in (first, second):
+                ps.end_invoke()
+            elapsed = time.monotonic() - start
+            assert at_least <= elapsed < below, (runspaces, elapsed)
+            assert (first.output, second.output) == (["a"], ["b"])
+            run_script(pool, f"Resume-VM -VM (Get-VM -Id {WEB01}); Resume-VM -VM (Get-VM -Id {other})")
+        finally:
+            pool.close()
