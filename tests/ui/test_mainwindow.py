@@ -460,3 +460,40 @@ def test_a_done_action_the_host_could_not_record_says_so(open_as, answers, monke
     assert status == "ok"
     entry = olivia.window.progress.list.item(olivia.window.progress.list.count() - 1)
     assert entry.text().startswith("Save: shop-web01 on HV01: ok") and warning in entry.text()
+
+
+def test_fifty_hosts_fit_the_window_in_one_line_naming_those_in_trouble(qtbot) -> None:
+    from console.errors import HostUnreachable
+    from console.hosts import HostResult, HostStatus
+    from ui.mainwindow import HostStatusBar
+
+    names = [f"HV{i:02}" for i in range(1, 51)]
+    bar = HostStatusBar(names)
+    qtbot.addWidget(bar)
+    assert bar.compact and bar.labels == {}
+    # Fifty entries side by side would need thousands of pixels; the summary fits 1024.
+    assert bar.minimumSizeHint().width() < 600
+    assert bar.summary.text() == "50 hosts: 50 reading"
+    for name in names:
+        if name == "HV17":
+            error = HostUnreachable("HV17 cannot be reached at http://hv17 (connection refused).",
+                                    host="HV17")
+            bar.show_result(HostResult(name, HostStatus.UNREACHABLE, error=error))
+        else:
+            bar.show_result(HostResult(name, HostStatus.SLOW if name == "HV03" else HostStatus.OK,
+                                       seconds=7.0 if name == "HV03" else 0.2))
+    assert bar.summary.text() == "50 hosts: 48 ok, 1 slow, 1 unreachable (not ok: HV03, HV17)"
+    assert "connection refused" in bar.summary.toolTip() and "HV17" in bar.summary.toolTip()
+    assert bar.status("hv17") is HostStatus.UNREACHABLE
+    bar._fill_menu()
+    entries = [a.text() for a in bar.menu.actions()]
+    assert len(entries) == 50 and "HV17: unreachable" in entries and "HV01: ok" in entries
+    assert bar.minimumSizeHint().width() < 600
+
+
+def test_a_few_hosts_get_an_entry_each(qtbot) -> None:
+    from ui.mainwindow import HostStatusBar
+
+    bar = HostStatusBar(["HV01", "HV02", "HV03"])
+    qtbot.addWidget(bar)
+    assert not bar.compact and sorted(bar.labels) == ["hv01", "hv02", "hv03"]
