@@ -3,7 +3,7 @@ while 50 host answers of 200 VMs arrive, and memory over 1,000 refreshes.
 
 Everything runs offscreen through the real main window (its table, proxy, selection, status
 bar, merging of host answers), with 50 hosts that answer from memory: the reads run through
-`read_host` on the task workers and the window makes the rows as it does for real hosts; the
+the core pool's read workers and the window makes the rows as it does for real hosts; the
 network and the parsing of a host's answer (console.hosts, in the workers) are left out.
 
 - sort: `sortByColumn` on several columns, both orders, each up to the end of the table's last
@@ -129,23 +129,18 @@ class FakeClient:
     def inventory(self) -> tuple[VM, ...]:
         return self.fleet.answer(self.name)
 
-
-class FakeGate:
-    is_open = True
-    confirmed = True
-
-
-class FakePool:
-    def __init__(self, fleet: Fleet) -> None:
-        self.clients = {h.lower(): FakeClient(h, fleet) for h in fleet.names}
-        self.gate = FakeGate()
-        self.slow_after = 60.0
-
-    def client(self, host: str) -> FakeClient:
-        return self.clients[host.lower()]
-
     def close(self) -> None:
         pass
+
+
+def fake_pool(fleet: Fleet) -> Any:
+    """The core's HostPool (its read workers, one per host) over clients that answer from memory."""
+    from console.hosts import HostPool
+
+    pool = HostPool([], None, max_workers=len(fleet.names), slow_after=60.0)
+    pool.clients = {h.lower(): FakeClient(h, fleet) for h in fleet.names}  # type: ignore[assignment]
+    pool.gate.accepted()
+    return pool
 
 
 @contextmanager
@@ -165,7 +160,7 @@ def main_window(fleet: Fleet) -> Iterator[Any]:
                             settings=QSettings(str(Path(tmp) / "window.ini"),
                                                QSettings.Format.IniFormat))
         identity = LabDirectory().sign_in("adam", "adam-demo")
-        session = Session(identity, setup, FakePool(fleet), None)  # type: ignore[arg-type]
+        session = Session(identity, setup, fake_pool(fleet), None)  # type: ignore[arg-type]
         tasks = Tasks(errors.append)
         window = MainWindow(services, session, tasks)
         window.resize(1280, 760)

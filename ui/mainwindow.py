@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.errors import ConsoleError, CredentialsRejected, HostError
-from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus, status_of
+from console.errors import ConsoleError, CredentialsRejected
+from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
 from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action, after_action
 from console.policy import Policy
@@ -84,22 +84,6 @@ def read_and_review(pool: Any, policy: Any, domain: str) -> tuple[HostsRead, Rev
     VMs, which the GUI thread must not spend)."""
     read = read_hosts(pool, policy)
     return read, build_review(policy, read.inventory, read.facts, domain=domain)
-
-
-def read_host(session: Session, services: Services, host: str) -> HostResult:
-    """One host's inventory and its status (runs in a worker). The rows are made on the GUI
-    thread (`visible_rows`), a few hosts a turn: Python work in many workers at once would take
-    the GIL from the event loop for as long as it lasts."""
-    client = session.pool.client(host)
-    start = time.monotonic()
-    try:
-        vms: tuple[VM, ...] = tuple(client.inventory())
-        error: HostError | None = None
-    except HostError as exc:
-        vms, error = (), exc
-    seconds = time.monotonic() - start
-    return HostResult(client.name, status_of(error, seconds, session.pool.slow_after), vms,
-                      error, seconds)
 
 
 def visible_rows(policy: Policy, identity: Identity, vms: Iterable[VM],
@@ -567,8 +551,11 @@ class MainWindow(QMainWindow):
             self._reading.discard(host.lower())
             show_exception(error, self)
 
-        self.tasks.run(read_host, self.session, self.services, host,
-                       label=f"read {host}").on_success(done).on_failure(failed)
+        # The core pool's read workers (one per host) do the reading; the rows are made on the GUI
+        # thread (`visible_rows`), a few hosts a turn: Python work in many workers at once would
+        # take the GIL from the event loop for as long as it lasts.
+        self.tasks.watch(self.session.pool.submit_read(host), label=f"read {host}") \
+            .on_success(done).on_failure(failed)
 
     def _apply_answers(self) -> None:
         """The host answers queued since the last turn, as one update of the model: each host's
@@ -821,4 +808,4 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-__all__ = ["MainWindow", "HostStatusBar", "ProgressArea", "read_host", "visible_rows"]
+__all__ = ["MainWindow", "HostStatusBar", "ProgressArea", "visible_rows"]

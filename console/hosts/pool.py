@@ -92,6 +92,12 @@ class HostPool:
         return HostResult(client.name, status_of(error, seconds, self.slow_after), vms, error,
                           seconds)
 
+    def submit_read(self, host: str) -> Future[HostResult]:
+        """One host's inventory and status, read by the pool's read workers (one per host), so a
+        refresh of many hosts takes about as long as the slowest one and never waits behind an
+        action."""
+        return self._reads.submit(self._timed, self.client(host), lambda c: tuple(c.inventory()))
+
     def submit_action(self, host: str, work: Callable[[Client], T]) -> Future[T]:
         """Queue an action for a host: it runs after the host's earlier actions, never beside
         them."""

@@ -9,12 +9,12 @@ import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from PySide6.QtCore import QItemSelectionModel, QPersistentModelIndex, QSettings, Qt
 from PySide6.QtWidgets import QTableView
 
+from console.hosts import HostPool
 from console.inventory import VM, Checkpoint, DvdDrive, IsoFile
 from ui.models import (COL_NAME, ROW_ROLE, SORT_ROLE, STATE_GROUPS, VM_ROLE, CheckpointModel,
                        VMFilterProxy, VMRow, VMTableModel, activity_model, iso_model)
@@ -347,6 +347,9 @@ class FakeClient:
     def __init__(self, name: str, world: FakeHosts) -> None:
         self.name, self.world = name, world
 
+    def close(self) -> None:
+        pass
+
     def inventory(self) -> tuple[VM, ...]:
         self.world.gate.wait(10)
         self.world.answered += 1
@@ -390,8 +393,10 @@ def fake_window(tmp_path: Path, qtbot):  # type: ignore[no-untyped-def]
                         settings=QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat))
     identity = LabDirectory().sign_in("adam", "adam-demo")
     # The pool's credential gate is open and confirmed: every host is read at once.
-    pool = SimpleNamespace(clients=hosts.clients, client=hosts.client, gate=hosts,
-                           slow_after=60.0)
+    # The real pool (its read workers, its timing and status) over clients that answer from memory.
+    pool = HostPool([], None, max_workers=len(names), slow_after=60.0)
+    pool.clients = hosts.clients  # type: ignore[assignment]
+    pool.gate.accepted()
     errors: list[BaseException] = []
     tasks = Tasks(errors.append)
     window = MainWindow(services, Session(identity, setup, pool, None), tasks)  # type: ignore[arg-type]
@@ -401,6 +406,7 @@ def fake_window(tmp_path: Path, qtbot):  # type: ignore[no-untyped-def]
     window.close()
     window.deleteLater()
     tasks.shutdown()
+    pool.close()
     qtbot.wait(10)
     assert errors == []
 
