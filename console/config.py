@@ -88,7 +88,7 @@ class Config:
         config = cls.from_dict(data, str(path))
         machine = machine_path or machine_config_path()
         if machine.exists():
-            policy = _read(machine).get("policy", {})
+            policy = _table(_read(machine).get("policy", {}), "policy", str(machine))
             if policy.get("path"):
                 config.policy_path = _string(policy["path"], "policy.path", str(machine))
         return config
@@ -130,15 +130,17 @@ class Config:
             if host.name.lower() in {x.name.lower() for x in hosts}:
                 raise ConfigError(f"host {host.name} is listed twice", f"{key}.name", source)
             hosts.append(host)
-        ui = data.get("ui", {})
+        ui = _table(data.get("ui", {}), "ui", source)
         refresh = ui.get("refresh_seconds", 60)
         if not isinstance(refresh, int) or isinstance(refresh, bool) or refresh < 5:
             raise ConfigError("ui.refresh_seconds must be a whole number of seconds, 5 or more",
                               "ui.refresh_seconds", source)
         return cls(
             directory=directory, hosts=hosts,
-            policy_path=_string(data.get("policy", {}).get("path", ""), "policy.path", source),
-            audit_path=_string(data.get("audit", {}).get("path", ""), "audit.path", source),
+            policy_path=_string(_table(data.get("policy", {}), "policy", source).get("path", ""),
+                                "policy.path", source),
+            audit_path=_string(_table(data.get("audit", {}), "audit", source).get("path", ""),
+                               "audit.path", source),
             refresh_seconds=refresh, demo=_bool(data.get("demo", False), "demo", source),
         )
 
@@ -186,6 +188,12 @@ def _known(table: Any, allowed: set[str], prefix: str, source: str) -> None:
     for key in table:
         if key not in allowed:
             raise ConfigError(f"unknown setting {prefix}{key} in {source}", prefix + key, source)
+
+
+def _table(value: Any, key: str, source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table", key, source)
+    return value
 
 
 def _string(value: Any, key: str, source: str) -> str:
@@ -255,6 +263,8 @@ def parse_host_lines(text: str, endpoint: str = "jea", *,
         entry.update(name=name, url=target if "://" in target else WINRM_HTTP.format(host=target.lower()))
         if len(words) > 2:
             entry["ca_file"] = " ".join(words[2:])
+        elif old is not None:
+            entry["ca_file"] = ""  # the line says the CA file: a known host's is removed with it
         hosts.append(entry)
     return hosts
 

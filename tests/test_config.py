@@ -2,6 +2,7 @@
 policy location over the person's own."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,194 @@ def test_the_audit_trail_lives_in_the_data_folder_unless_set(monkeypatch: pytest
     monkeypatch.setattr(config_module, "user_data_dir", lambda: tmp_path / "data")
     assert Config().audit_file == tmp_path / "data" / "audit.jsonl"
     assert Config(audit_path="D:\\audit.jsonl").audit_file == Path("D:\\audit.jsonl")
+
+
+def test_the_directory_settings_left_at_their_defaults_elsewhere_are_read() -> None:
+    directory = Config.from_dict({"directory": {
+        "netbios": "CORP", "base_dn": "DC=corp,DC=example", "ca_file": "C:\\ca.pem",
+        "skip_certificate_check": True, "timeout": 0.5}}).directory
+    assert directory == DirectoryConfig(netbios="CORP", base_dn="DC=corp,DC=example",
+                                        ca_file="C:\\ca.pem", timeout=0.5,
+                                        skip_certificate_check=True)
+    # The smallest refresh period is accepted.
+    assert Config.from_dict({"ui": {"refresh_seconds": 5}}).refresh_seconds == 5
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    ({"directory": {"netbios": 1}}, "directory.netbios"),
+    ({"directory": {"base_dn": ["DC=lab"]}}, "directory.base_dn"),
+    ({"directory": {"ca_file": False}}, "directory.ca_file"),
+    ({"directory": {"skip_certificate_check": "no"}}, "directory.skip_certificate_check"),
+    (_host(name=3), "hosts[0].name"),
+    (_host(cluster=1), "hosts[0].cluster"),
+    (_host(ca_file=2), "hosts[0].ca_file"),
+    ({"policy": "\\\\files\\hv\\policy.toml"}, "policy"),
+    ({"audit": 1}, "audit"),
+    ({"ui": 30}, "ui"),
+])
+def test_more_bad_values_are_errors_naming_their_key(data: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_dict(data, "config.toml")
+    assert (caught.value.key, caught.value.path) == (key, "config.toml")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"colour": "blue"}, "unknown setting colour in <config>"),
+    ({"directory": []}, "directory must be a table"),
+    ([], "the file must be a table"),
+    ({"directory": {"domain": 5}}, "directory.domain must be text, not int"),
+    ({"directory": {"start_tls": "yes"}}, "directory.start_tls must be true or false"),
+    ({"directory": {"timeout": 0}}, "directory.timeout must be a positive number of seconds"),
+    ({"directory": {"urls": "ldaps://dc1"}}, "directory.urls must be a list"),
+    ({"directory": {"urls": ["https://dc1"]}},
+     "directory.urls[0] must be a ldap:// or ldaps:// URL with a host name; got 'https://dc1'"),
+    ({"hosts": ["HV01"]}, "hosts[0] must be a table with name and url"),
+    ({"hosts": [{"url": "https://hv01/wsman"}]}, "hosts[0].name is missing"),
+    ({"hosts": [{"name": "HV01"}]},
+     "hosts[0].url must be a http:// or https:// URL with a host name; got ''"),
+    (_host(transport="basic"), "hosts[0].transport must be one of ntlm, kerberos, negotiate; got 'basic'"),
+    ({"ui": {"refresh_seconds": 4}}, "ui.refresh_seconds must be a whole number of seconds, 5 or more"),
+    ({"policy": []}, "policy must be a table"),
+])
+def test_every_error_says_what_is_wrong(data: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_dict(data)
+    assert str(caught.value) == message
+
+
+def test_errors_in_the_persons_file_name_it(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[hosts]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Config.load(path, tmp_path / "no-machine.toml")
+    assert (caught.value.key, caught.value.path) == ("hosts", str(path))
+    data = {"hosts": [{"name": "HV01", "url": "https://hv01.lab.example/wsman"},
+                      {"name": "hv01", "url": "https://hv01b.lab.example/wsman"}]}
+    with pytest.raises(ConfigError) as caught:
+        Config.from_dict(data, "config.toml")
+    assert caught.value.path == "config.toml"
+
+
+def test_a_file_that_cannot_be_read_is_an_error_naming_it(tmp_path: Path) -> None:
+    folder = tmp_path / "config.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError) as caught:
+        Config.load(folder, tmp_path / "no-machine.toml")
+    assert str(caught.value) == f"{folder} cannot be read: Is a directory"
+    assert (caught.value.key, caught.value.path) == (None, str(folder))
+
+
+def test_save_creates_the_missing_folders(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "config.toml"
+    assert Config.from_dict(FULL).save(path) == path
+    assert Config.load(path, tmp_path / "no-machine.toml") == Config.from_dict(FULL)
+
+
+# --- the machine-wide policy location -----------------------------------------------------------
+
+@pytest.fixture
+def machine_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The computer's machine-wide file, where the console looks for it."""
+    path = tmp_path / "machine.toml"
+    monkeypatch.setenv("HVCONSOLE_MACHINE_CONFIG", str(path))
+    return path
+
+
+def test_load_looks_for_the_machine_file_in_its_place(machine_file: Path, tmp_path: Path) -> None:
+    user = tmp_path / "config.toml"
+    Config.from_dict({"policy": {"path": "C:\\mine.toml"}}).save(user)
+    assert Config.load(user).policy_path == "C:\\mine.toml"
+    machine_file.write_text("[policy]\npath = '\\\\files\\hv\\policy.toml'\n", encoding="utf-8")
+    assert Config.load(user).policy_path == "\\\\files\\hv\\policy.toml"
+    assert config_module.machine_policy_path() == "\\\\files\\hv\\policy.toml"
+
+
+def test_a_machine_file_without_a_policy_leaves_the_persons(machine_file: Path,
+                                                            tmp_path: Path) -> None:
+    user = tmp_path / "config.toml"
+    Config.from_dict({"policy": {"path": "C:\\mine.toml"}}).save(user)
+    machine_file.write_text("# nothing set for this computer yet\n", encoding="utf-8")
+    assert Config.load(user).policy_path == "C:\\mine.toml"
+    assert config_module.machine_policy_path() == ""
+
+
+def test_a_machine_file_whose_policy_is_not_a_table_is_an_error_naming_it(
+        machine_file: Path, tmp_path: Path) -> None:
+    machine_file.write_text("policy = '\\\\files\\hv\\policy.toml'\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Config.load(tmp_path / "none.toml")
+    assert (caught.value.key, caught.value.path) == ("policy", str(machine_file))
+
+
+@pytest.mark.parametrize("text", [
+    None, "", "[policy\n", "policy = 'x'\n", "[policy]\npath = 5\n", "[other]\npath = 'x'\n"])
+def test_the_first_run_sees_no_machine_policy_where_none_is_set(machine_file: Path,
+                                                               text: str | None) -> None:
+    # Loading the configuration reports a broken machine file; the first run only asks.
+    if text is not None:
+        machine_file.write_text(text, encoding="utf-8")
+    assert config_module.machine_policy_path() == ""
+
+
+def test_the_machine_file_is_in_the_computers_configuration_folder(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HVCONSOLE_MACHINE_CONFIG", raising=False)
+    path = config_module.machine_config_path()
+    assert (path.parent.name, path.name) == ("hvconsole", "machine.toml")
+
+
+def test_the_persons_folders_are_the_consoles_own() -> None:
+    assert config_module.user_config_path().parts[-2:] == ("hvconsole", "config.toml")
+    assert config_module.user_data_dir().name == "hvconsole"
+    assert config_module.user_log_dir().parts[-2:] in {("hvconsole", "log"), ("hvconsole", "Logs")}
+
+
+# --- first run and the host lines ---------------------------------------------------------------
+
+def test_first_run_until_a_directory_or_the_demo_is_configured(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    assert config_module.needs_first_run(path)
+    Config().save(path)
+    assert config_module.needs_first_run(path)  # a file naming no domain controller
+    Config(demo=True).save(path)
+    assert not config_module.needs_first_run(path)
+    Config(directory=DirectoryConfig(urls=["ldaps://dc1.lab.example"])).save(path)
+    assert not config_module.needs_first_run(path)
+    path.write_text("directory = 3\n", encoding="utf-8")  # broken: loading it says what is wrong
+    assert not config_module.needs_first_run(path)
+
+
+def test_host_lines_in_every_form() -> None:
+    text = ("hv01.corp.example\n"
+            "  # a comment\n\n"
+            "HV02 https://hv02.corp.example:5986/wsman C:\\certs\\corp ca.pem\n"
+            "https://HV03.corp.example:5986/wsman  # trailing comment\n"
+            "hv04 HV04.Corp.Example\n")
+    assert config_module.parse_host_lines(text) == [
+        {"name": "HV01", "url": "http://hv01.corp.example:5985/wsman", "endpoint": "jea"},
+        {"name": "HV02", "url": "https://hv02.corp.example:5986/wsman", "endpoint": "jea",
+         "ca_file": "C:\\certs\\corp ca.pem"},
+        {"name": "HV03", "url": "https://HV03.corp.example:5986/wsman", "endpoint": "jea"},
+        {"name": "hv04", "url": "http://hv04.corp.example:5985/wsman", "endpoint": "jea"}]
+    assert config_module.parse_host_lines("HV05 hv05", "admin") == [
+        {"name": "HV05", "url": "http://hv05:5985/wsman", "endpoint": "admin"}]
+
+
+def test_host_lines_keep_what_a_line_cannot_say() -> None:
+    known = [HostConfig("HV01", "https://hv01.lab.example:5986/wsman", cluster="CL1",
+                        transport="kerberos", ca_file="C:\\ca.pem", endpoint="admin", timeout=9.0),
+             HostConfig("HV02", "https://hv02.lab.example:5986/wsman", ca_file="C:\\ca.pem")]
+    lines = config_module.host_lines(known)
+    assert lines == ("HV01 https://hv01.lab.example:5986/wsman C:\\ca.pem\n"
+                     "HV02 https://hv02.lab.example:5986/wsman C:\\ca.pem")
+    # Read back unchanged, the hosts are the same; a name matches whatever its case.
+    again = config_module.parse_host_lines(lines.replace("HV02", "hv02", 1), known=known)
+    assert [HostConfig(**h) for h in again] == [known[0], replace(known[1], name="hv02")]
+    # The CA file is on the line: taking it off the line takes it off the host.
+    edited = config_module.parse_host_lines(
+        "HV01 https://hv01.lab.example:5986/wsman\nHV02 https://hv02b.lab.example:5986/wsman",
+        known=known)
+    assert [HostConfig(**h) for h in edited] == [
+        replace(known[0], ca_file=""),
+        replace(known[1], url="https://hv02b.lab.example:5986/wsman", ca_file="")]
+
