@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from console.actions import ActionService
 from console.audit import AuditTrail
-from console.errors import AuditError, Denied, InvalidParameter, NoShutdownService
-from console.hosts import HostPool
+from console.errors import (
+    AuditError, Denied, HostError, InvalidParameter, NoShutdownService, VMNotFound,
+)
+from console.hosts import ActionOutcome, HostPool
 from console.identity import Identity
-from console.inventory import VM, Action
+from console.inventory import VM, Action, Checkpoint, DvdDrive
 from lab.hyperv import Durations
 from lab.directory import LabDirectory
 from console.paths import LAB_DATA
@@ -159,3 +163,190 @@ def test_no_action_without_an_audit_trail(lab: LabHosts, pool: HostPool, tmp_pat
         service.perform(person("olivia"), vm_of(pool, "HV01", WEB01), Action.SHUTDOWN)
     assert lab.executors["HV01"].calls == []
     assert lab.host("HV01").vm(WEB01).state == "Running"
+
+
+# --- the service's own logic, against a host that answers on cue ------------------------------
+
+class ScriptedHost:
+    """A host that answers as told and notes every call: for what the lab cannot be made to do
+    on cue (a shutdown that outlasts its call), and instant."""
+
+    def __init__(self, vm: VM, *states: str | None) -> None:
+        self.name = vm.host
+        self.vm = vm
+        self.states = list(states) or [vm.state]  # successive state reads; the last one stays
+        self.calls: list[tuple[Any, ...]] = []
+        self.answers: dict[str, ActionOutcome] = {}
+
+    def vm_state(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        if isinstance(state, Exception):
+            raise state
+        return {} if state is None else {self.vm.id: (state, "Operating normally")}
+
+    def power(self, vm_id: str, action: str) -> ActionOutcome:
+        self.calls.append(("power", vm_id, action))
+        return self.answers.get(action, ActionOutcome("ok", "Running" if action == "start" else "Off"))
+
+    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
+                   name: str | None = None) -> ActionOutcome:
+        self.calls.append(("checkpoint", vm_id, action, checkpoint_id, name))
+        return ActionOutcome("ok", "Running")
+
+    def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
+              path: str | None = None, library: Any = ()) -> ActionOutcome:
+        self.calls.append(("media", vm_id, action, controller_type, controller, location, path,
+                           list(library)))
+        return ActionOutcome("ok", "Running")
+
+
+class ScriptedPool:
+    def __init__(self, host: ScriptedHost) -> None:
+        self.host = host
+
+    def submit_action(self, host: str, work: Any) -> Future[Any]:
+        assert host == self.host.name
+        done: Future[Any] = Future()
+        try:
+            done.set_result(work(self.host))
+        except Exception as error:
+            done.set_exception(error)
+        return done
+
+
+DRIVES = (DvdDrive("SCSI", 0, 1, None), DvdDrive("SCSI", 0, 2, "D:\\ISO\\old.iso"))
+SHOP_WEB01 = VM("HV01", WEB01, "shop-web01", "Running", shutdown_service=True, dvd_drives=DRIVES[:1],
+                checkpoints=(Checkpoint("c1", "before 4.3", "Production", None, None, state="Off"),))
+
+
+def scripted(vm: VM, *states: str | None, audit: AuditTrail,
+             **options: float) -> tuple[ActionService, ScriptedHost]:
+    host = ScriptedHost(vm, *states)
+    service = ActionService(Policy.load(LAB_DATA / "policy.toml"), audit, ScriptedPool(host),
+                            **options)
+    return service, host
+
+
+def steps(audit: AuditTrail) -> list[tuple[str, str, str, str]]:
+    return [(r.action, r.decision or r.outcome, r.params.get("restart", ""), r.error)
+            for r in audit.records()]
+
+
+def test_a_restart_waits_for_a_shutdown_that_outlasts_its_call(audit: AuditTrail) -> None:
+    service, host = scripted(SHOP_WEB01, "Running", "Stopping", "Stopping", "Off", audit=audit,
+                             shutdown_limit=5.0, poll_interval=0.01)
+    host.answers["shutdown"] = ActionOutcome("pending", None, "HV01 has not answered in time")
+    outcome = service.perform(person("olivia"), SHOP_WEB01, Action.RESTART)
+    assert (outcome.status, outcome.vm_state) == ("ok", "Running")
+    assert host.calls == [("power", WEB01, "shutdown"), ("power", WEB01, "start")]
+    assert steps(audit) == [
+        ("shutdown", "allowed", "step 1 of 2", ""),
+        ("shutdown", "pending", "", "HV01 has not answered in time"),
+        ("start", "allowed", "step 2 of 2", ""), ("start", "ok", "", "")]
+    # Both privileges a restart needs are the grounds of each step.
+    reason = audit.records()[0].reason
+    assert reason.split("; ") == [
+        "olivia may shut down shop-web01: member of LAB\\HV-Shop-Owners → role owner on "
+        "application 'shop'",
+        "olivia may start shop-web01: member of LAB\\HV-Shop-Owners → role owner on "
+        "application 'shop'"]
+
+
+def test_a_restart_whose_guest_is_not_off_in_time_is_not_started(audit: AuditTrail) -> None:
+    service, host = scripted(SHOP_WEB01, "Running", "Stopping", audit=audit,
+                             shutdown_limit=0.05, poll_interval=0.01)
+    host.answers["shutdown"] = ActionOutcome("pending", None, "HV01 has not answered in time")
+    outcome = service.perform(person("olivia"), SHOP_WEB01, Action.RESTART)
+    assert outcome == ActionOutcome(
+        "pending", "Stopping", "shop-web01 is not Off yet (Stopping); it was not started again. "
+        "Start it once the shutdown completes.")
+    assert host.calls == [("power", WEB01, "shutdown")]
+
+
+@pytest.mark.parametrize(("action", "verb"), [
+    (Action.CHECKPOINT_APPLY, "apply"), (Action.CHECKPOINT_DELETE, "delete"),
+    (Action.CHECKPOINT_DELETE_SUBTREE, "delete_subtree")])
+def test_a_checkpoint_action_reaches_the_host_with_the_chosen_checkpoint(
+        audit: AuditTrail, action: Action, verb: str) -> None:
+    service, host = scripted(SHOP_WEB01, audit=audit)
+    service.perform(person("olivia"), SHOP_WEB01, action, checkpoint_id="c1")
+    assert host.calls == [("checkpoint", WEB01, verb, "c1", None)]
+    assert audit.records()[0].params == {"checkpoint_id": "c1"}
+
+
+def test_media_go_to_the_chosen_drive_with_the_hosts_iso_library(audit: AuditTrail) -> None:
+    vm = replace(SHOP_WEB01, dvd_drives=DRIVES)
+    service, host = scripted(vm, audit=audit)
+    olivia = person("olivia")
+    service.perform(olivia, vm, Action.MOUNT_ISO, path="D:\\ISO\\new.iso",
+                    controller_type="scsi", controller=0, location=1)
+    service.perform(olivia, vm, Action.EJECT, controller_type="SCSI", controller=0, location=2)
+    assert host.calls == [
+        ("media", WEB01, "mount", "SCSI", 0, 1, "D:\\ISO\\new.iso", ["D:\\ISO\\"]),
+        ("media", WEB01, "eject", "SCSI", 0, 2, None, ["D:\\ISO\\"])]
+    with pytest.raises(InvalidParameter, match=r"^Choose the ISO file to mount on shop-web01\.$"):
+        service.perform(olivia, vm, Action.MOUNT_ISO, controller_type="SCSI", controller=0,
+                        location=1)
+    with pytest.raises(InvalidParameter) as raised:
+        service.perform(olivia, vm, Action.EJECT)
+    assert str(raised.value) == "shop-web01 has several DVD drives (SCSI 0:1, SCSI 0:2); choose one."
+    with pytest.raises(InvalidParameter) as raised:
+        service.perform(olivia, vm, Action.EJECT, controller_type="IDE")
+    assert str(raised.value) == "shop-web01 has no DVD drive at that controller and location."
+    assert len(host.calls) == 2
+
+
+def test_a_vms_only_drive_needs_no_choosing_and_an_undescribed_host_has_no_library(
+        audit: AuditTrail) -> None:
+    vm = replace(SHOP_WEB01, host="HV09")  # a host the policy does not describe
+    service, host = scripted(vm, audit=audit)
+    service.perform(person("adam"), vm, Action.MOUNT_ISO, path="E:\\iso\\x.iso")
+    assert host.calls == [("media", WEB01, "mount", "SCSI", 0, 1, "E:\\iso\\x.iso", [])]
+
+
+def test_an_unknown_parameter_is_refused_before_anything_else(audit: AuditTrail) -> None:
+    service, host = scripted(SHOP_WEB01, audit=audit)
+    with pytest.raises(InvalidParameter) as raised:
+        service.perform(person("olivia"), SHOP_WEB01, Action.START, colour="red", speed=2)
+    assert str(raised.value) == "unknown parameter colour, speed for start"
+    assert host.calls == [] and audit.records() == []
+
+
+def test_a_refusal_is_one_sentence(audit: AuditTrail) -> None:
+    service, host = scripted(SHOP_WEB01, audit=audit)
+    with pytest.raises(Denied) as raised:
+        service.perform(person("henry"), SHOP_WEB01, Action.SHUTDOWN)
+    assert str(raised.value) == "henry may not shut down shop-web01: no grant gives it."
+
+
+def test_a_state_that_cannot_be_read_is_a_refusal_audited_with_its_cause(
+        audit: AuditTrail) -> None:
+    broken = HostError("HV01 did not answer", host="HV01")
+    service, host = scripted(SHOP_WEB01, broken, audit=audit)
+    with pytest.raises(HostError):
+        service.perform(person("olivia"), SHOP_WEB01, Action.SHUTDOWN)
+    (record,) = audit.records()
+    assert (record.decision, record.action, record.reason) == (
+        "denied", "shutdown", "the current state of shop-web01 could not be read: "
+        "HV01 did not answer")
+    assert host.calls == []
+
+
+def test_a_vanished_vm_names_its_host(audit: AuditTrail) -> None:
+    service, _ = scripted(SHOP_WEB01, None, audit=audit)
+    with pytest.raises(VMNotFound) as raised:
+        service.perform(person("olivia"), SHOP_WEB01, Action.SHUTDOWN)
+    assert raised.value.host == "HV01"
+
+
+def test_an_action_done_but_not_recorded_says_so(tmp_path: Path) -> None:
+    class OutcomeRefused(AuditTrail):
+        def outcome(self, *args: Any, **kwargs: Any) -> None:
+            raise AuditError("the disk is full")
+
+    service, host = scripted(SHOP_WEB01, audit=OutcomeRefused(tmp_path / "audit.jsonl"))
+    with pytest.raises(AuditError) as raised:
+        service.perform(person("olivia"), SHOP_WEB01, Action.SHUTDOWN)
+    assert str(raised.value) == ("The shutdown of shop-web01 ended ok, but its outcome could not "
+                                 "be written to the audit trail: the disk is full")
+    assert host.calls == [("power", WEB01, "shutdown")]  # it did happen
