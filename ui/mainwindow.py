@@ -94,7 +94,8 @@ def visible_rows(policy: Policy, identity: Identity, vms: Iterable[VM],
     for vm, decision in policy.visible(identity, vms):
         doc = policy.doc(vm.id)
         old = current(vm.key)
-        if old is not None and old.vm == vm and old.doc == doc and old.decision == decision:
+        if old is not None and old.vm == vm and old.doc == doc and old.decision == decision \
+                and old.stale is None:
             rows.append(old)
         else:
             rows.append(VMRow(vm, doc, decision))
@@ -117,6 +118,8 @@ class HostStatusBar(QWidget):
         self.hosts = list(hosts)
         self.labels: dict[str, QLabel] = {}
         self.results: dict[str, HostResult] = {}
+        self.reading: set[str] = set()  # hosts whose read is in progress
+        self.answered_at: dict[str, float] = {}  # host -> when it last answered (time.time())
         self.compact = len(hosts) > self.COMPACT_AFTER
         if self.compact:
             self.summary = plain_label("", selectable=False)
@@ -139,12 +142,23 @@ class HostStatusBar(QWidget):
             layout.addStretch(1)
 
     def loading(self, host: str) -> None:
+        self.reading.add(host.lower())
+        if self.compact:
+            self._summarize()
+            return
         label = self.labels.get(host.lower())
-        if label is not None and host.lower() not in self.results:
-            label.setText(f"◌ {host}: reading…")
+        if label is None:
+            return
+        result = self.results.get(host.lower())
+        label.setText(f"◌ {host}: reading…" if result is None
+                      else f"● {result.host}: {result.status.value} ◌")
 
     def show_result(self, result: HostResult) -> None:
-        self.results[result.host.lower()] = result
+        key = result.host.lower()
+        self.results[key] = result
+        self.reading.discard(key)
+        if result.error is None:
+            self.answered_at[key] = time.time()
         if self.compact:
             self._summarize()
             return
@@ -162,12 +176,19 @@ class HostStatusBar(QWidget):
         return result.status if result else None
 
     def describe(self, host: str) -> str:
-        result = self.results.get(host.lower())
-        return f"{host}: {result.status.value}" if result else f"{host}: not read yet"
+        key = host.lower()
+        result = self.results.get(key)
+        text = f"{host}: {result.status.value}" if result else f"{host}: not read yet"
+        if key in self.answered_at:
+            text += f", last answered {time.strftime('%H:%M:%S', time.localtime(self.answered_at[key]))}"
+        return text + (", reading…" if key in self.reading else "")
 
-    @staticmethod
-    def _detail(result: HostResult) -> str:
-        return str(result.error) if result.error else f"answered in {result.seconds:.1f} s"
+    def _detail(self, result: HostResult) -> str:
+        detail = str(result.error) if result.error else f"answered in {result.seconds:.1f} s"
+        at = self.answered_at.get(result.host.lower())
+        if at is not None:
+            detail += f"; last answered at {time.strftime('%H:%M:%S', time.localtime(at))}"
+        return detail
 
     def _summarize(self) -> None:
         counts: dict[str, int] = {}
@@ -179,7 +200,9 @@ class HostStatusBar(QWidget):
         unread = len(self.hosts) - len(self.results)
         parts = [f"{n} {status}" for status, n in sorted(counts.items(), key=lambda i: i[0] != "ok")]
         if unread:
-            parts.append(f"{unread} reading")
+            parts.append(f"{unread} not read yet")
+        if self.reading:
+            parts.append(f"reading {len(self.reading)}")
         named = ", ".join(r.host for r in trouble[:3]) + (f" and {len(trouble) - 3} more"
                                                           if len(trouble) > 3 else "")
         text = f"{len(self.hosts)} hosts: " + ", ".join(parts) + (f" (not ok: {named})" if trouble else "")
@@ -205,6 +228,10 @@ class HostStatusBar(QWidget):
 _SEVERITY = [HostStatus.OK, HostStatus.SLOW, HostStatus.ERROR, HostStatus.ACCESS_DENIED,
              HostStatus.UNREACHABLE, HostStatus.CREDENTIALS_REJECTED]
 
+
+# A host that did not answer keeps its rows (greyed, last known); one that refused this person
+# access (ACCESS_DENIED) loses them.
+KEEP_ROWS_ON = frozenset({HostStatus.UNREACHABLE, HostStatus.ERROR, HostStatus.CREDENTIALS_REJECTED})
 
 # Time one event-loop turn may spend making the rows of host answers (at least one answer a turn).
 MERGE_SECONDS = 0.008
@@ -305,6 +332,7 @@ class MainWindow(QMainWindow):
         self._merge_timer.setInterval(0)
         self._merge_timer.timeout.connect(self._apply_answers)
         self._stale: set[str] = set()
+        self._failing_since: dict[str, float] = {}  # host key -> when it stopped answering
         self._asking_password = False
         self._activity: ActivityWindow | None = None
         self._review: ReviewWindow | None = None
@@ -575,7 +603,14 @@ class MainWindow(QMainWindow):
             if answer.key in self._stale:
                 self._stale.discard(answer.key)
                 again[answer.key] = answer.host
+            elif answer.result.status in KEEP_ROWS_ON:
+                # No answer is not "no VMs": the host's rows stay as it last reported them,
+                # greyed and marked, until it answers again.
+                since = self._failing_since.setdefault(answer.key, time.time())
+                self.model.mark_host_stale(answer.host, f"{answer.host} not responding since "
+                                           f"{time.strftime('%H:%M', time.localtime(since))}")
             else:
+                self._failing_since.pop(answer.key, None)
                 fresh[answer.key] = visible_rows(self.services.policy, self.identity,
                                                  answer.result.vms, self.model.row_for)
         if self._answers:

@@ -52,6 +52,7 @@ class VMRow:
     doc: Any = None  # console.policy.VMDoc, or None for an undocumented VM
     decision: Any = None  # console.policy.Decision for the signed-in user
     pending: str | None = None  # "shut down (pending)" until an inventory confirms
+    stale: str | None = None  # "HV02 not responding since 14:02": the last known row, kept
     key: Key = field(init=False, repr=False, compare=False)  # vm.key
     sort_keys: tuple[Any, ...] = field(init=False, repr=False, compare=False)  # one per column
     search_text: str = field(init=False, repr=False, compare=False)  # name, host, owner, app
@@ -171,6 +172,8 @@ class Column:
 def _state_text(row: VMRow) -> str:
     status = row.vm.status
     text = row.vm.state + (f" ({status})" if status and status != "Operating normally" else "")
+    if row.stale:
+        text += " (last known)"
     return f"{text} — {row.pending}" if row.pending else text
 
 
@@ -196,6 +199,8 @@ _DECORATION = int(Qt.ItemDataRole.DecorationRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 _FONT = int(Qt.ItemDataRole.FontRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_STALE_COLOR = QColor("#808080")  # readable on light and dark palettes
 _VM, _SORT, _ROW = int(VM_ROLE), int(SORT_ROLE), int(ROW_ROLE)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
@@ -285,6 +290,8 @@ class VMTableModel(QAbstractTableModel):
             return self._tooltip(row, column)
         if role == _ALIGNMENT:
             return _RIGHT if COLUMNS[column].align_right else None
+        if role == _FOREGROUND and row.stale:
+            return _STALE_COLOR
         if role == _FONT and row.pending:
             font = QFont()
             font.setItalic(True)
@@ -292,6 +299,9 @@ class VMTableModel(QAbstractTableModel):
         return None
 
     def _tooltip(self, row: VMRow, column: int) -> str:
+        if row.stale:
+            return tip(f"{row.vm.name}: {row.stale}", f"Last known state: {row.vm.state}. The row "
+                       "is kept as the host last reported it until the host answers again.")
         if column == COL_STATE and not row.vm.known_state:
             return tip(f"Unknown state reported by the host: {row.vm.state}")
         if column == COL_NAME:
@@ -390,6 +400,17 @@ class VMTableModel(QAbstractTableModel):
             for i in range(first, len(self._rows)):
                 self._index[self._rows[i].key] = i
             self.endRemoveRows()
+
+    def rows_of(self, host: str) -> list[VMRow]:
+        return [self._rows[self._index[key]] for key in self._by_host.get(host.lower(), ())]
+
+    def mark_host_stale(self, host: str, reason: str) -> int:
+        """Keep a host's rows as it last reported them, greyed and marked with `reason`, while it
+        does not answer; its next answer replaces them. Returns how many rows were marked."""
+        rows = [r if r.stale == reason else replace(r, stale=reason) for r in self.rows_of(host)]
+        if rows:
+            self.replace_hosts({host.lower(): rows})
+        return len(rows)
 
     def remove_host(self, host: str) -> None:
         self.replace_hosts({host.lower(): []})

@@ -3,6 +3,8 @@ usable when a host is slow or down. Real lab hosts (WinRM over loopback), the de
 demo policy and an audit trail in a temporary folder; only the modal dialogs are answered."""
 from __future__ import annotations
 
+import re
+
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -313,6 +315,34 @@ def test_a_host_that_is_down_does_not_blank_the_others(world: World, open_as) ->
     assert adam.window.hosts_bar.status("HV02").value == "ok" and "payroll-db" in adam.names()
 
 
+def test_a_host_that_stops_answering_keeps_its_vms_greyed_with_their_last_state(world: World,
+                                                                               open_as) -> None:
+    from PySide6.QtCore import Qt
+
+    from ui.models import COL_STATE
+
+    with_host_timeout(world, "HV02", 1.5)
+    adam = open_as("adam")
+    payroll = adam.row("payroll-db")
+    assert payroll.stale is None
+    lab_host(world, "HV02").faults.silent = True
+    with adam.qtbot.waitSignal(adam.window.refreshed, timeout=30_000):
+        adam.window.refresh()
+    assert adam.window.hosts_bar.status("HV02").value == "unreachable"
+    kept = adam.row("payroll-db")  # still listed, as the host last reported it
+    assert kept.vm == payroll.vm and kept.stale and kept.stale.startswith("HV02 not responding since")
+    model = adam.window.model
+    i = model.row_of(kept.key)
+    assert model.cell(i, COL_STATE).endswith("(last known)")
+    assert model.cell(i, COL_STATE, Qt.ItemDataRole.ForegroundRole) is not None
+    assert "not responding" in model.cell(i, COL_STATE, Qt.ItemDataRole.ToolTipRole)
+    assert adam.row("shop-web01").stale is None  # the other hosts' rows are untouched
+    lab_host(world, "HV02").faults.clear()
+    with adam.qtbot.waitSignal(adam.window.refreshed, timeout=30_000):
+        adam.window.refresh()
+    assert adam.row("payroll-db").stale is None
+
+
 def test_a_rejected_password_stops_every_host_and_asks_once(world: World, open_as, answers) -> None:
     henry = open_as("henry")
     # The password changes in the domain. Connections already authenticated stay so (as on
@@ -473,7 +503,10 @@ def test_fifty_hosts_fit_the_window_in_one_line_naming_those_in_trouble(qtbot) -
     assert bar.compact and bar.labels == {}
     # Fifty entries side by side would need thousands of pixels; the summary fits 1024.
     assert bar.minimumSizeHint().width() < 600
-    assert bar.summary.text() == "50 hosts: 50 reading"
+    assert bar.summary.text() == "50 hosts: 50 not read yet"
+    for name in names:
+        bar.loading(name)
+    assert bar.summary.text() == "50 hosts: 50 not read yet, reading 50"
     for name in names:
         if name == "HV17":
             error = HostUnreachable("HV17 cannot be reached at http://hv17 (connection refused).",
@@ -487,7 +520,10 @@ def test_fifty_hosts_fit_the_window_in_one_line_naming_those_in_trouble(qtbot) -
     assert bar.status("hv17") is HostStatus.UNREACHABLE
     bar._fill_menu()
     entries = [a.text() for a in bar.menu.actions()]
-    assert len(entries) == 50 and "HV17: unreachable" in entries and "HV01: ok" in entries
+    assert len(entries) == 50 and "HV17: unreachable" in entries
+    assert re.fullmatch(r"HV01: ok, last answered \d\d:\d\d:\d\d", entries[0]), entries[0]
+    bar.loading("HV01")
+    assert bar.describe("HV01").endswith(", reading…") and "reading 1" in bar.summary.text()
     assert bar.minimumSizeHint().width() < 600
 
 
