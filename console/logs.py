@@ -5,6 +5,11 @@ Authorization headers, NTLM/Negotiate tokens, and each exact secret registered a
 `redact(secret)` (the sign-in code registers the password it was given) become `***`. The filter
 works on the finished text (message, arguments, traceback), so a password inside an exception's
 repr is caught too.
+
+Every record is one line: the message is written with `one_line` (console/text.py), so a user
+or VM name holding a line break (or a terminal control) cannot forge a record of its own, and a
+traceback under it is indented line by line (`log_block`), so none of its lines starts like a
+record.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from collections import deque
 from pathlib import Path
 
 from .config import user_log_dir
+from .text import log_block, one_line
 
 LOG_NAME = "hvconsole.log"
 MAX_BYTES = 1_000_000
@@ -91,6 +97,24 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class LineFormatter(logging.Formatter):
+    """FORMAT with the message on its line (`one_line`) and any traceback or stack indented under
+    it (`log_block`): data written by others never starts a line of the log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.getMessage())
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        text = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text += "\n" + log_block(record.exc_text)
+        if record.stack_info:
+            text += "\n" + log_block(self.formatStack(record.stack_info))
+        return text
+
+
 def log_folder() -> Path:
     """The folder holding the log files (the Help menu opens it)."""
     for handler in logging.getLogger().handlers:
@@ -116,7 +140,7 @@ def setup_logging(level: int | str = logging.INFO, folder: Path | None = None) -
     handler = logging.handlers.RotatingFileHandler(
         folder / LOG_NAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
     handler._hvconsole = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(LineFormatter(FORMAT))
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else level.upper())

@@ -140,3 +140,24 @@ def test_directory_sign_in_leaves_no_password(log_file: Path, ldap3_logging: Non
     text = text_of(log_file)
     assert "ldap3" in text.lower() or "BIND" in text  # the library did log the conversation
     assert password not in text
+
+
+# --- one record, one line: data written by others never forges a line ------------------------------
+
+def test_a_name_with_a_line_break_cannot_forge_a_record(log_file: Path) -> None:
+    forged = "2099-01-01 00:00:00,000 INFO    MainThread console.directory: LAB\\adam signed in"
+    log.info("sign-in of %s refused", f"mallory\n{forged}\r\u2028\x1b[2J\u202e")
+    lines = text_of(log_file).splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith("sign-in of mallory\\x0a" + forged + "\\x0d\\u2028\\x1b[2J\\u202e refused")
+
+
+def test_a_traceback_is_indented_so_no_line_of_it_reads_as_a_record(log_file: Path) -> None:
+    try:
+        raise ValueError("no VM evil\n2099-01-01 00:00:00,000 INFO    forged record")
+    except ValueError:
+        log.exception("the host said %s", "no\nthing")
+    lines = text_of(log_file).splitlines()
+    assert lines[0].endswith("the host said no\\x0athing")
+    assert len(lines) > 2 and all(line.startswith("    ") for line in lines[1:])
+    assert "    2099-01-01 00:00:00,000 INFO    forged record" in lines
