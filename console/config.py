@@ -21,6 +21,10 @@ from .errors import ConfigError
 
 APP = "hvconsole"
 ENDPOINTS = ("admin", "jea")
+# How the console reaches a host's PowerShell: PSRP, a session kept open per host (both
+# endpoints); WinRS, powershell.exe started for every operation (the default endpoint only, for
+# hosts where only WinRS is allowed).
+PROTOCOLS = ("psrp", "winrs")
 TRANSPORTS = ("ntlm", "kerberos", "negotiate")
 
 
@@ -69,6 +73,7 @@ class HostConfig:
     ca_file: str = ""
     endpoint: str = "jea"  # "jea" for delegated users, "admin" for the default endpoint
     timeout: float = 30.0
+    protocol: str = "psrp"  # "winrs" (admin endpoint only): powershell.exe per operation
 
 
 @dataclass
@@ -126,7 +131,12 @@ class Config:
                 ca_file=_string(h.get("ca_file", ""), f"{key}.ca_file", source),
                 endpoint=_choice(h.get("endpoint", "jea"), ENDPOINTS, f"{key}.endpoint", source),
                 timeout=_positive(h.get("timeout", 30.0), f"{key}.timeout", source),
+                protocol=_choice(h.get("protocol", "psrp"), PROTOCOLS, f"{key}.protocol", source),
             )
+            if host.protocol == "winrs" and host.endpoint == "jea":
+                raise ConfigError(f"{key}.protocol winrs reaches the default endpoint only: the "
+                                  f"JEA endpoint needs psrp (or set endpoint = \"admin\")",
+                                  f"{key}.protocol", source)
             if host.name.lower() in {x.name.lower() for x in hosts}:
                 raise ConfigError(f"host {host.name} is listed twice", f"{key}.name", source)
             hosts.append(host)

@@ -353,3 +353,29 @@ def test_host_lines_keep_what_a_line_cannot_say() -> None:
         replace(known[0], ca_file=""),
         replace(known[1], url="https://hv02b.lab.example:5986/wsman", ca_file="")]
 
+
+
+# --- hosts[].protocol: PSRP (a kept session) unless a host allows only WinRS -------------------------
+
+def test_the_protocol_is_psrp_unless_an_admin_host_says_winrs() -> None:
+    config = Config.from_dict({"hosts": [
+        {"name": "HV01", "url": "https://hv01.lab.example:5986/wsman"},
+        {"name": "HV02", "url": "https://hv02.lab.example:5986/wsman", "endpoint": "admin"},
+        {"name": "HV03", "url": "https://hv03.lab.example:5986/wsman", "endpoint": "admin",
+         "protocol": "winrs"}]})
+    assert [(h.endpoint, h.protocol) for h in config.hosts] == [
+        ("jea", "psrp"), ("admin", "psrp"), ("admin", "winrs")]
+    assert Config.from_dict(config.to_dict()) == config
+    assert config.to_dict()["hosts"][2]["protocol"] == "winrs"
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    ({"protocol": "ssh"}, "must be one of psrp, winrs"),
+    ({"protocol": "WinRS", "endpoint": "admin"}, "must be one of psrp, winrs"),
+    ({"protocol": "winrs"}, "JEA endpoint needs psrp"),
+    ({"protocol": "winrs", "endpoint": "jea"}, "JEA endpoint needs psrp"),
+])
+def test_a_bad_protocol_is_an_error_naming_its_key(values: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as caught:
+        Config.from_dict(_host(**values), "config.toml")
+    assert (caught.value.key, caught.value.path) == ("hosts[0].protocol", "config.toml")
