@@ -354,7 +354,6 @@ def test_host_lines_keep_what_a_line_cannot_say() -> None:
         replace(known[1], url="https://hv02b.lab.example:5986/wsman", ca_file="")]
 
 
-
 # --- hosts[].protocol: PSRP (a kept session) unless a host allows only WinRS -------------------------
 
 def test_the_protocol_is_psrp_unless_an_admin_host_says_winrs() -> None:
