@@ -252,6 +252,10 @@ class Running:
     label: str
     started: float
     item: QListWidgetItem
+    stop: Callable[[], None] | None = None
+
+
+_TOKEN = Qt.ItemDataRole.UserRole + 1  # a progress entry's token
 
 
 class ProgressArea(QWidget):
@@ -264,12 +268,20 @@ class ProgressArea(QWidget):
         head = QHBoxLayout()
         head.addWidget(plain_label("Activity in this session", selectable=False))
         head.addStretch(1)
+        self.stop_button = QPushButton("Stop waiting")
+        self.stop_button.setToolTip(tip(
+            "Stop waiting for the selected action", "An action not yet sent is cancelled; one the "
+            "host has already received may still be carried out there."))
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop_selected)
+        head.addWidget(self.stop_button)
         self.clear_button = QPushButton("Clear finished")
         self.clear_button.clicked.connect(self.clear_finished)
         head.addWidget(self.clear_button)
         layout.addLayout(head)
         self.list = QListWidget()
         self.list.setWordWrap(True)
+        self.list.currentItemChanged.connect(lambda *_: self._update_stop())
         layout.addWidget(self.list)
         self.running: dict[int, Running] = {}
         self._next = 0
@@ -277,14 +289,28 @@ class ProgressArea(QWidget):
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
 
-    def start(self, label: str) -> int:
+    def start(self, label: str, stop: Callable[[], None] | None = None) -> int:
+        """A running entry; `stop` is what "Stop waiting" does for it."""
         self._next += 1
         item = QListWidgetItem(f"{label} — 0 s")
         item.setIcon(_dot("#6a1b9a"))
+        item.setData(_TOKEN, self._next)
         self.list.insertItem(0, item)
-        self.running[self._next] = Running(label, time.monotonic(), item)
+        self.running[self._next] = Running(label, time.monotonic(), item, stop)
         self.timer.start()
+        self._update_stop()
         return self._next
+
+    def stop_selected(self) -> None:
+        item = self.list.currentItem()
+        entry = self.running.get(item.data(_TOKEN)) if item is not None else None
+        if entry is not None and entry.stop is not None:
+            entry.stop()
+
+    def _update_stop(self) -> None:
+        item = self.list.currentItem()
+        entry = self.running.get(item.data(_TOKEN)) if item is not None else None
+        self.stop_button.setEnabled(entry is not None and entry.stop is not None)
 
     def finish(self, token: int, status: str, message: str) -> None:
         entry = self.running.pop(token, None)
@@ -298,6 +324,7 @@ class ProgressArea(QWidget):
         entry.item.setData(Qt.ItemDataRole.UserRole, status)
         if not self.running:
             self.timer.stop()
+        self._update_stop()
 
     def clear_finished(self) -> None:
         for row in range(self.list.count() - 1, -1, -1):
@@ -724,7 +751,9 @@ class MainWindow(QMainWindow):
 
     def perform(self, vm: VM, action: Action, **params: Any) -> Task:
         spec = SPECS[action]
-        token = self.progress.start(f"{spec.title}: {vm.name} on {vm.host}")
+        task: Task | None = None
+        token = self.progress.start(f"{spec.title}: {vm.name} on {vm.host}",
+                                    stop=lambda: self._stop_waiting(vm, action, task, token))
         self._busy[vm.key] = self._busy.get(vm.key, 0) + 1
         self.update_actions()
 
@@ -757,9 +786,31 @@ class MainWindow(QMainWindow):
 
         # The action waits its turn on its host's queue in the core: no worker thread is held
         # while it waits, so reads of other hosts never queue behind it.
-        return self.tasks.watch(self.session.actions.submit(self.identity, vm, action, **params),
+        task = self.tasks.watch(self.session.actions.submit(self.identity, vm, action, **params),
                                 label=f"{action} {vm.name}") \
             .on_success(done).on_failure(lambda e: self._action_failed(vm, action, e, token))
+        return task
+
+    def _stop_waiting(self, vm: VM, action: Action, task: Task | None, token: int) -> None:
+        """The person stops waiting for an action. Not yet sent: cancelled, nothing happened.
+        Sent: the host may still carry it out, so the VM is marked as not confirmed and its host
+        read again; its answer settles the mark."""
+        if task is None:
+            return
+        spec = SPECS[action]
+        self._unbusy(vm)
+        if task.cancel():
+            self.progress.finish(token, "cancelled", f"Cancelled before it was sent to {vm.host}: "
+                                 "nothing happened.")
+            self.action_finished.emit("cancelled", "")
+            return
+        self.model.mark_pending(vm.key, f"{spec.pending_label or spec.verb} (not confirmed)")
+        message = (f"Stopped waiting. {vm.host} may still carry out the {spec.title.lower()} of "
+                   f"{vm.name}; the list shows the VM's state when the host answers again.")
+        self.progress.finish(token, "pending", message)
+        self.statusBar().showMessage(message, 15000)
+        self.action_finished.emit("pending", message)
+        self._read(vm.host, after_action=True)
 
     def _action_failed(self, vm: VM, action: Action, error: BaseException, token: int | None) -> None:
         if token is not None:

@@ -54,8 +54,12 @@ class Task:
         self._finally.append(fn)
         return self
 
-    def cancel(self) -> None:
+    def cancel(self) -> bool:
+        """Deliver nothing of this task any more. True when its work had not started and now
+        never will (its future was cancelled); False when it runs on regardless."""
         self.cancelled = True
+        future = self._future
+        return bool(future is not None and future.cancel())
 
     @property
     def elapsed(self) -> float:

@@ -533,3 +533,37 @@ def test_a_few_hosts_get_an_entry_each(qtbot) -> None:
     bar = HostStatusBar(["HV01", "HV02", "HV03"])
     qtbot.addWidget(bar)
     assert not bar.compact and sorted(bar.labels) == ["hv01", "hv02", "hv03"]
+
+
+def test_stop_waiting_for_an_action_says_the_host_may_still_do_it(world: World, open_as) -> None:
+    olivia = open_as("olivia")
+    window = olivia.window
+    assert not window.progress.stop_button.isEnabled()  # nothing running
+    lab_host(world, "HV01").faults.latency_ms = 700  # each request to HV01 now takes 0.7 s
+    olivia.select("shop-web01")
+    window.trigger(Action.SAVE)  # sent first: it runs
+    olivia.select("shop-app01")
+    window.trigger(Action.SAVE)  # queued behind it on HV01's action queue: not sent yet
+    progress = window.progress
+    queued, running = progress.list.item(0), progress.list.item(1)
+    with olivia.qtbot.waitSignal(window.action_finished, timeout=10_000) as cancelled:
+        progress.list.setCurrentItem(queued)
+        assert progress.stop_button.isEnabled()
+        progress.stop_selected()
+    assert cancelled.args[0] == "cancelled" and "nothing happened" in queued.text()
+    with olivia.qtbot.waitSignal(window.action_finished, timeout=10_000) as stopped:
+        progress.list.setCurrentItem(running)
+        progress.stop_selected()
+    assert stopped.args[0] == "pending"
+    assert "HV01 may still carry out the save of shop-web01" in running.text()
+    assert olivia.row("shop-web01").pending and "not confirmed" in olivia.row("shop-web01").pending
+    lab_host(world, "HV01").faults.latency_ms = 0
+    olivia.wait_idle()
+    # The action the host did receive is audited by the core as it ends; the cancelled one never
+    # reached the audit trail, nor the host.
+    olivia.qtbot.waitUntil(lambda: any(
+        r.vm_name == "shop-web01" and r.outcome for r in world.services.audit.records()), timeout=20_000)
+    assert not [r for r in world.services.audit.records() if r.vm_name == "shop-app01"]
+    with olivia.qtbot.waitSignal(window.refreshed, timeout=30_000):
+        window.refresh()
+    assert olivia.row("shop-web01").vm.state == "Saved" and olivia.row("shop-web01").pending is None
