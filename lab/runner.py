@@ -42,6 +42,7 @@ class LabHostHandle:
     server: WSManServer
     executor: Executor
     events: EventLog
+    default: psrp.DefaultEndpoint | None = None  # Microsoft.PowerShell over PSRP
 
 
 @dataclass
@@ -98,13 +99,13 @@ class Lab:
                     lab_host.name, executor, accounts=accounts,
                     rights=HostRights.of(lab_host.users, lab_host.admins), events=events,
                     faults=lab_host.faults, cost=cost, tls=tls, first_use_progress=first_use_progress)
-                psrp.attach_default(server, executor)
+                default = psrp.attach_default(server, executor)
                 url = server.start()
                 if jea_policy is not None:
                     tokens = tokens or psrp.directory_tokens(LabDirectory(), accounts)
                     psrp.attach(server, executor, jea.generate(jea_policy, lab_host.name), tokens)
                 lab.hosts[lab_host.name] = LabHostHandle(lab_host.name, url, lab_host.host, server,
-                                                         executor, events)
+                                                         executor, events, default)
         except BaseException:
             lab.stop()
             raise

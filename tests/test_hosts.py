@@ -1,4 +1,6 @@
-"""The host client: pywinrm's real Protocol against the lab's real WS-Management hosts."""
+"""The default endpoint's clients against the lab's real WS-Management hosts: the PSRP client
+(pypsrp, a kept session) and the WinRS fallback (pywinrm's real Protocol), answering alike; the
+JEA client's parity with both is in tests/lab/test_psrp.py."""
 from __future__ import annotations
 
 import socket
@@ -14,7 +16,8 @@ from console.errors import (
     ReplicaRefused, VMNotFound, WrongState,
 )
 from console.hosts import (
-    ActionOutcome, CredentialGate, Credentials, HostClient, HostPool, HostStatus, status_of,
+    ActionOutcome, AdminClient, CredentialGate, Credentials, HostClient, HostPool,
+    HostStatus, status_of,
 )
 
 # --- pure units: no host contacted ------------------------------------------------------------
@@ -138,8 +141,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_closed_port_is_unreachable_quickly() -> None:
-    client = _client(f"http://127.0.0.1:{_free_port()}/wsman")
+def _either(protocol: str, url: str) -> AdminClient | HostClient:
+    config = HostConfig("HV09", url, endpoint="admin", timeout=2.0, protocol=protocol)
+    kind = HostClient if protocol == "winrs" else AdminClient
+    return kind(config, Credentials("LAB\\adam", "s3cret-pw"))
+
+
+@pytest.mark.parametrize("protocol", ["psrp", "winrs"])
+def test_closed_port_is_unreachable_quickly(protocol: str) -> None:
+    client = _either(protocol, f"http://127.0.0.1:{_free_port()}/wsman")
     start = time.monotonic()
     with pytest.raises(HostUnreachable, match="connection refused") as caught:
         client.inventory()
@@ -148,14 +158,15 @@ def test_closed_port_is_unreachable_quickly() -> None:
     assert type(caught.value) is HostUnreachable
 
 
-def test_too_long_a_command_is_refused_before_anything_is_sent() -> None:
+@pytest.mark.parametrize("protocol", ["psrp", "winrs"])
+def test_too_long_a_command_is_refused_before_anything_is_sent(protocol: str) -> None:
     accepted: list[object] = []
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
         server.settimeout(0.5)
         port = server.getsockname()[1]
-        client = _client(f"http://127.0.0.1:{port}/wsman")
+        client = _either(protocol, f"http://127.0.0.1:{port}/wsman")
 
         def accept() -> None:
             try:
@@ -175,7 +186,7 @@ def test_too_long_a_command_is_refused_before_anything_is_sent() -> None:
 
 import uuid  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
@@ -184,6 +195,7 @@ from lab.auth import Accounts  # noqa: E402
 from lab.certs import make_ca  # noqa: E402
 from lab.executor import Executor  # noqa: E402
 from lab.hyperv import Durations, Host  # noqa: E402
+from lab.psrp import DefaultEndpoint  # noqa: E402
 from lab.runner import Lab  # noqa: E402
 from lab.world import World  # noqa: E402
 from lab.wsman import WSManServer  # noqa: E402
@@ -198,6 +210,11 @@ AGENT03 = "73a32aa9-af87-512f-9d0f-a4b7cb52346b"
 LIBRARY = ["D:\\ISO\\"]
 
 
+# The default endpoint's two ways in: a kept PSRP session (AdminClient), the WinRS fallback
+# (HostClient). Every test of the lab below runs both unless it is about one of them.
+PROTOCOLS = ("psrp", "winrs")
+
+
 @dataclass
 class LabHosts:
     world: World
@@ -205,36 +222,45 @@ class LabHosts:
     servers: dict[str, WSManServer]
     executors: dict[str, Executor]
     ca_file: Path | None = None
+    protocol: str = "psrp"
+    defaults: dict[str, DefaultEndpoint] = field(default_factory=dict)  # Microsoft.PowerShell
 
     def host(self, name: str) -> Host:
         return self.world.host(name).host
 
     def config(self, name: str, timeout: float = 5.0, **extra: object) -> HostConfig:
         return HostConfig(name, self.servers[name].url, endpoint="admin", timeout=timeout,
-                          **extra)  # type: ignore[arg-type]
+                          protocol=self.protocol, **extra)  # type: ignore[arg-type]
 
     def configs(self, timeout: float = 5.0) -> list[HostConfig]:
         return [self.config(name, timeout) for name in self.servers]
 
     def client(self, name: str = "HV01", credentials: Credentials = ADAM,
-               timeout: float = 5.0) -> HostClient:
-        return HostClient(self.config(name, timeout), credentials)
+               timeout: float = 5.0) -> AdminClient | HostClient:
+        return self.client_of(self.config(name, timeout), credentials)
+
+    def client_of(self, config: HostConfig,
+                  credentials: Credentials = ADAM) -> AdminClient | HostClient:
+        kind = HostClient if config.protocol == "winrs" else AdminClient
+        return kind(config, credentials)
 
     def requests(self, name: str) -> int:
         return self.servers[name].stats.requests
 
 
-def start_lab(durations: Durations | None = None, https: bool = False) -> Iterator[LabHosts]:
+def start_lab(durations: Durations | None = None, https: bool = False,
+              protocol: str = "psrp") -> Iterator[LabHosts]:
     """The lab runner's hosts (the demo world), with instant cmdlets unless told otherwise."""
     with Lab.start(durations=durations or Durations.instant(), https=https) as lab:
         yield LabHosts(lab.world, lab.accounts,
                        {name: h.server for name, h in lab.hosts.items()},
-                       {name: h.executor for name, h in lab.hosts.items()}, lab.ca_file)
+                       {name: h.executor for name, h in lab.hosts.items()}, lab.ca_file,
+                       protocol, {name: h.default for name, h in lab.hosts.items() if h.default})
 
 
-@pytest.fixture
-def lab() -> Iterator[LabHosts]:
-    yield from start_lab()
+@pytest.fixture(params=PROTOCOLS)
+def lab(request: pytest.FixtureRequest) -> Iterator[LabHosts]:
+    yield from start_lab(protocol=request.param)
 
 
 # A process has one lab domain at a time (one NTLM credential file), so every test has its own lab.
@@ -256,34 +282,41 @@ def test_ntlm_over_http_seals_every_message(lab: LabHosts) -> None:
     assert stats.unencrypted_refused == 0
 
 
-def test_kept_shell_costs_four_requests_a_read(lab: LabHosts) -> None:
-    # Command, its standard input (the script), output, clean-up: no new shell or logon.
+def test_a_kept_session_costs_three_requests_a_read_and_no_process(lab: LabHosts) -> None:
+    # PSRP: the pipeline's Command, its output, its clean-up (Signal), in the kept runspace pool.
+    # WinRS: Command, its standard input (the script), output, clean-up, and powershell.exe
+    # started each time. Neither opens a new shell or logs on again.
     client = lab.client()
     client.inventory()
     before = lab.servers["HV01"].stats.as_dict()
     for _ in range(5):
         client.vm_state([WEB01])
     after = lab.servers["HV01"].stats.as_dict()
-    assert after["requests"] - before["requests"] == 20
+    per_read, processes = (3, 0) if lab.protocol == "psrp" else (4, 1)
+    assert after["requests"] - before["requests"] == 5 * per_read
+    assert after["process_starts"] - before["process_starts"] == 5 * processes
     assert after["connections"] == before["connections"] and after["logons"] == before["logons"]
     client.close()
 
 
-def test_https_with_the_test_ca(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_https_with_the_test_ca(tmp_path: Path, protocol: str) -> None:
     other_ca = make_ca(tmp_path / "other", "Someone Else's CA")
-    for lab in start_lab(https=True):
-        trusted = HostClient(lab.config("HV01", ca_file=str(lab.ca_file)), ADAM)
+    for lab in start_lab(https=True, protocol=protocol):
+        trusted = lab.client_of(lab.config("HV01", ca_file=str(lab.ca_file)))
         assert trusted.config.url.startswith("https://")
         assert len(trusted.inventory()) >= 4
         assert lab.servers["HV01"].stats.encrypted_requests == 0  # TLS protects the channel
-        untrusted = HostClient(lab.config("HV02", ca_file=str(other_ca.cert)), ADAM)
+        untrusted = lab.client_of(lab.config("HV02", ca_file=str(other_ca.cert)))
         with pytest.raises(CertificateUntrusted, match="certificate is not trusted") as caught:
             untrusted.inventory()
         assert "HV02" in str(caught.value)
         assert lab.servers["HV02"].stats.logons == 0  # no password was offered to it
-        system_store = HostClient(lab.config("HV03"), ADAM)
+        system_store = lab.client_of(lab.config("HV03"))
         with pytest.raises(CertificateUntrusted):
             system_store.inventory()
+        for client in (trusted, untrusted, system_store):
+            client.close()
 
 
 def test_wrong_password_stops_every_other_host(lab: LabHosts) -> None:
@@ -323,10 +356,10 @@ def test_wrong_password_stops_every_other_host(lab: LabHosts) -> None:
 def test_locked_out_account_is_rejected_with_a_sentence_saying_so(lab: LabHosts) -> None:
     for _ in range(lab.accounts.lockout_threshold):
         with pytest.raises(CredentialsRejected):
-            HostClient(lab.config("HV01"), Credentials("LAB\\adam", "wrong")).inventory()
+            lab.client_of(lab.config("HV01"), Credentials("LAB\\adam", "wrong")).inventory()
     assert lab.accounts.get("LAB\\adam").locked  # type: ignore[union-attr]
     with pytest.raises(CredentialsRejected, match="locked out") as caught:
-        HostClient(lab.config("HV02"), ADAM).inventory()  # the right password, locked account
+        lab.client_of(lab.config("HV02")).inventory()  # the right password, locked account
     assert caught.value.host == "HV02"
     assert lab.servers["HV02"].events.where(event="logon", outcome="locked_out")
 
@@ -508,8 +541,9 @@ def test_actions_are_never_retried(lab: LabHosts) -> None:
 
 # Pending: slower than the client's timeout is not a failure
 
-def test_an_action_slower_than_the_timeout_is_pending_then_confirmed() -> None:
-    for lab in start_lab(Durations.instant()):
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_an_action_slower_than_the_timeout_is_pending_then_confirmed(protocol: str) -> None:
+    for lab in start_lab(Durations.instant(), protocol=protocol):
         lab.host("HV01").durations.shutdown = 2.5
         client = lab.client(timeout=1.0)
         start = time.monotonic()
@@ -531,8 +565,9 @@ def test_confirm_gives_up_as_pending_after_its_limit(lab: LabHosts) -> None:
     assert gone.status == "failed"
 
 
-def test_actions_on_one_host_run_in_order_and_hosts_in_parallel() -> None:
-    for lab in start_lab(Durations.instant()):
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_actions_on_one_host_run_in_order_and_hosts_in_parallel(protocol: str) -> None:
+    for lab in start_lab(Durations.instant(), protocol=protocol):
         lab.host("HV01").durations.save = 0.4
         lab.host("HV01").durations.start = 0.4
         lab.host("HV02").durations.turnoff = 0.4
@@ -550,12 +585,99 @@ def test_actions_on_one_host_run_in_order_and_hosts_in_parallel() -> None:
         assert [c.cmdlet for c in lab.executors["HV01"].calls] == ["Save-VM", "Start-VM"]
 
 
-def test_the_pool_speaks_each_hosts_endpoint() -> None:
+def test_the_pool_speaks_each_hosts_endpoint_and_protocol() -> None:
     from console.hosts import JeaClient
 
     configs = [HostConfig("HV01", "http://127.0.0.1:9/wsman", endpoint="jea"),
-               HostConfig("HV02", "http://127.0.0.1:9/wsman", endpoint="admin")]
+               HostConfig("HV02", "http://127.0.0.1:9/wsman", endpoint="admin"),
+               HostConfig("HV03", "http://127.0.0.1:9/wsman", endpoint="admin", protocol="winrs")]
     with HostPool(configs, ADAM) as pool:
         assert isinstance(pool.client("hv01"), JeaClient)
-        assert isinstance(pool.client("HV02"), HostClient)
-        assert pool.client("HV01").gate is pool.client("HV02").gate  # one gate for the session
+        assert isinstance(pool.client("HV02"), AdminClient)  # PSRP unless told otherwise
+        assert isinstance(pool.client("HV03"), HostClient)
+        assert len({id(pool.client(h).gate) for h in ("HV01", "HV02", "HV03")}) == 1
+
+
+# The kept PSRP session: what an operation costs once it is open, and how it lives on
+
+@pytest.fixture
+def psrp_lab() -> Iterator[LabHosts]:
+    yield from start_lab(protocol="psrp")
+
+
+def test_an_action_once_the_session_is_open_is_six_requests_and_no_process(
+        psrp_lab: LabHosts) -> None:
+    # The action service's job: read the VM's state, then act (console/actions.py).
+    lab = psrp_lab
+    client = lab.client()
+    client.inventory()  # opens the session: one process on the host, the module imported
+    stats, executor = lab.servers["HV01"].stats, lab.executors["HV01"]
+    before, imports = stats.as_dict(), executor.module_imports
+    assert client.vm_state([WEB01])[WEB01][0] == "Running"
+    assert client.power(WEB01, "save").vm_state == "Saved"
+    after = stats.as_dict()
+    assert after["requests"] - before["requests"] == 6
+    assert after["process_starts"] == before["process_starts"] == 1
+    assert after["logons"] == before["logons"] and executor.module_imports == imports
+    client.close()
+
+
+def test_an_idle_connection_is_replaced_and_the_session_kept(psrp_lab: LabHosts) -> None:
+    lab = psrp_lab
+    client = lab.client()
+    client.vm_state([WEB01])
+    stats = lab.servers["HV01"].stats
+    logons, starts = stats.logons, stats.process_starts
+    client._last_used -= 120  # as if the refresh came two minutes later
+    assert client.vm_state([WEB01])[WEB01][0] == "Running"
+    assert stats.logons == logons + 1  # a new connection, logged on again ...
+    assert stats.process_starts == starts  # ... to the same runspace pool
+    client.close()
+
+
+def test_a_session_the_host_lost_is_opened_again_for_a_read_not_for_an_action(
+        psrp_lab: LabHosts) -> None:
+    lab = psrp_lab
+    client = lab.client()
+    client.vm_state([WEB01])
+    endpoint = lab.defaults["HV01"]
+    endpoint._pools.clear()  # WinRM restarted (a JEA registration does that)
+    assert client.vm_state([WEB01])[WEB01][0] == "Running"  # a new pool, once
+    assert lab.servers["HV01"].stats.process_starts == 2
+    endpoint._pools.clear()
+    with pytest.raises(HostError, match="was not found"):
+        client.power(WEB01, "save")  # never sent twice: it fails, nothing ran
+    assert lab.executors["HV01"].calls_of("Save-VM") == []
+    assert client.power(WEB01, "save").vm_state == "Saved"  # the next call opens a new one
+    client.close()
+
+
+def test_a_long_action_holds_up_a_read_for_at_most_a_poll(psrp_lab: LabHosts) -> None:
+    from console.hosts import psrp
+    lab = psrp_lab
+    lab.host("HV01").durations.shutdown = 2.5
+    client = lab.client(timeout=10.0)
+    client.inventory()
+    done: list[ActionOutcome] = []
+    action = threading.Thread(target=lambda: done.append(client.power(WEB01, "shutdown")))
+    action.start()
+    time.sleep(0.3)  # the action's pipeline is running, its Receive waiting on the host
+    start = time.monotonic()
+    assert client.vm_state([WEB01])[WEB01][0] == "Stopping"
+    assert time.monotonic() - start < psrp.POLL_SECONDS + 0.5
+    action.join()
+    assert done[0].status == "ok" and done[0].vm_state == "Off"
+    client.close()
+
+
+def test_a_pending_action_is_never_stopped_by_closing_the_session(psrp_lab: LabHosts) -> None:
+    lab = psrp_lab
+    lab.host("HV01").durations.shutdown = 1.5
+    client = lab.client(timeout=1.0)
+    assert client.power(WEB01, "shutdown").status == "pending"
+    client.close()
+    assert lab.defaults["HV01"].pools == 1  # left for the host to reap, the action still running in it
+    deadline = time.monotonic() + 5
+    while lab.host("HV01").vm(WEB01).state != "Off":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

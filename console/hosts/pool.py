@@ -18,6 +18,7 @@ from ..inventory import VM
 from .admin import HostClient
 from .client import Client
 from .credentials import CredentialGate, Credentials
+from .default import AdminClient
 from .jea import JeaClient
 from .outcomes import HostResult, PoolResult, status_of
 
@@ -27,10 +28,14 @@ T = TypeVar("T")
 
 def make_client(config: HostConfig, credentials: Credentials | None, gate: CredentialGate,
                 keep_shell: bool = True) -> Client:
-    """The client of a host's configured endpoint: JEA for delegated users, else the default."""
+    """The client of a host's configured endpoint and protocol: JEA for delegated users; for
+    administrators the default endpoint over a kept PSRP session, or over WinRS (powershell.exe
+    per operation) where the host allows only that (`protocol = "winrs"`)."""
     if config.endpoint == "jea":
         return JeaClient(config, credentials, gate)
-    return HostClient(config, credentials, gate, keep_shell)
+    if config.protocol == "winrs":
+        return HostClient(config, credentials, gate, keep_shell)
+    return AdminClient(config, credentials, gate)
 
 
 MAX_READ_WORKERS = 64

@@ -1,6 +1,7 @@
 """pypsrp against the lab's JEA endpoint over NTLM with message encryption: each operation, a
 refusal for each privilege, inventory filtered per user, script text refused, and the JEA client
-answering as the admin endpoint's client does for the same lab."""
+answering as the admin endpoint's clients (PSRP and WinRS) do for the same lab; the default
+endpoint's own PSRP session (Microsoft.PowerShell) at the end."""
 from __future__ import annotations
 
 import json
@@ -252,12 +253,12 @@ def test_a_user_no_role_names_gets_no_session(lab: dict[str, LabHost], policy: P
 
 # --- the same results and errors as the admin endpoint -----------------------------------------------
 
-@pytest.fixture(params=["admin", "jea"])
+@pytest.fixture(params=["admin-psrp", "admin-winrs", "jea"])
 def adam(request: pytest.FixtureRequest, lab: dict[str, LabHost]) -> Any:
     host = lab["HV01"]
     credentials = Credentials("LAB\\adam", PASSWORDS["adam"])
-    made = (HostClient(config(host), credentials) if request.param == "admin"
-            else hosts.JeaClient(config(host), credentials))
+    made = {"admin-psrp": hosts.AdminClient, "admin-winrs": HostClient,
+            "jea": hosts.JeaClient}[request.param](config(host), credentials)
     yield made
     made.close()
 
@@ -673,3 +674,35 @@ def test_a_pool_runs_up_to_its_max_runspaces_pipelines_at_once(lab: dict[str, La
             run_script(pool, f"Resume-VM -VM (Get-VM -Id {WEB01}); Resume-VM -VM (Get-VM -Id {other})")
         finally:
             pool.close()
+
+
+# --- the JEA client's kept session: reads and actions on one pool ----------------------------------------
+
+def test_the_jea_client_runs_reads_and_actions_on_one_kept_session(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    olivia = client(hv01, "olivia")
+    olivia.inventory()
+    stats = hv01.server.stats
+    starts, requests = stats.process_starts, stats.requests
+    assert olivia.vm_state([WEB01]) == {WEB01: ("Running", "Operating normally")}
+    assert olivia.power(WEB01, "save").vm_state == "Saved"
+    assert stats.process_starts == starts == 1  # one session, opened by the first read
+    assert stats.requests - requests == 6  # Command, Receive, Signal each
+    assert hv01.endpoint.pools == 1
+    olivia.close()
+    assert hv01.endpoint.pools == 0
+
+
+def test_a_jea_action_slower_than_the_timeout_is_pending_and_sent_once(
+        lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    hv01.executor.host.durations.shutdown = 2.0
+    olivia = hosts.JeaClient(config(hv01, timeout=1.0),
+                             Credentials("LAB\\olivia", PASSWORDS["olivia"]))
+    outcome = olivia.power(WEB01, "shutdown")
+    assert outcome.status == "pending" and "may still complete" in outcome.message
+    assert olivia.vm_state([WEB01])[WEB01][0] == "Stopping"  # the same session, still open
+    assert olivia.confirm(WEB01, {"Off"}, limit=5.0, interval=0.2).vm_state == "Off"
+    assert len(hv01.executor.calls_of("Stop-VM")) == 1
+    assert hv01.server.stats.process_starts == 1
+    olivia.close()

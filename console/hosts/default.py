@@ -1,0 +1,100 @@
+"""The default endpoint over PSRP (administrators, `protocol = "psrp"`): a kept PowerShell
+session per host on the configuration Microsoft.PowerShell.
+
+Each operation is the very script the WinRS path sends (console.scripts: the prelude and the
+operation's script, its parameters one base64 JSON document on the first line), run with
+`PowerShell.AddScript` in the session's full language; its output is the one JSON document
+`answer_data` reads (docs/host-operations.md). The session is console.hosts.psrp's: opened once,
+reads and actions on it, no process started on the host per operation.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .. import scripts
+from ..config import HostConfig
+from ..inventory import VM, HostFacts
+from .credentials import CredentialGate, Credentials
+from .outcomes import ActionOutcome, answer_data, items_of
+from .psrp import Pipeline, PsrpClient, texts
+
+DEFAULT_CONFIGURATION = "Microsoft.PowerShell"
+
+
+class AdminClient(PsrpClient):
+    """One host's default endpoint over PSRP: HostClient's operations, results and errors."""
+
+    def __init__(self, config: HostConfig, credentials: Credentials | None = None,
+                 gate: CredentialGate | None = None) -> None:
+        super().__init__(config, credentials, gate, configuration_name=DEFAULT_CONFIGURATION,
+                         described=f"its default PowerShell endpoint {DEFAULT_CONFIGURATION}")
+
+    # --- operations (HostClient's) ---
+
+    def inventory(self) -> list[VM]:
+        data = self._read_operation("inventory", {})
+        cluster = self.config.cluster or None
+        return [VM.from_json(self.name, d, cluster) for d in items_of(data, "vms", self.name)]
+
+    def host_facts(self, library: list[str]) -> HostFacts:
+        return HostFacts.from_json(self._read_operation("host_facts", {"library": list(library)}))
+
+    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        data = self._read_operation("vm_state", {"vm_ids": [i.lower() for i in ids]})
+        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
+                for v in items_of(data, "vms", self.name)}
+
+    def power(self, vm_id: str, action: str) -> ActionOutcome:
+        return self._act_operation("power", {"vm_id": vm_id.lower(), "action": action}, vm_id)
+
+    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
+                   name: str | None = None) -> ActionOutcome:
+        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action}
+        if checkpoint_id is not None:
+            params["checkpoint_id"] = checkpoint_id.lower()
+        if name is not None:
+            params["name"] = name
+        return self._act_operation("checkpoint", params, vm_id)
+
+    def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
+              path: str | None = None, library: Iterable[str] = ()) -> ActionOutcome:
+        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action,
+                                  "controller_type": controller_type, "controller": controller,
+                                  "location": location, "library": list(library)}
+        if path is not None:
+            params["path"] = path
+        return self._act_operation("media", params, vm_id)
+
+    # --- the scripts ---
+
+    def _read_operation(self, operation: str, params: dict[str, Any]) -> Any:
+        text = _script(operation, params)  # InvalidParameter before anything is sent
+        return self._document(self._read(lambda ps: ps.add_script(text)))
+
+    def _act_operation(self, operation: str, params: dict[str, Any], vm_id: str) -> ActionOutcome:
+        text = _script(operation, params)
+        done = self._act(lambda ps: ps.add_script(text), operation, vm_id)
+        if isinstance(done, ActionOutcome):
+            return done  # pending
+        data = self._document(done, vm_id)
+        return ActionOutcome.done(data, f"{operation} {params.get('action')} done on {self.name}.")
+
+    def _document(self, pipeline: Pipeline, vm_id: str | None = None) -> Any:
+        """The `data` of the one JSON document the script printed; the host's error code as its
+        exception. Error records are shown only when there is no document (as stderr is)."""
+        found = texts(pipeline.output)
+        try:
+            document = json.loads(found[0]) if len(found) == 1 else None
+        except ValueError:
+            document = None
+        shown = ("\n".join(found) or "; ".join(str(e) for e in pipeline.errors)
+                 or "nothing")
+        return answer_data(self.name, document, shown, vm_id)
+
+
+def _script(operation: str, params: dict[str, Any]) -> str:
+    """The script the WinRS path sends on powershell.exe's standard input, refused alike when a
+    host would not take it (console.scripts.command)."""
+    return scripts.command(operation, params)[2]
