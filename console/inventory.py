@@ -244,6 +244,8 @@ def allowed_by_state(vm: VM, action: Action) -> tuple[bool, str]:
     if action in STATE_ACTIONS[vm.state]:
         if action in MEDIA_ACTIONS and not vm.dvd_drives:
             return False, f"{vm.name} has no DVD drive"
+        if action is Action.EJECT and not any(d.path for d in vm.dvd_drives):
+            return False, f"no ISO is mounted on {vm.name}"
         if action in {Action.CHECKPOINT_APPLY, Action.CHECKPOINT_DELETE,
                       Action.CHECKPOINT_DELETE_SUBTREE} and not vm.checkpoints:
             return False, f"{vm.name} has no checkpoints"

@@ -243,3 +243,11 @@ def test_a_mounted_or_ejected_drive_changes_only_its_slot() -> None:
     assert [d.path for d in vm.dvd_drives] == ["D:\\ISO\\new.iso", "D:\\ISO\\old.iso"]
     vm = after_action(vm, Action.EJECT, drive=DvdDrive("SCSI", 0, 2, None))
     assert [d.path for d in vm.dvd_drives] == ["D:\\ISO\\new.iso", None]
+
+
+def test_eject_needs_a_mounted_iso() -> None:
+    empty = vm()  # its one drive holds nothing
+    assert allowed_by_state(empty, A.EJECT) == (False, "no ISO is mounted on web01")
+    assert allowed_by_state(empty, A.MOUNT_ISO) == (True, "")
+    mounted = vm(dvd_drives=(DvdDrive("SCSI", 0, 1, "D:\\ISO\\a.iso"),))
+    assert allowed_by_state(mounted, A.EJECT) == (True, "")

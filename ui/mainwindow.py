@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -374,6 +374,10 @@ class MainWindow(QMainWindow):
         self.proxy.layoutChanged.connect(self.table.doItemsLayout)
         # and filtering down to a few rows does not take the scroll bar away (a second layout).
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        # The count and the empty-state line follow every new order, filter and answer.
+        for signal in (self.proxy.layoutChanged, self.proxy.modelReset, self.proxy.rowsInserted,
+                       self.proxy.rowsRemoved):
+            signal.connect(lambda *_: self._show_count())
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -413,7 +417,15 @@ class MainWindow(QMainWindow):
         filters.addWidget(self.state_filter)
         filters.addWidget(self.count_label)
         box.addLayout(filters)
+        # Said over the table when it shows no row: why, and what to do about it.
+        self.empty_line = plain_label("", wrap=True, selectable=False)
+        self.empty_line.setObjectName("empty")
+        self.empty_line.hide()
+        box.addWidget(self.empty_line)
         box.addWidget(self.table, 1)
+        # Esc in the search box or the table clears the search.
+        self.search.installEventFilter(self)
+        self.table.installEventFilter(self)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(left)
         top.addWidget(self.details)
@@ -563,7 +575,20 @@ class MainWindow(QMainWindow):
             label = spec.title
             shortcut = f" ({spec.shortcut})" if spec.shortcut else ""
             qaction.setToolTip(tip(label + shortcut, reason))
-        self.count_label.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} VMs")
+        self._show_count()
+
+    def _show_count(self) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.count_label.setText(f"{shown} of {total} VMs")
+        empty = ""
+        if total and not shown:
+            empty = ("No VM matches the search and the state chosen: press Esc to clear the search, "
+                     "or choose All states.")
+        elif not total and self.hosts_bar.results and not self._reading:
+            empty = ("No VM is delegated to you on the hosts that answered. Your administrators "
+                     "decide who may see which VM.")
+        self.empty_line.setText(empty)
+        self.empty_line.setVisible(bool(empty))
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -660,7 +685,12 @@ class MainWindow(QMainWindow):
                     self._read(other)
         batch.clear()
         if not self._reading and not self._answers:
-            self.statusBar().showMessage(f"Refreshed at {time.strftime('%H:%M:%S')}")
+            silent = [r.host for r in self.hosts_bar.results.values() if r.error is not None]
+            at = time.strftime('%H:%M:%S')
+            self.statusBar().showMessage(
+                f"Refreshed at {at}" if not silent else
+                f"Read at {at}, except {', '.join(silent)}: shown as last known")
+            self.update_actions()
             settle_garbage_collector()
             self.refreshed.emit()
 
@@ -887,7 +917,20 @@ class MainWindow(QMainWindow):
             self.table.resizeColumnsToContents()
             self._sized = True
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
+                and event.key() == Qt.Key.Key_Escape and self.search.text():
+            self.search.clear()
+            return True
+        return super().eventFilter(watched, event)
+
     def closeEvent(self, event: Any) -> None:
+        if self._busy and not Confirm.ask(
+                self, "Quit", f"{len(self._busy)} action(s) are still running.",
+                "Quitting stops waiting for them; the hosts may still carry them out, and the "
+                "list shows the result the next time you open the console.", yes="Quit"):
+            event.ignore()
+            return
         self.refresh_timer.stop()
         self.services.settings.setValue("main/geometry", self.saveGeometry())
         self.services.settings.setValue("main/header", self.table.horizontalHeader().saveState())

@@ -11,7 +11,7 @@ from ui.text import tip
 
 ALL = frozenset(p for ps in REQUIRED_PRIVILEGES.values() for p in ps) | {"vm.view"}
 CP = (Checkpoint("c1", "before update", "Production", None, None),)
-DVD = (DvdDrive("SCSI", 0, 1, None),)
+DVD = (DvdDrive("SCSI", 0, 1, "D:\\ISO\\setup.iso"),)  # mounted: Eject needs an ISO to eject
 
 
 def make(name: str, state: str, **kw: object) -> VM:

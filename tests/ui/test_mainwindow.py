@@ -220,6 +220,8 @@ def test_mount_an_iso_from_the_library_and_eject(open_as, answers) -> None:
     olivia = open_as("olivia")
     olivia.select("shop-web01")
     answers.iso = "SystemRescue-11.iso"
+    assert not olivia.window.qactions[Action.EJECT].isEnabled()  # nothing mounted yet
+    assert "no ISO is mounted" in olivia.window.qactions[Action.EJECT].toolTip()
     olivia.reads.clear()
     status, message = olivia.act(Action.MOUNT_ISO)
     assert status == "ok", message
@@ -336,6 +338,7 @@ def test_a_host_that_stops_answering_keeps_its_vms_greyed_with_their_last_state(
     assert model.cell(i, COL_STATE).endswith("(last known)")
     assert model.cell(i, COL_STATE, Qt.ItemDataRole.ForegroundRole) is not None
     assert "not responding" in model.cell(i, COL_STATE, Qt.ItemDataRole.ToolTipRole)
+    assert "except HV02" in adam.window.statusBar().currentMessage()
     assert adam.row("shop-web01").stale is None  # the other hosts' rows are untouched
     lab_host(world, "HV02").faults.clear()
     with adam.qtbot.waitSignal(adam.window.refreshed, timeout=30_000):
@@ -567,3 +570,33 @@ def test_stop_waiting_for_an_action_says_the_host_may_still_do_it(world: World, 
     with olivia.qtbot.waitSignal(window.refreshed, timeout=30_000):
         window.refresh()
     assert olivia.row("shop-web01").vm.state == "Saved" and olivia.row("shop-web01").pending is None
+
+
+def test_no_match_says_why_and_esc_clears_the_search(open_as) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    olivia = open_as("olivia")
+    window = olivia.window
+    window.show()
+    assert window.empty_line.isHidden()
+    window.search.setText("no such vm anywhere")
+    assert window.count_label.text() == f"0 of {window.model.rowCount()} VMs"
+    assert not window.empty_line.isHidden() and "Esc" in window.empty_line.text()
+    window.search.setFocus()
+    QTest.keyClick(window.search, Qt.Key.Key_Escape)
+    assert window.search.text() == "" and window.empty_line.isHidden()
+    assert window.proxy.rowCount() == window.model.rowCount() > 0
+
+
+def test_quitting_with_an_action_running_asks_first(open_as, answers) -> None:
+    olivia = open_as("olivia")
+    window = olivia.window
+    window.show()
+    window._busy[olivia.row("shop-web01").key] = 1  # as while an action runs
+    answers.confirm = False
+    window.close()
+    assert window.isVisible()
+    (kind, title, text, details), = answers.asked
+    assert kind == "confirm" and "1 action(s) are still running" in text and "may still" in details
+    window._busy.clear()
