@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from console.errors import ConsoleError, CredentialsRejected
 from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
-from console.inventory import DESTRUCTIVE_ACTIONS, VM, Action, after_action
+from console.inventory import DESTRUCTIVE_ACTIONS, TRANSITIONAL_STATES, VM, Action, after_action
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
@@ -232,6 +232,9 @@ _SEVERITY = [HostStatus.OK, HostStatus.SLOW, HostStatus.ERROR, HostStatus.ACCESS
 # A host that did not answer keeps its rows (greyed, last known); one that refused this person
 # access (ACCESS_DENIED) loses them.
 KEEP_ROWS_ON = frozenset({HostStatus.UNREACHABLE, HostStatus.ERROR, HostStatus.CREDENTIALS_REJECTED})
+
+# How often VMs in motion (Starting, Stopping, Merging...) have their state read until they settle.
+FOLLOW_SECONDS = 3
 
 # Time one event-loop turn may spend making the rows of host answers (at least one answer a turn).
 MERGE_SECONDS = 0.008
@@ -453,6 +456,13 @@ class MainWindow(QMainWindow):
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(max(5, services.config.refresh_seconds) * 1000)
         self.refresh_timer.timeout.connect(self.refresh)
+        # VMs in motion (starting, stopping, merging disks...) are followed until they settle,
+        # with a read of their state alone, not left until the next refresh.
+        self.follow_timer = QTimer(self)
+        self.follow_timer.setSingleShot(True)
+        self.follow_timer.setInterval(FOLLOW_SECONDS * 1000)
+        self.follow_timer.timeout.connect(self._follow)
+        self._following: set[str] = set()  # hosts whose states are being read
         self._restore_geometry()
         self.update_actions()
 
@@ -691,8 +701,47 @@ class MainWindow(QMainWindow):
                 f"Refreshed at {at}" if not silent else
                 f"Read at {at}, except {', '.join(silent)}: shown as last known")
             self.update_actions()
+            self._follow_later()
             settle_garbage_collector()
             self.refreshed.emit()
+
+    def _in_motion(self) -> dict[str, list[VM]]:
+        moving: dict[str, list[VM]] = {}
+        for row in self.model.rows:
+            if row.vm.state in TRANSITIONAL_STATES and not row.stale:
+                moving.setdefault(row.vm.host, []).append(row.vm)
+        return moving
+
+    def _follow_later(self) -> None:
+        if not self.follow_timer.isActive() and self._in_motion():
+            self.follow_timer.start()
+
+    def _follow(self) -> None:
+        """Read the state of each VM in motion, one call per host; again until they settle."""
+        for host, vms in self._in_motion().items():
+            key = host.lower()
+            if key in self._following or key in self._reading:
+                continue
+            self._following.add(key)
+            client = self.session.pool.client(host)
+
+            def settled(states: dict[str, tuple[str, str]], host: str = host,
+                        vms: list[VM] = vms) -> None:
+                self._following.discard(host.lower())
+                for vm in vms:
+                    found = states.get(vm.id)
+                    current = self.model.vm(vm.key)
+                    if found is not None and current is not None and \
+                            (current.state, current.status) != found:
+                        self.model.update_vm(replace(current, state=found[0], status=found[1]))
+                self.update_actions()
+                self._follow_later()
+
+            def failed(error: BaseException, host: str = host) -> None:
+                self._following.discard(host.lower())  # the next refresh says what is wrong
+
+            self.tasks.run(client.vm_state, [vm.id for vm in vms], label=f"states on {host}") \
+                .on_success(settled).on_failure(failed)
 
     # --- the credential gate -----------------------------------------------------------------
 
@@ -813,6 +862,7 @@ class MainWindow(QMainWindow):
             if status != "ok":
                 # Not confirmed (pending) or not done: what the host holds now comes with a read.
                 self._read(vm.host, after_action=True)
+            self._follow_later()
 
         # The action waits its turn on its host's queue in the core: no worker thread is held
         # while it waits, so reads of other hosts never queue behind it.

@@ -600,3 +600,17 @@ def test_quitting_with_an_action_running_asks_first(open_as, answers) -> None:
     (kind, title, text, details), = answers.asked
     assert kind == "confirm" and "1 action(s) are still running" in text and "may still" in details
     window._busy.clear()
+
+
+def test_a_vm_in_motion_is_followed_until_it_settles(world: World, open_as) -> None:
+    adam = open_as("adam", load=False)
+    host = lab_host(world, "HV01").host
+    web = next(v for v in host.vms if v.name == "shop-web01")
+    web.state = "Starting"
+    adam.load()
+    assert adam.row("shop-web01").vm.state == "Starting"
+    adam.window.follow_timer.setInterval(50)
+    adam.window._follow_later()
+    web.state = "Running"  # it settles on the host; no refresh runs (the timer is stopped)
+    adam.qtbot.waitUntil(lambda: adam.row("shop-web01").vm.state == "Running", timeout=10_000)
+    assert not adam.window.refresh_timer.isActive()
