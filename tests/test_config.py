@@ -183,6 +183,7 @@ def test_the_directory_settings_left_at_their_defaults_elsewhere_are_read() -> N
     (_host(name=3), "hosts[0].name"),
     (_host(cluster=1), "hosts[0].cluster"),
     (_host(ca_file=2), "hosts[0].ca_file"),
+    (_host(url=5986), "hosts[0].url"),
     ({"policy": "\\\\files\\hv\\policy.toml"}, "policy"),
     ({"audit": 1}, "audit"),
     ({"ui": 30}, "ui"),
@@ -323,7 +324,7 @@ def test_host_lines_in_every_form() -> None:
     text = ("hv01.corp.example\n"
             "  # a comment\n\n"
             "HV02 https://hv02.corp.example:5986/wsman C:\\certs\\corp ca.pem\n"
-            "https://HV03.corp.example:5986/wsman  # trailing comment\n"
+            "https://HV03.corp.example:5986/wsman  # trailing comment, # and more\n"
             "hv04 HV04.Corp.Example\n")
     assert config_module.parse_host_lines(text) == [
         {"name": "HV01", "url": "http://hv01.corp.example:5985/wsman", "endpoint": "jea"},
