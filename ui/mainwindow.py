@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtCore import (QEvent, QItemSelectionModel, QModelIndex, QObject, QPersistentModelIndex,
+                            QPoint, Qt, QTimer, Signal)
+from PySide6.QtGui import QAction, QHelpEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,8 +28,11 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QToolButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -50,6 +54,7 @@ from .errors import show_exception
 from .first_run import copy_diagnostics, open_log_folder
 from .models import (
     COL_NAME,
+    COLUMNS,
     ROW_ROLE,
     STATE_GROUPS,
     VMFilterProxy,
@@ -100,6 +105,19 @@ def visible_rows(policy: Policy, identity: Identity, vms: Iterable[VM],
         else:
             rows.append(VMRow(vm, doc, decision))
     return rows
+
+
+class ElidedTooltips(QStyledItemDelegate):
+    """The whole text of a cell as its tooltip, when the cell is too narrow to show it."""
+
+    def helpEvent(self, event: QHelpEvent, view: QAbstractItemView, option: QStyleOptionViewItem,
+                  index: QModelIndex | QPersistentModelIndex) -> bool:
+        if event.type() == QEvent.Type.ToolTip and not index.data(Qt.ItemDataRole.ToolTipRole):
+            text = str(index.data() or "")
+            if text and option.fontMetrics.horizontalAdvance(text) > view.visualRect(index).width() - 8:
+                QToolTip.showText(event.globalPos(), tip(text), view)
+                return True
+        return super().helpEvent(event, view, option, index)
 
 
 class HostStatusBar(QWidget):
@@ -396,6 +414,12 @@ class MainWindow(QMainWindow):
         self.table.horizontalHeader().setResizeContentsPrecision(0)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
+        # A cell too narrow for its text shows the whole text when hovered.
+        self.table.setItemDelegate(ElidedTooltips(self.table))
+        # The header's context menu chooses the columns; the choice is kept with the header.
+        header = self.table.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.dataChanged.connect(self._rows_changed)
 
@@ -704,6 +728,24 @@ class MainWindow(QMainWindow):
             self._follow_later()
             settle_garbage_collector()
             self.refreshed.emit()
+
+    def column_actions(self) -> list[QAction]:
+        """One checkable action per column (Name always shown)."""
+        header = self.table.horizontalHeader()
+        actions = []
+        for i, column in enumerate(COLUMNS):
+            action = QAction(column.title, self)
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(i))
+            action.setEnabled(i != COL_NAME)
+            action.toggled.connect(lambda on, i=i: header.setSectionHidden(i, not on))
+            actions.append(action)
+        return actions
+
+    def _column_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        menu.addActions(self.column_actions())
+        menu.exec(self.table.horizontalHeader().mapToGlobal(pos))
 
     def _in_motion(self) -> dict[str, list[VM]]:
         moving: dict[str, list[VM]] = {}

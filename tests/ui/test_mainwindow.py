@@ -614,3 +614,46 @@ def test_a_vm_in_motion_is_followed_until_it_settles(world: World, open_as) -> N
     web.state = "Running"  # it settles on the host; no refresh runs (the timer is stopped)
     adam.qtbot.waitUntil(lambda: adam.row("shop-web01").vm.state == "Running", timeout=10_000)
     assert not adam.window.refresh_timer.isActive()
+
+
+def test_columns_are_chosen_from_the_header_and_kept(world: World, open_as, qtbot) -> None:
+    from ui.models import COLUMNS
+
+    olivia = open_as("olivia")
+    owner = next(i for i, c in enumerate(COLUMNS) if c.title == "Owner")
+    actions = olivia.window.column_actions()
+    assert [a.text() for a in actions] == [c.title for c in COLUMNS]
+    assert not actions[0].isEnabled()  # the name always shows
+    actions[owner].setChecked(False)
+    header = olivia.window.table.horizontalHeader()
+    assert header.isSectionHidden(owner)
+    olivia.window.close()  # saves the header with the window
+    again = open_as("olivia")
+    assert again.window.table.horizontalHeader().isSectionHidden(owner)
+    assert not again.window.column_actions()[owner].isChecked()
+
+
+def test_a_cut_off_cell_shows_its_whole_text_when_hovered(open_as) -> None:
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QStyleOptionViewItem, QToolTip
+
+    from ui.models import COLUMNS
+
+    olivia = open_as("olivia")
+    window = olivia.window
+    window.show()
+    table = window.table
+    owner = next(i for i, c in enumerate(COLUMNS) if c.title == "Owner")
+    table.setColumnWidth(owner, 12)
+    index = next(window.proxy.index(r, owner) for r in range(window.proxy.rowCount())
+                 if window.proxy.index(r, owner).data())
+    rect = table.visualRect(index)
+    event = QHelpEvent(QEvent.Type.ToolTip, rect.center(), table.viewport().mapToGlobal(rect.center()))
+    option = QStyleOptionViewItem()
+    option.initFrom(table)
+    assert table.itemDelegate().helpEvent(event, table, option, index)
+    assert index.data() in QToolTip.text()
+    table.setColumnWidth(owner, 400)
+    wide = QHelpEvent(QEvent.Type.ToolTip, QPoint(1, 1), QPoint(1, 1))
+    assert not table.itemDelegate().helpEvent(wide, table, option, index)  # all of it shows
