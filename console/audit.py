@@ -45,6 +45,9 @@ GENESIS = "0" * 64
 DECISIONS = ("allowed", "denied")
 OUTCOMES = ("ok", "failed", "pending")
 REPAIR = "repair"
+# A sign-in under a setting that makes it unsafe (directory.skip_certificate_check): one record,
+# with neither decision nor outcome; `reason` is the warning the person was shown.
+INSECURE = "config.insecure"
 _FIELDS = ("seq", "time", "user_sid", "user_name", "workstation", "action", "host", "vm_id",
            "vm_name", "params", "decision", "reason", "outcome", "error", "correlation_id", "prev")
 
@@ -138,6 +141,15 @@ class AuditTrail:
         self._append(identity, dict(
             action=action, host=host, vm_id=vm_id, vm_name=vm_name, params={}, decision="",
             reason="", outcome=outcome, error=error, correlation_id=correlation_id))
+
+    def insecure(self, identity: Identity, setting: str, warning: str,
+                 params: dict[str, Any] | None = None) -> None:
+        """Record that `identity` signed in while `setting` made it unsafe (action
+        config.insecure): the warning they were shown, and what the setting applied to."""
+        self._append(identity, dict(
+            action=INSECURE, host="", vm_id="", vm_name="",
+            params={"setting": setting, **(params or {})}, decision="", reason=warning,
+            outcome="", error="", correlation_id=str(uuid.uuid4())))
 
     def _append(self, identity: Identity, fields_: dict[str, Any]) -> None:
         try:

@@ -1,8 +1,13 @@
 """The console's configuration: a TOML file under the platform's config folder (platformdirs).
 
-The policy location is set machine-wide (a file only administrators can write), never per user:
-a person must not be able to point their own console at a policy they wrote. Every bad value is
-a ConfigError naming its key.
+The policy location is set machine-wide, never per user: a person must not be able to point their
+own console at a policy they wrote. It is read from one place only, `machine_config_path()` (the
+platform's site config folder, which the installer creates writable by administrators only), and
+only when that file, the policy it names and their folders can be changed by administrators alone
+(console/trust.py); otherwise the console refuses to start with a sentence naming the file and why,
+rather than fall back to anything a person wrote. A person's own file may not name a policy, nor
+turn on the demo (only `hvconsole demo` and `--demo` start it). Every bad value is a ConfigError
+naming its key.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import platformdirs
 import tomli_w
 
 from .errors import ConfigError
+from .trust import check_trusted
 
 APP = "hvconsole"
 ENDPOINTS = ("admin", "jea")
@@ -33,11 +39,17 @@ def user_config_path() -> Path:
 
 
 def machine_config_path() -> Path:
-    # HVCONSOLE_MACHINE_CONFIG lets tests and the demo point at their own machine-wide file.
-    override = os.environ.get("HVCONSOLE_MACHINE_CONFIG")
-    if override:
-        return Path(override)
+    """The machine-wide file (%ProgramData%\\hvconsole\\machine.toml on Windows). No setting
+    moves it: tests replace this function (monkeypatch). Wherever it points, the file is used only
+    when administrators alone can change it (`Config.load`)."""
     return Path(platformdirs.site_config_dir(APP, appauthor=False)) / "machine.toml"
+
+
+MACHINE_FILE = "The machine-wide configuration"
+POLICY_FILE = "The delegation policy"
+INSECURE_DIRECTORY = ("The directory's certificate is not checked (directory."
+                      "skip_certificate_check): your password goes to whichever server answers, and "
+                      "anyone on the network path can read it. Use this only in a lab.")
 
 
 def user_data_dir() -> Path:
@@ -63,6 +75,11 @@ class DirectoryConfig:
     def netbios_name(self) -> str:
         return (self.netbios or self.domain.split(".")[0]).upper()
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What makes signing in with this directory unsafe, each a sentence for the person."""
+        return (INSECURE_DIRECTORY,) if self.skip_certificate_check and self.urls else ()
+
 
 @dataclass
 class HostConfig:
@@ -80,27 +97,33 @@ class HostConfig:
 class Config:
     directory: DirectoryConfig = field(default_factory=DirectoryConfig)
     hosts: list[HostConfig] = field(default_factory=list)
-    policy_path: str = ""
+    policy_path: str = ""  # from the machine-wide file only (or the demo world)
     audit_path: str = ""
     refresh_seconds: int = 60
-    demo: bool = False
+    demo: bool = False  # the demo world's own configuration; never read from a file
 
     @classmethod
     def load(cls, path: Path | None = None, machine_path: Path | None = None) -> Config:
-        """The user's file, with the machine-wide policy location taking precedence."""
+        """The user's file, with the policy location from the machine-wide file (which must be
+        administrators' only: ConfigError otherwise)."""
         path = path or user_config_path()
         data = _read(path) if path.exists() else {}
         config = cls.from_dict(data, str(path))
-        machine = machine_path or machine_config_path()
-        if machine.exists():
-            policy = _table(_read(machine).get("policy", {}), "policy", str(machine))
-            if policy.get("path"):
-                config.policy_path = _string(policy["path"], "policy.path", str(machine))
+        config.policy_path = machine_policy(machine_path or machine_config_path())
         return config
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> Config:
-        _known(data, {"directory", "hosts", "policy", "audit", "ui", "demo"}, "", source)
+        if "policy" in data:
+            raise ConfigError(
+                f"policy.path cannot be set in {source}: the delegation policy is set for the "
+                f"computer by its administrators ({machine_config_path()}); remove [policy] from "
+                f"this file.", "policy.path", source)
+        if "demo" in data:
+            raise ConfigError(
+                f"demo cannot be set in {source}: the demo starts only with `hvconsole demo` (or "
+                f"--demo); remove demo from this file.", "demo", source)
+        _known(data, {"directory", "hosts", "audit", "ui"}, "", source)
         d = data.get("directory", {})
         _known(d, {f.name for f in fields(DirectoryConfig)}, "directory.", source)
         directory = DirectoryConfig(
@@ -147,23 +170,18 @@ class Config:
                               "ui.refresh_seconds", source)
         return cls(
             directory=directory, hosts=hosts,
-            policy_path=_string(_table(data.get("policy", {}), "policy", source).get("path", ""),
-                                "policy.path", source),
             audit_path=_string(_table(data.get("audit", {}), "audit", source).get("path", ""),
                                "audit.path", source),
-            refresh_seconds=refresh, demo=_bool(data.get("demo", False), "demo", source),
+            refresh_seconds=refresh,
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The person's own file: never the policy location nor the demo (neither is theirs)."""
         out: dict[str, Any] = {"directory": asdict(self.directory),
                                "hosts": [asdict(h) for h in self.hosts],
                                "ui": {"refresh_seconds": self.refresh_seconds}}
-        if self.policy_path:
-            out["policy"] = {"path": self.policy_path}
         if self.audit_path:
             out["audit"] = {"path": self.audit_path}
-        if self.demo:
-            out["demo"] = True
         return out
 
     def save(self, path: Path | None = None) -> Path:
@@ -286,8 +304,8 @@ def host_lines(hosts: Iterable[HostConfig]) -> str:
 
 def needs_first_run(config_path: Path | None = None) -> bool:
     """True when there is nothing to connect to: no configuration file, or one that names no
-    domain controller and is not the demo. A file that exists but is broken is not a first run:
-    loading it reports what is wrong, and nothing overwrites it."""
+    domain controller. A file that exists but is broken is not a first run: loading it reports
+    what is wrong, and nothing overwrites it."""
     path = config_path or user_config_path()
     if not path.exists():
         return True
@@ -295,16 +313,45 @@ def needs_first_run(config_path: Path | None = None) -> bool:
         config = Config.load(path)
     except ConfigError:
         return False
-    return not config.demo and not config.directory.urls
+    return not config.directory.urls
+
+
+def machine_policy(machine: Path) -> str:
+    """The policy location the machine-wide file `machine` sets ('' when it sets none or does
+    not exist): ConfigError naming the file when someone other than an administrator can change
+    it, or when it is broken. The policy file itself is checked when it is loaded
+    (`trusted_policy`)."""
+    if not machine.exists():
+        return ""
+    check_trusted(machine, MACHINE_FILE)
+    policy = _table(_read(machine).get("policy", {}), "policy", str(machine))
+    return _string(policy.get("path", ""), "policy.path", str(machine))
+
+
+def trusted_policy(path: str) -> Path:
+    """The policy file `path`, once it is known that only administrators can change it and its
+    folder (ConfigError naming it and why otherwise)."""
+    policy = Path(path)
+    check_trusted(policy, POLICY_FILE, "policy.path")
+    return policy
 
 
 def machine_policy_path() -> str:
-    """The policy location administrators set for this computer, if any (it wins over the user's)."""
-    path = machine_config_path()
+    """The policy location administrators set for this computer, '' when there is none to use:
+    loading the configuration reports why (`machine_policy_problem` says it for the first run)."""
+    return "" if machine_policy_problem() else machine_policy(machine_config_path())
+
+
+def machine_policy_problem() -> str:
+    """Why this computer offers no policy (a sentence), or '' when it sets a usable one."""
+    machine = machine_config_path()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    except (OSError, tomllib.TOMLDecodeError):
-        return ""  # loading the configuration reports a broken machine file
-    policy = data.get("policy", {})
-    value = policy.get("path", "") if isinstance(policy, dict) else ""
-    return value if isinstance(value, str) else ""
+        path = machine_policy(machine)
+        if path:
+            trusted_policy(path)
+    except ConfigError as error:
+        return str(error)
+    if not path:
+        return (f"No delegation policy is set for this computer: an administrator sets "
+                f"policy.path in {machine}.")
+    return ""

@@ -7,7 +7,13 @@ in one place.
 
 The product never builds the demo's parts itself: the demo directory and the demo world come from
 the outside (`Extensions`, filled by the application's entry point), so the core works the same
-whether or not the lab is part of a build.
+whether or not the lab is part of a build. They are reached only through `--demo` and
+`hvconsole demo` (`demo_world`, `demo_directory`), never through a configuration file: a person's
+file that says `demo = true` is refused (console/config.py).
+
+The configured world takes its policy only from the machine-wide file, and only when
+administrators alone can change that file and the policy (console/trust.py): otherwise loading
+stops with a sentence naming the file, and nothing else is offered in its place.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .audit import AuditTrail
-from .config import Config
+from .config import Config, trusted_policy
 from .errors import ConfigError, Denied
 from .identity import Identity
 from .policy import GLOBAL_PRIVILEGES, VERBS, Policy
@@ -54,29 +60,32 @@ class Setup:
     def demo(self) -> bool:
         return self.config.demo
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What makes this world unsafe to sign in to (skip_certificate_check), each a sentence
+        the windows and commands keep showing."""
+        return self.config.directory.warnings
+
     @classmethod
-    def load(cls, config_path: Path | None = None, extensions: Extensions = NO_EXTENSIONS) -> Setup:
-        """The configured world: the user's (or the given) configuration over the machine-wide
-        one, the policy it names, its directory and its audit trail."""
+    def load(cls, config_path: Path | None = None) -> Setup:
+        """The configured world: the user's (or the given) configuration, the policy the
+        machine-wide file names, the directory and the audit trail. Never the demo."""
         config = Config.load(config_path) if config_path else Config.load()
-        return cls(config, load_policy(config), open_directory(config, extensions),
+        return cls(config, load_policy(config), open_directory(config),
                    AuditTrail(config.audit_file))
 
 
 def load_policy(config: Config) -> Policy:
+    """The policy the machine-wide file names, once only administrators can change it."""
     if not config.policy_path:
-        raise ConfigError("No policy is configured: set policy.path in the machine-wide "
-                          "configuration, or ask your administrators where it is.", "policy.path")
-    return Policy.load(config.policy_path)
+        raise ConfigError("No policy is configured for this computer: an administrator sets "
+                          "policy.path in the machine-wide configuration; ask your administrators.",
+                          "policy.path")
+    return Policy.load(trusted_policy(config.policy_path))
 
 
-def open_directory(config: Config, extensions: Extensions = NO_EXTENSIONS) -> Directory:
-    """The configured Active Directory; a configuration that says `demo = true` gets the demo
-    directory when the build has one."""
-    if config.demo:
-        if extensions.demo_directory is None:
-            raise ConfigError(f"This configuration signs in to the demo directory. {NO_DEMO}", "demo")
-        return extensions.demo_directory()
+def open_directory(config: Config) -> Directory:
+    """The configured Active Directory (never the demo directory: see `demo_directory`)."""
     from .directory import LdapDirectory
 
     if not config.directory.urls:
@@ -87,10 +96,26 @@ def open_directory(config: Config, extensions: Extensions = NO_EXTENSIONS) -> Di
 
 @contextlib.contextmanager
 def demo_world(extensions: Extensions) -> Iterator[Setup]:
+    """The demo world (`hvconsole demo`, `--demo`): the lab's hosts, policy and directory."""
     if extensions.demo_world is None:
         raise ConfigError(NO_DEMO)
     with extensions.demo_world() as setup:
         yield setup
+
+
+def demo_directory(extensions: Extensions) -> Directory:
+    """The demo directory alone (`hvconsole whoami --demo`: signing in needs no hosts)."""
+    if extensions.demo_directory is None:
+        raise ConfigError(NO_DEMO)
+    return extensions.demo_directory()
+
+
+def record_warnings(audit: AuditTrail, config: Config, identity: Identity) -> None:
+    """Each unsafe setting the person signed in with, in the audit trail (action
+    config.insecure): not only a log line. AuditError when the trail cannot be written."""
+    for warning in config.directory.warnings:
+        audit.insecure(identity, "directory.skip_certificate_check", warning,
+                       {"urls": list(config.directory.urls)})
 
 
 @dataclass
@@ -155,5 +180,6 @@ def open_session(setup: Setup, identity: Identity, password: str, *,
         unknown = wanted - {h.name.lower() for h in configs}
         if unknown:
             raise ConfigError(f"{', '.join(sorted(unknown))} is not a configured host.", "hosts")
+    record_warnings(setup.audit, setup.config, identity)
     pool = HostPool(configs, Credentials(identity.name, password), slow_after=slow_after)
     return Session(identity, setup, pool, ActionService(setup.policy, setup.audit, pool))

@@ -406,7 +406,7 @@ def test_cli_verify_defaults_to_the_configured_trail(trail: AuditTrail, tmp_path
     (config / "hvconsole" / "config.toml").write_text(
         f"[audit]\npath = {json.dumps(str(trail.path))}\n", encoding="utf-8")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    monkeypatch.setenv("HVCONSOLE_MACHINE_CONFIG", str(tmp_path / "no-machine.toml"))
+    monkeypatch.setattr("console.config.machine_config_path", lambda: tmp_path / "no-machine.toml")
     assert main(["audit", "verify"]) == 0
     assert f"{trail.path}: 3 records, chain intact" in capsys.readouterr().out
 

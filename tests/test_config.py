@@ -1,7 +1,9 @@
-"""console/config.py: the settings file, every bad value named by its key, the machine-wide
-policy location over the person's own."""
+"""console/config.py: the settings file, every bad value named by its key, the policy location
+from the machine-wide file only (and only when administrators alone can change it)."""
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 
 from console import config as config_module
+from console import trust
 from console.config import Config, DirectoryConfig, HostConfig
 from console.errors import ConfigError
 
@@ -20,7 +23,6 @@ FULL: dict[str, Any] = {
     "hosts": [{"name": "HV01", "url": "https://hv01.lab.example:5986/wsman"},
               {"name": "HV02", "url": "http://hv02.lab.example:5985/wsman", "cluster": "CL1",
                "transport": "kerberos", "endpoint": "admin", "timeout": 12.5, "ca_file": ""}],
-    "policy": {"path": "\\\\files\\hv\\policy.toml"},
     "audit": {"path": "D:\\audit.jsonl"},
     "ui": {"refresh_seconds": 30},
 }
@@ -43,12 +45,14 @@ def test_every_setting_is_read_and_numbers_become_seconds() -> None:
     hv02 = config.hosts[1]
     assert (hv02.cluster, hv02.transport, hv02.endpoint, hv02.timeout) == ("CL1", "kerberos", "admin", 12.5)
     assert (config.policy_path, config.audit_path, config.refresh_seconds) == \
-        ("\\\\files\\hv\\policy.toml", "D:\\audit.jsonl", 30)
+        ("", "D:\\audit.jsonl", 30)
 
 
 def test_to_dict_and_back_is_the_same_configuration() -> None:
-    config = Config.from_dict({**FULL, "demo": True})
+    config = Config.from_dict(FULL)
     assert Config.from_dict(config.to_dict()) == config
+    # The policy location and the demo are never the person's to write.
+    assert Config(policy_path="P:\\policy.toml", demo=True).to_dict() == Config().to_dict()
     assert Config.from_dict(Config().to_dict()) == Config()
     assert "policy" not in Config().to_dict() and "demo" not in Config().to_dict()
 
@@ -65,18 +69,32 @@ def test_a_missing_file_loads_as_the_defaults(tmp_path: Path) -> None:
     assert Config.load(tmp_path / "nothing.toml", tmp_path / "no-machine.toml") == Config()
 
 
-def test_the_machine_wide_policy_location_wins_over_the_persons_own(tmp_path: Path) -> None:
+@pytest.fixture
+def own_files_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test hook of console/trust.py: files of the account running the tests count as an
+    administrator's (root's files always do)."""
+    monkeypatch.setattr(trust, "trusted_uids", lambda: frozenset({0, os.getuid()}))
+
+
+def test_the_policy_location_comes_from_the_machine_file_only(tmp_path: Path,
+                                                              own_files_trusted: None) -> None:
     user = tmp_path / "config.toml"
-    Config.from_dict({"policy": {"path": "C:\\Users\\me\\my-own-policy.toml"}}).save(user)
+    Config.from_dict({"hosts": FULL["hosts"]}).save(user)
     machine = tmp_path / "machine.toml"
     machine.write_text("[policy]\npath = '\\\\files\\hv\\policy.toml'\n", encoding="utf-8")
     assert Config.load(user, machine).policy_path == "\\\\files\\hv\\policy.toml"
-    # A machine file that sets no policy leaves the person's setting alone.
+    # A machine file that sets no policy sets none; the person's file cannot set one.
     machine.write_text("[policy]\n", encoding="utf-8")
-    assert Config.load(user, machine).policy_path == "C:\\Users\\me\\my-own-policy.toml"
+    assert Config.load(user, machine).policy_path == ""
+    user.write_text("[policy]\npath = 'C:\\\\Users\\\\me\\\\my-own-policy.toml'\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="policy.path cannot be set in .*: the delegation policy "
+                                          "is set for the computer by its administrators") as caught:
+        Config.load(user, machine)
+    assert (caught.value.key, caught.value.path) == ("policy.path", str(user))
 
 
-def test_a_bad_machine_wide_policy_location_names_the_machine_file(tmp_path: Path) -> None:
+def test_a_bad_machine_wide_policy_location_names_the_machine_file(tmp_path: Path,
+                                                                  own_files_trusted: None) -> None:
     machine = tmp_path / "machine.toml"
     machine.write_text("[policy]\npath = 5\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
@@ -84,13 +102,11 @@ def test_a_bad_machine_wide_policy_location_names_the_machine_file(tmp_path: Pat
     assert (caught.value.key, caught.value.path) == ("policy.path", str(machine))
 
 
-def test_the_machine_file_location_can_be_pointed_elsewhere(monkeypatch: pytest.MonkeyPatch,
-                                                            tmp_path: Path) -> None:
+def test_no_environment_variable_moves_the_machine_file(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    before = config_module.machine_config_path()
     monkeypatch.setenv("HVCONSOLE_MACHINE_CONFIG", str(tmp_path / "m.toml"))
-    assert config_module.machine_config_path() == tmp_path / "m.toml"
-    monkeypatch.delenv("HVCONSOLE_MACHINE_CONFIG")
-    assert config_module.machine_config_path().name == "machine.toml"
-    assert config_module.machine_config_path() != tmp_path / "m.toml"
+    assert config_module.machine_config_path() == before != tmp_path / "m.toml"
 
 
 def test_a_file_that_is_not_toml_is_an_error_naming_it(tmp_path: Path) -> None:
@@ -184,7 +200,7 @@ def test_the_directory_settings_left_at_their_defaults_elsewhere_are_read() -> N
     (_host(cluster=1), "hosts[0].cluster"),
     (_host(ca_file=2), "hosts[0].ca_file"),
     (_host(url=5986), "hosts[0].url"),
-    ({"policy": "\\\\files\\hv\\policy.toml"}, "policy"),
+    ({"policy": "\\\\files\\hv\\policy.toml"}, "policy.path"),
     ({"audit": 1}, "audit"),
     ({"ui": 30}, "ui"),
 ])
@@ -210,7 +226,8 @@ def test_more_bad_values_are_errors_naming_their_key(data: dict[str, Any], key: 
      "hosts[0].url must be a http:// or https:// URL with a host name; got ''"),
     (_host(transport="basic"), "hosts[0].transport must be one of ntlm, kerberos, negotiate; got 'basic'"),
     ({"ui": {"refresh_seconds": 4}}, "ui.refresh_seconds must be a whole number of seconds, 5 or more"),
-    ({"policy": []}, "policy must be a table"),
+    ({"demo": True}, "demo cannot be set in <config>: the demo starts only with `hvconsole demo` "
+                     "(or --demo); remove demo from this file."),
 ])
 def test_every_error_says_what_is_wrong(data: Any, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -249,29 +266,32 @@ def test_save_creates_the_missing_folders(tmp_path: Path) -> None:
 # --- the machine-wide policy location -----------------------------------------------------------
 
 @pytest.fixture
-def machine_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The computer's machine-wide file, where the console looks for it."""
+def machine_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, own_files_trusted: None) -> Path:
+    """The computer's machine-wide file, where the console looks for it (the test replaces
+    machine_config_path: no setting moves it)."""
     path = tmp_path / "machine.toml"
-    monkeypatch.setenv("HVCONSOLE_MACHINE_CONFIG", str(path))
+    monkeypatch.setattr(config_module, "machine_config_path", lambda: path)
     return path
 
 
 def test_load_looks_for_the_machine_file_in_its_place(machine_file: Path, tmp_path: Path) -> None:
     user = tmp_path / "config.toml"
-    Config.from_dict({"policy": {"path": "C:\\mine.toml"}}).save(user)
-    assert Config.load(user).policy_path == "C:\\mine.toml"
+    Config().save(user)
+    assert Config.load(user).policy_path == ""
     machine_file.write_text("[policy]\npath = '\\\\files\\hv\\policy.toml'\n", encoding="utf-8")
     assert Config.load(user).policy_path == "\\\\files\\hv\\policy.toml"
     assert config_module.machine_policy_path() == "\\\\files\\hv\\policy.toml"
 
 
-def test_a_machine_file_without_a_policy_leaves_the_persons(machine_file: Path,
-                                                            tmp_path: Path) -> None:
+def test_a_machine_file_without_a_policy_sets_none(machine_file: Path, tmp_path: Path) -> None:
     user = tmp_path / "config.toml"
-    Config.from_dict({"policy": {"path": "C:\\mine.toml"}}).save(user)
+    Config().save(user)
     machine_file.write_text("# nothing set for this computer yet\n", encoding="utf-8")
-    assert Config.load(user).policy_path == "C:\\mine.toml"
+    assert Config.load(user).policy_path == ""
     assert config_module.machine_policy_path() == ""
+    assert config_module.machine_policy_problem() == (
+        f"No delegation policy is set for this computer: an administrator sets policy.path in "
+        f"{machine_file}.")
 
 
 def test_a_machine_file_whose_policy_is_not_a_table_is_an_error_naming_it(
@@ -292,9 +312,7 @@ def test_the_first_run_sees_no_machine_policy_where_none_is_set(machine_file: Pa
     assert config_module.machine_policy_path() == ""
 
 
-def test_the_machine_file_is_in_the_computers_configuration_folder(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HVCONSOLE_MACHINE_CONFIG", raising=False)
+def test_the_machine_file_is_in_the_computers_configuration_folder() -> None:
     path = config_module.machine_config_path()
     assert (path.parent.name, path.name) == ("hvconsole", "machine.toml")
 
@@ -307,12 +325,16 @@ def test_the_persons_folders_are_the_consoles_own() -> None:
 
 # --- first run and the host lines ---------------------------------------------------------------
 
-def test_first_run_until_a_directory_or_the_demo_is_configured(tmp_path: Path) -> None:
+def test_first_run_until_a_directory_is_configured(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config_module, "machine_config_path", lambda: tmp_path / "no-machine.toml")
     path = tmp_path / "config.toml"
     assert config_module.needs_first_run(path)
     Config().save(path)
     assert config_module.needs_first_run(path)  # a file naming no domain controller
-    Config(demo=True).save(path)
+    Config(demo=True).save(path)  # the demo is not saved: still nothing to connect to
+    assert config_module.needs_first_run(path)
+    path.write_text("demo = true\n", encoding="utf-8")  # refused when loaded, with its sentence
     assert not config_module.needs_first_run(path)
     Config(directory=DirectoryConfig(urls=["ldaps://dc1.lab.example"])).save(path)
     assert not config_module.needs_first_run(path)
@@ -379,3 +401,144 @@ def test_a_bad_protocol_is_an_error_naming_its_key(values: dict[str, Any], words
     with pytest.raises(ConfigError, match=words) as caught:
         Config.from_dict(_host(**values), "config.toml")
     assert (caught.value.key, caught.value.path) == ("hosts[0].protocol", "config.toml")
+
+
+# --- only administrators' files: the machine-wide configuration and the policy it names -------------
+
+def _machine(folder: Path, text: str = "[policy]\npath = 'P:\\policy.toml'\n") -> Path:
+    folder.mkdir(mode=0o755, exist_ok=True)
+    folder.chmod(0o755)
+    path = folder / "machine.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o644)
+    return path
+
+
+def test_a_machine_file_only_administrators_can_change_is_used(tmp_path: Path,
+                                                               own_files_trusted: None) -> None:
+    machine = _machine(tmp_path / "etc")
+    assert Config.load(tmp_path / "none.toml", machine).policy_path == "P:\\policy.toml"
+    # A folder with the sticky bit (like /tmp) is no way in: no one else can rename what it holds.
+    (tmp_path / "etc").chmod(0o1777)
+    assert Config.load(tmp_path / "none.toml", machine).policy_path == "P:\\policy.toml"
+
+
+@pytest.mark.parametrize(("file_mode", "folder_mode", "why"), [
+    (0o664, 0o755, r"the file .*machine\.toml can be written by its group \(mode -rw-rw-r--\)"),
+    (0o646, 0o755, r"the file .*machine\.toml can be written by everyone \(mode -rw-r--rw-\)"),
+    (0o644, 0o777, r"the folder .*etc can be written by its group \(mode drwxrwxrwx\)"),
+    (0o644, 0o757, r"the folder .*etc can be written by everyone \(mode drwxr-xrwx\)"),
+])
+def test_a_machine_file_others_can_change_is_refused_naming_it_and_why(
+        tmp_path: Path, own_files_trusted: None, file_mode: int, folder_mode: int,
+        why: str) -> None:
+    machine = _machine(tmp_path / "etc")
+    machine.chmod(file_mode)
+    machine.parent.chmod(folder_mode)
+    with pytest.raises(ConfigError) as caught:
+        Config.load(tmp_path / "none.toml", machine)
+    assert str(caught.value).startswith(
+        f"The machine-wide configuration {machine} is not used: someone other than an "
+        f"administrator can change it (")
+    assert re.search(why, str(caught.value))
+    assert caught.value.path == str(machine)
+
+
+def test_a_machine_file_owned_by_someone_else_than_root_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = _machine(tmp_path / "etc")
+    monkeypatch.setattr(trust, "trusted_uids", lambda: frozenset({os.getuid() + 1}))
+    with pytest.raises(ConfigError, match=rf"is owned by user id {os.getuid()}, not by root"):
+        Config.load(tmp_path / "none.toml", machine)
+
+
+def test_a_link_to_a_file_others_can_change_is_refused(tmp_path: Path,
+                                                      own_files_trusted: None) -> None:
+    theirs = _machine(tmp_path / "home")
+    theirs.parent.chmod(0o777)
+    link = tmp_path / "etc" / "machine.toml"
+    link.parent.mkdir(mode=0o755)
+    link.symlink_to(theirs)
+    with pytest.raises(ConfigError, match="can be written by its group"):
+        Config.load(tmp_path / "none.toml", link)
+
+
+def test_an_untrusted_machine_file_offers_nothing_in_its_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_files_trusted: None) -> None:
+    machine = _machine(tmp_path / "etc")
+    machine.chmod(0o666)
+    monkeypatch.setattr(config_module, "machine_config_path", lambda: machine)
+    user = tmp_path / "config.toml"
+    Config(directory=DirectoryConfig(urls=["ldaps://dc1.lab.example"])).save(user)
+    with pytest.raises(ConfigError, match="is not used"):
+        Config.load(user)
+    assert config_module.machine_policy_path() == ""
+    assert "is not used: someone other than an administrator" in \
+        config_module.machine_policy_problem()
+    assert not config_module.needs_first_run(user)  # loading it says why
+
+
+def test_the_policy_file_is_checked_like_the_machine_file(tmp_path: Path,
+                                                          own_files_trusted: None) -> None:
+    folder = tmp_path / "share"
+    policy = _machine(folder, "")
+    assert config_module.trusted_policy(str(policy)) == policy
+    policy.chmod(0o666)
+    with pytest.raises(ConfigError) as caught:
+        config_module.trusted_policy(str(policy))
+    assert str(caught.value).startswith(f"The delegation policy {policy} is not used: ")
+    assert (caught.value.key, caught.value.path) == ("policy.path", str(policy))
+
+
+# The Windows branch, with the access-list reader injected (advapi32 is read on Windows only).
+ADMINS, SYSTEM, USERS = trust.ADMINISTRATORS, trust.SYSTEM, "S-1-5-32-545"
+ME = "S-1-5-21-1000-2000-3000-1105"
+FULL_CONTROL, READ = 0x1F01FF, 0x120089
+
+
+def _reader(file: trust.Acl, folder: trust.Acl) -> trust.AclReader:
+    return lambda path: file if path.name == "machine.toml" else folder
+
+
+def _acl(owner: str = ADMINS, *entries: trust.AccessEntry) -> trust.Acl:
+    return trust.Acl(owner, (trust.AccessEntry(SYSTEM, FULL_CONTROL),
+                             trust.AccessEntry(ADMINS, FULL_CONTROL), *entries))
+
+
+def test_windows_files_of_administrators_are_trusted() -> None:
+    installed = _acl(ADMINS, trust.AccessEntry(USERS, READ),
+                     trust.AccessEntry("S-1-3-0", FULL_CONTROL, inherit_only=True),
+                     trust.AccessEntry("S-1-5-21-1-2-3-512", FULL_CONTROL),  # Domain Admins
+                     trust.AccessEntry(USERS, FULL_CONTROL, allow=False))  # a deny
+    assert trust.windows_problem(Path("C:/ProgramData/hvconsole/machine.toml"),
+                                 _reader(installed, installed)) == ""
+    trust.check_trusted(Path(__file__), "The file", read_acl=_reader(installed, installed))
+
+
+@pytest.mark.parametrize(("file", "folder", "why"), [
+    (_acl(ME), _acl(), f"the file .*: it is owned by {ME}, who is not SYSTEM or Administrators"),
+    (_acl(ADMINS, trust.AccessEntry(USERS, 0x2)), _acl(),
+     f"the file .*: {USERS} may change it \\(access mask 0x00000002\\)"),
+    (_acl(), _acl(ADMINS, trust.AccessEntry(USERS, 0x4)),  # a user who may add subfolders
+     f"its folder .*: {USERS} may change it"),
+    (_acl(), _acl(ADMINS, trust.AccessEntry("S-1-1-0", 0x40000000)),  # Everyone: GENERIC_WRITE
+     "its folder .*: S-1-1-0 may change it"),
+    (trust.Acl(ADMINS, None), _acl(), "it has no access list, so everyone may change it"),
+    (_acl(ADMINS, trust.AccessEntry("", FULL_CONTROL)), _acl(),
+     "an entry of a kind the console cannot read"),
+])
+def test_windows_files_others_can_change_are_refused(file: trust.Acl, folder: trust.Acl,
+                                                     why: str) -> None:
+    path = Path("C:/ProgramData/hvconsole/machine.toml")
+    assert re.search(why, trust.windows_problem(path, _reader(file, folder)))
+    with pytest.raises(ConfigError, match="is not used: someone other than an administrator"):
+        trust.check_trusted(Path(__file__), "The file",
+                            read_acl=lambda p: file if p == Path(__file__) else folder)
+
+
+def test_windows_permissions_that_cannot_be_read_are_refused() -> None:
+    def unreadable(path: Path) -> trust.Acl:
+        raise OSError(5, "Access is denied")
+
+    assert trust.windows_problem(Path("C:/x/machine.toml"), unreadable) == \
+        "the permissions of the file cannot be read (Access is denied)"

@@ -8,16 +8,16 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox,
-                               QFormLayout, QHeaderView, QInputDialog, QLineEdit,
-                               QMessageBox, QPlainTextEdit, QSpinBox, QTableView, QVBoxLayout,
-                               QWidget)
+                               QFormLayout, QHeaderView, QLabel, QLineEdit, QMessageBox,
+                               QPlainTextEdit, QSpinBox, QTableView, QVBoxLayout, QWidget)
 
-from console.config import Config, host_lines, parse_host_lines
+from console.config import Config, host_lines, machine_config_path, parse_host_lines
 from console.errors import ConfigError
 from console.inventory import IsoFile
+from console.text import one_line, plain
 
 from .models import VM_ROLE, SortProxy, iso_model
-from .text import plain_label
+from .text import plain_label, tip
 
 
 class Confirm:
@@ -30,9 +30,12 @@ class Confirm:
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle(title)
         box.setTextFormat(Qt.TextFormat.PlainText)  # names in `text` are written by others
-        box.setText(text)
+        box.setText(plain(text))
         if details:
-            box.setInformativeText(details)
+            box.setInformativeText(plain(details))
+            informative = box.findChild(QLabel, "qt_msgbox_informativelabel")
+            if informative is not None:  # Qt guesses its format otherwise
+                informative.setTextFormat(Qt.TextFormat.PlainText)
         ok = box.addButton(yes, QMessageBox.ButtonRole.DestructiveRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
@@ -40,13 +43,33 @@ class Confirm:
         return box.clickedButton() is ok
 
 
-class AskText:
-    """One line of text (a checkpoint name), or None when cancelled."""
+class AskText(QDialog):
+    """One line of text (a checkpoint name), or None when cancelled. The prompt names things
+    written by others (a VM's name), so it is a plain-text label: QInputDialog's label guesses
+    rich text and would render a VM called `<img src=...>`."""
+
+    def __init__(self, parent: QWidget | None, title: str, label: str, default: str = "") -> None:
+        super().__init__(parent)
+        self.setWindowTitle(one_line(title))
+        layout = QVBoxLayout(self)
+        self.label = plain_label(label, wrap=True, selectable=False)
+        layout.addWidget(self.label)
+        self.field = QLineEdit(default)
+        self.field.selectAll()
+        layout.addWidget(self.field)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def text(self) -> str | None:
+        return self.field.text().strip() or None
 
     @classmethod
     def ask(cls, parent: QWidget | None, title: str, label: str, default: str = "") -> str | None:
-        text, ok = QInputDialog.getText(parent, title, label, QLineEdit.EchoMode.Normal, default)
-        return text.strip() if ok and text.strip() else None
+        dialog = cls(parent, title, label, default)
+        return dialog.text() if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
 class PasswordPrompt:
@@ -79,7 +102,7 @@ class IsoDialog(QDialog):
     def __init__(self, host: str, isos: Sequence[IsoFile], vm_name: str,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Insert ISO — {vm_name}")
+        self.setWindowTitle(one_line(f"Insert ISO — {vm_name}"))
         self.resize(640, 360)
         layout = QVBoxLayout(self)
         layout.addWidget(plain_label(f"Approved ISO library of {host}", selectable=False))
@@ -154,8 +177,9 @@ class SettingsDialog(QDialog):
         self.hosts = QPlainTextEdit(host_lines(config.hosts))
         self.hosts.setPlaceholderText("one host a line: NAME URL [CA file], or its name alone")
         self.policy = QLineEdit(config.policy_path)
-        self.policy.setToolTip("Set machine-wide by an administrator; a per-user value is ignored "
-                               "when the machine sets one.")
+        self.policy.setReadOnly(True)  # the computer's, from the machine-wide file: never saved here
+        self.policy.setToolTip(tip("Set for this computer by your administrators (policy.path in "
+                                   f"{machine_config_path()})."))
         self.refresh = QSpinBox()
         self.refresh.setRange(1, 3600)
         self.refresh.setSuffix(" s")
@@ -173,7 +197,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         self.fields: dict[str, QWidget] = {
             "directory.urls": self.urls, "directory.domain": self.domain,
-            "directory.ca_file": self.ca_file, "hosts": self.hosts, "policy.path": self.policy,
+            "directory.ca_file": self.ca_file, "hosts": self.hosts,
             "ui.refresh_seconds": self.refresh,
         }
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
@@ -189,9 +213,6 @@ class SettingsDialog(QDialog):
                                  start_tls=self.start_tls.isChecked())
         hosts = parse_host_lines(self.hosts.toPlainText(), known=self.config.hosts)
         data["hosts"] = hosts
-        data.pop("policy", None)
-        if self.policy.text().strip():
-            data["policy"] = {"path": self.policy.text().strip()}
         data["ui"] = {"refresh_seconds": self.refresh.value()}
         return data
 
@@ -212,6 +233,7 @@ class SettingsDialog(QDialog):
         config = self.validate()
         if config is None:
             return
+        config.policy_path = self.config.policy_path  # the computer's, kept as it was loaded
         self.saved_config = config
         config.save(self.path)
         super().accept()

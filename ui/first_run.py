@@ -22,20 +22,25 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHB
                                QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
 from console import diagnostics, logs
-from console.config import (Config, DirectoryConfig, HostConfig, machine_policy_path,
-                            parse_host_lines, user_config_path)
+from console.config import (Config, DirectoryConfig, HostConfig, machine_config_path,
+                            machine_policy_path, machine_policy_problem, parse_host_lines,
+                            user_config_path)
 from console.directory import Directory, LdapDirectory
 from console.errors import ConfigError, ConsoleError, PolicyError
 from console.policy import Policy
 
 from .errors import describe
 from .tasks import Task, Tasks
-from .text import plain_label
+from .text import plain_label, tip
 
 DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                          r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 ENDPOINT_CHOICES = (("jea", "Delegated users (JEA endpoint)"),
                     ("admin", "Administrators (default endpoint)"))
+ADMIN_ENDPOINT_WARNING = (
+    "The admin endpoint (Microsoft.PowerShell) gives a full PowerShell on the host, with all of "
+    "Hyper-V, to anyone allowed to connect to it: the delegation policy does not limit them there. "
+    "Choose it only for accounts that administer these hosts; everyone else uses the JEA endpoint.")
 
 
 def _split_urls(text: str) -> list[str]:
@@ -69,7 +74,16 @@ class FirstRunDialog(QDialog):
         self.setWindowTitle("Set up the Hyper-V Delegation Console")
         self.tasks = tasks
         self.config_path = config_path or user_config_path()
-        self.machine_policy = machine_policy_path() if machine_policy is None else machine_policy
+        # The policy comes from the computer's machine-wide file only: shown here, never typed.
+        if machine_policy is None:
+            self.machine_policy = machine_policy_path()
+            machine_problem = machine_policy_problem()
+        else:  # given by the caller (tests)
+            self.machine_policy = machine_policy
+            machine_problem = "" if machine_policy else (
+                f"No delegation policy is set for this computer: an administrator sets "
+                f"policy.path in {machine_config_path()}.")
+        self.policy_problem = machine_problem or self._load_problem(self.machine_policy)
         self.open_directory, self._check, self._discover = open_directory, check, discover
         self.chosen: Config | str | None = None
         self.report: diagnostics.ConnectionCheck | None = None
@@ -85,11 +99,11 @@ class FirstRunDialog(QDialog):
         self.endpoint_box = QComboBox()
         for value, label in ENDPOINT_CHOICES:
             self.endpoint_box.addItem(label, value)
-        self.policy_field = QLineEdit(placeholderText=r"\\fileserver\hvconsole\policy.toml")
-        if self.machine_policy:
-            self.policy_field.setText(self.machine_policy)
-            self.policy_field.setReadOnly(True)
-            self.policy_field.setToolTip("Set for this computer by your administrators.")
+        self.policy_field = QLineEdit(placeholderText="set for this computer by your administrators")
+        self.policy_field.setText(self.machine_policy)
+        self.policy_field.setReadOnly(True)
+        self.policy_field.setToolTip(tip("Set for this computer by your administrators "
+                                         f"(policy.path in {machine_config_path()})."))
         self.user_field = QLineEdit(placeholderText="your domain account: CORP\\name or name@corp.example")
         self.password_field = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
 
@@ -103,7 +117,7 @@ class FirstRunDialog(QDialog):
                 ("domain", "Domain", self.domain_field),
                 ("ca_file", "CA file", self._with_browse(self.ca_field, "PEM files (*.pem *.crt *.cer)")),
                 ("hosts", "Hyper-V hosts", self.hosts_field),
-                ("policy", "Delegation policy", self._with_browse(self.policy_field, "Policy (*.toml)"))):
+                ("policy", "Delegation policy", self.policy_field)):
             form.addRow(label, widget)
             error = plain_label(wrap=True, selectable=False)
             error.setObjectName(f"error_{key}")
@@ -116,6 +130,11 @@ class FirstRunDialog(QDialog):
                                         "service (signs in with the account below).")
         self.discover_button.clicked.connect(self.discover)
         form.addRow("", self._row(self.endpoint_box, self.discover_button))
+        self.endpoint_warning = plain_label(ADMIN_ENDPOINT_WARNING, wrap=True, selectable=False)
+        self.endpoint_warning.setObjectName("endpoint_warning")
+        self.endpoint_warning.setStyleSheet("color: #b00020")
+        self.endpoint_warning.hide()
+        form.addRow("", self.endpoint_warning)
         form.addRow("Account for the test", self.user_field)
         form.addRow("Password", self.password_field)
 
@@ -188,9 +207,7 @@ class FirstRunDialog(QDialog):
         data: dict[str, Any] = {"directory": directory,
                                 "hosts": parse_host_lines(self.hosts_field.toPlainText(),
                                                      self.endpoint_box.currentData())}
-        if self.policy_field.text().strip() and not self.machine_policy:
-            data["policy"] = {"path": self.policy_field.text().strip()}
-        return data
+        return data  # never the policy: it is the computer's (machine-wide), not the person's
 
     def validate(self) -> dict[str, str]:
         """Check every field; show each problem under its field; returns field -> sentence."""
@@ -209,7 +226,7 @@ class FirstRunDialog(QDialog):
             problems["ca_file"] = _readable_pem(directory["ca_file"])
         problems["hosts"] = (self._hosts_problem(data["hosts"]) if data["hosts"] else
                              "Enter at least one Hyper-V host, or find them in the directory.")
-        problems["policy"] = self._policy_problem(self.policy_field.text().strip())
+        problems["policy"] = self.policy_problem
         problems = {k: v for k, v in problems.items() if v}
         if not problems:  # the whole file once more, as it will be read back
             try:
@@ -219,6 +236,7 @@ class FirstRunDialog(QDialog):
         for key, label in self.errors.items():
             label.setText(problems.get(key, ""))
             label.setVisible(key in problems)
+        self.endpoint_warning.setVisible(self.endpoint_box.currentData() == "admin")
         return problems
 
     @staticmethod
@@ -233,11 +251,11 @@ class FirstRunDialog(QDialog):
                 return f"Line {i + 1}: the host {hosts[i]['name']} is listed twice."
         return ""
 
-    def _policy_problem(self, path: str) -> str:
-        if self.machine_policy:
-            return ""
+    @staticmethod
+    def _load_problem(path: str) -> str:
+        """Why the computer's policy cannot be used, or '' (read once: it is not typed here)."""
         if not path:
-            return "Enter where your administrators publish the delegation policy."
+            return ""
         try:
             Policy.load(path)
         except PolicyError as error:
@@ -253,8 +271,7 @@ class FirstRunDialog(QDialog):
         if self.validate():
             return None
         config = Config.from_dict(self.draft(), "the set-up")
-        if self.machine_policy:
-            config.policy_path = self.machine_policy
+        config.policy_path = self.machine_policy
         return config
 
     # -- live checks, off the GUI thread

@@ -135,7 +135,7 @@ def start(config_path: Path | None = None, extensions: Extensions = NO_EXTENSION
         if choice == FirstRunDialog.DEMO and run_demo is not None:
             return run_demo()
     try:
-        setup = Setup.load(path, extensions)
+        setup = Setup.load(path)
     except ConsoleError as error:
         show_exception(error, None)
         return 1

@@ -1,25 +1,30 @@
 """Command groups of `hvconsole`; each module exposes register(subparsers).
 
-What the commands that sign in share lives here: their options, reading the password, and the
-policy they act under.
+What the commands share lives here: the sign-in options, reading the password, the world they act
+in (and the warnings about it, on stderr), and writing documents to standard output: escaped for
+a terminal, exact into a file or a pipe (console/text.py).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import getpass
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..session import Extensions, Setup, demo_world
+from ..text import for_terminal, one_line
 
 
 def add_sign_in_options(p: argparse.ArgumentParser, prompt: bool = False) -> None:
     """--config, --demo, --user and --password-stdin. The password never comes from the command
     line (other users and shell history would see it): from stdin, or a prompt when `prompt`."""
     p.add_argument("--config", type=Path, metavar="FILE",
-                   help="configuration file (default: the user's config.toml)")
+                   help="configuration file (default: the user's config.toml); the policy always "
+                        "comes from the computer's machine-wide configuration")
     p.add_argument("--demo", action="store_true",
                    help="use the built-in lab (demo directory, policy and hosts)")
     p.add_argument("--user", required=True, help="your account: name, name@domain or DOMAIN\\name")
@@ -46,4 +51,30 @@ def setup(args: argparse.Namespace) -> Iterator[Setup]:
         with demo_world(extensions(args)) as world:
             yield world
     else:
-        yield Setup.load(args.config, extensions(args))
+        world = Setup.load(args.config)
+        warn(world.warnings)
+        yield world
+
+
+def warn(warnings: Iterable[str]) -> None:
+    """Each warning about the world a command acts in, on stderr, before it signs in."""
+    for warning in warnings:
+        print(f"hvconsole: warning: {one_line(warning)}", file=sys.stderr)
+
+
+def stdout_is_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def write_document(text: str, fmt: str) -> None:
+    """A document (text, csv, html, json) on standard output: escaped when that is a terminal,
+    the exact data when it is a file or a pipe."""
+    sys.stdout.write(for_terminal(text, fmt, stdout_is_terminal()))
+    if not text.endswith("\n"):
+        sys.stdout.write("\n")
+
+
+def print_json(data: Any) -> None:
+    """JSON on standard output (UTF-8 as it is; escaped for a terminal: `write_document`)."""
+    write_document(json.dumps(data, indent=2, ensure_ascii=False), "json")

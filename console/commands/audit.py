@@ -15,7 +15,7 @@ from ..config import Config
 from ..errors import AuditError
 from ..session import Session, sign_in
 from ..text import one_line
-from . import add_sign_in_options, read_password, setup
+from . import add_sign_in_options, print_json, read_password, setup
 
 TAMPERED = 2
 
@@ -65,8 +65,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.last is not None:
         records = records[:args.last]
     if args.json:
-        # json.dumps escapes every control character, so the output is safe as it is.
-        print(json.dumps([r.to_json() for r in records], indent=2))
+        print_json([r.to_json() for r in records])
         return 0
     for record in records:
         print(_row(record))
@@ -80,7 +79,7 @@ def _row(r: AuditRecord) -> str:
     elif r.outcome:
         result = r.outcome + (f": {r.error}" if r.error else "")
     else:
-        result = ""
+        result = r.reason  # a record of its own kind (config.insecure: the warning shown)
     if r.params:
         result += " " + json.dumps(r.params, sort_keys=True)
     # one_line: a name holding a newline must not be able to print a fake record row.

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from ..audit import AuditTrail
 from ..config import Config
 from ..identity import WELL_KNOWN_LOGON_SIDS, Identity
+from ..session import demo_directory, open_directory, record_warnings
 from ..text import one_line
-from ..session import open_directory
-from . import add_sign_in_options, extensions, read_password
+from . import add_sign_in_options, extensions, print_json, read_password, warn
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,11 +19,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Signing in needs only a directory: --demo without a configuration is the demo directory.
-    config = Config.load(args.config) if args.config or not args.demo else Config(demo=True)
-    directory = open_directory(config, extensions(args))
-    identity = directory.sign_in(args.user, read_password(args))
-    print(json.dumps(as_json(identity), indent=2) if args.json else as_text(identity))
+    # Signing in needs only a directory: with --demo, the demo directory (and no hosts).
+    if args.demo:
+        identity = demo_directory(extensions(args)).sign_in(args.user, read_password(args))
+    else:
+        config = Config.load(args.config) if args.config else Config.load()
+        directory = open_directory(config)
+        warn(config.directory.warnings)
+        identity = directory.sign_in(args.user, read_password(args))
+        record_warnings(AuditTrail(config.audit_file), config, identity)
+    if args.json:
+        print_json(as_json(identity))
+    else:
+        print(as_text(identity))
     return 0
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from hvconsole import cli
-from console.config import Config
 from console.directory import BIND_FAILURES, Directory, Principal
-from console.session import Extensions, open_directory
+from console.session import Extensions, demo_directory
 from console.errors import ConfigError, DirectoryError, SignInError
 from console.identity import AUTHENTICATED_USERS, EVERYONE
 from lab.directory import DEMO_FILE, LabDirectory, hash_password, verify_password
@@ -61,7 +60,7 @@ def test_hash_round_trip() -> None:
 
 def test_it_is_a_directory_and_says_it_is_the_demo(lab: LabDirectory) -> None:
     extensions = Extensions(demo_directory=LabDirectory)
-    directory: Directory = open_directory(Config(demo=True), extensions)
+    directory: Directory = demo_directory(extensions)
     assert isinstance(directory, LabDirectory) and directory.demo is True
     assert lab.sign_in("olivia", PASSWORDS["olivia"]).demo is True
 

@@ -72,11 +72,12 @@ def test_settings_save_a_valid_configuration(qtbot, tmp_path: Path) -> None:
     dialog.hosts.setPlainText("HV01 https://hv01.lab.example:5986/wsman\n"
                               "HV02 https://hv02.lab.example:5986/wsman /etc/lab-ca.pem")
     dialog.refresh.setValue(30)
-    dialog.policy.setText("/srv/policy.toml")
+    assert dialog.policy.isReadOnly()  # the computer's policy: shown, never saved by a person
     dialog.accept()
     assert dialog.error.text() == "" and dialog.saved_config is not None
     saved = Config.from_dict(tomllib.loads(path.read_text()))
     assert [h.name for h in saved.hosts] == ["HV01", "HV02"]
     assert saved.hosts[0].endpoint == "admin"  # kept: the form does not show it
     assert saved.hosts[1].ca_file == "/etc/lab-ca.pem" and saved.refresh_seconds == 30
-    assert saved.policy_path == "/srv/policy.toml"
+    assert saved.policy_path == "" and "policy" not in path.read_text()
+    assert dialog.saved_config.policy_path == demo_config().policy_path

@@ -35,7 +35,8 @@ def tasks(qtbot) -> Iterator[Tasks]:
 
 @pytest.fixture
 def dialog(qtbot, tasks: Tasks, tmp_path: Path) -> FirstRunDialog:
-    d = FirstRunDialog(None, tasks, config_path=tmp_path / "config.toml", machine_policy="")
+    d = FirstRunDialog(None, tasks, config_path=tmp_path / "config.toml",
+                       machine_policy=str(DEMO_POLICY))
     qtbot.addWidget(d)
     return d
 
@@ -48,13 +49,12 @@ def closed_port_url() -> str:
 
 def fill(d: FirstRunDialog, **values: str) -> None:
     defaults = {"urls": "ldaps://dc1.corp.example", "domain": "corp.example", "ca_file": "",
-                "hosts": "hv01.corp.example", "policy": str(DEMO_POLICY)}
+                "hosts": "hv01.corp.example"}
     defaults.update(values)
     d.urls_field.setText(defaults["urls"])
     d.domain_field.setText(defaults["domain"])
     d.ca_field.setText(defaults["ca_file"])
     d.hosts_field.setPlainText(defaults["hosts"])
-    d.policy_field.setText(defaults["policy"])
 
 
 def wait_idle(qtbot, d: FirstRunDialog) -> None:
@@ -63,15 +63,17 @@ def wait_idle(qtbot, d: FirstRunDialog) -> None:
 
 # --- when it appears ------------------------------------------------------------------------------
 
-def test_needs_first_run_without_a_usable_configuration(tmp_path: Path) -> None:
+def test_needs_first_run_without_a_usable_configuration(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("console.config.machine_config_path", lambda: tmp_path / "machine.toml")
     path = tmp_path / "config.toml"
     assert needs_first_run(path)
     Config().save(path)
     assert needs_first_run(path)  # a file naming no domain controller
     Config.from_dict({"directory": {"urls": ["ldaps://dc1.corp.example"]}}).save(path)
     assert not needs_first_run(path)
-    Config(demo=True).save(path)
-    assert not needs_first_run(path)
+    Config(demo=True).save(path)  # the demo is never saved: nothing to connect to yet
+    assert needs_first_run(path)
     path.write_text("directory = 3\n")  # broken: loading it says what is wrong, nothing overwrites
     assert not needs_first_run(path)
 
@@ -89,7 +91,7 @@ def test_host_lines() -> None:
 
 def test_empty_dialog_names_every_required_field(dialog: FirstRunDialog) -> None:
     problems = dialog.validate()
-    assert set(problems) == {"urls", "domain", "hosts", "policy"}
+    assert set(problems) == {"urls", "domain", "hosts"}
     assert dialog.errors["urls"].isVisibleTo(dialog)
     assert not dialog.errors["ca_file"].isVisibleTo(dialog)  # the CA file is optional
     assert dialog.config() is None
@@ -114,7 +116,6 @@ def test_complete_draft_is_valid_and_reads_back(dialog: FirstRunDialog) -> None:
     ("hosts", "HV01 ftp://hv01", "Line 1:"),
     ("hosts", "hv01.corp.example\nHV01 https://hv01:5986/wsman", "listed twice"),
     ("ca_file", "/nonexistent/ca.pem", "cannot be read"),
-    ("policy", "/nonexistent/policy.toml", "/nonexistent/policy.toml"),
 ])
 def test_each_field_reports_its_own_problem(dialog: FirstRunDialog, field: str, value: str,
                                             expected: str) -> None:
@@ -134,18 +135,57 @@ def test_ca_file_must_hold_a_certificate(dialog: FirstRunDialog, tmp_path: Path)
     assert dialog.validate() == {}
 
 
-def test_a_broken_policy_is_refused_with_its_problem(dialog: FirstRunDialog, tmp_path: Path) -> None:
+def test_a_broken_policy_is_refused_with_its_problem(qtbot, tasks: Tasks, tmp_path: Path) -> None:
     bad = tmp_path / "policy.toml"
     bad.write_text("[[grant]]\nrole = 'no-such-role'\n")
-    fill(dialog, policy=str(bad))
-    assert "The policy cannot be used" in dialog.validate()["policy"]
+    d = FirstRunDialog(None, tasks, config_path=tmp_path / "c.toml", machine_policy=str(bad))
+    qtbot.addWidget(d)
+    fill(d)
+    assert "The policy cannot be used" in d.validate()["policy"]
+
+
+def test_without_a_machine_wide_policy_nothing_else_is_offered(qtbot, tasks: Tasks,
+                                                               tmp_path: Path) -> None:
+    d = FirstRunDialog(None, tasks, config_path=tmp_path / "c.toml", machine_policy="")
+    qtbot.addWidget(d)
+    fill(d)
+    assert d.policy_field.isReadOnly() and d.policy_field.text() == ""
+    assert d.validate()["policy"].startswith("No delegation policy is set for this computer: an "
+                                             "administrator sets policy.path in ")
+    assert d.config() is None and "policy" not in d.draft()
+
+
+def test_a_machine_wide_file_others_can_change_is_named_with_why(
+        qtbot, tasks: Tasks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = tmp_path / "machine.toml"
+    machine.write_text(f"[policy]\npath = '{DEMO_POLICY}'\n")
+    machine.chmod(0o666)
+    monkeypatch.setattr("console.config.machine_config_path", lambda: machine)
+    d = FirstRunDialog(None, tasks, config_path=tmp_path / "c.toml")
+    qtbot.addWidget(d)
+    fill(d)
+    assert d.policy_field.text() == ""
+    assert d.validate()["policy"].startswith(
+        f"The machine-wide configuration {machine} is not used: someone other than an "
+        "administrator can change it")
+
+
+def test_the_admin_endpoint_is_said_to_give_a_full_powershell(dialog: FirstRunDialog) -> None:
+    fill(dialog)
+    assert not dialog.endpoint_warning.isVisibleTo(dialog)
+    dialog.endpoint_box.setCurrentIndex(dialog.endpoint_box.findData("admin"))
+    assert dialog.endpoint_warning.isVisibleTo(dialog)
+    assert "gives a full PowerShell on the host" in dialog.endpoint_warning.text()
+    assert "anyone allowed to connect" in dialog.endpoint_warning.text()
+    dialog.endpoint_box.setCurrentIndex(dialog.endpoint_box.findData("jea"))
+    assert not dialog.endpoint_warning.isVisibleTo(dialog)
 
 
 def test_machine_wide_policy_is_shown_and_not_editable(qtbot, tasks: Tasks, tmp_path: Path) -> None:
     d = FirstRunDialog(None, tasks, config_path=tmp_path / "c.toml", machine_policy=str(DEMO_POLICY))
     qtbot.addWidget(d)
     assert d.policy_field.isReadOnly() and d.policy_field.text() == str(DEMO_POLICY)
-    fill(d, policy=str(DEMO_POLICY))
+    fill(d)
     assert d.validate() == {}
     assert "policy" not in d.draft()  # never written to the user's file
     assert d.config().policy_path == str(DEMO_POLICY)
@@ -268,7 +308,8 @@ def test_live_test_against_the_lab_reads_each_host_through_jea_then_saves(
         qtbot, tasks: Tasks, tmp_path: Path) -> None:
     policy = Policy.from_text(demo_policy_text(), "policy.toml")
     with Lab.start(durations=Durations.instant(), jea_policy=policy) as lab:
-        d = FirstRunDialog(None, tasks, config_path=tmp_path / "config.toml", machine_policy="",
+        d = FirstRunDialog(None, tasks, config_path=tmp_path / "config.toml",
+                           machine_policy=str(DEMO_POLICY),
                            open_directory=lambda config: LabDirectory())
         qtbot.addWidget(d)
         fill(d, urls="ldaps://dc1.lab.example", domain="lab.example",

@@ -35,7 +35,7 @@ def test_a_configuration_without_policy_says_so(qapp: Any, tmp_path: Path, logs:
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[directory]\nurls = ["ldaps://127.0.0.1"]\ndomain = "lab.example"\n')
-    monkeypatch.setenv("HVCONSOLE_MACHINE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setattr("console.config.machine_config_path", lambda: tmp_path / "none.toml")
     shown: list[str] = []
     monkeypatch.setattr(ErrorDialog, "present",
                         classmethod(lambda cls, parent, title, sentence, details: shown.append(sentence)))
