@@ -37,7 +37,12 @@ def needs_escape(ch: str) -> bool:
     return unicodedata.category(ch) in _ESCAPED_CATEGORIES
 
 
+_NAMED = {"\n": "\\n", "\t": "\\t"}
+
+
 def _escape(ch: str) -> str:
+    if ch in _NAMED:
+        return _NAMED[ch]
     code = ord(ch)
     if code < 0x100:
         return f"\\x{code:02x}"

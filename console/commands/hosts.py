@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from ..hosts import ActionOutcome
 from ..inventory import DESTRUCTIVE_ACTIONS, VM, Action
 from ..session import Session, sign_in
 from ..text import one_line, plain
-from . import add_sign_in_options, read_password, setup
+from . import add_sign_in_options, print_json, read_password, setup
 
 EXIT_PENDING = 3  # the action was sent but not yet confirmed
 
@@ -76,13 +75,13 @@ def run_vms(args: argparse.Namespace) -> int:
         visible = [vm for vm, _ in s.policy.visible(s.identity, result.vms)]
         visible.sort(key=lambda vm: (vm.host.lower(), vm.name.lower(), vm.id))
         if args.json:
-            print(json.dumps({
+            print_json({
                 "user": s.identity.name,
                 "vms": [_vm_json(vm) for vm in visible],
                 "hosts": {name: {"status": str(r.status), "seconds": round(r.seconds, 3),
                                  "error": str(r.error) if r.error else None}
                           for name, r in result.hosts.items()},
-            }, indent=2, ensure_ascii=False))
+            })
         else:
             _print_table(visible)
             for name, r in result.hosts.items():

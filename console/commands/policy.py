@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping
 from datetime import date
@@ -11,6 +10,7 @@ from ..errors import ConsoleError, PolicyError
 from ..identity import Group, Identity
 from ..policy import PRIVILEGES, Decision, Policy, Reason, Target, normalize_sid, normalize_vm_id
 from ..text import one_line, plain
+from . import print_json
 
 # A SID no grant can name: a user given without --sid matches only through their groups.
 _UNNAMED_USER_SID = "S-1-0-0"
@@ -61,7 +61,7 @@ def run_explain(args: argparse.Namespace) -> int:
     decision = policy.evaluate(identity, target, today)
     global_ = policy.global_decision(identity, today)
     if args.json:
-        print(json.dumps(_as_json(policy, identity, target, decision, global_, today), indent=2))
+        print_json(_as_json(policy, identity, target, decision, global_, today))
         return 0
     cluster = f", cluster {target.cluster}" if target.cluster else ""
     print(one_line(f"{identity.name} on {target.name or target.vm_id} "

@@ -23,8 +23,8 @@ from ..identity import Identity
 from ..inventory import VM, HostFacts
 from ..policy import Policy
 from ..session import open_session
-from ..text import one_line, plain
-from . import add_sign_in_options, read_password, setup
+from ..text import one_line
+from . import add_sign_in_options, read_password, setup, write_document
 
 FORMATS = ("text", "csv", "html", "json")
 TABLES = ("findings", "permissions", "impact")
@@ -87,14 +87,13 @@ def _report_failures(failed: dict[str, ConsoleError]) -> None:
         print(one_line(f"{name}: not reviewed: {error}"), file=sys.stderr)
 
 
-def _emit(text: str, out: Path | None, terminal: bool) -> None:
+def _emit(text: str, out: Path | None, fmt: str) -> None:
+    """The document into FILE as it is, or on standard output (escaped for a terminal)."""
     if out is not None:
         out.write_text(text, encoding="utf-8", newline="")
         print(one_line(f"written to {out}"), file=sys.stderr)
     else:
-        sys.stdout.write(plain(text) if terminal else text)
-        if not text.endswith("\n"):
-            sys.stdout.write("\n")
+        write_document(text, fmt)
 
 
 def run_review(args: argparse.Namespace) -> int:
@@ -110,7 +109,7 @@ def run_review(args: argparse.Namespace) -> int:
                 "impact": core.impact_csv}[args.table](r)
     else:
         text = {"text": core.to_text, "html": core.to_html, "json": core.to_json}[args.format](r)
-    _emit(text, args.out, terminal=args.format == "text")
+    _emit(text, args.out, args.format)
     _report_failures(g.failed)
     return 1 if g.failed else 0
 
@@ -136,5 +135,5 @@ def run_impact(args: argparse.Namespace) -> int:
         text = core.to_json(review)
     else:
         text = core.impact_text(impact)
-    _emit(text, args.out, terminal=args.format == "text")
+    _emit(text, args.out, args.format)
     return 0
