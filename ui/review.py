@@ -18,15 +18,20 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFileDialog,
     QFormLayout,
+    QHeaderView,
     QHBoxLayout,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -38,14 +43,35 @@ from console.editor import Change, NewGrant, PolicyEditor
 from console.errors import ConsoleError, PolicyChanged
 from console.export import csv_text
 from console.inventory import VM, HostFacts
-from console.policy import SCOPE_KINDS, Grant
+from console.policy import SCOPE_KINDS, VERBS, Grant
 
 from .dialogs import Confirm
 from .errors import show_exception
 from .text import cell, plain_label, tip
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3
+SORT_ROLE = Qt.ItemDataRole.UserRole + 4  # what a column sorts by (else its text)
 Index = QModelIndex | QPersistentModelIndex
+
+SEVERITY_COLORS = {"high": QColor("#c62828"), "medium": QColor("#b26a00"), "low": QColor("#616161")}
+SEVERITY_RANK = {s: i for i, s in enumerate(core.SEVERITIES)}  # high first
+
+
+def kind_title(kind: str) -> str:
+    """A finding's kind as a person reads it: "over-broad" -> "Over-broad"."""
+    return kind.replace("-", " ").capitalize().replace("Vm ", "VM ").replace(" vm ", " VM ")
+
+
+def privilege_titles(privileges: Sequence[str]) -> str:
+    """Privileges as people name them ("Create checkpoints", not vm.checkpoint.create)."""
+    return ", ".join(privilege_title(p) for p in privileges)
+
+
+def privilege_title(privilege: str) -> str:
+    verb = VERBS.get(privilege, privilege)
+    for tail in (" of", " on", " to"):
+        verb = verb.removesuffix(tail)
+    return verb[:1].upper() + verb[1:]
 
 
 class RowsModel(QAbstractTableModel):
@@ -60,13 +86,20 @@ class RowsModel(QAbstractTableModel):
         self.rows: list[list[object]] = []
         self.objects: list[Any] = []
         self.tips: list[str] = []
+        self.sort_keys: list[Sequence[object]] = []
+        self.colors: list[QColor | None] = []
 
     def set_rows(self, rows: Sequence[Sequence[object]], objects: Sequence[Any] = (),
-                 tips: Sequence[str] = ()) -> None:
+                 tips: Sequence[str] = (), sort_keys: Sequence[Sequence[object]] = (),
+                 colors: Sequence[QColor | None] = ()) -> None:
+        """`sort_keys`: per row, one value per column to sort by; `colors`: per row, the first
+        column's text colour."""
         self.beginResetModel()
         self.rows = [list(r) for r in rows]
         self.objects = list(objects) or [None] * len(self.rows)
         self.tips = list(tips) or [""] * len(self.rows)
+        self.sort_keys = list(sort_keys)
+        self.colors = list(colors)
         self.endResetModel()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
@@ -81,10 +114,17 @@ class RowsModel(QAbstractTableModel):
         value = self.rows[index.row()][index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
             return cell("" if value is None else str(value))
-        if role == Qt.ItemDataRole.ToolTipRole and self.tips[index.row()]:
-            return tip(*self.tips[index.row()].splitlines())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            text = self.tips[index.row()] or ("" if value is None else str(value))
+            return tip(*text.splitlines()) if text else None
         if role == ROW_ROLE:
             return self.objects[index.row()]
+        if role == SORT_ROLE:
+            if self.sort_keys:
+                return self.sort_keys[index.row()][index.column()]
+            return "" if value is None else (value if isinstance(value, int) else str(value).lower())
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0 and self.colors:
+            return self.colors[index.row()]
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -94,15 +134,44 @@ class RowsModel(QAbstractTableModel):
         return None
 
 
-def _view(model: RowsModel) -> QTableView:
-    proxy = QSortFilterProxyModel(model)
+def _view(model: RowsModel, proxy: QSortFilterProxyModel | None = None) -> QTableView:
+    proxy = proxy or QSortFilterProxyModel(model)
     proxy.setSourceModel(model)
+    proxy.setSortRole(SORT_ROLE)
     view = QTableView()
     view.setModel(proxy)
     view.setSortingEnabled(True)
     view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
     view.horizontalHeader().setStretchLastSection(True)
+    view.setWordWrap(True)
     return view
+
+
+class FindingsFilter(QSortFilterProxyModel):
+    """The findings of one severity and one kind (or all)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.severity = ""
+        self.kind = ""
+
+    def choose(self, severity: str = "", kind: str = "") -> None:
+        begin = getattr(self, "beginFilterChange", None)  # Qt 6.9+; invalidateFilter before
+        if begin is None:
+            self.severity, self.kind = severity, kind
+            self.invalidateFilter()
+            return
+        begin()
+        self.severity, self.kind = severity, kind
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        source = self.sourceModel()
+        finding = source.index(source_row, 0, source_parent).data(ROW_ROLE)
+        if finding is None:
+            return True
+        return (not self.severity or finding.severity == self.severity) and \
+            (not self.kind or finding.kind == self.kind)
 
 
 class SaveAs:
@@ -139,21 +208,64 @@ class ReviewWindow(QWidget):
         self.review = review if review is not None else self._build()
 
         self.tabs = QTabWidget()
-        self.findings = RowsModel(["severity", "kind", "summary", "objects", "fix", "line"], self)
-        self.findings_view = _view(self.findings)
-        self.tabs.addTab(self.findings_view, "Findings")
+        self.findings = RowsModel(["Severity", "Finding", "What is wrong", "Concerns", "How to fix",
+                                   "Policy line"], self)
+        self.findings_filter = FindingsFilter(self)
+        self.findings_view = _view(self.findings, self.findings_filter)
+        self.findings_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # high first
+        header = self.findings_view.horizontalHeader()
+        header.setStretchLastSection(False)
+        # The sentences share the width; the short columns take what they need. No sideways
+        # scrolling at 1024x768 or at 150%.
+        for column, mode in enumerate(("fit", "fit", "stretch", "stretch", "stretch", "fit")):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch if mode == "stretch"
+                                        else QHeaderView.ResizeMode.ResizeToContents)
+        self.severity_choice, self.kind_choice = QComboBox(), QComboBox()
+        self.severity_choice.addItem("All severities", "")
+        for severity in core.SEVERITIES:
+            self.severity_choice.addItem(severity.capitalize(), severity)
+        self.kind_choice.addItem("All kinds", "")
+        for choice in (self.severity_choice, self.kind_choice):
+            choice.currentIndexChanged.connect(self._filter_findings)
+        self.finding_text = QPlainTextEdit()
+        self.finding_text.setReadOnly(True)  # plain text: names never become markup
+        self.finding_objects = QListWidget()
+        self.finding_objects.setToolTip(tip("Double-click a VM or a principal to see its rights"))
+        self.finding_objects.itemActivated.connect(self._open_object)
+        self.findings_view.selectionModel().currentRowChanged.connect(self._show_finding)
+        findings_page = QWidget()
+        page = QVBoxLayout(findings_page)
+        pick = QHBoxLayout()
+        pick.addWidget(plain_label("Show", selectable=False))
+        pick.addWidget(self.severity_choice)
+        pick.addWidget(self.kind_choice)
+        pick.addStretch(1)
+        page.addLayout(pick)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.findings_view)
+        details = QWidget()
+        below = QHBoxLayout(details)
+        below.setContentsMargins(0, 0, 0, 0)
+        below.addWidget(self.finding_text, 3)
+        below.addWidget(self.finding_objects, 1)
+        split.addWidget(details)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        page.addWidget(split)
+        self.tabs.addTab(findings_page, "Findings")
 
         self.vm_choice = QComboBox()
-        self.vm_model = RowsModel(["principal", "privileges", "denied"], self)
+        self.vm_model = RowsModel(["Principal", "May", "Denied by a deny grant"], self)
         self.tabs.addTab(self._chooser(self.vm_choice, self.vm_model, "Who can touch"), "By VM")
         self.principal_choice = QComboBox()
-        self.principal_model = RowsModel(["host", "VM", "privileges", "denied"], self)
+        self.principal_model = RowsModel(["Host", "VM", "May", "Denied by a deny grant"], self)
         self.tabs.addTab(self._chooser(self.principal_choice, self.principal_model, "What can"),
                          "By principal")
 
         impact = QWidget()
         self.host_choice = QComboBox()
-        self.impact_model = RowsModel(core.IMPACT_HEADER[1:], self)
+        self.impact_model = RowsModel([h.replace("_", " ").capitalize() for h in core.IMPACT_HEADER[1:]],
+                                      self)
         self.notice = QPlainTextEdit()
         self.notice.setReadOnly(True)  # QPlainTextEdit never interprets markup
         layout = QVBoxLayout(impact)
@@ -164,8 +276,9 @@ class ReviewWindow(QWidget):
 
         buttons = QHBoxLayout()
         self.buttons: dict[str, QPushButton] = {}
-        for key, label in (("csv", "Export CSV…"), ("html", "Export HTML report…"),
-                           ("json", "Export JSON…"), ("edit", "Edit policy…")):
+        for key, label in (("csv", "Export findings as CSV…"),
+                           ("html", "Export the whole review as HTML…"),
+                           ("json", "Export the whole review as JSON…"), ("edit", "Edit policy…")):
             button = QPushButton(label)
             button.clicked.connect(lambda _=False, k=key: self._button(k))
             buttons.addWidget(button)
@@ -177,6 +290,7 @@ class ReviewWindow(QWidget):
         root.addWidget(self.tabs)
         root.addLayout(buttons)
 
+        self.tabs.currentChanged.connect(self._name_csv_export)
         self.vm_choice.currentIndexChanged.connect(self._show_vm)
         self.principal_choice.currentIndexChanged.connect(self._show_principal)
         self.host_choice.currentIndexChanged.connect(self._show_host)
@@ -208,7 +322,21 @@ class ReviewWindow(QWidget):
         r = self.review
         self.status.setText(f"{len(r.findings)} findings; {len(self.inventory)} hosts; policy "
                             f"sha256 {r.policy_digest[:16]}")
-        self.findings.set_rows(core.finding_rows(r), list(r.findings))
+        findings = list(r.findings)
+        self.findings.set_rows(
+            [[f.severity.capitalize(), kind_title(f.kind), f.summary, "; ".join(f.objects), f.fix,
+              f.line] for f in findings], findings,
+            [f"{f.summary}\n{f.fix}" for f in findings],
+            [(SEVERITY_RANK.get(f.severity, 9), kind_title(f.kind), f.summary.lower(),
+              "; ".join(f.objects).lower(), f.fix.lower(), f.line or 0) for f in findings],
+            [SEVERITY_COLORS.get(f.severity) for f in findings])
+        self.kind_choice.blockSignals(True)
+        while self.kind_choice.count() > 1:
+            self.kind_choice.removeItem(1)
+        for kind in sorted({f.kind for f in findings}):
+            self.kind_choice.addItem(kind_title(kind), kind)
+        self.kind_choice.blockSignals(False)
+        self._show_finding()
         vms = list(dict.fromkeys((p.vm_id, p.vm_name, p.host) for p in r.permissions))
         for combo, items in ((self.vm_choice, [(f"{n} ({h})", i) for i, n, h in vms]),
                              (self.principal_choice,
@@ -233,21 +361,69 @@ class ReviewWindow(QWidget):
     def _show_vm(self) -> None:
         key = self.vm_choice.currentData()
         rows = [p for p in self.review.permissions if p.vm_id == key and (p.privileges or p.denied)]
-        self.vm_model.set_rows([[p.principal.name, " ".join(p.privileges), " ".join(p.denied)]
-                                for p in rows], rows, [p.why for p in rows])
+        self.vm_model.set_rows([[p.principal.name, privilege_titles(p.privileges),
+                                 privilege_titles(p.denied)] for p in rows], rows, [p.why for p in rows])
 
     def _show_principal(self) -> None:
         key = self.principal_choice.currentData()
         rows = [p for p in (*self.review.global_permissions, *self.review.permissions)
                 if p.principal.sid == key and (p.privileges or p.denied)]
         self.principal_model.set_rows(
-            [[p.host or "(global)", p.vm_name, " ".join(p.privileges), " ".join(p.denied)]
-             for p in rows], rows, [p.why for p in rows])
+            [[p.host or "(global)", p.vm_name, privilege_titles(p.privileges),
+              privilege_titles(p.denied)] for p in rows], rows, [p.why for p in rows])
 
     def _show_host(self) -> None:
         impact = self.review.impact(self.host_choice.currentData() or "")
         self.impact_model.set_rows([r[1:] for r in core.impact_rows(impact)] if impact else [])
         self.notice.setPlainText(impact.notice if impact else "")
+
+    def _filter_findings(self) -> None:
+        self.findings_filter.choose(self.severity_choice.currentData() or "",
+                                    self.kind_choice.currentData() or "")
+        self._show_finding()
+
+    def selected_finding(self) -> core.Finding | None:
+        index = self.findings_view.selectionModel().currentIndex()
+        return index.data(ROW_ROLE) if index.isValid() else None
+
+    def _show_finding(self, *_: Any) -> None:
+        """The whole finding below the table, and the objects it concerns."""
+        f = self.selected_finding()
+        self.finding_objects.clear()
+        if f is None:
+            shown = self.findings_filter.rowCount()
+            self.finding_text.setPlainText(f"{shown} of {self.findings.rowCount()} findings shown. "
+                                           "Select one to read it whole.")
+            return
+        line = f"\nPolicy line {f.line}." if f.line else ""
+        self.finding_text.setPlainText(f"{f.severity.capitalize()}: {kind_title(f.kind)}\n\n"
+                                       f"{f.summary}\n\nHow to fix: {f.fix}{line}")
+        for name in f.objects:
+            item = QListWidgetItem(cell(name))
+            item.setData(ROW_ROLE, name)
+            self.finding_objects.addItem(item)
+
+    def _open_object(self, item: QListWidgetItem) -> None:
+        self.open_object(str(item.data(ROW_ROLE)))
+
+    def open_object(self, name: str) -> bool:
+        """Show the rights around a VM or principal a finding names ("shop-web01 (id)",
+        "LAB\\x → role on ... (line 9)"), or a host's impact; False when it names none of these."""
+        text = cell(name)
+        for combo, tab in ((self.principal_choice, 2), (self.vm_choice, 1), (self.host_choice, 3)):
+            for i in range(combo.count()):
+                label = combo.itemText(i).split(" (")[0] if combo is self.vm_choice \
+                    else combo.itemText(i)
+                if text == label or text.startswith((label + " (", label + " →")):
+                    combo.setCurrentIndex(i)
+                    self.tabs.setCurrentIndex(tab)
+                    return True
+        return False
+
+    def _name_csv_export(self, index: int) -> None:
+        self.buttons["csv"].setText(("Export findings as CSV…", "Export who can touch this VM as CSV…",
+                                     "Export what this principal can do as CSV…",
+                                     "Export this host's impact as CSV…")[index])
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -271,12 +447,15 @@ class ReviewWindow(QWidget):
                 model = self.vm_model if index == 1 else self.principal_model
                 text = csv_text(core.PERMISSION_HEADER, core.permission_rows(model.objects))
             else:
-                text = core.findings_csv(r)
+                text = core.findings_csv(r)  # every finding, whatever the filters show
         else:
             text = core.to_html(r) if kind == "html" else core.to_json(r)
-        path = SaveAs.ask(self, "Export", f"review.{kind}")
+        what = (self.buttons["csv"].text() if kind == "csv" else self.buttons[kind].text())
+        what = what.removeprefix("Export ").removesuffix("…")
+        path = SaveAs.ask(self, f"Export {what}", f"review.{kind}")
         if path is not None:
             path.write_text(text, encoding="utf-8", newline="")
+            self.status.setText(f"Exported {what} to {path}.")
         return path
 
     def open_editor(self) -> PolicyEditorDialog | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtCore import QItemSelectionModel, Qt
 
 from console.audit import AuditTrail
 from console.identity import Group, Identity
@@ -47,7 +47,7 @@ def window(qtbot, world, who: Identity) -> ReviewWindow:  # type: ignore[no-unty
 def test_review_screen_shows_findings_permissions_and_impact(qtbot, qtmodeltester, world) -> None:  # type: ignore[no-untyped-def]
     w = window(qtbot, world, RITA)
     qtmodeltester.check(w.findings)
-    kinds = {w.findings.rows[r][1] for r in range(w.findings.rowCount())}
+    kinds = {f.kind for f in w.findings.objects}
     assert {"tiers-together", "host-classification", "over-broad", "vm-undocumented"} <= kinds
     # untrusted names are cells, never markup
     summaries = [str(w.findings.rows[r][2]) for r in range(w.findings.rowCount())]
@@ -57,11 +57,51 @@ def test_review_screen_shows_findings_permissions_and_impact(qtbot, qtmodelteste
             for r in range(w.principal_model.rowCount())}
     assert {vm for vm, (held, _) in rows.items() if held} == {
         "shop-web02", "office-print", "office-files"}
-    assert rows["payroll-db"][0] == "" and "vm.view" in str(rows["payroll-db"][1])  # the deny
+    assert rows["payroll-db"][0] == "" and "View" in str(rows["payroll-db"][1])  # the deny
     w.host_choice.setCurrentIndex(w.host_choice.findText("HV01"))
     assert w.impact_model.rowCount() == 4
     assert "shop-db01: Running, shop/db, owner Olivia Owner" in w.notice.toPlainText()
     assert not w.buttons["edit"].isEnabled()  # rita only reads
+
+
+def test_findings_read_at_a_glance(qtbot, world) -> None:  # type: ignore[no-untyped-def]
+    from ui.review import privilege_title
+
+    w = window(qtbot, world, RITA)
+    w.show()
+    view, proxy = w.findings_view, w.findings_filter
+    assert [proxy.headerData(c, Qt.Orientation.Horizontal) for c in range(3)] == [
+        "Severity", "Finding", "What is wrong"]
+    # Severity sorts by weight, not by its letters: every High before every Medium before Low.
+    shown = [proxy.index(r, 0).data() for r in range(proxy.rowCount())]
+    rank = {"High": 0, "Medium": 1, "Low": 2}
+    assert shown == sorted(shown, key=rank.__getitem__) and shown[0] == "High"
+    assert proxy.index(0, 0).data(Qt.ItemDataRole.ForegroundRole) is not None  # coloured
+    # The whole finding and its objects below the table.
+    view.selectRow(0)
+    view.selectionModel().setCurrentIndex(proxy.index(0, 0), QItemSelectionModel.SelectionFlag.Current)
+    finding = w.selected_finding()
+    assert finding is not None and finding.summary in w.finding_text.toPlainText()
+    assert finding.fix in w.finding_text.toPlainText()
+    assert w.finding_objects.count() == len(finding.objects)
+    # Filters by severity and kind.
+    w.severity_choice.setCurrentIndex(w.severity_choice.findData("low"))
+    assert proxy.rowCount() and all(proxy.index(r, 0).data() == "Low" for r in range(proxy.rowCount()))
+    w.severity_choice.setCurrentIndex(0)
+    w.kind_choice.setCurrentIndex(w.kind_choice.findData("over-broad"))
+    assert proxy.rowCount() == sum(f.kind == "over-broad" for f in w.findings.objects) > 0
+    # A principal a finding names opens its rights.
+    over_broad = next(f for f in w.findings.objects if f.kind == "over-broad")
+    assert any(w.open_object(name) for name in over_broad.objects)
+    assert w.tabs.currentIndex() in (1, 2)
+    assert not w.open_object("no such thing")
+    # Privileges as people name them, and each export says what it writes.
+    assert privilege_title("vm.checkpoint.create") == "Create checkpoints"
+    assert privilege_title("vm.media") == "Mount media"
+    w.tabs.setCurrentIndex(1)
+    assert w.buttons["csv"].text() == "Export who can touch this VM as CSV…"
+    w.tabs.setCurrentIndex(0)
+    assert w.buttons["csv"].text() == "Export findings as CSV…"
 
 
 def test_export_writes_what_the_core_exports(qtbot, world, tmp_path: Path,
@@ -72,6 +112,7 @@ def test_export_writes_what_the_core_exports(qtbot, world, tmp_path: Path,
     assert w.export("html") == target
     page = target.read_text(encoding="utf-8")
     assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold" not in page
+    assert w.status.text() == f"Exported the whole review as HTML to {target}."
 
 
 def test_editor_dialog_proposes_shows_diff_and_saves(qtbot, world, answers) -> None:  # type: ignore[no-untyped-def]
