@@ -91,7 +91,7 @@ def test_iss_reads_the_icon_and_keeps_the_persons_configuration() -> None:
     assert re.search(r"^PrivilegesRequired=lowest$", text, re.M)
     # Uninstalling never deletes the person's configuration (it deletes only what it installed).
     assert "[UninstallDelete]" not in text and "[Code]" not in text
-    assert not re.search(r"\{(user|local|common)appdata\}", text, re.I)
+    assert not re.search(r"\{(user|local)appdata\}", text, re.I)
     # A Start menu entry that runs the windowed program.
     assert re.search(r'^Name: "\{autoprograms\}\\[^"]+"; Filename: "\{app\}\\\{#AppExe\}"', text, re.M)
     assert ("Icons", r"{app}\hvconsolew.exe") in iss_references(text, ROOT / "dist" / "hvconsole")
@@ -170,3 +170,42 @@ def test_iss_files_exist_in_the_build_output(frozen: Path) -> None:
     refs = iss_references(ISS.read_text(encoding="utf-8"), frozen)
     assert {section for section, _ in refs} == {"Setup", "Files", "Icons"}
     assert missing_references(frozen) == []
+
+
+def iss_section(text: str, name: str) -> list[str]:
+    """The entries of one section, comments left out."""
+    lines, inside = [], False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            inside = line == f"[{name}]"
+        elif inside and line and not line.startswith((";", "#")):
+            lines.append(line)
+    return lines
+
+
+def test_iss_makes_the_machine_folder_writable_by_administrators_only() -> None:
+    text = ISS.read_text(encoding="utf-8")
+    (folder,) = [d for d in iss_section(text, "Dirs") if "{commonappdata}" in d]
+    assert folder.startswith('Name: "{commonappdata}\\hvconsole";')
+    permissions = re.search(r"Permissions: ([^;]+);", folder)
+    assert permissions is not None
+    assert set(permissions.group(1).split()) == {"admins-full", "system-full", "users-readexec"}
+    # Only an all-users (administrator) install can create it; never removed by an uninstall.
+    assert "Check: IsAdminInstallMode" in folder and "uninsneveruninstall" in folder
+    # Permissions only add entries: what ProgramData passes down (Users may create files there)
+    # is removed, and the folder is Administrators', not the installing account's.
+    icacls = [r for r in iss_section(text, "Run") if r.startswith('Filename: "{sys}\\icacls.exe"')]
+    assert len(icacls) == 2 and all("Check: IsAdminInstallMode" in r for r in icacls)
+    assert all('""{commonappdata}\\hvconsole""' in r for r in icacls)
+    restrict = icacls[0]
+    assert "/inheritance:r" in restrict and "/grant:r" in restrict
+    grants = re.findall(r"\*(S-1-5-[\d-]+):\(OI\)\(CI\)(\w+)", restrict)
+    assert dict(grants) == {"S-1-5-18": "F", "S-1-5-32-544": "F", "S-1-5-32-545": "RX"}
+    assert "/setowner *S-1-5-32-544" in icacls[1] and "/T" not in icacls[1]
+    # Nothing anyone else could use to write there.
+    assert not re.search(r"users-(modify|full|write)|everyone-|authusers-(modify|full|write)",
+                         text, re.I)
+    # The restriction runs during the install, before the console may be started from its end.
+    run = iss_section(text, "Run")
+    assert run.index(icacls[1]) < next(i for i, r in enumerate(run) if "postinstall" in r)
