@@ -186,7 +186,8 @@ class ScriptedHost:
 
     def power(self, vm_id: str, action: str) -> ActionOutcome:
         self.calls.append(("power", vm_id, action))
-        return self.answers.get(action, ActionOutcome("ok", "Running" if action == "start" else "Off"))
+        return self.answers.get(action, ActionOutcome(
+            "ok", "Running" if action == "start" else "Off", f"VM {vm_id}: {action} done."))
 
     def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
                    name: str | None = None) -> ActionOutcome:
@@ -214,7 +215,7 @@ class ScriptedPool:
         return done
 
 
-DRIVES = (DvdDrive("SCSI", 0, 1, None), DvdDrive("SCSI", 0, 2, "D:\\ISO\\old.iso"))
+DRIVES = (DvdDrive("SCSI", 0, 1, None), DvdDrive("SCSI", 1, 1, "D:\\ISO\\old.iso"))
 SHOP_WEB01 = VM("HV01", WEB01, "shop-web01", "Running", shutdown_service=True, dvd_drives=DRIVES[:1],
                 checkpoints=(Checkpoint("c1", "before 4.3", "Production", None, None, state="Off"),))
 
@@ -243,7 +244,8 @@ def test_a_restart_waits_for_a_shutdown_that_outlasts_its_call(audit: AuditTrail
         ("shutdown", "allowed", "step 1 of 2", ""),
         ("shutdown", "pending", "", "HV01 has not answered in time"),
         ("start", "allowed", "step 2 of 2", ""), ("start", "ok", "", "")]
-    # Both privileges a restart needs are the grounds of each step.
+    # An outcome's error is its message unless it ended ok; both privileges a restart needs are
+    # the grounds of each step.
     reason = audit.records()[0].reason
     assert reason.split("; ") == [
         "olivia may shut down shop-web01: member of LAB\\HV-Shop-Owners → role owner on "
@@ -280,16 +282,16 @@ def test_media_go_to_the_chosen_drive_with_the_hosts_iso_library(audit: AuditTra
     olivia = person("olivia")
     service.perform(olivia, vm, Action.MOUNT_ISO, path="D:\\ISO\\new.iso",
                     controller_type="scsi", controller=0, location=1)
-    service.perform(olivia, vm, Action.EJECT, controller_type="SCSI", controller=0, location=2)
+    service.perform(olivia, vm, Action.EJECT, controller_type="SCSI", controller=1, location=1)
     assert host.calls == [
         ("media", WEB01, "mount", "SCSI", 0, 1, "D:\\ISO\\new.iso", ["D:\\ISO\\"]),
-        ("media", WEB01, "eject", "SCSI", 0, 2, None, ["D:\\ISO\\"])]
+        ("media", WEB01, "eject", "SCSI", 1, 1, None, ["D:\\ISO\\"])]
     with pytest.raises(InvalidParameter, match=r"^Choose the ISO file to mount on shop-web01\.$"):
         service.perform(olivia, vm, Action.MOUNT_ISO, controller_type="SCSI", controller=0,
                         location=1)
     with pytest.raises(InvalidParameter) as raised:
         service.perform(olivia, vm, Action.EJECT)
-    assert str(raised.value) == "shop-web01 has several DVD drives (SCSI 0:1, SCSI 0:2); choose one."
+    assert str(raised.value) == "shop-web01 has several DVD drives (SCSI 0:1, SCSI 1:1); choose one."
     with pytest.raises(InvalidParameter) as raised:
         service.perform(olivia, vm, Action.EJECT, controller_type="IDE")
     assert str(raised.value) == "shop-web01 has no DVD drive at that controller and location."
