@@ -31,17 +31,24 @@ class ActionSpec:
 # Shortcuts follow Hyper-V's Virtual Machine Connection where it has one.
 SPECS: dict[Action, ActionSpec] = {s.action: s for s in (
     ActionSpec(Action.START, "&Start", "start", "Ctrl+S", pending_label="starting"),
-    ActionSpec(Action.SHUTDOWN, "Shut &Down", "shut down", "Ctrl+D", pending_label="shutting down"),
+    ActionSpec(Action.SHUTDOWN, "Shut &Down", "shut down", "Ctrl+D",
+               "The guest's operating system shuts down: its programs close, and its users and "
+               "services are cut off until someone starts it again.", "shutting down"),
     ActionSpec(Action.RESTART, "Res&tart (guest)", "restart", "Ctrl+Shift+R",
-               pending_label="restarting"),
+               "The guest's operating system shuts down and starts again: its programs close, and "
+               "its users and services are cut off for the time it takes.", "restarting"),
     ActionSpec(Action.TURNOFF, "Turn &Off", "turn off", "Ctrl+O",
                "Unsaved work in the guest is lost, as if the power cord were pulled.",
                "turning off"),
     ActionSpec(Action.RESET, "R&eset", "reset", "Ctrl+E",
                "Unsaved work in the guest is lost: the VM restarts at once without shutting down.",
                "resetting"),
-    ActionSpec(Action.SAVE, "S&ave", "save", "Ctrl+Shift+A", pending_label="saving"),
-    ActionSpec(Action.PAUSE, "&Pause", "pause", "Ctrl+P", pending_label="pausing"),
+    ActionSpec(Action.SAVE, "S&ave", "save", "Ctrl+Shift+A",
+               "The guest stops where it is and its memory is written to disk: its users and "
+               "services are cut off until someone starts it again.", "saving"),
+    ActionSpec(Action.PAUSE, "&Pause", "pause", "Ctrl+P",
+               "The guest stops running until resumed: its network connections may time out.",
+               "pausing"),
     ActionSpec(Action.RESUME, "Res&ume", "resume", "Ctrl+R", pending_label="resuming"),
     ActionSpec(Action.DELETE_SAVED_STATE, "Delete Saved State", "delete the saved state of",
                "", "The saved memory is lost (with unsaved work in the guest); "
@@ -71,13 +78,17 @@ TOOLBAR_ACTIONS: tuple[Action, ...] = (
 # Power actions may act on several VMs at once; the others act on one VM (and one checkpoint).
 BULK_ACTIONS = POWER_ACTIONS
 NEEDS_CHECKPOINT = CHECKPOINT_ACTIONS - {Action.CHECKPOINT_CREATE}
-assert set(SPECS) == set(Action) and DESTRUCTIVE_ACTIONS.issubset(a for a, s in SPECS.items() if s.loses)
+# Asked before they run: every action that loses data or interrupts a running guest.
+ASKS = DESTRUCTIVE_ACTIONS | {Action.SHUTDOWN, Action.RESTART, Action.SAVE, Action.PAUSE}
+assert set(SPECS) == set(Action) and {a for a, s in SPECS.items() if s.loses} == ASKS
 
 
 def availability(action: Action, vms: Sequence[VM], privileges: Callable[[VM], frozenset[str]],
                  checkpoint_selected: bool = False,
-                 busy: Callable[[VM], bool] = lambda vm: False) -> tuple[bool, str]:
-    """(enabled, reason) for `action` on the selection; the reason names the VM concerned."""
+                 busy: Callable[[VM], bool] = lambda vm: False,
+                 contact: Callable[[VM], str] = lambda vm: "") -> tuple[bool, str]:
+    """(enabled, reason) for `action` on the selection; the reason names the VM concerned, and
+    for a right the person lacks, whom to ask (the VM's or its host's contact in the policy)."""
     spec = SPECS[action]
     if not vms:
         return False, "Select a VM first."
@@ -86,8 +97,10 @@ def availability(action: Action, vms: Sequence[VM], privileges: Callable[[VM], f
     for vm in vms:
         missing = REQUIRED_PRIVILEGES[action] - privileges(vm)
         if missing:
+            ask = contact(vm)
             return False, (f"You may not {spec.verb} {vm.name}: the policy does not grant you "
-                           f"{', '.join(sorted(missing))} on it.")
+                           f"{', '.join(sorted(missing))} on it."
+                           + (f" {ask} can grant it." if ask else ""))
     for vm in vms:
         ok, why = allowed_by_state(vm, action)
         if not ok:

@@ -40,12 +40,12 @@ from PySide6.QtWidgets import (
 from console.errors import ConsoleError, CredentialsRejected
 from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
-from console.inventory import DESTRUCTIVE_ACTIONS, TRANSITIONAL_STATES, VM, Action, after_action
+from console.inventory import TRANSITIONAL_STATES, VM, Action, after_action
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
 
-from .actions import NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
+from .actions import ASKS, NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
 from .activity import ActivityWindow
 from .app import Services
 from .details import DetailsPane
@@ -599,7 +599,14 @@ class MainWindow(QMainWindow):
         return availability(
             action, [r.vm for r in rows.values()], lambda vm: rows[vm.key].privileges,
             checkpoint_selected=self.details.selected_checkpoint() is not None,
-            busy=lambda vm: vm.key in self._busy)
+            busy=lambda vm: vm.key in self._busy, contact=self._contact)
+
+    def _contact(self, vm: VM) -> str:
+        """Who can grant rights on a VM: its contact in the policy, else its host's."""
+        row = self.model.row_for(vm.key)
+        contact = str(getattr(row.doc, "contact", "") or "") if row is not None else ""
+        host = self.services.policy.host(vm.host)
+        return contact or (host.contact if host is not None else "")
 
     def update_actions(self) -> None:
         for action, qaction in self.qactions.items():
@@ -828,7 +835,7 @@ class MainWindow(QMainWindow):
             checkpoint = self.details.selected_checkpoint()
             assert checkpoint is not None  # availability() requires one
             params["checkpoint_id"] = checkpoint.id
-        if action in DESTRUCTIVE_ACTIONS and not self._confirm(action, vms, params):
+        if action in ASKS and not self._confirm(action, vms, params):
             return
         if action is Action.MOUNT_ISO:
             self._choose_iso(vms[0])
@@ -847,6 +854,10 @@ class MainWindow(QMainWindow):
             checkpoint = vms[0].checkpoint(params["checkpoint_id"])
             name = checkpoint.name if checkpoint else params["checkpoint_id"]
             text = f"{title} “{name}” of {vms[0].name} on {vms[0].host}?"
+            if action is Action.CHECKPOINT_APPLY and checkpoint is not None:
+                # Restore-VMSnapshot leaves the VM as the checkpoint captured it.
+                after = "Saved (with the checkpoint's memory)" if checkpoint.holds_memory else "Off"
+                text += f"\nAfterwards {vms[0].name} is {after}."
         else:
             text = f"{title}?\n" + "\n".join(f"• {vm.name} on {vm.host}" for vm in vms)
         return Confirm.ask(self, title, text, spec.loses, yes=title)

@@ -214,6 +214,8 @@ def test_checkpoint_create_and_apply(open_as, answers) -> None:
     assert status == "ok", message
     confirm = [a for a in answers.asked if a[0] == "confirm"][-1]
     assert "before <b>update</b>" in confirm[2] and "lost" in confirm[3]
+    # It says how the VM will be: a production checkpoint (the VM's type) holds no memory.
+    assert new.kind == "Production (no memory)" and "Afterwards shop-app01 is Off." in confirm[2]
 
 
 def test_mount_an_iso_from_the_library_and_eject(open_as, answers) -> None:
@@ -538,7 +540,8 @@ def test_a_few_hosts_get_an_entry_each(qtbot) -> None:
     assert not bar.compact and sorted(bar.labels) == ["hv01", "hv02", "hv03"]
 
 
-def test_stop_waiting_for_an_action_says_the_host_may_still_do_it(world: World, open_as) -> None:
+def test_stop_waiting_for_an_action_says_the_host_may_still_do_it(world: World, open_as,
+                                                                  answers) -> None:
     olivia = open_as("olivia")
     window = olivia.window
     assert not window.progress.stop_button.isEnabled()  # nothing running
@@ -657,3 +660,26 @@ def test_a_cut_off_cell_shows_its_whole_text_when_hovered(open_as) -> None:
     table.setColumnWidth(owner, 400)
     wide = QHelpEvent(QEvent.Type.ToolTip, QPoint(1, 1), QPoint(1, 1))
     assert not table.itemDelegate().helpEvent(wide, table, option, index)  # all of it shows
+
+
+def test_every_action_that_interrupts_a_guest_asks_naming_each_vm(open_as, answers) -> None:
+    olivia = open_as("olivia")
+    running = sorted(r.vm.name for r in olivia.window.model.rows if r.vm.state == "Running")[:2]
+    assert len(running) == 2
+    olivia.select(*running)
+    answers.confirm = False
+    for action in (Action.SHUTDOWN, Action.RESTART, Action.SAVE, Action.PAUSE):
+        answers.asked.clear()
+        olivia.window.trigger(action)
+        (kind, title, text, details), = answers.asked
+        assert kind == "confirm" and all(f"{name} on HV" in text for name in running), text
+        assert "cut off" in details or "time out" in details
+    olivia.wait_idle()
+    assert olivia.world.services.audit.records() == []  # nothing was sent
+
+
+def test_a_right_you_lack_says_who_can_grant_it(open_as) -> None:
+    henry = open_as("henry")
+    henry.select("office-files")
+    tooltip = henry.window.qactions[Action.TURNOFF].toolTip()
+    assert "does not grant you vm.turnoff" in tooltip and "can grant it" in tooltip
