@@ -64,12 +64,17 @@ def user_log_dir() -> Path:
 class DirectoryConfig:
     urls: list[str] = field(default_factory=list)
     domain: str = ""  # DNS name (lab.example) added to bare user names
-    netbios: str = ""  # NetBIOS name (LAB); derived from the domain's first label when empty
+    # NetBIOS name (LAB): only when the domain controller does not say it (its LDAP ping does);
+    # derived from the domain's first label when empty
+    netbios: str = ""
     base_dn: str = ""  # discovered from the rootDSE when empty
     ca_file: str = ""
     start_tls: bool = False
     timeout: float = 5.0
     skip_certificate_check: bool = False
+    # Domains this one trusts (NetBIOS or DNS names): their accounts are refused with a sentence
+    # saying why (the console asks only this domain's controllers), not as unknown domains.
+    trusted_domains: list[str] = field(default_factory=list)
 
     @property
     def netbios_name(self) -> str:
@@ -137,6 +142,9 @@ class Config:
             timeout=_positive(d.get("timeout", 5.0), "directory.timeout", source),
             skip_certificate_check=_bool(d.get("skip_certificate_check", False),
                                          "directory.skip_certificate_check", source),
+            trusted_domains=[_string(t, f"directory.trusted_domains[{i}]", source) for i, t in
+                             enumerate(_list(d.get("trusted_domains", []),
+                                             "directory.trusted_domains", source))],
         )
         hosts: list[HostConfig] = []
         for i, h in enumerate(_list(data.get("hosts", []), "hosts", source)):

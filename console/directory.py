@@ -8,6 +8,16 @@ would count one more bad password toward the account's lockout.
 Who someone is comes from their token, not from a name: tokenGroups (every group, nested ones and
 the primary group included) resolved to names in one search, so sign-in costs the bind plus three
 searches however deep the nesting.
+
+The domain a person types (`LAB\\adam`, `adam@lab.example`) must be the directory's own: its DNS
+and NetBIOS names come from the domain controller itself, in an LDAP ping (the rootDSE's Netlogon
+attribute, which answers without a bind) on the connection before the bind. Any other domain is
+refused with a sentence before anything is bound, so `CHILD\\adam` never becomes LAB\\adam (whose
+account would then take a bad password at every host call). Domains this one trusts
+(directory.trusted_domains) are refused too, with a sentence saying why: checking their accounts
+would need their own domain controllers, which the console does not ask. A controller that does not
+answer the ping is asked for its defaultNamingContext instead, and the NetBIOS name is then read
+from the domain's crossRef right after the bind, before the identity is used.
 """
 from __future__ import annotations
 
@@ -27,7 +37,7 @@ from ldap3.core.exceptions import LDAPCertificateError, LDAPException
 from ldap3.protocol.formatters.formatters import format_sid
 from ldap3.utils.conv import escape_filter_chars
 
-from .config import DirectoryConfig
+from .config import INSECURE_DIRECTORY, DirectoryConfig
 from .errors import ConfigError, DirectoryError, DirectoryUnavailable, SignInError
 from .identity import WELL_KNOWN_LOGON_SIDS, Group, Identity
 
@@ -39,8 +49,7 @@ UAC_DISABLED = 0x2
 NEVER_EXPIRES = (0, 0x7FFFFFFFFFFFFFFF)
 SID_PATTERN = re.compile(r"S-1-\d+(-\d+)+", re.IGNORECASE)
 DATA_CODE = re.compile(r"\bdata ([0-9a-f]{3,8})\b", re.IGNORECASE)
-UNVERIFIED_WARNING = ("The directory's certificate is not checked (skip_certificate_check): "
-                      "anyone on the network path could read passwords. Use this only in a lab.")
+UNVERIFIED_WARNING = INSECURE_DIRECTORY
 
 _BAD_CREDENTIALS = ("bad_credentials", "The user name or password is incorrect.")
 # AD's bind diagnostics ("... AcceptSecurityContext error, data 52e, ...") to (code, sentence).
@@ -126,6 +135,94 @@ def parse_username(username: str, domain: str) -> Account:
     raise SignInError("Enter the user name as name, name@domain or DOMAIN\\name.", "bad_username")
 
 
+@dataclass(frozen=True)
+class DomainNames:
+    """A domain's names, as its domain controller gives them."""
+
+    dns: str  # lab.example
+    netbios: str  # LAB; "" while it is not known
+
+    def __str__(self) -> str:
+        return f"{self.netbios} ({self.dns})" if self.netbios else self.dns
+
+
+# The LDAP ping: a search of the rootDSE for Netlogon, answered without a bind; NtVer asks for
+# NETLOGON_NT_VERSION_5 | NETLOGON_NT_VERSION_5EX, so the answer is a
+# NETLOGON_SAM_LOGON_RESPONSE_EX (MS-ADTS 6.3.1.9, opcode 23).
+NETLOGON_FILTER = "(&(NtVer=\\06\\00\\00\\00))"  # an AND, as the ping is written
+_LOGON_SAM_LOGON_RESPONSE_EX = 23
+
+
+def netlogon_names(data: bytes) -> DomainNames:
+    """The domain's DNS and NetBIOS names from a NETLOGON_SAM_LOGON_RESPONSE_EX: after the opcode,
+    Sbz, flags and the domain GUID (24 bytes), DnsForestName, DnsDomainName, DnsHostName and
+    NetbiosDomainName, each a name of RFC 1035 labels with compression. ValueError when `data`
+    is not such an answer."""
+    if len(data) < 25 or int.from_bytes(data[:2], "little") != _LOGON_SAM_LOGON_RESPONSE_EX:
+        raise ValueError("not a NETLOGON_SAM_LOGON_RESPONSE_EX")
+    offset, names = 24, []
+    for _ in range(4):
+        name, offset = _netlogon_name(data, offset)
+        names.append(name)
+    if not names[1] or not names[3]:
+        raise ValueError("the answer names no domain")
+    return DomainNames(names[1], names[3])
+
+
+def _netlogon_name(data: bytes, offset: int) -> tuple[str, int]:
+    labels: list[str] = []
+    end: int | None = None
+    for _ in range(64):  # a bound on compression pointers, so a loop of them ends
+        if offset >= len(data):
+            raise ValueError("a name runs past the end of the answer")
+        length = data[offset]
+        if length == 0:
+            return ".".join(labels), end if end is not None else offset + 1
+        if length & 0xC0 == 0xC0:
+            if offset + 1 >= len(data):
+                raise ValueError("a name runs past the end of the answer")
+            if end is None:
+                end = offset + 2
+            offset = ((length & 0x3F) << 8) | data[offset + 1]
+            continue
+        labels.append(data[offset + 1:offset + 1 + length].decode("utf-8"))
+        offset += 1 + length
+    raise ValueError("a name of the answer does not end")
+
+
+def checked_account(account: Account, names: DomainNames, trusted: Iterable[str] = (),
+                    configured_domain: str = "") -> Account:
+    """The account to bind, once the domain the person typed is known to be the directory's:
+    its DNS name (`lab.example\\adam` is bound as adam@lab.example) or its NetBIOS name. A
+    NetBIOS prefix while the NetBIOS name is not known yet is left for the check after the bind.
+    SignInError (foreign_domain, trusted_domain) for any other domain; ConfigError when a bare
+    name got a directory.domain that is not the directory's."""
+    typed = account.netbios or account.upn.rpartition("@")[2]
+    if not names.dns:
+        return account  # nothing known yet: checked after the bind
+    label = names.netbios or names.dns
+    if typed.lower() == names.dns.lower():
+        return Account(f"{account.sam}@{names.dns}", account.sam, upn=f"{account.sam}@{names.dns}") \
+            if account.netbios else account
+    if names.netbios and typed.lower() == names.netbios.lower():
+        return account if account.netbios else \
+            Account(f"{names.netbios}\\{account.sam}", account.sam, netbios=names.netbios)
+    if account.netbios and not names.netbios:
+        return account  # its NetBIOS name is read after the bind, before anything uses it
+    if typed.lower() in {t.lower() for t in trusted}:
+        raise SignInError(
+            f"{typed} is a domain that {label} trusts, but the console signs in only accounts of "
+            f"{names}: checking an account of {typed} would need {typed}'s own domain "
+            f"controllers, which it does not ask. Sign in with an account of {label}.",
+            "trusted_domain")
+    if configured_domain and typed.lower() == configured_domain.lower():
+        raise ConfigError(f"directory.domain is {configured_domain}, but the directory's domain is "
+                          f"{names.dns}: set directory.domain = \"{names.dns}\".",
+                          "directory.domain")
+    raise SignInError(f"{typed} is not the domain of this directory, {names}: sign in as "
+                      f"{label}\\name, name@{names.dns} or the name alone.", "foreign_domain")
+
+
 def check_password(password: str) -> None:
     # Many servers treat a simple bind with an empty password as an anonymous bind that succeeds.
     if not password:
@@ -205,9 +302,9 @@ class LdapDirectory:
     def session(self, username: str, password: str) -> LdapSession:
         account = parse_username(username, self.config.domain)
         check_password(password)
-        connection, url = self._bind(account, password)
+        connection, url, account, names = self._bind(account, password)
         try:
-            session = LdapSession(self, connection, url)
+            session = LdapSession(self, connection, url, names)
             session.sign_in(account)
         except BaseException:
             _discard(connection)
@@ -256,7 +353,8 @@ class LdapDirectory:
             raise
         return connection
 
-    def _bind(self, account: Account, password: str) -> tuple[Connection, str]:
+    def _bind(self, account: Account,
+              password: str) -> tuple[Connection, str, Account, DomainNames]:
         failures: list[_Failure] = []
         for url in self.config.urls:
             try:
@@ -266,6 +364,21 @@ class LdapDirectory:
                 log.info("domain controller %s %s", url, failure.reason)
                 failures.append(failure)
                 continue  # nothing was sent yet: the next controller may do
+            try:
+                names = self._domain_names(connection)
+                # Another domain is refused here, before any bind: no account counts a bad
+                # password, and no namesake of ours is taken for the person.
+                account = checked_account(account, names, self.config.trusted_domains,
+                                          self.config.domain)
+            except (LDAPException, OSError) as exc:
+                _discard(connection)
+                failure = self._failure(url, exc)
+                log.info("domain controller %s %s", url, failure.reason)
+                failures.append(failure)
+                continue  # nothing was bound yet: the next controller may do
+            except BaseException:
+                _discard(connection)
+                raise
             connection.user = account.bind_name
             connection.password = password
             try:
@@ -280,10 +393,26 @@ class LdapDirectory:
             result = connection.result or {}
             if result.get("result") == 0:
                 log.info("%s signed in at %s", account.bind_name, url)
-                return connection, url
+                return connection, url, account, names
             _discard(connection)
             raise self._refused(account, url, result) from None
         raise self._unavailable(failures) from None
+
+    def _domain_names(self, connection: Connection) -> DomainNames:
+        """The domain's names from the controller, before the bind: its LDAP ping, or else its
+        defaultNamingContext (the NetBIOS name is then read after the bind)."""
+        connection.search("", NETLOGON_FILTER, BASE, attributes=["Netlogon"])
+        for entry in connection.response or []:
+            raw = _raw(entry, "Netlogon") if entry.get("type") == "searchResEntry" else []
+            if raw:
+                try:
+                    return netlogon_names(raw[0] if isinstance(raw[0], bytes) else b"")
+                except ValueError as exc:
+                    log.info("the LDAP ping's answer cannot be read (%s)", exc)
+        connection.search("", "(objectClass=*)", BASE, attributes=["defaultNamingContext"])
+        entries = [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
+        return DomainNames(_domain_of_dn(_text(entries[0], "defaultNamingContext"))
+                           if entries else "", "")
 
     def _refused(self, account: Account, url: str, result: dict[str, Any]) -> SignInError:
         if result.get("result") == 49:
@@ -384,13 +513,16 @@ def _last_words(text: str) -> str:
 class LdapSession:
     """A bound connection with the signed-in person's own rights."""
 
-    def __init__(self, directory: LdapDirectory, connection: Connection, url: str) -> None:
+    def __init__(self, directory: LdapDirectory, connection: Connection, url: str,
+                 names: DomainNames | None = None) -> None:
         self.directory = directory
         self.connection = connection  # ldap3, with usage counters (connection.usage)
         self.url = url
         self._identity: Identity | None = None
-        self._base_dn = directory.config.base_dn or _dn_of_domain(directory.config.domain)
-        self._netbios = directory.config.netbios_name
+        self.names = names or DomainNames("", "")
+        self._base_dn = directory.config.base_dn or _dn_of_domain(
+            directory.config.domain or self.names.dns)
+        self._netbios = self.names.netbios or directory.config.netbios_name
         self._domain_sid = ""
 
     def __repr__(self) -> str:
@@ -422,6 +554,13 @@ class LdapSession:
     def sign_in(self, account: Account) -> Identity:
         if not self._base_dn:
             self._base_dn = self._naming_context()
+        if not (self.names.dns and self.names.netbios):
+            # The controller did not answer the LDAP ping: the domain's names from its crossRef,
+            # and the typed domain checked against them before the identity is used.
+            self.names = self._crossref_names()
+            config = self.directory.config
+            checked_account(account, self.names, config.trusted_domains, config.domain)
+            self._netbios = self.names.netbios or config.netbios_name
         user = self._find_user(account)
         self._domain_sid = _domain_of(user.sid)
         token = self._search(user.dn, "(objectClass=*)", ["tokenGroups"], scope=BASE)
@@ -442,6 +581,22 @@ class LdapSession:
             sid=user.sid, name=f"{self._netbios}\\{user.sam}", display_name=user.display_name,
             upn=user.upn, dn=user.dn, mail=user.mail, groups=group_order(groups), extra=extra)
         return self._identity
+
+    def _crossref_names(self) -> DomainNames:
+        root = self._search("", "(objectClass=*)", ["defaultNamingContext",
+                                                    "configurationNamingContext"], scope=BASE)
+        default = _text(root[0], "defaultNamingContext") if root else ""
+        configuration = _text(root[0], "configurationNamingContext") if root else ""
+        if not (default and configuration):
+            raise DirectoryError("The domain controller did not name its domain.")
+        entries = self._search(f"CN=Partitions,{configuration}",
+                               f"(&(objectClass=crossRef)(nCName={escape_filter_chars(default)}))",
+                               ["nETBIOSName", "dnsRoot"])
+        if not entries:
+            raise DirectoryError("The domain controller did not say its domain's NetBIOS name "
+                                 "(its crossRef cannot be read).")
+        return DomainNames(_text(entries[0], "dnsRoot") or _domain_of_dn(default),
+                           _text(entries[0], "nETBIOSName"))
 
     def _naming_context(self) -> str:
         root = self._search("", "(objectClass=*)", ["defaultNamingContext"], scope=BASE)
@@ -587,10 +742,15 @@ class _User:
     member_of: tuple[str, ...]
 
 
-def _texts(entry: dict[str, Any], name: str) -> list[str]:
+def _raw(entry: dict[str, Any], name: str) -> list[bytes | str]:
     raw = entry.get("raw_attributes", {})
     values: list[bytes | str] = next((v for k, v in raw.items() if k.lower() == name.lower()), [])
-    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    return values
+
+
+def _texts(entry: dict[str, Any], name: str) -> list[str]:
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            for v in _raw(entry, name)]
 
 
 def _text(entry: dict[str, Any], name: str) -> str:
@@ -632,3 +792,9 @@ def _filetime(value: int) -> dt.datetime:
 
 def _dn_of_domain(domain: str) -> str:
     return ",".join(f"DC={part}" for part in domain.split(".") if part)
+
+
+def _domain_of_dn(dn: str) -> str:
+    """DC=lab,DC=example -> lab.example."""
+    return ".".join(part.split("=", 1)[1] for part in dn.split(",")
+                    if part.strip().upper().startswith("DC="))

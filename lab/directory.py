@@ -2,8 +2,9 @@
 
 It answers like Active Directory through the same interface as LdapDirectory: the same sentences
 and codes (a disabled account is `disabled`, a wrong password and an unknown user are both
-`bad_credentials`), tokenGroups-like group lists with nesting and the primary group, and a lockout
-after five bad passwords. Passwords are stored as salted scrypt hashes in
+`bad_credentials`, another domain than LAB is `foreign_domain`, refused before any password is
+checked), tokenGroups-like group lists with nesting and the primary group, and a lockout after
+five bad passwords. Passwords are stored as salted scrypt hashes in
 resources/lab/directory.toml; the clear passwords are documented for the demo's sign-in dialog.
 """
 from __future__ import annotations
@@ -21,8 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from console.directory import (SID_PATTERN, Member, Principal, check_password, group_order,
-                        parse_username, sign_in_error, well_known)
+from console.directory import (SID_PATTERN, DomainNames, Member, Principal, check_password,
+                               checked_account, group_order, parse_username, sign_in_error,
+                               well_known)
 from console.errors import ConfigError, DirectoryError
 from console.identity import Group, Identity
 from console.paths import LAB_DATA
@@ -121,7 +123,10 @@ class LabDirectory:
     # -- how AD decides: password first (so a wrong one never reveals the account's state)
 
     def _authenticate(self, username: str, password: str) -> _Account:
-        typed = parse_username(username, self.domain)
+        # The domain first, as the real directory does before its bind: CHILD\\adam is never
+        # LAB\\adam, and no password is checked (or counted) for another domain's name.
+        typed = checked_account(parse_username(username, self.domain),
+                                DomainNames(self.domain, self.netbios))
         check_password(password)
         account = self._own_account(typed.netbios, typed.upn, typed.sam)
         good = verify_password(password, account.password_hash if account else self._dummy_hash)

@@ -542,3 +542,14 @@ def test_windows_permissions_that_cannot_be_read_are_refused() -> None:
 
     assert trust.windows_problem(Path("C:/x/machine.toml"), unreadable) == \
         "the permissions of the file cannot be read (Access is denied)"
+
+
+def test_trusted_domains_are_a_list_of_names() -> None:
+    config = Config.from_dict({"directory": {"trusted_domains": ["CHILD", "child.lab.example"]}})
+    assert config.directory.trusted_domains == ["CHILD", "child.lab.example"]
+    assert Config.from_dict(config.to_dict()) == config
+    for bad, key in (("CHILD", "directory.trusted_domains"),
+                     (["CHILD", 3], "directory.trusted_domains[1]")):
+        with pytest.raises(ConfigError) as caught:
+            Config.from_dict({"directory": {"trusted_domains": bad}})
+        assert caught.value.key == key

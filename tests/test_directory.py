@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ldap3 import Connection
 from ldap3.utils.log import EXTENDED, OFF, set_library_log_detail_level
 
 from console import cli
 from console.config import Config, DirectoryConfig
-from console.directory import BIND_FAILURES, LdapDirectory, Principal, parse_username, sign_in_error
+from console.directory import (BIND_FAILURES, DomainNames, LdapDirectory, Principal,
+                               checked_account, netlogon_names, parse_username, sign_in_error)
 from console.session import open_directory
 from console.errors import ConfigError, DirectoryError, DirectoryUnavailable, SignInError
 from console.identity import AUTHENTICATED_USERS, EVERYONE
@@ -211,16 +213,17 @@ def test_nested_groups_and_primary_group(dc: SambaDC) -> None:
 
 
 @pytest.mark.samba
-def test_sign_in_takes_three_searches_after_the_bind(dc: SambaDC) -> None:
+def test_sign_in_takes_the_ping_the_bind_and_three_searches(dc: SambaDC) -> None:
+    # One search before the bind (the LDAP ping: the domain's names), three after it.
     with LdapDirectory(dc.config()).session("alice", dc.passwords["alice"]) as session:
         usage = session.connection.usage
         assert usage.bind_operations == 1
-        assert usage.search_operations == 3
-        assert usage.operations == 4
+        assert usage.search_operations == 4
+        assert usage.operations == 5
     with LdapDirectory(dc.config(urls=[dc.ldap_url], start_tls=True)).session(
             "alice", dc.passwords["alice"]) as session:
         usage = session.connection.usage
-        assert (usage.extended_operations, usage.bind_operations, usage.search_operations) == (1, 1, 3)
+        assert (usage.extended_operations, usage.bind_operations, usage.search_operations) == (1, 1, 4)
         assert session.identity.name == "LAB\\alice"
 
 
@@ -426,3 +429,132 @@ def test_whoami_cli(dc: SambaDC, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("sys.stdin", io.StringIO("wrong-password\n"))
     assert cli.main(["whoami", "--config", str(config), "--user", "carol", "--password-stdin"]) == 1
     assert capsys.readouterr().err.strip() == "hvconsole: The user name or password is incorrect."
+
+
+# --- identities by domain: only the directory's own domain signs in -----------------------------------
+
+# Samba's answer to the LDAP ping (the rootDSE's Netlogon attribute): a NETLOGON_SAM_LOGON_RESPONSE_EX.
+SAMBA_PING = (b"\x17\x00\x00\x00\x9d\x11\x00\x00|\xa6\xcf\xf5)Wu@\x8e\x81v&*\xf0\x86\xfd"
+              b"\x03lab\x07example\x00\xc0\x18\x03dc1\xc0\x18\x03LAB\x00\x03DC1\x00\x00"
+              b"\x17Default-First-Site-Name\x00\xc08\x05\x00\x00\x00\xff\xff\xff\xff")
+LAB = DomainNames("lab.example", "LAB")
+
+
+def test_the_ping_answer_gives_the_domains_names() -> None:
+    assert netlogon_names(SAMBA_PING) == LAB
+    assert str(LAB) == "LAB (lab.example)"
+
+
+@pytest.mark.parametrize("data", [
+    b"", SAMBA_PING[:30], b"\x13" + SAMBA_PING[1:],  # cut short, another opcode
+    SAMBA_PING[:24] + b"\xc0\x18",  # a pointer to itself: never ends
+    SAMBA_PING[:24] + b"\x00\x00\x00\x00",  # no names at all
+])
+def test_a_ping_answer_that_cannot_be_read_is_a_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        netlogon_names(data)
+
+
+@pytest.mark.parametrize(("typed", "bind"), [
+    ("alice", "alice@lab.example"), ("alice@LAB.example", "alice@LAB.example"),
+    ("LAB\\alice", "LAB\\alice"), ("lab\\alice", "lab\\alice"),
+    ("lab.example\\alice", "alice@lab.example"),  # the DNS name before the backslash
+    ("alice@LAB", "LAB\\alice"),  # the NetBIOS name after the @
+])
+def test_the_directorys_own_domain_is_bound_as_typed_or_in_a_form_it_binds(typed: str,
+                                                                          bind: str) -> None:
+    account = checked_account(parse_username(typed, "lab.example"), LAB, (), "lab.example")
+    assert account.bind_name == bind and account.sam == "alice"
+
+
+@pytest.mark.parametrize(("typed", "code", "words"), [
+    ("OTHER\\adam", "foreign_domain",
+     "OTHER is not the domain of this directory, LAB (lab.example): sign in as LAB\\name, "
+     "name@lab.example or the name alone."),
+    ("adam@other.example", "foreign_domain", "other.example is not the domain of this directory"),
+    ("other.lab.example\\adam", "foreign_domain", "other.lab.example is not the domain"),
+    ("adam@child.lab.example", "trusted_domain",
+     "child.lab.example is a domain that LAB trusts, but the console signs in only accounts of "
+     "LAB (lab.example): checking an account of child.lab.example would need child.lab.example's "
+     "own domain controllers, which it does not ask. Sign in with an account of LAB."),
+    ("child\\adam", "trusted_domain", "child is a domain that LAB trusts"),
+])
+def test_any_other_domain_is_refused_with_a_sentence(typed: str, code: str, words: str) -> None:
+    with pytest.raises(SignInError) as error:
+        checked_account(parse_username(typed, "lab.example"), LAB, ["CHILD", "child.lab.example"],
+                        "lab.example")
+    assert error.value.code == code and str(error.value).startswith(words)
+
+
+def test_a_default_domain_that_is_not_the_directorys_is_a_setting_to_correct() -> None:
+    with pytest.raises(ConfigError, match='set directory.domain = "lab.example"') as error:
+        checked_account(parse_username("alice", "lab.exmaple"), LAB, (), "lab.exmaple")
+    assert error.value.key == "directory.domain"
+
+
+def test_a_netbios_name_not_known_before_the_bind_is_checked_after_it() -> None:
+    account = parse_username("CHILD\\adam", "lab.example")
+    assert checked_account(account, DomainNames("lab.example", ""), (), "lab.example") is account
+    assert checked_account(account, DomainNames("", ""), (), "lab.example") is account
+    with pytest.raises(SignInError, match="is not the domain"):  # the UPN's suffix is known
+        checked_account(parse_username("adam@child.example", ""), DomainNames("lab.example", ""))
+
+
+@pytest.fixture
+def binds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every name a bind is sent for."""
+    sent: list[str] = []
+    original = Connection.bind
+
+    def bind(self: Connection, *args: object, **kwargs: object) -> bool:
+        if not str(self.user).startswith("Administrator"):  # tests/samba.py's own look-ups
+            sent.append(str(self.user))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "bind", bind)
+    return sent
+
+
+@pytest.mark.samba
+@pytest.mark.parametrize(("typed", "code"), [
+    ("CHILD\\alice", "foreign_domain"), ("alice@other.example", "foreign_domain"),
+    ("OTHER\\carol", "foreign_domain"), ("TRUSTED\\alice", "trusted_domain"),
+    ("alice@trusted.example", "trusted_domain")])
+def test_another_domain_is_refused_before_any_bind(dc: SambaDC, binds: list[str], typed: str,
+                                                   code: str) -> None:
+    before = {u: dc.bad_password_count(u) for u in ("alice", "carol")}
+    directory = LdapDirectory(dc.config(trusted_domains=["TRUSTED", "trusted.example"]))
+    with pytest.raises(SignInError) as error:
+        directory.sign_in(typed, dc.passwords["alice"])
+    assert error.value.code == code
+    assert binds == []  # refused on the ping's names: nothing was bound
+    assert {u: dc.bad_password_count(u) for u in ("alice", "carol")} == before
+
+
+@pytest.mark.samba
+def test_the_domains_names_come_from_the_directory_not_the_settings(dc: SambaDC,
+                                                                    binds: list[str]) -> None:
+    directory = LdapDirectory(dc.config(netbios="WRONG"))
+    assert directory.sign_in("lab.example\\alice", dc.passwords["alice"]).name == "LAB\\alice"
+    assert binds == ["alice@lab.example"]
+    with pytest.raises(SignInError, match="WRONG is not the domain of this directory, LAB"):
+        directory.sign_in("WRONG\\alice", dc.passwords["alice"])
+    with pytest.raises(ConfigError, match="directory.domain is other.example") as error:
+        LdapDirectory(dc.config(domain="other.example")).sign_in("alice", dc.passwords["alice"])
+    assert error.value.key == "directory.domain" and len(binds) == 1
+
+
+@pytest.mark.samba
+def test_without_the_ping_the_netbios_name_is_read_after_the_bind(
+        dc: SambaDC, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(data: bytes) -> DomainNames:
+        raise ValueError("no ping here")
+
+    monkeypatch.setattr("console.directory.netlogon_names", unreadable)
+    directory = LdapDirectory(dc.config(netbios="WRONG"))
+    with directory.session("LAB\\alice", dc.passwords["alice"]) as session:
+        assert session.identity.name == "LAB\\alice" and session.names == LAB
+        # the ping, the defaultNamingContext; the bind; the crossRef (two), three as ever
+        assert session.connection.usage.search_operations == 7
+    with pytest.raises(SignInError, match="other.example is not the domain"):
+        directory.sign_in("alice@other.example", dc.passwords["alice"])  # refused before the bind
