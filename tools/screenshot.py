@@ -1,6 +1,7 @@
 """Start the demo offscreen, sign in, and save a PNG of the main window to docs/screenshot.png.
 
     .venv/bin/python tools/screenshot.py [--user olivia] [--out docs/screenshot.png]
+        [--screen 1024x768] [--scale 1.5]
 """
 from __future__ import annotations
 
@@ -34,7 +35,14 @@ def main() -> int:
     parser.add_argument("--user", default="olivia")
     parser.add_argument("--select", default="shop-app01", help="VM to select for the details pane")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--screen", default="1440x820",
+                        help="the screen the window fills, in pixels (e.g. 1024x768)")
+    parser.add_argument("--scale", type=float, default=1.0, help="display scaling, e.g. 1.5")
     args = parser.parse_args()
+    # The scaling is read when the application starts: a 1024x768 screen at 150% holds a window
+    # of 683x512 device-independent pixels.
+    os.environ["QT_SCALE_FACTOR"] = str(args.scale)
+    width, height = (int(int(n) / args.scale) for n in args.screen.split("x"))
     password = next(a.password for a in DEMO_ACCOUNTS if a.user == args.user)
     app = make_application()
     app.setStyle("Fusion")
@@ -53,7 +61,7 @@ def main() -> int:
             print(f"sign-in failed: {dialog.error.text()}", file=sys.stderr)
             return 1
         window = MainWindow(services, session, tasks)
-        window.resize(1440, 820)
+        window.resize(width, height)
         window.show()
         done: list[bool] = []
         window.refreshed.connect(lambda: done.append(True))

@@ -8,16 +8,17 @@ from __future__ import annotations
 import gc
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from PySide6.QtCore import (QEvent, QItemSelectionModel, QModelIndex, QObject, QPersistentModelIndex,
                             QPoint, Qt, QTimer, Signal)
-from PySide6.QtGui import QAction, QHelpEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QColor, QHelpEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStyledItemDelegate,
@@ -37,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.audit import AuditRecord
 from console.errors import ConsoleError, CredentialsRejected
 from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
@@ -105,6 +108,31 @@ def visible_rows(policy: Policy, identity: Identity, vms: Iterable[VM],
         else:
             rows.append(VMRow(vm, doc, decision))
     return rows
+
+
+class Notice(QFrame):
+    """A failure that must not be missed: its sentence and next step above the list, until the
+    person dismisses it (the status bar's message is gone after seconds)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("notice")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet("#notice { border: 1px solid #c62828; border-radius: 3px; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        self.text = plain_label("", wrap=True)
+        layout.addWidget(self.text, 1)
+        self.dismiss = QPushButton("Dismiss")
+        self.dismiss.clicked.connect(self.hide)
+        layout.addWidget(self.dismiss)
+        self.hide()
+
+    def tell(self, sentence: str) -> None:
+        # The newest problem first; earlier ones stay until dismissed (up to a few).
+        lines = [sentence, *[line for line in self.text.text().splitlines() if line != sentence]]
+        self.text.setText("\n".join(lines[:3]) if self.isVisible() else sentence)
+        self.show()
 
 
 class ElidedTooltips(QStyledItemDelegate):
@@ -338,7 +366,7 @@ class ProgressArea(QWidget):
         if entry is None:
             return
         seconds = human_duration(int(time.monotonic() - entry.started)) or "0 s"
-        text = f"{entry.label}: {status} after {seconds}"
+        text = f"{entry.label}: {status} after {seconds} ({time.strftime('%H:%M:%S')})"
         entry.item.setText(text + (f"\n{message}" if message else ""))
         entry.item.setIcon(_dot({"ok": "#2e7d32", "pending": "#f9a825"}.get(status, "#c62828")))
         entry.item.setToolTip(tip(text, message))
@@ -346,6 +374,24 @@ class ProgressArea(QWidget):
         if not self.running:
             self.timer.stop()
         self._update_stop()
+
+    def add_earlier(self, records: Sequence[AuditRecord], limit: int = 20) -> None:
+        """The person's last outcomes from earlier sessions (the audit trail), below this
+        session's entries, so the history survives a restart of the console."""
+        for r in records[-limit:][::-1]:
+            when = r.time.replace("T", " ")[:16]
+            try:
+                what = SPECS[Action(r.action)].title
+            except ValueError:
+                what = r.action
+            text = (f"{when} UTC  {what}: {r.vm_name} on {r.host}: {r.outcome}"
+                    + (f"\n{r.error}" if r.error else ""))
+            item = QListWidgetItem(text)
+            item.setIcon(_dot({"ok": "#2e7d32", "pending": "#f9a825"}.get(r.outcome, "#c62828")))
+            item.setData(Qt.ItemDataRole.UserRole, "earlier")
+            item.setForeground(QColor("#808080"))
+            item.setToolTip(tip("From an earlier session", text))
+            self.list.addItem(item)
 
     def clear_finished(self) -> None:
         for row in range(self.list.count() - 1, -1, -1):
@@ -469,6 +515,8 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.hosts_bar)
+        self.notice = Notice()
+        layout.addWidget(self.notice)
         layout.addWidget(outer, 1)
         self.setCentralWidget(central)
 
@@ -489,6 +537,10 @@ class MainWindow(QMainWindow):
         self._following: set[str] = set()  # hosts whose states are being read
         self._restore_geometry()
         self.update_actions()
+        # This person's outcomes from earlier sessions, read in a worker (the trail may be long).
+        self.tasks.run(services.audit.records, self.identity.sid, label="my earlier actions") \
+            .on_success(lambda records: self.progress.add_earlier(
+                [r for r in records if r.outcome])).on_failure(lambda error: None)
 
     # --- building ----------------------------------------------------------------------------
 
@@ -539,8 +591,43 @@ class MainWindow(QMainWindow):
         self._fill_menu(vm_menu)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction("Open the &log folder").triggered.connect(open_log_folder)
-        help_menu.addAction("&Copy diagnostics").triggered.connect(
-            lambda: copy_diagnostics(self.services.config))
+        help_menu.addAction("&Copy diagnostics").triggered.connect(self._copy_diagnostics)
+        help_menu.addAction("&Keyboard shortcuts").triggered.connect(self.show_shortcuts)
+        help_menu.addSeparator()
+        help_menu.addAction("&About the Hyper-V Console").triggered.connect(self.show_about)
+
+    def _copy_diagnostics(self) -> None:
+        copy_diagnostics(self.services.config)
+        self.statusBar().showMessage("Diagnostics copied to the clipboard (no password in them).",
+                                     8000)
+
+    def shortcuts_text(self) -> str:
+        lines = [f"{QKeySequence(SPECS[a].shortcut).toString(QKeySequence.SequenceFormat.NativeText)}"
+                 f"\t{SPECS[a].title}" for a in SPECS if SPECS[a].shortcut]
+        refresh = self.refresh_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        lines += [f"{refresh}\tRefresh", "Ctrl+F\tFind", "Esc\tClear the search",
+                  "Shift+F10\tThe selected VM's menu"]
+        return "\n".join(lines)
+
+    def show_shortcuts(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", self.shortcuts_text(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.open()
+
+    def about_text(self) -> str:
+        from console import __version__
+
+        return (f"Hyper-V Delegation Console {__version__}\n\nStart, stop, checkpoint and mount "
+                "ISOs on the VMs delegated to you, without a logon to the Hyper-V hosts.\n\n"
+                "Licence: MIT. Documentation: README.md and docs/ beside the program, or "
+                "your administrators' intranet page.")
+
+    def show_about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "About", self.about_text(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.open()
 
     def _fill_menu(self, menu: QMenu) -> None:
         groups = [
@@ -956,6 +1043,7 @@ class MainWindow(QMainWindow):
         if token is not None:
             self.progress.finish(token, "failed", str(error))
         self.statusBar().showMessage(f"{vm.name}: {error}", 10000)
+        self.notice.tell(f"{SPECS[action].title} of {vm.name} failed: {error}")
         self.action_finished.emit("failed", str(error))
         if isinstance(error, CredentialsRejected):
             if not self.session.pool.gate.is_open:

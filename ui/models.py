@@ -264,7 +264,11 @@ class VMTableModel(QAbstractTableModel):
         for i in range(len(roles)):
             role_data = roles[i]
             data = value(row, column, role_data.role())
-            if data is not None:  # the delegates' spans come empty: a role without data stays so
+            # A view reuses one span for every cell it paints: a role without data here must be
+            # cleared, or the previous cell's (the state's icon) shows in this one.
+            if data is None:
+                role_data.clearData()
+            else:
                 role_data.setData(data)
 
     def multiData(self, index: Index, roles: Any) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 
 from console.audit import AuditTrail
 from console.inventory import Action
@@ -683,3 +683,50 @@ def test_a_right_you_lack_says_who_can_grant_it(open_as) -> None:
     henry.select("office-files")
     tooltip = henry.window.qactions[Action.TURNOFF].toolTip()
     assert "does not grant you vm.turnoff" in tooltip and "can grant it" in tooltip
+
+
+def test_a_failure_stays_in_sight_until_dismissed(open_as, answers, monkeypatch) -> None:
+    from concurrent.futures import Future
+
+    from console.errors import NoShutdownService
+
+    olivia = open_as("olivia")
+    olivia.select("shop-web01")
+
+    def submit(identity, vm, action, **params) -> Future:
+        failed: Future = Future()
+        failed.set_exception(NoShutdownService(
+            "HV01, VM x: the guest has no working shutdown service. Turn Off instead?", host="HV01"))
+        return failed
+    monkeypatch.setattr(olivia.session.actions, "submit", submit)
+    olivia.window.show()
+    status, _ = olivia.act(Action.SHUTDOWN)
+    notice = olivia.window.notice
+    assert status == "failed" and notice.isVisible()
+    assert notice.text.text().startswith("Shut Down of shop-web01 failed:")
+    assert "Turn Off instead?" in notice.text.text()
+    entry = olivia.window.progress.list.item(0).text()
+    assert re.search(r"failed after \d+ s \(\d\d:\d\d:\d\d\)", entry), entry  # when it ended
+    notice.dismiss.click()
+    assert not notice.isVisible()
+
+
+def test_the_activity_list_keeps_earlier_sessions(open_as) -> None:
+    henry = open_as("henry")
+    henry.select("office-files")
+    assert henry.act(Action.START)[0] == "ok"
+    henry.window.close()
+    again = open_as("henry")
+    again.wait_idle()
+    earlier = [again.window.progress.list.item(i) for i in range(again.window.progress.list.count())]
+    texts = [i.text() for i in earlier if i.data(Qt.ItemDataRole.UserRole) == "earlier"]
+    assert any("Start: office-files on" in t and t.endswith(": ok") for t in texts), texts
+
+
+def test_help_tells_the_version_and_the_shortcuts(open_as) -> None:
+    from console import __version__
+
+    henry = open_as("henry")
+    assert __version__ in henry.window.about_text() and "MIT" in henry.window.about_text()
+    shortcuts = henry.window.shortcuts_text()
+    assert "Ctrl+S\tStart" in shortcuts and "Esc\tClear the search" in shortcuts

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QTableView
 
 from console.hosts import HostPool
 from console.inventory import VM, Checkpoint, DvdDrive, IsoFile
-from ui.models import (COL_NAME, ROW_ROLE, SORT_ROLE, STATE_GROUPS, VM_ROLE, CheckpointModel,
+from ui.models import (COL_NAME, COL_STATE, ROW_ROLE, SORT_ROLE, STATE_GROUPS, VM_ROLE, CheckpointModel,
                        VMFilterProxy, VMRow, VMTableModel, activity_model, iso_model)
 
 
@@ -112,6 +112,25 @@ def test_state_icon_and_unknown_state_shown_raw() -> None:
     assert weird.data() == "Teleporting"
     assert weird.data(Qt.ItemDataRole.DecorationRole) is not None
     assert "Teleporting" in weird.data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_only_the_state_cell_paints_an_icon(qtbot) -> None:
+    """A delegate asks every cell's roles through one reused span (multiData): a role the cell
+    has no data for must come back empty, not hold the previous cell's icon."""
+    from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
+
+    model = VMTableModel()
+    model.set_rows(rows())
+    proxy = VMFilterProxy()
+    proxy.setSourceModel(model)
+    delegate = QStyledItemDelegate()
+    for source in (model, proxy):
+        state, name = source.index(0, COL_STATE), source.index(0, COL_NAME)
+        painted_state, painted_name = QStyleOptionViewItem(), QStyleOptionViewItem()
+        delegate.initStyleOption(painted_state, state)  # the state cell: its icon
+        delegate.initStyleOption(painted_name, name)  # then its neighbour, through the same span
+        assert not painted_state.icon.isNull()
+        assert painted_name.icon.isNull() and painted_name.text == name.data()
 
 
 def test_search_and_state_filter() -> None:
