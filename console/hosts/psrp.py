@@ -69,8 +69,10 @@ class Pipeline(NamedTuple):
 
 
 class _Transport:
-    """pypsrp's HTTP transport with each request bounded by its operation's deadline and never
-    retried by pypsrp itself (it would retry a Receive five times, sleeping in between)."""
+    """pypsrp's HTTP transport with each request bounded by its operation's deadline, not by
+    pypsrp's own guess (OperationTimeout + 2 s: a busy host answering a Receive late is not a
+    failure while the operation has time left), and never retried by pypsrp itself (it would
+    retry a Receive five times, sleeping in between)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -85,9 +87,7 @@ class _Transport:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise requests.exceptions.ReadTimeout("the operation's time ran out")
-        asked = max(timeout) if isinstance(timeout, tuple) else timeout
-        bound = remaining if asked is None else min(float(asked), remaining)
-        return bytes(self.inner.send(message, retries_on_read_timeout=0, timeout=bound))
+        return bytes(self.inner.send(message, retries_on_read_timeout=0, timeout=remaining))
 
     def reset(self) -> None:
         """A new connection (and NTLM logon) for the next request: the old one idled out, or a
