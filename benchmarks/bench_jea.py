@@ -1,8 +1,11 @@
-"""One action through the JEA endpoint (pypsrp, typed call, policy check on the host) against the
-same action through the admin endpoint (pywinrm, encoded script), on the same lab host, in one run.
+"""One action through the JEA endpoint (typed call, the policy checked on the host) against the
+same action through the default endpoint, on the same lab host, in one run: over a kept PSRP
+session each, and over the WinRS fallback. At cost 0 (the protocol and the lab's own work) and
+under the realistic cost model (lab/faults.py), where opening a JEA session costs a process, a
+virtual account and the role's modules, and a WinRS operation a process and the Hyper-V module.
 
-Both use NTLM with message encryption over loopback and open their own connection per action, as
-the clients do. The figures are printed; `dev.py bench` collects them.
+All use NTLM with message encryption over loopback. The figures are printed; `python3 dev.py
+bench -k jea` collects them.
 """
 from __future__ import annotations
 
@@ -10,21 +13,17 @@ import statistics
 import time
 from collections.abc import Callable
 
-from console import jea
 from console.config import HostConfig
-from console.hosts import Credentials, HostClient, JeaClient
-from lab import psrp
-from lab.auth import Accounts, HostRights
-from lab.executor import Executor
-from lab.hyperv import Durations
-from lab.world import load_world
-from lab.wsman import WSManServer
-from lab.directory import LabDirectory
+from console.hosts import AdminClient, Credentials, HostClient, JeaClient
 from console.paths import LAB_DATA
 from console.policy import Policy
+from lab.faults import CostModel
+from lab.hyperv import Durations
+from lab.runner import Lab
 
 WEB01 = "42e4aaca-7231-5411-b96b-d03849b0dae1"
-ROUNDS = 20
+ROUNDS = 10
+ADAM = Credentials("LAB\\adam", "adam-demo")
 
 
 def _median_ms(action: Callable[[str], object]) -> float:
@@ -36,27 +35,35 @@ def _median_ms(action: Callable[[str], object]) -> float:
     return statistics.median(times) * 1000
 
 
+def measure(cost: CostModel) -> dict[str, tuple[float, float]]:
+    """client -> (its first call: the session opened, ms; one power action, median ms)."""
+    found: dict[str, tuple[float, float]] = {}
+    with Lab.start(durations=Durations.instant(), cost=cost,
+                   jea_policy=Policy.load(LAB_DATA / "policy.toml")) as lab:
+        url = lab.hosts["HV01"].url
+        clients = {
+            "JEA (PSRP session)": JeaClient(HostConfig("HV01", url, timeout=30), ADAM),
+            "admin (PSRP session)": AdminClient(
+                HostConfig("HV01", url, endpoint="admin", timeout=30), ADAM),
+            "admin (WinRS)": HostClient(
+                HostConfig("HV01", url, endpoint="admin", protocol="winrs", timeout=30), ADAM),
+        }
+        for label, client in clients.items():
+            start = time.perf_counter()
+            client.power(WEB01, "pause")  # the session opens (JEA: the caller's token is built)
+            first = (time.perf_counter() - start) * 1000
+            client.power(WEB01, "resume")
+            found[label] = (first, _median_ms(lambda action, c=client: c.power(WEB01, action)))
+            client.close()
+    return found
+
+
 def test_one_action_jea_against_admin() -> None:
-    world = load_world(durations=Durations.instant())
-    accounts = Accounts()
-    accounts.add("LAB\\adam", "S-1-5-21-1000-2000-3000-1103", "adam-demo")
-    executor = Executor(world.host("HV01").host)
-    server = WSManServer("HV01", executor, accounts=accounts,
-                         rights=HostRights.of(admins=["LAB\\adam"]))
-    policy = Policy.load(LAB_DATA / "policy.toml")
-    psrp.attach(server, executor, jea.generate(policy, "HV01"),
-                psrp.directory_tokens(LabDirectory(), accounts))
-    url = server.start()
-    try:
-        credentials = Credentials("LAB\\adam", "adam-demo")
-        config = HostConfig("HV01", url, timeout=10)
-        jea_client, admin_client = JeaClient(config, credentials), HostClient(config, credentials)
-        jea_client.power(WEB01, "pause")  # first call: the token is built once per user
-        jea_client.power(WEB01, "resume")
-        jea_ms = _median_ms(lambda action: jea_client.power(WEB01, action))
-        admin_ms = _median_ms(lambda action: admin_client.power(WEB01, action))
-    finally:
-        server.stop()
-    print(f"\none power action, median of {ROUNDS}: JEA {jea_ms:.1f} ms, admin endpoint "
-          f"{admin_ms:.1f} ms (x{jea_ms / admin_ms:.2f})")
-    assert jea_ms > 0 and admin_ms > 0
+    print(f"\none power action on HV01, median of {ROUNDS}; the first call opens the session")
+    for name, cost in (("cost 0", CostModel()), ("realistic", CostModel.realistic())):
+        found = measure(cost)
+        jea_ms = found["JEA (PSRP session)"][1]
+        for label, (first, action) in found.items():
+            print(f"{name:<9}  {label:<21}  first call {first:>6.0f} ms  one action "
+                  f"{action:>6.1f} ms  (x{action / jea_ms:.2f} JEA)")
+        assert all(action > 0 for _, action in found.values())
