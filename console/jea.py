@@ -207,8 +207,20 @@ class HostGrants:
         return [g for g in self.grants if g.sid.upper() in held and g.active(today)]
 
     def may_connect(self, sids: Iterable[str], today: date) -> bool:
-        """Any active allow grant: what the host-wide functions (facts, digest) ask for."""
+        """Any active allow grant: what the digest and the inventory ask for (the inventory then
+        shows only the VMs the caller may view)."""
         return any(g.effect == "allow" for g in self.active_for(sids, today))
+
+    def may_read_facts(self, sids: Iterable[str], vms: Iterable[tuple[str, str]],
+                       today: date) -> bool:
+        """A grant on this host, or on one of its VMs (`vms`: id and name of each VM the host
+        holds): what Get-HvcHostFacts asks for. An allow grant is not enough by itself: an
+        application, tag or VM grant is written into every host's data, also of hosts that hold
+        none of those VMs, and a host's build, updates and storage are not theirs to read."""
+        mine = self.active_for(sids, today)
+        if any(g.effect == "allow" and g.scope == "host" for g in mine):
+            return True
+        return any(self.rights(sids, vm_id, name, today) for vm_id, name in vms)
 
     def as_data(self) -> dict[str, Any]:
         """The enforced data, exactly as the functions' literal holds it."""
@@ -346,7 +358,10 @@ $a=@{}
 & {
 %SHARED_VIEW%
 }"""),  # noqa: E501 (PowerShell as generated)
+    # The host's build, updates, storage and ISO library: only to a caller with a grant on this
+    # host or on one of its VMs (HostGrants.may_read_facts), not to any allow grant its data holds.
     FunctionSpec("Get-HvcHostFacts", "host_facts", "", r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'host_facts' '' '' '' 'holds no grant on this host.';return}
+if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object{$_.Effect -eq 'allow' -and $_.Scope -eq 'host'}) -and !@(foreach($v in @(Hyper-V\Get-VM)){if(@(HvcRights "$($v.Id)" "$($v.Name)")){$v}})){HvcDeny 'host_facts' '' '' '' 'holds no grant on this host or on any of its VMs.';return}
 $a=@{library=@($hvcData.Library)}
 & {
 %SHARED%

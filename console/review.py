@@ -153,14 +153,29 @@ class HostsRead:
     failed: dict[str, ConsoleError]
 
 
-def read_hosts(pool: Any, policy: Policy) -> HostsRead:
+def holds_grant_on_host(policy: Policy, identity: Identity, host: str, vms: Iterable[VM],
+                        today: date | None = None) -> bool:
+    """A grant of `identity` on `host` itself (everything, its cluster, the host) or on one of
+    its VMs: who may read the host's facts (build, updates, storage, ISO library), as the JEA
+    endpoint's Get-HvcHostFacts decides it too."""
+    entry = policy.host(host)
+    if policy.evaluate(identity, Target(host, "", "", entry.cluster if entry else None),
+                       today).privileges:
+        return True
+    return any(policy.evaluate(identity, vm, today).privileges for vm in vms)
+
+
+def read_hosts(pool: Any, policy: Policy, identity: Identity) -> HostsRead:
     """Every host's inventory (in parallel, through the pool) and facts: host calls, so a window
-    runs this in a worker. A host that fails is left out and named in `failed`."""
+    runs this in a worker. A host that fails is left out and named in `failed`. Facts are read
+    only of the hosts `identity` holds a grant on (`holds_grant_on_host`)."""
     result = pool.inventory_all()
     failed: dict[str, ConsoleError] = dict(result.errors)
     inventory = {n: list(r.vms) for n, r in result.hosts.items() if r.error is None}
     facts = {}
     for name in inventory:
+        if not holds_grant_on_host(policy, identity, name, inventory[name]):
+            continue
         entry = policy.host(name)
         try:
             facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])

@@ -557,3 +557,41 @@ def test_under_powershell_7_every_function_refuses_clearly(policy: Policy) -> No
                        arguments=arguments.get(spec.name, {}))
         assert outcome.error is None, (spec.name, outcome.error)
         assert json.loads(outcome.output[0]) == json.loads(jea.REFUSED_ON_POWERSHELL_6), spec.name
+
+
+def test_host_facts_only_for_a_grant_on_the_host_or_one_of_its_vms(policy: Policy) -> None:
+    """hannah's grant on payroll-db (HV02) and henry's helpdesk grant on HV02 are written into
+    every host's data (a VM grant follows its id anywhere): still, HV01's build, updates,
+    storage and ISO library are for neither of them, since none of HV01's VMs is theirs."""
+    from console.config import HostConfig
+    from console.errors import ConsoleError
+    from console.hosts import Credentials, JeaClient
+    from lab.hyperv import Durations
+    from lab.runner import Lab
+
+    today = date.today()
+    with Lab.start(durations=Durations.instant(), jea_policy=policy) as lab:
+        def facts(host: str, user: str) -> object:
+            client = JeaClient(HostConfig(host, lab.hosts[host].url, timeout=10),
+                               Credentials(f"LAB\\{user}", USERS[user]))
+            try:
+                return client.host_facts([])
+            finally:
+                client.close()
+
+        expected = {("HV01", "hannah"): False, ("HV02", "hannah"): True,
+                    ("HV03", "hannah"): True,  # legacy-ftp: every Domain User's
+                    ("HV01", "henry"): False, ("HV02", "henry"): True,
+                    ("HV01", "olivia"): True, ("HV02", "olivia"): True,  # shop-web02
+                    ("HV01", "adam"): True}  # everything
+        for (host, user), allowed in expected.items():
+            sids = LabDirectory().sign_in(user, USERS[user]).sids
+            vms = [(vm.id, vm.name) for vm in lab.world.host(host).host.vms]
+            assert jea.host_grants(policy, host).may_read_facts(sids, vms, today) is allowed
+            assert jea.host_grants(policy, host).may_connect(sids, today)  # the old test passed all
+            if allowed:
+                assert facts(host, user) is not None
+            else:
+                with pytest.raises(ConsoleError, match="holds no grant on this host or on any of "
+                                                       "its VMs"):
+                    facts(host, user)

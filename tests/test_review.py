@@ -468,3 +468,38 @@ def test_directory_findings_and_transitive_members(samba_dc) -> None:  # type: i
         assert groups == {"LAB\\HV-Helpdesk": False, "LAB\\IT-Support": True}
         web = next(r for r in rows if r.vm_name == "web")
         assert "vm.start" in web.privileges and "member of LAB\\IT-Support (nested group)" in web.why
+
+
+# --- host facts: only for a grant on the host or one of its VMs ---------------------------------------
+
+def test_host_facts_are_read_only_where_the_person_holds_a_grant(demo: tuple) -> None:
+    from lab.directory import LabDirectory
+
+    policy, inventory, facts = demo
+    people = {name: LabDirectory().sign_in(name, f"{name}-demo")
+              for name in ("hannah", "henry", "olivia", "rita")}
+
+    def reached(name: str) -> set[str]:
+        return {h for h, vms in inventory.items()
+                if review.holds_grant_on_host(policy, people[name], h, vms, TODAY)}
+
+    # hannah owns payroll-db (HV02); legacy-ftp (HV03) is every Domain User's.
+    assert reached("hannah") == {"HV02", "HV03"}
+    assert reached("henry") == {"HV02", "HV03"}  # helpdesk on HV02
+    assert reached("olivia") == {"HV01", "HV02", "HV03"}  # shop-web02 runs on HV02
+    assert reached("rita") == {"HV01", "HV02", "HV03"}  # a reviewer of everything
+
+    class Pool:
+        asked: list[str] = []
+
+        def inventory_all(self) -> object:
+            hosts = {h: type("R", (), {"vms": vms, "error": None}) for h, vms in inventory.items()}
+            return type("Result", (), {"errors": {}, "hosts": hosts})
+
+        def client(self, name: str) -> object:
+            Pool.asked.append(name)
+            return type("Client", (), {"host_facts": staticmethod(lambda library: facts[name])})
+
+    read = review.read_hosts(Pool(), policy, people["hannah"])
+    assert sorted(Pool.asked) == ["HV02", "HV03"] and sorted(read.facts) == ["HV02", "HV03"]
+    assert sorted(read.inventory) == ["HV01", "HV02", "HV03"] and read.failed == {}

@@ -87,10 +87,11 @@ def settle_garbage_collector() -> None:
     gc.freeze()
 
 
-def read_and_review(pool: Any, policy: Any, domain: str) -> tuple[HostsRead, Review]:
-    """In a worker: every host read, then the review built (it takes seconds at thousands of
-    VMs, which the GUI thread must not spend)."""
-    read = read_hosts(pool, policy)
+def read_and_review(pool: Any, policy: Any, identity: Identity) -> tuple[HostsRead, Review]:
+    """In a worker: every host read (the facts of those `identity` holds a grant on), then the
+    review built (it takes seconds at thousands of VMs, which the GUI thread must not spend)."""
+    read = read_hosts(pool, policy, identity)
+    domain = identity.name.split("\\")[0]
     return read, build_review(policy, read.inventory, read.facts, domain=domain)
 
 
@@ -1081,8 +1082,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 "Review ready" + (f"; not reviewed: {', '.join(read.failed)}" if read.failed else ""))
 
-        self.tasks.run(read_and_review, self.session.pool, self.services.policy,
-                       self.identity.name.split("\\")[0], label="review").on_success(show)
+        self.tasks.run(read_and_review, self.session.pool, self.services.policy, self.identity,
+                       label="review").on_success(show)
 
     def open_settings(self) -> None:
         saved = SettingsDialog.edit(self, self.services.config, self.services.config_path)

@@ -301,7 +301,7 @@ class ReviewWindow(QWidget):
     def _read_hosts(self) -> tuple[dict[str, list[VM]], dict[str, HostFacts]]:
         if self.session is None:
             return {}, {}
-        read = core.read_hosts(self.session.pool, self.services.policy)
+        read = core.read_hosts(self.session.pool, self.services.policy, self.session.identity)
         return read.inventory, read.facts  # hosts that failed are left out of the review
 
     def _identity(self) -> Any:

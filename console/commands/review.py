@@ -77,7 +77,7 @@ def gather(args: argparse.Namespace) -> Iterator[Gathered]:
         if not session.allows("policy.read"):
             raise _NotAllowed(f"{session.identity.name} may not review delegation: no grant gives "
                               "policy.read (ask for the reviewer role).")
-        read = core.read_hosts(session.pool, world.policy)
+        read = core.read_hosts(session.pool, world.policy, session.identity)
         yield Gathered(session.identity, world.policy, read.inventory, read.facts, directory,
                        read.failed)
 
