@@ -23,7 +23,7 @@ def run_console(services: Services) -> int:
     install_excepthook()
     tasks = Tasks(show_exception)
     dialog = SignInDialog.ask(tasks, services.directory.sign_in, services.settings,
-                              services.demo_accounts)
+                              services.demo_accounts, warnings=services.setup.warnings)
     if dialog is None or dialog.identity is None:
         tasks.shutdown()
         return 0
@@ -60,7 +60,7 @@ def sign_in_headless(services: Services, tasks: Tasks, user: str, password: str,
                      timeout_s: float = 60.0) -> tuple[SignInDialog, Session | None]:
     """Drive the real sign-in dialog without a person (smoke test, screenshot)."""
     dialog = SignInDialog(tasks, services.directory.sign_in, services.settings,
-                          services.demo_accounts)
+                          services.demo_accounts, warnings=services.setup.warnings)
     dialog.user_field.setText(user)
     dialog.password_field.setText(password)
     dialog.submit()

@@ -526,6 +526,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.statusBar().addPermanentWidget(plain_label(f"Signed in as {self.identity.name}",
                                                         selectable=False))
+        self.insecure = self._insecure_banner(services.setup.warnings)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(max(5, services.config.refresh_seconds) * 1000)
         self.refresh_timer.timeout.connect(self.refresh)
@@ -544,6 +545,26 @@ class MainWindow(QMainWindow):
                 [r for r in records if r.outcome])).on_failure(lambda error: None)
 
     # --- building ----------------------------------------------------------------------------
+
+    def _insecure_banner(self, warnings: Sequence[str]) -> QLabel:
+        """A setting that makes signing in unsafe (skip_certificate_check), said above the list
+        and in the status bar for as long as the window is open: no dismissing it."""
+        banner = plain_label("\n".join(f"Warning: {w}" for w in warnings), wrap=True,
+                             selectable=False)
+        banner.setObjectName("insecure_banner")
+        banner.setStyleSheet("#insecure_banner { background: #fdecea; color: #b00020; "
+                             "font-weight: bold; padding: 4px; }")
+        banner.setVisible(bool(warnings))
+        central = self.centralWidget()
+        layout = central.layout() if central is not None else None
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(0, banner)
+        if warnings:
+            status = plain_label("Certificate not checked", selectable=False)
+            status.setStyleSheet("color: #b00020; font-weight: bold")
+            status.setToolTip(tip(*warnings))
+            self.statusBar().addPermanentWidget(status)
+        return banner
 
     def _build_actions(self) -> None:
         bar = self.addToolBar("Actions")

@@ -1,8 +1,10 @@
 """The sign-in dialog: domain credentials checked by the directory layer, off the GUI thread.
 
 The password is kept in the credential store only when "remember me" is ticked (off by default);
-otherwise only the user name is remembered (QSettings). Cancel works while a sign-in runs: the
-worker finishes on its own and its result is ignored.
+otherwise only the user name is remembered (QSettings). It is registered for redaction before it
+goes anywhere, so no log line can hold it. Cancel works while a sign-in runs: the worker finishes
+on its own and its result is ignored. A setting that makes signing in unsafe
+(skip_certificate_check) is said above the fields, for as long as the dialog is open.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
                                QVBoxLayout, QWidget)
 
-from console import secrets
+from console import logs, secrets
 from console.errors import ConsoleError
 from console.identity import Identity
 
@@ -48,7 +50,7 @@ class SignInDialog(QDialog):
 
     def __init__(self, tasks: Tasks, sign_in: SignIn | Sequence[tuple[str, SignIn]],
                  settings: QSettings, demo_accounts: Sequence[DemoAccount] = (),
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, warnings: Sequence[str] = ()) -> None:
         super().__init__(parent)
         self.tasks, self.settings = tasks, settings
         # Several directory profiles (domains) are offered by name; one is just used.
@@ -61,6 +63,11 @@ class SignInDialog(QDialog):
         self.setMinimumWidth(420)
 
         layout = QVBoxLayout(self)
+        self.warning = plain_label("\n".join(warnings), wrap=True, selectable=False)
+        self.warning.setObjectName("insecure_warning")
+        self.warning.setStyleSheet("color: #b00020; font-weight: bold")
+        self.warning.setVisible(bool(warnings))
+        layout.addWidget(self.warning)
         form = QFormLayout()
         self.user_field = QLineEdit(placeholderText="name, DOMAIN\\name or name@domain")
         self.password_field = QLineEdit()
@@ -143,6 +150,7 @@ class SignInDialog(QDialog):
             self._fail("Enter your user name and password.")
             return
         _, sign_in = self.profiles[max(self.profile.currentIndex(), 0)]
+        logs.redact(password)  # before the directory (and its library's logging) sees it
         self._set_busy(True)
         self._task = (self.tasks.run(sign_in, user, password, label="sign in")
                       .on_success(lambda identity: self._signed_in(user, password, identity))
@@ -191,7 +199,7 @@ class SignInDialog(QDialog):
 
     @classmethod
     def ask(cls, tasks: Tasks, sign_in: SignIn | Sequence[tuple[str, SignIn]], settings: QSettings,
-            demo_accounts: Sequence[DemoAccount] = (), parent: QWidget | None = None
-            ) -> SignInDialog | None:
-        dialog = cls(tasks, sign_in, settings, demo_accounts, parent)
+            demo_accounts: Sequence[DemoAccount] = (), parent: QWidget | None = None,
+            warnings: Sequence[str] = ()) -> SignInDialog | None:
+        dialog = cls(tasks, sign_in, settings, demo_accounts, parent, warnings)
         return dialog if dialog.exec() == QDialog.DialogCode.Accepted else None

@@ -140,3 +140,67 @@ def test_demo_accounts_are_listed_and_fill_the_form(qtbot, tasks, directory, set
     assert (dialog.user_field.text(), dialog.password_field.text()) == ("bea", "bea-demo")
     plain = open_dialog(qtbot, tasks, directory.sign_in, settings, demo=False)
     assert plain.demo_list is None
+
+
+# --- what the password and an unsafe setting meet -----------------------------------------------------
+
+def test_the_password_is_registered_for_redaction_before_the_directory_sees_it(
+        qtbot, tasks, settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from console import logs
+
+    registered: list[str] = []
+    monkeypatch.setattr(logs, "redact", registered.append)
+    seen: list[list[str]] = []
+
+    def directory(user: str, password: str) -> Identity:
+        seen.append(list(registered))  # what was registered by the time the bind happens
+        return LabDirectory().sign_in(user, password)
+
+    dialog = open_dialog(qtbot, tasks, directory, settings, demo=False)
+    sign_in(qtbot, dialog, "henry", "henry-demo")
+    assert seen == [["henry-demo"]] and dialog.result() == QDialog.DialogCode.Accepted
+
+
+def test_an_unsafe_directory_setting_is_said_above_the_fields(qtbot, tasks, directory,
+                                                              settings) -> None:
+    from console.config import INSECURE_DIRECTORY
+
+    plain = open_dialog(qtbot, tasks, directory.sign_in, settings)
+    assert not plain.warning.isVisibleTo(plain)
+    dialog = SignInDialog(tasks, directory.sign_in, settings, warnings=[INSECURE_DIRECTORY])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.warning.isVisible() and dialog.warning.text() == INSECURE_DIRECTORY
+    assert dialog.warning.textFormat() == Qt.TextFormat.PlainText
+    sign_in(qtbot, dialog, "henry", "wrong")
+    assert dialog.warning.isVisible()  # still there after a failed attempt
+
+
+def test_the_window_keeps_an_unsafe_setting_in_sight(qtbot, tmp_path, settings) -> None:
+    from console.audit import AuditTrail
+    from console.config import INSECURE_DIRECTORY, Config, DirectoryConfig
+    from console.paths import LAB_DATA
+    from console.policy import Policy
+    from console.session import Setup
+    from ui.app import Services
+    from ui.mainwindow import MainWindow
+
+    def window(directory: DirectoryConfig) -> MainWindow:
+        setup = Setup(Config(directory=directory), Policy.load(LAB_DATA / "policy.toml"),
+                      LabDirectory(), AuditTrail(tmp_path / "audit.jsonl"))
+        services = Services(setup, settings)
+        session = services.open_session(LabDirectory().sign_in("henry", "henry-demo"), "henry-demo")
+        win = MainWindow(services, session, Tasks(pytest.fail))
+        qtbot.addWidget(win)
+        win.show()
+        return win
+
+    safe = window(DirectoryConfig(urls=["ldaps://dc1.lab.example"]))
+    assert not safe.insecure.isVisible()
+    unsafe = window(DirectoryConfig(urls=["ldaps://dc1.lab.example"], skip_certificate_check=True))
+    assert unsafe.insecure.isVisible() and unsafe.insecure.text() == f"Warning: {INSECURE_DIRECTORY}"
+    assert unsafe.insecure.textFormat() == Qt.TextFormat.PlainText
+    assert "Certificate not checked" in [w.text() for w in unsafe.statusBar().findChildren(
+        type(unsafe.insecure))]
+    # the sign-in behind this window is in the audit trail too
+    assert [r.action for r in AuditTrail(tmp_path / "audit.jsonl").records()] == ["config.insecure"]
