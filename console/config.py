@@ -264,8 +264,12 @@ def _choice(value: Any, allowed: tuple[str, ...], key: str, source: str) -> str:
 
 def _url(value: Any, key: str, source: str, schemes: set[str]) -> str:
     text = _string(value, key, source)
-    parsed = urlparse(text)
-    if parsed.scheme not in schemes or not parsed.hostname:
+    try:
+        parsed = urlparse(text)
+        scheme, hostname = parsed.scheme, parsed.hostname
+    except ValueError:  # e.g. an unclosed [ ("Invalid IPv6 URL")
+        scheme, hostname = "", None
+    if scheme not in schemes or not hostname:
         wanted = " or ".join(f"{s}://" for s in sorted(schemes))
         raise ConfigError(f"{key} must be a {wanted} URL with a host name; got {text!r}", key, source)
     return text
@@ -290,7 +294,10 @@ def parse_host_lines(text: str, endpoint: str = "jea", *,
             continue
         if len(words) == 1:
             target = words[0]
-            host = urlparse(target).hostname if "://" in target else target
+            try:
+                host = urlparse(target).hostname if "://" in target else target
+            except ValueError:  # not a URL at all: its url setting says so when it is read
+                host = None
             name = (host or target).split(".")[0].upper()
         else:
             name, target = words[0], words[1]

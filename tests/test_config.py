@@ -553,3 +553,12 @@ def test_trusted_domains_are_a_list_of_names() -> None:
         with pytest.raises(ConfigError) as caught:
             Config.from_dict({"directory": {"trusted_domains": bad}})
         assert caught.value.key == key
+
+
+@pytest.mark.parametrize("url", ["http://\x1b[31mhv01:5985/wsman", "https://[::1:5986/wsman"])
+def test_a_url_python_cannot_parse_is_an_error_naming_its_key(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_dict(_host(url=url), "config.toml")
+    assert caught.value.key == "hosts[0].url"
+    assert config_module.parse_host_lines("\x1b[31mhv01.lab.example")[0]["url"] == \
+        "http://\x1b[31mhv01.lab.example:5985/wsman"  # read back later, with the sentence above

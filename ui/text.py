@@ -25,10 +25,18 @@ def cell(text: str) -> str:
     return one_line(text)
 
 
+class PlainLabel(QLabel):
+    """A label of plain text: every text it is given (now or later, `setText`) is shown with
+    control and bidirectional characters escaped (console/text.py `plain`), never as markup."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(plain(text))
+
+
 def plain_label(text: str = "", parent: QWidget | None = None, *, selectable: bool = True,
                 wrap: bool = False) -> QLabel:
     """A QLabel that never interprets its text as markup."""
-    label = QLabel(parent)
+    label = PlainLabel(parent)
     label.setTextFormat(Qt.TextFormat.PlainText)
     if selectable:
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -19,10 +19,22 @@ from ..session import Extensions, Setup, demo_world
 from ..text import for_terminal, one_line
 
 
+def file_name(text: str) -> str:
+    """A file or folder name from the command line (argparse `type`): one the system can open,
+    so a NUL character is a usage error, not a traceback."""
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError("a file name cannot hold a NUL character")
+    return text
+
+
+def file_path(text: str) -> Path:
+    return Path(file_name(text))
+
+
 def add_sign_in_options(p: argparse.ArgumentParser, prompt: bool = False) -> None:
     """--config, --demo, --user and --password-stdin. The password never comes from the command
     line (other users and shell history would see it): from stdin, or a prompt when `prompt`."""
-    p.add_argument("--config", type=Path, metavar="FILE",
+    p.add_argument("--config", type=file_path, metavar="FILE",
                    help="configuration file (default: the user's config.toml); the policy always "
                         "comes from the computer's machine-wide configuration")
     p.add_argument("--demo", action="store_true",

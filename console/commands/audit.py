@@ -15,7 +15,7 @@ from ..config import Config
 from ..errors import AuditError
 from ..session import Session, sign_in
 from ..text import one_line
-from . import add_sign_in_options, print_json, read_password, setup
+from . import add_sign_in_options, file_path, print_json, read_password, setup
 
 TAMPERED = 2
 
@@ -27,11 +27,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify = commands.add_parser(
         "verify", help="check the hash chain; exit 2 at the first edited, removed, inserted, "
         "reordered or torn record")
-    verify.add_argument("file", nargs="?", type=Path, help="default: the configured trail")
+    verify.add_argument("file", nargs="?", type=file_path, help="default: the configured trail")
     verify.set_defaults(func=run_verify)
 
     show = commands.add_parser("show", help="print records, newest first (needs audit.read)")
-    show.add_argument("file", nargs="?", type=Path, help="default: the configured trail")
+    show.add_argument("file", nargs="?", type=file_path, help="default: the configured trail")
     add_sign_in_options(show, prompt=True)
     show.add_argument("--by", metavar="NAME|SID", help="only the records of this person")
     show.add_argument("--last", metavar="N", type=_positive, help="only the N newest records")

@@ -9,6 +9,7 @@ from .. import jea
 from ..errors import ConsoleError, PolicyError
 from ..policy import Policy
 from ..text import plain
+from . import file_name
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,9 +17,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = p.add_subparsers(dest="jea_command", metavar="ACTION", required=True)
     generate = commands.add_parser(
         "generate", help="write HvConsole.psrc, HvConsole.pssc and HvConsole.Grants.psd1 for a host")
-    generate.add_argument("--policy", required=True, metavar="FILE", help="the delegation policy")
+    generate.add_argument("--policy", required=True, type=file_name, metavar="FILE",
+                          help="the delegation policy")
     generate.add_argument("--host", required=True, help="the host, as named in the policy")
-    generate.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+    generate.add_argument("--out", required=True, type=file_name, metavar="DIR",
+                          help="folder to write into")
     generate.set_defaults(func=run_generate)
 
 

@@ -10,7 +10,7 @@ from ..errors import ConsoleError, PolicyError
 from ..identity import Group, Identity
 from ..policy import PRIVILEGES, Decision, Policy, Reason, Target, normalize_sid, normalize_vm_id
 from ..text import one_line, plain
-from . import print_json
+from . import file_name, print_json
 
 # A SID no grant can name: a user given without --sid matches only through their groups.
 _UNNAMED_USER_SID = "S-1-0-0"
@@ -21,12 +21,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = p.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
 
     check = commands.add_parser("check", help="validate a policy file and list every problem")
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="FILE", type=file_name)
     check.set_defaults(func=run_check)
 
     explain = commands.add_parser(
         "explain", help="the privileges a person holds on a VM, and the grants behind them")
-    explain.add_argument("file", metavar="FILE")
+    explain.add_argument("file", metavar="FILE", type=file_name)
     explain.add_argument("--user", required=True, help="DOMAIN\\name of the person")
     explain.add_argument("--sid", help="the person's SID (needed only when grants name them)")
     explain.add_argument("--group", action="append", default=[], metavar="NAME[=SID]",

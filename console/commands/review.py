@@ -24,7 +24,7 @@ from ..inventory import VM, HostFacts
 from ..policy import Policy
 from ..session import open_session
 from ..text import one_line
-from . import add_sign_in_options, read_password, setup, write_document
+from . import add_sign_in_options, file_path, read_password, setup, write_document
 
 FORMATS = ("text", "csv", "html", "json")
 TABLES = ("findings", "permissions", "impact")
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--table", choices=TABLES, default="findings",
                    help="with --format csv: which table (default: findings)")
-    p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--out", type=file_path, metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--date", type=date.fromisoformat, metavar="YYYY-MM-DD",
                    help="review as of this day (expiry dates), today when left out")
     p.set_defaults(func=run_review)
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     impact.add_argument("host", metavar="HOST")
     add_sign_in_options(impact)
     impact.add_argument("--format", choices=("text", "csv", "json"), default="text")
-    impact.add_argument("--out", type=Path, metavar="FILE")
+    impact.add_argument("--out", type=file_path, metavar="FILE")
     impact.set_defaults(func=run_impact)
 
 
