@@ -25,6 +25,7 @@ from console.audit import AuditTrail
 from console.cli import main as cli_main
 from console.commands import hosts as hosts_command
 from console.commands import review as review_command
+from console.config import Config
 from console.identity import Identity
 from console.inventory import VM, Checkpoint, DvdDrive, HostFacts, IsoFile
 from console.paths import LAB_DATA
@@ -195,7 +196,7 @@ def test_audit_show_on_a_terminal(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     olivia = LabDirectory().sign_in("olivia", "olivia-demo")
     trail.decided(olivia, "vm.checkpoint.create", "HV01", "42e4aaca-7231-5411-b96b-d03849b0dae1",
                   hostile, {"name": hostile}, True, hostile)
-    setup = Setup(replace_config(), Policy.load(LAB_DATA / "policy.toml"), LabDirectory(), trail)
+    setup = Setup(Config(), Policy.load(LAB_DATA / "policy.toml"), LabDirectory(), trail)
     monkeypatch.setattr(Setup, "load", classmethod(lambda cls, path=None: setup))
     for extra in ([], ["--json"]):
         tty = Terminal()
@@ -206,11 +207,6 @@ def test_audit_show_on_a_terminal(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
             assert json.loads(tty.getvalue())[0]["vm_name"] == hostile
         else:
             assert len(tty.getvalue().splitlines()) == 1
-
-
-def replace_config() -> Any:
-    from console.config import Config
-    return Config()
 
 
 def test_policy_explain_and_whoami_on_a_terminal(monkeypatch: pytest.MonkeyPatch,
