@@ -75,8 +75,9 @@ TOOLBAR_ACTIONS: tuple[Action, ...] = (
     Action.START, Action.SHUTDOWN, Action.RESTART, Action.TURNOFF, Action.RESET, Action.SAVE,
     Action.PAUSE, Action.RESUME, Action.CHECKPOINT_CREATE, Action.MOUNT_ISO, Action.EJECT,
 )
-# Power actions may act on several VMs at once; the others act on one VM (and one checkpoint).
-BULK_ACTIONS = POWER_ACTIONS
+# Power actions and taking a checkpoint may act on several VMs at once; the others act on one VM
+# (and one checkpoint).
+BULK_ACTIONS = POWER_ACTIONS | {Action.CHECKPOINT_CREATE}
 NEEDS_CHECKPOINT = CHECKPOINT_ACTIONS - {Action.CHECKPOINT_CREATE}
 # Asked before they run: every action that loses data or interrupts a running guest.
 ASKS = DESTRUCTIVE_ACTIONS | {Action.SHUTDOWN, Action.RESTART, Action.SAVE, Action.PAUSE}

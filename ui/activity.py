@@ -11,7 +11,7 @@ from console.identity import Identity
 
 from .models import activity_model
 from .tasks import Tasks
-from .text import plain_label
+from .text import fit_on_screen, plain_label
 
 
 class ActivityWindow(QDialog):
@@ -20,7 +20,7 @@ class ActivityWindow(QDialog):
         super().__init__(parent)
         self.audit, self.identity, self.tasks = audit, identity, tasks
         self.setWindowTitle(f"My activity — {identity.name}")
-        self.resize(900, 420)
+        fit_on_screen(self, 900, 420)
         layout = QVBoxLayout(self)
         self.summary = plain_label("Loading…", selectable=False)
         self.model = activity_model(self)

@@ -17,7 +17,7 @@ from console.inventory import IsoFile
 from console.text import one_line, plain
 
 from .models import VM_ROLE, SortProxy, iso_model
-from .text import plain_label, tip
+from .text import fit_on_screen, plain_label, tip
 
 
 class Confirm:
@@ -103,7 +103,7 @@ class IsoDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(one_line(f"Insert ISO — {vm_name}"))
-        self.resize(640, 360)
+        fit_on_screen(self, 640, 360)
         layout = QVBoxLayout(self)
         layout.addWidget(plain_label(f"Approved ISO library of {host}", selectable=False))
         self.search = QLineEdit(placeholderText="Search ISO files")
@@ -163,7 +163,7 @@ class SettingsDialog(QDialog):
     def __init__(self, config: Config, path: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
-        self.resize(640, 480)
+        fit_on_screen(self, 640, 480)
         self.config, self.path = config, path
         self.saved_config: Config | None = None
         layout = QVBoxLayout(self)

@@ -67,7 +67,7 @@ from .models import (
 )
 from .review import ReviewWindow
 from .tasks import Task, Tasks
-from .text import human_duration, plain_label, tip
+from .text import fit_on_screen, human_duration, plain_label, tip
 
 STATUS_COLORS = {
     HostStatus.OK: "#2e7d32", HostStatus.SLOW: "#f9a825", HostStatus.UNREACHABLE: "#c62828",
@@ -418,7 +418,7 @@ class MainWindow(QMainWindow):
         self.services, self.session, self.tasks = services, session, tasks
         self.identity = session.identity
         self.setWindowTitle(f"Hyper-V Console — {self.identity.display_name or self.identity.name}")
-        self.resize(1280, 760)
+        fit_on_screen(self, 1280, 760)
         self._busy: dict[tuple[str, str], int] = {}
         self._reading: set[str] = set()
         self._answers: deque[Answer] = deque()  # host answers waiting for the next merge
@@ -480,6 +480,8 @@ class MainWindow(QMainWindow):
 
         self.details = DetailsPane()
         self.details.checkpoint_changed.connect(self.update_actions)
+        self.details.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.details.tree.customContextMenuRequested.connect(self._checkpoint_menu)
         self.hosts_bar = HostStatusBar([h.name for h in services.config.hosts])
         self.progress = ProgressArea()
 
@@ -845,6 +847,20 @@ class MainWindow(QMainWindow):
             settle_garbage_collector()
             self.refreshed.emit()
 
+    CHECKPOINT_MENU = (Action.CHECKPOINT_APPLY, Action.CHECKPOINT_DELETE,
+                       Action.CHECKPOINT_DELETE_SUBTREE, None, Action.CHECKPOINT_CREATE)
+
+    def _checkpoint_menu(self, pos: QPoint) -> None:
+        """The checkpoint tree's context menu: the same actions (and reasons) as the toolbar's."""
+        menu = QMenu(self)
+        menu.setToolTipsVisible(True)
+        for action in self.CHECKPOINT_MENU:
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(self.qactions[action])
+        menu.exec(self.details.tree.viewport().mapToGlobal(pos))
+
     def column_actions(self) -> list[QAction]:
         """One checkable action per column (Name always shown)."""
         header = self.table.horizontalHeader()
@@ -935,8 +951,13 @@ class MainWindow(QMainWindow):
         vms = [r.vm for r in rows]
         params: dict[str, Any] = {}
         if action is Action.CHECKPOINT_CREATE:
-            name = AskText.ask(self, "Checkpoint", f"Name of the new checkpoint of {vms[0].name}:",
-                               f"{vms[0].name} - {time.strftime('%Y-%m-%d %H:%M')}")
+            stamp = time.strftime('%Y-%m-%d %H:%M')
+            if len(vms) == 1:
+                name = AskText.ask(self, "Checkpoint", f"Name of the new checkpoint of {vms[0].name}:",
+                                   f"{vms[0].name} - {stamp}")
+            else:  # one name for the checkpoint of each VM, as Hyper-V Manager does
+                name = AskText.ask(self, "Checkpoint", f"Name of the new checkpoints of {len(vms)} "
+                                   "VMs (each VM gets one):", f"Before a change - {stamp}")
             if name is None:
                 return
             params["name"] = name
@@ -1120,6 +1141,8 @@ class MainWindow(QMainWindow):
         geometry = settings.value("main/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+            # Saved on another screen or at another scaling: brought back inside this one.
+            fit_on_screen(self, self.width(), self.height())
         header = settings.value("main/header")
         if header is not None:
             self.table.horizontalHeader().restoreState(header)

@@ -47,7 +47,7 @@ from console.policy import SCOPE_KINDS, VERBS, Grant
 
 from .dialogs import Confirm
 from .errors import show_exception
-from .text import cell, plain_label, tip
+from .text import cell, fit_on_screen, plain_label, tip
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3
 SORT_ROLE = Qt.ItemDataRole.UserRole + 4  # what a column sorts by (else its text)
@@ -199,7 +199,7 @@ class ReviewWindow(QWidget):
         self.session = session if session is not None else getattr(parent, "session", None)
         self.today = today
         self.setWindowTitle("Delegation review")
-        self.resize(1100, 700)
+        fit_on_screen(self, 1100, 700)
         if inventory is None:
             inventory, facts = self._read_hosts()
         self.inventory = {h: list(v) for h, v in inventory.items()}
@@ -477,7 +477,7 @@ class PolicyEditorDialog(QDialog):
         self.editor = editor
         self.change: Change | None = None
         self.setWindowTitle("Edit delegation policy")
-        self.resize(900, 650)
+        fit_on_screen(self, 900, 650)
         self.grants = RowsModel(
             ["line", "effect", "principal", "role", "scope", "expires", "note"], self)
         self.grants_view = _view(self.grants)

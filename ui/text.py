@@ -67,3 +67,14 @@ def human_duration(seconds: int) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+def fit_on_screen(widget: QWidget, width: int, height: int) -> None:
+    """Size a window to (width, height) or the screen's available area, whichever is smaller,
+    and keep it inside that area: at 150% a 1024x768 screen has 683x512 to offer."""
+    area = widget.screen().availableGeometry()
+    widget.resize(min(width, area.width()), min(height, area.height()))
+    frame = widget.frameGeometry()
+    if not area.contains(frame):
+        widget.move(max(area.left(), min(frame.left(), area.right() - frame.width())),
+                    max(area.top(), min(frame.top(), area.bottom() - frame.height())))

@@ -16,6 +16,7 @@ from lab.auth import Accounts, HostRights
 from lab.executor import Executor
 from lab.hyperv import Durations
 from lab.world import World, load_world
+from lab import psrp
 from lab.wsman import WSManServer
 from console.paths import LAB_DATA
 
@@ -40,9 +41,13 @@ def start_lab(timeout: float = 15.0) -> Iterator[Any]:
     servers: list[WSManServer] = []
     try:
         for h in world.hosts:
-            server = WSManServer(h.name, Executor(h.host), accounts=accounts,
+            executor = Executor(h.host)
+            server = WSManServer(h.name, executor, accounts=accounts,
                                  rights=HostRights.of(None, [a.name for a in world.accounts]),
                                  faults=h.faults)
+            # The admin endpoint as the console reaches it by default: a kept PSRP session to
+            # Microsoft.PowerShell (WinRS stays served for hosts configured with protocol winrs).
+            psrp.attach_default(server, executor)
             server.start()
             servers.append(server)
         config = Config(hosts=[HostConfig(name=s.name, url=s.url, endpoint="admin", timeout=timeout)
