@@ -215,7 +215,9 @@ class ScriptedPool:
         return done
 
 
-DRIVES = (DvdDrive("SCSI", 0, 1, None), DvdDrive("SCSI", 1, 1, "D:\\ISO\\old.iso"))
+# Any two differ in one of controller and location only.
+DRIVES = (DvdDrive("SCSI", 0, 1, None), DvdDrive("SCSI", 1, 1, "D:\\ISO\\old.iso"),
+          DvdDrive("SCSI", 0, 2, None))
 SHOP_WEB01 = VM("HV01", WEB01, "shop-web01", "Running", shutdown_service=True, dvd_drives=DRIVES[:1],
                 checkpoints=(Checkpoint("c1", "before 4.3", "Production", None, None, state="Off"),))
 
@@ -291,7 +293,8 @@ def test_media_go_to_the_chosen_drive_with_the_hosts_iso_library(audit: AuditTra
                         location=1)
     with pytest.raises(InvalidParameter) as raised:
         service.perform(olivia, vm, Action.EJECT)
-    assert str(raised.value) == "shop-web01 has several DVD drives (SCSI 0:1, SCSI 1:1); choose one."
+    assert str(raised.value) == ("shop-web01 has several DVD drives (SCSI 0:1, SCSI 1:1, SCSI 0:2); "
+                                 "choose one.")
     with pytest.raises(InvalidParameter) as raised:
         service.perform(olivia, vm, Action.EJECT, controller_type="IDE")
     assert str(raised.value) == "shop-web01 has no DVD drive at that controller and location."
