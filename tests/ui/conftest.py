@@ -10,6 +10,7 @@ import pytest
 from keyring.backend import KeyringBackend
 from PySide6.QtCore import QSettings, QThreadPool
 
+from console import logs
 from ui.dialogs import AskText, Confirm, IsoDialog, PasswordPrompt
 from ui.errors import ErrorDialog
 
@@ -42,6 +43,17 @@ def no_dangling_workers(qapp: object) -> Iterator[None]:
     # Collect now, so a Qt object freed under a live wrapper (a model without a Qt parent, say)
     # crashes in the test that made it, not in some later, unrelated collection.
     gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def redactions_of_this_test_only() -> Iterator[None]:
+    """The sign-in dialog registers each password it is given for log redaction, for the rest of
+    the process: a test's passwords ("wrong", "x") must not mask text in the next tests' logs."""
+    saved = set(logs._known)
+    yield
+    with logs._lock:
+        logs._known.clear()
+        logs._known.update(saved)
 
 
 @pytest.fixture
