@@ -420,8 +420,12 @@ def jea_hosts() -> list[dict[str, Any]]:
             for day in days:
                 visible = [vm["id"] for vm in vms
                            if "vm.view" in grants.rights(sids, vm["id"], vm["name"], day)]
+                # Host facts need a grant on this host or rights on one of its VMs (not any
+                # allow grant in the host's data): HostGrants.may_read_facts.
+                facts = grants.may_read_facts(sids, [(vm["id"], vm["name"]) for vm in vms], day)
                 views.append({"caller": caller["name"], "today": day.isoformat(),
-                              "connect": grants.may_connect(sids, day), "visible": visible})
+                              "connect": grants.may_connect(sids, day), "facts": facts,
+                              "visible": visible})
             for vm in vms:
                 seen: list[frozenset[str]] = []
                 for day in days:

@@ -115,7 +115,9 @@ class IsoDialog(QDialog):
         self.proxy.setSourceModel(self.model)
         self.proxy.setFilterKeyColumn(-1)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search.textChanged.connect(self._filter)
+        # Type to narrow the list, Enter to insert the first match.
+        self.search.returnPressed.connect(self._pick_first)
         self.view = QTableView()
         self.view.setModel(self.proxy)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -138,6 +140,16 @@ class IsoDialog(QDialog):
         layout.addWidget(self.buttons)
         self.view.selectionModel().selectionChanged.connect(self._update)
         self._update()
+
+    def _filter(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text)
+        if self.proxy.rowCount() and not self.view.selectionModel().hasSelection():
+            self.view.selectRow(0)
+
+    def _pick_first(self) -> None:
+        if not self.view.selectionModel().hasSelection() and self.proxy.rowCount():
+            self.view.selectRow(0)
+        self.accept()
 
     def selected(self) -> IsoFile | None:
         rows = self.view.selectionModel().selectedRows()

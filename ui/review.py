@@ -485,8 +485,10 @@ class PolicyEditorDialog(QDialog):
         form = QFormLayout()
         self.principal, self.sid, self.value = QLineEdit(), QLineEdit(), QLineEdit()
         self.role, self.scope = QComboBox(), QComboBox()
-        self.role.addItems(sorted(editor.policy.roles))
-        self.scope.addItems([k for k in SCOPE_KINDS if k != "vm"] + ["vm", "vm_name"])
+        # The narrowest choice comes first: the fewest privileges, one VM.
+        roles = editor.policy.roles
+        self.role.addItems(sorted(roles, key=lambda r: (len(roles[r].privileges), r)))
+        self.scope.addItems(["vm", "vm_name", *[k for k in SCOPE_KINDS if k != "vm"][::-1]])
         self.effect = QComboBox()
         self.effect.addItems(["allow", "deny"])
         for label, widget in (("Principal (DOMAIN\\name)", self.principal), ("SID", self.sid),

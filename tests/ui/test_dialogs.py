@@ -33,6 +33,20 @@ def test_iso_dialog_searches_the_library_and_offers_nothing_else(qtbot) -> None:
     assert dialog.proxy.rowCount() == 0
 
 
+def test_iso_dialog_type_then_enter_inserts_the_first_match(qtbot) -> None:
+    dialog = IsoDialog("HV01", LIBRARY, "vm")
+    qtbot.addWidget(dialog)
+    qtbot.keyClicks(dialog.search, "rescue")
+    assert dialog.selected() == LIBRARY[2]  # the only match, chosen as the list narrows
+    qtbot.keyClick(dialog.search, Qt.Key.Key_Return)
+    assert dialog.result() == dialog.DialogCode.Accepted
+    nothing = IsoDialog("HV01", LIBRARY, "vm")
+    qtbot.addWidget(nothing)
+    qtbot.keyClicks(nothing.search, "no such file")
+    qtbot.keyClick(nothing.search, Qt.Key.Key_Return)
+    assert nothing.result() != nothing.DialogCode.Accepted and nothing.selected() is None
+
+
 def test_iso_dialog_explains_an_empty_library(qtbot) -> None:
     dialog = IsoDialog("HV03", [], "vm")
     qtbot.addWidget(dialog)

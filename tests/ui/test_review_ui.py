@@ -150,6 +150,15 @@ def test_editor_dialog_proposes_shows_diff_and_saves(qtbot, world, answers) -> N
     assert dialog.grants.rowCount() == 10
 
 
+def test_a_new_grant_starts_at_the_narrowest_role_and_scope(qtbot, world) -> None:  # type: ignore[no-untyped-def]
+    w = window(qtbot, world, ADAM)
+    dialog = w.open_editor()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    assert dialog.role.currentText() == "viewer" and dialog.scope.currentText() == "vm"
+    assert dialog.scope.itemText(dialog.scope.count() - 1) == "everything"
+
+
 def test_editor_dialog_shows_validation_problems_as_text(qtbot, world) -> None:  # type: ignore[no-untyped-def]
     w = window(qtbot, world, ADAM)
     dialog = w.open_editor()

@@ -165,13 +165,14 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
         }
     }
 
-    Context 'Get-HvcHostFacts and Get-HvcPolicyDigest: any caller with an allow grant here, nobody else' {
+    Context 'Get-HvcPolicyDigest: any caller with an allow grant here; Get-HvcHostFacts: a grant on this host or on one of its VMs' {
         It '<Caller> on <Today>' -ForEach @($Views | Where-Object { $_.Today -eq $Views[0].Today }) {
             $PSSenderInfo = New-HvcSenderInfo -Caller $Callers[$Caller]
             $Now = ConvertTo-HvcDay $Today
             foreach ($name in 'Get-HvcHostFacts', 'Get-HvcPolicyDigest') {
                 $result = Invoke-HvcJea -Name $name
-                if ($View.connect) {
+                $allowed = if ($name -eq 'Get-HvcHostFacts') { $View.facts } else { $View.connect }
+                if ($allowed) {
                     $result.Answer.error.code | Should -Not -Be 'denied' -Because "$name answered $($result.Raw)"
                 }
                 else {
