@@ -47,6 +47,7 @@ from console.inventory import TRANSITIONAL_STATES, VM, Action, after_action
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
+from console.text import one_line
 
 from .actions import ASKS, NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
 from .activity import ActivityWindow
@@ -622,7 +623,7 @@ class MainWindow(QMainWindow):
 
     def _copy_diagnostics(self) -> None:
         copy_diagnostics(self.services.config)
-        self.statusBar().showMessage("Diagnostics copied to the clipboard (no password in them).",
+        self.say("Diagnostics copied to the clipboard (no password in them).",
                                      8000)
 
     def shortcuts_text(self) -> str:
@@ -728,6 +729,11 @@ class MainWindow(QMainWindow):
             shortcut = f" ({spec.shortcut})" if spec.shortcut else ""
             qaction.setToolTip(tip(label + shortcut, reason))
         self._show_count()
+
+    def say(self, text: str, milliseconds: int = 0) -> None:
+        """A status-bar message; VM and host names in it are other people's text, so one line
+        with its control and bidi characters escaped."""
+        self.statusBar().showMessage(one_line(text), milliseconds)
 
     def _show_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
@@ -839,7 +845,7 @@ class MainWindow(QMainWindow):
         if not self._reading and not self._answers:
             silent = [r.host for r in self.hosts_bar.results.values() if r.error is not None]
             at = time.strftime('%H:%M:%S')
-            self.statusBar().showMessage(
+            self.say(
                 f"Refreshed at {at}" if not silent else
                 f"Read at {at}, except {', '.join(silent)}: shown as last known")
             self.update_actions()
@@ -934,7 +940,7 @@ class MainWindow(QMainWindow):
         finally:
             self._asking_password = False
         if password is None:
-            self.statusBar().showMessage("Host calls are paused until you enter your password "
+            self.say("Host calls are paused until you enter your password "
                                          "(Refresh asks again).")
             return
         self.session.pool.gate.reopen(Credentials(self.identity.name, password))
@@ -945,7 +951,7 @@ class MainWindow(QMainWindow):
     def trigger(self, action: Action) -> None:
         enabled, reason = self.availability(action)
         if not enabled:
-            self.statusBar().showMessage(reason, 8000)
+            self.say(reason, 8000)
             return
         rows = self.selected_rows()
         vms = [r.vm for r in rows]
@@ -996,7 +1002,7 @@ class MainWindow(QMainWindow):
         entry = self.services.policy.host(vm.host)
         library = list(entry.iso_library) if entry else []
         if not library:
-            self.statusBar().showMessage(f"{vm.host} has no approved ISO library in the policy.", 8000)
+            self.say(f"{vm.host} has no approved ISO library in the policy.", 8000)
             return
         drive = next((d for d in vm.dvd_drives if not d.path), vm.dvd_drives[0])
         client = self.session.pool.client(vm.host)
@@ -1040,7 +1046,7 @@ class MainWindow(QMainWindow):
             self.progress.finish(token, status, message if status != "ok" else warning)
             self.action_finished.emit(status, message)
             if status != "ok" or warning:
-                self.statusBar().showMessage(f"{vm.name}: {message if status != 'ok' else warning}",
+                self.say(f"{vm.name}: {message if status != 'ok' else warning}",
                                              10000)
             if status != "ok":
                 # Not confirmed (pending) or not done: what the host holds now comes with a read.
@@ -1071,7 +1077,7 @@ class MainWindow(QMainWindow):
         message = (f"Stopped waiting. {vm.host} may still carry out the {spec.title.lower()} of "
                    f"{vm.name}; the list shows the VM's state when the host answers again.")
         self.progress.finish(token, "pending", message)
-        self.statusBar().showMessage(message, 15000)
+        self.say(message, 15000)
         self.action_finished.emit("pending", message)
         self._read(vm.host, after_action=True)
 
@@ -1085,7 +1091,7 @@ class MainWindow(QMainWindow):
             return
         if token is not None:
             self.progress.finish(token, "failed", str(error))
-        self.statusBar().showMessage(f"{vm.name}: {error}", 10000)
+        self.say(f"{vm.name}: {error}", 10000)
         self.notice.tell(f"{SPECS[action].title} of {vm.name} failed: {error}")
         self.action_finished.emit("failed", str(error))
         if isinstance(error, CredentialsRejected):
@@ -1114,14 +1120,14 @@ class MainWindow(QMainWindow):
 
     def open_review(self) -> None:
         """Read every host in a worker, then show the review of the policy against them."""
-        self.statusBar().showMessage("Reading the hosts for the review...")
+        self.say("Reading the hosts for the review...")
 
         def show(done: tuple[HostsRead, Review]) -> None:
             read, review = done
             self._review = ReviewWindow(self.services, self, session=self.session,
                                         inventory=read.inventory, facts=read.facts, review=review)
             self._review.show()
-            self.statusBar().showMessage(
+            self.say(
                 "Review ready" + (f"; not reviewed: {', '.join(read.failed)}" if read.failed else ""))
 
         self.tasks.run(read_and_review, self.session.pool, self.services.policy, self.identity,
@@ -1130,7 +1136,7 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         saved = SettingsDialog.edit(self, self.services.config, self.services.config_path)
         if saved is not None:
-            self.statusBar().showMessage("Settings saved; host and directory changes apply at "
+            self.say("Settings saved; host and directory changes apply at "
                                          "the next sign-in.", 8000)
             self.refresh_timer.setInterval(saved.refresh_seconds * 1000)
 

@@ -762,3 +762,10 @@ def test_a_window_fits_a_small_screen(open_as) -> None:
     area = window.screen().availableGeometry()
     fit_on_screen(window, area.width() * 3, area.height() * 3)
     assert window.width() <= area.width() and window.height() <= area.height()
+
+
+def test_status_messages_keep_names_on_one_line(open_as) -> None:
+    olivia = open_as("olivia")
+    olivia.window.say("shop\u202eweb01\nRefreshed at 12:00")
+    message = olivia.window.statusBar().currentMessage()
+    assert "\n" not in message and "\u202e" not in message and "shop" in message
