@@ -106,15 +106,28 @@ class Config:
     audit_path: str = ""
     refresh_seconds: int = 60
     demo: bool = False  # the demo world's own configuration; never read from a file
+    # The sections the machine-wide file sets ("directory", "hosts"): administrators' choice,
+    # which the person's file cannot change (Settings shows them read-only; save leaves them out).
+    managed: frozenset[str] = field(default=frozenset(), compare=False)
 
     @classmethod
     def load(cls, path: Path | None = None, machine_path: Path | None = None) -> Config:
-        """The user's file, with the policy location from the machine-wide file (which must be
-        administrators' only: ConfigError otherwise)."""
+        """The user's file, with the policy location, and the domain controllers and hosts where
+        administrators set them, from the machine-wide file (which must be administrators' only:
+        ConfigError otherwise)."""
         path = path or user_config_path()
         data = _read(path) if path.exists() else {}
         config = cls.from_dict(data, str(path))
-        config.policy_path = machine_policy(machine_path or machine_config_path())
+        machine = machine_path or machine_config_path()
+        config.policy_path = machine_policy(machine)
+        managed = machine_settings(machine)
+        if managed:
+            from_machine = cls.from_dict(managed, str(machine))
+            if "directory" in managed:
+                config.directory = from_machine.directory
+            if "hosts" in managed:
+                config.hosts = from_machine.hosts
+            config.managed = frozenset(managed)
         return config
 
     @classmethod
@@ -184,10 +197,13 @@ class Config:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The person's own file: never the policy location nor the demo (neither is theirs)."""
+        """The person's own file: never the policy location nor the demo (neither is theirs),
+        nor what the machine-wide file sets."""
         out: dict[str, Any] = {"directory": asdict(self.directory),
                                "hosts": [asdict(h) for h in self.hosts],
                                "ui": {"refresh_seconds": self.refresh_seconds}}
+        for section in self.managed:
+            out.pop(section, None)
         if self.audit_path:
             out["audit"] = {"path": self.audit_path}
         return out
@@ -341,6 +357,17 @@ def machine_policy(machine: Path) -> str:
     check_trusted(machine, MACHINE_FILE)
     policy = _table(_read(machine).get("policy", {}), "policy", str(machine))
     return _string(policy.get("path", ""), "policy.path", str(machine))
+
+
+def machine_settings(machine: Path) -> dict[str, Any]:
+    """The [directory] and [[hosts]] the machine-wide file sets (administrators' choice of
+    domain controllers and hosts: a person's file cannot point the console, and their password,
+    elsewhere), checked like the policy location: only administrators may change the file."""
+    if not machine.exists():
+        return {}
+    check_trusted(machine, MACHINE_FILE)
+    data = _read(machine)
+    return {key: data[key] for key in ("directory", "hosts") if key in data}
 
 
 def trusted_policy(path: str) -> Path:

@@ -3,6 +3,7 @@ from the machine-wide file only (and only when administrators alone can change i
 from __future__ import annotations
 
 import os
+import tomllib
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -562,3 +563,38 @@ def test_a_url_python_cannot_parse_is_an_error_naming_its_key(url: str) -> None:
     assert caught.value.key == "hosts[0].url"
     assert config_module.parse_host_lines("\x1b[31mhv01.lab.example")[0]["url"] == \
         "http://\x1b[31mhv01.lab.example:5985/wsman"  # read back later, with the sentence above
+
+
+def test_domain_controllers_and_hosts_set_for_the_computer_win_and_are_never_saved_per_person(
+        tmp_path: Path, own_files_trusted: None) -> None:
+    user = tmp_path / "config.toml"
+    Config.from_dict({"directory": {"urls": ["ldaps://mine.example"], "domain": "mine.example"},
+                      "hosts": [{"name": "MINE", "url": "https://mine:5986/wsman"}],
+                      "ui": {"refresh_seconds": 30}}).save(user)
+    machine = tmp_path / "machine.toml"
+    machine.write_text('[directory]\nurls = ["ldaps://dc1.corp.example"]\ndomain = "corp.example"\n'
+                       '[[hosts]]\nname = "HV01"\nurl = "https://hv01.corp.example:5986/wsman"\n',
+                       encoding="utf-8")
+    config = Config.load(user, machine)
+    assert config.directory.urls == ["ldaps://dc1.corp.example"]
+    assert [h.name for h in config.hosts] == ["HV01"] and config.refresh_seconds == 30
+    assert config.managed == {"directory", "hosts"}
+    # Saved back, the person's file keeps their own settings and nothing of the computer's.
+    config.refresh_seconds = 90
+    config.save(user)
+    written = tomllib.loads(user.read_text(encoding="utf-8"))
+    assert "directory" not in written and "hosts" not in written
+    assert written["ui"]["refresh_seconds"] == 90
+    # Only the hosts set there: the person's directory stays theirs.
+    machine.write_text('[[hosts]]\nname = "HV01"\nurl = "https://hv01:5986/wsman"\n', encoding="utf-8")
+    Config.from_dict({"directory": {"urls": ["ldaps://mine.example"]}}).save(user)
+    config = Config.load(user, machine)
+    assert config.managed == {"hosts"} and config.directory.urls == ["ldaps://mine.example"]
+
+
+def test_a_machine_file_others_can_change_sets_no_domain_controller(tmp_path: Path) -> None:
+    machine = tmp_path / "machine.toml"
+    machine.write_text('[directory]\nurls = ["ldaps://evil.example"]\n', encoding="utf-8")
+    machine.chmod(0o666)  # anyone may change it
+    with pytest.raises(ConfigError, match="machine"):
+        Config.load(tmp_path / "none.toml", machine)

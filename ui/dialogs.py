@@ -203,6 +203,18 @@ class SettingsDialog(QDialog):
         form.addRow("Hyper-V hosts", self.hosts)
         form.addRow("Policy file", self.policy)
         form.addRow("Refresh every", self.refresh)
+        # What the computer's administrators set is shown, not changed here: the domain
+        # controllers and hosts decide where a person's password goes.
+        managed = {"directory": (self.urls, self.domain, self.ca_file, self.start_tls),
+                   "hosts": (self.hosts,)}
+        for section in sorted(config.managed):
+            for widget in managed.get(section, ()):
+                widget.setEnabled(False)
+                widget.setToolTip(tip(f"Set for this computer by your administrators ({section} in "
+                                      f"{machine_config_path()})."))
+        if config.managed:
+            form.addRow("", plain_label("Greyed settings are set for this computer by your "
+                                        "administrators.", wrap=True, selectable=False))
         layout.addLayout(form)
         self.error = plain_label("", wrap=True)
         self.error.setStyleSheet("color: #b00020")
@@ -219,12 +231,15 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
 
     def values(self) -> dict[str, Any]:
+        """The person's own file as the form would write it (never what the computer sets)."""
         data = self.config.to_dict()
-        data["directory"].update(urls=self.urls.text().split(), domain=self.domain.text().strip(),
-                                 ca_file=self.ca_file.text().strip(),
-                                 start_tls=self.start_tls.isChecked())
-        hosts = parse_host_lines(self.hosts.toPlainText(), known=self.config.hosts)
-        data["hosts"] = hosts
+        if "directory" not in self.config.managed:
+            data["directory"].update(urls=self.urls.text().split(),
+                                     domain=self.domain.text().strip(),
+                                     ca_file=self.ca_file.text().strip(),
+                                     start_tls=self.start_tls.isChecked())
+        if "hosts" not in self.config.managed:
+            data["hosts"] = parse_host_lines(self.hosts.toPlainText(), known=self.config.hosts)
         data["ui"] = {"refresh_seconds": self.refresh.value()}
         return data
 
@@ -246,6 +261,11 @@ class SettingsDialog(QDialog):
         if config is None:
             return
         config.policy_path = self.config.policy_path  # the computer's, kept as it was loaded
+        config.managed = self.config.managed
+        if "directory" in config.managed:
+            config.directory = self.config.directory
+        if "hosts" in config.managed:
+            config.hosts = self.config.hosts
         self.saved_config = config
         config.save(self.path)
         super().accept()

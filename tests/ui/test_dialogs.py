@@ -95,3 +95,19 @@ def test_settings_save_a_valid_configuration(qtbot, tmp_path: Path) -> None:
     assert saved.hosts[1].ca_file == "/etc/lab-ca.pem" and saved.refresh_seconds == 30
     assert saved.policy_path == "" and "policy" not in path.read_text()
     assert dialog.saved_config.policy_path == demo_config().policy_path
+
+
+def test_settings_show_what_the_computer_sets_and_leave_it_alone(qtbot, tmp_path: Path) -> None:
+    config = Config.from_dict({"directory": {"urls": ["ldaps://dc1.corp.example"]},
+                               "hosts": [{"name": "HV01", "url": "https://hv01:5986/wsman"}]})
+    config.managed = frozenset({"directory", "hosts"})
+    path = tmp_path / "config.toml"
+    dialog = SettingsDialog(config, path)
+    qtbot.addWidget(dialog)
+    assert not dialog.urls.isEnabled() and not dialog.hosts.isEnabled()
+    assert "administrators" in dialog.urls.toolTip()
+    dialog.refresh.setValue(120)
+    dialog.accept()
+    written = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert written == {"ui": {"refresh_seconds": 120}}
+    assert dialog.saved_config is not None and dialog.saved_config.hosts == config.hosts
