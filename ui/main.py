@@ -18,24 +18,27 @@ from .tasks import Tasks
 
 
 def run_console(services: Services) -> int:
-    """The interactive console; returns the exit code."""
+    """The interactive console, again after each "Sign out"; returns the exit code."""
     app = make_application()
     install_excepthook()
-    tasks = Tasks(show_exception)
-    dialog = SignInDialog.ask(tasks, services.directory.sign_in, services.settings,
-                              services.demo_accounts, warnings=services.setup.warnings)
-    if dialog is None or dialog.identity is None:
-        tasks.shutdown()
-        return 0
-    session = services.open_session(dialog.identity, dialog.password)
-    window = MainWindow(services, session, tasks)
-    window.show()
-    window.start()
-    try:
-        return app.exec()
-    finally:
-        tasks.shutdown()
-        session.close()
+    while True:
+        tasks = Tasks(show_exception)
+        dialog = SignInDialog.ask(tasks, services.directory.sign_in, services.settings,
+                                  services.demo_accounts, warnings=services.setup.warnings)
+        if dialog is None or dialog.identity is None:
+            tasks.shutdown()
+            return 0
+        session = services.open_session(dialog.identity, dialog.password)
+        window = MainWindow(services, session, tasks)
+        window.show()
+        window.start()
+        try:
+            code = app.exec()
+        finally:
+            tasks.shutdown()
+            session.close()
+        if not window.signed_out:
+            return code
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:

@@ -429,6 +429,7 @@ class MainWindow(QMainWindow):
         self._merge_timer.timeout.connect(self._apply_answers)
         self._stale: set[str] = set()
         self._failing_since: dict[str, float] = {}  # host key -> when it stopped answering
+        self.signed_out = False  # closed by "Sign out": the sign-in comes again
         self._asking_password = False
         self._activity: ActivityWindow | None = None
         self._review: ReviewWindow | None = None
@@ -596,6 +597,7 @@ class MainWindow(QMainWindow):
         settings = file_menu.addAction("&Settings...")
         settings.triggered.connect(self.open_settings)
         file_menu.addSeparator()
+        file_menu.addAction("Sign &out / switch user").triggered.connect(self.sign_out)
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
@@ -1158,6 +1160,12 @@ class MainWindow(QMainWindow):
         if not self._sized and self.model.rowCount():
             self.table.resizeColumnsToContents()
             self._sized = True
+
+    def sign_out(self) -> None:
+        """Close this person's window (their host sessions with it) and ask who signs in next."""
+        self.signed_out = True
+        if not self.close():
+            self.signed_out = False  # they chose to stay (an action is still running)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \

@@ -4,8 +4,8 @@ demo policy and an audit trail in a temporary folder; only the modal dialogs are
 from __future__ import annotations
 
 import re
-
 import time
+from types import SimpleNamespace
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -769,3 +769,35 @@ def test_status_messages_keep_names_on_one_line(open_as) -> None:
     olivia.window.say("shop\u202eweb01\nRefreshed at 12:00")
     message = olivia.window.statusBar().currentMessage()
     assert "\n" not in message and "\u202e" not in message and "shop" in message
+
+
+def test_sign_out_closes_the_window_and_asks_who_signs_in_next(world: World, monkeypatch) -> None:
+    import ui.main
+    from ui.signin import SignInDialog
+
+    henry = world.services.directory.sign_in("henry", PASSWORDS["henry"])
+    answers = [SimpleNamespace(identity=henry, password=PASSWORDS["henry"]), None]  # then cancel
+    asked: list[int] = []
+
+    def ask(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(1)
+        return answers.pop(0)
+
+    windows: list[MainWindow] = []
+
+    def window(*args):  # type: ignore[no-untyped-def]
+        windows.append(MainWindow(*args))
+        return windows[-1]
+
+    class App:  # the event loop: the person signs out at once
+        def exec(self) -> int:
+            windows[-1].sign_out()
+            return 0
+
+    monkeypatch.setattr(SignInDialog, "ask", classmethod(ask))
+    monkeypatch.setattr(ui.main, "MainWindow", window)
+    monkeypatch.setattr(ui.main, "make_application", lambda: App())
+    monkeypatch.setattr(ui.main, "install_excepthook", lambda: None)
+    assert ui.main.run_console(world.services) == 0
+    assert len(asked) == 2 and len(windows) == 1  # signed out, asked again, then cancelled
+    assert windows[0].signed_out and not windows[0].isVisible()
