@@ -17,7 +17,7 @@ from console.inventory import IsoFile
 from console.text import one_line, plain
 
 from .models import VM_ROLE, SortProxy, iso_model
-from .text import fit_on_screen, plain_label, tip
+from .text import fit_on_screen, plain_label, shade, tip
 
 
 class Confirm:
@@ -217,7 +217,7 @@ class SettingsDialog(QDialog):
                                         "administrators.", wrap=True, selectable=False))
         layout.addLayout(form)
         self.error = plain_label("", wrap=True)
-        self.error.setStyleSheet("color: #b00020")
+        self.error.setStyleSheet(f"color: {shade('error')}")
         layout.addWidget(self.error)
         self.fields: dict[str, QWidget] = {
             "directory.urls": self.urls, "directory.domain": self.domain,

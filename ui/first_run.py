@@ -31,7 +31,7 @@ from console.policy import Policy
 
 from .errors import describe
 from .tasks import Task, Tasks
-from .text import plain_label, tip
+from .text import plain_label, shade, tip
 
 DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
                          r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
@@ -121,7 +121,7 @@ class FirstRunDialog(QDialog):
             form.addRow(label, widget)
             error = plain_label(wrap=True, selectable=False)
             error.setObjectName(f"error_{key}")
-            error.setStyleSheet("color: #b00020")
+            error.setStyleSheet(f"color: {shade('error')}")
             error.hide()
             form.addRow("", error)
             self.errors[key] = error
@@ -132,7 +132,7 @@ class FirstRunDialog(QDialog):
         form.addRow("", self._row(self.endpoint_box, self.discover_button))
         self.endpoint_warning = plain_label(ADMIN_ENDPOINT_WARNING, wrap=True, selectable=False)
         self.endpoint_warning.setObjectName("endpoint_warning")
-        self.endpoint_warning.setStyleSheet("color: #b00020")
+        self.endpoint_warning.setStyleSheet(f"color: {shade('error')}")
         self.endpoint_warning.hide()
         form.addRow("", self.endpoint_warning)
         form.addRow("Account for the test", self.user_field)

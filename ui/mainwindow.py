@@ -68,12 +68,12 @@ from .models import (
 )
 from .review import ReviewWindow
 from .tasks import Task, Tasks
-from .text import fit_on_screen, human_duration, plain_label, tip
+from .text import fit_on_screen, human_duration, plain_label, shade, tip
 
 STATUS_COLORS = {
-    HostStatus.OK: "#2e7d32", HostStatus.SLOW: "#f9a825", HostStatus.UNREACHABLE: "#c62828",
-    HostStatus.ACCESS_DENIED: "#c62828", HostStatus.CREDENTIALS_REJECTED: "#c62828",
-    HostStatus.ERROR: "#c62828",
+    HostStatus.OK: "ok", HostStatus.SLOW: "warn", HostStatus.UNREACHABLE: "error",
+    HostStatus.ACCESS_DENIED: "error", HostStatus.CREDENTIALS_REJECTED: "error",
+    HostStatus.ERROR: "error",
 }
 
 
@@ -120,7 +120,7 @@ class Notice(QFrame):
         super().__init__(parent)
         self.setObjectName("notice")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet("#notice { border: 1px solid #c62828; border-radius: 3px; }")
+        self.setStyleSheet(f"#notice {{ border: 1px solid {shade('error')}; border-radius: 3px; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)
         self.text = plain_label("", wrap=True)
@@ -214,7 +214,7 @@ class HostStatusBar(QWidget):
         if label is None:
             return
         label.setText(f"● {result.host}: {result.status.value}")
-        style = f"color: {STATUS_COLORS.get(result.status, '#555')}"
+        style = f"color: {shade(STATUS_COLORS.get(result.status, 'muted'))}"
         if label.styleSheet() != style:  # a new style sheet lays out and repaints the window
             label.setStyleSheet(style)
         label.setToolTip(tip(f"{result.host}: {result.status.value}", self._detail(result)))
@@ -256,7 +256,7 @@ class HostStatusBar(QWidget):
         text = f"{len(self.hosts)} hosts: " + ", ".join(parts) + (f" (not ok: {named})" if trouble else "")
         self.summary.setText(text)
         worst = max((r.status for r in trouble), key=_SEVERITY.index, default=HostStatus.OK)
-        style = f"color: {STATUS_COLORS.get(worst, '#555')}"
+        style = f"color: {shade(STATUS_COLORS.get(worst, 'muted'))}"
         if self.summary.styleSheet() != style:
             self.summary.setStyleSheet(style)
         self.summary.setToolTip(tip(text, "\n".join(f"{r.host}: {r.status.value}: {self._detail(r)}"
@@ -344,7 +344,7 @@ class ProgressArea(QWidget):
         """A running entry; `stop` is what "Stop waiting" does for it."""
         self._next += 1
         item = QListWidgetItem(f"{label} — 0 s")
-        item.setIcon(_dot("#6a1b9a"))
+        item.setIcon(_dot(shade("busy")))
         item.setData(_TOKEN, self._next)
         self.list.insertItem(0, item)
         self.running[self._next] = Running(label, time.monotonic(), item, stop)
@@ -370,7 +370,7 @@ class ProgressArea(QWidget):
         seconds = human_duration(int(time.monotonic() - entry.started)) or "0 s"
         text = f"{entry.label}: {status} after {seconds} ({time.strftime('%H:%M:%S')})"
         entry.item.setText(text + (f"\n{message}" if message else ""))
-        entry.item.setIcon(_dot({"ok": "#2e7d32", "pending": "#f9a825"}.get(status, "#c62828")))
+        entry.item.setIcon(_dot(shade({"ok": "ok", "pending": "warn"}.get(status, "error"))))
         entry.item.setToolTip(tip(text, message))
         entry.item.setData(Qt.ItemDataRole.UserRole, status)
         if not self.running:
@@ -389,9 +389,9 @@ class ProgressArea(QWidget):
             text = (f"{when} UTC  {what}: {r.vm_name} on {r.host}: {r.outcome}"
                     + (f"\n{r.error}" if r.error else ""))
             item = QListWidgetItem(text)
-            item.setIcon(_dot({"ok": "#2e7d32", "pending": "#f9a825"}.get(r.outcome, "#c62828")))
+            item.setIcon(_dot(shade({"ok": "ok", "pending": "warn"}.get(r.outcome, "error"))))
             item.setData(Qt.ItemDataRole.UserRole, "earlier")
-            item.setForeground(QColor("#808080"))
+            item.setForeground(QColor(shade("muted")))
             item.setToolTip(tip("From an earlier session", text))
             self.list.addItem(item)
 
@@ -565,7 +565,7 @@ class MainWindow(QMainWindow):
         layout.insertWidget(0, banner)
         if warnings:
             status = plain_label("Certificate not checked", selectable=False)
-            status.setStyleSheet("color: #b00020; font-weight: bold")
+            status.setStyleSheet(f"color: {shade('error')}; font-weight: bold")
             status.setToolTip(tip(*warnings))
             self.statusBar().addPermanentWidget(status)
         return banner

@@ -47,13 +47,13 @@ from console.policy import SCOPE_KINDS, VERBS, Grant
 
 from .dialogs import Confirm
 from .errors import show_exception
-from .text import cell, fit_on_screen, plain_label, tip
+from .text import cell, fit_on_screen, plain_label, shade, tip
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3
 SORT_ROLE = Qt.ItemDataRole.UserRole + 4  # what a column sorts by (else its text)
 Index = QModelIndex | QPersistentModelIndex
 
-SEVERITY_COLORS = {"high": QColor("#c62828"), "medium": QColor("#b26a00"), "low": QColor("#616161")}
+SEVERITY_COLORS = {"high": "error", "medium": "warn", "low": "muted"}  # shades: ui.text.shade
 SEVERITY_RANK = {s: i for i, s in enumerate(core.SEVERITIES)}  # high first
 
 
@@ -329,7 +329,7 @@ class ReviewWindow(QWidget):
             [f"{f.summary}\n{f.fix}" for f in findings],
             [(SEVERITY_RANK.get(f.severity, 9), kind_title(f.kind), f.summary.lower(),
               "; ".join(f.objects).lower(), f.fix.lower(), f.line or 0) for f in findings],
-            [SEVERITY_COLORS.get(f.severity) for f in findings])
+            [QColor(shade(SEVERITY_COLORS.get(f.severity, "muted"))) for f in findings])
         self.kind_choice.blockSignals(True)
         while self.kind_choice.count() > 1:
             self.kind_choice.removeItem(1)

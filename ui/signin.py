@@ -21,7 +21,7 @@ from console.errors import ConsoleError
 from console.identity import Identity
 
 from .tasks import Task, Tasks
-from .text import plain_label, tip
+from .text import plain_label, shade, tip
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class SignInDialog(QDialog):
         layout = QVBoxLayout(self)
         self.warning = plain_label("\n".join(warnings), wrap=True, selectable=False)
         self.warning.setObjectName("insecure_warning")
-        self.warning.setStyleSheet("color: #b00020; font-weight: bold")
+        self.warning.setStyleSheet(f"color: {shade('error')}; font-weight: bold")
         self.warning.setVisible(bool(warnings))
         layout.addWidget(self.warning)
         form = QFormLayout()
@@ -94,7 +94,7 @@ class SignInDialog(QDialog):
         self.busy.hide()
         layout.addWidget(self.busy)
         self.error = plain_label("", wrap=True)  # the directory's sentence, never markup
-        self.error.setStyleSheet("color: #b00020")
+        self.error.setStyleSheet(f"color: {shade('error')}")
         self.error.hide()
         layout.addWidget(self.error)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from console.text import one_line, plain
 
@@ -78,3 +79,21 @@ def fit_on_screen(widget: QWidget, width: int, height: int) -> None:
     if not area.contains(frame):
         widget.move(max(area.left(), min(frame.left(), area.right() - frame.width())),
                     max(area.top(), min(frame.top(), area.bottom() - frame.height())))
+
+
+# Each meaning in two shades: for a light window (WCAG AA on white) and for a dark one (on #202020).
+_SHADES = {
+    "ok": ("#2e7d32", "#81c784"), "warn": ("#8a5300", "#ffd54f"), "error": ("#b00020", "#ef9a9a"),
+    "busy": ("#6a1b9a", "#ce93d8"), "muted": ("#616161", "#9e9e9e"),
+}
+
+
+def dark_palette() -> bool:
+    app = QApplication.instance()
+    return isinstance(app, QApplication) and app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def shade(meaning: str) -> str:
+    """The colour of `meaning` (ok, warn, error, busy, muted) readable on the current palette."""
+    light, dark = _SHADES[meaning]
+    return dark if dark_palette() else light

@@ -801,3 +801,34 @@ def test_sign_out_closes_the_window_and_asks_who_signs_in_next(world: World, mon
     assert ui.main.run_console(world.services) == 0
     assert len(asked) == 2 and len(windows) == 1  # signed out, asked again, then cancelled
     assert windows[0].signed_out and not windows[0].isVisible()
+
+
+def test_status_colours_stay_readable_on_a_dark_palette(qapp, qtbot) -> None:
+    from PySide6.QtGui import QColor, QPalette
+
+    from console.hosts import HostResult, HostStatus
+    from ui.mainwindow import HostStatusBar
+    from ui.text import shade
+
+    def contrast(a: QColor, b: QColor) -> float:  # WCAG 2 contrast ratio
+        def lum(c: QColor) -> float:
+            def ch(v: float) -> float:
+                return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+            return 0.2126 * ch(c.redF()) + 0.7152 * ch(c.greenF()) + 0.0722 * ch(c.blueF())
+        hi, lo = sorted((lum(a), lum(b)), reverse=True)
+        return (hi + 0.05) / (lo + 0.05)
+
+    light = qapp.palette()
+    try:
+        for window in (QColor("#ffffff"), QColor("#202020")):
+            palette = QPalette(light)
+            palette.setColor(QPalette.ColorRole.Window, window)
+            qapp.setPalette(palette)
+            for meaning in ("ok", "warn", "error"):
+                assert contrast(QColor(shade(meaning)), window) >= 4.5, (meaning, window.name())
+        bar = HostStatusBar(["HV01"])
+        qtbot.addWidget(bar)
+        bar.show_result(HostResult("HV01", HostStatus.OK))
+        assert shade("ok") in bar.labels["hv01"].styleSheet()
+    finally:
+        qapp.setPalette(light)
