@@ -6,7 +6,7 @@ Every name, note and owner shown here is written by other people: table cells go
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from console.policy import SCOPE_KINDS, VERBS, Grant
 
 from .dialogs import Confirm
 from .errors import show_exception
+from .tasks import Tasks
 from .text import cell, fit_on_screen, plain_label, shade, tip
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -464,18 +465,35 @@ class ReviewWindow(QWidget):
         if policy.path is None or identity is None:
             return None
         editor = PolicyEditor(policy.path, identity, self.services.audit, today=self.today)
-        dialog = PolicyEditorDialog(editor, self)
+        dialog = PolicyEditorDialog(editor, self, lookup=self._lookup(),
+                                    tasks=getattr(self.parent(), "tasks", None))
         dialog.show()
         return dialog
+
+    def _lookup(self) -> Callable[[str], Any] | None:
+        """Finds a principal in the directory as the signed-in person (a worker runs it)."""
+        directory = getattr(self.services, "directory", None)
+        pool = getattr(self.session, "pool", None)
+        credentials = pool.gate.credentials if pool is not None else None
+        if directory is None or credentials is None:
+            return None
+
+        def find(name: str) -> Any:
+            with directory.session(credentials.username, credentials.password) as session:
+                return session.resolve(name)
+        return find
 
 
 class PolicyEditorDialog(QDialog):
     """Grants and VM documentation of the policy file: propose a change, see its diff, save."""
 
-    def __init__(self, editor: PolicyEditor, parent: QWidget | None = None) -> None:
+    def __init__(self, editor: PolicyEditor, parent: QWidget | None = None, *,
+                 lookup: Callable[[str], Any] | None = None, tasks: Tasks | None = None) -> None:
         super().__init__(parent)
         self.editor = editor
         self.change: Change | None = None
+        self.lookup = lookup
+        self.tasks = tasks or Tasks(show_exception)
         self.setWindowTitle("Edit delegation policy")
         fit_on_screen(self, 900, 650)
         self.grants = RowsModel(
@@ -491,7 +509,18 @@ class PolicyEditorDialog(QDialog):
         self.scope.addItems(["vm", "vm_name", *[k for k in SCOPE_KINDS if k != "vm"][::-1]])
         self.effect = QComboBox()
         self.effect.addItems(["allow", "deny"])
-        for label, widget in (("Principal (DOMAIN\\name)", self.principal), ("SID", self.sid),
+        # The principal comes from the directory: its name and SID as the directory has them.
+        self.principal.setPlaceholderText("a name, then Look up")
+        self.sid.setReadOnly(lookup is not None)
+        self.lookup_button = QPushButton("Look up in the directory")
+        self.lookup_button.setEnabled(lookup is not None)
+        self.lookup_button.clicked.connect(self.look_up)
+        self.principal.returnPressed.connect(self.look_up)
+        principal_row = QHBoxLayout()
+        principal_row.addWidget(self.principal, 1)
+        principal_row.addWidget(self.lookup_button)
+        form.addRow("Principal (DOMAIN\\name)", principal_row)
+        for label, widget in (("SID", self.sid),
                               ("Role", self.role), ("Scope", self.scope), ("Value", self.value),
                               ("Effect", self.effect)):
             form.addRow(label, widget)
@@ -533,6 +562,30 @@ class PolicyEditorDialog(QDialog):
         self.save_button.setEnabled(change is not None and self.editor.may_modify)
         if change is not None:
             self.message.setText(f"Proposed: {change.summary}. Review the difference, then save.")
+
+    def look_up(self) -> None:
+        name = self.principal.text().strip()
+        if self.lookup is None or not name:
+            return
+        self.lookup_button.setEnabled(False)
+        self.message.setText(f"Looking up {name} in the directory...")
+
+        def found(principal: Any) -> None:
+            self.lookup_button.setEnabled(True)
+            if principal is None:
+                self.message.setText(f"The directory has no {name}: check the name.")
+                return
+            self.principal.setText(principal.name)
+            self.sid.setText(principal.sid)
+            self.message.setText(f"Found {principal.name} ({principal.kind}).")
+
+        def failed(error: BaseException) -> None:
+            self.lookup_button.setEnabled(True)
+            self.message.setText(str(error) if isinstance(error, ConsoleError)
+                                 else "The directory could not be asked.")
+
+        self.tasks.run(self.lookup, name, label=f"look up {name}").on_success(found) \
+            .on_failure(failed)
 
     def selected_grant(self) -> Grant | None:
         rows = self.grants_view.selectionModel().selectedRows()

@@ -159,6 +159,29 @@ def test_a_new_grant_starts_at_the_narrowest_role_and_scope(qtbot, world) -> Non
     assert dialog.scope.itemText(dialog.scope.count() - 1) == "everything"
 
 
+def test_the_principal_of_a_new_grant_comes_from_the_directory(qtbot, world) -> None:  # type: ignore[no-untyped-def]
+    from lab.directory import LabDirectory
+    from ui.review import PolicyEditorDialog
+
+    w = window(qtbot, world, ADAM)
+    assert not w.open_editor().lookup_button.isEnabled()  # no directory to ask in this window
+
+    def find(name: str):  # type: ignore[no-untyped-def]
+        with LabDirectory().session("adam", "adam-demo") as session:
+            return session.resolve(name)
+    editor = w.open_editor().editor
+    dialog = PolicyEditorDialog(editor, w, lookup=find)
+    qtbot.addWidget(dialog)
+    assert dialog.sid.isReadOnly()  # typed by nobody: the directory's
+    dialog.principal.setText("hv-reviewers")
+    dialog.look_up()
+    qtbot.waitUntil(lambda: dialog.sid.text() != "", timeout=10_000)
+    assert dialog.principal.text() == "LAB\\HV-Reviewers" and dialog.sid.text() == f"{D}-1205"
+    dialog.principal.setText("nobody-at-all")
+    dialog.look_up()
+    qtbot.waitUntil(lambda: "has no nobody-at-all" in dialog.message.text(), timeout=10_000)
+
+
 def test_editor_dialog_shows_validation_problems_as_text(qtbot, world) -> None:  # type: ignore[no-untyped-def]
     w = window(qtbot, world, ADAM)
     dialog = w.open_editor()
