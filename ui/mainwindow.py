@@ -1168,10 +1168,16 @@ class MainWindow(QMainWindow):
             self.signed_out = False  # they chose to stay (an action is still running)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
-                and event.key() == Qt.Key.Key_Escape and self.search.text():
-            self.search.clear()
-            return True
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            if event.key() == Qt.Key.Key_Escape and self.search.text():
+                self.search.clear()
+                return True
+            if watched is self.table and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
+                    and self.details.row is not None:
+                # Enter on a VM opens its details, as in Hyper-V Manager.
+                self.details.tabs.setCurrentIndex(0)
+                self.details.tabs.setFocus()
+                return True
         return super().eventFilter(watched, event)
 
     def closeEvent(self, event: Any) -> None:

@@ -832,3 +832,16 @@ def test_status_colours_stay_readable_on_a_dark_palette(qapp, qtbot) -> None:
         assert shade("ok") in bar.labels["hv01"].styleSheet()
     finally:
         qapp.setPalette(light)
+
+
+def test_enter_on_a_vm_opens_its_details(open_as) -> None:
+    from PySide6.QtTest import QTest
+
+    olivia = open_as("olivia")
+    window = olivia.window
+    window.show()
+    olivia.select("shop-web01")
+    window.details.tabs.setCurrentIndex(1)
+    window.table.setFocus()
+    QTest.keyClick(window.table, Qt.Key.Key_Return)
+    assert window.details.tabs.currentIndex() == 0 and window.details.title.text() == "shop-web01"
