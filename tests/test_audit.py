@@ -256,15 +256,55 @@ def test_torn_last_line_is_repaired_by_appending(trail: AuditTrail) -> None:
     assert lines[6] == torn + b"\n"
     repair = AuditRecord.from_json(json.loads(lines[7]))
     assert repair.action == "repair" and repair.seq == 7
-    assert repair.params == {"torn_sha256": sha(torn), "torn_bytes": len(torn),
+    assert repair.params == {"repair": "torn", "torn_sha256": sha(torn), "torn_bytes": len(torn),
                              "after": sha(lines[5])}
+    # It says what it did: the torn bytes are no record, left out of the chain.
+    assert f"the {len(torn)} bytes after record 6 are no record" in repair.reason
     assert repair.prev == sha(lines[6])
     assert trail.records()[-1].correlation_id == cid and trail.records()[-1].seq == 8
 
 
-def test_torn_line_missing_only_its_newline_and_a_second_crash(trail: AuditTrail) -> None:
+def test_a_record_missing_only_its_newline_is_kept_and_completed(trail: AuditTrail) -> None:
+    # Stripping the last record's newline used to make the next write "repair" it away: the
+    # record vanished from `audit show`. A whole record is a record, newline or not.
     fill(trail, 1)
-    trail.path.write_bytes(trail.path.read_bytes()[:-1])  # valid JSON, but never finished
+    denied = trail.records()[-1]
+    trail.path.write_bytes(trail.path.read_bytes()[:-1])
+    assert trail.records()[-1] == denied  # shown before anything else is written
+    result = trail.verify()
+    assert (result.ok, result.count, result.unterminated) == (True, 3, 3)
+    assert result.head == sha(lines_of(trail.path)[-1] + b"\n")
+
+    cid = trail.decided(OLIVIA, "vm.start", *WEB01, {}, True, "owner on shop")
+    lines = lines_of(trail.path)
+    repair = AuditRecord.from_json(json.loads(lines[3]))
+    assert (repair.action, repair.seq, repair.prev) == ("repair", 4, sha(lines[2]))
+    assert repair.params == {"repair": "completed", "completed_seq": 3,
+                             "completed_sha256": sha(lines[2])}
+    assert "Record 3 was whole but lacked its newline" in repair.reason
+    assert [(r.seq, r.action) for r in trail.records()] == [
+        (1, "vm.start"), (2, "vm.start"), (3, "vm.turnoff"), (4, "repair"), (5, "vm.start")]
+    assert trail.records()[2] == denied and trail.records()[-1].correlation_id == cid
+    result = trail.verify()
+    assert (result.ok, result.count, result.completed, result.repaired) == (True, 5, (3,), ())
+
+
+def test_a_repair_naming_another_line_as_completed_is_found(trail: AuditTrail) -> None:
+    fill(trail, 1)
+    trail.path.write_bytes(trail.path.read_bytes()[:-1])
+    trail.decided(OLIVIA, "vm.start", *WEB01, {}, True, "owner on shop")
+    lines = lines_of(trail.path)
+    record = json.loads(lines[3])
+    record["params"]["completed_seq"] = 2
+    lines[3] = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    trail.path.write_bytes(b"".join(lines))
+    result = trail.verify()  # line 4 is named first, before the chain broken after it
+    assert (result.ok, result.line) == (False, 4) and "repair record" in (result.problem or "")
+
+
+def test_torn_line_and_a_second_crash(trail: AuditTrail) -> None:
+    fill(trail, 1)
+    trail.path.write_bytes(trail.path.read_bytes()[:-3])  # cut inside the record: no JSON
     assert "line 3 is incomplete" in (trail.verify().problem or "")
     trail.outcome("c1", OLIVIA, "vm.start", *WEB01, "pending")
     trail.path.write_bytes(trail.path.read_bytes()[:-5])
@@ -396,6 +436,13 @@ def test_cli_verify_reports_repaired_lines(trail: AuditTrail, capsys) -> None:
     trail.outcome("c", OLIVIA, "vm.start", *WEB01, "ok")
     assert main(["audit", "verify", str(trail.path)]) == 0
     assert "line 3: torn by an interrupted write, repaired" in capsys.readouterr().out
+    trail.path.write_bytes(trail.path.read_bytes()[:-1])
+    assert main(["audit", "verify", str(trail.path)]) == 0
+    assert "line 5: a whole record without its newline" in capsys.readouterr().out
+    trail.outcome("d", OLIVIA, "vm.start", *WEB01, "ok")
+    assert main(["audit", "verify", str(trail.path)]) == 0
+    assert "line 5: a whole record that lacked its newline, completed and kept" in \
+        capsys.readouterr().out
 
 
 def test_cli_verify_defaults_to_the_configured_trail(trail: AuditTrail, tmp_path: Path,

@@ -46,6 +46,12 @@ def run_verify(args: argparse.Namespace) -> int:
     result = AuditTrail(path).verify()
     for line in result.repaired:
         print(f"line {line}: torn by an interrupted write, repaired by the record after it")
+    for line in result.completed:
+        print(f"line {line}: a whole record that lacked its newline, completed and kept by the "
+              f"record after it")
+    if result.unterminated is not None:
+        print(f"line {result.unterminated}: a whole record without its newline; the next record "
+              f"written completes it")
     if not result.ok:
         print(f"{path}: {one_line(result.problem or 'the chain is broken')}")
         print(f"{result.count} records intact before line {result.line}.")
