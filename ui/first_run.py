@@ -140,7 +140,7 @@ class FirstRunDialog(QDialog):
 
         self.status = plain_label(wrap=True)
         self.status.setObjectName("status")
-        self.test_button = QPushButton("Connect and sign in now")
+        self.test_button = QPushButton("Test sign-in")
         self.test_button.clicked.connect(self.test_connection)
         self.save_button = QPushButton("Save")
         self.save_button.clicked.connect(self.save)

@@ -851,6 +851,7 @@ class MainWindow(QMainWindow):
                 f"Refreshed at {at}" if not silent else
                 f"Read at {at}, except {', '.join(silent)}: shown as last known")
             self.update_actions()
+            self.fit_columns()  # every host's names are in now
             self._follow_later()
             settle_garbage_collector()
             self.refreshed.emit()
@@ -1154,12 +1155,27 @@ class MainWindow(QMainWindow):
         header = settings.value("main/header")
         if header is not None:
             self.table.horizontalHeader().restoreState(header)
+        # Columns fit their content as the hosts answer, until the person sizes one themselves
+        # (or a saved layout is restored): from then on they stay where the person put them.
         self._sized = header is not None
+        self._fitting = False
+        self.table.horizontalHeader().sectionResized.connect(self._resized_by_person)
+
+    def _resized_by_person(self, section: int, *_: Any) -> None:
+        header = self.table.horizontalHeader()
+        last = max(header.logicalIndex(i) for i in range(header.count())
+                   if not header.isSectionHidden(header.logicalIndex(i)))
+        # The last column stretches with the window: only the others say what the person chose.
+        if not self._fitting and section != last:
+            self._sized = True
 
     def fit_columns(self) -> None:
         if not self._sized and self.model.rowCount():
-            self.table.resizeColumnsToContents()
-            self._sized = True
+            self._fitting = True
+            try:
+                self.table.resizeColumnsToContents()
+            finally:
+                self._fitting = False
 
     def sign_out(self) -> None:
         """Close this person's window (their host sessions with it) and ask who signs in next."""

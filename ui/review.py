@@ -276,10 +276,12 @@ class ReviewWindow(QWidget):
         self.tabs.addTab(impact, "Host impact")
 
         buttons = QHBoxLayout()
+        buttons.addWidget(plain_label("Export", selectable=False))
         self.buttons: dict[str, QPushButton] = {}
-        for key, label in (("csv", "Export findings as CSV…"),
-                           ("html", "Export the whole review as HTML…"),
-                           ("json", "Export the whole review as JSON…"), ("edit", "Edit policy…")):
+        for key, label in (("csv", "Findings (CSV)…"), ("html", "Whole review (HTML)…"),
+                           ("json", "Whole review (JSON)…"), ("edit", "Edit policy…")):
+            if key == "edit":
+                buttons.addStretch(1)
             button = QPushButton(label)
             button.clicked.connect(lambda _=False, k=key: self._button(k))
             buttons.addWidget(button)
@@ -422,9 +424,9 @@ class ReviewWindow(QWidget):
         return False
 
     def _name_csv_export(self, index: int) -> None:
-        self.buttons["csv"].setText(("Export findings as CSV…", "Export who can touch this VM as CSV…",
-                                     "Export what this principal can do as CSV…",
-                                     "Export this host's impact as CSV…")[index])
+        self.buttons["csv"].setText(("Findings (CSV)…", "Who can touch this VM (CSV)…",
+                                     "What this principal can do (CSV)…",
+                                     "This host's impact (CSV)…")[index])
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -452,7 +454,7 @@ class ReviewWindow(QWidget):
         else:
             text = core.to_html(r) if kind == "html" else core.to_json(r)
         what = (self.buttons["csv"].text() if kind == "csv" else self.buttons[kind].text())
-        what = what.removeprefix("Export ").removesuffix("…")
+        what = what.removesuffix("…")
         path = SaveAs.ask(self, f"Export {what}", f"review.{kind}")
         if path is not None:
             path.write_text(text, encoding="utf-8", newline="")

@@ -845,3 +845,16 @@ def test_enter_on_a_vm_opens_its_details(open_as) -> None:
     window.table.setFocus()
     QTest.keyClick(window.table, Qt.Key.Key_Return)
     assert window.details.tabs.currentIndex() == 0 and window.details.title.text() == "shop-web01"
+
+
+def test_columns_fit_every_hosts_names_until_the_person_sizes_one(open_as) -> None:
+    from ui.models import COL_NAME
+
+    olivia = open_as("olivia")
+    table = olivia.window.table
+    longest = max(table.fontMetrics().horizontalAdvance(r.vm.name) for r in olivia.window.model.rows)
+    assert table.columnWidth(COL_NAME) >= longest  # fitted once every host had answered
+    table.setColumnWidth(COL_NAME, 40)  # the person narrows it
+    with olivia.qtbot.waitSignal(olivia.window.refreshed, timeout=30_000):
+        olivia.window.refresh()
+    assert table.columnWidth(COL_NAME) == 40  # and it stays so

@@ -99,9 +99,9 @@ def test_findings_read_at_a_glance(qtbot, world) -> None:  # type: ignore[no-unt
     assert privilege_title("vm.checkpoint.create") == "Create checkpoints"
     assert privilege_title("vm.media") == "Mount media"
     w.tabs.setCurrentIndex(1)
-    assert w.buttons["csv"].text() == "Export who can touch this VM as CSV…"
+    assert w.buttons["csv"].text() == "Who can touch this VM (CSV)…"
     w.tabs.setCurrentIndex(0)
-    assert w.buttons["csv"].text() == "Export findings as CSV…"
+    assert w.buttons["csv"].text() == "Findings (CSV)…"
 
 
 def test_export_writes_what_the_core_exports(qtbot, world, tmp_path: Path,
@@ -112,7 +112,7 @@ def test_export_writes_what_the_core_exports(qtbot, world, tmp_path: Path,
     assert w.export("html") == target
     page = target.read_text(encoding="utf-8")
     assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold" not in page
-    assert w.status.text() == f"Exported the whole review as HTML to {target}."
+    assert w.status.text() == f"Exported Whole review (HTML) to {target}."
 
 
 def test_editor_dialog_proposes_shows_diff_and_saves(qtbot, world, answers) -> None:  # type: ignore[no-untyped-def]
