@@ -55,9 +55,10 @@ class DetailsPane(QWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.tree.header()
-        header.setStretchLastSection(False)
+        # Every column as wide as its text, the whole checkpoint name included (the tree scrolls
+        # sideways when the pane is narrow); the last one takes what is left.
+        header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # names get the room
         self.tree.selectionModel().selectionChanged.connect(lambda *_: self.checkpoint_changed.emit())
         box.addWidget(self.tree)
         self.tabs.addTab(checkpoints, "Checkpoints")
