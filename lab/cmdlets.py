@@ -13,16 +13,17 @@ Unspecified, wrapping a connection refusal whose Issue is AccessDenied (HOST-FAC
 """
 from __future__ import annotations
 
+import hashlib
 import ntpath
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 from console import states
 from .hyperv import NO_PERMISSION, Checkpoint, DvdDrive, Host, HyperVFault, VM
+from .pwsh import convert as cv
 from .pwsh.values import Call, Command, ErrorRecord, Getter, PSEnum, PSError, PSObject
 
 HYPERV = "Hyper-V"
@@ -89,6 +90,7 @@ class VMObject(PSObject):
             "Status": vm.status, "Uptime": timedelta(seconds=int(host.uptime(vm))),
             "CPUUsage": vm.cpu_pct if states.base_state(vm.state) == "Running" else 0,
             "MemoryAssigned": vm.memory_bytes if vm.running else 0,
+            "MemoryStartup": vm.memory_bytes,
             "Generation": vm.generation,
             "ReplicationMode": _enum(vm.replication_mode, "Microsoft.HyperV.PowerShell.VMReplicationMode"),
             "CheckpointType": _enum(vm.checkpoint_type, "Microsoft.HyperV.PowerShell.CheckpointType"),
@@ -137,6 +139,8 @@ def disk_files(host: Host) -> dict[str, int]:
     files: dict[str, int] = {}
     names = Counter(v.name.lower() for v in host.vms)
     for vm in host.vms:
+        if not vm.disk_bytes:
+            continue  # made without a virtual disk (New-VM -NoVHD)
         base = disk_path(host, vm, names)
         files[base] = vm.disk_bytes
         stem = base[:-len(".vhdx")]
@@ -180,6 +184,12 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
                     raise HyperVFault("Unspecified", f"The Virtual Machine Management service on "
                                       f"host '{host.name}' is not running.", "NotSpecified",
                                       issue="RpcServerUnavailable")
+                faults = host.cmdlet_faults
+                if name in faults.no_op:
+                    return None  # "succeeded", and nothing changed
+                if name in faults.fail:
+                    raise HyperVFault("OperationFailed", faults.fail[name], "NotSpecified",
+                                      error_code=32768)
                 return run(c)
             except HyperVFault as error:
                 raise fault(name, error) from None
@@ -214,7 +224,8 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
 
     def disks(c: Call) -> list[Any]:
         names = Counter(v.name.lower() for v in host.vms)  # once per call, not per VM
-        return each_vm(lambda vm: [_disk(host, vm, names)])(c)
+        # A VM made without a virtual disk (New-VM -NoVHD) has none.
+        return each_vm(lambda vm: [_disk(host, vm, names)] if vm.disk_bytes else [])(c)
 
     def snapshot_of(c: Call) -> tuple[VM, Checkpoint]:
         given = c.get("VMSnapshot")
@@ -254,6 +265,44 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
             act(one_vm(c))
         return run
 
+    def not_simulated(c: Call, allowed: set[str]) -> None:
+        """A parameter the lab's cmdlet does not act on is refused, never silently ignored."""
+        common = {p.lower() for p in ("ErrorAction", "WarningAction", "InformationAction",
+                                      "ErrorVariable", "WarningVariable", "InformationVariable",
+                                      "OutVariable", "OutBuffer", "PipelineVariable", "Verbose",
+                                      "Debug", "Confirm", "WhatIf")}
+        extra = [k for k in c.params if k.lower() not in allowed | common]
+        if extra:
+            raise PSError(f"The lab's {c.name} does not simulate -{extra[0]}.", "NotSimulated",
+                          "NotImplemented", "System.NotImplementedException")
+
+    def new_vm(c: Call) -> list[VMObject]:
+        not_simulated(c, {"name", "memorystartupbytes", "generation", "bootdevice", "novhd",
+                          "force"})
+        memory = c.get("MemoryStartupBytes")
+        generation = cv.to_int(c.get("Generation")) if c.has("Generation") else 1  # NewVM.cs
+        boot = cv.to_str(c.get("BootDevice")) if c.has("BootDevice") else None
+        name = cv.to_str(c.get("Name")) if c.has("Name") else "New Virtual Machine"
+        made = host.new_vm(name, None if memory is None else cv.to_int(memory), generation, boot)
+        return [VMObject(host, made)]
+
+    def set_vm(c: Call) -> list[VMObject]:
+        not_simulated(c, {"vm", "checkpointtype", "automaticcheckpointsenabled", "passthru"})
+        vm = one_vm(c)
+        host.set_vm(vm, cv.to_str(c.get("CheckpointType")) if c.has("CheckpointType") else None,
+                    cv.to_bool(c.get("AutomaticCheckpointsEnabled"))
+                    if c.has("AutomaticCheckpointsEnabled") else None)
+        return [VMObject(host, vm)] if c.get("Passthru") else []
+
+    def remove_vm(c: Call) -> None:
+        not_simulated(c, {"vm", "force"})
+        vm = one_vm(c)
+        if not c.get("Force"):
+            # Remove-VM asks first (ShouldContinue), which a non-interactive session cannot answer.
+            raise HyperVFault("Unspecified", "PowerShell is in NonInteractive mode. Read and "
+                              "Prompt functionality is not available.", "NotSpecified")
+        host.remove_vm(vm)
+
     def get_host(c: Call) -> list[PSObject]:
         return [PSObject("Microsoft.HyperV.PowerShell.VMHost", {
             "Name": host.name, "ComputerName": host.name,
@@ -278,6 +327,9 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         "Restore-VMSnapshot": restore,
         "Remove-VMSnapshot": remove,
         "Set-VMDvdDrive": set_dvd,
+        "New-VM": new_vm,
+        "Set-VM": set_vm,
+        "Remove-VM": remove_vm,
     }
     commands = [guarded(name, run) for name, run in table.items()]
     return commands + windows_commands(host)
@@ -310,8 +362,97 @@ def windows_commands(host: Host) -> list[Command]:
             "Path": f"\\\\?\\Volume{{{uuid.uuid5(uuid.NAMESPACE_URL, host.name)}}}\\",
             "Size": host.total_bytes, "SizeRemaining": host.free_bytes})]
 
+    def content(append: bool) -> Callable[[Call], None]:
+        """Set-Content / Add-Content -Encoding Byte: the bytes into the host's file."""
+        cmdlet = "AddContentCommand" if append else "SetContentCommand"
+
+        def run(c: Call) -> None:
+            if cv.to_str(c.get("Encoding") or "").lower() != "byte":
+                raise PSError("The lab writes files as bytes only (-Encoding Byte).",
+                              "NotSimulated", "NotImplemented", "System.NotImplementedException")
+            value = c.get("Value")
+            data = value if isinstance(value, bytes) else bytes(
+                cv.to_int(b) for b in cv.to_list(value) or [])
+            for path in _path_values(c):
+                try:
+                    host.write_file(path, data, append)
+                except FileNotFoundError:
+                    c.error(PSError(f"Could not find a part of the path '{path}'.",
+                                    f"GetContentWriterDirectoryNotFoundError,"
+                                    f"Microsoft.PowerShell.Commands.{cmdlet}", "ObjectNotFound",
+                                    "System.IO.DirectoryNotFoundException", path))
+        return run
+
+    def remove_item(c: Call) -> None:
+        for path in _path_values(c):
+            if host.is_folder(path) and host.file(path) is None:
+                raise PSError("The lab's Remove-Item removes files only.", "NotSimulated",
+                              "NotImplemented", "System.NotImplementedException")
+            if not host.remove_file(path):
+                c.error(PSError(f"Cannot find path '{path}' because it does not exist.",
+                                "PathNotFound,Microsoft.PowerShell.Commands.RemoveItemCommand",
+                                "ObjectNotFound", "System.Management.Automation.ItemNotFoundException",
+                                path))
+
+    def file_hash(c: Call) -> list[PSObject]:
+        algorithm = cv.to_str(c.get("Algorithm") or "SHA256").upper()
+        if algorithm != "SHA256":
+            raise PSError("The lab hashes with SHA256 only.", "NotSimulated", "NotImplemented",
+                          "System.NotImplementedException")
+        out = []
+        for path in _path_values(c):
+            stored = host.file(path)
+            if stored is None or stored not in host.contents:
+                c.error(PSError(f"Cannot find path '{path}' because it does not exist."
+                                if stored is None else "The lab holds only the size of this file.",
+                                "FileNotFound,Microsoft.PowerShell.Commands.GetFileHashCommand",
+                                "ObjectNotFound", "System.IO.FileNotFoundException", path))
+                continue
+            out.append(PSObject("Microsoft.Powershell.Utility.FileHash", {
+                "Algorithm": "SHA256", "Path": stored,
+                "Hash": hashlib.sha256(host.contents[stored]).hexdigest().upper()}))
+        return out
+
+    def cim_instance(c: Call) -> list[PSObject]:
+        name = cv.to_str(c.get("ClassName") or "")
+        not_simulated = set(k.lower() for k in c.params) - {"classname", "erroraction"}
+        if name.lower() != "win32_operatingsystem" or not_simulated:
+            raise PSError(f"The lab simulates Get-CimInstance -ClassName Win32_OperatingSystem "
+                          f"only, not {name}.", "NotSimulated", "NotImplemented",
+                          "System.NotImplementedException")
+        build = host.os_build.partition(".")[0]
+        return [PSObject("Microsoft.Management.Infrastructure.CimInstance"
+                         "#root/cimv2/Win32_OperatingSystem", {
+                             "Caption": host.os_caption, "Version": f"10.0.{build}",
+                             "BuildNumber": build, "CSName": host.name,
+                             "MUILanguages": list(host.os_languages), "OSLanguage": 1033,
+                             "Locale": "0409"})]
+
+    def get_module(c: Call) -> list[PSObject]:
+        if not c.get("ListAvailable"):
+            raise PSError("The lab simulates Get-Module -ListAvailable only.", "NotSimulated",
+                          "NotImplemented", "System.NotImplementedException")
+        names = [cv.to_str(n).lower() for n in cv.to_list(c.get("Name")) or []]
+        return [PSObject("System.Management.Automation.PSModuleInfo", {
+                    "Name": module, "Version": cv.version(version), "ModuleType": "Binary"},
+                    text=module)
+                for module, versions in host.modules.items()
+                if not names or module.lower() in names for version in versions]
+
     return [Command("Get-HotFix", "Microsoft.PowerShell.Management", hotfix),
-            Command("Get-Volume", "Storage", volume)]
+            Command("Get-Volume", "Storage", volume),
+            Command("Set-Content", "Microsoft.PowerShell.Management", content(append=False)),
+            Command("Add-Content", "Microsoft.PowerShell.Management", content(append=True)),
+            Command("Remove-Item", "Microsoft.PowerShell.Management", remove_item),
+            Command("Get-FileHash", "Microsoft.PowerShell.Utility", file_hash),
+            Command("Get-CimInstance", "CimCmdlets", cim_instance),
+            Command("Get-Module", "Microsoft.PowerShell.Core", get_module)]
+
+
+def _path_values(c: Call) -> list[str]:
+    """-LiteralPath (or -Path, taken literally: the lab expands no wildcards)."""
+    given = c.get("LiteralPath") if c.has("LiteralPath") else c.get("Path")
+    return [cv.to_str(v) for v in cv.to_list(given) or []]
 
 
 class HostFiles:
@@ -319,12 +460,19 @@ class HostFiles:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self._read: tuple[int, tuple[dict[str, tuple[str, int]], dict[str, list[str]]]] | None = None
 
-    @cached_property
+    @property
     def _tree(self) -> tuple[dict[str, tuple[str, int]], dict[str, list[str]]]:
         """Every file by its lower-case path, (path, size), and every folder's entries by its
-        lower-case path with a trailing backslash. Read once per session (a script run):
-        nothing a script does changes the files it reads afterwards."""
+        lower-case path with a trailing backslash. Read again only when the host's files or VMs
+        changed since (a written file, a new VM's folder)."""
+        version = self.host.files_version
+        if self._read is None or self._read[0] != version:
+            self._read = (version, self._index())
+        return self._read[1]
+
+    def _index(self) -> tuple[dict[str, tuple[str, int]], dict[str, list[str]]]:
         files = {**self.host.files, **disk_files(self.host)}
         index = {p.lower(): (p, size) for p, size in files.items()}
         folders: dict[str, set[str]] = {}

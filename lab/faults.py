@@ -107,3 +107,22 @@ class CostModel:
         """
         return cls(process_start_ms=1000.0, module_import_ms=1000.0, jea_session_ms=1500.0,
                    wmi_per_vm_ms=5.0, latency_ms=2.0)
+
+
+@dataclass
+class CmdletFaults:
+    """Hyper-V cmdlets of one host that misbehave, changeable while the host runs: what a host
+    with a broken management service or driver might do, for the tests that hold the host
+    selftest (console/selftest.py) to reporting it as a failed step.
+
+    no_op: cmdlets that return as if they had succeeded and change nothing (Stop-VM "succeeds"
+    and the VM keeps running). fail: cmdlets that fail with id OperationFailed (WMI job error
+    32768, "failed") and the given message."""
+
+    no_op: set[str] = field(default_factory=set)
+    fail: dict[str, str] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        """Every cmdlet behaves again."""
+        self.no_op.clear()
+        self.fail.clear()

@@ -26,7 +26,9 @@ from typing import Any
 
 from console import states
 from console.powershell import facts
+from .faults import CmdletFaults
 
+MiB = 1024 ** 2
 GiB = 1024 ** 3
 CHECKPOINT_TYPES = ("Disabled", "Standard", "Production", "ProductionOnly")
 NORMAL = "Operating normally"
@@ -261,6 +263,20 @@ class Host:
     inventory_cost_s: float = 0.0  # seconds Get-VM takes per VM
     management_service: bool = True  # False: vmms.exe does not answer the host's own cmdlets
     clock: Clock = field(default_factory=Clock)
+    # New-VM: the smallest startup memory the management service accepts (32 MB, the least
+    # Hyper-V Manager offers: an assumption, docs/verification.md).
+    min_memory_bytes: int = 32 * MiB
+    # What the host's own reads report (Get-CimInstance Win32_OperatingSystem, Get-Module).
+    os_caption: str = "Microsoft Windows Server 2022 Datacenter"
+    os_languages: tuple[str, ...] = ("en-US",)
+    modules: dict[str, tuple[str, ...]] = field(default_factory=lambda: {
+        "Hyper-V": ("2.0.0.0", "1.1"), "Storage": ("2.0.0.0",)})
+    cmdlet_faults: CmdletFaults = field(default_factory=CmdletFaults)
+    # The bytes of files written on the host (Set-Content, Add-Content); `files` holds every
+    # file's size. `files_version` changes whenever a file changes: written or removed, a VM's
+    # disk or a checkpoint's differencing disk made or merged away.
+    contents: dict[str, bytes] = field(default_factory=dict)
+    files_version: int = 0
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition(threading.RLock())
@@ -434,6 +450,56 @@ class Host:
             self._accepts(vm, "Remove-VMSavedState")
             self._transition(vm, vm.state, "Off", self.durations.delete_saved_state)
 
+    # --- cmdlets: creating, changing and removing a VM ---------------------------------------
+
+    def new_vm(self, name: str, memory_bytes: int | None, generation: int,
+               boot_device: str | None) -> VM:
+        """New-VM without a virtual disk: Off, no guest (no integration service answers, no
+        VSS), automatic checkpoints off, production checkpoints. A DVD drive as New-VM adds one
+        (NewVM.cs ConfigureVirtualMachine): IDE 1:0 on generation 1, SCSI 0:0 on generation 2
+        booting from CD."""
+        memory = 512 * MiB if memory_bytes is None else memory_bytes
+        if memory < self.min_memory_bytes or memory % (2 * MiB):
+            raise HyperVFault("InvalidParameter", f"Failed to modify device 'Memory'. Invalid "
+                              f"startup memory amount assigned for '{name}'. The minimum amount "
+                              f"of memory you can assign to this virtual machine is "
+                              f"'{self.min_memory_bytes // MiB}' MB, in steps of 2 MB.",
+                              "InvalidArgument", error_code=32773)
+        if generation == 2 and boot_device in ("Floppy", "IDE", "LegacyNetworkAdapter"):
+            raise HyperVFault("InvalidArgument", f"Generation 2 virtual machines do not support "
+                              f"{boot_device} devices.", "InvalidArgument")
+        drives = [DvdDrive("IDE", 1, 0)] if generation == 1 else \
+            [DvdDrive("SCSI", 0, 0)] if boot_device == "CD" else []
+        vm = VM(id=str(uuid.uuid4()), name=name, generation=generation, memory_bytes=memory,
+                cpu_pct=0, heartbeat=False, shutdown_service=False, vss=False, disk_bytes=0,
+                dvd_drives=drives)
+        with self._cond:
+            self.vms.append(vm)
+            self.files_version += 1
+            self._cond.notify_all()
+        return vm
+
+    def set_vm(self, vm: VM, checkpoint_type: str | None = None,
+               automatic_checkpoints: bool | None = None) -> None:
+        """Set-VM -CheckpointType / -AutomaticCheckpointsEnabled (in any state)."""
+        with self._cond:
+            if checkpoint_type is not None:
+                vm.checkpoint_type = next(t for t in CHECKPOINT_TYPES
+                                          if t.lower() == checkpoint_type.lower())
+            if automatic_checkpoints is not None:
+                vm.automatic_checkpoints = automatic_checkpoints
+
+    def remove_vm(self, vm: VM) -> None:
+        """Remove-VM: the VM and its checkpoints are gone. One that is not Off is turned off
+        first, as Hyper-V Manager's Delete does (an assumption: docs/verification.md)."""
+        with self._cond:
+            self._settle()
+            vm.seq += 1  # a cmdlet still waiting on it leaves it alone
+            vm.state, vm.running_since = "Off", None
+            self.vms = [v for v in self.vms if v is not vm]
+            self.files_version += 1
+            self._cond.notify_all()
+
     # --- cmdlets: checkpoints -----------------------------------------------------------------
 
     def checkpoint_vm(self, vm: VM, name: str | None) -> Checkpoint:
@@ -531,6 +597,32 @@ class Host:
         return any(p.lower().startswith(wanted) for p in self.files) or any(
             lib.rstrip("\\").lower() + "\\" == wanted for lib in self.library)
 
+    def write_file(self, path: str, data: bytes, append: bool) -> str:
+        """Set-Content (or, appending, Add-Content) of bytes: the file's path as stored. Its
+        folder must exist; an existing file is replaced, or appended to."""
+        target = self.resolve(path)
+        folder = target.rstrip("\\").rpartition("\\")[0]
+        if not folder or not self.is_folder(folder):
+            raise FileNotFoundError(path)
+        with self._cond:
+            stored = self.file(target) or target
+            before = self.contents.get(stored, b"") if append else b""
+            self.contents[stored] = before + data
+            self.files[stored] = len(self.contents[stored])
+            self.files_version += 1
+        return stored
+
+    def remove_file(self, path: str) -> bool:
+        """Remove-Item of a file: False when there is none."""
+        with self._cond:
+            stored = self.file(path)
+            if stored is None:
+                return False
+            self.files.pop(stored, None)
+            self.contents.pop(stored, None)
+            self.files_version += 1
+            return True
+
     def link(self, path: str) -> str | None:
         """The target when `path` itself is a junction."""
         return next((t for link, t in self.reparse_points.items()
@@ -555,6 +647,7 @@ class Host:
             automatic=automatic)
         vm.checkpoints.append(created)
         vm.current_checkpoint_id = created.id
+        self.files_version += 1  # its differencing disk
         self._cond.notify_all()
         return created
 
@@ -574,6 +667,7 @@ class Host:
         vm.checkpoints = [c for c in vm.checkpoints if c.id not in removed_ids]
         if merged:
             vm.merges.append((self.clock.now() + self.durations.merge, merged))
+        self.files_version += 1
         self._cond.notify_all()
 
     def _transition(self, vm: VM, during: str, final: str, seconds: float,
@@ -610,7 +704,10 @@ class Host:
         now = self.clock.now()
         for vm in self.vms:
             if vm.merges:
-                vm.merges = [(t, b) for t, b in vm.merges if t > now]
+                left = [(t, b) for t, b in vm.merges if t > now]
+                if len(left) != len(vm.merges):
+                    vm.merges = left
+                    self.files_version += 1
 
     def uptime(self, vm: VM) -> float:
         if vm.running and vm.running_since is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,122 @@ def test_host_errors_carry_contract_codes() -> None:
     assert host.total_bytes - host.free_bytes >= sum(vm.disk_bytes for vm in host.vms)
     assert host.checkpoint(APP01, "create")["checkpoint"]["name"].startswith("shop-app01 - (")
     assert host.vm(APP01).checkpoint_bytes == (6 + 3 + 2) * GiB
+
+
+# --- the cmdlets the host selftest's scripts use (console/selftest.py) ----------------------------
+
+def _lab_host() -> tuple[Any, Any]:
+    from lab.executor import Executor
+    world = load_world(durations=Durations.instant())
+    host = world.host("HV01").host
+    return host, Executor(host)
+
+
+def _run(executor: Any, text: str, user: Any = None) -> Any:
+    from lab.executor import ADMINISTRATOR
+    return executor.runspace(user or ADMINISTRATOR).run(text)
+
+
+def test_new_vm_without_a_disk_as_the_cmdlet_makes_it() -> None:
+    host, executor = _lab_host()
+    out = _run(executor, "$v=New-VM -Name 'hvc-t' -MemoryStartupBytes 32MB -Generation 2 -NoVHD "
+                         "-BootDevice CD;$v.Name;\"$($v.State)\";$v.MemoryStartup;"
+                         "@(Get-VMDvdDrive -VM $v).Count;@(Get-VMHardDiskDrive -VM $v).Count")
+    assert out.error is None, out.error
+    assert out.output == ["hvc-t", "Off", 32 * 1024 * 1024, 1, 0]
+    vm = next(v for v in host.vms if v.name == "hvc-t")
+    assert (vm.generation, vm.disk_bytes, vm.automatic_checkpoints, vm.checkpoint_type) == (
+        2, 0, False, "Production")
+    assert [(d.controller_type, d.controller, d.location) for d in vm.dvd_drives] == [("SCSI", 0, 0)]
+    # Generation 1 (New-VM's default) gets its DVD drive at IDE 1:0; no guest answers anything.
+    out = _run(executor, "$v=New-VM -Name 'hvc-g1' -NoVHD;$v.Generation;"
+                         "@(Get-VMDvdDrive -VM $v)[0].ControllerNumber")
+    assert out.output == [1, 1]
+    assert not next(v for v in host.vms if v.name == "hvc-g1").shutdown_service
+
+
+@pytest.mark.parametrize(("text", "fqid"), [
+    ("New-VM -Name 'x' -MemoryStartupBytes 16MB -NoVHD", "InvalidParameter,"),
+    ("New-VM -Name 'x' -MemoryStartupBytes 33MB -NoVHD", "InvalidParameter,"),
+    ("New-VM -Name 'x' -Generation 2 -BootDevice IDE -NoVHD", "InvalidArgument,"),
+    ("New-VM -Name 'x' -NoVHD -SwitchName 'LAN'", "NotSimulated"),
+    ("New-VM -Name 'x' -Bogus", "NamedParameterNotFound,New-VM"),
+])
+def test_new_vm_refusals(text: str, fqid: str) -> None:
+    host, executor = _lab_host()
+    before = len(host.vms)
+    out = _run(executor, f"$ErrorActionPreference='Stop';{text}")
+    assert out.error is not None and out.error.fqid.startswith(fqid), out.error
+    assert len(host.vms) == before
+
+
+def test_set_vm_and_remove_vm() -> None:
+    host, executor = _lab_host()
+    out = _run(executor, "$ErrorActionPreference='Stop';$v=New-VM -Name 'hvc-r' -NoVHD;"
+                         "Set-VM -VM $v -CheckpointType Standard -AutomaticCheckpointsEnabled $true;"
+                         "\"$((Get-VM -Id $v.Id).CheckpointType)\";Start-VM -VM $v")
+    assert out.error is None, out.error
+    assert out.output[0] == "Standard"
+    vm = next(v for v in host.vms if v.name == "hvc-r")
+    assert vm.automatic_checkpoints and vm.state == "Running"
+    # Remove-VM asks first: a non-interactive session must say -Force.
+    out = _run(executor, f"$ErrorActionPreference='Stop';Remove-VM -VM (Get-VM -Id '{vm.id}')")
+    assert out.error is not None and "NonInteractive" in out.error.message
+    # A running VM is turned off and removed, with its checkpoints.
+    out = _run(executor, f"$ErrorActionPreference='Stop';$v=Get-VM -Id '{vm.id}';"
+                         f"Checkpoint-VM -VM $v;Remove-VM -VM $v -Force")
+    assert out.error is None, out.error
+    assert all(v.id != vm.id for v in host.vms)
+    assert [e.operation for e in executor.events][-2:] == ["Checkpoint-VM", "Remove-VM"]
+
+
+def test_byte_files_written_hashed_and_removed_seen_by_a_kept_runspace() -> None:
+    import hashlib
+
+    from lab.executor import ADMINISTRATOR
+    host, executor = _lab_host()
+    rs = executor.runspace(ADMINISTRATOR)  # kept, as a PSRP runspace is
+    assert rs.run("Test-Path -LiteralPath 'D:\\ISO\\t.iso'").output == [False]
+    out = rs.run("$ErrorActionPreference='Stop';"
+                 "$b=[Convert]::FromBase64String('AAEC');$c=[Convert]::FromBase64String('/w==');"
+                 "Set-Content -LiteralPath 'D:\\ISO\\t.iso' -Value $b -Encoding Byte;"
+                 "Add-Content -LiteralPath 'D:\\ISO\\t.iso' -Value $c -Encoding Byte;"
+                 "(Get-Item -LiteralPath 'D:\\ISO\\t.iso').Length;"
+                 "(Get-FileHash -LiteralPath 'D:\\ISO\\t.iso' -Algorithm SHA256).Hash")
+    assert out.error is None, out.error
+    assert out.output == [4, hashlib.sha256(b"\x00\x01\x02\xff").hexdigest().upper()]
+    assert host.contents["D:\\ISO\\t.iso"] == b"\x00\x01\x02\xff"
+    assert rs.run("Remove-Item -LiteralPath 'D:\\ISO\\t.iso' -Force;"
+                  "Test-Path -LiteralPath 'D:\\ISO\\t.iso'").output == [False]
+    assert "D:\\ISO\\t.iso" not in host.files
+    # A folder that does not exist, and text (not simulated) are refused.
+    out = rs.run("$ErrorActionPreference='Stop';Set-Content -LiteralPath 'D:\\Nope\\t.iso' "
+                 "-Value ([Convert]::FromBase64String('AA==')) -Encoding Byte")
+    assert out.error is not None and out.error.fqid.startswith("GetContentWriterDirectoryNotFoundError")
+    out = rs.run("$ErrorActionPreference='Stop';Set-Content -LiteralPath 'D:\\ISO\\t.txt' -Value 'x'")
+    assert out.error is not None and out.error.fqid == "NotSimulated"
+
+
+def test_the_hosts_own_reads_of_windows_and_its_modules() -> None:
+    host, executor = _lab_host()
+    out = _run(executor, "$o=Get-CimInstance -ClassName Win32_OperatingSystem;$o.Caption;"
+                         "$o.Version;@(Get-Module -Name Hyper-V -ListAvailable|"
+                         "ForEach-Object{\"$($_.Version)\"})")
+    assert out.error is None, out.error
+    assert out.output == [host.os_caption, "10.0.20348", "2.0.0.0", "1.1"]
+
+
+def test_cmdlet_faults_succeed_without_acting_or_fail() -> None:
+    host, executor = _lab_host()
+    vm = host.vms[0]
+    if vm.state == "Off":
+        host.power(vm.id, "start")
+    host.cmdlet_faults.no_op.add("Stop-VM")
+    assert host.power(vm.id, "turnoff")["vm"]["state"] == "Running"  # "done", and still running
+    host.cmdlet_faults.clear()
+    host.cmdlet_faults.fail["Stop-VM"] = "The driver hung."
+    with pytest.raises(HyperVError, match="The driver hung") as caught:
+        host.power(vm.id, "turnoff")
+    assert caught.value.code == "host_error"
+    host.cmdlet_faults.clear()
+    assert host.power(vm.id, "turnoff")["vm"]["state"] == "Off"
