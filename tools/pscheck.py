@@ -4,7 +4,8 @@
     .venv/bin/python tools/pscheck.py --repo DIR         # another checkout (a git worktree)
     .venv/bin/python tools/pscheck.py --policy FILE ...  # also the JEA files of these policies
 
-The texts are those a host receives: each operation as console.scripts sends it, the functions of
+The texts are those a host receives: each operation as console.scripts sends it, the host
+selftest's set-up and clean-up scripts as console/selftest.py sends them, the functions of
 the JEA role capability generated for every host of resources/lab/policy.toml and
 tests/golden/jea/policy.toml (with the .psrc's ModulesToImport), the generated data files (each
 literal as PowerShell decodes it must be a value the generator was given), and the registration
@@ -77,7 +78,22 @@ def collect(repo: Path, policies: Iterable[str]) -> dict[str, Any]:
                               "strings": sorted(strings), "blocks": sorted(blocks)})
     registration = (repo / REGISTRATION).read_text(encoding="utf-8-sig")
     return {"console": str(Path(console.__file__).resolve().parent), "operations": operations,
-            "jea": generated, "registration": registration, "errors": errors}
+            "selftest": _selftest_texts(errors), "jea": generated,
+            "registration": registration, "errors": errors}
+
+
+def _selftest_texts(errors: list[dict[str, str]]) -> dict[str, str]:
+    """The host selftest's set-up and clean-up scripts as it sends them (console/selftest.py;
+    a checkout from before it has none)."""
+    try:
+        from console import selftest
+    except ImportError:
+        return {}
+    try:
+        return dict(selftest.shipped_texts())
+    except Exception as error:  # noqa: BLE001 - any failure of the checkout's own code
+        errors.append({"label": "selftest scripts", "error": f"{type(error).__name__}: {error}"})
+        return {}
 
 
 def _generate_recorded(jea: Any, policy: Any, host: str) -> tuple[dict[str, str], set[str], set[str]]:
@@ -158,6 +174,9 @@ def texts(data: dict[str, Any]) -> list[Text]:
         # parameters as the JSON document"); their code also runs inside the JEA functions,
         # which are checked in ConstrainedLanguage.
         out.append(Text(f"operation {op}", "script", text))
+    for name, text in data.get("selftest", {}).items():
+        # The selftest's scripts run on the admin endpoint, in full language, like the operations.
+        out.append(Text(f"selftest {name}", "script", text))
     for generated in data["jea"]:
         where = f"{generated['host']} of {generated['policy']}"
         files: dict[str, str] = generated["files"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import scripts
 from ..config import HostConfig
+from ..errors import HostTimeout, InvalidParameter
 from ..inventory import VM, HostFacts
 from .credentials import CredentialGate, Credentials
 from .outcomes import ActionOutcome, answer_data, items_of
@@ -66,6 +67,23 @@ class AdminClient(PsrpClient):
         if path is not None:
             params["path"] = path
         return self._act_operation("media", params, vm_id)
+
+    def run_script(self, text: str) -> Any:
+        """Run a script of the caller's own on the session and return the `data` of the one
+        answer document it prints (the operations' shape, docs/host-operations.md), or raise its
+        error code's exception. Only the host selftest's set-up and clean-up scripts use it
+        (console/selftest.py). Like an action it is never sent twice; a script that outlasts the
+        timeout raises HostTimeout (it may still finish on the host). Refused before anything is
+        sent when a host would not take it: ASCII only, at most 64 KB."""
+        if not text.isascii() or len(text) > scripts.STDIN_LIMIT:
+            raise InvalidParameter(f"This script is not for a host: it must be ASCII and at most "
+                                   f"{scripts.STDIN_LIMIT} characters ({len(text)}).")
+        done = self._act(lambda ps: ps.add_script(text), "script", "")
+        if isinstance(done, ActionOutcome):
+            raise HostTimeout(f"{self.name} did not finish the script within "
+                              f"{self.config.timeout:g} s; it may still finish there.",
+                              host=self.name)
+        return self._document(done)
 
     # --- the scripts ---
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from console import scripts
+from console import scripts, selftest
 from lab.pwsh import BUILTINS, Call, Command, MemoryProvider, PSEnum, PSObject, Runspace
 from lab.pwsh.compiler import compile_text
 
@@ -24,6 +24,14 @@ def test_every_operation_script_compiles_as_written_and_as_sent(operation: str) 
     text = scripts.script(operation, {"vm_id": str(uuid.UUID(int=1))})
     compile_text(text)
     compile_text(scripts.one_line(text))
+
+
+@pytest.mark.parametrize("name", selftest.SCRIPTS)
+def test_every_selftest_script_compiles(name: str) -> None:
+    # The host selftest's set-up and clean-up scripts (console/selftest.py) travel over PSRP only.
+    text = selftest.shipped_texts()[name]
+    assert text.isascii() and "%" not in text  # every placeholder filled in
+    compile_text(text)
 
 
 def _list(value: Any) -> list[Any]:
