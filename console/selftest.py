@@ -81,10 +81,6 @@ FUNCTIONS = {"inventory": "Get-HvcInventory", "host_facts": "Get-HvcHostFacts",
              "digest": "Get-HvcPolicyDigest"}
 
 
-class SelftestError(HostError):
-    """The selftest cannot go on (nothing was made, or what it made cannot be found)."""
-
-
 # --- the scripts ---------------------------------------------------------------------------------
 
 @cache

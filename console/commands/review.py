@@ -1,5 +1,6 @@
 """`hvconsole review` and `hvconsole host impact`: the delegation review and a host's downtime
-impact, for people who hold policy.read.
+impact, for people who hold policy.read (the `host` group itself is registered by
+console/commands/host.py).
 
 Both sign in (the configured directory, or the demo directory with --demo, which also starts the
 lab hosts in this process), read every host's inventory and facts, and keep the directory
@@ -41,8 +42,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="review as of this day (expiry dates), today when left out")
     p.set_defaults(func=run_review)
 
-    host = sub.add_parser("host", help="a Hyper-V host as a whole")
-    commands = host.add_subparsers(dest="host_command", metavar="ACTION", required=True)
+
+def register_impact(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`hvconsole host impact` (the `host` group is console/commands/host.py's)."""
     impact = commands.add_parser(
         "impact", help="every guest of a host, its owner and contact, and a notice for them")
     impact.add_argument("host", metavar="HOST")
