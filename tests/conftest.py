@@ -22,5 +22,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
 
-# The Samba AD DC session fixture (a real directory server for the sign-in tests).
-from tests.samba import samba_dc  # noqa: E402, F401
+# The Samba AD DC session fixtures (real directory servers for the sign-in tests): the
+# directory's own domain, and a second one configured as a trusted domain.
+from tests.samba import samba_dc, samba_other_dc  # noqa: E402, F401

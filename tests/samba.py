@@ -1,13 +1,19 @@
-"""A real Active Directory for the tests: a Samba AD DC on 127.0.0.1, provisioned once and cached.
+"""A real Active Directory for the tests: Samba AD DCs on loopback, provisioned once and cached.
 
-Provisioning takes seconds, so the provisioned folder is kept under
+Two domains, each its own forest: LAB (lab.example, the directory's own, on 127.0.0.1) and OTHER
+(other.example, configured as a trusted domain with its own controllers, on 127.0.0.2). There is
+no AD trust between them: the console asks each at its own controllers and needs none.
+
+Provisioning takes seconds, so each domain's provisioned folder is kept under
 /tmp/hvconsole-samba-cache/<samba version>/ and each test session starts from a copy (its paths
-rewritten in smb.conf). The DC presents a certificate from a throw-away test CA whose
-subjectAltName holds 127.0.0.1, so the tests keep certificate validation on. Users and groups are
-seeded over LDAPS as Administrator on every start (a tenth of a second).
+rewritten in smb.conf). Each DC presents a certificate from a throw-away test CA of its own whose
+subjectAltName holds its address, so the tests keep certificate validation on. Users and groups
+are seeded over LDAPS as Administrator on every start (a tenth of a second).
 
-Samba's LDAP ports (389, 636) are fixed, so only one of these can run on a machine at a time; it
-needs root. `samba_dc` is the pytest session fixture; `running_samba()` serves the benchmarks.
+Samba's LDAP ports (389, 636, 3268, 3269) are fixed, so each DC takes its own loopback address
+(Linux answers on all of 127.0.0.0/8) and only one of each can run on a machine at a time; they
+need root. `samba_dc` and `samba_other_dc` are the pytest session fixtures; `running_samba()`
+serves the benchmarks.
 """
 from __future__ import annotations
 
@@ -63,6 +69,58 @@ GROUPS: dict[str, list[str]] = {
 }
 COMPUTERS = ["WS01"]
 
+# The trusted domain: an alice of its own (another person, another password, another SID) in a
+# group named like LAB's, so a grant's SID, not its name, decides.
+OTHER_REALM, OTHER_DOMAIN, OTHER_NETBIOS = "OTHER.EXAMPLE", "other.example", "OTHER"
+OTHER_SID = "S-1-5-21-4000-5000-6000"
+OTHER_USERS: dict[str, tuple[str, str, int, dict[str, object]]] = {
+    "alice": ("Alice Other", "other-alice-1", 512, {"mail": "alice@other.example"}),
+    "oscar": ("Oscar Other", "oscar-pass-1", 512, {}),
+}
+OTHER_GROUPS: dict[str, list[str]] = {
+    "HV-Helpdesk": ["alice"],
+    "Other-Operators": ["HV-Helpdesk"],
+}
+
+
+@dataclass(frozen=True)
+class SambaDomain:
+    """One domain: its names, its DC's loopback address, and what is seeded into it."""
+
+    realm: str  # LAB.EXAMPLE
+    netbios: str  # LAB
+    sid: str
+    address: str  # the DC's loopback address
+    interfaces: str  # smb.conf's `interfaces` for it
+    host: str  # the DC's host name (dc1)
+    users: dict[str, tuple[str, str, int, dict[str, object]]]
+    groups: dict[str, list[str]]
+    computers: tuple[str, ...] = ()
+    primary_groups: tuple[tuple[str, str], ...] = ()  # (user, group)
+    locked: tuple[str, ...] = ()  # locked out by failed binds at seeding
+    template: str = "template"  # the cache folder's name
+    pid_file: str = "hvconsole-samba.pid"
+
+    @property
+    def dns(self) -> str:
+        return self.realm.lower()
+
+    @property
+    def base_dn(self) -> str:
+        return ",".join(f"DC={part}" for part in self.dns.split("."))
+
+    @property
+    def users_dn(self) -> str:
+        return f"CN=Users,{self.base_dn}"
+
+
+LAB = SambaDomain(REALM, NETBIOS, DOMAIN_SID, "127.0.0.1", "127.0.0.1", "dc1", USERS, GROUPS,
+                  tuple(COMPUTERS), (("gina", "HV-Build"),), ("lucy",))
+# Samba takes an address that is not an interface's own only with its netmask.
+OTHER = SambaDomain(OTHER_REALM, OTHER_NETBIOS, OTHER_SID, "127.0.0.2", "127.0.0.2/8", "dc2",
+                    OTHER_USERS, OTHER_GROUPS, template="template-other",
+                    pid_file="hvconsole-samba-other.pid")
+
 
 class SambaMissing(Exception):
     """Samba cannot run here (no root, not installed, ports taken); the message says why."""
@@ -76,22 +134,34 @@ class SambaDC:
     start_seconds: float  # from nothing to seeded
     provisioned: bool  # this start provisioned (cold) rather than copied the cache
     passwords: dict[str, str] = field(default_factory=dict)
+    domain: SambaDomain = LAB
 
-    ldaps_url = "ldaps://127.0.0.1:636"
-    ldap_url = "ldap://127.0.0.1:389"
-    domain_sid = DOMAIN_SID
-    base_dn = BASE_DN
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://{self.domain.address}:636"
+
+    @property
+    def ldap_url(self) -> str:
+        return f"ldap://{self.domain.address}:389"
+
+    @property
+    def domain_sid(self) -> str:
+        return self.domain.sid
+
+    @property
+    def base_dn(self) -> str:
+        return self.domain.base_dn
 
     def config(self, **changes: object) -> DirectoryConfig:
-        base = DirectoryConfig(urls=[self.ldaps_url], domain=DOMAIN, netbios=NETBIOS,
-                               ca_file=str(self.ca_file), timeout=5.0)
+        base = DirectoryConfig(urls=[self.ldaps_url], domain=self.domain.dns,
+                               netbios=self.domain.netbios, ca_file=str(self.ca_file), timeout=5.0)
         return replace(base, **changes)  # type: ignore[arg-type]
 
     def admin(self) -> contextlib.AbstractContextManager[Connection]:
-        return _admin(self.ca_file)
+        return _admin(self.domain, self.ca_file)
 
     def dn(self, name: str) -> str:
-        return f"CN={name},{USERS_DN}"
+        return f"CN={name},{self.domain.users_dn}"
 
     def unlock(self, user: str) -> None:
         """Writing lockoutTime 0 unlocks the account and clears its bad-password count."""
@@ -110,7 +180,7 @@ def samba_version() -> str:
     return out.stdout.strip().split()[-1]
 
 
-def _check_machine() -> None:
+def _check_machine(domain: SambaDomain) -> None:
     if os.name != "posix" or os.geteuid() != 0:
         raise SambaMissing("the Samba AD DC needs root (its LDAP ports 389 and 636 are fixed)")
     for tool in ("samba", "samba-tool"):
@@ -120,23 +190,25 @@ def _check_machine() -> None:
         raise SambaMissing("samba-ad-provision is not installed (provisioning needs its schema files)")
     for port in (389, 636):
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                raise SambaMissing(f"port {port} on 127.0.0.1 is already in use (another directory server?)")
+            if s.connect_ex((domain.address, port)) == 0:
+                raise SambaMissing(f"port {port} on {domain.address} is already in use (another "
+                                   f"directory server?)")
 
 
-def _provision(target: Path) -> None:
+def _provision(target: Path, domain: SambaDomain) -> None:
     d = str(target)
     options = {
-        "netbios name": "DC1", "interfaces": "127.0.0.1", "bind interfaces only": "yes",
+        "netbios name": domain.host.upper(), "interfaces": domain.interfaces,
+        "bind interfaces only": "yes",
         "pid directory": f"{d}/run", "ncalrpc dir": f"{d}/run/ncalrpc",
         "winbindd socket directory": f"{d}/run/winbindd",
         "ntp signd socket directory": f"{d}/run/ntp_signd", "log file": f"{d}/log/log.%m",
         "server services": "ldap", "ldap server require strong auth": "allow_sasl_over_tls",
     }
-    cmd = ["samba-tool", "domain", "provision", f"--targetdir={d}", f"--realm={REALM}",
-           f"--domain={NETBIOS}", "--server-role=dc", "--dns-backend=NONE",
-           f"--adminpass={ADMIN_PASSWORD}", "--use-rfc2307", "--host-name=dc1",
-           f"--domain-sid={DOMAIN_SID}", *(f"--option={k}={v}" for k, v in options.items())]
+    cmd = ["samba-tool", "domain", "provision", f"--targetdir={d}", f"--realm={domain.realm}",
+           f"--domain={domain.netbios}", "--server-role=dc", "--dns-backend=NONE",
+           f"--adminpass={ADMIN_PASSWORD}", "--use-rfc2307", f"--host-name={domain.host}",
+           f"--domain-sid={domain.sid}", *(f"--option={k}={v}" for k, v in options.items())]
     _run(cmd)
     _run(["samba-tool", "domain", "passwordsettings", "set", "-s", f"{d}/etc/smb.conf",
           "-H", f"{d}/private/sam.ldb", "--complexity=off", "--min-pwd-age=0",
@@ -150,26 +222,26 @@ def _run(cmd: list[str]) -> None:
         raise SambaMissing(f"{cmd[0]} {cmd[1]} {cmd[2]} failed: " + " | ".join(tail))
 
 
-def _template() -> tuple[Path, bool]:
-    """The cached provisioned folder for this Samba version, provisioning it when absent."""
-    template = CACHE / samba_version() / "template"
+def _template(domain: SambaDomain) -> tuple[Path, bool]:
+    """The domain's cached provisioned folder for this Samba version, provisioning it when absent."""
+    template = CACHE / samba_version() / domain.template
     if (template / "etc" / "smb.conf").exists():
         return template, False
     template.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="provision-", dir=template.parent))
-    _provision(work)
+    _provision(work, domain)
     conf = work / "etc" / "smb.conf"
     conf.write_text(conf.read_text().replace(str(work), str(template)))
     work.rename(template)  # atomic: a half-provisioned folder is never taken for the cache
     return template, True
 
 
-def _instance(template: Path, folder: Path) -> None:
-    """A copy of the template with its paths and a certificate of the test CA."""
+def _instance(template: Path, folder: Path, domain: SambaDomain) -> None:
+    """A copy of the template with its paths and a certificate of a test CA of its own."""
     shutil.copytree(template, folder, symlinks=True, dirs_exist_ok=True)
     tls = folder / "tls"
-    ca = make_ca(tls, "Hyper-V Console Test CA")
-    server = make_server_cert(ca, tls, ["dc1.lab.example", "127.0.0.1"])
+    ca = make_ca(tls, f"Hyper-V Console Test CA ({domain.netbios})")
+    server = make_server_cert(ca, tls, [f"{domain.host}.{domain.dns}", domain.address])
     conf = folder / "etc" / "smb.conf"
     text = conf.read_text().replace(str(template), str(folder))
     text = text.replace("[global]\n", "[global]\n\ttls enabled = yes\n"
@@ -180,10 +252,11 @@ def _instance(template: Path, folder: Path) -> None:
         (folder / sub).mkdir(exist_ok=True)
 
 
-def _admin_connection(ca_file: Path) -> Connection:
+def _admin_connection(domain: SambaDomain, ca_file: Path) -> Connection:
     tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file))
-    server = Server("127.0.0.1", port=636, use_ssl=True, tls=tls, get_info=NONE, connect_timeout=2)
-    conn = Connection(server, user=f"Administrator@{DOMAIN}", password=ADMIN_PASSWORD,
+    server = Server(domain.address, port=636, use_ssl=True, tls=tls, get_info=NONE,
+                    connect_timeout=2)
+    conn = Connection(server, user=f"Administrator@{domain.dns}", password=ADMIN_PASSWORD,
                       receive_timeout=10)
     try:
         if conn.bind():
@@ -197,60 +270,67 @@ def _admin_connection(ca_file: Path) -> Connection:
 
 
 @contextlib.contextmanager
-def _admin(ca_file: Path) -> Iterator[Connection]:
+def _admin(domain: SambaDomain, ca_file: Path) -> Iterator[Connection]:
     """Bound as Administrator, unbound afterwards (ldap3's own `with` leaves a bound one open)."""
-    conn = _admin_connection(ca_file)
+    conn = _admin_connection(domain, ca_file)
     try:
         yield conn
     finally:
         conn.unbind()
 
 
-def _wait_ready(process: subprocess.Popen[bytes], ca_file: Path, log: Path, limit: float = 30) -> None:
+def _wait_ready(process: subprocess.Popen[bytes], domain: SambaDomain, ca_file: Path, log: Path,
+                limit: float = 30) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SambaMissing(f"samba exited with {process.returncode}: "
                                + " | ".join(log.read_text(errors="replace").splitlines()[-5:]))
         try:
-            _admin_connection(ca_file).unbind()
+            _admin_connection(domain, ca_file).unbind()
             return
         except (OSError, Exception):  # not listening yet, or TLS not up yet
             time.sleep(0.05)
     raise SambaMissing(f"samba did not accept an LDAPS bind within {limit:g} s")
 
 
-def _seed(ca_file: Path) -> dict[str, str]:
+def _seed(domain: SambaDomain, ca_file: Path) -> dict[str, str]:
     passwords = {}
-    with _admin(ca_file) as conn:
-        for name, (display, password, uac, extra) in USERS.items():
+    users_dn = domain.users_dn
+    with _admin(domain, ca_file) as conn:
+        for name, (display, password, uac, extra) in domain.users.items():
             attributes: dict[str, object] = {
-                "sAMAccountName": name, "userPrincipalName": f"{name}@{DOMAIN}",
+                "sAMAccountName": name, "userPrincipalName": f"{name}@{domain.dns}",
                 "displayName": display, "unicodePwd": f'"{password}"'.encode("utf-16-le"),
                 "userAccountControl": uac, **extra}
-            _ok(conn, conn.add(f"CN={name},{USERS_DN}", ["top", "person", "organizationalPerson", "user"],
+            _ok(conn, conn.add(f"CN={name},{users_dn}", ["top", "person", "organizationalPerson", "user"],
                                attributes))
             passwords[name] = password
-        for name in COMPUTERS:
-            _ok(conn, conn.add(f"CN={name},CN=Computers,{BASE_DN}", ["top", "computer"],
+        for name in domain.computers:
+            _ok(conn, conn.add(f"CN={name},CN=Computers,{domain.base_dn}", ["top", "computer"],
                                {"sAMAccountName": f"{name}$", "userAccountControl": 4096}))
-        for name in GROUPS:
-            _ok(conn, conn.add(f"CN={_rdn(name)},{USERS_DN}", ["top", "group"],
+        for name in domain.groups:
+            _ok(conn, conn.add(f"CN={_rdn(name)},{users_dn}", ["top", "group"],
                                {"sAMAccountName": name, "groupType": GROUP_GLOBAL_SECURITY}))
-        for name, members in GROUPS.items():
-            dns = [f"CN={_rdn(m)},{USERS_DN}" for m in members]
-            _ok(conn, conn.modify(f"CN={_rdn(name)},{USERS_DN}", {"member": [(MODIFY_REPLACE, dns)]}))
+        for name, members in domain.groups.items():
+            dns = [f"CN={_rdn(m)},{users_dn}" for m in members]
+            _ok(conn, conn.modify(f"CN={_rdn(name)},{users_dn}", {"member": [(MODIFY_REPLACE, dns)]}))
         # gina's primary group becomes HV-Build: AD then drops her `member` link to it, so only
         # primaryGroupID (and tokenGroups) still says she belongs.
-        conn.search(f"CN=HV-Build,{USERS_DN}", "(objectClass=*)", "BASE", attributes=["objectSid"])
-        rid = format_sid(conn.response[0]["raw_attributes"]["objectSid"][0]).rsplit("-", 1)[1]
-        _ok(conn, conn.modify(f"CN=gina,{USERS_DN}", {"primaryGroupID": [(MODIFY_REPLACE, [rid])]}))
-    lucy = Connection(Server("127.0.0.1", port=636, use_ssl=True,
-                             tls=Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file)),
-                             get_info=NONE), user=f"lucy@{DOMAIN}", password="not-her-password")
-    for _ in range(LOCKOUT_THRESHOLD):
-        lucy.bind()
-        lucy.unbind()
+        for user, group in domain.primary_groups:
+            conn.search(f"CN={_rdn(group)},{users_dn}", "(objectClass=*)", "BASE",
+                        attributes=["objectSid"])
+            rid = format_sid(conn.response[0]["raw_attributes"]["objectSid"][0]).rsplit("-", 1)[1]
+            _ok(conn, conn.modify(f"CN={user},{users_dn}",
+                                  {"primaryGroupID": [(MODIFY_REPLACE, [rid])]}))
+    for user in domain.locked:
+        locked = Connection(Server(domain.address, port=636, use_ssl=True,
+                                   tls=Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(ca_file)),
+                                   get_info=NONE), user=f"{user}@{domain.dns}",
+                            password="not-their-password")
+        for _ in range(LOCKOUT_THRESHOLD):
+            locked.bind()
+            locked.unbind()
     return passwords
 
 
@@ -274,13 +354,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 # A run killed before its teardown (a timeout, Ctrl+C twice) leaves its Samba holding the fixed
-# ports; the next run ends it through this file instead of failing on "port in use".
-PID_FILE = Path(tempfile.gettempdir()) / "hvconsole-samba.pid"
+# ports; the next run ends it through this file (one a domain) instead of failing on "port in use".
+def _pid_file(domain: SambaDomain) -> Path:
+    return Path(tempfile.gettempdir()) / domain.pid_file
 
 
-def _end_leftover() -> None:
+def _end_leftover(domain: SambaDomain) -> None:
+    pid_file = _pid_file(domain)
     try:
-        pid = int(PID_FILE.read_text())
+        pid = int(pid_file.read_text())
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
     except (OSError, ValueError):
         return
@@ -291,42 +373,55 @@ def _end_leftover() -> None:
             if not Path(f"/proc/{pid}").exists():
                 break
             time.sleep(0.1)
-    PID_FILE.unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def running_samba() -> Iterator[SambaDC]:
-    """Start a seeded Samba AD DC on 127.0.0.1 and stop it afterwards; SambaMissing says why not."""
-    _end_leftover()
-    _check_machine()
+def running_samba(domain: SambaDomain = LAB) -> Iterator[SambaDC]:
+    """Start a seeded Samba AD DC of `domain` on its loopback address and stop it afterwards;
+    SambaMissing says why not."""
+    _end_leftover(domain)
+    _check_machine(domain)
     started = time.monotonic()
-    template, provisioned = _template()
-    folder = Path(tempfile.mkdtemp(prefix="hvconsole-samba-"))
+    template, provisioned = _template(domain)
+    folder = Path(tempfile.mkdtemp(prefix=f"hvconsole-samba-{domain.netbios.lower()}-"))
     process = None
     try:
-        _instance(template, folder)
+        _instance(template, folder, domain)
         log = folder / "log" / "samba.out"
         with log.open("wb") as out:
             process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", str(folder / "etc/smb.conf")],
                                        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
-        PID_FILE.write_text(str(process.pid))
+        _pid_file(domain).write_text(str(process.pid))
         ca_file = folder / "tls" / "ca.pem"
-        _wait_ready(process, ca_file, log)
-        passwords = _seed(ca_file)
-        yield SambaDC(folder, ca_file, process.pid, time.monotonic() - started, provisioned, passwords)
+        _wait_ready(process, domain, ca_file, log)
+        passwords = _seed(domain, ca_file)
+        yield SambaDC(folder, ca_file, process.pid, time.monotonic() - started, provisioned,
+                      passwords, domain)
     finally:
         if process is not None:
             _stop(process)
-            PID_FILE.unlink(missing_ok=True)
+            _pid_file(domain).unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _session_dc(domain: SambaDomain) -> Iterator[SambaDC]:
+    with contextlib.ExitStack() as stack:
+        try:
+            dc = stack.enter_context(running_samba(domain))
+        except SambaMissing as missing:
+            service_missing(f"Samba AD DC of {domain.realm}: {missing}")
+        yield dc
 
 
 @pytest.fixture(scope="session")
 def samba_dc() -> Iterator[SambaDC]:
-    with contextlib.ExitStack() as stack:
-        try:
-            dc = stack.enter_context(running_samba())
-        except SambaMissing as missing:
-            service_missing(f"Samba AD DC: {missing}")
-        yield dc
+    """LAB (lab.example) on 127.0.0.1: the directory's own domain."""
+    yield from _session_dc(LAB)
+
+
+@pytest.fixture(scope="session")
+def samba_other_dc() -> Iterator[SambaDC]:
+    """OTHER (other.example) on 127.0.0.2: a second forest, configured as a trusted domain."""
+    yield from _session_dc(OTHER)
