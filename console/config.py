@@ -12,6 +12,7 @@ naming its key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -61,6 +62,23 @@ def user_log_dir() -> Path:
 
 
 @dataclass
+class TrustedDomainConfig:
+    """A domain the directory trusts, whose people sign in at its own domain controllers."""
+
+    domain: str  # DNS name (child.lab.example)
+    urls: list[str] = field(default_factory=list)  # ldaps://, or ldap:// with start_tls
+    # NetBIOS name (CHILD): a person's CHILD\\name goes to this domain by it; derived from the
+    # first label of `domain` when empty. Its controllers' own names are checked before the bind.
+    netbios: str = ""
+    ca_file: str = ""  # empty: the system store
+    start_tls: bool = False
+
+    @property
+    def netbios_name(self) -> str:
+        return (self.netbios or self.domain.split(".")[0]).upper()
+
+
+@dataclass
 class DirectoryConfig:
     urls: list[str] = field(default_factory=list)
     domain: str = ""  # DNS name (lab.example) added to bare user names
@@ -72,13 +90,21 @@ class DirectoryConfig:
     start_tls: bool = False
     timeout: float = 5.0
     skip_certificate_check: bool = False
-    # Domains this one trusts (NetBIOS or DNS names): their accounts are refused with a sentence
-    # saying why (the console asks only this domain's controllers), not as unknown domains.
-    trusted_domains: list[str] = field(default_factory=list)
+    # Domains this one trusts whose people sign in too ([[directory.trusted]]): each asked at its
+    # own domain controllers (console/directory.py, Directories)
+    trusted: list[TrustedDomainConfig] = field(default_factory=list)
 
     @property
     def netbios_name(self) -> str:
         return (self.netbios or self.domain.split(".")[0]).upper()
+
+    def trusted_config(self, index: int) -> DirectoryConfig:
+        """The settings a sign-in at the trusted domain `index` uses: its own controllers, CA file
+        and StartTLS; this directory's timeout and certificate check (one switch for both)."""
+        t = self.trusted[index]
+        return DirectoryConfig(urls=list(t.urls), domain=t.domain, netbios=t.netbios_name,
+                               ca_file=t.ca_file, start_tls=t.start_tls, timeout=self.timeout,
+                               skip_certificate_check=self.skip_certificate_check)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -143,6 +169,12 @@ class Config:
                 f"--demo); remove demo from this file.", "demo", source)
         _known(data, {"directory", "hosts", "audit", "ui"}, "", source)
         d = data.get("directory", {})
+        if isinstance(d, dict) and "trusted_domains" in d:
+            raise ConfigError(
+                f"directory.trusted_domains in {source} is replaced by [[directory.trusted]] "
+                f"tables, each a trusted domain whose people sign in at its own domain controllers "
+                f"(domain, urls, and netbios, ca_file, start_tls where needed): see the README's "
+                f"configuration section.", "directory.trusted_domains", source)
         _known(d, {f.name for f in fields(DirectoryConfig)}, "directory.", source)
         directory = DirectoryConfig(
             urls=[_url(u, f"directory.urls[{i}]", source, {"ldap", "ldaps"})
@@ -155,10 +187,8 @@ class Config:
             timeout=_positive(d.get("timeout", 5.0), "directory.timeout", source),
             skip_certificate_check=_bool(d.get("skip_certificate_check", False),
                                          "directory.skip_certificate_check", source),
-            trusted_domains=[_string(t, f"directory.trusted_domains[{i}]", source) for i, t in
-                             enumerate(_list(d.get("trusted_domains", []),
-                                             "directory.trusted_domains", source))],
         )
+        directory.trusted = _trusted_domains(d.get("trusted", []), directory, source)
         hosts: list[HostConfig] = []
         for i, h in enumerate(_list(data.get("hosts", []), "hosts", source)):
             key = f"hosts[{i}]"
@@ -223,6 +253,76 @@ class Config:
     @property
     def audit_file(self) -> Path:
         return Path(self.audit_path) if self.audit_path else user_data_dir() / "audit.jsonl"
+
+
+DNS_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+NETBIOS_NAME = re.compile(r"[^\\/:*?\"<>|.@\s]{1,15}")
+
+
+def ldap_in_clear(url: str, start_tls: bool, key: str, start_tls_key: str,
+                  source: str | None = None) -> ConfigError | None:
+    """The error for a plain ldap:// URL without StartTLS (the password would travel in clear)."""
+    if urlparse(url).scheme.lower() == "ldap" and not start_tls:
+        return ConfigError(f"{key} ({url}) is plain LDAP without StartTLS, which would send the "
+                           f"password in clear: use ldaps:// or set {start_tls_key} = true.",
+                           key, source)
+    return None
+
+
+def _trusted_domains(value: Any, directory: DirectoryConfig,
+                     source: str) -> list[TrustedDomainConfig]:
+    """[[directory.trusted]]: each a domain and its own controllers, every name once, none of
+    them the directory's own (a person's DOMAIN\\name is routed by these names)."""
+    own = {n.lower(): "directory.domain" for n in (directory.domain,) if n}
+    if directory.domain or directory.netbios:
+        own[directory.netbios_name.lower()] = \
+            "directory.netbios" if directory.netbios else "directory.domain"
+    seen: dict[str, str] = {}
+    trusted = []
+    for i, t in enumerate(_list(value, "directory.trusted", source)):
+        key = f"directory.trusted[{i}]"
+        if not isinstance(t, dict):
+            raise ConfigError(f"{key} must be a table with domain and urls", key, source)
+        _known(t, {f.name for f in fields(TrustedDomainConfig)}, key + ".", source)
+        if not t.get("domain"):
+            raise ConfigError(f"{key}.domain is missing: the trusted domain's DNS name, e.g. "
+                              f"child.lab.example", f"{key}.domain", source)
+        domain = _string(t["domain"], f"{key}.domain", source)
+        if not DNS_NAME.fullmatch(domain):
+            raise ConfigError(f"{key}.domain must be a DNS domain name such as child.lab.example; "
+                              f"got {domain!r}", f"{key}.domain", source)
+        netbios = _string(t.get("netbios", ""), f"{key}.netbios", source)
+        if netbios and not NETBIOS_NAME.fullmatch(netbios):
+            raise ConfigError(f"{key}.netbios must be a NetBIOS domain name (at most 15 "
+                              f"characters, no dot, space or \\); got {netbios!r}",
+                              f"{key}.netbios", source)
+        start_tls = _bool(t.get("start_tls", False), f"{key}.start_tls", source)
+        urls = [_url(u, f"{key}.urls[{j}]", source, {"ldap", "ldaps"})
+                for j, u in enumerate(_list(t.get("urls", []), f"{key}.urls", source))]
+        if not urls:
+            raise ConfigError(f"{key}.urls is empty: name at least one domain controller of "
+                              f"{domain}, e.g. ldaps://dc1.{domain}", f"{key}.urls", source)
+        for j, url in enumerate(urls):
+            error = ldap_in_clear(url, start_tls, f"{key}.urls[{j}]", f"{key}.start_tls", source)
+            if error is not None:
+                raise error
+        entry = TrustedDomainConfig(domain=domain, urls=urls, netbios=netbios,
+                                    ca_file=_string(t.get("ca_file", ""), f"{key}.ca_file", source),
+                                    start_tls=start_tls)
+        for name, field_key in ((domain, f"{key}.domain"), (entry.netbios_name, f"{key}.netbios")):
+            hint = "" if netbios or field_key.endswith(".domain") else \
+                f" (derived from {domain}: set {key}.netbios to its NetBIOS name)"
+            if name.lower() in own:
+                raise ConfigError(f"{field_key}: {name} is the directory's own domain "
+                                  f"({own[name.lower()]}), not a trusted one{hint}", field_key,
+                                  source)
+            if name.lower() in seen:
+                raise ConfigError(f"{field_key}: {name} is already {seen[name.lower()]}{hint}",
+                                  field_key, source)
+        seen[domain.lower()] = f"{key}.domain"
+        seen.setdefault(entry.netbios_name.lower(), f"{key}.netbios")
+        trusted.append(entry)
+    return trusted
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -9,15 +9,22 @@ Who someone is comes from their token, not from a name: tokenGroups (every group
 the primary group included) resolved to names in one search, so sign-in costs the bind plus three
 searches however deep the nesting.
 
-The domain a person types (`LAB\\adam`, `adam@lab.example`) must be the directory's own: its DNS
-and NetBIOS names come from the domain controller itself, in an LDAP ping (the rootDSE's Netlogon
-attribute, which answers without a bind) on the connection before the bind. Any other domain is
-refused with a sentence before anything is bound, so `CHILD\\adam` never becomes LAB\\adam (whose
-account would then take a bad password at every host call). Domains this one trusts
-(directory.trusted_domains) are refused too, with a sentence saying why: checking their accounts
-would need their own domain controllers, which the console does not ask. A controller that does not
-answer the ping is asked for its defaultNamingContext instead, and the NetBIOS name is then read
+The domain a person types (`LAB\\adam`, `adam@lab.example`) must be the directory's own, or one of
+the trusted domains configured with their own controllers ([[directory.trusted]]): `Directories`
+sends `CHILD\\adam` and `adam@child.lab.example` to CHILD's controllers, a bare name and the
+directory's own domain to the directory's. Wherever it goes, the domain typed must then be that
+controller's own: its DNS and NetBIOS names come from the domain controller itself, in an LDAP ping
+(the rootDSE's Netlogon attribute, which answers without a bind) on the connection before the bind.
+Any other domain is refused with a sentence before anything is bound, so `OTHER\\adam` never becomes
+LAB\\adam (whose account would then take a bad password at every host call). A controller that does
+not answer the ping is asked for its defaultNamingContext instead, and the NetBIOS name is then read
 from the domain's crossRef right after the bind, before the identity is used.
+
+The identity of someone of a trusted domain is that domain's: their SID and the tokenGroups its
+controller gives (its groups, nested and primary). Groups of other domains holding them (a domain
+local group of the directory's domain through a foreign security principal, a universal group
+elsewhere in the forest) are not in that token: finding them would need the trust and a global
+catalog, which the console does not query. Grants to such groups do not apply to them.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ import logging
 import math
 import re
 import ssl
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
@@ -37,7 +45,7 @@ from ldap3.core.exceptions import LDAPCertificateError, LDAPException
 from ldap3.protocol.formatters.formatters import format_sid
 from ldap3.utils.conv import escape_filter_chars
 
-from .config import INSECURE_DIRECTORY, DirectoryConfig
+from .config import INSECURE_DIRECTORY, DirectoryConfig, ldap_in_clear
 from .errors import ConfigError, DirectoryError, DirectoryUnavailable, SignInError
 from .identity import WELL_KNOWN_LOGON_SIDS, Group, Identity
 
@@ -190,13 +198,14 @@ def _netlogon_name(data: bytes, offset: int) -> tuple[str, int]:
     raise ValueError("a name of the answer does not end")
 
 
-def checked_account(account: Account, names: DomainNames, trusted: Iterable[str] = (),
-                    configured_domain: str = "") -> Account:
+def checked_account(account: Account, names: DomainNames, configured_domain: str = "",
+                    configured_netbios: str = "", key: str = "directory") -> Account:
     """The account to bind, once the domain the person typed is known to be the directory's:
     its DNS name (`lab.example\\adam` is bound as adam@lab.example) or its NetBIOS name. A
     NetBIOS prefix while the NetBIOS name is not known yet is left for the check after the bind.
-    SignInError (foreign_domain, trusted_domain) for any other domain; ConfigError when a bare
-    name got a directory.domain that is not the directory's."""
+    SignInError (foreign_domain) for any other domain; ConfigError when the name the person typed
+    matched a setting that is not the controller's: a bare name's directory.domain, or the
+    NetBIOS name a trusted domain was chosen by (`configured_netbios`, under `key`)."""
     typed = account.netbios or account.upn.rpartition("@")[2]
     if not names.dns:
         return account  # nothing known yet: checked after the bind
@@ -209,16 +218,14 @@ def checked_account(account: Account, names: DomainNames, trusted: Iterable[str]
             Account(f"{names.netbios}\\{account.sam}", account.sam, netbios=names.netbios)
     if account.netbios and not names.netbios:
         return account  # its NetBIOS name is read after the bind, before anything uses it
-    if typed.lower() in {t.lower() for t in trusted}:
-        raise SignInError(
-            f"{typed} is a domain that {label} trusts, but the console signs in only accounts of "
-            f"{names}: checking an account of {typed} would need {typed}'s own domain "
-            f"controllers, which it does not ask. Sign in with an account of {label}.",
-            "trusted_domain")
     if configured_domain and typed.lower() == configured_domain.lower():
-        raise ConfigError(f"directory.domain is {configured_domain}, but the directory's domain is "
-                          f"{names.dns}: set directory.domain = \"{names.dns}\".",
-                          "directory.domain")
+        raise ConfigError(f"{key}.domain is {configured_domain}, but the directory's domain is "
+                          f"{names.dns}: set {key}.domain = \"{names.dns}\".", f"{key}.domain")
+    if configured_netbios and names.netbios and typed.lower() == configured_netbios.lower():
+        raise ConfigError(f"{key}.netbios is {configured_netbios} (set, or derived from its "
+                          f"domain), but the domain controller of {names.dns} says its NetBIOS "
+                          f"name is {names.netbios}: set {key}.netbios = \"{names.netbios}\".",
+                          f"{key}.netbios")
     raise SignInError(f"{typed} is not the domain of this directory, {names}: sign in as "
                       f"{label}\\name, name@{names.dns} or the name alone.", "foreign_domain")
 
@@ -279,17 +286,43 @@ class _Failure:
     reason: str  # completes "The domain controller <url> ..."
 
 
+def check_directory_config(config: DirectoryConfig, key: str = "directory") -> None:
+    """The settings of one domain's controllers, checked without connecting: ConfigError naming
+    the key (`directory.urls[0]`, `directory.trusted[1].ca_file`) when they cannot be used."""
+    if not config.urls:
+        raise ConfigError(f"{key}.urls is empty: name at least one domain controller, "
+                          "e.g. ldaps://dc1.example.com.", f"{key}.urls")
+    for i, url in enumerate(config.urls):
+        error = ldap_in_clear(url, config.start_tls, f"{key}.urls[{i}]", f"{key}.start_tls")
+        if error is not None:
+            raise error
+    if config.ca_file:
+        try:
+            with open(config.ca_file, "rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{key}.ca_file {config.ca_file} cannot be read: "
+                              f"{exc.strerror}.", f"{key}.ca_file") from None
+
+
 class LdapDirectory:
-    """Active Directory (or Samba AD) over LDAPS or StartTLS."""
+    """One domain of Active Directory (or Samba AD) over LDAPS or StartTLS: the directory's own
+    (`key` "directory"), or a trusted one (`key` "directory.trusted[N]", its settings from
+    DirectoryConfig.trusted_config), whose errors name its settings and its domain."""
 
     demo = False
 
-    def __init__(self, config: DirectoryConfig) -> None:
+    def __init__(self, config: DirectoryConfig, key: str = "directory") -> None:
         self.config = config
-        self._check_config()
+        self.key = key
+        self.trusted = key != "directory"
+        check_directory_config(config, key)
+        if config.skip_certificate_check and not self.trusted:
+            log.warning(UNVERIFIED_WARNING)  # once: trusted domains follow the same switch
 
     def __repr__(self) -> str:
-        return f"LdapDirectory(urls={self.config.urls!r}, domain={self.config.domain!r})"
+        return (f"LdapDirectory(urls={self.config.urls!r}, domain={self.config.domain!r}"
+                + (f", key={self.key!r})" if self.trusted else ")"))
 
     @property
     def certificate_checked(self) -> bool:
@@ -312,26 +345,6 @@ class LdapDirectory:
         return session
 
     # -- connecting
-
-    def _check_config(self) -> None:
-        if not self.config.urls:
-            raise ConfigError("directory.urls is empty: name at least one domain controller, "
-                              "e.g. ldaps://dc1.example.com.", "directory.urls")
-        for i, url in enumerate(self.config.urls):
-            if urlparse(url).scheme.lower() == "ldap" and not self.config.start_tls:
-                raise ConfigError(
-                    f"directory.urls[{i}] ({url}) is plain LDAP without StartTLS, which would send "
-                    "the password in clear: use ldaps:// or set directory.start_tls = true.",
-                    f"directory.urls[{i}]")
-        if self.config.ca_file:
-            try:
-                with open(self.config.ca_file, "rb"):
-                    pass
-            except OSError as exc:
-                raise ConfigError(f"directory.ca_file {self.config.ca_file} cannot be read: "
-                                  f"{exc.strerror}.", "directory.ca_file") from None
-        if self.config.skip_certificate_check:
-            log.warning(UNVERIFIED_WARNING)
 
     def _connection(self, url: str) -> Connection:
         parsed = urlparse(url)
@@ -366,10 +379,13 @@ class LdapDirectory:
                 continue  # nothing was sent yet: the next controller may do
             try:
                 names = self._domain_names(connection)
+                if self.trusted:
+                    self.check_trusted_controller(url, names)
                 # Another domain is refused here, before any bind: no account counts a bad
                 # password, and no namesake of ours is taken for the person.
-                account = checked_account(account, names, self.config.trusted_domains,
-                                          self.config.domain)
+                account = checked_account(account, names, self.config.domain,
+                                          self.config.netbios_name if self.trusted else "",
+                                          self.key)
             except (LDAPException, OSError) as exc:
                 _discard(connection)
                 failure = self._failure(url, exc)
@@ -397,6 +413,14 @@ class LdapDirectory:
             _discard(connection)
             raise self._refused(account, url, result) from None
         raise self._unavailable(failures) from None
+
+    def check_trusted_controller(self, url: str, names: DomainNames) -> None:
+        """A trusted domain's controller must be of that domain: a URL of another domain's
+        controller would check the person's password against the wrong accounts."""
+        if names.dns and names.dns.lower() != self.config.domain.lower():
+            raise ConfigError(f"{self.key} is the domain {self.config.domain}, but its domain "
+                              f"controller {url} is of {names.dns}: correct {self.key}.urls "
+                              f"(or {self.key}.domain).", f"{self.key}.urls")
 
     def _domain_names(self, connection: Connection) -> DomainNames:
         """The domain's names from the controller, before the bind: its LDAP ping, or else its
@@ -442,12 +466,75 @@ class LdapDirectory:
     def _unavailable(self, failures: list[_Failure]) -> DirectoryUnavailable:
         codes = {f.code for f in failures}
         code = codes.pop() if len(codes) == 1 else "unreachable"
+        if self.trusted:
+            label = DomainNames(self.config.domain, self.config.netbios_name)
+            tried = "; ".join(f"{f.url} {f.reason}" for f in failures)
+            return DirectoryUnavailable(
+                f"Accounts of {label}, a trusted domain, sign in at its own domain controllers, "
+                f"and none of them could be used: {tried}.", code)
         if len(failures) == 1:
             f = failures[0]
             return DirectoryUnavailable(f"The domain controller {f.url} {f.reason}.", code)
         tried = "; ".join(f"{f.url} {f.reason}" for f in failures)
         return DirectoryUnavailable(f"No domain controller could be used: {tried}.", code)
 
+
+
+class Directories:
+    """The directory and the domains it trusts, as one Directory: a sign-in goes to the
+    controllers of the domain the person typed. `CHILD\\adam`, `adam@child.lab.example` (or
+    `child.lab.example\\adam`, `adam@CHILD`) go to the trusted domain of that DNS or NetBIOS name;
+    a bare name and every other domain go to the directory's own controllers, which refuse a
+    domain not theirs before any bind. Each trusted domain's LdapDirectory is made when someone of
+    it first signs in; all their settings are checked here, without connecting. Nothing is bound
+    at a controller whose LDAP ping names another domain than the one typed, so a wrong route
+    costs no one a bad password."""
+
+    demo = False
+
+    def __init__(self, config: DirectoryConfig) -> None:
+        self.config = config
+        self.home = LdapDirectory(config)
+        for i in range(len(config.trusted)):
+            check_directory_config(config.trusted_config(i), self._key(i))
+        self._trusted: dict[int, LdapDirectory] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        domains = [t.domain for t in self.config.trusted]
+        return f"Directories({self.home!r}, trusted={domains!r})"
+
+    @property
+    def certificate_checked(self) -> bool:
+        return self.home.certificate_checked
+
+    def sign_in(self, username: str, password: str) -> Identity:
+        with self.session(username, password) as session:
+            return session.identity
+
+    def session(self, username: str, password: str) -> LdapSession:
+        return self.directory_for(username).session(username, password)
+
+    def directory_for(self, username: str) -> LdapDirectory:
+        """The domain's directory the name goes to (SignInError when it is malformed)."""
+        account = parse_username(username, self.config.domain)
+        typed = (account.netbios or account.upn.rpartition("@")[2]).lower()
+        for i, trusted in enumerate(self.config.trusted):
+            if typed in {trusted.domain.lower(), trusted.netbios_name.lower()}:
+                return self._trusted_directory(i)
+        return self.home
+
+    def _trusted_directory(self, index: int) -> LdapDirectory:
+        with self._lock:
+            directory = self._trusted.get(index)
+            if directory is None:
+                directory = LdapDirectory(self.config.trusted_config(index), self._key(index))
+                self._trusted[index] = directory
+            return directory
+
+    @staticmethod
+    def _key(index: int) -> str:
+        return f"directory.trusted[{index}]"
 
 
 class _CheckedTls(Tls):
@@ -558,8 +645,11 @@ class LdapSession:
             # The controller did not answer the LDAP ping: the domain's names from its crossRef,
             # and the typed domain checked against them before the identity is used.
             self.names = self._crossref_names()
-            config = self.directory.config
-            checked_account(account, self.names, config.trusted_domains, config.domain)
+            directory, config = self.directory, self.directory.config
+            if directory.trusted:
+                directory.check_trusted_controller(self.url, self.names)
+            checked_account(account, self.names, config.domain,
+                            config.netbios_name if directory.trusted else "", directory.key)
             self._netbios = self.names.netbios or config.netbios_name
         user = self._find_user(account)
         self._domain_sid = _domain_of(user.sid)

@@ -85,13 +85,15 @@ def load_policy(config: Config) -> Policy:
 
 
 def open_directory(config: Config) -> Directory:
-    """The configured Active Directory (never the demo directory: see `demo_directory`)."""
-    from .directory import LdapDirectory
+    """The configured Active Directory and the domains it trusts ([[directory.trusted]]), each
+    signing its people in at its own controllers (never the demo directory: see
+    `demo_directory`)."""
+    from .directory import Directories
 
     if not config.directory.urls:
         raise ConfigError("No directory is configured: set directory.urls (and directory.domain), "
                           "or start the demo.", "directory.urls")
-    return LdapDirectory(config.directory)
+    return Directories(config.directory)
 
 
 @contextlib.contextmanager

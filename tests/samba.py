@@ -34,7 +34,7 @@ import pytest
 from ldap3 import MODIFY_REPLACE, NONE, Connection, Server, Tls
 from ldap3.protocol.formatters.formatters import format_sid
 
-from console.config import DirectoryConfig
+from console.config import DirectoryConfig, TrustedDomainConfig
 from lab.certs import make_ca, make_server_cert
 from tests.support import service_missing
 
@@ -155,6 +155,12 @@ class SambaDC:
     def config(self, **changes: object) -> DirectoryConfig:
         base = DirectoryConfig(urls=[self.ldaps_url], domain=self.domain.dns,
                                netbios=self.domain.netbios, ca_file=str(self.ca_file), timeout=5.0)
+        return replace(base, **changes)  # type: ignore[arg-type]
+
+    def trusted(self, **changes: object) -> TrustedDomainConfig:
+        """This DC's domain as a trusted domain of another directory."""
+        base = TrustedDomainConfig(domain=self.domain.dns, urls=[self.ldaps_url],
+                                   ca_file=str(self.ca_file))
         return replace(base, **changes)  # type: ignore[arg-type]
 
     def admin(self) -> contextlib.AbstractContextManager[Connection]:

@@ -13,7 +13,7 @@ import pytest
 
 from console import config as config_module
 from console import trust
-from console.config import Config, DirectoryConfig, HostConfig
+from console.config import Config, DirectoryConfig, HostConfig, TrustedDomainConfig
 from console.errors import ConfigError
 
 FULL: dict[str, Any] = {
@@ -545,17 +545,6 @@ def test_windows_permissions_that_cannot_be_read_are_refused() -> None:
         "the permissions of the file cannot be read (Access is denied)"
 
 
-def test_trusted_domains_are_a_list_of_names() -> None:
-    config = Config.from_dict({"directory": {"trusted_domains": ["CHILD", "child.lab.example"]}})
-    assert config.directory.trusted_domains == ["CHILD", "child.lab.example"]
-    assert Config.from_dict(config.to_dict()) == config
-    for bad, key in (("CHILD", "directory.trusted_domains"),
-                     (["CHILD", 3], "directory.trusted_domains[1]")):
-        with pytest.raises(ConfigError) as caught:
-            Config.from_dict({"directory": {"trusted_domains": bad}})
-        assert caught.value.key == key
-
-
 @pytest.mark.parametrize("url", ["http://\x1b[31mhv01:5985/wsman", "https://[::1:5986/wsman"])
 def test_a_url_python_cannot_parse_is_an_error_naming_its_key(url: str) -> None:
     with pytest.raises(ConfigError) as caught:
@@ -598,3 +587,115 @@ def test_a_machine_file_others_can_change_sets_no_domain_controller(tmp_path: Pa
     machine.chmod(0o666)  # anyone may change it
     with pytest.raises(ConfigError, match="machine"):
         Config.load(tmp_path / "none.toml", machine)
+
+
+# --- trusted domains, each with its own domain controllers ----------------------------------------
+
+TRUSTED_TOML = """
+[directory]
+urls = ["ldaps://dc1.lab.example"]
+domain = "lab.example"
+
+[[directory.trusted]]
+domain = "child.lab.example"
+urls = ["ldaps://dc1.child.lab.example", "ldaps://dc2.child.lab.example"]
+
+[[directory.trusted]]
+domain = "corp.example"
+netbios = "CORPNET"
+urls = ["ldap://dc1.corp.example"]
+start_tls = true
+ca_file = "/etc/ssl/corp-ca.pem"
+"""
+
+
+def test_trusted_domains_are_tables_with_their_own_controllers(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(TRUSTED_TOML, encoding="utf-8")
+    directory = Config.load(path, tmp_path / "no-machine.toml").directory
+    assert directory.trusted == [
+        TrustedDomainConfig("child.lab.example", ["ldaps://dc1.child.lab.example",
+                                                  "ldaps://dc2.child.lab.example"]),
+        TrustedDomainConfig("corp.example", ["ldap://dc1.corp.example"], "CORPNET",
+                            "/etc/ssl/corp-ca.pem", start_tls=True)]
+    assert [t.netbios_name for t in directory.trusted] == ["CHILD", "CORPNET"]
+    # a sign-in there uses its controllers, CA file and StartTLS, and the directory's timeout
+    corp = directory.trusted_config(1)
+    assert (corp.urls, corp.domain, corp.netbios, corp.ca_file, corp.start_tls, corp.timeout) == (
+        ["ldap://dc1.corp.example"], "corp.example", "CORPNET", "/etc/ssl/corp-ca.pem", True, 5.0)
+    assert corp.trusted == []
+    Config(directory=directory).save(path)
+    assert Config.load(path, tmp_path / "no-machine.toml").directory == directory
+
+
+def _trusted(*tables: object, **directory: object) -> dict[str, object]:
+    return {"directory": {"urls": ["ldaps://dc1.lab.example"], "domain": "lab.example",
+                          **directory, "trusted": list(tables)}}
+
+
+CHILD = {"domain": "child.lab.example", "urls": ["ldaps://dc1.child.lab.example"]}
+
+
+@pytest.mark.parametrize(("data", "key", "words"), [
+    ({"directory": {"trusted": {"domain": "x"}}}, "directory.trusted", "must be a list"),
+    (_trusted(CHILD, "corp.example"), "directory.trusted[1]", "must be a table"),
+    (_trusted({"urls": CHILD["urls"]}), "directory.trusted[0].domain", "is missing"),
+    (_trusted({**CHILD, "domain": "child lab"}), "directory.trusted[0].domain", "DNS domain name"),
+    (_trusted({**CHILD, "domain": "CHILD\\x"}), "directory.trusted[0].domain", "DNS domain name"),
+    (_trusted({**CHILD, "netbios": "child.lab"}), "directory.trusted[0].netbios", "NetBIOS"),
+    (_trusted({**CHILD, "netbios": "A" * 16}), "directory.trusted[0].netbios", "15 characters"),
+    (_trusted({**CHILD, "urls": []}), "directory.trusted[0].urls", "is empty"),
+    (_trusted({**CHILD, "urls": "ldaps://dc1"}), "directory.trusted[0].urls", "must be a list"),
+    (_trusted(CHILD, {**CHILD, "domain": "corp.example", "urls": ["https://dc1.corp.example"]}),
+     "directory.trusted[1].urls[0]", "ldap:// or ldaps://"),
+    (_trusted({**CHILD, "urls": ["ldaps://dc1", "ldap://dc2"]}), "directory.trusted[0].urls[1]",
+     "in clear"),
+    (_trusted({**CHILD, "start_tls": "yes"}), "directory.trusted[0].start_tls", "true or false"),
+    (_trusted({**CHILD, "ca_file": 1}), "directory.trusted[0].ca_file", "must be text"),
+    (_trusted({**CHILD, "password": "x"}), "directory.trusted[0].password", "unknown setting"),
+    (_trusted({**CHILD, "timeout": 3}), "directory.trusted[0].timeout", "unknown setting"),
+    (_trusted(CHILD, {**CHILD, "domain": "CHILD.lab.example"}), "directory.trusted[1].domain",
+     "is already directory.trusted[0].domain"),
+    (_trusted(CHILD, {**CHILD, "domain": "child.corp.example"}), "directory.trusted[1].netbios",
+     "set directory.trusted[1].netbios"),
+    (_trusted(CHILD, {**CHILD, "domain": "corp.example", "netbios": "child"}),
+     "directory.trusted[1].netbios", "CHILD"),
+    (_trusted({**CHILD, "domain": "lab.example"}), "directory.trusted[0].domain",
+     "the directory's own domain"),
+    (_trusted({**CHILD, "domain": "lab.corp.example"}), "directory.trusted[0].netbios",
+     "the directory's own domain (directory.domain)"),
+    (_trusted({**CHILD, "netbios": "CORP"}, netbios="corp"), "directory.trusted[0].netbios",
+     "(directory.netbios)"),
+])
+def test_a_bad_trusted_domain_is_an_error_naming_its_key(data: dict[str, Any], key: str,
+                                                        words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_dict(data, "config.toml")
+    assert caught.value.key == key and caught.value.path == "config.toml"
+    assert words in str(caught.value)
+
+
+def test_the_old_list_of_trusted_domain_names_says_what_replaced_it() -> None:
+    with pytest.raises(ConfigError, match=r"replaced by \[\[directory.trusted\]\]") as caught:
+        Config.from_dict({"directory": {"trusted_domains": ["CHILD"]}}, "config.toml")
+    assert caught.value.key == "directory.trusted_domains"
+
+
+def test_trusted_domains_come_with_the_computers_directory(tmp_path: Path,
+                                                           own_files_trusted: None) -> None:
+    user = tmp_path / "config.toml"
+    user.write_text('[directory]\nurls = ["ldaps://mine.example"]\n\n[[directory.trusted]]\n'
+                    'domain = "mine.child.example"\nurls = ["ldaps://evil.example"]\n',
+                    encoding="utf-8")
+    machine = tmp_path / "machine.toml"
+    machine.write_text(TRUSTED_TOML, encoding="utf-8")
+    config = Config.load(user, machine)
+    assert config.managed == {"directory"}
+    assert [t.domain for t in config.directory.trusted] == ["child.lab.example", "corp.example"]
+    config.save(user)  # the person's file keeps nothing of the computer's directory
+    assert "directory" not in tomllib.loads(user.read_text(encoding="utf-8"))
+    machine.write_text(TRUSTED_TOML.replace('netbios = "CORPNET"\n', 'netbios = "CHILD"\n'),
+                       encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Config.load(user, machine)
+    assert (caught.value.key, caught.value.path) == ("directory.trusted[1].netbios", str(machine))

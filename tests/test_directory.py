@@ -10,7 +10,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -18,14 +18,15 @@ from ldap3 import Connection
 from ldap3.utils.log import EXTENDED, OFF, set_library_log_detail_level
 
 from console import cli
-from console.config import Config, DirectoryConfig
-from console.directory import (BIND_FAILURES, DomainNames, LdapDirectory, Principal,
+from console.config import Config, DirectoryConfig, TrustedDomainConfig
+from console.directory import (BIND_FAILURES, Directories, DomainNames, LdapDirectory, Principal,
                                checked_account, netlogon_names, parse_username, sign_in_error)
 from console.session import open_directory
 from console.errors import ConfigError, DirectoryError, DirectoryUnavailable, SignInError
-from console.identity import AUTHENTICATED_USERS, EVERYONE
+from console.identity import AUTHENTICATED_USERS, EVERYONE, WELL_KNOWN_LOGON_SIDS, Identity
+from console.policy import Policy
 from lab.certs import make_ca
-from tests.samba import DOMAIN_SID, SambaDC
+from tests.samba import DOMAIN_SID, OTHER_SID, SambaDC
 
 INJECTIONS = ["*)(objectClass=*", "alice)(|(x=*", "*", "alic*", "LAB\\*", "*@lab.example",
               "alice)(sAMAccountName=*"]
@@ -463,7 +464,7 @@ def test_a_ping_answer_that_cannot_be_read_is_a_value_error(data: bytes) -> None
 ])
 def test_the_directorys_own_domain_is_bound_as_typed_or_in_a_form_it_binds(typed: str,
                                                                           bind: str) -> None:
-    account = checked_account(parse_username(typed, "lab.example"), LAB, (), "lab.example")
+    account = checked_account(parse_username(typed, "lab.example"), LAB, "lab.example")
     assert account.bind_name == bind and account.sam == "alice"
 
 
@@ -473,29 +474,37 @@ def test_the_directorys_own_domain_is_bound_as_typed_or_in_a_form_it_binds(typed
      "name@lab.example or the name alone."),
     ("adam@other.example", "foreign_domain", "other.example is not the domain of this directory"),
     ("other.lab.example\\adam", "foreign_domain", "other.lab.example is not the domain"),
-    ("adam@child.lab.example", "trusted_domain",
-     "child.lab.example is a domain that LAB trusts, but the console signs in only accounts of "
-     "LAB (lab.example): checking an account of child.lab.example would need child.lab.example's "
-     "own domain controllers, which it does not ask. Sign in with an account of LAB."),
-    ("child\\adam", "trusted_domain", "child is a domain that LAB trusts"),
+    ("adam@child.lab.example", "foreign_domain", "child.lab.example is not the domain"),
 ])
 def test_any_other_domain_is_refused_with_a_sentence(typed: str, code: str, words: str) -> None:
     with pytest.raises(SignInError) as error:
-        checked_account(parse_username(typed, "lab.example"), LAB, ["CHILD", "child.lab.example"],
-                        "lab.example")
+        checked_account(parse_username(typed, "lab.example"), LAB, "lab.example")
     assert error.value.code == code and str(error.value).startswith(words)
 
 
 def test_a_default_domain_that_is_not_the_directorys_is_a_setting_to_correct() -> None:
     with pytest.raises(ConfigError, match='set directory.domain = "lab.example"') as error:
-        checked_account(parse_username("alice", "lab.exmaple"), LAB, (), "lab.exmaple")
+        checked_account(parse_username("alice", "lab.exmaple"), LAB, "lab.exmaple")
     assert error.value.key == "directory.domain"
+
+
+def test_a_trusted_domains_netbios_name_the_controller_denies_is_a_setting_to_correct() -> None:
+    # CHILD\adam went to child.lab.example by its NetBIOS name, set or derived: the controller's
+    # own name decides, and the setting that routed it is named
+    child = DomainNames("child.lab.example", "KIDS")
+    with pytest.raises(ConfigError, match='set directory.trusted.0..netbios = "KIDS"') as error:
+        checked_account(parse_username("CHILD\\adam", ""), child, "child.lab.example", "CHILD",
+                        "directory.trusted[0]")
+    assert error.value.key == "directory.trusted[0].netbios"
+    account = checked_account(parse_username("KIDS\\adam", ""), child, "child.lab.example", "CHILD",
+                              "directory.trusted[0]")
+    assert account.bind_name == "KIDS\\adam"
 
 
 def test_a_netbios_name_not_known_before_the_bind_is_checked_after_it() -> None:
     account = parse_username("CHILD\\adam", "lab.example")
-    assert checked_account(account, DomainNames("lab.example", ""), (), "lab.example") is account
-    assert checked_account(account, DomainNames("", ""), (), "lab.example") is account
+    assert checked_account(account, DomainNames("lab.example", ""), "lab.example") is account
+    assert checked_account(account, DomainNames("", ""), "lab.example") is account
     with pytest.raises(SignInError, match="is not the domain"):  # the UPN's suffix is known
         checked_account(parse_username("adam@child.example", ""), DomainNames("lab.example", ""))
 
@@ -516,17 +525,15 @@ def binds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.samba
-@pytest.mark.parametrize(("typed", "code"), [
-    ("CHILD\\alice", "foreign_domain"), ("alice@other.example", "foreign_domain"),
-    ("OTHER\\carol", "foreign_domain"), ("TRUSTED\\alice", "trusted_domain"),
-    ("alice@trusted.example", "trusted_domain")])
-def test_another_domain_is_refused_before_any_bind(dc: SambaDC, binds: list[str], typed: str,
-                                                   code: str) -> None:
+@pytest.mark.parametrize("typed", ["CHILD\\alice", "alice@other.example", "OTHER\\carol",
+                                   "TRUSTED\\alice", "alice@trusted.example"])
+def test_another_domain_is_refused_before_any_bind(dc: SambaDC, binds: list[str],
+                                                   typed: str) -> None:
     before = {u: dc.bad_password_count(u) for u in ("alice", "carol")}
-    directory = LdapDirectory(dc.config(trusted_domains=["TRUSTED", "trusted.example"]))
+    directory = LdapDirectory(dc.config())
     with pytest.raises(SignInError) as error:
         directory.sign_in(typed, dc.passwords["alice"])
-    assert error.value.code == code
+    assert error.value.code == "foreign_domain"
     assert binds == []  # refused on the ping's names: nothing was bound
     assert {u: dc.bad_password_count(u) for u in ("alice", "carol")} == before
 
@@ -558,3 +565,226 @@ def test_without_the_ping_the_netbios_name_is_read_after_the_bind(
         assert session.connection.usage.search_operations == 7
     with pytest.raises(SignInError, match="other.example is not the domain"):
         directory.sign_in("alice@other.example", dc.passwords["alice"])  # refused before the bind
+
+
+# --- trusted domains: each asked at its own controllers -------------------------------------------
+
+CHILD = TrustedDomainConfig("child.lab.example", ["ldaps://dc1.child.lab.example"])
+
+
+def test_trusted_settings_are_checked_when_the_directory_is_opened(
+        tmp_path: Path, silent_server: SilentServer) -> None:
+    home = DirectoryConfig(urls=[silent_server.url], domain="lab.example")
+    for trusted, key in (
+            (replace(CHILD, urls=["ldap://dc1.child.lab.example"]), "directory.trusted[1].urls[0]"),
+            (replace(CHILD, ca_file=str(tmp_path / "none.pem")), "directory.trusted[1].ca_file"),
+            (replace(CHILD, urls=[]), "directory.trusted[1].urls")):
+        other = TrustedDomainConfig("other.example", ["ldaps://dc1.other.example"])
+        with pytest.raises(ConfigError) as error:
+            Directories(replace(home, trusted=[other, trusted]))
+        assert error.value.key == key
+        assert str(error.value).startswith(key)
+    time.sleep(0.1)
+    assert silent_server.connections == []  # checked without connecting
+
+
+def test_a_name_goes_to_the_controllers_of_the_domain_typed() -> None:
+    directories = open_directory(Config(directory=DirectoryConfig(
+        urls=["ldaps://dc1.lab.example"], domain="lab.example", trusted=[CHILD])))
+    assert isinstance(directories, Directories)
+    child = directories.directory_for("CHILD\\adam")
+    assert child.trusted and child.key == "directory.trusted[0]"
+    assert (child.config.domain, child.config.urls) == ("child.lab.example", CHILD.urls)
+    for typed in ("child\\adam", "adam@child.lab.example", "child.lab.example\\adam", "adam@Child"):
+        assert directories.directory_for(typed) is child  # made once, on first use
+    for typed in ("adam", "LAB\\adam", "adam@lab.example", "OTHER\\adam", "adam@lab.child.example"):
+        assert directories.directory_for(typed) is directories.home
+    with pytest.raises(SignInError, match="name@domain"):
+        directories.directory_for("A\\b\\c")
+
+
+def test_a_trusted_domain_is_asked_without_the_home_controllers(closed_url: str,
+                                                               silent_server: SilentServer) -> None:
+    directories = Directories(DirectoryConfig(
+        urls=[silent_server.url], domain="lab.example", timeout=1,
+        trusted=[replace(CHILD, urls=[closed_url])]))
+    with pytest.raises(SignInError, match="Enter a password"):
+        directories.sign_in("CHILD\\adam", "")
+    started = time.monotonic()
+    with pytest.raises(DirectoryUnavailable) as error:
+        directories.sign_in("CHILD\\adam", "secret")
+    assert time.monotonic() - started < 1
+    assert str(error.value) == (
+        f"Accounts of CHILD (child.lab.example), a trusted domain, sign in at its own domain "
+        f"controllers, and none of them could be used: {closed_url} refused the connection.")
+    assert error.value.code == "unreachable"
+    time.sleep(0.1)
+    assert silent_server.connections == []
+
+
+@pytest.fixture
+def other(samba_other_dc: SambaDC, dc: SambaDC) -> SambaDC:
+    for each in (samba_other_dc, dc):
+        each.unlock("alice")
+    return samba_other_dc
+
+
+@pytest.fixture
+def both(dc: SambaDC, other: SambaDC) -> Directories:
+    """LAB's controller for LAB, OTHER's for OTHER: other.example is a trusted domain of LAB."""
+    return Directories(dc.config(trusted=[other.trusted()]))
+
+
+def _counts(dc: SambaDC, other: SambaDC) -> tuple[int, int]:
+    return dc.bad_password_count("alice"), other.bad_password_count("alice")
+
+
+@pytest.mark.samba
+@pytest.mark.parametrize("typed", ["OTHER\\alice", "other\\alice", "alice@other.example",
+                                   "other.example\\alice", "alice@OTHER"])
+def test_an_account_of_a_trusted_domain_signs_in_at_its_own_controller(
+        both: Directories, other: SambaDC, binds: list[str], typed: str) -> None:
+    identity = both.sign_in(typed, other.passwords["alice"])
+    assert identity.name == "OTHER\\alice"
+    assert identity.sid.startswith(OTHER_SID + "-")
+    assert (identity.upn, identity.display_name, identity.mail, identity.dn) == (
+        "alice@other.example", "Alice Other", "alice@other.example", other.dn("alice"))
+    assert identity.extra["server"] == other.ldaps_url
+    groups = {g.name: g for g in identity.groups}
+    # the token at OTHER's controller: OTHER's groups, nested and primary
+    assert groups["OTHER\\HV-Helpdesk"].nested is False
+    assert groups["OTHER\\HV-Helpdesk"].sid.startswith(OTHER_SID + "-")
+    assert groups["OTHER\\Other-Operators"].nested is True
+    assert groups["OTHER\\Domain Users"].sid == f"{OTHER_SID}-513"
+    assert not [g for g in identity.groups if g.sid.startswith(DOMAIN_SID)]
+    assert len(binds) == 1  # at OTHER's controller only
+
+
+@pytest.mark.samba
+def test_the_same_name_at_home_is_not_confused_with_it(both: Directories, dc: SambaDC,
+                                                       other: SambaDC) -> None:
+    lab = both.sign_in("alice", dc.passwords["alice"])
+    assert both.sign_in("LAB\\alice", dc.passwords["alice"]) == lab
+    assert (lab.name, lab.extra["server"]) == ("LAB\\alice", dc.ldaps_url)
+    assert lab.sid.startswith(DOMAIN_SID + "-")
+    theirs = both.sign_in("OTHER\\alice", other.passwords["alice"])
+    # only Everyone, Authenticated Users and the built-in groups (S-1-5-32-...) are alike
+    shared = theirs.sids & lab.sids - set(WELL_KNOWN_LOGON_SIDS)
+    assert shared and all(sid.startswith("S-1-5-32-") for sid in shared)
+    lab_count, other_count = _counts(dc, other)
+    # LAB alice's password for OTHER\alice: refused at OTHER, counted there alone
+    with pytest.raises(SignInError) as error:
+        both.sign_in("OTHER\\alice", dc.passwords["alice"])
+    assert error.value.code == "bad_credentials"
+    assert _counts(dc, other) == (lab_count, other_count + 1)
+    # and the other way round
+    with pytest.raises(SignInError):
+        both.sign_in("alice", other.passwords["alice"])
+    assert _counts(dc, other) == (lab_count + 1, other_count + 1)
+    # OTHER has no carol: LAB's carol is never asked
+    carol = dc.bad_password_count("carol")
+    with pytest.raises(SignInError) as error:
+        both.sign_in("OTHER\\carol", dc.passwords["carol"])
+    assert error.value.code == "bad_credentials" and dc.bad_password_count("carol") == carol
+    # look-ups go to the domain that signed the person in
+    with both.session("OTHER\\alice", other.passwords["alice"]) as session:
+        helpdesk = session.resolve("HV-Helpdesk")
+        assert helpdesk is not None and helpdesk.name == "OTHER\\HV-Helpdesk"
+        assert helpdesk.sid.startswith(OTHER_SID + "-")
+        assert session.resolve("LAB\\HV-Helpdesk") is None
+        assert {m.principal.name for m in session.members("Other-Operators")} == \
+            {"OTHER\\HV-Helpdesk", "OTHER\\alice"}
+
+
+@pytest.mark.samba
+@pytest.mark.parametrize("typed", ["THIRD\\alice", "alice@third.example", "CHILD\\alice",
+                                   "other.lab.example\\alice", "alice@OTHER.LAB"])
+def test_a_domain_that_is_neither_is_refused_before_any_bind(both: Directories, dc: SambaDC,
+                                                             other: SambaDC, binds: list[str],
+                                                             typed: str) -> None:
+    before = _counts(dc, other)
+    with pytest.raises(SignInError) as error:
+        both.sign_in(typed, other.passwords["alice"])
+    assert error.value.code == "foreign_domain"
+    domain = typed.split("\\")[0] if "\\" in typed else typed.split("@")[1]
+    assert str(error.value) == (f"{domain} is not the domain of this directory, LAB (lab.example): "
+                                f"sign in as LAB\\name, name@lab.example or the name alone.")
+    assert binds == []
+    assert _counts(dc, other) == before
+
+
+@pytest.mark.samba
+def test_a_trusted_domain_whose_controllers_do_not_answer_says_so(
+        dc: SambaDC, closed_url: str, silent_server: SilentServer) -> None:
+    directories = Directories(dc.config(timeout=1, trusted=[
+        TrustedDomainConfig("down.example", [closed_url]),
+        TrustedDomainConfig("quiet.example", [silent_server.url, closed_url], netbios="HUSH")]))
+    with pytest.raises(DirectoryUnavailable) as error:
+        directories.sign_in("DOWN\\adam", "secret")
+    assert error.value.code == "unreachable"
+    assert str(error.value) == (
+        f"Accounts of DOWN (down.example), a trusted domain, sign in at its own domain "
+        f"controllers, and none of them could be used: {closed_url} refused the connection.")
+    with pytest.raises(DirectoryUnavailable) as error:
+        directories.sign_in("HUSH\\adam", "secret")
+    assert str(error.value) == (
+        f"Accounts of HUSH (quiet.example), a trusted domain, sign in at its own domain "
+        f"controllers, and none of them could be used: {silent_server.url} did not answer within "
+        f"1 second; {closed_url} refused the connection.")
+    # the directory's own people are not held up by it
+    assert directories.sign_in("alice", dc.passwords["alice"]).name == "LAB\\alice"
+
+
+@pytest.mark.samba
+def test_a_trusted_domain_whose_settings_its_controller_denies_is_a_setting_to_correct(
+        dc: SambaDC, other: SambaDC, binds: list[str]) -> None:
+    # child.example's URL leads to OTHER's controller
+    wrong_url = Directories(dc.config(trusted=[other.trusted(domain="child.example")]))
+    with pytest.raises(ConfigError, match=f"its domain controller {other.ldaps_url} is of "
+                                          "other.example") as error:
+        wrong_url.sign_in("CHILD\\alice", other.passwords["alice"])
+    assert error.value.key == "directory.trusted[0].urls"
+    # OTHER's NetBIOS name set wrong: OTHR\\ goes there, and the controller says OTHER
+    wrong_name = Directories(dc.config(trusted=[other.trusted(netbios="OTHR")]))
+    with pytest.raises(ConfigError, match='set directory.trusted.0..netbios = "OTHER"') as error:
+        wrong_name.sign_in("OTHR\\alice", other.passwords["alice"])
+    assert error.value.key == "directory.trusted[0].netbios"
+    assert binds == []
+    assert wrong_name.sign_in("alice@other.example", other.passwords["alice"]).name == "OTHER\\alice"
+
+
+@pytest.mark.samba
+def test_grants_match_the_sids_of_the_domain_that_signed_the_person_in(both: Directories,
+                                                                      dc: SambaDC,
+                                                                      other: SambaDC) -> None:
+    lab = both.sign_in("LAB\\alice", dc.passwords["alice"])
+    theirs = both.sign_in("OTHER\\alice", other.passwords["alice"])
+
+    def reviewers(group: str, identity: Identity) -> Policy:
+        sid = next(g.sid for g in identity.groups if g.name == group)
+        return Policy.from_text(f"[[grants]]\nprincipal = '{group}'\nsid = \"{sid}\"\n"
+                                f"role = \"reviewer\"\neverything = true\n")
+
+    # two groups named HV-Helpdesk, one a domain: the grant's SID decides
+    lab_grant, other_grant = reviewers("LAB\\HV-Helpdesk", lab), reviewers("OTHER\\HV-Helpdesk", theirs)
+    assert lab_grant.global_decision(lab).allows("policy.read")
+    assert not lab_grant.global_decision(theirs).allows("policy.read")
+    assert other_grant.global_decision(theirs).allows("policy.read")
+    assert not other_grant.global_decision(lab).allows("policy.read")
+
+
+@pytest.mark.samba
+def test_whoami_signs_in_an_account_of_a_trusted_domain(dc: SambaDC, other: SambaDC,
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[directory]\nurls = ["{dc.ldaps_url}"]\ndomain = "lab.example"\n'
+                      f'ca_file = "{dc.ca_file}"\n\n[[directory.trusted]]\n'
+                      f'domain = "other.example"\nurls = ["{other.ldap_url}"]\nstart_tls = true\n'
+                      f'ca_file = "{other.ca_file}"\n')
+    monkeypatch.setattr("sys.stdin", io.StringIO(other.passwords["alice"] + "\n"))
+    assert cli.main(["whoami", "--config", str(config), "--user", "alice@other.example",
+                     "--password-stdin", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["name"] == "OTHER\\alice" and out["sid"].startswith(OTHER_SID + "-")
