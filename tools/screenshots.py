@@ -46,7 +46,6 @@ def shoot(scale: float, out: Path) -> list[Path]:
     from ui.first_run import FirstRunDialog
     from ui.main import sign_in_headless, wait_for
     from ui.mainwindow import MainWindow
-    from ui.review import ReviewWindow
     from ui.signin import DEMO_ACCOUNTS, SignInDialog
     from ui.tasks import Tasks
     from ui.text import fit_on_screen
