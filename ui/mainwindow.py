@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import time
+from datetime import datetime
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import (QEvent, QItemSelectionModel, QModelIndex, QObject, QPersistentModelIndex,
                             QPoint, Qt, QTimer, Signal)
-from PySide6.QtGui import QAction, QColor, QHelpEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QHelpEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -43,7 +44,7 @@ from console.audit import AuditRecord
 from console.errors import ConsoleError, CredentialsRejected
 from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
-from console.inventory import TRANSITIONAL_STATES, VM, Action, after_action
+from console.inventory import TRANSITIONAL_STATES, VM, Action, Checkpoint, after_action
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
@@ -868,7 +869,32 @@ class MainWindow(QMainWindow):
                 menu.addSeparator()
             else:
                 menu.addAction(self.qactions[action])
+        menu.addSeparator()
+        menu.addAction("Copy the checkpoint list").triggered.connect(self.copy_checkpoints)
         menu.exec(self.details.tree.viewport().mapToGlobal(pos))
+
+    def checkpoint_list_text(self) -> str:
+        """The selected VM's checkpoints as tab-separated lines (name, type, created, size,
+        parent), indented as in the tree, for a ticket or a spreadsheet."""
+        row = self.details.row
+        if row is None:
+            return ""
+        checkpoints = row.vm.checkpoints
+        known = {c.id for c in checkpoints}
+        lines = ["Checkpoint\tType\tCreated\tSize (bytes)\tId"]
+
+        def walk(level: list[Checkpoint], depth: int) -> None:
+            for c in sorted(level, key=lambda c: (c.created or datetime.min, c.name)):
+                when = c.created.isoformat(timespec="minutes") if c.created else ""
+                lines.append(f"{'  ' * depth}{one_line(c.name)}\t{c.kind}\t{when}\t{c.size_bytes}\t{c.id}")
+                walk([k for k in checkpoints if k.parent_id == c.id], depth + 1)
+        # A checkpoint whose parent is gone (merged away) starts a tree of its own, as shown.
+        walk([c for c in checkpoints if c.parent_id not in known], 0)
+        return "\n".join(lines) + "\n"
+
+    def copy_checkpoints(self) -> None:
+        QGuiApplication.clipboard().setText(self.checkpoint_list_text())
+        self.say("The checkpoint list is on the clipboard.", 5000)
 
     def column_actions(self) -> list[QAction]:
         """One checkable action per column (Name always shown)."""

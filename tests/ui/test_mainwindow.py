@@ -858,3 +858,14 @@ def test_columns_fit_every_hosts_names_until_the_person_sizes_one(open_as) -> No
     with olivia.qtbot.waitSignal(olivia.window.refreshed, timeout=30_000):
         olivia.window.refresh()
     assert table.columnWidth(COL_NAME) == 40  # and it stays so
+
+
+def test_the_checkpoint_list_copies_as_the_tree_shows_it(open_as, qapp) -> None:
+    olivia = open_as("olivia")
+    olivia.select("shop-app01")
+    text = olivia.window.checkpoint_list_text()
+    lines = text.splitlines()
+    assert lines[0].startswith("Checkpoint\tType\tCreated")
+    assert lines[1].startswith("Before shop 4.2 upgrade\t") and lines[2].startswith("  After shop 4.2")
+    olivia.window.copy_checkpoints()
+    assert qapp.clipboard().text() == text
