@@ -24,7 +24,8 @@ _SCREEN_FILE = Path(tempfile.gettempdir()) / "hvconsole-screen.json"
 _SCREEN_FILE.write_text(json.dumps({"screens": [{"name": "screen", "x": 0, "y": 0, "width": SCREEN[0],
                                                  "height": SCREEN[1], "logicalDpi": 96,
                                                  "logicalBaseDpi": 96, "dpr": 1}]}))
-os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_SCREEN_FILE}"
+if os.environ.get("QT_QPA_PLATFORM") != "xcb":  # under Xvfb (--xvfb) the X screen is 1024x768
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_SCREEN_FILE}"
 
 
 def shoot(scale: float, out: Path) -> list[Path]:
@@ -114,12 +115,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screens")
+    parser.add_argument("--xvfb", action="store_true",
+                        help="real X11 windows on a 1024x768 Xvfb screen (Debian: xvfb, libxcb-cursor0, ...)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.scale is None:
         for scale in ("1", "1.5"):
-            subprocess.run([sys.executable, __file__, "--scale", scale, "--out", str(args.out)],
-                           check=True)
+            command = [sys.executable, __file__, "--scale", scale, "--out", str(args.out)]
+            env = dict(os.environ)
+            if args.xvfb:
+                command = ["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN[0]}x{SCREEN[1]}x24", *command]
+                env["QT_QPA_PLATFORM"] = "xcb"
+            subprocess.run(command, check=True, env=env)
         return 0
     for path in shoot(args.scale, args.out):
         print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
