@@ -88,7 +88,7 @@ class VMObject(PSObject):
             "Id": uuid.UUID(vm.id), "VMId": uuid.UUID(vm.id), "Name": vm.name, "VMName": vm.name,
             "State": _enum(vm.state, "Microsoft.HyperV.PowerShell.VMState"),
             "Status": vm.status, "Uptime": timedelta(seconds=int(host.uptime(vm))),
-            "CPUUsage": vm.cpu_pct if states.base_state(vm.state) == "Running" else 0,
+            "CPUUsage": host.cpu_usage(vm),
             "MemoryAssigned": vm.memory_bytes if vm.running else 0,
             "MemoryStartup": vm.memory_bytes,
             "Generation": vm.generation,

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QHeaderView, QLab
 
 from console.inventory import REQUIRED_PRIVILEGES, Checkpoint
 
+from .history import Sparkline, UsageHistory
 from .models import CheckpointModel, VMRow
 from .text import human_bytes, plain_label
 
@@ -43,6 +44,11 @@ class DetailsPane(QWidget):
             label = plain_label("", wrap=True)  # every value here is written by someone else
             self.fields[key] = label
             form.addRow(plain_label(title, selectable=False), label)
+        # CPU and memory over this session's refreshes (ui/history.py keeps them).
+        self.history: UsageHistory | None = None
+        self.cpu_chart, self.memory_chart = Sparkline("%"), Sparkline("MB")
+        form.addRow(plain_label("CPU", selectable=False), self.cpu_chart)
+        form.addRow(plain_label("Memory", selectable=False), self.memory_chart)
         self.tabs.addTab(overview, "Overview")
 
         checkpoints = QWidget()
@@ -115,6 +121,9 @@ class DetailsPane(QWidget):
             disks += f" (checkpoints {human_bytes(vm.checkpoint_bytes)})"
         self.fields["disks"].setText(disks)
         self.fields["replication"].setText("" if vm.replication_mode == "None" else vm.replication_mode)
+        samples = self.history.of(vm.key) if self.history is not None else None
+        self.cpu_chart.show_values(list(samples.cpu) if samples else [], 100)
+        self.memory_chart.show_values(list(samples.memory_mb) if samples else [])
         same_vm = previous is not None and previous.vm.key == vm.key
         if not same_vm or previous is None or previous.vm.checkpoints != vm.checkpoints:
             self._set_checkpoints(row, keep=same_vm)

@@ -56,6 +56,7 @@ from .app import Services
 from .details import DetailsPane
 from .dialogs import AskText, Confirm, IsoDialog, PasswordPrompt, SettingsDialog
 from .errors import show_exception
+from .history import UsageHistory
 from .first_run import copy_diagnostics, open_log_folder
 from .models import (
     COL_NAME,
@@ -482,6 +483,8 @@ class MainWindow(QMainWindow):
         self.count_label = plain_label("", selectable=False)
 
         self.details = DetailsPane()
+        self.history = UsageHistory()  # CPU and memory over this session's refreshes
+        self.details.history = self.history
         self.details.checkpoint_changed.connect(self.update_actions)
         self.details.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.details.tree.customContextMenuRequested.connect(self._checkpoint_menu)
@@ -829,6 +832,8 @@ class MainWindow(QMainWindow):
         if self._answers:
             self._merge_timer.start()
         if fresh:
+            for rows in fresh.values():
+                self.history.record(r.vm for r in rows)
             self.model.replace_hosts(fresh)
             self.fit_columns()
             self.update_actions()
@@ -853,6 +858,7 @@ class MainWindow(QMainWindow):
                 f"Read at {at}, except {', '.join(silent)}: shown as last known")
             self.update_actions()
             self.fit_columns()  # every host's names are in now
+            self.history.forget(set(self.model.keys()))
             self._follow_later()
             settle_garbage_collector()
             self.refreshed.emit()

@@ -319,6 +319,9 @@ class VMTableModel(QAbstractTableModel):
     def rows(self) -> list[VMRow]:
         return list(self._rows)
 
+    def keys(self) -> set[Key]:
+        return set(self._index)
+
     def row_at(self, row_number: int) -> VMRow:
         return self._rows[row_number]
 

@@ -869,3 +869,25 @@ def test_the_checkpoint_list_copies_as_the_tree_shows_it(open_as, qapp) -> None:
     assert lines[1].startswith("Before shop 4.2 upgrade\t") and lines[2].startswith("  After shop 4.2")
     olivia.window.copy_checkpoints()
     assert qapp.clipboard().text() == text
+
+
+def test_cpu_and_memory_are_kept_per_vm_over_the_refreshes(open_as) -> None:
+    from ui.history import SAMPLES, UsageHistory
+
+    olivia = open_as("olivia")
+    for _ in range(2):
+        with olivia.qtbot.waitSignal(olivia.window.refreshed, timeout=30_000):
+            olivia.window.refresh()
+    web = olivia.row("shop-web01")
+    samples = olivia.window.history.of(web.key)
+    assert samples is not None and len(samples.cpu) == 3  # the first read and two refreshes
+    assert samples.cpu[-1] == web.vm.cpu_pct and samples.memory_mb[-1] == web.vm.memory_bytes >> 20
+    olivia.select("shop-web01")
+    assert olivia.window.details.cpu_chart.values == list(samples.cpu)
+    # Bounded: an hour of refreshes, however long the console stays open.
+    history = UsageHistory()
+    for i in range(SAMPLES + 25):
+        history.record([replace(web.vm, cpu_pct=i % 100)])
+    assert len(history.of(web.key).cpu) == SAMPLES and history.of(web.key).cpu[-1] == (SAMPLES + 24) % 100
+    history.forget(set())
+    assert len(history) == 0
