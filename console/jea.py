@@ -8,9 +8,14 @@ prompt, so each host enforces the policy too, through a JEA endpoint generated h
   privileges, scope resolved to "host", VM ids or VM names, expiry; the ISO library folders; the
   host's name), identifies the caller from `$PSSenderInfo.UserInfo.WindowsIdentity` (the caller's
   own token: user and group SIDs, nested groups included), decides on those SIDs, runs the
-  operation with the very text of resources/powershell/ (console.scripts.body, commands
-  module-qualified), and writes an event; an event the log refuses is reported beside the answer
-  (`log_error`), never instead of it. A JEA session loads no module on its own, so the functions
+  operation with the very text of resources/powershell/ (console.scripts.shared_body, commands
+  module-qualified), and writes an event (Application log, source HvConsole, one event id per
+  outcome: console.audit.HOST_EVENT_IDS) whose JSON message holds the caller's SID from that token,
+  the operation, the VM, the outcome and the console record the call carried (AuditRecord,
+  AuditSha256, AuditSeq, Workstation: each held to its pattern); an event the log refuses is
+  reported beside the answer (`log_error`), never instead of it. `Get-HvcAuditEvents` reads those
+  events back for holders of audit.read (the data's `Audit` grants: scope everything, as the
+  policy gives that privilege). A JEA session loads no module on its own, so the functions
   read no file: the role capability imports Hyper-V (and any other module they call).
 - `HvConsole.pssc`: RestrictedRemoteServer (NoLanguage), a virtual account in Hyper-V
   Administrators, transcripts to an administrators-only folder, and a role definition for every
@@ -43,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 
-from . import scripts
+from . import audit, scripts
 from .errors import (
     ConsoleError,
 )
@@ -57,7 +62,7 @@ MODULE_FOLDER = r"WindowsPowerShell\Modules\HvConsole"  # under $env:ProgramFile
 GRANTS_FILE = "HvConsole.Grants.psd1"
 PSRC_FILE = "HvConsole.psrc"
 PSSC_FILE = "HvConsole.pssc"
-EVENT_SOURCE = "HvConsole"
+EVENT_SOURCE = audit.HOST_EVENT_SOURCE
 TRANSCRIPTS = r"C:\ProgramData\HvConsole\Transcripts"
 VIRTUAL_ACCOUNT_GROUPS = ("Hyper-V Administrators",)
 
@@ -79,6 +84,19 @@ _CMDLET = re.compile(r"(?<![\w\\$.-])([A-Z][A-Za-z]+-[A-Z][A-Za-z]*)(?![\w-])")
 # Anchored with \A and \z: .NET's `$` also matches before a final newline, so a `$`-anchored
 # pattern lets "name\n" through.
 NAME_PATTERN = r"\A[^\x00-\x1f]{0,100}\z"
+SINCE_PATTERN = r"\A([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)?\z"
+MAX_EVENTS = 100000  # what one read of a host's audit events may ask for (audit_events.ps1's bound)
+DEFAULT_EVENTS = 10000
+# The console record an action carries (console.audit.RecordRef): optional, so a call without one
+# (a person at a prompt) is still done and written, with empty record fields.
+AUDIT_PARAMS = (
+    "[guid]$AuditRecord=[guid]::Empty,\r\n"
+    f"[ValidateLength(64,64)][ValidatePattern('{audit.SHA256_PATTERN}')][string]$AuditSha256='',\r\n"
+    f"[ValidateRange(1,{audit.SEQ_MAX})][int]$AuditSeq=0,\r\n"
+    f"[ValidateLength(0,255)][ValidatePattern('{audit.WORKSTATION_PATTERN}')][string]$Workstation=''")
+# What the event of an action holds of its record (the caller check's default is empty).
+AUDIT_REF = (r"$hvcRef=@{record=$(if($AuditRecord -ne [guid]::Empty){" + '"$AuditRecord"'
+             + r"}else{''});sha256=$AuditSha256;seq=$AuditSeq;workstation=$Workstation}")
 ISO_PATTERN = r'\A[A-Za-z]:\\[^/:*?"<>|\x00-\x1f]+\.[Ii][Ss][Oo]\z'
 
 
@@ -191,6 +209,9 @@ class HostGrants:
     library: tuple[str, ...]
     grants: tuple[HostGrant, ...]
     policy_digest: str = ""  # the policy it was generated from: shown, not enforced
+    # Who may read the audit events (audit.read, a global privilege: grants of scope everything
+    # only, allow and deny, privileges ("audit.read",)): what Get-HvcAuditEvents decides on.
+    audit: tuple[HostGrant, ...] = ()
 
     def rights(self, sids: Iterable[str], vm_id: str, vm_name: str, today: date) -> frozenset[str]:
         """The caller's VM privileges on one VM: matching allows minus matching denies, as the
@@ -222,10 +243,18 @@ class HostGrants:
             return True
         return any(self.rights(sids, vm_id, name, today) for vm_id, name in vms)
 
+    def may_read_audit(self, sids: Iterable[str], today: date) -> bool:
+        """An active allow of audit.read and no active deny of it: what Get-HvcAuditEvents asks,
+        as Policy.global_decision decides audit.read."""
+        held = {s.upper() for s in sids}
+        mine = [g for g in self.audit if g.sid.upper() in held and g.active(today)]
+        return any(g.effect == "allow" for g in mine) and not any(g.effect == "deny" for g in mine)
+
     def as_data(self) -> dict[str, Any]:
         """The enforced data, exactly as the functions' literal holds it."""
         return {"Host": self.host, "Library": list(self.library),
-                "Grants": [g.as_data() for g in self.grants]}
+                "Grants": [g.as_data() for g in self.grants],
+                "Audit": [g.as_data() for g in self.audit]}
 
     @property
     def sha256(self) -> str:
@@ -235,7 +264,8 @@ class HostGrants:
     @classmethod
     def from_data(cls, data: Mapping[str, Any], policy_digest: str = "") -> HostGrants:
         return cls(str(data["Host"]), tuple(data["Library"]),
-                   tuple(HostGrant.from_data(g) for g in data["Grants"]), policy_digest)
+                   tuple(HostGrant.from_data(g) for g in data["Grants"]), policy_digest,
+                   tuple(HostGrant.from_data(g) for g in data.get("Audit") or ()))
 
 
 def host_grants(policy: Policy, host: str) -> HostGrants:
@@ -245,7 +275,12 @@ def host_grants(policy: Policy, host: str) -> HostGrants:
         raise JeaError(f"{host} is not in the policy's hosts table; add it there first.")
     cluster = entry.cluster
     out: list[HostGrant] = []
+    readers: list[HostGrant] = []
     for grant in policy.grants:  # in file order: the endpoint's data reads like the policy
+        if grant.scope.kind == "everything" and "audit.read" in policy.role_privileges(grant.role):
+            readers.append(HostGrant(grant.principal.sid, grant.principal.name, grant.effect,
+                                     ("audit.read",), "host", (),
+                                     grant.expires.isoformat() if grant.expires else ""))
         resolved = _resolve(policy, grant, entry.name, cluster)
         if resolved is None:
             continue
@@ -256,7 +291,8 @@ def host_grants(policy: Policy, host: str) -> HostGrants:
         out.append(HostGrant(grant.principal.sid, grant.principal.name, grant.effect,
                              tuple(sorted(privileges)), scope, values,
                              grant.expires.isoformat() if grant.expires else ""))
-    return HostGrants(entry.name, tuple(entry.iso_library), tuple(out), policy.digest)
+    return HostGrants(entry.name, tuple(entry.iso_library), tuple(out), policy.digest,
+                      tuple(readers))
 
 
 def _resolve(policy: Policy, grant: Grant, host: str,
@@ -313,6 +349,7 @@ $hvcWho=$PSSenderInfo.UserInfo.WindowsIdentity
 $hvcSids=@("$($hvcWho.User.Value)")+@(foreach($x in $hvcWho.Groups){"$($x.Value)"})
 $hvcToday=(Microsoft.PowerShell.Utility\Get-Date).Date
 $hvcMine=@(foreach($x in $hvcData.Grants){if($hvcSids -contains $x.Sid -and !($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){$x}})
+$hvcRef=@{record='';sha256='';seq=0;workstation=''}
 function HvcRights($id,$name){$al=@{};$de=@{}
 foreach($x in $hvcMine){if($x.Scope -eq 'host' -or ($x.Scope -eq 'vms' -and $x.Values -contains $id) -or ($x.Scope -eq 'vm_names' -and $x.Values -contains $name)){
 foreach($q in $x.Privileges){if($x.Effect -eq 'deny'){$de[$q]=1}else{$al[$q]=1}}}}
@@ -321,8 +358,10 @@ function HvcVM($id){$v=$null;try{$v=Hyper-V\Get-VM -Id $id}catch{};if($v){"$($v.
 function HvcLog($op,$act,$id,$name,$out){try{$c='ok';$m=''
 $r=$out|Microsoft.PowerShell.Utility\ConvertFrom-Json
 if(!$r.ok){$c="$($r.error.code)";$m="$($r.error.message)"}
-$t="user=$($hvcWho.Name) sid=$($hvcSids[0]) operation=$op action=$act vm=$id name=$name outcome=$c $m"
-Microsoft.PowerShell.Management\Write-EventLog -LogName Application -Source %SOURCE% -EventId $(if($c -eq 'ok'){1000}elseif($c -eq 'denied'){1001}else{1002}) -EntryType $(if($c -eq 'ok'){'Information'}else{'Warning'}) -Message $t
+if($m.Length -gt 2000){$m=$m.Substring(0,2000)}
+$x=$(if($c -eq 'ok'){'ok'}elseif($c -eq 'denied'){'denied'}else{'failed'})
+$t=Microsoft.PowerShell.Utility\ConvertTo-Json @{v=%EVENT_VERSION%;endpoint='jea';user="$($hvcWho.Name)";sid=$hvcSids[0];operation=$op;action=$act;vm=$id;name=$name;outcome=$x;code=$(if($c -eq 'ok'){''}else{$c});message=$m;record=$hvcRef.record;sha256=$hvcRef.sha256;seq=$hvcRef.seq;workstation=$hvcRef.workstation} -Compress
+Microsoft.PowerShell.Management\Write-EventLog -LogName %EVENT_LOG% -Source %SOURCE% -EventId $(if($x -eq 'ok'){%EVENT_OK%}elseif($x -eq 'denied'){%EVENT_DENIED%}else{%EVENT_FAILED%}) -EntryType $(if($x -eq 'ok'){'Information'}else{'Warning'}) -Message $t
 $out}catch{$o="$out".Trim()
 if(!$o.EndsWith('}')){$out;return}
 $o.Substring(0,$o.Length-1)+',"log_error":'+(Microsoft.PowerShell.Utility\ConvertTo-Json "The event of this call was not written to the Application log: $($_.Exception.Message)" -Compress)+'}'}}
@@ -332,7 +371,11 @@ function HvcDeny($op,$act,$id,$name,$why){HvcLog $op $act $id $name (Microsoft.P
 def caller_check(grants: HostGrants) -> str:
     """The caller check every generated function of this host starts with (LF line ends)."""
     return (_CALLER_CHECK.replace("%REFUSED6%", REFUSED_ON_POWERSHELL_6)
-            .replace("%SOURCE%", EVENT_SOURCE)
+            .replace("%SOURCE%", EVENT_SOURCE).replace("%EVENT_LOG%", audit.HOST_EVENT_LOG)
+            .replace("%EVENT_OK%", str(audit.HOST_EVENT_IDS["ok"]))
+            .replace("%EVENT_DENIED%", str(audit.HOST_EVENT_IDS["denied"]))
+            .replace("%EVENT_FAILED%", str(audit.HOST_EVENT_IDS["failed"]))
+            .replace("%EVENT_VERSION%", str(audit.HOST_EVENT_VERSION))
             .replace("%DATA%", psd1(grants.as_data()).replace("\r\n", "\n")))
 
 
@@ -375,8 +418,10 @@ $a=@{vm_ids=@(foreach($i in $VMId){if((HvcRights "$i" (HvcVM $i)) -contains 'vm.
 }"""),  # noqa: E501 (PowerShell as generated)
     FunctionSpec("Invoke-HvcPower", "power",
                  "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
-                 "[Parameter(Mandatory=$true)][ValidateSet(%POWER%)][string]$Action",
-                 r"""%PICK_ACTION%
+                 "[Parameter(Mandatory=$true)][ValidateSet(%POWER%)][string]$Action,\r\n"
+                 + AUDIT_PARAMS,
+                 r"""%AUDIT_REF%
+%PICK_ACTION%
 $hvcNeed=@{%POWER_MAP%}[$hvcAct]
 $hvcName=HvcVM $VMId
 if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'power' $hvcAct "$VMId" $hvcName "may not $hvcAct this VM ($hvcNeed).";return}
@@ -388,8 +433,10 @@ HvcLog 'power' $hvcAct "$VMId" $hvcName (& {
                  "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateSet(%CHECKPOINT%)][string]$Action,\r\n"
                  "[guid]$CheckpointId=[guid]::Empty,\r\n"
-                 f"[ValidateLength(0,100)][ValidatePattern('{NAME_PATTERN}')][string]$Name=''",
-                 r"""%PICK_ACTION%
+                 f"[ValidateLength(0,100)][ValidatePattern('{NAME_PATTERN}')][string]$Name='',\r\n"
+                 + AUDIT_PARAMS,
+                 r"""%AUDIT_REF%
+%PICK_ACTION%
 $hvcNeed=@{%CHECKPOINT_MAP%}[$hvcAct]
 $hvcName=HvcVM $VMId
 if((HvcRights "$VMId" $hvcName) -notcontains $hvcNeed){HvcDeny 'checkpoint' $hvcAct "$VMId" $hvcName "may not $hvcAct checkpoints of this VM ($hvcNeed).";return}
@@ -405,8 +452,10 @@ HvcLog 'checkpoint' $hvcAct "$VMId" $hvcName (& {
                  f"[Parameter(Mandatory=$true)][ValidateSet({_choices(CONTROLLER_TYPES)})][string]$ControllerType,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateRange(0,3)][int]$Controller,\r\n"
                  "[Parameter(Mandatory=$true)][ValidateRange(0,63)][int]$Location,\r\n"
-                 f"[ValidateLength(0,260)][ValidatePattern('{ISO_PATTERN}')][string]$Path",
-                 r"""%PICK_ACTION%
+                 f"[ValidateLength(0,260)][ValidatePattern('{ISO_PATTERN}')][string]$Path,\r\n"
+                 + AUDIT_PARAMS,
+                 r"""%AUDIT_REF%
+%PICK_ACTION%
 %PICK_CONTROLLER%
 $hvcNeed=@{%MEDIA_MAP%}[$hvcAct]
 $hvcName=HvcVM $VMId
@@ -416,6 +465,18 @@ if($Path){$a.path=$Path}
 HvcLog 'media' $hvcAct "$VMId" $hvcName (& {
 %SHARED%
 })"""),  # noqa: E501 (PowerShell as generated)
+    # The console's events in this host's Application log (audit_events.ps1), every user's: only
+    # to a holder of audit.read (the data's Audit grants), as the policy gives it. A refusal is
+    # itself an event (denied, operation audit_events).
+    FunctionSpec("Get-HvcAuditEvents", "audit_events",
+                 f"[ValidateLength(0,20)][ValidatePattern('{SINCE_PATTERN}')][string]$Since='',\r\n"
+                 f"[ValidateRange(1,{MAX_EVENTS})][int]$MaxEvents={DEFAULT_EVENTS}",
+                 r"""$hvcAu=@(foreach($x in @($hvcData.Audit)){if($hvcSids -contains $x.Sid -and !($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){$x}})
+if(!@($hvcAu|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow') -or @($hvcAu|Microsoft.PowerShell.Core\Where-Object Effect -eq 'deny')){HvcDeny 'audit_events' '' '' '' 'may not read the audit events of this host: no grant gives audit.read.';return}
+$a=@{since=$Since;max=$MaxEvents}
+& {
+%SHARED%
+}"""),  # noqa: E501 (PowerShell as generated)
     # What the host enforces, as its functions hold it: the console computes the digest of this
     # (no hashing command is reachable in the session: Get-FileHash is a script function of 5.1's
     # Utility module, and ConstrainedLanguage refuses .NET's crypto types).
@@ -449,7 +510,7 @@ def shared_code(operation: str, view: str = "") -> str:
     minus the prelude's decoding of `$p`: here the function builds `$a` from typed parameters.
     With `view`, O's result passes through that filter before Y encodes it: the script's O is
     renamed HvcWork, and O returns what `view` makes of `$d` (HvcWork's result)."""
-    lines = scripts.body(operation).splitlines()
+    lines = scripts.shared_body(operation).splitlines()
     decode = [line for line in lines if line.startswith("$a=")]
     if len(decode) > 1:
         raise JeaError("The prelude _common.ps1 must decode $p into $a on one line.")
@@ -492,6 +553,7 @@ def function_text(spec: FunctionSpec, grants: HostGrants) -> str:
     if spec.operation in tables:
         body = body.replace("%PICK_ACTION%", _pick("hvcAct", "Action", tables[spec.operation]))
     body = body.replace("%PICK_CONTROLLER%", _pick("hvcCt", "ControllerType", CONTROLLER_TYPES))
+    body = body.replace("%AUDIT_REF%", AUDIT_REF)
     text = ("[CmdletBinding()]\r\nparam(" + (params and "\r\n" + params + "\r\n") + ")\r\n"
             + caller_check(grants) + "\r\n" + body)
     return text.replace("\r\n", "\n").replace("\n", "\r\n")
@@ -525,7 +587,7 @@ def session_configuration(grants: HostGrants) -> dict[str, Any]:
     # grants on this host needs no session at all. Names are one key whatever their case (a
     # hashtable literal refuses keys that differ in case only).
     principals: dict[str, str] = {}
-    for grant in grants.grants:
+    for grant in (*grants.grants, *grants.audit):
         if grant.effect == "allow":
             principals.setdefault(grant.principal.lower(), grant.principal)
     return {

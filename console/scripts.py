@@ -7,7 +7,11 @@ no quote, so nothing in a VM name, path or label can end that string and become 
 
 Each script defines its work as function O and ends with Y, the prelude's frame that runs O and
 prints one JSON document. The power script's table of accepted states is filled in from
-console.states, the one table the inventory and the lab read too.
+console.states, the one table the inventory and the lab read too. On the admin endpoint an action
+(power, checkpoint, media: `ACTIONS`) ends with E instead, the prelude's frame that runs Y and
+writes the call's event (Application log, source HvConsole, console.audit.HOST_EVENT_IDS) with the
+caller's SID from the process's token and the console record the call carries (`$a.audit`); the
+JEA functions embed the same text ending with Y (`shared_body`) and write their own event.
 
 The command is `powershell -NoProfile -NonInteractive -Command -`, and the script travels on the
 command's standard input as ONE line (powershell.exe reads `-Command -` line by line, running
@@ -26,7 +30,7 @@ import re
 from functools import cache
 from typing import Any
 
-from . import states
+from . import audit, states
 from .errors import InvalidParameter
 from .paths import POWERSHELL
 
@@ -35,7 +39,9 @@ COMMAND_LINE_BUDGET = COMMAND_LINE_LIMIT * 3 // 4  # room for a host's longer pa
 EXECUTABLE = "powershell"
 ARGUMENTS = ("-NoProfile", "-NonInteractive", "-Command", "-")
 STDIN_LIMIT = 64 * 1024  # far below WinRM's 500 KB envelope (MaxEnvelopeSizekb)
-OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media")
+OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media",
+              "audit_events")
+ACTIONS = ("power", "checkpoint", "media")  # the operations that change a VM: each writes an event
 
 
 def compact(text: str) -> str:
@@ -46,13 +52,47 @@ def compact(text: str) -> str:
 
 @cache
 def body(operation: str) -> str:
-    """The compacted text run for an operation: the prelude's settings, the prelude helpers the
-    operation calls (each helper is one line), then the operation's script."""
+    """The compacted text the admin endpoint runs for an operation: the prelude's settings, the
+    prelude helpers the operation calls (each helper is one line), then the operation's script;
+    an action (`ACTIONS`) ends with the frame E, which writes its event, instead of Y."""
+    return _assemble(operation, admin=True)
+
+
+@cache
+def shared_body(operation: str) -> str:
+    """The same text ending with Y, as the generated JEA functions embed it (console/jea.py):
+    they build `$a` from typed parameters and write their own event."""
+    return _assemble(operation, admin=False)
+
+
+def _fill(text: str, operation: str) -> str:
+    """The placeholders of the scripts: the power table, the operation's name, the event log's
+    facts (console.audit) and the patterns a record reference must match."""
+    values = {
+        "ACCEPTS": states.power_table_literal(), "OPERATION": operation,
+        "EVENT_LOG": audit.HOST_EVENT_LOG, "EVENT_SOURCE": audit.HOST_EVENT_SOURCE,
+        "EVENT_OK": str(audit.HOST_EVENT_IDS["ok"]),
+        "EVENT_DENIED": str(audit.HOST_EVENT_IDS["denied"]),
+        "EVENT_FAILED": str(audit.HOST_EVENT_IDS["failed"]),
+        "EVENT_VERSION": str(audit.HOST_EVENT_VERSION), "SEQ_MAX": str(audit.SEQ_MAX),
+        "RECORD_PATTERN": audit.RECORD_ID_PATTERN, "SHA256_PATTERN": audit.SHA256_PATTERN,
+        "WORKSTATION_PATTERN": audit.WORKSTATION_PATTERN,
+    }
+    return re.sub(r"%([A-Z_0-9]+)%", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def _assemble(operation: str, admin: bool) -> str:
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}")
-    prelude = compact((POWERSHELL / "_common.ps1").read_text(encoding="utf-8")).splitlines()
-    script = compact((POWERSHELL / f"{operation}.ps1").read_text(encoding="utf-8")
-                     .replace("%ACCEPTS%", states.power_table_literal()))
+    prelude = compact(_fill((POWERSHELL / "_common.ps1").read_text(encoding="utf-8"),
+                            operation)).splitlines()
+    script = compact(_fill((POWERSHELL / f"{operation}.ps1").read_text(encoding="utf-8"),
+                           operation))
+    if admin and operation in ACTIONS:
+        lines = script.splitlines()
+        if lines[-1] != "Y":
+            raise ValueError(f"{operation}.ps1 must end with the frame Y")
+        script = "\n".join([*lines[:-1], "E"])
     helpers = {_defined(line): line for line in prelude if _defined(line)}
     wanted: set[str] = set()
     calls = _calls(script)

@@ -11,6 +11,18 @@ wrongly fails or answers wrongly here too. Any other executable is refused as ac
 Every Hyper-V cmdlet that changes a VM is recorded (who, which cmdlet, which VM, the outcome) in
 `events`, as a host's Hyper-V-VMMS log would hold it, and in the host's shared event log.
 
+Write-EventLog and Get-WinEvent are one pair over the host's Windows event log (`event_log`):
+what the first writes (a log, a source, an event id, an entry type, a message) the second reads
+back, as an EventLogRecord whose only insertion string is the message, filtered with
+-FilterHashtable's keys (LogName, ProviderName, Id, StartTime, EndTime), newest first, with the
+errors of resources/powershell/facts/host.toml [event_log]. Each call is bound against the facts
+like every command the lab runs. The console's own events (the JEA functions' and the admin
+frame's JSON messages) are also kept, read, in `events`.
+
+A script's [System.Security.Principal.WindowsIdentity]::GetCurrent() is the caller's token: the
+process runs as the calling user (WinRS and the default endpoint), or the JEA endpoint's virtual
+account.
+
 The host's cost model (lab/faults.py, shared with its WS-Management server) is paid here where
 PowerShell pays it: the first Hyper-V cmdlet of a process or runspace imports the module, and
 Get-VM queries WMI for each VM it returns. A WinRS command is a new process each time; a PSRP
@@ -20,22 +32,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from console import scripts
+from console.audit import HOST_EVENT_LOG, HOST_EVENT_SOURCE
 from .auth import LabUser
 from .cmdlets import HYPERV, HostFiles, host_commands
 from .faults import CostModel
 from .hyperv import Host, HyperVError
+from console.powershell import facts
 from .pwsh import Runspace, builtins
-from .pwsh.values import Call as CmdletCall, Command, PSError
+from .pwsh import convert as cv
+from .pwsh.values import Call as CmdletCall, Command, Hashtable, PSObject, PSError
 from .wsman import AccessDenied, CommandResult, EventLog
 
 OPTIONS = ("-noprofile", "-noninteractive")
@@ -64,6 +79,19 @@ class HostEvent:
     outcome: str  # "ok", or the error id / contract code
     message: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One event of the host's Windows event log, as Write-EventLog wrote it."""
+
+    record_id: int  # the log's own number (EventLogRecord.RecordId), 1, 2, ...
+    time: datetime  # UTC
+    log: str  # Application
+    source: str  # the provider (a classic source's name)
+    event_id: int
+    entry_type: str  # Information, Warning, Error, ...
+    message: str  # the event's one insertion string, and so its Message
 
 
 @dataclass(frozen=True)
@@ -108,6 +136,10 @@ class Executor:
     log: EventLog | None = None
     language_mode: str = "FullLanguage"  # ConstrainedLanguage: a WDAC/AppLocker host
     event_log_error: str | None = None  # why Write-EventLog fails on this host (None: it works)
+    event_log: list[LogEntry] = field(default_factory=list)  # Write-EventLog's, for Get-WinEvent
+    # The event sources registered in the Application log (Register-HvConsoleEndpoint.ps1 adds
+    # HvConsole): Write-EventLog refuses any other, Get-WinEvent finds no provider of it.
+    sources: set[str] = field(default_factory=lambda: {HOST_EVENT_SOURCE})
     cost: CostModel = field(default_factory=CostModel)  # the server's: WSManServer shares it
     module_imports: int = 0  # how often a process or runspace imported the Hyper-V module
 
@@ -138,7 +170,8 @@ class Executor:
         return [*builtins(),
                 *(self._costed(self._recorded(user, c), loaded)
                   for c in host_commands(self.host, user.admin)),
-                Command("Write-EventLog", "Microsoft.PowerShell.Management", self._write_event)]
+                Command("Write-EventLog", "Microsoft.PowerShell.Management", self._write_event),
+                Command("Get-WinEvent", "Microsoft.PowerShell.Diagnostics", self._get_events)]
 
     def runspace(self, user: LabUser, commands: list[Command] | None = None,
                  language_mode: str | None = None, modules: list[str] | None = None,
@@ -151,7 +184,8 @@ class Executor:
                         env={"COMPUTERNAME": self.host.name}, variables=variables or {},
                         language_mode=language_mode or self.language_mode, modules=modules,
                         provider=HostFiles(self.host),
-                        now=now or (lambda: self.host.clock.utcnow().replace(tzinfo=None)))
+                        now=now or (lambda: self.host.clock.utcnow().replace(tzinfo=None)),
+                        identity=windows_identity(user.name, user.sid))
 
     def calls_of(self, cmdlet: str) -> list[Call]:
         with self._lock:
@@ -196,25 +230,105 @@ class Executor:
         return Command(command.name, command.module, recorded)
 
     def _write_event(self, call: CmdletCall) -> None:
-        """Write-EventLog: the JEA functions write `key=value ...` messages (user, sid,
-        operation, action, vm, name, outcome, then the message); kept as a HostEvent."""
-        if self.event_log_error is not None:
-            call.error(PSError(self.event_log_error, "Microsoft.PowerShell.Commands.WriteEventLogCommand",
+        """Write-EventLog into the host's event log (`event_log`, which Get-WinEvent reads). The
+        console's events (a JSON document: docs/host-operations.md) are also kept, read, as a
+        HostEvent and in the host's shared log."""
+        log, source = cv.to_str(call.get("LogName")), cv.to_str(call.get("Source"))
+        if self.event_log_error is not None or log.lower() != HOST_EVENT_LOG.lower() \
+                or source.lower() not in {s.lower() for s in self.sources}:
+            reason = self.event_log_error or (
+                f'The source name "{source}" does not exist on computer "localhost".')
+            call.error(PSError(reason, "Microsoft.PowerShell.Commands.WriteEventLogCommand",
                                "InvalidOperation", "System.InvalidOperationException"))
             return
-        text = str(call.get("Message") or "")
-        head, _, rest = text.partition(" outcome=")
-        fields = dict(re.findall(r"(\w+)=(\S*)", head))
-        outcome, _, message = rest.partition(" ")
-        event = HostEvent(self.host.clock.utcnow(), self.host.name, fields.get("user", ""),
-                          fields.get("operation", ""), fields.get("action") or None,
-                          fields.get("vm") or None, fields.get("name") or None, outcome, message,
-                          {"event_id": str(call.get("EventId")), "source": str(call.get("Source"))})
+        text = cv.to_str(call.get("Message"))
+        event_id = cv.to_int(call.get("EventId"))
+        now = _utc(self.host.clock.utcnow())
+        with self._lock:
+            entry = LogEntry(len(self.event_log) + 1, now, HOST_EVENT_LOG, source, event_id,
+                             cv.to_str(call.get("EntryType") or "Information"), text)
+            self.event_log.append(entry)
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return  # not the console's: kept in the log only
+        if not isinstance(document, dict):
+            return
+
+        def field_(key: str) -> str:
+            value = document.get(key)
+            return "" if value is None else str(value)
+        outcome = "ok" if field_("outcome") == "ok" else field_("code") or field_("outcome")
+        event = HostEvent(now, self.host.name, field_("user"), field_("operation"),
+                          field_("action") or None, field_("vm") or None, field_("name") or None,
+                          outcome, field_("message"), {
+                              "event_id": str(event_id), "source": source, "sid": field_("sid"),
+                              "endpoint": field_("endpoint"), "record": field_("record"),
+                              "sha256": field_("sha256"), "seq": field_("seq"),
+                              "workstation": field_("workstation")})
         with self._lock:
             self.events.append(event)
         if self.log is not None:
             self.log.write(event.user, event.operation, outcome, action=event.action,
-                           vm_id=event.vm_id, vm_name=event.vm_name, message=message)
+                           vm_id=event.vm_id, vm_name=event.vm_name, message=event.message,
+                           sid=event.params["sid"], record=event.params["record"])
+
+    def _get_events(self, call: CmdletCall) -> list[PSObject]:
+        """Get-WinEvent -FilterHashtable over `event_log`: the keys the console uses (LogName,
+        ProviderName, Id, StartTime, EndTime), -MaxEvents and -Oldest; newest first. No event
+        is NoMatchingEventsFound, a provider no log has NoMatchingProvidersFound (WriteError:
+        terminating under Stop)."""
+        if call.set_name != "HashQuerySet":
+            raise PSError(f"The lab's Get-WinEvent reads -FilterHashtable queries only, not "
+                          f"{call.set_name}.", "NotSimulated", "NotImplemented",
+                          "System.NotImplementedException")
+        given = call.get("FilterHashtable")
+        queries = given if isinstance(given, list) else [given]
+        with self._lock:
+            entries = list(self.event_log)
+        found: dict[int, LogEntry] = {}
+        for query in queries:
+            if not isinstance(query, Hashtable):
+                raise PSError("FilterHashtable takes hashtables.", "NotSimulated", "NotImplemented",
+                              "System.NotImplementedException")
+            keys = {cv.to_str(k).lower(): v for k, v in query.pairs()}
+            unknown = set(keys) - _FILTER_KEYS
+            if unknown:
+                raise PSError(f"The lab's Get-WinEvent does not filter on "
+                              f"{', '.join(sorted(unknown))}.", "NotSimulated", "NotImplemented",
+                              "System.NotImplementedException")
+            providers = [cv.to_str(p) for p in cv.to_list(keys.get("providername")) or []]
+            if providers and not any(fnmatch.fnmatchcase(s.lower(), p.lower())
+                                     for p in providers for s in self.sources):
+                call.error(_no_match(facts.host("event_log")["no_provider"],
+                                     "There is not an event provider on the localhost computer "
+                                     f"that matches \"{providers[0]}\"."))
+                return []
+            for entry in entries:
+                if _matches(entry, keys):
+                    found[entry.record_id] = entry
+        chosen = sorted(found.values(), key=lambda e: e.record_id, reverse=not call.get("Oldest"))
+        if call.has("MaxEvents"):
+            chosen = chosen[:max(0, cv.to_int(call.get("MaxEvents")))]
+        if not chosen:
+            call.error(_no_match(facts.host("event_log")["no_events"],
+                                 "No events were found that match the specified selection criteria."))
+            return []
+        return [self._record(e) for e in chosen]
+
+    def _record(self, entry: LogEntry) -> PSObject:
+        """An EventLogRecord as Get-WinEvent returns it (TimeCreated in the host's local time:
+        the lab's hosts run in UTC)."""
+        level = {"error": 2, "warning": 3}.get(entry.entry_type.lower(), 4)
+        return PSObject("System.Diagnostics.Eventing.Reader.EventLogRecord", {
+            "Id": entry.event_id, "RecordId": entry.record_id, "LogName": entry.log,
+            "ProviderName": entry.source, "MachineName": self.host.name,
+            "TimeCreated": entry.time.replace(tzinfo=None), "Level": level,
+            "LevelDisplayName": {2: "Error", 3: "Warning"}.get(level, "Information"),
+            "Message": entry.message,
+            "Properties": [PSObject("System.Diagnostics.Eventing.Reader.EventProperty",
+                                    {"Value": entry.message}, text=entry.message)]},
+            text=entry.message)
 
     def _event(self, user: LabUser, cmdlet: str, vm: Any, outcome: str, message: str,
                params: dict[str, Any]) -> None:
@@ -227,6 +341,45 @@ class Executor:
         if self.log is not None:
             self.log.write(user.name, cmdlet, outcome, vm_id=vm_id, vm_name=vm_name,
                            message=message, params=shown)
+
+
+_FILTER_KEYS = frozenset({"logname", "providername", "id", "starttime", "endtime"})
+
+
+def _utc(moment: datetime) -> datetime:
+    """A moment as UTC: an aware one converted, a naive one taken as UTC (the lab's hosts run
+    in UTC, so their local time is UTC)."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _matches(entry: LogEntry, keys: dict[str, Any]) -> bool:
+    """Whether an entry passes one FilterHashtable (its keys lower case): names compared
+    without regard to case, with wildcards; ids; StartTime and EndTime inclusive."""
+    for key, names in (("logname", entry.log), ("providername", entry.source)):
+        if key in keys and not any(fnmatch.fnmatchcase(names.lower(), cv.to_str(p).lower())
+                                   for p in cv.to_list(keys[key]) or []):
+            return False
+    if "id" in keys and entry.event_id not in {cv.to_int(i) for i in cv.to_list(keys["id"]) or []}:
+        return False
+    if "starttime" in keys and entry.time < _utc(cv.to_datetime(keys["starttime"])):
+        return False
+    return not ("endtime" in keys and entry.time > _utc(cv.to_datetime(keys["endtime"])))
+
+
+def _no_match(fqid: str, message: str) -> PSError:
+    return PSError(message, f"{fqid},Microsoft.PowerShell.Commands.GetWinEventCommand",
+                   "ObjectNotFound", "System.Exception")
+
+
+def windows_identity(name: str, sid: str, groups: tuple[str, ...] = ()) -> PSObject:
+    """A token as PowerShell shows a System.Security.Principal.WindowsIdentity: Name, User (a
+    SecurityIdentifier whose Value is the SID) and Groups."""
+    def identifier(value: str) -> PSObject:
+        return PSObject("System.Security.Principal.SecurityIdentifier", {"Value": value},
+                        text=value)
+    return PSObject("System.Security.Principal.WindowsIdentity", {
+        "Name": name, "User": identifier(sid), "Groups": [identifier(g) for g in groups]},
+        text="System.Security.Principal.WindowsIdentity")
 
 
 def _pause(ms: float) -> None:

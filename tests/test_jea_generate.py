@@ -131,7 +131,9 @@ def test_no_parameter_is_unconstrained(policy: Policy) -> None:
                 assert spec.range, (name, spec)
             if spec.type == "guid[]":
                 assert spec.count, (name, spec)
-    assert seen == 13  # VMState 1, Power 2, Checkpoint 4, Media 6
+    # VMState 1, Power 2, Checkpoint 4, Media 6, each action's record reference 4 more,
+    # AuditEvents 2.
+    assert seen == 27
 
 
 def test_every_function_checks_the_caller_before_anything_else(policy: Policy) -> None:
@@ -142,7 +144,8 @@ def test_every_function_checks_the_caller_before_anything_else(policy: Policy) -
         rest = after_params[len(check):]
         decision = rest.index("return}")  # the refusal ends the function
         assert "HvcDeny" in rest[:decision] and ("HvcRights" in rest[:decision]
-                                                 or "hvcMine" in rest[:decision]), name
+                                                 or "hvcMine" in rest[:decision]
+                                                 or "$hvcData.Audit" in rest[:decision]), name
         for acting in ("Hyper-V\\", "& {"):
             assert acting not in rest[:decision] or acting == "Hyper-V\\" and \
                 "HvcVM" in rest[:decision], (name, acting)
@@ -190,9 +193,15 @@ def test_the_functions_run_the_shared_scripts_not_copies(policy: Policy) -> None
     for spec in jea.FUNCTIONS:
         if not spec.operation:
             continue
-        # What the admin endpoint sends (console.scripts.body), but the line decoding $p.
-        lines = [line for line in jea.qualify(scripts.body(spec.operation)).splitlines()
+        # What the admin endpoint sends (console.scripts.body), but the line decoding $p, and
+        # ending with the frame Y rather than E (the function writes its own event).
+        lines = [line for line in jea.qualify(scripts.shared_body(spec.operation)).splitlines()
                  if not line.startswith("$a=")]
+        admin = [line for line in jea.qualify(scripts.body(spec.operation)).splitlines()
+                 if not line.startswith("$a=") and not line.startswith("function E{")]
+        frames = ("E", "Y") if spec.operation in scripts.ACTIONS else ("Y", "Y")
+        assert admin[:-1] == lines[:-1] and (admin[-1], lines[-1]) == frames, spec.name
+        assert "function E{" not in bodies[spec.name] and "WindowsIdentity]" not in bodies[spec.name]
         if spec.name == "Get-HvcInventory":  # its work is wrapped in the caller's view
             lines = ["function HvcWork{" + line[len("function O{"):]
                      if line.startswith("function O{") else line for line in lines[:-1]]

@@ -60,14 +60,19 @@ TRICKY_NAME = "Pr\u00fcfung \u2018vor\u2019 $(Get-Date) \"x\"; exit"
 # mocked provider cmdlet's dynamic parameters, -File of Get-ChildItem, for the path's drive).
 LIBRARY = "C:\\ISO\\"
 
+# The console record an action carries (console.audit.RecordRef.as_params).
+RECORD = {"record": "0f3c8a52-9e1b-4d57-a3c2-6b7e8f9a0b1c", "sha256": "ab" * 32, "seq": 7,
+          "workstation": "WS-OLIVIA"}
+
 SAMPLES: dict[str, dict[str, Any]] = {
     "inventory": {},
     "host_facts": {"library": [LIBRARY]},
     "vm_state": {"vm_ids": [VM, OTHER_VM]},
-    "power": {"vm_id": VM, "action": "start"},
+    "power": {"vm_id": VM, "action": "start", "audit": RECORD},
     "checkpoint": {"vm_id": VM, "action": "create", "name": TRICKY_NAME},
     "media": {"vm_id": VM, "action": "mount", "controller_type": "SCSI", "controller": 0,
               "location": 1, "path": LIBRARY + "setup.iso", "library": [LIBRARY]},
+    "audit_events": {"since": "2026-01-01T00:00:00Z", "max": 100},
 }
 
 # Standard inputs that reach no Hyper-V cmdlet: safe to run in a real powershell.exe anywhere.
@@ -373,7 +378,7 @@ def callers() -> list[dict[str, Any]]:
 
 def _days(grants: Any) -> list[date]:
     """The days that decide: each expiry day (still valid) and the day after (expired)."""
-    days = {date.fromisoformat(g.expires) for g in grants.grants if g.expires}
+    days = {date.fromisoformat(g.expires) for g in (*grants.grants, *grants.audit) if g.expires}
     out = sorted(days | {d + timedelta(days=1) for d in days})
     return out or [date(2026, 1, 1)]
 
@@ -425,7 +430,7 @@ def jea_hosts() -> list[dict[str, Any]]:
                 facts = grants.may_read_facts(sids, [(vm["id"], vm["name"]) for vm in vms], day)
                 views.append({"caller": caller["name"], "today": day.isoformat(),
                               "connect": grants.may_connect(sids, day), "facts": facts,
-                              "visible": visible})
+                              "audit": grants.may_read_audit(sids, day), "visible": visible})
             for vm in vms:
                 seen: list[frozenset[str]] = []
                 for day in days:
@@ -450,13 +455,15 @@ def jea_hosts() -> list[dict[str, Any]]:
 
 
 def jea_cases() -> dict[str, Any]:
-    from console import jea
+    from console import audit, jea
     guard = "if($PSVersionTable.PSVersion.Major -ge 6){'" + jea.REFUSED_ON_POWERSHELL_6 + "';return}"
     return {
         "functions": list(jea.FUNCTION_NAMES),
         "guard": guard,
         "refused_on_6": jea.REFUSED_ON_POWERSHELL_6,
         "event_source": jea.EVENT_SOURCE,
+        "event_ids": dict(audit.HOST_EVENT_IDS),
+        "record": RECORD,
         "checkpoint_id": CHECKPOINT,
         "callers": callers(),
         "hosts": jea_hosts(),

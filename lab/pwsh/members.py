@@ -25,6 +25,7 @@ class Host(Protocol):
 
     utc_offset: timedelta
     culture: str  # the session's culture ("en-US"): a PSRP session takes the client's
+    identity: Any  # the process's token (a WindowsIdentity object), or None
 
     def check_method(self, type_name: str, method: str) -> None: ...
 
@@ -545,6 +546,13 @@ INVARIANT_CULTURE = PSObject("System.Globalization.CultureInfo",
                              {"Name": "", "DisplayName": "Invariant Language (Invariant Country)"}, text="")
 
 
+LOCAL_USER = PSObject("System.Security.Principal.WindowsIdentity", {
+    "Name": "LABHOST\\user", "Groups": [],
+    "User": PSObject("System.Security.Principal.SecurityIdentifier",
+                     {"Value": "S-1-5-21-1-1-1-1001"}, text="S-1-5-21-1-1-1-1001")},
+    text="System.Security.Principal.WindowsIdentity")
+
+
 def get_static(host: Host, t: PSType, name: str) -> Any:
     """[T]::Name (reading a static property is allowed in every language mode)."""
     low = name.lower()
@@ -669,6 +677,10 @@ def call_static(host: Host, t: PSType, name: str, args: list[Any]) -> Any:
             return cv.to_int(args[0])
         if low == "tostring" and n == 1:
             return cv.to_str(args[0])
+    if key == "system.security.principal.windowsidentity" and low == "getcurrent" and n == 0:
+        # The token the process runs with: Name, User (its SID), Groups; a session the lab made
+        # for no one in particular runs as a local user.
+        return host.identity if host.identity is not None else LOCAL_USER
     if key in ("system.int32", "system.int64") and low == "parse" and n == 1:
         return cv.to_int(cv.to_str(args[0]), 32 if key == "system.int32" else 64)
     if key == "system.math":

@@ -136,13 +136,16 @@ class Runspace:
     "hyperv": "2019"/"2022"/"2025"); `now`: the clock of Get-Date and [datetime]::Now (naive:
     local time); `utc_offset`: local time minus UTC, used by ToUniversalTime; `culture`: the
     session's culture (a PSRP session takes the client's), whose calendar Get-Date -Format and
-    DateTime.ToString() without a provider use (th-TH Buddhist years, ar-SA Hijri)."""
+    DateTime.ToString() without a provider use (th-TH Buddhist years, ar-SA Hijri); `identity`:
+    the process's token as [System.Security.Principal.WindowsIdentity]::GetCurrent() returns
+    it (None: a local user's)."""
 
     def __init__(self, commands: Iterable[Command], *, variables: Mapping[str, Any] | None = None,
                  env: Mapping[str, str] | None = None, language_mode: str = "FullLanguage",
                  targets: Mapping[str, str] | None = None, modules: Iterable[str] | None = None,
                  now: Callable[[], datetime] = _utc_now, provider: Provider | None = None,
-                 utc_offset: timedelta = timedelta(0), culture: str = "en-US") -> None:
+                 utc_offset: timedelta = timedelta(0), culture: str = "en-US",
+                 identity: Any = None) -> None:
         self.commands: dict[str, list[Command]] = {}
         for c in commands:
             self.commands.setdefault(c.name.lower(), []).append(c)
@@ -153,6 +156,7 @@ class Runspace:
         self._now = now
         self.utc_offset = utc_offset
         self.culture = culture
+        self.identity = identity
         self.provider = provider
         self.env = {k.lower(): (k, v) for k, v in (env or {}).items()}
         self.global_scope = Scope(None)

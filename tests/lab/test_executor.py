@@ -233,11 +233,123 @@ def test_every_change_is_logged_with_who_what_and_outcome(lab: Lab) -> None:
     lab.error("HV01", "power", vm_id=DB01, action="shutdown")  # refused before any cmdlet ran
     lab.act("HV01", "power", vm_id=WEB01, action="save")
     lab.error("HV01", "power", vm_id=WEB01, action="reset")  # the script's own table refuses
-    (done,) = log.snapshot()
+    (done,) = log.where(event="Save-VM")
     assert [done[k] for k in ("host", "user", "event", "vm_id", "vm_name", "outcome")] == [
         "HV01", "LAB\\adam", "Save-VM", WEB01, "shop-web01", "ok"]
+    # Each call also wrote its own event (the admin frame E), refused ones included.
+    assert [(e["event"], e.get("action"), e["outcome"]) for e in log.where(event="power")] == [
+        ("power", "shutdown", "no_shutdown_service"), ("power", "save", "ok"),
+        ("power", "reset", "wrong_state")]
     lab.ok("HV01", "inventory")
-    assert len(lab.executors["HV01"].events) == len(log) == 1  # reads are not changes
+    assert len(lab.executors["HV01"].events) == len(log) == 4  # reads are not changes
+
+
+# --- the host's event of each action, and reading the events back ------------------------------
+
+RECORD = {"record": "0f3c8a52-9e1b-4d57-a3c2-6b7e8f9a0b1c", "sha256": "ab" * 32, "seq": 7,
+          "workstation": "WS-OLIVIA"}
+
+
+def _message(lab: Lab, host: str, n: int = -1) -> dict:
+    return json.loads(lab.executors[host].event_log[n].message)
+
+
+def test_an_action_writes_one_event_with_the_caller_from_the_token(lab: Lab) -> None:
+    # The client may put anything in the parameters: the SID and name are the process token's.
+    lab.act("HV01", "power", vm_id=WEB01, action="save", sid="S-1-5-21-1-2-3-999",
+            caller="LAB\\someone", audit=dict(RECORD, sid="S-1-5-21-1-2-3-999"))
+    (entry,) = lab.executors["HV01"].event_log
+    assert (entry.log, entry.source, entry.event_id, entry.entry_type) == (
+        "Application", "HvConsole", 1000, "Information")
+    assert json.loads(entry.message) == {
+        "v": 1, "endpoint": "admin", "user": ADAM.name, "sid": ADAM.sid, "operation": "power",
+        "action": "save", "vm": WEB01, "name": "shop-web01", "outcome": "ok", "code": "",
+        "message": "", "record": RECORD["record"], "sha256": RECORD["sha256"], "seq": 7,
+        "workstation": "WS-OLIVIA"}
+    assert lab.error("HV01", "power", vm_id=WEB01, action="pause") == "wrong_state"  # Saved
+    refused = lab.executors["HV01"].event_log[-1]
+    assert (refused.event_id, refused.entry_type) == (1002, "Warning")
+    assert _message(lab, "HV01")["outcome"] == "failed" and _message(lab, "HV01")["code"] == \
+        "wrong_state" and _message(lab, "HV01")["record"] == ""  # no record carried
+
+
+@pytest.mark.parametrize("bad", [
+    {"record": "0F3C8A52-9E1B-4D57-A3C2-6B7E8F9A0B1C"}, {"record": "*"}, {"sha256": "ab" * 31},
+    {"sha256": "AB" * 32}, {"seq": 0}, {"seq": "7; Stop-VM"}, {"seq": 2**31},
+    {"workstation": "WS\nforged line"}, {"record": "0f3c8a52-9e1b-4d57-a3c2-6b7e8f9a0b1c\n"},
+])
+def test_a_record_reference_off_its_pattern_refuses_the_action(lab: Lab, bad: dict) -> None:
+    assert lab.error("HV01", "power", vm_id=WEB01, action="save",
+                     audit=dict(RECORD, **bad)) == "invalid_parameter"
+    assert lab.state("HV01", WEB01)[0] == "Running" and lab.executors["HV01"].calls == []
+    assert _message(lab, "HV01")["code"] == "invalid_parameter"  # the refusal is an event too
+
+
+def test_an_event_the_log_refuses_is_reported_beside_the_answer(lab: Lab) -> None:
+    lab.executors["HV01"].sources.clear()  # HvConsole never registered on this host
+    document = lab.act("HV01", "power", vm_id=WEB01, action="save", audit=RECORD)
+    assert document["ok"] and document["data"]["vm"]["state"] == "Saved"
+    assert 'The source name "HvConsole" does not exist' in document["log_error"]
+    assert lab.ok("HV01", "audit_events", since="", max=10) == {"events": [], "truncated": False}
+
+
+def test_audit_events_reads_back_what_the_actions_wrote(lab: Lab) -> None:
+    lab.act("HV01", "power", vm_id=WEB01, action="save", audit=RECORD)
+    lab.clock.advance(3600)
+    later = dict(RECORD, record="1a2b3c4d-0000-4000-8000-000000000001", seq=9)
+    lab.act("HV01", "power", vm_id=WEB01, action="start", audit=later)
+    lab.error("HV01", "power", vm_id=WEB01, action="resume")
+    data = lab.ok("HV01", "audit_events", since="", max=100)
+    assert not data["truncated"] and [e["id"] for e in data["events"]] == [1002, 1000, 1000]
+    newest, first = data["events"][1], data["events"][2]  # newest first
+    assert json.loads(first["message"])["record"] == RECORD["record"]
+    assert json.loads(newest["message"])["seq"] == 9 and newest["machine"] == "HV01"
+    assert first["record_id"] == 1 and newest["time"] > first["time"]
+    assert newest["time"].endswith("Z")
+    # From a time on (the log's own filter), and at most so many (then `truncated`).
+    since = lab.ok("HV01", "audit_events", since=newest["time"], max=100)["events"]
+    assert [e["record_id"] for e in since] == [3, 2]
+    assert lab.ok("HV01", "audit_events", since="", max=2) == {
+        "events": data["events"][:2], "truncated": True}
+    # Another source's events and other ids of this one are not the console's.
+    executor = lab.executors["HV01"]
+    executor.sources.add("Other")
+    executor.runspace(ADAM).run("Write-EventLog -LogName Application -Source Other -EventId 1000 "
+                                "-Message x;Write-EventLog -LogName Application -Source HvConsole "
+                                "-EventId 4000 -Message y")
+    assert len(lab.ok("HV01", "audit_events", since="", max=100)["events"]) == 3
+
+
+@pytest.mark.parametrize(("since", "count"), [
+    ("yesterday", 1), ("2026-01-01", 1), ("2026-01-01T00:00:00+01:00", 1), ("", 0)])
+def test_audit_events_refuses_a_bad_since_or_max(lab: Lab, since: str, count: int) -> None:
+    assert lab.error("HV01", "audit_events", since=since, max=10 if count else 0) == \
+        "invalid_parameter"
+    assert lab.error("HV01", "audit_events", since="", max="10; Remove-VM") == "invalid_parameter"
+    assert lab.error("HV01", "audit_events", since="", max=100001) == "invalid_parameter"
+
+
+def test_get_winevent_is_bound_by_the_facts_and_answers_as_windows(lab: Lab) -> None:
+    executor = lab.executors["HV01"]
+    run = executor.runspace(ADAM).run
+    assert run("Write-EventLog -LogName Application -Source HvConsole -EventId 1000 -Message "
+               "'one'").error is None
+    out = run("$e=Get-WinEvent -FilterHashtable @{LogName='Application';ProviderName='HvConsole';"
+              "Id=1000} -MaxEvents 5;\"$($e.Id) $($e.RecordId) $($e.ProviderName) "
+              "$($e.Properties[0].Value) $($e.Message)\"")
+    assert out.error is None and out.output == ["1000 1 HvConsole one one"]
+    none = run("Get-WinEvent -FilterHashtable @{LogName='Application';Id=1001} -ErrorAction Stop")
+    assert none.error is not None and none.error.fqid == (
+        "NoMatchingEventsFound,Microsoft.PowerShell.Commands.GetWinEventCommand")
+    other = run("Get-WinEvent -FilterHashtable @{ProviderName='Nobody'} -ErrorAction Stop")
+    assert other.error is not None and other.error.fqid.startswith("NoMatchingProvidersFound,")
+    # The call binds as Windows binds it (the facts): -Path is of another parameter set.
+    (wrong,) = run("Get-WinEvent -FilterHashtable @{LogName='Application'} -Path x.evtx").errors
+    assert wrong.fqid.startswith("AmbiguousParameterSet")
+    assert "Parameter set cannot be resolved" in wrong.message
+    (refused,) = run("Write-EventLog -LogName Application -Source Nobody -EventId 1 -Message x").errors
+    assert 'The source name "Nobody" does not exist' in refused.message
+    assert len(executor.event_log) == 1
 
 
 # --- checkpoints --------------------------------------------------------------------------------

@@ -100,7 +100,9 @@ class FakeHost:
                 Command("Get-VMHardDiskDrive", "Hyper-V", self.per_vm(
                     lambda v: [PSObject("HardDiskDrive",
                                         {"VMId": v["Id"], "Path": f"{v['Path']}\\disk.vhdx"})])),
-                Command("Get-VMIntegrationService", "Hyper-V", self.per_vm(services))]
+                Command("Get-VMIntegrationService", "Hyper-V", self.per_vm(services)),
+                # An action's event (the admin frame E): taken, not kept.
+                Command("Write-EventLog", "Microsoft.PowerShell.Management", lambda call: None)]
 
     def runspace(self) -> Runspace:
         return Runspace(self.commands(), env={"COMPUTERNAME": "HV01"}, provider=self.provider)

@@ -25,8 +25,9 @@ LARGEST: dict[str, dict] = {
                    "name": "\U0001f600" * 50},
     "media": {"vm_id": VM_ID, "action": "mount", "controller_type": "SCSI", "controller": 3,
               "location": 63, "path": "D:\\ISO\\" + "a" * 249 + ".iso", "library": LIBRARY},
+    "audit_events": {"since": "2026-01-01T00:00:00Z", "max": 100000},
 }
-HELPERS = {"F", "C", "Y", "U", "V", "S", "D", "K", "W", "G", "O", "N"}
+HELPERS = {"F", "C", "Y", "U", "V", "S", "D", "K", "W", "G", "O", "N", "E"}
 SCRIPTS = sorted(POWERSHELL.glob("*.ps1"))
 
 

@@ -567,7 +567,7 @@ def test_what_a_jea_function_can_reach() -> None:
 
 def test_every_host_table_names_its_source() -> None:
     for table in ("states", "cmdlet_states", "snapshot_types", "errors", "jea", "constrained_language",
-                  "quotes", "culture", "remaining_arguments"):
+                  "quotes", "culture", "remaining_arguments", "event_log"):
         fact = facts.host(table)
         assert any(key == "source" or key.endswith("_source") for key in fact), table
     errors = facts.host("errors")
@@ -582,6 +582,25 @@ def test_every_host_table_names_its_source() -> None:
     assert checkpoints["name_max_length"] == 100
     assert facts.host("jea")["autoloading"] == "None"
     assert set(facts.host("culture")["sensitive"]) >= {"Get-Date -Format", "-f operator"}
+
+
+def test_the_event_log_facts_the_scripts_and_the_lab_follow() -> None:
+    from console import scripts
+    event_log = facts.host("event_log")
+    assert (event_log["no_events"], event_log["no_provider"]) == (
+        "NoMatchingEventsFound", "NoMatchingProvidersFound")
+    assert event_log["order"] == "newest_first" and event_log["write_needs_registered_source"]
+    assert {"LogName", "ProviderName", "ID", "StartTime"} <= set(event_log["filter_keys"])
+    # audit_events.ps1 answers both errors as no events, and filters on the documented keys only.
+    body = scripts.body("audit_events")
+    assert "NoMatching(Events|Providers)Found" in body
+    keys = set(re.findall(r"(\w+)=", body.split("$f=@{", 1)[1].split("}", 1)[0]))
+    assert keys == {"LogName", "ProviderName", "Id"} and "$f['StartTime']" in body
+    # Write-EventLog and Get-WinEvent are Windows PowerShell 5.1's; the JEA session reaches both.
+    for name in ("Write-EventLog", "Get-WinEvent"):
+        assert "5.1" in facts.command(name).targets  # type: ignore[union-attr]
+        assert facts.jea_reachable(name, [])
+    assert facts.bind("Get-WinEvent", ["-FilterHashtable", "-MaxEvents"])["5.1"] == "HashQuerySet"
 
 
 def test_a_providers_dynamic_parameter_is_never_missing() -> None:

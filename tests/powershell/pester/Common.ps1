@@ -13,6 +13,8 @@ $HvcIsCore = $PSVersionTable.PSEdition -eq 'Core'
 # The shutdown and heartbeat integration services, by id (their names are localised on a host).
 $HvcShutdownServiceId = '9F8233AC-BE49-4C79-8EE3-E7E1985B2077'
 $HvcHeartbeatServiceId = '84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47'
+# Off Windows, what the admin frame E reads instead of the process's token (Invoke-HvcText).
+$HvcPesterIdentity = [pscustomobject]@{ Name = 'PESTER\user'; User = [pscustomobject]@{ Value = 'S-1-5-21-1-1-1-1001' } }
 
 function Read-HvcCases {
     $path = Join-Path $HvcPesterDir 'cases.json'
@@ -94,6 +96,10 @@ function Invoke-HvcText {
     # $ErrorActionPreference='Stop', its $p and $a and its functions would stay behind in the test.
     # The text is one line, so -Command - would also parse it as a whole before running it.
     param([Parameter(Mandatory = $true)][string]$Text)
+    if (-not $HvcOnWindows) {
+        # Off Windows there is no token for the admin frame E to read: a stand-in identity.
+        $Text = $Text.Replace('[System.Security.Principal.WindowsIdentity]::GetCurrent()', '$HvcPesterIdentity')
+    }
     $block = [scriptblock]::Create($Text)
     $out = @(& $block)
     if ($out.Count -ne 1 -or $out[0] -isnot [string]) {

@@ -46,11 +46,12 @@ BeforeAll {
         'Invoke-HvcPower' = @{ VMId = $AnyVm; Action = 'start' }
         'Invoke-HvcCheckpoint' = @{ VMId = $AnyVm; Action = 'create' }
         'Invoke-HvcMedia' = @{ VMId = $AnyVm; Action = 'eject'; ControllerType = 'IDE'; Controller = 0; Location = 1 }
+        'Get-HvcAuditEvents' = @{}
         'Get-HvcPolicyDigest' = @{}
     }
 }
 
-Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHostFacts, Get-HvcVMState, Invoke-HvcPower, Invoke-HvcCheckpoint, Invoke-HvcMedia, Get-HvcPolicyDigest)' -ForEach $JeaHosts {
+Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHostFacts, Get-HvcVMState, Invoke-HvcPower, Invoke-HvcCheckpoint, Invoke-HvcMedia, Get-HvcAuditEvents, Get-HvcPolicyDigest)' -ForEach $JeaHosts {
     BeforeAll {
         $HostCase = @($Cases.jea.hosts | Where-Object { $_.name -eq $HostName })[0]
         $Psrc = Join-Path $HvcRepoRoot $HostCase.psrc
@@ -87,6 +88,10 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
         Mock Test-Path { $true }
         Mock Get-Item { [pscustomobject]@{ LinkType = $null } }
         Mock Write-EventLog { @() }
+        # The Application log holds one event of the console's (Get-HvcAuditEvents passes its
+        # message on as written).
+        $EventMessage = '{"v":1,"endpoint":"jea","operation":"power","outcome":"ok"}'
+        Mock Get-WinEvent { [pscustomobject]@{ TimeCreated = [datetime]'2026-03-01T10:00:00Z'; Id = 1000; RecordId = [long]7; MachineName = $HostName; Properties = @([pscustomobject]@{ Value = $EventMessage }) } }
         Mock Get-ItemProperty { [pscustomobject]@{ CurrentBuild = '20348'; UBR = 3091 } }
         Mock Get-HotFix { @() }
         Mock Get-VMHost { [pscustomobject]@{ VirtualHardDiskPath = 'C:\Hyper-V\Disks'; VirtualMachinePath = 'C:\Hyper-V' } }
@@ -197,6 +202,30 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
         }
     }
 
+    Context 'Get-HvcAuditEvents: the console''s events of this host, to holders of audit.read only' {
+        It '<Caller> on <Today>' -ForEach $Views {
+            $PSSenderInfo = New-HvcSenderInfo -Caller $Callers[$Caller]
+            $Now = ConvertTo-HvcDay $Today
+            $result = Invoke-HvcJea -Name 'Get-HvcAuditEvents' -Arguments @{ Since = '2026-01-01T00:00:00Z'; MaxEvents = 50 }
+            if ($View.audit) {
+                $result.Answer.ok | Should -BeTrue -Because $result.Raw
+                $result.Answer.data.events[0].message | Should -BeExactly $EventMessage
+                $result.Answer.data.events[0].id | Should -Be 1000
+                $result.Answer.data.events[0].time | Should -BeExactly '2026-03-01T10:00:00Z'
+                Should -Invoke Get-WinEvent -Times 1 -Exactly -Scope It -ParameterFilter {
+                    $FilterHashtable.LogName -eq 'Application' -and $FilterHashtable.ProviderName -eq $Cases.jea.event_source -and
+                    (@($FilterHashtable.Id) -join ',') -eq "$($Cases.jea.event_ids.ok),$($Cases.jea.event_ids.denied),$($Cases.jea.event_ids.failed)" -and
+                    $FilterHashtable.StartTime.ToUniversalTime() -eq [datetime]::new(2026, 1, 1, 0, 0, 0, [DateTimeKind]::Utc) -and $MaxEvents -eq 50
+                }
+            }
+            else {
+                $result.Answer.error.code | Should -BeExactly 'denied' -Because $result.Raw
+                $result.Answer.error.message | Should -BeExactly "$Caller may not read the audit events of this host: no grant gives audit.read."
+                Should -Invoke Get-WinEvent -Times 0 -Exactly -Scope It
+            }
+        }
+    }
+
     Context 'the caller check: refusals, events (HvcDeny, HvcLog) and the caller''s own token' {
         BeforeAll {
             $Refused = @($HostCase.decisions | Where-Object { @($_.allowed) -notcontains 'power start' })[0]
@@ -217,8 +246,24 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
             $result.Answer.error.message | Should -BeExactly "$($caller.name) may not start this VM (vm.start)."
             Should -Invoke Start-VM -Times 0 -Exactly -Scope It
             Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter {
-                $LogName -eq 'Application' -and $Source -eq $Cases.jea.event_source -and $EventId -eq 1001 -and "$EntryType" -eq 'Warning' -and
-                $Message -like "user=$($caller.name) sid=$($caller.user) operation=power action=start vm=$($Refused.vm) name=$($Refused.vm_name) outcome=denied *"
+                $e = $Message | ConvertFrom-Json
+                $LogName -eq 'Application' -and $Source -eq $Cases.jea.event_source -and $EventId -eq $Cases.jea.event_ids.denied -and "$EntryType" -eq 'Warning' -and
+                $e.user -eq $caller.name -and $e.sid -eq $caller.user -and $e.endpoint -eq 'jea' -and $e.operation -eq 'power' -and $e.action -eq 'start' -and
+                $e.vm -eq $Refused.vm -and $e.name -eq $Refused.vm_name -and $e.outcome -eq 'denied' -and $e.code -eq 'denied' -and $e.record -eq ''
+            }
+        }
+
+        It 'an action writes the console record it carries (AuditRecord, AuditSha256, AuditSeq, Workstation) beside the caller from the token' {
+            $caller = $Callers[$Granted.caller]
+            $record = $Cases.jea.record
+            $PSSenderInfo = New-HvcSenderInfo -Caller $caller
+            $Now = ConvertTo-HvcDay $Granted.today
+            $result = Invoke-HvcJea -Name 'Invoke-HvcPower' -Arguments @{ VMId = $Granted.vm; Action = 'start'; AuditRecord = $record.record; AuditSha256 = $record.sha256; AuditSeq = $record.seq; Workstation = $record.workstation }
+            $result.Answer.ok | Should -BeTrue -Because $result.Raw
+            Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter {
+                $e = $Message | ConvertFrom-Json
+                $EventId -eq $Cases.jea.event_ids.ok -and $e.sid -eq $caller.user -and $e.outcome -eq 'ok' -and $e.record -eq $record.record -and
+                $e.sha256 -eq $record.sha256 -and $e.seq -eq $record.seq -and $e.workstation -eq $record.workstation
             }
         }
 
@@ -230,7 +275,7 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
             $result.Answer.ok | Should -BeTrue -Because $result.Raw
             $result.Answer.data.vm.id | Should -BeExactly $Granted.vm
             Should -Invoke Start-VM -Times 1 -Exactly -Scope It -ParameterFilter { "$($VM.Id)" -eq $Granted.vm }
-            Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter { $EventId -eq 1000 -and "$EntryType" -eq 'Information' -and $Message -like '*outcome=ok*' }
+            Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter { $EventId -eq 1000 -and "$EntryType" -eq 'Information' -and ($Message | ConvertFrom-Json).outcome -eq 'ok' }
         }
 
         It 'an allowed call the operation refuses keeps the operation''s code and writes event 1002' {
@@ -239,7 +284,7 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
             $Now = ConvertTo-HvcDay $Granted.today
             $result = Invoke-HvcJea -Name 'Invoke-HvcPower' -Arguments @{ VMId = $Granted.vm; Action = 'start' }
             $result.Answer.error.code | Should -BeExactly 'wrong_state'
-            Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter { $EventId -eq 1002 -and "$EntryType" -eq 'Warning' -and $Message -like '*outcome=wrong_state*' }
+            Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter { $e = $Message | ConvertFrom-Json; $EventId -eq 1002 -and "$EntryType" -eq 'Warning' -and $e.outcome -eq 'failed' -and $e.code -eq 'wrong_state' }
         }
 
         It 'an event the log refuses is reported beside the answer (log_error), never instead of it' {
@@ -292,6 +337,12 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
             @{ Why = 'Invoke-HvcMedia: a controller out of range'; FunctionName = 'Invoke-HvcMedia'; Arguments = @{ VMId = '42e4aaca-7231-5411-b96b-d03849b0dae1'; Action = 'eject'; ControllerType = 'SCSI'; Controller = 4; Location = 1 } }
             @{ Why = 'Invoke-HvcMedia: a controller type outside the set'; FunctionName = 'Invoke-HvcMedia'; Arguments = @{ VMId = '42e4aaca-7231-5411-b96b-d03849b0dae1'; Action = 'eject'; ControllerType = 'USB'; Controller = 0; Location = 1 } }
             @{ Why = 'Get-HvcVMState: no id'; FunctionName = 'Get-HvcVMState'; Arguments = @{ VMId = @() } }
+            @{ Why = 'Invoke-HvcPower: a record id that is no GUID'; FunctionName = 'Invoke-HvcPower'; Arguments = @{ VMId = '42e4aaca-7231-5411-b96b-d03849b0dae1'; Action = 'start'; AuditRecord = 'latest' } }
+            @{ Why = 'Invoke-HvcPower: a record hash that is not 64 hex digits'; FunctionName = 'Invoke-HvcPower'; Arguments = @{ VMId = '42e4aaca-7231-5411-b96b-d03849b0dae1'; Action = 'start'; AuditSha256 = ('a' * 63) + 'g' } }
+            @{ Why = 'Invoke-HvcPower: a record number below 1'; FunctionName = 'Invoke-HvcPower'; Arguments = @{ VMId = '42e4aaca-7231-5411-b96b-d03849b0dae1'; Action = 'start'; AuditSeq = 0 } }
+            @{ Why = 'Invoke-HvcPower: a workstation with a line break'; FunctionName = 'Invoke-HvcPower'; Arguments = @{ VMId = '42e4aaca-7231-5411-b96b-d03849b0dae1'; Action = 'start'; Workstation = "WS`nforged" } }
+            @{ Why = 'Get-HvcAuditEvents: a since that is no UTC time'; FunctionName = 'Get-HvcAuditEvents'; Arguments = @{ Since = 'yesterday' } }
+            @{ Why = 'Get-HvcAuditEvents: more events than a read may ask for'; FunctionName = 'Get-HvcAuditEvents'; Arguments = @{ MaxEvents = 100001 } }
         ) {
             $PSSenderInfo = New-HvcSenderInfo -Caller $Callers['LAB\adam']
             { & $FunctionName @Arguments } | Should -Throw

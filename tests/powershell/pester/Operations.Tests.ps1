@@ -27,9 +27,11 @@ BeforeAll {
     Initialize-HvcHost -Cases $Cases
     $VmId = $Cases.power.vm_id
     $CheckpointId = $Cases.jea.checkpoint_id
+    # Every action writes its event (the admin frame E); never into this machine's own log.
+    Mock Write-EventLog { @() }
 }
 
-Describe 'parameter binding: every operation (inventory, host_facts, vm_state, power, checkpoint, media) runs from the console''s own text' {
+Describe 'parameter binding: every operation (inventory, host_facts, vm_state, power, checkpoint, media, audit_events) runs from the console''s own text' {
     It '<Operation>: the standard input is the $p line, the one-line body and CRLF, as console/scripts.py writes it' -ForEach $OperationCases {
         $spec = $Cases.operations.$Operation
         ((Get-HvcScriptText -Operation $Operation -Line $spec.sample.p) + "`r`n") | Should -BeExactly $spec.sample.stdin
@@ -698,6 +700,88 @@ Describe 'vm_state: cheap polling by id' {
         $result = Invoke-HvcOperation -Operation vm_state -Parameters @{ vm_ids = @($VmId, 'shop-web01') }
         $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
         $result.Answer.error.message | Should -BeExactly 'vm_ids is not an id.'
+    }
+}
+
+Describe 'the event of an action (the admin frame E): the caller from the token, the record the call carries' {
+    BeforeAll {
+        Mock Get-VM { New-HvcVM -Id $VmId -Name 'web' -State 'Off' }
+        Mock Start-VM { @() }
+        $Record = $Cases.jea.record
+        $Me = if ($HvcOnWindows) { [System.Security.Principal.WindowsIdentity]::GetCurrent() } else { $HvcPesterIdentity }
+    }
+
+    It 'power: one event (ok) with the process''s own SID, whatever SID the parameters carry' {
+        $result = Invoke-HvcOperation -Operation power -Parameters @{ vm_id = $VmId; action = 'start'; sid = 'S-1-5-21-1-2-3-999'; audit = @{ record = $Record.record; sha256 = $Record.sha256; seq = $Record.seq; workstation = $Record.workstation; sid = 'S-1-5-21-1-2-3-999' } }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter {
+            $e = $Message | ConvertFrom-Json
+            $LogName -eq 'Application' -and $Source -eq $Cases.jea.event_source -and $EventId -eq $Cases.jea.event_ids.ok -and "$EntryType" -eq 'Information' -and
+            $e.endpoint -eq 'admin' -and $e.sid -eq "$($Me.User.Value)" -and $e.user -eq "$($Me.Name)" -and $e.operation -eq 'power' -and $e.action -eq 'start' -and
+            $e.vm -eq $VmId -and $e.name -eq 'web' -and $e.outcome -eq 'ok' -and $e.record -eq $Record.record -and $e.sha256 -eq $Record.sha256 -and
+            $e.seq -eq $Record.seq -and $e.workstation -eq $Record.workstation
+        }
+    }
+
+    It 'a record reference off its pattern (<Why>) refuses the action before Hyper-V acts; the refusal is an event too' -ForEach @(
+        @{ Why = 'an upper-case id'; Field = 'record'; Value = '0F3C8A52-9E1B-4D57-A3C2-6B7E8F9A0B1C' }
+        @{ Why = 'a hash of 63 digits'; Field = 'sha256'; Value = ('a' * 63) }
+        @{ Why = 'a number with code after it'; Field = 'seq'; Value = '7;Stop-VM' }
+        @{ Why = 'a workstation with a line break'; Field = 'workstation'; Value = "WS`nforged" }
+    ) {
+        $audit = @{ record = $Record.record; sha256 = $Record.sha256; seq = $Record.seq; workstation = $Record.workstation }
+        $audit[$Field] = $Value
+        $result = Invoke-HvcOperation -Operation power -Parameters @{ vm_id = $VmId; action = 'start'; audit = $audit }
+        $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
+        Should -Invoke Start-VM -Times 0 -Exactly -Scope It
+        Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter { $EventId -eq $Cases.jea.event_ids.failed -and ($Message | ConvertFrom-Json).code -eq 'invalid_parameter' }
+    }
+
+    It 'an event the log refuses is reported beside the answer (log_error), never instead of it' {
+        Mock Write-EventLog { throw 'The source name "HvConsole" does not exist on computer "localhost".' }
+        $result = Invoke-HvcOperation -Operation power -Parameters @{ vm_id = $VmId; action = 'start' }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $result.Answer.log_error | Should -BeLike 'The event of this call was not written to the Application log: *'
+        Should -Invoke Start-VM -Times 1 -Exactly -Scope It
+    }
+}
+
+Describe 'audit_events: the console''s events of the Application log, newest first (invalid_parameter)' {
+    BeforeAll {
+        $Message = '{"v":1,"endpoint":"admin","operation":"power","outcome":"ok"}'
+        Mock Get-WinEvent { [pscustomobject]@{ TimeCreated = [datetime]'2026-03-01T10:00:00Z'; Id = 1000; RecordId = [long]7; MachineName = 'HV01'; Properties = @([pscustomobject]@{ Value = $Message }) } }
+    }
+
+    It 'the sample asks Get-WinEvent for the source''s event ids from a time on, at most so many, and passes each message on as written' {
+        $result = Invoke-HvcText -Text $Cases.operations.audit_events.sample.stdin
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $result.Answer.data.events[0].message | Should -BeExactly $Message
+        $result.Answer.data.events[0].time | Should -BeExactly '2026-03-01T10:00:00Z'
+        $result.Answer.data.events[0].record_id | Should -Be 7
+        $result.Answer.data.truncated | Should -BeFalse
+        Should -Invoke Get-WinEvent -Times 1 -Exactly -Scope It -ParameterFilter {
+            $FilterHashtable.LogName -eq 'Application' -and $FilterHashtable.ProviderName -eq $Cases.jea.event_source -and
+            (@($FilterHashtable.Id) -join ',') -eq "$($Cases.jea.event_ids.ok),$($Cases.jea.event_ids.denied),$($Cases.jea.event_ids.failed)" -and
+            $FilterHashtable.StartTime.ToUniversalTime() -eq [datetime]::new(2026, 1, 1, 0, 0, 0, [DateTimeKind]::Utc) -and
+            $MaxEvents -eq $Cases.operations.audit_events.sample.params.max
+        }
+    }
+
+    It 'no event yet (<Id>) is an empty answer' -ForEach @(@{ Id = 'NoMatchingEventsFound' }, @{ Id = 'NoMatchingProvidersFound' }) {
+        Mock Get-WinEvent { throw [System.Management.Automation.ErrorRecord]::new([System.Exception]::new('No events were found that match the specified selection criteria.'), "$Id,Microsoft.PowerShell.Commands.GetWinEventCommand", 'ObjectNotFound', $null) }
+        $result = Invoke-HvcOperation -Operation audit_events -Parameters @{ since = ''; max = 10 }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        @($result.Answer.data.events).Count | Should -Be 0
+    }
+
+    It 'invalid_parameter: <Why>' -ForEach @(
+        @{ Why = 'a since that is no UTC time'; Since = '2026-01-01'; Max = 10 }
+        @{ Why = 'no maximum'; Since = ''; Max = 0 }
+        @{ Why = 'a maximum above 100000'; Since = ''; Max = 100001 }
+    ) {
+        $result = Invoke-HvcOperation -Operation audit_events -Parameters @{ since = $Since; max = $Max }
+        $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
+        Should -Invoke Get-WinEvent -Times 0 -Exactly -Scope It
     }
 }
 

@@ -5,6 +5,26 @@
 # Digest is the sha256 of the policy; GrantsSha256 that of the enforced data, as the console
 # computes it from Get-HvcPolicyDigest's answer.
 @{
+    Audit = @(
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Admins'
+            Privileges = @('audit.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1204'
+            Values = @()
+        },
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Reviewers'
+            Privileges = @('audit.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1205'
+            Values = @()
+        }
+    )
     Digest = '0201676ad3c24df6469ebdd73acdd59c943168580cecdc18b48154d864e8f3b4'
     Grants = @(
         @{
@@ -80,7 +100,7 @@
             Values = @('58a006d8-4cd7-53ac-aa46-a10dc2e2cb10', 'bc797c1d-65e1-5032-8525-d184e732f820')
         }
     )
-    GrantsSha256 = 'fef07ccbdb672e91e0929f43ed06740bee4afe5d032c135f0a1c5fd4e9e85407'
+    GrantsSha256 = '8f213a8fe84991360b620988108227880352df35ce0f0dac8a0381c8586b9350'
     Host = 'HV01'
     Library = @('D:\ISO\')
 }

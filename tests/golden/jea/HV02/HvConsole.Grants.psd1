@@ -5,6 +5,26 @@
 # Digest is the sha256 of the policy; GrantsSha256 that of the enforced data, as the console
 # computes it from Get-HvcPolicyDigest's answer.
 @{
+    Audit = @(
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Admins'
+            Privileges = @('audit.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1204'
+            Values = @()
+        },
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Reviewers'
+            Privileges = @('audit.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1205'
+            Values = @()
+        }
+    )
     Digest = '0201676ad3c24df6469ebdd73acdd59c943168580cecdc18b48154d864e8f3b4'
     Grants = @(
         @{
@@ -98,7 +118,7 @@
             Values = @('58a006d8-4cd7-53ac-aa46-a10dc2e2cb10', 'bc797c1d-65e1-5032-8525-d184e732f820')
         }
     )
-    GrantsSha256 = '5a4f6a92e715664f1beca714342d9e1a5b5f7f7b3f991d4e76f5091600cb45b2'
+    GrantsSha256 = '1a67ea85517281262f768bc177e10b5ff8921fb0f7f85910d730f0fcc8e30f60'
     Host = 'HV02'
     Library = @('D:\ISO\')
 }

@@ -5,6 +5,26 @@
 # Digest is the sha256 of the policy; GrantsSha256 that of the enforced data, as the console
 # computes it from Get-HvcPolicyDigest's answer.
 @{
+    Audit = @(
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Admins'
+            Privileges = @('audit.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1204'
+            Values = @()
+        },
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Reviewers'
+            Privileges = @('audit.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1205'
+            Values = @()
+        }
+    )
     Digest = '0201676ad3c24df6469ebdd73acdd59c943168580cecdc18b48154d864e8f3b4'
     Grants = @(
         @{
@@ -89,7 +109,7 @@
             Values = @('58a006d8-4cd7-53ac-aa46-a10dc2e2cb10', 'bc797c1d-65e1-5032-8525-d184e732f820')
         }
     )
-    GrantsSha256 = '6ea0170a80f03f961574391723b6f731ccd4b99ea2132952f9a16fa600b2ce05'
+    GrantsSha256 = '147e8506188f6065b99207a71dbef13d115756b4a8095c3770a71127b6513d60'
     Host = 'HV03'
     Library = @('D:\ISO\')
 }
