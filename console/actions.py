@@ -3,7 +3,10 @@
 Deny by default: right before the host is called, the policy is evaluated again and the VM's
 current state is read from the host, so a stale window or a revoked grant cannot act. Every
 attempt is audited, allowed, denied and failed alike: a decision record before the host call, an
-outcome record after. If the audit trail cannot be written, the action does not happen.
+outcome record after. If the audit trail cannot be written, the action does not happen. The host
+call carries the decision record's reference (console.audit.RecordRef: its correlation id, number
+and line hash), which the host writes in its own event with the caller's SID from the token, so
+the trail can be held to the hosts' events (`hvconsole audit verify --hosts`).
 
 Actions on one host run one at a time, in order (the pool's queue per host); the state check and
 the action run in the same queued job, so nothing slips in between.
@@ -14,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from .audit import AuditTrail
+from .audit import AuditTrail, RecordRef
 from .errors import AuditError, Denied, HostError, InvalidParameter, VMNotFound
 from .hosts import ActionOutcome, Client, HostPool, confirm
 from .identity import Identity
@@ -110,7 +113,7 @@ class ActionService:
         """Guest shut down, wait for Off, start: two audited steps, never a hard restart."""
         grounds = self._grounds(identity, vm, Action.RESTART)
         first = self._step(identity, str(Action.SHUTDOWN), vm, {"restart": "step 1 of 2"}, grounds,
-                           lambda: client.power(vm.id, "shutdown"))
+                           lambda ref: client.power(vm.id, "shutdown", audit=ref))
         if first.vm_state != "Off":
             first = confirm(client, vm.id, {"Off"}, self.shutdown_limit, self.poll_interval)
             if first.status != "ok":
@@ -119,13 +122,16 @@ class ActionService:
                                      f"started again. Start it once the shutdown completes.")
         return self._step(identity, str(Action.START), replace(vm, state="Off"),
                           {"restart": "step 2 of 2"}, grounds,
-                          lambda: client.power(vm.id, "start"))
+                          lambda ref: client.power(vm.id, "start", audit=ref))
 
     def _step(self, identity: Identity, action: str, vm: VM, audit_params: dict[str, Any],
               grounds: str, call: Any) -> ActionOutcome:
-        correlation = self._decided(identity, action, vm, audit_params, True, grounds)
+        """The decision record, the host call carrying its reference, the outcome record."""
+        record: RecordRef = self.audit.decision(identity, action, vm.host, vm.id, vm.name,
+                                                audit_params, True, grounds)
+        correlation = record.correlation_id
         try:
-            outcome: ActionOutcome = call()
+            outcome: ActionOutcome = call(record)
         except HostError as error:
             self._outcome(correlation, identity, action, vm, "failed", str(error))
             raise
@@ -135,15 +141,17 @@ class ActionService:
 
     def _host_call(self, client: Client, vm: VM, action: Action,
                    params: dict[str, Any]) -> Any:
+        """The host call of an action, taking the decision record's reference it carries."""
         verb = HOST_ACTION[action]
         if action in CHECKPOINT_ACTIONS:
             checkpoint_id = params.get("checkpoint_id")
             if action is Action.CHECKPOINT_CREATE:
                 name = params.get("name")
-                return lambda: client.checkpoint(vm.id, verb, name=name)
+                return lambda ref: client.checkpoint(vm.id, verb, name=name, audit=ref)
             if not checkpoint_id:
                 raise InvalidParameter(f"Choose the checkpoint of {vm.name} to {verb}.")
-            return lambda: client.checkpoint(vm.id, verb, checkpoint_id=checkpoint_id)
+            return lambda ref: client.checkpoint(vm.id, verb, checkpoint_id=checkpoint_id,
+                                                 audit=ref)
         if action in MEDIA_ACTIONS:
             drive = _drive(vm, params)
             entry = self.policy.host(vm.host)
@@ -151,9 +159,10 @@ class ActionService:
             path = params.get("path")
             if action is Action.MOUNT_ISO and not path:
                 raise InvalidParameter(f"Choose the ISO file to mount on {vm.name}.")
-            return lambda: client.media(vm.id, verb, drive.controller_type, drive.controller,
-                                        drive.location, path=path, library=library)
-        return lambda: client.power(vm.id, verb)
+            return lambda ref: client.media(vm.id, verb, drive.controller_type, drive.controller,
+                                            drive.location, path=path, library=library,
+                                            audit=ref)
+        return lambda ref: client.power(vm.id, verb, audit=ref)
 
     def _grounds(self, identity: Identity, vm: VM, action: Action) -> str:
         decision = self.policy.evaluate(identity, vm)

@@ -43,7 +43,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from .errors import AuditError
+from .errors import AuditError, HostError
 from .identity import Identity
 
 # A writer waits this long for another (who holds the lock for one append), then gives up with
@@ -74,6 +74,8 @@ RECORD_ID_PATTERN = r"\A[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\z"
 SHA256_PATTERN = r"\A[0-9a-f]{64}\z"
 WORKSTATION_PATTERN = r"\A[^\x00-\x1f]{0,255}\z"
 SEQ_MAX = 2**31 - 1
+HOST_EVENTS_MAX = 100000  # what one read of a host's events may ask for (audit_events.ps1)
+HOST_EVENTS_DEFAULT = 10000
 
 
 def _python_pattern(dotnet: str) -> re.Pattern[str]:
@@ -476,12 +478,68 @@ class HostAuditEvent:
     def to_json(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
+    def row(self) -> list[object]:
+        """The event as a row of EVENT_HEADER (the CSV export and the review window's table)."""
+        return [self.time, self.host, self.user, self.sid, self.endpoint, self.operation,
+                self.action, self.vm_name, self.vm_id, self.outcome, self.code, self.message,
+                self.record, self.seq or "", self.sha256, self.workstation, self.event_id,
+                self.machine, self.log_record]
+
+    def line(self) -> str:
+        """One line of text (`hvconsole audit hosts`): when, where, who, what, how it ended and
+        the console record it carried. Names are data: the caller makes them one line."""
+        result = self.outcome + (f": {self.code}" if self.code and self.code != self.outcome
+                                 else "") + (f" ({self.message})" if self.message else "")
+        record = (f"  [record {self.record[:8]} #{self.seq} from {self.workstation}]"
+                  if self.record else "  [no console record]")
+        return (f"{self.time}  {self.host}  {self.user} ({self.sid}) via {self.endpoint}  "
+                f"{self.what.removesuffix(f' on {self.host}')}  {result}{record}")
+
     @property
     def what(self) -> str:
         """The call as a person reads it: "power start of shop-web01 on HV01"."""
         done = " ".join(p for p in (self.operation, self.action) if p) or "a call"
         vm = self.vm_name or self.vm_id
         return f"{done}{f' of {vm}' if vm else ''} on {self.host}"
+
+
+EVENT_HEADER = ["time", "host", "user", "sid", "endpoint", "operation", "action", "vm_name",
+                "vm_id", "outcome", "code", "message", "record", "seq", "sha256", "workstation",
+                "event_id", "machine", "log_record"]
+
+
+@dataclass(frozen=True)
+class HostEvents:
+    """What one host answered to a read of its events (newest first)."""
+
+    host: str
+    events: tuple[HostAuditEvent, ...]
+    truncated: bool = False  # the host held more than were asked for: older ones were left out
+    others: int = 0  # entries of the log's HvConsole ids that are not the console's documents
+
+    @classmethod
+    def from_data(cls, host: str, data: Any) -> HostEvents:
+        """The `data` of an audit_events answer ({"events": [...], "truncated": bool})."""
+        items = data.get("events") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise HostError(f"{host} answered something unexpected: no events list.", host=host)
+        read = [HostAuditEvent.from_host(host, item) for item in items]
+        events = tuple(e for e in read if e is not None)
+        return cls(host, events, bool(data.get("truncated")), len(read) - len(events))
+
+
+def since_time(day: str) -> str:
+    """A --since value (YYYY-MM-DD, or a whole UTC time YYYY-MM-DDTHH:MM:SSZ) as a host takes it;
+    ValueError names what is wrong."""
+    text = day.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.strptime(text, "%Y-%m-%d").strftime("%Y-%m-%dT00:00:00Z")
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", text):
+            return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").strftime("%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        pass
+    raise ValueError(f"{day!r} is not a day (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ)")
 
 
 def select_events(events: Iterable[HostAuditEvent], since: str | None = None,

@@ -85,8 +85,8 @@ _CMDLET = re.compile(r"(?<![\w\\$.-])([A-Z][A-Za-z]+-[A-Z][A-Za-z]*)(?![\w-])")
 # pattern lets "name\n" through.
 NAME_PATTERN = r"\A[^\x00-\x1f]{0,100}\z"
 SINCE_PATTERN = r"\A([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)?\z"
-MAX_EVENTS = 100000  # what one read of a host's audit events may ask for (audit_events.ps1's bound)
-DEFAULT_EVENTS = 10000
+MAX_EVENTS = audit.HOST_EVENTS_MAX  # what one read of a host's audit events may ask for
+DEFAULT_EVENTS = audit.HOST_EVENTS_DEFAULT
 # The console record an action carries (console.audit.RecordRef): optional, so a call without one
 # (a person at a prompt) is still done and written, with empty record fields.
 AUDIT_PARAMS = (

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from .audit import HOST_EVENTS_DEFAULT, HostAuditEvent, HostEvents, select_events
 from .errors import ConsoleError
 from .export import csv_text, html_page, mailto
 from .identity import AUTHENTICATED_USERS, EVERYONE, WELL_KNOWN_LOGON_SIDS, Group, Identity
@@ -182,6 +184,47 @@ def read_hosts(pool: Any, policy: Policy, identity: Identity) -> HostsRead:
         except ConsoleError as error:
             failed[name] = error
     return HostsRead(inventory, facts, failed)
+
+
+@dataclass(frozen=True)
+class AuditRead:
+    """The console's events of every host (console.audit.HostAuditEvent), newest first."""
+
+    events: tuple[HostAuditEvent, ...]
+    read: tuple[str, ...]  # the hosts that answered
+    failed: dict[str, ConsoleError]  # the hosts that did not, and why
+    truncated: tuple[str, ...] = ()  # hosts that hold more events than were asked for
+
+
+def read_audit_events(pool: Any, since: str = "",
+                      limit: int = HOST_EVENTS_DEFAULT) -> AuditRead:
+    """Every host's events (their audit_events operation or Get-HvcAuditEvents, in parallel):
+    host calls, so a window runs this in a worker. The hosts decide who may read them (audit.read
+    on the JEA endpoint, administrators on the default one); a host that refuses or fails is
+    named in `failed`. With untried credentials one host is asked first, as a refresh does, so a
+    wrong password costs one bad attempt."""
+    clients = list(pool.clients.values())
+    answers: dict[str, HostEvents | ConsoleError] = {}
+
+    def one(client: Any) -> HostEvents | ConsoleError:
+        try:
+            events: HostEvents = client.audit_events(since, limit)
+            return events
+        except ConsoleError as error:
+            return error
+    if clients and not pool.gate.confirmed:
+        first = clients.pop(0)
+        answers[first.name] = one(first)
+    if clients:
+        with ThreadPoolExecutor(max_workers=min(len(clients), 16),
+                                thread_name_prefix="audit-read") as workers:
+            for client, answer in zip(clients, workers.map(one, clients), strict=True):
+                answers[client.name] = answer
+    read = {n: a for n, a in answers.items() if isinstance(a, HostEvents)}
+    events = select_events(e for answer in read.values() for e in answer.events)
+    return AuditRead(tuple(events), tuple(read),
+                     {n: a for n, a in answers.items() if isinstance(a, ConsoleError)},
+                     tuple(n for n, a in read.items() if a.truncated))
 
 
 def principals(policy: Policy) -> list[PrincipalRef]:

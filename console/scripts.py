@@ -75,6 +75,7 @@ def _fill(text: str, operation: str) -> str:
         "EVENT_DENIED": str(audit.HOST_EVENT_IDS["denied"]),
         "EVENT_FAILED": str(audit.HOST_EVENT_IDS["failed"]),
         "EVENT_VERSION": str(audit.HOST_EVENT_VERSION), "SEQ_MAX": str(audit.SEQ_MAX),
+        "EVENTS_MAX": str(audit.HOST_EVENTS_MAX),
         "RECORD_PATTERN": audit.RECORD_ID_PATTERN, "SHA256_PATTERN": audit.SHA256_PATTERN,
         "WORKSTATION_PATTERN": audit.WORKSTATION_PATTERN,
     }

@@ -6,6 +6,7 @@ own check, before anything reaches a host.
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -74,6 +75,22 @@ def test_allowed_action_is_audited_before_and_after(lab: LabHosts, pool: HostPoo
     assert (done.outcome, done.correlation_id) == ("ok", decided.correlation_id)
     assert [c.cmdlet for c in lab.executors["HV01"].calls] == ["Stop-VM"]
     assert audit.verify().ok
+
+
+def test_the_host_call_carries_the_decision_records_reference(lab: LabHosts, pool: HostPool,
+                                                               service: ActionService,
+                                                               audit: AuditTrail) -> None:
+    # The host writes the record's id, number and line hash in its own event, beside the caller
+    # from the token (the pool signs in as adam; the trail names olivia, for whom it decided).
+    service.perform(person("olivia"), vm_of(pool, "HV01", WEB01), Action.SAVE)
+    decided, _ = audit.records()
+    line = audit.path.read_bytes().splitlines(keepends=True)[0]
+    (event,) = [e for e in lab.executors["HV01"].events if e.operation == "power"]
+    assert (event.action, event.outcome, event.user) == ("save", "ok", "LAB\\adam")
+    assert event.params["record"] == decided.correlation_id
+    assert event.params["sha256"] == hashlib.sha256(line).hexdigest()
+    assert (event.params["seq"], event.params["workstation"]) == ("1", "TEST-PC")
+    assert event.params["sid"] == person("adam").sid and event.params["endpoint"] == "admin"
 
 
 @pytest.mark.parametrize(("who", "host", "vm_id", "action", "words"), [
@@ -176,6 +193,7 @@ class ScriptedHost:
         self.vm = vm
         self.states = list(states) or [vm.state]  # successive state reads; the last one stays
         self.calls: list[tuple[Any, ...]] = []
+        self.records: list[Any] = []  # the record reference each action carried
         self.answers: dict[str, ActionOutcome] = {}
 
     def vm_state(self, ids: list[str]) -> dict[str, tuple[str, str]]:
@@ -184,18 +202,21 @@ class ScriptedHost:
             raise state
         return {} if state is None else {self.vm.id: (state, "Operating normally")}
 
-    def power(self, vm_id: str, action: str) -> ActionOutcome:
+    def power(self, vm_id: str, action: str, audit: Any = None) -> ActionOutcome:
+        self.records.append(audit)
         self.calls.append(("power", vm_id, action))
         return self.answers.get(action, ActionOutcome(
             "ok", "Running" if action == "start" else "Off", f"VM {vm_id}: {action} done."))
 
     def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None) -> ActionOutcome:
+                   name: str | None = None, audit: Any = None) -> ActionOutcome:
+        self.records.append(audit)
         self.calls.append(("checkpoint", vm_id, action, checkpoint_id, name))
         return ActionOutcome("ok", "Running")
 
     def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
-              path: str | None = None, library: Any = ()) -> ActionOutcome:
+              path: str | None = None, library: Any = (), audit: Any = None) -> ActionOutcome:
+        self.records.append(audit)
         self.calls.append(("media", vm_id, action, controller_type, controller, location, path,
                            list(library)))
         return ActionOutcome("ok", "Running")
@@ -233,6 +254,20 @@ def scripted(vm: VM, *states: str | None, audit: AuditTrail,
 def steps(audit: AuditTrail) -> list[tuple[str, str, str, str]]:
     return [(r.action, r.decision or r.outcome, r.params.get("restart", ""), r.error)
             for r in audit.records()]
+
+
+def test_each_step_carries_its_own_record(audit: AuditTrail) -> None:
+    vm = VM("HV01", PRINT, "office-print", "Running")
+    host = ScriptedHost(vm, "Running", "Off")
+    host.answers["shutdown"] = ActionOutcome("ok", "Off")
+    service = ActionService(Policy.load(LAB_DATA / "policy.toml"), audit, ScriptedPool(host))
+    service.perform(person("adam"), vm, Action.RESTART)
+    lines = audit.path.read_bytes().splitlines(keepends=True)
+    decisions = [(n, r) for n, r in enumerate(audit.records()) if r.decision == "allowed"]
+    assert [(ref.correlation_id, ref.seq, ref.sha256, ref.workstation) for ref in host.records] == [
+        (r.correlation_id, r.seq, hashlib.sha256(lines[n]).hexdigest(), "TEST-PC")
+        for n, r in decisions]
+    assert len({ref.correlation_id for ref in host.records}) == 2
 
 
 def test_a_restart_waits_for_a_shutdown_that_outlasts_its_call(audit: AuditTrail) -> None:

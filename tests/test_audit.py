@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -12,14 +13,19 @@ import threading
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
 
-from console.audit import GENESIS, AuditRecord, AuditTrail
-from hvconsole.cli import main
+from console.audit import EVENT_HEADER, GENESIS, AuditRecord, AuditTrail
 from console.errors import AuditError
+from console.export import csv_rows
 from console.identity import Identity
+from console.inventory import Action
+from console.session import sign_in
+from hvconsole.cli import main
+from lab.directory import LabDirectory
 from tests.support import service_missing
 
 OLIVIA = Identity(sid="S-1-5-21-1000-2000-3000-1101", name="LAB\\olivia")
@@ -491,3 +497,178 @@ def test_cli_show_newest_first_filtered_and_plain(trail: AuditTrail, capsys,
     data = json.loads(capsys.readouterr().out)
     assert [d["seq"] for d in data] == [6, 5, 4]
     assert data[0]["vm_name"] == "evil\n2099-01-01 fake row\x1b[31m"
+
+
+# --- the trail held to the hosts' events (audit verify --hosts, audit hosts) -------------------
+
+def act(world: Any, who: str, vm_name: str, action: Action, **params: Any) -> None:
+    with sign_in(world, who, f"{who}-demo") as session:
+        vm = next(v for v in session.pool.inventory_all().vms if v.name == vm_name)
+        session.actions.perform(session.identity, vm, action, **params)
+
+
+@pytest.fixture(scope="module")
+def demo_lab() -> Iterator[tuple[Any, bytes]]:
+    """One demo world for these tests (starting one takes seconds): olivia saved and started
+    shop-web01 (HV01), henry reset office-print (HV02), olivia took a checkpoint of shop-app01
+    (HV01), all through the JEA endpoint: four actions, eight lines of the trail, which each
+    test gets back as they were written."""
+    from lab.demo import demo_setup
+
+    with demo_setup() as world:
+        act(world, "olivia", "shop-web01", Action.SAVE)
+        act(world, "olivia", "shop-web01", Action.START)
+        act(world, "henry", "office-print", Action.RESET)
+        act(world, "olivia", "shop-app01", Action.CHECKPOINT_CREATE, name="before patch")
+        yield world, world.audit.path.read_bytes()
+
+
+@pytest.fixture
+def acted(demo_lab: tuple[Any, bytes], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """That world, which `--demo` signs in to (the CLI's own demo would start new hosts with
+    empty event logs), and its trail as written."""
+    from lab import demo as lab_demo
+
+    world, written = demo_lab
+
+    @contextlib.contextmanager
+    def same(today: Any = None) -> Iterator[Any]:
+        yield world
+    monkeypatch.setattr(lab_demo, "demo_setup", same)
+    world.audit.path.write_bytes(written)
+    for stray in world.audit.path.parent.glob("fake*.jsonl"):
+        stray.unlink()
+    return world
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, who: str, *argv: str) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{who}-demo\n"))
+    return main(["audit", *argv, "--demo", "--user", who, "--password-stdin"])
+
+
+def rechain(lines: list[bytes], start: int) -> list[bytes]:
+    """Lines from `start` (0-based) on with their numbers and hashes recomputed, as someone who
+    edits the trail and wants its chain to hold would write them."""
+    out = lines[:start]
+    for raw in lines[start:]:
+        record = json.loads(raw)
+        record["seq"] = len(out) + 1
+        record["prev"] = sha(out[-1]) if out else GENESIS
+        out.append(json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode() + b"\n")
+    return out
+
+
+def test_the_untouched_trail_agrees_with_the_hosts(acted: Any, monkeypatch, capsys) -> None:
+    assert cli(monkeypatch, "rita", "verify", "--hosts") == 0
+    out = capsys.readouterr().out
+    assert "8 records, chain intact" in out
+    assert "hosts HV01, HV02, HV03: 4 of the trail's 4 actions done on them match their events" in out
+    assert "the hosts' events agree with the trail" in out
+
+
+def test_a_cut_tail_is_found(acted: Any, monkeypatch, capsys) -> None:
+    path = acted.audit.path
+    lines = lines_of(path)
+    path.write_bytes(b"".join(lines[:4]))  # the reset and the checkpoint removed
+    assert acted.audit.verify().ok  # the chain alone cannot tell
+    assert cli(monkeypatch, "rita", "verify", "--hosts") == 2
+    out = capsys.readouterr().out
+    assert ("cut off: the trail ends at record 4 (line 4), but the hosts hold events of 1 later "
+            "action (record 7: checkpoint create of shop-app01 on HV01): the end of the trail "
+            "was removed") in out
+    # henry's only action went with the tail: the trail names him no more, --by does.
+    assert cli(monkeypatch, "rita", "verify", "--hosts", "--by", "LAB\\henry") == 2
+    assert ("but the hosts hold events of 2 later actions (records 5 to 7: power reset of "
+            "office-print on HV02, checkpoint create of shop-app01 on HV01)"
+            ) in capsys.readouterr().out
+
+
+def test_a_forged_record_appended_with_its_hash_recomputed_is_found(acted: Any, monkeypatch,
+                                                                     capsys) -> None:
+    path = acted.audit.path
+    lines = lines_of(path)
+    decision, outcome = json.loads(lines[2]), json.loads(lines[3])  # the start of shop-web01
+    for record in (decision, outcome):
+        record["correlation_id"] = "d0d0d0d0-0000-4000-8000-000000000001"
+        record["time"] = "2026-12-31T23:59:00.000Z"
+    forged = [json.dumps(r, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+              for r in (decision, outcome)]
+    path.write_bytes(b"".join(rechain(lines + forged, len(lines))))
+    assert acted.audit.verify().ok
+    assert cli(monkeypatch, "rita", "verify", "--hosts") == 2
+    out = capsys.readouterr().out
+    assert ("missing on the host: line 9 (record 9) says start of shop-web01 on HV01 was done, "
+            "but HV01 holds no event of it: it never reached the host, or the record was "
+            "forged") in out
+
+
+def test_an_edited_record_with_the_chain_recomputed_is_found(acted: Any, monkeypatch,
+                                                            capsys) -> None:
+    path = acted.audit.path
+    lines = lines_of(path)
+    record = json.loads(lines[2])
+    record["reason"] = "an administrator told me to"  # the start's grounds, rewritten
+    lines[2] = json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode() + b"\n"
+    path.write_bytes(b"".join(rechain(lines, 3)))
+    assert acted.audit.verify().ok
+    assert cli(monkeypatch, "rita", "verify", "--hosts") == 2
+    out = capsys.readouterr().out
+    assert "altered: line 3 (record 3, start of shop-web01 on HV01) hashes to " in out
+    assert ("that line, or one since the last line that matches the hosts, was changed after the "
+            "host acted; 2 later actions differ too, as a chain recomputed from there makes them"
+            ) in out
+    assert "missing on the host" not in out and "cut off" not in out
+
+
+def test_a_whole_file_replaced_is_found(acted: Any, monkeypatch, capsys) -> None:
+    path = acted.audit.path
+    olivia = LabDirectory().sign_in("olivia", "olivia-demo")
+    fake = AuditTrail(path.with_name("fake.jsonl"))  # this computer's, as the real one
+    cid = fake.decided(olivia, "save", "HV01", WEB01[1], "shop-web01", {}, True, "owner")
+    fake.outcome(cid, olivia, "save", "HV01", WEB01[1], "shop-web01", "ok")
+    fake.path.replace(path)
+    assert acted.audit.verify().ok
+    assert cli(monkeypatch, "rita", "verify", "--hosts") == 2
+    out = capsys.readouterr().out
+    assert ("replaced: none of the 3 events the hosts hold for this trail matches a record in it, "
+            "and none of its 1 action done on those hosts is there: the file is not the trail "
+            "these actions were written to") in out
+
+
+def test_verify_against_the_hosts_needs_audit_read(acted: Any, monkeypatch, capsys) -> None:
+    assert cli(monkeypatch, "olivia", "verify", "--hosts") == 1
+    assert "LAB\\olivia may not read the audit trail" in capsys.readouterr().err
+    assert main(["audit", "verify", "--user", "olivia"]) == 1
+    assert "go with --hosts" in capsys.readouterr().err
+
+
+def test_audit_hosts_reads_every_users_events_and_filters(acted: Any, monkeypatch,
+                                                         capsys) -> None:
+    assert cli(monkeypatch, "rita", "hosts") == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 4 and "LAB\\henry" in rows[1] and "HV02" in rows[1]
+    assert "LAB\\olivia (S-1-5-21-1000-2000-3000-1101) via jea  checkpoint create of shop-app01  ok" \
+        in rows[0] and "[record " in rows[0] and "#7 from" in rows[0]
+
+    assert cli(monkeypatch, "rita", "hosts", "--by", "olivia", "--vm", "shop-web01") == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [r.split("  ")[3] for r in rows] == ["power start of shop-web01", "power save of shop-web01"]
+    assert cli(monkeypatch, "rita", "hosts", "--by", "S-1-5-21-1000-2000-3000-1102",
+               "--format", "json") == 0
+    (event,) = json.loads(capsys.readouterr().out)
+    assert (event["user"], event["vm_name"], event["outcome"], event["event_id"]) == (
+        "LAB\\henry", "office-print", "ok", 1000)
+    assert cli(monkeypatch, "rita", "hosts", "--vm", "shop-app01", "--format", "csv") == 0
+    header, row = csv_rows(capsys.readouterr().out)
+    assert header == EVENT_HEADER and row[header.index("record")] != ""
+    assert cli(monkeypatch, "rita", "hosts", "--since", "2999-01-01") == 0
+    assert capsys.readouterr().out == ""
+    # Refused by the console for a person without audit.read (and by the hosts besides).
+    assert cli(monkeypatch, "olivia", "hosts") == 1
+    assert "may not read the audit trail: no grant gives audit.read" in capsys.readouterr().err
+
+
+def test_audit_hosts_refuses_a_bad_since(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["audit", "hosts", "--user", "rita", "--since", "yesterday"])
+    assert "is not a day (YYYY-MM-DD)" in capsys.readouterr().err

@@ -35,6 +35,7 @@ from winrm.exceptions import (
 from winrm.protocol import Protocol as WinRMProtocol
 
 from .. import scripts
+from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..errors import (
     CredentialsRejected, HostAccessDenied,
@@ -42,10 +43,10 @@ from ..errors import (
 )
 from ..inventory import VM, HostFacts
 from ..text import one_line
-from .client import confirm
+from .client import confirm, with_record
 from .credentials import CredentialGate, Credentials
 from .network import clixml_text, network_error
-from .outcomes import ActionOutcome, items_of, answer_data
+from .outcomes import ActionOutcome, items_of, answer_data, log_warning
 
 
 T = TypeVar("T")
@@ -102,26 +103,34 @@ class HostClient:
         return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
                 for v in items_of(data, "vms", self.name)}
 
-    def power(self, vm_id: str, action: str) -> ActionOutcome:
-        return self._act("power", {"vm_id": vm_id.lower(), "action": action}, vm_id)
+    def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome:
+        return self._act("power", with_record({"vm_id": vm_id.lower(), "action": action}, audit),
+                         vm_id)
 
     def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None) -> ActionOutcome:
+                   name: str | None = None, audit: RecordRef | None = None) -> ActionOutcome:
         params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action}
         if checkpoint_id is not None:
             params["checkpoint_id"] = checkpoint_id.lower()
         if name is not None:
             params["name"] = name
-        return self._act("checkpoint", params, vm_id)
+        return self._act("checkpoint", with_record(params, audit), vm_id)
 
     def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
-              path: str | None = None, library: Iterable[str] = ()) -> ActionOutcome:
+              path: str | None = None, library: Iterable[str] = (),
+              audit: RecordRef | None = None) -> ActionOutcome:
         params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action,
                                   "controller_type": controller_type, "controller": controller,
                                   "location": location, "library": list(library)}
         if path is not None:
             params["path"] = path
-        return self._act("media", params, vm_id)
+        return self._act("media", with_record(params, audit), vm_id)
+
+    def audit_events(self, since: str = "", limit: int = HOST_EVENTS_DEFAULT) -> HostEvents:
+        """The console's events of the host's Application log, every user's, newest first (at
+        most `limit`, from `since`: YYYY-MM-DDTHH:MM:SSZ, UTC)."""
+        return HostEvents.from_data(self.name, self._read("audit_events",
+                                                          {"since": since, "max": limit}))
 
     def confirm(self, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,
                 interval: float = 1.0) -> ActionOutcome:
@@ -200,7 +209,8 @@ class HostClient:
             return ActionOutcome.pending(self.name, operation, vm_id, self.config.timeout,
                                          str(pending.cause))
         data = self._document(out, vm_id)
-        return ActionOutcome.done(data, f"{operation} {params.get('action')} done on {self.name}.")
+        return ActionOutcome.done(data, f"{operation} {params.get('action')} done on {self.name}.",
+                                  warning=log_warning(self.name, _answer(out[0])))
 
     def _start(self, protocol: WinRMProtocol, shell_id: str, command: tuple[str, list[str], str],
                deadline: float) -> str:
@@ -366,16 +376,25 @@ class HostClient:
     def _document(self, out: tuple[bytes, bytes, int], vm_id: str | None = None) -> Any:
         """The `data` of the one JSON document on stdout; the host's error code as its exception."""
         stdout, stderr, exit_code = out
-        try:
-            text = stdout.decode("utf-8").lstrip("\ufeff").strip()
-        except UnicodeDecodeError:
-            text = stdout.decode("utf-8", errors="replace")
-        try:
-            document = json.loads(text)
-        except ValueError:
-            document = None
+        text = _text(stdout)
+        document = _answer(stdout)
         shown = text or clixml_text(stderr) or f"nothing (exit code {exit_code})"
         return answer_data(self.name, document, shown, vm_id)
+
+
+def _text(stdout: bytes) -> str:
+    try:
+        return stdout.decode("utf-8").lstrip("\ufeff").strip()
+    except UnicodeDecodeError:
+        return stdout.decode("utf-8", errors="replace")
+
+
+def _answer(stdout: bytes) -> Any:
+    """The one JSON document on stdout, or None."""
+    try:
+        return json.loads(_text(stdout))
+    except ValueError:
+        return None
 
 
 # Failures after which the host is not asked to delete a shell (it would not answer, or it would

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..audit import RecordRef, HostEvents
 from ..config import HostConfig
 from ..inventory import VM, HostFacts
 from .outcomes import ActionOutcome
@@ -21,13 +22,21 @@ class Client(Protocol):
     def inventory(self) -> list[VM]: ...
     def host_facts(self, library: list[str]) -> HostFacts: ...
     def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]: ...
-    def power(self, vm_id: str, action: str) -> ActionOutcome: ...
+    # `audit`: the console record the action carries to the host, which writes it in its event.
+    def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome: ...
     def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None) -> ActionOutcome: ...
+                   name: str | None = None, audit: RecordRef | None = None) -> ActionOutcome: ...
     def media(self, vm_id: str, action: str, controller_type: str, controller: int,
-              location: int, path: str | None = None,
-              library: Iterable[str] = ()) -> ActionOutcome: ...
+              location: int, path: str | None = None, library: Iterable[str] = (),
+              audit: RecordRef | None = None) -> ActionOutcome: ...
+    def audit_events(self, since: str = "", limit: int = ...) -> HostEvents: ...
     def close(self) -> None: ...
+
+
+def with_record(params: dict[str, Any], audit: RecordRef | None) -> dict[str, Any]:
+    """An admin operation's parameters with the record it carries (`audit`), when there is one a
+    host takes (a reference off its pattern would refuse the action: it is left out instead)."""
+    return {**params, "audit": audit.as_params()} if audit is not None and audit.valid else params
 
 
 def confirm(client: Client, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,

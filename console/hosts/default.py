@@ -14,11 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import scripts
+from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..errors import HostTimeout, InvalidParameter
 from ..inventory import VM, HostFacts
+from .client import with_record
 from .credentials import CredentialGate, Credentials
-from .outcomes import ActionOutcome, answer_data, items_of
+from .outcomes import ActionOutcome, answer_data, items_of, log_warning
 from .psrp import Pipeline, PsrpClient, texts
 
 DEFAULT_CONFIGURATION = "Microsoft.PowerShell"
@@ -47,26 +49,34 @@ class AdminClient(PsrpClient):
         return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
                 for v in items_of(data, "vms", self.name)}
 
-    def power(self, vm_id: str, action: str) -> ActionOutcome:
-        return self._act_operation("power", {"vm_id": vm_id.lower(), "action": action}, vm_id)
+    def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome:
+        return self._act_operation("power", with_record(
+            {"vm_id": vm_id.lower(), "action": action}, audit), vm_id)
 
     def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None) -> ActionOutcome:
+                   name: str | None = None, audit: RecordRef | None = None) -> ActionOutcome:
         params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action}
         if checkpoint_id is not None:
             params["checkpoint_id"] = checkpoint_id.lower()
         if name is not None:
             params["name"] = name
-        return self._act_operation("checkpoint", params, vm_id)
+        return self._act_operation("checkpoint", with_record(params, audit), vm_id)
 
     def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
-              path: str | None = None, library: Iterable[str] = ()) -> ActionOutcome:
+              path: str | None = None, library: Iterable[str] = (),
+              audit: RecordRef | None = None) -> ActionOutcome:
         params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action,
                                   "controller_type": controller_type, "controller": controller,
                                   "location": location, "library": list(library)}
         if path is not None:
             params["path"] = path
-        return self._act_operation("media", params, vm_id)
+        return self._act_operation("media", with_record(params, audit), vm_id)
+
+    def audit_events(self, since: str = "", limit: int = HOST_EVENTS_DEFAULT) -> HostEvents:
+        """The console's events of the host's Application log, every user's, newest first (at
+        most `limit`, from `since`: YYYY-MM-DDTHH:MM:SSZ, UTC)."""
+        return HostEvents.from_data(self.name, self._read_operation(
+            "audit_events", {"since": since, "max": limit}))
 
     def run_script(self, text: str) -> Any:
         """Run a script of the caller's own on the session and return the `data` of the one
@@ -97,19 +107,26 @@ class AdminClient(PsrpClient):
         if isinstance(done, ActionOutcome):
             return done  # pending
         data = self._document(done, vm_id)
-        return ActionOutcome.done(data, f"{operation} {params.get('action')} done on {self.name}.")
+        return ActionOutcome.done(data, f"{operation} {params.get('action')} done on {self.name}.",
+                                  warning=log_warning(self.name, _answer(done)))
 
     def _document(self, pipeline: Pipeline, vm_id: str | None = None) -> Any:
         """The `data` of the one JSON document the script printed; the host's error code as its
         exception. Error records are shown only when there is no document (as stderr is)."""
         found = texts(pipeline.output)
-        try:
-            document = json.loads(found[0]) if len(found) == 1 else None
-        except ValueError:
-            document = None
+        document = _answer(pipeline)
         shown = ("\n".join(found) or "; ".join(str(e) for e in pipeline.errors)
                  or "nothing")
         return answer_data(self.name, document, shown, vm_id)
+
+
+def _answer(pipeline: Pipeline) -> Any:
+    """The one JSON document the script printed, or None."""
+    found = texts(pipeline.output)
+    try:
+        return json.loads(found[0]) if len(found) == 1 else None
+    except ValueError:
+        return None
 
 
 def _script(operation: str, params: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from pypsrp.powershell import PowerShell
 
+from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..errors import HostAccessDenied, HostError, InvalidParameter
 from ..inventory import VM, HostFacts
@@ -18,7 +19,7 @@ from ..jea import ENDPOINT_NAME, JeaError, data_digest, host_grants
 from ..policy import Policy
 from ..text import one_line
 from .credentials import CredentialGate, Credentials
-from .outcomes import ActionOutcome, answer_data, items_of
+from .outcomes import ActionOutcome, answer_data, items_of, log_warning
 from .psrp import Pipeline, PsrpClient
 
 
@@ -54,27 +55,38 @@ class JeaClient(PsrpClient):
         return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
                 for v in items_of(data, "vms", self.name)}
 
-    def power(self, vm_id: str, action: str) -> ActionOutcome:
-        return self._perform("Invoke-HvcPower", {"VMId": vm_id.lower(), "Action": action}, vm_id,
-                             "power", action)
+    def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome:
+        return self._perform("Invoke-HvcPower", _with_record(
+            {"VMId": vm_id.lower(), "Action": action}, audit), vm_id, "power", action)
 
     def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None) -> ActionOutcome:
+                   name: str | None = None, audit: RecordRef | None = None) -> ActionOutcome:
         params: dict[str, Any] = {"VMId": vm_id.lower(), "Action": action}
         if checkpoint_id is not None:
             params["CheckpointId"] = checkpoint_id.lower()
         if name:
             params["Name"] = name
-        return self._perform("Invoke-HvcCheckpoint", params, vm_id, "checkpoint", action)
+        return self._perform("Invoke-HvcCheckpoint", _with_record(params, audit), vm_id,
+                             "checkpoint", action)
 
     def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
-              path: str | None = None, library: Iterable[str] = ()) -> ActionOutcome:
+              path: str | None = None, library: Iterable[str] = (),
+              audit: RecordRef | None = None) -> ActionOutcome:
         params: dict[str, Any] = {"VMId": vm_id.lower(), "Action": action,
                                   "ControllerType": controller_type, "Controller": controller,
                                   "Location": location}
         if path is not None:
             params["Path"] = path
-        return self._perform("Invoke-HvcMedia", params, vm_id, "media", action)
+        return self._perform("Invoke-HvcMedia", _with_record(params, audit), vm_id, "media",
+                             action)
+
+    def audit_events(self, since: str = "", limit: int = HOST_EVENTS_DEFAULT) -> HostEvents:
+        """The console's events of the host's Application log, every user's, newest first:
+        Get-HvcAuditEvents, which the host answers only to holders of audit.read."""
+        params: dict[str, Any] = {"MaxEvents": limit}
+        if since:
+            params["Since"] = since
+        return HostEvents.from_data(self.name, self._call("Get-HvcAuditEvents", params))
 
     def enforced(self) -> Any:
         """The grants data the host's functions hold and enforce (HostGrants.as_data's shape)."""
@@ -101,17 +113,23 @@ class JeaClient(PsrpClient):
         if isinstance(done, ActionOutcome):
             return done  # pending
         data = self._document(done, vm_id)
-        document = _parse(done.output)
         # Done is done: an event the host could not write is a warning beside it (log_error).
-        log_error = document.get("log_error") if isinstance(document, dict) else None
         return ActionOutcome.done(data, f"{operation} {action} done on {self.name}.",
-                                  warning=f"{self.name}: {one_line(str(log_error))}"
-                                  if log_error else "")
+                                  warning=log_warning(self.name, _parse(done.output)))
 
     def _document(self, pipeline: Pipeline, vm_id: str | None = None) -> Any:
         if pipeline.failed or pipeline.errors:
             raise _refusal(self.name, pipeline.errors)
         return answer_data(self.name, _parse(pipeline.output), str(pipeline.output), vm_id)
+
+
+def _with_record(params: dict[str, Any], audit: RecordRef | None) -> dict[str, Any]:
+    """A function's parameters with the console record the action carries (the generated
+    functions' AuditRecord, AuditSha256, AuditSeq and Workstation), when the host takes it."""
+    if audit is None or not audit.valid:
+        return params
+    return {**params, "AuditRecord": audit.correlation_id, "AuditSha256": audit.sha256,
+            "AuditSeq": audit.seq, "Workstation": audit.workstation}
 
 
 def _command(function: str, params: dict[str, Any]) -> Callable[[PowerShell], object]:

@@ -91,6 +91,13 @@ def answer_data(host: str, document: Any, shown: str, vm_id: str | None = None) 
                code=code)
 
 
+def log_warning(host: str, document: Any) -> str:
+    """The event a host could not write (`log_error` beside a done action's answer), as the
+    warning the outcome carries; "" when it wrote it."""
+    log_error = document.get("log_error") if isinstance(document, dict) else None
+    return f"{host}: {one_line(str(log_error))}" if log_error else ""
+
+
 def items_of(data: Any, key: str, host: str) -> list[dict[str, Any]]:
     items = data.get(key) if isinstance(data, dict) else None
     if not isinstance(items, list):

@@ -16,6 +16,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
 from console import hosts, jea
+from console.audit import RecordRef
 from console.config import HostConfig
 from console.errors import (HostAccessDenied, HostError, InvalidParameter, ReplicaRefused, VMNotFound,
                             WrongState)
@@ -333,6 +334,77 @@ def test_an_event_the_log_refuses_is_a_warning_beside_a_done_action(lab: dict[st
         olivia.power(PAYROLL, "start")
     hv01.endpoint.event_log_error = None
     assert olivia.power(WEB01, "start").warning == ""
+
+
+# --- the event of each call, and reading the events back -------------------------------------------
+
+RECORD = RecordRef("0f3c8a52-9e1b-4d57-a3c2-6b7e8f9a0b1c", "ab" * 32, 7, "WS-OLIVIA")
+
+
+def test_an_action_writes_the_record_it_carries_and_the_caller_from_the_token(
+        lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    assert client(hv01, "olivia").power(WEB01, "save", audit=RECORD).status == "ok"
+    (entry,) = hv01.executor.event_log
+    assert (entry.source, entry.event_id) == ("HvConsole", 1000)
+    assert json.loads(entry.message) == {
+        "v": 1, "endpoint": "jea", "user": "LAB\\olivia", "sid": "S-1-5-21-1000-2000-3000-1101",
+        "operation": "power", "action": "save", "vm": WEB01, "name": "shop-web01", "outcome": "ok",
+        "code": "", "message": "", "record": RECORD.correlation_id, "sha256": RECORD.sha256,
+        "seq": 7, "workstation": "WS-OLIVIA"}
+    # Bypassing the console: a SID of someone else's cannot be passed (there is no such
+    # parameter), and the record fields are held to their patterns before anything is done.
+    _, errors = raw(hv01, "olivia", "Invoke-HvcPower", VMId=WEB01, Action="start",
+                    Sid="S-1-5-21-1000-2000-3000-1103")
+    assert [e.fq_error for e in errors][0].startswith("NamedParameterNotFound")
+    for bad in ({"AuditSha256": "AB" * 31 + "zz"}, {"AuditSeq": 0}, {"AuditRecord": "latest"},
+                {"Workstation": "WS\nforged"}):
+        _, errors = raw(hv01, "olivia", "Invoke-HvcPower", VMId=WEB01, Action="start", **bad)
+        assert errors, bad
+    assert state(hv01, WEB01) == "Saved" and len(hv01.executor.event_log) == 1
+    # A call without a record (a person at a prompt) is done and written, its record empty.
+    output, errors = raw(hv01, "olivia", "Invoke-HvcPower", VMId=WEB01, Action="start")
+    assert errors == [] and json.loads(output[0])["ok"]
+    assert json.loads(hv01.executor.event_log[-1].message)["record"] == ""
+
+
+def test_audit_events_are_read_by_holders_of_audit_read_only(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    client(hv01, "olivia").power(WEB01, "save", audit=RECORD)
+    with pytest.raises(HostAccessDenied, match="may not read the audit events of this host"):
+        client(hv01, "olivia").audit_events()
+    with pytest.raises(HostAccessDenied):
+        client(hv01, "henry").audit_events()
+    read = client(hv01, "rita").audit_events()  # the reviewer role: audit.read everywhere
+    assert not read.truncated and read.others == 0
+    henry, refused, done = read.events  # newest first: two refused reads, then her save
+    assert (henry.user, henry.operation, henry.outcome) == ("LAB\\henry", "audit_events", "denied")
+    assert (done.user, done.sid, done.endpoint, done.outcome, done.record, done.seq) == (
+        "LAB\\olivia", "S-1-5-21-1000-2000-3000-1101", "jea", "ok", RECORD.correlation_id, 7)
+    assert (done.host, done.event_id, done.machine, done.vm_name) == ("HV01", 1000, "HV01",
+                                                                     "shop-web01")
+    assert (refused.operation, refused.outcome, refused.event_id, refused.user) == (
+        "audit_events", "denied", 1001, "LAB\\olivia")
+    assert len(client(hv01, "adam").audit_events(limit=1).events) == 1  # HV-Admins: admin role
+    assert client(hv01, "rita").audit_events(limit=1).truncated
+    assert client(hv01, "rita").audit_events(since="2999-01-01T00:00:00Z").events == ()
+    with pytest.raises(InvalidParameter):
+        client(hv01, "rita").audit_events(since="yesterday")
+
+
+def test_the_default_endpoint_reads_and_writes_the_same_events(lab: dict[str, LabHost]) -> None:
+    hv01 = lab["HV01"]
+    admin = hosts.AdminClient(config(hv01), Credentials("LAB\\adam", PASSWORDS["adam"]))
+    try:
+        assert admin.power(WEB01, "save", audit=RECORD).status == "ok"
+        client(hv01, "olivia").power(WEB01, "start")
+        (jea_start, admin_save) = admin.audit_events().events
+        assert (admin_save.endpoint, admin_save.user, admin_save.sid, admin_save.record) == (
+            "admin", "LAB\\adam", "S-1-5-21-1000-2000-3000-1103", RECORD.correlation_id)
+        assert (jea_start.endpoint, jea_start.user, jea_start.record) == ("jea", "LAB\\olivia", "")
+        assert admin.audit_events() == client(hv01, "rita").audit_events()
+    finally:
+        admin.close()
 
 
 # --- expiry, decided on dates ------------------------------------------------------------------------
