@@ -41,9 +41,11 @@ from PySide6.QtWidgets import (
 from console import review as core
 from console.editor import Change, NewGrant, PolicyEditor
 from console.errors import ConsoleError, PolicyChanged
+from console.audit import EVENT_HEADER, HostAuditEvent, select_events, since_time
 from console.export import csv_text
 from console.inventory import VM, HostFacts
 from console.policy import SCOPE_KINDS, VERBS, Grant
+from console.text import one_line
 
 from .dialogs import Confirm
 from .errors import show_exception
@@ -194,11 +196,13 @@ class ReviewWindow(QWidget):
     def __init__(self, services: Any, parent: QWidget | None = None, *, session: Any = None,
                  inventory: Mapping[str, Sequence[VM]] | None = None,
                  facts: Mapping[str, HostFacts] | None = None, today: date | None = None,
-                 review: core.Review | None = None) -> None:
+                 review: core.Review | None = None, tasks: Tasks | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.services = services
         self.session = session if session is not None else getattr(parent, "session", None)
         self.today = today
+        # Host calls (the Audit tab's read) run here, off the GUI thread.
+        self.tasks = tasks or getattr(parent, "tasks", None) or Tasks(show_exception)
         self.setWindowTitle("Delegation review")
         fit_on_screen(self, 1100, 700)
         if inventory is None:
@@ -274,6 +278,8 @@ class ReviewWindow(QWidget):
         layout.addWidget(_view(self.impact_model))
         layout.addWidget(self.notice)
         self.tabs.addTab(impact, "Host impact")
+        self.audit = AuditTab(self)
+        self.tabs.addTab(self.audit, "Audit")
 
         buttons = QHBoxLayout()
         buttons.addWidget(plain_label("Export", selectable=False))
@@ -294,6 +300,7 @@ class ReviewWindow(QWidget):
         root.addLayout(buttons)
 
         self.tabs.currentChanged.connect(self._name_csv_export)
+        self.tabs.currentChanged.connect(self._audit_shown)
         self.vm_choice.currentIndexChanged.connect(self._show_vm)
         self.principal_choice.currentIndexChanged.connect(self._show_principal)
         self.host_choice.currentIndexChanged.connect(self._show_host)
@@ -426,7 +433,12 @@ class ReviewWindow(QWidget):
     def _name_csv_export(self, index: int) -> None:
         self.buttons["csv"].setText(("Findings (CSV)…", "Who can touch this VM (CSV)…",
                                      "What this principal can do (CSV)…",
-                                     "This host's impact (CSV)…")[index])
+                                     "This host's impact (CSV)…", "The hosts' events (CSV)…")[index])
+
+    def _audit_shown(self, index: int) -> None:
+        """The hosts' events are read the first time the Audit tab is opened."""
+        if self.tabs.widget(index) is self.audit and not self.audit.asked:
+            self.audit.read()
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -443,7 +455,9 @@ class ReviewWindow(QWidget):
         r = self.review
         if kind == "csv":
             index = self.tabs.currentIndex()
-            if index == 3:
+            if self.tabs.widget(index) is self.audit:
+                text = csv_text(EVENT_HEADER, [e.row() for e in self.audit.shown])
+            elif index == 3:
                 impact = r.impact(self.host_choice.currentData() or "")
                 text = csv_text(core.IMPACT_HEADER, core.impact_rows(impact) if impact else [])
             elif index in (1, 2):
@@ -484,6 +498,101 @@ class ReviewWindow(QWidget):
             with directory.session(credentials.username, credentials.password) as session:
                 return session.resolve(name)
         return find
+
+
+class AuditTab(QWidget):
+    """The Audit tab: what every host wrote of every user's calls (console.review
+    read_audit_events, in a worker), for holders of audit.read, filtered by day, person and VM.
+    The hosts decide too: the JEA endpoint answers holders of audit.read only."""
+
+    HEADER = ["Time (UTC)", "Host", "Who", "Endpoint", "Call", "VM", "Outcome", "Console record"]
+
+    def __init__(self, window: ReviewWindow) -> None:
+        super().__init__(window)
+        self.window_ = window
+        self.events: list[HostAuditEvent] = []
+        self.shown: list[HostAuditEvent] = []
+        self.asked = False
+        self.task: Any = None
+        self.model = RowsModel(self.HEADER, self)
+        self.view = _view(self.model)
+        self.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
+        self.since, self.person, self.vm = QLineEdit(), QLineEdit(), QLineEdit()
+        self.since.setPlaceholderText("from YYYY-MM-DD")
+        self.person.setPlaceholderText("person: name or SID")
+        self.vm.setPlaceholderText("VM: name or id")
+        for field in (self.person, self.vm):
+            field.textChanged.connect(self.apply_filters)
+        self.since.returnPressed.connect(self.read)
+        self.read_button = QPushButton("Read the hosts' events")
+        self.read_button.clicked.connect(self.read)
+        self.status = plain_label("", wrap=True)
+        pick = QHBoxLayout()
+        for widget in (self.since, self.person, self.vm, self.read_button):
+            pick.addWidget(widget)
+        layout = QVBoxLayout(self)
+        layout.addLayout(pick)
+        layout.addWidget(self.status)
+        layout.addWidget(self.view)
+        self.allowed = self._allowed()
+        self.read_button.setEnabled(self.allowed)
+        for field in (self.since, self.person, self.vm):
+            field.setEnabled(self.allowed)
+        self.status.setText(
+            "The hosts' events of every call: open this tab or press Read." if self.allowed else
+            "Reading the hosts' events needs audit.read (the reviewer role): no grant gives it "
+            "to you.")
+
+    def _allowed(self) -> bool:
+        window = self.window_
+        identity = window._identity()
+        return bool(identity is not None and getattr(window.session, "pool", None) is not None
+                    and window.services.policy.global_decision(identity, window.today)
+                    .allows("audit.read"))
+
+    def read(self) -> None:
+        """Read every host's events in a worker; shown when they arrive."""
+        if not self.allowed or (self.task is not None and not self.task.done):
+            return
+        try:
+            since = since_time(self.since.text()) if self.since.text().strip() else ""
+        except ValueError as error:
+            self.status.setText(f"{error}.")
+            return
+        self.asked = True
+        self.read_button.setEnabled(False)
+        self.status.setText("Reading the hosts' events...")
+        pool = getattr(self.window_.session, "pool", None)
+        self.task = self.window_.tasks.run(core.read_audit_events, pool, since,
+                                           label="the hosts' audit events")
+        self.task.on_success(self._arrived).on_failure(self._failed) \
+            .on_finished(lambda: self.read_button.setEnabled(True))
+
+    def _arrived(self, read: core.AuditRead) -> None:
+        self.events = list(read.events)
+        notes = [f"{name} not read: {one_line(str(error))}" for name, error in read.failed.items()]
+        notes += [f"{name}: only its newest events were read" for name in read.truncated]
+        self.status.setText(f"{len(self.events)} events from {', '.join(read.read) or 'no host'}."
+                            + "".join(f" {note}." for note in notes))
+        self.apply_filters()
+
+    def _failed(self, error: BaseException) -> None:
+        self.status.setText(f"The hosts' events could not be read: {one_line(str(error))}")
+
+    def apply_filters(self) -> None:
+        self.shown = select_events(self.events, None, self.person.text().strip() or None,
+                                   self.vm.text().strip() or None)
+        self.model.set_rows(
+            [[e.time, e.host, e.user, e.endpoint, " ".join(p for p in (e.operation, e.action) if p),
+              e.vm_name or e.vm_id, e.outcome + (f": {e.code}" if e.code and e.code != e.outcome
+                                                else ""),
+              f"#{e.seq} {e.record[:8]} from {e.workstation}" if e.record else ""]
+             for e in self.shown], self.shown,
+            [f"{e.user} ({e.sid}) via {e.endpoint}\n{e.what}: {e.outcome}"
+             + (f"\n{e.message}" if e.message else "")
+             + (f"\nrecord {e.record}, number {e.seq}, line sha256 {e.sha256}, written on "
+                f"{e.workstation}" if e.record else "\nno console record: a call made without "
+                "the console") for e in self.shown])
 
 
 class PolicyEditorDialog(QDialog):

@@ -194,3 +194,76 @@ def test_editor_dialog_shows_validation_problems_as_text(qtbot, world) -> None: 
     dialog.add_button.click()
     assert "not a SID" in dialog.message.text()
     assert not dialog.save_button.isEnabled()
+
+
+# --- the Audit tab: what the hosts wrote, read in a worker -------------------------------------
+
+def test_the_audit_tab_shows_the_hosts_events_read_in_a_worker(
+        qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from console import review
+    from console.inventory import Action
+    from console.session import sign_in
+    from lab.demo import demo_setup
+
+    threads: list[threading.Thread] = []
+    original = review.read_audit_events
+
+    def recorded(*args: object, **kwargs: object) -> review.AuditRead:
+        threads.append(threading.current_thread())
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(review, "read_audit_events", recorded)
+
+    with demo_setup() as lab:
+        with sign_in(lab, "olivia", "olivia-demo") as olivia:
+            vm = next(v for v in olivia.pool.inventory_all().vms if v.name == "shop-web01")
+            olivia.actions.perform(olivia.identity, vm, Action.SAVE)
+        with sign_in(lab, "rita", "rita-demo") as rita:
+            w = ReviewWindow(SimpleNamespace(policy=lab.policy, audit=lab.audit), session=rita,
+                             inventory={}, facts={}, today=date.today())
+            qtbot.addWidget(w)
+            assert w.audit.read_button.isEnabled() and not w.audit.asked
+            w.tabs.setCurrentWidget(w.audit)  # opening the tab reads the hosts
+            qtbot.waitUntil(lambda: w.audit.task is not None and w.audit.task.done, timeout=30000)
+            assert threads and threads[0] is not threading.main_thread()
+            model = w.audit.model
+            assert model.rowCount() == 1
+            assert [model.rows[0][c] for c in (1, 2, 3, 4, 5, 6)] == [
+                "HV01", "LAB\\olivia", "jea", "power save", "shop-web01", "ok"]
+            assert str(model.rows[0][7]).startswith("#1 ") and "HV01, HV02, HV03" in \
+                w.audit.status.text()
+            tooltip = model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+            assert "S-1-5-21-1000-2000-3000-1101" in tooltip and "line sha256" in tooltip
+            # Filters: by person and by VM, on what was read.
+            w.audit.person.setText("henry")
+            assert model.rowCount() == 0
+            w.audit.person.setText("LAB\\olivia")
+            w.audit.vm.setText("SHOP-WEB01")
+            assert model.rowCount() == 1
+            # The CSV button exports what the tab shows.
+            assert w.buttons["csv"].text() == "The hosts' events (CSV)…"
+            target = tmp_path / "events.csv"
+            monkeypatch.setattr(SaveAs, "ask", classmethod(lambda cls, *a: target))
+            assert w.export("csv") == target
+            assert target.read_text(encoding="utf-8").splitlines()[0].startswith("time,host,user,sid")
+            # A day that is not one is said, and nothing is read.
+            w.audit.since.setText("yesterday")
+            w.audit.read()
+            assert "is not a day" in w.audit.status.text() and len(threads) == 1
+
+
+def test_the_audit_tab_is_refused_without_audit_read(qtbot, world) -> None:  # type: ignore[no-untyped-def]
+    olivia = Identity(f"{D}-1101", "LAB\\olivia", groups=(Group(f"{D}-1201", "LAB\\HV-Shop-Owners"),))
+    services, inventory, facts = world
+    w = ReviewWindow(services, session=SimpleNamespace(identity=olivia, pool=object()),
+                     inventory=inventory, facts=facts, today=date(2026, 11, 26))
+    qtbot.addWidget(w)
+    w.tabs.setCurrentWidget(w.audit)
+    assert not w.audit.read_button.isEnabled() and w.audit.task is None
+    assert "needs audit.read" in w.audit.status.text()
+    # A reviewer without a session to the hosts (the policy alone) reads nothing either.
+    rita = ReviewWindow(services, session=SimpleNamespace(identity=RITA), inventory=inventory,
+                        facts=facts, today=date(2026, 11, 26))
+    qtbot.addWidget(rita)
+    assert not rita.audit.allowed
