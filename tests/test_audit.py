@@ -672,3 +672,19 @@ def test_audit_hosts_refuses_a_bad_since(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["audit", "hosts", "--user", "rita", "--since", "yesterday"])
     assert "is not a day (YYYY-MM-DD)" in capsys.readouterr().err
+
+
+def test_the_event_ids_are_documented_as_the_data_says() -> None:
+    import re
+
+    from console.audit import HOST_EVENT_IDS, HOST_EVENT_LOG, HOST_EVENT_SOURCE
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "host-operations.md").read_text(encoding="utf-8")
+    section = text.split("## The host's event", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| (\w+) \| `(\w+)`", section, re.M)
+    assert {outcome: int(number) for number, _, outcome in rows} == HOST_EVENT_IDS
+    assert f"**{HOST_EVENT_LOG}** log, source **{HOST_EVENT_SOURCE}**" in section
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    wanted = " or ".join(f"EventID={n}" for n in HOST_EVENT_IDS.values())
+    assert wanted in readme and f"Provider[@Name='{HOST_EVENT_SOURCE}']" in readme
