@@ -390,3 +390,19 @@ def test_an_action_done_but_not_recorded_says_so(tmp_path: Path) -> None:
     assert str(raised.value) == ("The shutdown of shop-web01 ended ok, but its outcome could not "
                                  "be written to the audit trail: the disk is full")
     assert host.calls == [("power", WEB01, "shutdown")]  # it did happen
+
+
+def test_the_winrs_fallback_carries_the_record_and_reads_the_events(tmp_path: Path) -> None:
+    for lab in start_lab(Durations.instant(), protocol="winrs"):
+        audit = AuditTrail(tmp_path / "audit.jsonl", workstation="TEST-PC")
+        with HostPool(lab.configs(), ADAM) as pool:
+            service = ActionService(Policy.load(LAB_DATA / "policy.toml"), audit, pool)
+            service.perform(person("olivia"), vm_of(pool, "HV01", WEB01), Action.SAVE)
+            client = pool.client("HV01")
+            assert type(client).__name__ == "HostClient"
+            (event,) = client.audit_events().events
+        decided, _ = audit.records()
+        assert (event.record, event.seq, event.workstation, event.endpoint) == (
+            decided.correlation_id, 1, "TEST-PC", "admin")
+        assert event.sha256 == hashlib.sha256(audit.path.read_bytes().splitlines(True)[0]).hexdigest()
+        assert (event.user, event.sid) == ("LAB\\adam", person("adam").sid)  # the token's
