@@ -35,18 +35,17 @@ from winrm.exceptions import (
 from winrm.protocol import Protocol as WinRMProtocol
 
 from .. import scripts
-from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..errors import (
     CredentialsRejected, HostAccessDenied,
     HostError, HostTimeout, HostUnreachable,
 )
-from ..inventory import VM, HostFacts
 from ..text import one_line
-from .client import confirm, with_record
+from .client import confirm
 from .credentials import CredentialGate, Credentials
 from .network import clixml_text, network_error
-from .outcomes import ActionOutcome, items_of, answer_data, log_warning
+from .operations import ScriptOperations
+from .outcomes import ActionOutcome, answer_data, log_warning
 
 
 T = TypeVar("T")
@@ -69,7 +68,7 @@ class _Pending(Exception):
         self.cause = cause
 
 
-class HostClient:
+class HostClient(ScriptOperations):
     """One Hyper-V host. Thread safe: reads share the kept shell one at a time."""
 
     def __init__(self, config: HostConfig, credentials: Credentials | None = None,
@@ -88,49 +87,7 @@ class HostClient:
         self._last_used = 0.0
         self.transport = self._transport_name()
 
-    # --- operations -------------------------------------------------------------------------
-
-    def inventory(self) -> list[VM]:
-        data = self._read("inventory", {})
-        cluster = self.config.cluster or None
-        return [VM.from_json(self.name, d, cluster) for d in items_of(data, "vms", self.name)]
-
-    def host_facts(self, library: list[str]) -> HostFacts:
-        return HostFacts.from_json(self._read("host_facts", {"library": list(library)}))
-
-    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-        data = self._read("vm_state", {"vm_ids": [i.lower() for i in ids]})
-        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
-                for v in items_of(data, "vms", self.name)}
-
-    def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome:
-        return self._act("power", with_record({"vm_id": vm_id.lower(), "action": action}, audit),
-                         vm_id)
-
-    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None, audit: RecordRef | None = None) -> ActionOutcome:
-        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action}
-        if checkpoint_id is not None:
-            params["checkpoint_id"] = checkpoint_id.lower()
-        if name is not None:
-            params["name"] = name
-        return self._act("checkpoint", with_record(params, audit), vm_id)
-
-    def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
-              path: str | None = None, library: Iterable[str] = (),
-              audit: RecordRef | None = None) -> ActionOutcome:
-        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action,
-                                  "controller_type": controller_type, "controller": controller,
-                                  "location": location, "library": list(library)}
-        if path is not None:
-            params["path"] = path
-        return self._act("media", with_record(params, audit), vm_id)
-
-    def audit_events(self, since: str = "", limit: int = HOST_EVENTS_DEFAULT) -> HostEvents:
-        """The console's events of the host's Application log, every user's, newest first (at
-        most `limit`, from `since`: YYYY-MM-DDTHH:MM:SSZ, UTC)."""
-        return HostEvents.from_data(self.name, self._read("audit_events",
-                                                          {"since": since, "max": limit}))
+    # --- operations: ScriptOperations, over _read_operation and _act_operation ---------------
 
     def confirm(self, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,
                 interval: float = 1.0) -> ActionOutcome:
@@ -144,7 +101,7 @@ class HostClient:
 
     # --- reads: the kept shell, reopened once when broken -------------------------------------
 
-    def _read(self, operation: str, params: dict[str, Any]) -> Any:
+    def _read_operation(self, operation: str, params: dict[str, Any]) -> Any:
         command = scripts.command(operation, params)  # InvalidParameter before sending
         self._before_call()
         deadline = time.monotonic() + self.config.timeout
@@ -199,7 +156,7 @@ class HostClient:
 
     # --- actions: a connection and shell of their own, never retried ---------------------------
 
-    def _act(self, operation: str, params: dict[str, Any], vm_id: str) -> ActionOutcome:
+    def _act_operation(self, operation: str, params: dict[str, Any], vm_id: str) -> ActionOutcome:
         command = scripts.command(operation, params)  # InvalidParameter before sending
         self._before_call()
         deadline = time.monotonic() + self.config.timeout

@@ -10,73 +10,26 @@ reads and actions on it, no process started on the host per operation.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from .. import scripts
-from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..errors import HostTimeout, InvalidParameter
-from ..inventory import VM, HostFacts
-from .client import with_record
 from .credentials import CredentialGate, Credentials
-from .outcomes import ActionOutcome, answer_data, items_of, log_warning
+from .outcomes import ActionOutcome, answer_data, log_warning
+from .operations import ScriptOperations
 from .psrp import Pipeline, PsrpClient, texts
 
 DEFAULT_CONFIGURATION = "Microsoft.PowerShell"
 
 
-class AdminClient(PsrpClient):
+class AdminClient(ScriptOperations, PsrpClient):
     """One host's default endpoint over PSRP: HostClient's operations, results and errors."""
 
     def __init__(self, config: HostConfig, credentials: Credentials | None = None,
                  gate: CredentialGate | None = None) -> None:
         super().__init__(config, credentials, gate, configuration_name=DEFAULT_CONFIGURATION,
                          described=f"its default PowerShell endpoint {DEFAULT_CONFIGURATION}")
-
-    # --- operations (HostClient's) ---
-
-    def inventory(self) -> list[VM]:
-        data = self._read_operation("inventory", {})
-        cluster = self.config.cluster or None
-        return [VM.from_json(self.name, d, cluster) for d in items_of(data, "vms", self.name)]
-
-    def host_facts(self, library: list[str]) -> HostFacts:
-        return HostFacts.from_json(self._read_operation("host_facts", {"library": list(library)}))
-
-    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-        data = self._read_operation("vm_state", {"vm_ids": [i.lower() for i in ids]})
-        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
-                for v in items_of(data, "vms", self.name)}
-
-    def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome:
-        return self._act_operation("power", with_record(
-            {"vm_id": vm_id.lower(), "action": action}, audit), vm_id)
-
-    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
-                   name: str | None = None, audit: RecordRef | None = None) -> ActionOutcome:
-        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action}
-        if checkpoint_id is not None:
-            params["checkpoint_id"] = checkpoint_id.lower()
-        if name is not None:
-            params["name"] = name
-        return self._act_operation("checkpoint", with_record(params, audit), vm_id)
-
-    def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
-              path: str | None = None, library: Iterable[str] = (),
-              audit: RecordRef | None = None) -> ActionOutcome:
-        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action,
-                                  "controller_type": controller_type, "controller": controller,
-                                  "location": location, "library": list(library)}
-        if path is not None:
-            params["path"] = path
-        return self._act_operation("media", with_record(params, audit), vm_id)
-
-    def audit_events(self, since: str = "", limit: int = HOST_EVENTS_DEFAULT) -> HostEvents:
-        """The console's events of the host's Application log, every user's, newest first (at
-        most `limit`, from `since`: YYYY-MM-DDTHH:MM:SSZ, UTC)."""
-        return HostEvents.from_data(self.name, self._read_operation(
-            "audit_events", {"since": since, "max": limit}))
 
     def run_script(self, text: str) -> Any:
         """Run a script of the caller's own on the session and return the `data` of the one

@@ -1,0 +1,69 @@
+"""The console's operations as the scripts of resources/powershell/ take them, for both ways an
+administrator's client sends a script (a kept PSRP session: default.AdminClient; WinRS:
+admin.HostClient): one place that builds each operation's parameters and reads its answer."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
+from ..config import HostConfig
+from ..inventory import VM, HostFacts
+from .client import with_record
+from .outcomes import ActionOutcome, items_of
+
+
+class ScriptOperations:
+    """The operations; a client gives `_read_operation` (a read, retried once when its
+    connection broke) and `_act_operation` (an action, never sent twice)."""
+
+    name: str
+    config: HostConfig
+
+    def _read_operation(self, operation: str, params: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _act_operation(self, operation: str, params: dict[str, Any], vm_id: str) -> ActionOutcome:
+        raise NotImplementedError
+
+    def inventory(self) -> list[VM]:
+        data = self._read_operation("inventory", {})
+        cluster = self.config.cluster or None
+        return [VM.from_json(self.name, d, cluster) for d in items_of(data, "vms", self.name)]
+
+    def host_facts(self, library: list[str]) -> HostFacts:
+        return HostFacts.from_json(self._read_operation("host_facts", {"library": list(library)}))
+
+    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        data = self._read_operation("vm_state", {"vm_ids": [i.lower() for i in ids]})
+        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
+                for v in items_of(data, "vms", self.name)}
+
+    def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome:
+        return self._act_operation("power", with_record(
+            {"vm_id": vm_id.lower(), "action": action}, audit), vm_id)
+
+    def checkpoint(self, vm_id: str, action: str, checkpoint_id: str | None = None,
+                   name: str | None = None, audit: RecordRef | None = None) -> ActionOutcome:
+        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action}
+        if checkpoint_id is not None:
+            params["checkpoint_id"] = checkpoint_id.lower()
+        if name is not None:
+            params["name"] = name
+        return self._act_operation("checkpoint", with_record(params, audit), vm_id)
+
+    def media(self, vm_id: str, action: str, controller_type: str, controller: int, location: int,
+              path: str | None = None, library: Iterable[str] = (),
+              audit: RecordRef | None = None) -> ActionOutcome:
+        params: dict[str, Any] = {"vm_id": vm_id.lower(), "action": action,
+                                  "controller_type": controller_type, "controller": controller,
+                                  "location": location, "library": list(library)}
+        if path is not None:
+            params["path"] = path
+        return self._act_operation("media", with_record(params, audit), vm_id)
+
+    def audit_events(self, since: str = "", limit: int = HOST_EVENTS_DEFAULT) -> HostEvents:
+        """The console's events of the host's Application log, every user's, newest first (at
+        most `limit`, from `since`: YYYY-MM-DDTHH:MM:SSZ, UTC)."""
+        return HostEvents.from_data(self.name, self._read_operation(
+            "audit_events", {"since": since, "max": limit}))
