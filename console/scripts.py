@@ -94,7 +94,17 @@ def _assemble(operation: str, admin: bool) -> str:
         if lines[-1] != "Y":
             raise ValueError(f"{operation}.ps1 must end with the frame Y")
         script = "\n".join([*lines[:-1], "E"])
-    helpers = {_defined(line): line for line in prelude if _defined(line)}
+    wanted = called_helpers(prelude, script)
+    kept = [line for line in prelude
+            if (defined := defined_function(line)) is None and (not line.startswith("$a=") or "$a." in script)
+            or defined in wanted]
+    return "\n".join(kept) + "\n" + script
+
+
+def called_helpers(lines: list[str], script: str) -> set[str]:
+    """The names of the one-line functions among `lines` that `script` calls, directly or through
+    each other: the helpers to send with it (the others are left out)."""
+    helpers = {name: line for line in lines if (name := defined_function(line))}
     wanted: set[str] = set()
     calls = _calls(script)
     while calls - wanted:
@@ -102,13 +112,11 @@ def _assemble(operation: str, admin: bool) -> str:
         wanted.add(name)
         if name in helpers:
             calls |= _calls(helpers[name])
-    kept = [line for line in prelude
-            if (defined := _defined(line)) is None and (not line.startswith("$a=") or "$a." in script)
-            or defined in wanted]
-    return "\n".join(kept) + "\n" + script
+    return wanted
 
 
-def _defined(line: str) -> str | None:
+def defined_function(line: str) -> str | None:
+    """The name of the function a one-line helper defines, or None for any other line."""
     match = re.match(r"function (\w+)", line)
     return match.group(1) if match else None
 

@@ -35,7 +35,6 @@ import base64
 import functools
 import hashlib
 import io
-import re
 import secrets
 import time
 import uuid
@@ -93,24 +92,10 @@ def _body(name: str) -> str:
     helpers = [line for text in ("_common.ps1", "selftest/_selftest.ps1")
                for line in scripts.compact((POWERSHELL / text).read_text(encoding="utf-8"))
                .splitlines()]
-    defined = {match.group(1): line for line in helpers
-               if (match := re.match(r"function (\w+)", line))}
-    wanted: set[str] = set()
-    calls = _calls(own)
-    while calls - wanted:
-        called = (calls - wanted).pop()
-        wanted.add(called)
-        if called in defined:
-            calls |= _calls(defined[called])
-    kept = [line for line in helpers if (match := re.match(r"function (\w+)", line)) is None
-            or match.group(1) in wanted]
+    wanted = scripts.called_helpers(helpers, own)
+    kept = [line for line in helpers
+            if (defined := scripts.defined_function(line)) is None or defined in wanted]
     return "\n".join([*kept, own]).replace("%PREFIX%", PREFIX)
-
-
-def _calls(text: str) -> set[str]:
-    """The names of the commands `text` calls, read with the PowerShell grammar."""
-    from .powershell.syntax import parse, text_of, walk
-    return {text_of(n) for n in walk(parse(text).root_node) if n.type == "command_name"}
 
 
 def script(name: str, params: dict[str, Any]) -> str:
