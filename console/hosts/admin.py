@@ -296,11 +296,7 @@ class HostClient(ScriptOperations):
         try:
             result = request()
         except InvalidCredentialsError:
-            self.gate.close(name)
-            raise CredentialsRejected(
-                f"{name} rejected the user name or password (the account may also be locked "
-                f"out or disabled); enter the password again. Other hosts are not contacted "
-                f"until then, so the account is not locked out.", host=name) from None
+            raise self.gate.rejected(name) from None
         except WinRMOperationTimeoutError:
             raise _OperationTimeout() from None
         except WSManFaultError as fault:

@@ -57,6 +57,14 @@ class CredentialGate:
             if self._rejected_by is None:
                 self._rejected_by = host
 
+    def rejected(self, host: str) -> CredentialsRejected:
+        """`host` answered 401: close the gate, and the error to raise for that call."""
+        self.close(host)
+        return CredentialsRejected(
+            f"{host} rejected the user name or password (the account may also be locked out or "
+            f"disabled); enter the password again. Other hosts are not contacted until then, so "
+            f"the account is not locked out.", host=host)
+
     def accepted(self) -> None:
         self.confirmed = True
 

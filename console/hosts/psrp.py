@@ -346,11 +346,7 @@ class PsrpClient:
         try:
             result = request()
         except AuthenticationError:
-            self.gate.close(name)
-            raise CredentialsRejected(
-                f"{name} rejected the user name or password (the account may also be locked "
-                f"out or disabled); enter the password again. Other hosts are not contacted "
-                f"until then, so the account is not locked out.", host=name) from None
+            raise self.gate.rejected(name) from None
         except WSManFaultError as fault:
             # pypsrp's fault has code, machine, reason, provider...: no subcode.
             reason = one_line(str(fault.reason or fault))
