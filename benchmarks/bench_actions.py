@@ -23,7 +23,7 @@ from pathlib import Path
 from console.actions import ActionService
 from console.audit import AuditTrail
 from console.config import HostConfig
-from console.hosts import Credentials, HostPool
+from console.hosts import HostPool
 from console.inventory import Action
 from console.paths import LAB_DATA
 from console.policy import Policy
@@ -32,15 +32,11 @@ from lab.faults import CostModel
 from lab.hyperv import Durations
 from lab.runner import Lab
 
+from .bench_inventory import ADAM, CLIENTS  # the same account and clients as the lists
+
 WEB01 = "42e4aaca-7231-5411-b96b-d03849b0dae1"  # shop-web01 on HV01, Running
-ADAM = Credentials("LAB\\adam", "adam-demo")
 ROUNDS = 6  # actions timed per client (pause and resume in turn)
 GOAL_REQUESTS, GOAL_PROCESSES = 6, 0
-CLIENTS = {  # label -> (endpoint, protocol)
-    "admin, PSRP session": ("admin", "psrp"),
-    "admin, WinRS fallback": ("admin", "winrs"),
-    "JEA, PSRP session": ("jea", "psrp"),
-}
 
 
 @dataclass
