@@ -1,33 +1,22 @@
 """The PowerShell facts: the extractor (tools/psfacts.py), the committed data, and bind()."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from console.powershell import facts
 from console.powershell.facts import BindingError, bind
+from tests.support import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTS = ROOT / "resources" / "powershell" / "facts"
 
 
-def _psfacts() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("psfacts", ROOT / "tools" / "psfacts.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["psfacts"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-psfacts = _psfacts()
+psfacts = tool("psfacts")
 
 # A small platyPS page (written for this test): two sets, a parameter whose Required and Position
 # differ by set (two yaml blocks), one written per set on one line, (All), aliases, pipeline input,

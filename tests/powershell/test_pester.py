@@ -11,13 +11,10 @@ no PowerShell runs here, so what can be checked without it is checked on every r
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,6 +22,7 @@ import pytest
 from console import jea, scripts
 from console.powershell import check
 from console.powershell.syntax import Node, parse, text_of, walk
+from tests.support import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 PESTER = ROOT / "tests" / "powershell" / "pester"
@@ -33,16 +31,7 @@ SCRIPTS = sorted(PESTER.glob("*.ps1"))
 BLOCKS = {"describe", "context", "it"}
 
 
-def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pester_cases", ROOT / "tools" / "pester_cases.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("pester_cases", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-pester_cases = _tool()
+pester_cases = tool("pester_cases")
 
 
 @cache

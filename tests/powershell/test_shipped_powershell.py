@@ -5,12 +5,9 @@ to the value it was generated from) and the registration script. The texts are g
 as tools/pscheck.py gathers them."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,20 +17,12 @@ from hypothesis import strategies as st
 from console import jea
 from console.powershell import check
 from console.powershell.check import decode_single_quoted
+from tests.support import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _pscheck() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pscheck", ROOT / "tools" / "pscheck.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("pscheck", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-pscheck = _pscheck()
+pscheck = tool("pscheck")
 
 
 @cache
