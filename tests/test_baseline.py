@@ -1,0 +1,125 @@
+"""Baselines by hour of the week and the deviations that last."""
+from __future__ import annotations
+
+import random
+import statistics
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from console.baseline import Baselines, BaselineError, hour_of_week
+
+# A Tuesday at 10:00, local time (the hour of the week is the person's local hour).
+TUESDAY_10 = datetime(2026, 12, 8, 10, 0).astimezone()
+VM = "6a1f0c36-8f0e-4a3c-9d4e-0c1b2a3d4e5f"
+
+
+def learn(b: Baselines, values: list[float], metric: str = "cpu", at: datetime = TUESDAY_10,
+          key: str = VM) -> None:
+    for i, v in enumerate(values):
+        assert b.observe(at + timedelta(seconds=i), [(key, "shop-web", metric, v)]) == []
+
+
+def test_hour_of_week_starts_monday_midnight_local() -> None:
+    assert hour_of_week(datetime(2026, 12, 7, 0, 30).astimezone()) == 0  # a Monday
+    assert hour_of_week(TUESDAY_10) == 24 + 10
+    assert hour_of_week(datetime(2026, 12, 13, 23, 59).astimezone()) == 167  # a Sunday
+
+
+def test_the_usual_range_is_the_running_mean_and_spread(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    values = [rng.gauss(40, 6) for _ in range(200)]
+    b = Baselines(tmp_path / "b.sqlite", min_samples=30, spread=4.0)
+    learn(b, values)
+    usual = b.usual(VM, "cpu", hour_of_week(TUESDAY_10))
+    assert usual is not None and usual.samples == 200
+    assert usual.mean == pytest.approx(statistics.fmean(values))
+    sd = statistics.stdev(values)
+    assert usual.low == pytest.approx(statistics.fmean(values) - 4 * sd)
+    # CPU's high end is also at least 3x the mean, the "CPU 5x its usual" kind of rule
+    assert usual.high == pytest.approx(max(statistics.fmean(values) + 4 * sd, 3 * statistics.fmean(values)))
+
+
+def test_nothing_is_judged_before_enough_samples(tmp_path: Path) -> None:
+    b = Baselines(tmp_path / "b.sqlite", min_samples=30, sustain=timedelta(0))
+    learn(b, [10.0] * 29)
+    assert b.usual(VM, "cpu", hour_of_week(TUESDAY_10)) is None
+    assert b.observe(TUESDAY_10, [(VM, "shop-web", "cpu", 95.0)]) == []  # learnt, not judged
+    assert b.open_deviations() == []
+
+
+def test_a_deviation_is_reported_once_it_has_lasted(tmp_path: Path) -> None:
+    b = Baselines(tmp_path / "b.sqlite", min_samples=30, sustain=timedelta(minutes=20))
+    learn(b, [8.0, 10.0, 12.0] * 20)
+    start = TUESDAY_10 + timedelta(minutes=5)
+    for minute in range(20):
+        assert b.observe(start + timedelta(minutes=minute), [(VM, "shop-web", "cpu", 60.0)]) == []
+    assert len(b.open_deviations()) == 1  # open, not yet reported
+    [d] = b.observe(start + timedelta(minutes=20), [(VM, "shop-web", "cpu", 62.0)])
+    assert (d.key, d.metric, d.kind, d.since, d.value) == (VM, "cpu", "high", start, 62.0)
+    sentence = d.sentence(start + timedelta(minutes=20))
+    assert sentence.startswith("shop-web: CPU 62 % for 20 min, usually 10 % (0–30) on Tuesdays at 10:00")
+    # back in range: closed, and a later spike starts a new one from its own start
+    assert b.observe(start + timedelta(minutes=21), [(VM, "shop-web", "cpu", 11.0)]) == []
+    assert b.open_deviations() == []
+
+
+def test_samples_during_a_deviation_are_not_learnt(tmp_path: Path) -> None:
+    b = Baselines(tmp_path / "b.sqlite", min_samples=30)
+    learn(b, [10.0] * 40)
+    how = hour_of_week(TUESDAY_10)
+    for minute in range(100):
+        b.observe(TUESDAY_10 + timedelta(minutes=minute, seconds=30), [(VM, "shop-web", "cpu", 90.0)])
+    usual = b.usual(VM, "cpu", how)
+    assert usual is not None and (usual.samples, usual.mean) == (40, 10.0)
+
+
+def test_zero_when_it_never_is_zero_is_a_deviation(tmp_path: Path) -> None:
+    b = Baselines(tmp_path / "b.sqlite", min_samples=30, sustain=timedelta(0))
+    learn(b, [30.0, 50.0] * 20, metric="network")  # 30-50 KB/s, never 0
+    [d] = b.observe(TUESDAY_10 + timedelta(minutes=1), [(VM, "shop-web", "network", 0.0)])
+    assert d.kind == "low"
+    assert d.sentence(TUESDAY_10 + timedelta(minutes=21)).startswith("shop-web: no network for 20 min")
+    # a VM that is often at 0 is not alerted for being at 0
+    other = "c0ffee00-0000-4000-8000-000000000001"
+    learn(b, [0.0, 40.0] * 20, metric="network", key=other)
+    assert b.observe(TUESDAY_10 + timedelta(minutes=2), [(other, "build-01", "network", 0.0)]) == []
+
+
+def test_the_week_stands_in_for_an_hour_that_knows_too_little(tmp_path: Path) -> None:
+    b = Baselines(tmp_path / "b.sqlite", min_samples=30, sustain=timedelta(0))
+    learn(b, [10.0] * 40)  # Tuesdays at 10
+    wednesday_3 = TUESDAY_10 + timedelta(hours=17)
+    assert b.usual(VM, "cpu", hour_of_week(wednesday_3)) is not None  # all week: 40 samples
+    assert len(b.observe(wednesday_3, [(VM, "shop-web", "cpu", 80.0)])) == 1
+
+
+def test_an_object_not_sampled_keeps_its_deviation_but_is_not_reported(tmp_path: Path) -> None:
+    b = Baselines(tmp_path / "b.sqlite", min_samples=30, sustain=timedelta(0))
+    learn(b, [10.0] * 40)
+    assert len(b.observe(TUESDAY_10, [(VM, "shop-web", "cpu", 80.0)])) == 1
+    assert b.observe(TUESDAY_10 + timedelta(minutes=1), []) == []  # its host did not answer
+    assert len(b.open_deviations()) == 1
+
+
+def test_the_baseline_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "person" / "baseline.sqlite"
+    b = Baselines(path, min_samples=30)
+    learn(b, [20.0] * 35, metric="memory")
+    b.close()
+    again = Baselines(path, min_samples=30)
+    usual = again.usual(VM, "memory", hour_of_week(TUESDAY_10))
+    assert usual is not None and (usual.samples, usual.mean) == (35, 20.0)
+
+
+def test_an_unusable_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "dir.sqlite").mkdir()
+    with pytest.raises(BaselineError, match=r"The baseline file .*dir\.sqlite cannot be used"):
+        Baselines(tmp_path / "dir.sqlite")
+
+
+def test_an_unknown_metric_is_named(tmp_path: Path) -> None:
+    b = Baselines(tmp_path / "b.sqlite")
+    with pytest.raises(ValueError, match="unknown metric 'temperature'; known: cpu, memory"):
+        b.observe(TUESDAY_10, [(VM, "shop-web", "temperature", 1.0)])
