@@ -25,6 +25,9 @@ from .inventory import (
     CHECKPOINT_ACTIONS, MEDIA_ACTIONS, REQUIRED_PRIVILEGES, VM, Action, allowed_by_state,
 )
 from .policy import Policy
+from .powershell import facts
+
+CHECKPOINT_NAME_MAX = int(facts.host("checkpoints")["name_max_length"])
 
 # Action -> the `action` parameter of the host's power / checkpoint / media script.
 HOST_ACTION: dict[Action, str] = {
@@ -33,6 +36,7 @@ HOST_ACTION: dict[Action, str] = {
     Action.DELETE_SAVED_STATE: "delete_saved_state",
     Action.CHECKPOINT_CREATE: "create", Action.CHECKPOINT_APPLY: "apply",
     Action.CHECKPOINT_DELETE: "delete", Action.CHECKPOINT_DELETE_SUBTREE: "delete_subtree",
+    Action.CHECKPOINT_RENAME: "rename",
     Action.MOUNT_ISO: "mount", Action.EJECT: "eject",
 }
 PARAMETERS = frozenset({"checkpoint_id", "name", "path", "controller_type", "controller",
@@ -150,6 +154,10 @@ class ActionService:
                 return lambda ref: client.checkpoint(vm.id, verb, name=name, audit=ref)
             if not checkpoint_id:
                 raise InvalidParameter(f"Choose the checkpoint of {vm.name} to {verb}.")
+            if action is Action.CHECKPOINT_RENAME:
+                new_name = _checkpoint_name(vm, params.get("name"))
+                return lambda ref: client.checkpoint(vm.id, verb, checkpoint_id=checkpoint_id,
+                                                     name=new_name, audit=ref)
             return lambda ref: client.checkpoint(vm.id, verb, checkpoint_id=checkpoint_id,
                                                  audit=ref)
         if action in MEDIA_ACTIONS:
@@ -193,6 +201,21 @@ def _sentence(text: str) -> str:
 
 def _audit_params(action: Action, params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
+
+
+def _checkpoint_name(vm: VM, name: Any) -> str:
+    """A checkpoint's new name, held to the rules of a new one's (host.toml [checkpoints]):
+    not empty (Rename-VMSnapshot's -NewName refuses it), at most 100 characters, one line."""
+    text = "" if name is None else str(name)
+    if not text.strip():
+        raise InvalidParameter(f"Give the checkpoint of {vm.name} a new name.")
+    length = len(text.encode("utf-16-le")) // 2  # as .NET counts a string's Length
+    if length > CHECKPOINT_NAME_MAX:
+        raise InvalidParameter(f"A checkpoint name has at most {CHECKPOINT_NAME_MAX} characters; "
+                               f"this one has {length}.")
+    if any(ord(ch) < 0x20 for ch in text):
+        raise InvalidParameter("A checkpoint name is one line, without control characters.")
+    return text
 
 
 def _drive(vm: VM, params: dict[str, Any]) -> Any:

@@ -29,6 +29,7 @@ class Action(StrEnum):
     CHECKPOINT_APPLY = "checkpoint_apply"
     CHECKPOINT_DELETE = "checkpoint_delete"
     CHECKPOINT_DELETE_SUBTREE = "checkpoint_delete_subtree"
+    CHECKPOINT_RENAME = "checkpoint_rename"
     MOUNT_ISO = "mount_iso"
     EJECT = "eject"
 
@@ -39,7 +40,7 @@ POWER_ACTIONS = frozenset({
 })
 CHECKPOINT_ACTIONS = frozenset({
     Action.CHECKPOINT_CREATE, Action.CHECKPOINT_APPLY, Action.CHECKPOINT_DELETE,
-    Action.CHECKPOINT_DELETE_SUBTREE,
+    Action.CHECKPOINT_DELETE_SUBTREE, Action.CHECKPOINT_RENAME,
 })
 MEDIA_ACTIONS = frozenset({Action.MOUNT_ISO, Action.EJECT})
 # Actions that lose data: asked for confirmation, naming what will be lost.
@@ -63,6 +64,8 @@ REQUIRED_PRIVILEGES: dict[Action, frozenset[str]] = {
     Action.CHECKPOINT_DELETE: frozenset({"vm.checkpoint.delete"}),
     Action.CHECKPOINT_DELETE_SUBTREE: frozenset({"vm.checkpoint.delete"}),
     Action.CHECKPOINT_APPLY: frozenset({"vm.checkpoint.apply"}),
+    # A name is part of taking a checkpoint: whoever may name a new one may rename one.
+    Action.CHECKPOINT_RENAME: frozenset({"vm.checkpoint.create"}),
     Action.MOUNT_ISO: frozenset({"vm.media"}),
     Action.EJECT: frozenset({"vm.media"}),
 }
@@ -90,7 +93,6 @@ class Checkpoint:
     type: str  # SnapshotType as the host names it: Standard, Recovery, Planned, Replica, ...
     parent_id: str | None
     created: datetime | None
-    size_bytes: int = 0
     state: str = "Saved"  # the VM's state it captured; Off: no memory (production, or VM off)
     automatic: bool = False  # taken by Start-VM (automatic checkpoints)
 
@@ -111,7 +113,7 @@ class Checkpoint:
         return cls(id=str(d["id"]).lower(), name=str(d.get("name") or ""),
                    type=str(d.get("type") or "Standard"),
                    parent_id=(str(d["parent_id"]).lower() if d.get("parent_id") else None),
-                   created=_parse_time(d.get("created")), size_bytes=int(d.get("size_bytes") or 0),
+                   created=_parse_time(d.get("created")),
                    state=str(d.get("state") or "Saved"), automatic=bool(d.get("automatic")))
 
 
@@ -149,6 +151,9 @@ class VM:
     replication_mode: str = "None"  # None, Primary, Replica, TestReplica, ExtendedReplica
     checkpoint_type: str = "Production"  # Standard, Production, ProductionOnly, Disabled
     checkpoints: tuple[Checkpoint, ...] = ()
+    # The checkpoint the VM stands on ("Now" grows from it: Get-VM's ParentSnapshotId); None
+    # when it stands on none (no checkpoints, or the ones it stood on were deleted).
+    parent_checkpoint_id: str | None = None
     dvd_drives: tuple[DvdDrive, ...] = ()
     notes: str = ""
     unreadable: str | None = None  # why the host could not read this VM's configuration
@@ -177,6 +182,11 @@ class VM:
     def children_of(self, checkpoint_id: str | None) -> list[Checkpoint]:
         return [c for c in self.checkpoints if c.parent_id == checkpoint_id]
 
+    @property
+    def parent_checkpoint(self) -> Checkpoint | None:
+        """The checkpoint "Now" grows from: what Hyper-V Manager's Revert applies."""
+        return self.checkpoint(self.parent_checkpoint_id) if self.parent_checkpoint_id else None
+
     @classmethod
     def from_json(cls, host: str, d: dict[str, Any], cluster: str | None = None) -> VM:
         return cls(
@@ -188,6 +198,8 @@ class VM:
             replication_mode=str(d.get("replication_mode") or "None"),
             checkpoint_type=str(d.get("checkpoint_type") or "Production"),
             checkpoints=tuple(Checkpoint.from_json(c) for c in d.get("checkpoints") or ()),
+            parent_checkpoint_id=(str(d["parent_checkpoint_id"]).lower()
+                                  if d.get("parent_checkpoint_id") else None),
             dvd_drives=tuple(DvdDrive.from_json(x) for x in d.get("dvd_drives") or ()),
             notes=str(d.get("notes") or ""),
             unreadable=str(d["unreadable"]) if d.get("unreadable") else None,
@@ -206,10 +218,24 @@ def after_action(vm: VM, action: Action, *, state: str | None = None, status: st
     if state:
         changes.update(state=state, status=status)
     if action is Action.CHECKPOINT_CREATE and checkpoint is not None:
+        # The new checkpoint is the VM's parent: "Now" moves under it.
         changes["checkpoints"] = (*(c for c in vm.checkpoints if c.id != checkpoint.id), checkpoint)
+        changes["parent_checkpoint_id"] = checkpoint.id
+    elif action is Action.CHECKPOINT_RENAME and checkpoint is not None:
+        changes["checkpoints"] = tuple(checkpoint if c.id == checkpoint.id else c
+                                       for c in vm.checkpoints)
+    elif action is Action.CHECKPOINT_APPLY and checkpoint_id:
+        # The applied checkpoint becomes the VM's parent: "Now" moves under it.
+        changes["parent_checkpoint_id"] = checkpoint_id.lower()
     elif action in (Action.CHECKPOINT_DELETE, Action.CHECKPOINT_DELETE_SUBTREE) and checkpoint_id:
-        changes["checkpoints"] = _without(vm.checkpoints, checkpoint_id.lower(),
-                                          subtree=action is Action.CHECKPOINT_DELETE_SUBTREE)
+        gone = checkpoint_id.lower()
+        subtree = action is Action.CHECKPOINT_DELETE_SUBTREE
+        changes["checkpoints"] = _without(vm.checkpoints, gone, subtree=subtree)
+        left = {c.id for c in changes["checkpoints"]}
+        if vm.parent_checkpoint_id and vm.parent_checkpoint_id not in left:
+            # "Now" stood on a deleted checkpoint: it moves up to the nearest one left.
+            changes["parent_checkpoint_id"] = _nearest(vm.checkpoints, vm.parent_checkpoint_id,
+                                                       left)
     elif action in (Action.MOUNT_ISO, Action.EJECT) and drive is not None:
         slot = drive.slot
         changes["dvd_drives"] = tuple(drive if d.slot == slot else d for d in vm.dvd_drives)
@@ -233,6 +259,31 @@ def _without(checkpoints: tuple[Checkpoint, ...], gone: str, subtree: bool) -> t
                  for c in checkpoints if c.id not in doomed)
 
 
+def _nearest(checkpoints: tuple[Checkpoint, ...], start: str, left: set[str]) -> str | None:
+    """The closest ancestor of `start` (itself included) that is still in `left`."""
+    by_id = {c.id: c for c in checkpoints}
+    seen: set[str] = set()
+    current: str | None = start
+    while current and current not in seen:
+        if current in left:
+            return current
+        seen.add(current)
+        found = by_id.get(current)
+        current = found.parent_id if found else None
+    return None
+
+
+def state_after_apply(vm: VM, checkpoint: Checkpoint) -> str:
+    """The state a VM is in once `checkpoint` is applied (Restore-VMSnapshot, as host.toml's
+    [checkpoints] applied_source has it): a Running or Paused VM is saved first; the checkpoint
+    leaves it Saved when it holds memory, else Off; it is started again only if it was Running
+    and is now Saved."""
+    after = "Saved" if checkpoint.holds_memory else "Off"
+    if after == "Saved" and states.base_state(vm.state) == "Running":
+        return "Running"
+    return after
+
+
 def allowed_by_state(vm: VM, action: Action) -> tuple[bool, str]:
     """Whether the VM's state (and replica role) allows an action, and if not, why in a sentence."""
     if vm.is_replica and action in POWER_ACTIONS:
@@ -247,7 +298,8 @@ def allowed_by_state(vm: VM, action: Action) -> tuple[bool, str]:
         if action is Action.EJECT and not any(d.path for d in vm.dvd_drives):
             return False, f"no ISO is mounted on {vm.name}"
         if action in {Action.CHECKPOINT_APPLY, Action.CHECKPOINT_DELETE,
-                      Action.CHECKPOINT_DELETE_SUBTREE} and not vm.checkpoints:
+                      Action.CHECKPOINT_DELETE_SUBTREE, Action.CHECKPOINT_RENAME} \
+                and not vm.checkpoints:
             return False, f"{vm.name} has no checkpoints"
         if action is Action.CHECKPOINT_CREATE and vm.checkpoint_type == "Disabled":
             return False, f"checkpoints are disabled on {vm.name}"

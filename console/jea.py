@@ -70,7 +70,7 @@ VIRTUAL_ACCOUNT_GROUPS = ("Hyper-V Administrators",)
 POWER_PRIVILEGE = {a: next(iter(REQUIRED_PRIVILEGES[Action(a)])) for a in (
     "start", "shutdown", "turnoff", "reset", "save", "pause", "resume", "delete_saved_state")}
 CHECKPOINT_PRIVILEGE = {a: next(iter(REQUIRED_PRIVILEGES[Action("checkpoint_" + a)]))
-                        for a in ("create", "apply", "delete", "delete_subtree")}
+                        for a in ("create", "apply", "delete", "delete_subtree", "rename")}
 MEDIA_PRIVILEGE = {"mount": next(iter(REQUIRED_PRIVILEGES[Action.MOUNT_ISO])),
                    "eject": next(iter(REQUIRED_PRIVILEGES[Action.EJECT]))}
 

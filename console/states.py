@@ -35,6 +35,7 @@ OTHER_ACTIONS: dict[str, frozenset[str]] = {
     "checkpoint_apply": CHECKPOINT_FROM,
     "checkpoint_delete": CHECKPOINT_FROM,
     "checkpoint_delete_subtree": CHECKPOINT_FROM,
+    "checkpoint_rename": CHECKPOINT_FROM,  # Rename-VMSnapshot writes the name (a settings Put)
     "mount_iso": frozenset({"Running", "Off", "Paused"}),
     "eject": frozenset({"Running", "Off", "Paused"}),
 }

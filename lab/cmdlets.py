@@ -95,6 +95,10 @@ class VMObject(PSObject):
             "ReplicationMode": _enum(vm.replication_mode, "Microsoft.HyperV.PowerShell.VMReplicationMode"),
             "CheckpointType": _enum(vm.checkpoint_type, "Microsoft.HyperV.PowerShell.CheckpointType"),
             "AutomaticCheckpointsEnabled": vm.automatic_checkpoints,
+            # The checkpoint the VM stands on (VirtualMachineBase.ParentSnapshotId: host.toml
+            # [checkpoints] parent_source); Checkpoint-VM and Restore-VMSnapshot move it.
+            "ParentSnapshotId": uuid.UUID(vm.current_checkpoint_id)
+            if vm.current_checkpoint_id else None,
             "Notes": vm.notes, "Path": ntpath.join(host.volume_path, vm.name),
             "ComputerName": host.name}, text=f"VirtualMachine (Name = '{vm.name}')")
         self.lab = vm
@@ -251,6 +255,21 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         vm, checkpoint = snapshot_of(c)
         host.remove_snapshot(vm, checkpoint, subtree=bool(c.get("IncludeAllChildSnapshots")))
 
+    def rename(c: Call) -> list[Any]:
+        not_simulated(c, {"vmsnapshot", "newname", "passthru"})
+        new_name = c.get("NewName")
+        if new_name is None or cv.to_str(new_name) == "":
+            # [ValidateNotNullOrEmpty] on -NewName (RenameVMSnapshot.cs l.51-53): the binder's.
+            error = PSError("Cannot validate argument on parameter 'NewName'. The argument is "
+                            "null or empty.", "ParameterArgumentValidationError,"
+                            + _cmdlet_class("Rename-VMSnapshot"), "InvalidData",
+                            "System.Management.Automation.ParameterBindingValidationException")
+            error.kind = "statement"
+            raise error
+        vm, checkpoint = snapshot_of(c)
+        host.rename_snapshot(vm, checkpoint, cv.to_str(new_name))
+        return [_snapshot(vm, checkpoint)] if c.get("Passthru") else []
+
     def set_dvd(c: Call) -> None:
         given = c.get("VMDvdDrive")
         item = given[0] if isinstance(given, list) and len(given) == 1 else given
@@ -326,6 +345,7 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         "Checkpoint-VM": checkpoint_vm,
         "Restore-VMSnapshot": restore,
         "Remove-VMSnapshot": remove,
+        "Rename-VMSnapshot": rename,
         "Set-VMDvdDrive": set_dvd,
         "New-VM": new_vm,
         "Set-VM": set_vm,

@@ -57,7 +57,8 @@ OPTIONS = ("-noprofile", "-noninteractive")
 # The cmdlets that change a VM: each call is an event of the host's log.
 CHANGING = frozenset({"Start-VM", "Stop-VM", "Restart-VM", "Save-VM", "Suspend-VM", "Resume-VM",
                       "Remove-VMSavedState", "Checkpoint-VM", "Restore-VMSnapshot",
-                      "Remove-VMSnapshot", "Set-VMDvdDrive", "New-VM", "Set-VM", "Remove-VM"})
+                      "Remove-VMSnapshot", "Rename-VMSnapshot", "Set-VMDvdDrive", "New-VM", "Set-VM",
+                      "Remove-VM"})
 
 
 class CommandRefused(AccessDenied):

@@ -127,6 +127,7 @@ class Durations:
     delete: float = 0.5
     merge: float = 10.0
     media: float = 0.2
+    rename: float = 0.2
 
     @classmethod
     def instant(cls) -> Durations:
@@ -557,6 +558,20 @@ class Host:
             self._busy(vm, "checkpoint_delete")
             self._wait(vm, self.durations.delete)
             self._remove(vm, target, subtree)
+
+    def rename_snapshot(self, vm: VM, target: Checkpoint, name: str) -> None:
+        """Rename-VMSnapshot: the checkpoint's name is written (a settings Put, RenameVMSnapshot.cs
+        ProcessOneOperand); a name has at most 100 characters. An empty -NewName never gets
+        here: the cmdlet's binder refuses it (lab.cmdlets)."""
+        with self._cond:
+            self._settle()
+            self._busy(vm, "checkpoint_rename")
+            if len(name) > 100:
+                raise HyperVFault("InvalidParameter", "The checkpoint name is longer than 100 "
+                                  "characters.", "InvalidArgument", error_code=32773)
+            self._wait(vm, self.durations.rename)
+            target.name = name
+            self._cond.notify_all()
 
     # --- cmdlets: media -------------------------------------------------------------------------
 

@@ -313,6 +313,34 @@ def test_a_checkpoint_action_reaches_the_host_with_the_chosen_checkpoint(
     assert audit.records()[0].params == {"checkpoint_id": "c1"}
 
 
+def test_a_rename_carries_the_new_name_held_to_a_checkpoint_names_rules(
+        audit: AuditTrail) -> None:
+    service, host = scripted(SHOP_WEB01, audit=audit)
+    olivia = person("olivia")
+    service.perform(olivia, SHOP_WEB01, Action.CHECKPOINT_RENAME, checkpoint_id="c1",
+                    name="before 4.3 \u2019final\u2019")
+    assert host.calls == [("checkpoint", WEB01, "rename", "c1", "before 4.3 \u2019final\u2019")]
+    assert audit.records()[0].params == {"checkpoint_id": "c1", "name": "before 4.3 \u2019final\u2019"}
+    for bad, said in (("", "Give the checkpoint of shop-web01 a new name"),
+                      ("  ", "Give the checkpoint"), ("x" * 101, "at most 100 characters; this "
+                                                             "one has 101"),
+                      ("a\nb", "one line")):
+        with pytest.raises(InvalidParameter, match=said):
+            service.perform(olivia, SHOP_WEB01, Action.CHECKPOINT_RENAME, checkpoint_id="c1",
+                            name=bad)
+    with pytest.raises(InvalidParameter, match="Choose the checkpoint of shop-web01 to rename"):
+        service.perform(olivia, SHOP_WEB01, Action.CHECKPOINT_RENAME, name="x")
+    assert len(host.calls) == 1  # bad input never reached the host
+
+
+def test_a_rename_needs_the_right_to_take_checkpoints(audit: AuditTrail) -> None:
+    service, host = scripted(SHOP_WEB01, audit=audit)
+    with pytest.raises(Denied, match="vm.checkpoint.create|may not"):
+        service.perform(person("henry"), SHOP_WEB01, Action.CHECKPOINT_RENAME, checkpoint_id="c1",
+                        name="x")
+    assert host.calls == []
+
+
 def test_media_go_to_the_chosen_drive_with_the_hosts_iso_library(audit: AuditTrail) -> None:
     vm = replace(SHOP_WEB01, dvd_drives=DRIVES)
     service, host = scripted(vm, audit=audit)

@@ -390,8 +390,14 @@ def test_every_operation(lab: LabHosts) -> None:
     created = client.checkpoint(WEB01, "create", name="before patch")
     assert created.status == "ok" and created.checkpoint is not None
     assert created.checkpoint.name == "before patch"
+    renamed = client.checkpoint(WEB01, "rename", checkpoint_id=created.checkpoint.id,
+                                name="before the patch")
+    assert renamed.checkpoint is not None and renamed.checkpoint.name == "before the patch"
+    assert renamed.checkpoint.id == created.checkpoint.id
     applied = client.checkpoint(WEB01, "apply", checkpoint_id=created.checkpoint.id)
     assert applied.status == "ok"
+    web01 = next(v for v in client.inventory() if v.id == WEB01)
+    assert web01.parent_checkpoint_id == created.checkpoint.id  # "Now" under the applied one
     client.checkpoint(WEB01, "delete", checkpoint_id=created.checkpoint.id)
     subtree = client.checkpoint(APP01, "delete_subtree", checkpoint_id=APP01_PARENT)
     assert subtree.status == "ok"

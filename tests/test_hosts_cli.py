@@ -161,6 +161,19 @@ def test_destructive_actions_need_yes_when_stdin_is_no_terminal(
     assert call.cmdlet == "Restore-VMSnapshot" and call.user == "LAB\\adam"
 
 
+def test_checkpoint_rename_by_name_asks_nothing(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str], config: World,
+                                               lab: LabHosts) -> None:
+    args = ["vm", "checkpoint-rename", "HV01", "shop-app01", "--checkpoint",
+            "Before shop 4.2 upgrade", "--user", "adam", "--password-stdin"]
+    assert run(monkeypatch, args, "adam-demo\n", config) == 1
+    assert "--new-name" in capsys.readouterr().err
+    assert run(monkeypatch, [*args, "--new-name", "Shop 4.2"], "adam-demo\n", config) == 0
+    assert "checkpoint-rename done" in capsys.readouterr().out  # nothing lost: no --yes needed
+    (call,) = lab.executors["HV01"].calls
+    assert call.cmdlet == "Rename-VMSnapshot" and call.params["NewName"] == "Shop 4.2"
+
+
 def test_mount_iso_by_path(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                            config: World) -> None:
     code = run(monkeypatch, ["vm", "mount-iso", "HV01", "shop-web01", "--iso",

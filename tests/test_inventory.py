@@ -2,6 +2,7 @@
 console/states.py, the one state table)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +11,7 @@ from console import states
 from console.inventory import (
     CHECKPOINT_ACTIONS, DESTRUCTIVE_ACTIONS, KNOWN_STATES, MEDIA_ACTIONS, POWER_ACTIONS,
     REQUIRED_PRIVILEGES, STATE_ACTIONS, TRANSITIONAL_STATES, VM, Action, Checkpoint, DvdDrive,
-    HostFacts, IsoFile, Storage, after_action, allowed_by_state,
+    HostFacts, IsoFile, Storage, after_action, allowed_by_state, state_after_apply,
 )
 from console.policy import VM_PRIVILEGES
 from console.powershell import facts
@@ -118,9 +119,10 @@ def test_a_vm_from_the_hosts_json() -> None:
         "disk_bytes": 100, "checkpoint_bytes": 40,
         "checkpoints": [
             {"id": CP1, "name": "before update", "created": "2024-01-02T03:04:05Z",
-             "size_bytes": 40, "state": "Running"},
+             "state": "Running"},
             {"id": CP2, "name": "after", "parent_id": CP1, "type": "Recovery", "automatic": True},
         ],
+        "parent_checkpoint_id": CP2.upper(),
         "dvd_drives": [{"controller_type": "IDE", "controller": 1, "location": 0,
                         "path": "D:\\ISO\\x.iso"}],
     }, cluster="CL1")
@@ -133,6 +135,9 @@ def test_a_vm_from_the_hosts_json() -> None:
     assert parsed.checkpoint(CP2.upper()) == second and parsed.checkpoint("nope") is None
     assert parsed.children_of(None) == [first] and parsed.children_of(first.id) == [second]
     assert parsed.dvd_drives == (DvdDrive("IDE", 1, 0, "D:\\ISO\\x.iso"),)
+    # "Now" stands on the checkpoint Get-VM's ParentSnapshotId names, by id in lower case.
+    assert parsed.parent_checkpoint_id == CP2.lower() and parsed.parent_checkpoint == second
+    assert VM.from_json("HV01", {"id": VM_ID}).parent_checkpoint is None
     assert parsed.dvd_drives[0].slot == "IDE 1:0"
     assert parsed.key == ("cl1", VM_ID.lower())  # a clustered VM keeps its key on another node
 
@@ -236,6 +241,41 @@ def test_a_deleted_subtree_takes_every_descendant() -> None:
     assert whole.checkpoints == ()
     unknown = after_action(_tree(), Action.CHECKPOINT_DELETE, checkpoint_id="zz")
     assert unknown.checkpoints == _tree().checkpoints
+
+
+def test_now_moves_under_a_created_or_applied_checkpoint() -> None:
+    start = replace(_tree(), parent_checkpoint_id="c")
+    new = Checkpoint("e", "before patch", "Standard", "c", None)
+    assert after_action(start, Action.CHECKPOINT_CREATE, checkpoint=new).parent_checkpoint_id == "e"
+    applied = after_action(start, Action.CHECKPOINT_APPLY, checkpoint_id="D")
+    assert applied.parent_checkpoint_id == "d" and applied.checkpoints == start.checkpoints
+
+
+def test_now_moves_up_when_the_checkpoint_it_stood_on_is_deleted() -> None:
+    start = replace(_tree(), parent_checkpoint_id="c")
+    assert after_action(start, Action.CHECKPOINT_DELETE, checkpoint_id="c").parent_checkpoint_id == "b"
+    assert after_action(start, Action.CHECKPOINT_DELETE_SUBTREE,
+                        checkpoint_id="b").parent_checkpoint_id == "a"
+    assert after_action(start, Action.CHECKPOINT_DELETE_SUBTREE,
+                        checkpoint_id="a").parent_checkpoint_id is None
+    # Deleting another branch leaves it where it was.
+    assert after_action(start, Action.CHECKPOINT_DELETE, checkpoint_id="d").parent_checkpoint_id == "c"
+
+
+def test_a_renamed_checkpoint_keeps_its_place() -> None:
+    renamed = Checkpoint("b", "patched", "Standard", "a", None)
+    vm = after_action(_tree(), Action.CHECKPOINT_RENAME, checkpoint=renamed)
+    assert [(c.id, c.name) for c in vm.checkpoints] == [("a", "A"), ("b", "patched"), ("c", "C"),
+                                                         ("d", "D")]
+
+
+@pytest.mark.parametrize(("state", "memory", "after"), [
+    ("Running", True, "Running"), ("Running", False, "Off"), ("RunningCritical", True, "Running"),
+    ("Paused", True, "Saved"), ("Off", True, "Saved"), ("Saved", False, "Off"), ("Off", False, "Off"),
+])
+def test_the_state_after_an_apply(state: str, memory: bool, after: str) -> None:
+    checkpoint = Checkpoint("a", "x", "Standard", None, None, state="Saved" if memory else "Off")
+    assert state_after_apply(vm(state), checkpoint) == after
 
 
 def test_a_mounted_or_ejected_drive_changes_only_its_slot() -> None:

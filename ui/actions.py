@@ -66,6 +66,9 @@ SPECS: dict[Action, ActionSpec] = {s.action: s for s in (
                "delete a checkpoint subtree of", "",
                "The checkpoint and every checkpoint below it can no longer be applied.",
                "deleting checkpoints"),
+    # F2 in the checkpoint tree renames, as in Hyper-V Manager (ui/mainwindow.py).
+    ActionSpec(Action.CHECKPOINT_RENAME, "Re&name Checkpoint...", "rename a checkpoint of",
+               pending_label="renaming checkpoint"),
     ActionSpec(Action.MOUNT_ISO, "&Insert ISO...", "insert an ISO into", "Ctrl+I",
                pending_label="inserting ISO"),
     ActionSpec(Action.EJECT, "E&ject ISO", "eject the ISO of", "Ctrl+J", pending_label="ejecting"),
@@ -112,3 +115,20 @@ def availability(action: Action, vms: Sequence[VM], privileges: Callable[[VM], f
     if action in NEEDS_CHECKPOINT and not checkpoint_selected:
         return False, "Choose a checkpoint in the Checkpoints tree of the details pane."
     return True, ""
+
+
+# Hyper-V Manager's Revert: apply the checkpoint the VM stands on ("Now"'s parent).
+REVERT_LABEL = "Re&vert..."
+
+
+def revert_availability(vms: Sequence[VM], privileges: Callable[[VM], frozenset[str]],
+                        busy: Callable[[VM], bool] = lambda vm: False,
+                        contact: Callable[[VM], str] = lambda vm: "") -> tuple[bool, str]:
+    """(enabled, reason) for Revert: one VM that stands on a checkpoint, which it may apply."""
+    if len(vms) > 1:
+        return False, "Select a single VM to revert it."
+    if vms and vms[0].parent_checkpoint is None:
+        return False, (f"{vms[0].name} stands on no checkpoint: there is nothing to revert to."
+                       if vms[0].checkpoints else f"{vms[0].name} has no checkpoints.")
+    return availability(Action.CHECKPOINT_APPLY, vms, privileges, checkpoint_selected=True,
+                        busy=busy, contact=contact)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QStyleFactory
 
 from console.audit import AuditTrail
 from console.config import Config
@@ -56,11 +56,23 @@ class Services:
         return open_session(self.setup, identity, password, slow_after=self.slow_after)
 
 
+def platform_style(platform: str, offered: Sequence[str]) -> str | None:
+    """The widget style to set: on Windows, Qt's Windows 11 style where this Qt offers it (Qt
+    6.7 and later: QStyleFactory.keys() has "windows11"); otherwise None, Qt's own choice for
+    the platform (windowsvista on Windows 10, Fusion or the desktop's style elsewhere)."""
+    if platform == "win32" and any(k.lower() == "windows11" for k in offered):
+        return "windows11"
+    return None
+
+
 def make_application(argv: Sequence[str] | None = None) -> QApplication:
     app = QApplication.instance() or QApplication(list(argv or sys.argv))
     assert isinstance(app, QApplication)
     app.setApplicationName("Hyper-V Console")
     app.setOrganizationName("hvconsole")
+    style = platform_style(sys.platform, QStyleFactory.keys())
+    if style is not None:
+        app.setStyle(style)
     icon = RESOURCES / "icons" / "hvconsole.png"
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))

@@ -44,13 +44,15 @@ from console.audit import AuditRecord
 from console.errors import ConsoleError, CredentialsRejected
 from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
-from console.inventory import TRANSITIONAL_STATES, VM, Action, Checkpoint, after_action
+from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, after_action,
+                               state_after_apply)
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
 from console.text import one_line
 
-from .actions import ASKS, NEEDS_CHECKPOINT, SPECS, TOOLBAR_ACTIONS, availability
+from .actions import (ASKS, NEEDS_CHECKPOINT, REVERT_LABEL, SPECS, TOOLBAR_ACTIONS, availability,
+                      revert_availability)
 from .activity import ActivityWindow
 from .app import Services
 from .details import DetailsPane
@@ -508,6 +510,7 @@ class MainWindow(QMainWindow):
         # Esc in the search box or the table clears the search.
         self.search.installEventFilter(self)
         self.table.installEventFilter(self)
+        self.details.tree.installEventFilter(self)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(left)
         top.addWidget(self.details)
@@ -591,8 +594,20 @@ class MainWindow(QMainWindow):
             qaction.triggered.connect(lambda _=False, a=action: self.trigger(a))
             self.addAction(qaction)  # shortcuts work even for actions only in menus
             self.qactions[action] = qaction
+        # Hyper-V Manager's Revert: apply the checkpoint the VM stands on (its parent).
+        self.revert_action = QAction(REVERT_LABEL, self)
+        self.revert_action.triggered.connect(self.revert)
+        # In the checkpoint tree, F2 renames and Delete deletes, as in Hyper-V Manager.
+        for key, action in (("F2", Action.CHECKPOINT_RENAME), ("Del", Action.CHECKPOINT_DELETE)):
+            local = QAction(SPECS[action].title, self.details.tree)
+            local.setShortcut(QKeySequence(key))
+            local.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            local.triggered.connect(lambda _=False, a=action: self.trigger(a))
+            self.details.tree.addAction(local)
         for action in TOOLBAR_ACTIONS:
             bar.addAction(self.qactions[action])
+            if action is Action.CHECKPOINT_CREATE:
+                bar.addAction(self.revert_action)
             if action in {Action.RESUME, Action.CHECKPOINT_CREATE}:
                 bar.addSeparator()
 
@@ -637,7 +652,9 @@ class MainWindow(QMainWindow):
                  f"\t{SPECS[a].title}" for a in SPECS if SPECS[a].shortcut]
         refresh = self.refresh_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         lines += [f"{refresh}\tRefresh", "Ctrl+F\tFind", "Esc\tClear the search",
-                  "Shift+F10\tThe selected VM's menu"]
+                  "Shift+F10\tThe selected VM's menu (or checkpoint's, in the checkpoint tree)",
+                  "F2\tRename the selected checkpoint (checkpoint tree)",
+                  "Del\tDelete the selected checkpoint (checkpoint tree)"]
         return "\n".join(lines)
 
     def show_shortcuts(self) -> None:
@@ -661,11 +678,11 @@ class MainWindow(QMainWindow):
         box.open()
 
     def _fill_menu(self, menu: QMenu) -> None:
-        groups = [
+        groups: list[list[Action | None]] = [
             [Action.START, Action.SHUTDOWN, Action.RESTART, Action.TURNOFF, Action.RESET],
             [Action.SAVE, Action.PAUSE, Action.RESUME, Action.DELETE_SAVED_STATE],
-            [Action.CHECKPOINT_CREATE, Action.CHECKPOINT_APPLY, Action.CHECKPOINT_DELETE,
-             Action.CHECKPOINT_DELETE_SUBTREE],
+            [Action.CHECKPOINT_CREATE, None, Action.CHECKPOINT_APPLY, Action.CHECKPOINT_RENAME,
+             Action.CHECKPOINT_DELETE, Action.CHECKPOINT_DELETE_SUBTREE],
             [Action.MOUNT_ISO, Action.EJECT],
         ]
         menu.setToolTipsVisible(True)
@@ -673,12 +690,13 @@ class MainWindow(QMainWindow):
             if i:
                 menu.addSeparator()
             for action in group:
-                menu.addAction(self.qactions[action])
+                # None: Revert, after Checkpoint as in Hyper-V Manager's Actions pane.
+                menu.addAction(self.revert_action if action is None else self.qactions[action])
 
     def _context_menu(self, pos: QPoint) -> None:
         menu = QMenu(self)
         self._fill_menu(menu)
-        menu.popup(self.table.viewport().mapToGlobal(pos))
+        self.show_menu(menu, self.table.viewport().mapToGlobal(pos))
 
     # --- selection and enablement --------------------------------------------------------------
 
@@ -726,6 +744,11 @@ class MainWindow(QMainWindow):
         host = self.services.policy.host(vm.host)
         return contact or (host.contact if host is not None else "")
 
+    def revert_availability(self) -> tuple[bool, str]:
+        rows = {r.vm.key: r for r in self.selected_rows()}
+        return revert_availability([r.vm for r in rows.values()], lambda vm: rows[vm.key].privileges,
+                                   busy=lambda vm: vm.key in self._busy, contact=self._contact)
+
     def update_actions(self) -> None:
         for action, qaction in self.qactions.items():
             enabled, reason = self.availability(action)
@@ -734,6 +757,13 @@ class MainWindow(QMainWindow):
             label = spec.title
             shortcut = f" ({spec.shortcut})" if spec.shortcut else ""
             qaction.setToolTip(tip(label + shortcut, reason))
+        enabled, reason = self.revert_availability()
+        self.revert_action.setEnabled(enabled)
+        vms = self.selected_vms()
+        parent = vms[0].parent_checkpoint if len(vms) == 1 else None
+        self.revert_action.setToolTip(tip(
+            "Revert", reason or (f"Apply “{one_line(parent.name)}”, the checkpoint "
+                                 f"{vms[0].name} stands on" if parent else "")))
         self._show_count()
 
     def say(self, text: str, milliseconds: int = 0) -> None:
@@ -863,11 +893,12 @@ class MainWindow(QMainWindow):
             settle_garbage_collector()
             self.refreshed.emit()
 
-    CHECKPOINT_MENU = (Action.CHECKPOINT_APPLY, Action.CHECKPOINT_DELETE,
+    CHECKPOINT_MENU = (Action.CHECKPOINT_APPLY, Action.CHECKPOINT_RENAME, Action.CHECKPOINT_DELETE,
                        Action.CHECKPOINT_DELETE_SUBTREE, None, Action.CHECKPOINT_CREATE)
 
-    def _checkpoint_menu(self, pos: QPoint) -> None:
-        """The checkpoint tree's context menu: the same actions (and reasons) as the toolbar's."""
+    def checkpoint_menu(self) -> QMenu:
+        """The checkpoint tree's context menu: the same actions (and reasons) as the toolbar's,
+        Revert, and the list for a ticket."""
         menu = QMenu(self)
         menu.setToolTipsVisible(True)
         for action in self.CHECKPOINT_MENU:
@@ -875,27 +906,43 @@ class MainWindow(QMainWindow):
                 menu.addSeparator()
             else:
                 menu.addAction(self.qactions[action])
+        menu.addAction(self.revert_action)
         menu.addSeparator()
         menu.addAction("Copy the checkpoint list").triggered.connect(self.copy_checkpoints)
-        menu.exec(self.details.tree.viewport().mapToGlobal(pos))
+        return menu
+
+    def _checkpoint_menu(self, pos: QPoint) -> None:
+        self.show_menu(self.checkpoint_menu(), self.details.tree.viewport().mapToGlobal(pos))
+
+    def show_menu(self, menu: QMenu, at: QPoint) -> None:
+        """Open a context menu (tests replace this, as they replace dialogs)."""
+        menu.popup(at)
 
     def checkpoint_list_text(self) -> str:
-        """The selected VM's checkpoints as tab-separated lines (name, type, created, size,
-        parent), indented as in the tree, for a ticket or a spreadsheet."""
+        """The selected VM's checkpoints as tab-separated lines (name, type, created, id),
+        indented as in the tree, with "Now" under the checkpoint the VM stands on, for a ticket
+        or a spreadsheet. No size per checkpoint: the host reports none (inventory.ps1); the
+        VM's checkpoint files in total close the list."""
         row = self.details.row
         if row is None:
             return ""
-        checkpoints = row.vm.checkpoints
+        vm = row.vm
+        checkpoints = vm.checkpoints
         known = {c.id for c in checkpoints}
-        lines = ["Checkpoint\tType\tCreated\tSize (bytes)\tId"]
+        now = vm.parent_checkpoint_id if vm.parent_checkpoint_id in known else None
+        lines = ["Checkpoint\tType\tCreated\tId"]
 
-        def walk(level: list[Checkpoint], depth: int) -> None:
+        def walk(level: list[Checkpoint], depth: int, parent: str | None) -> None:
             for c in sorted(level, key=lambda c: (c.created or datetime.min, c.name)):
                 when = c.created.isoformat(timespec="minutes") if c.created else ""
-                lines.append(f"{'  ' * depth}{one_line(c.name)}\t{c.kind}\t{when}\t{c.size_bytes}\t{c.id}")
-                walk([k for k in checkpoints if k.parent_id == c.id], depth + 1)
+                lines.append(f"{'  ' * depth}{one_line(c.name)}\t{c.kind}\t{when}\t{c.id}")
+                walk([k for k in checkpoints if k.parent_id == c.id], depth + 1, c.id)
+            if checkpoints and parent == now:
+                lines.append(f"{'  ' * depth}Now\t(where {one_line(vm.name)} stands)\t\t")
         # A checkpoint whose parent is gone (merged away) starts a tree of its own, as shown.
-        walk([c for c in checkpoints if c.parent_id not in known], 0)
+        walk([c for c in checkpoints if c.parent_id not in known], 0, None)
+        if vm.checkpoint_bytes:
+            lines.append(f"Checkpoint files in total: {vm.checkpoint_bytes} bytes")
         return "\n".join(lines) + "\n"
 
     def copy_checkpoints(self) -> None:
@@ -1006,6 +1053,13 @@ class MainWindow(QMainWindow):
             checkpoint = self.details.selected_checkpoint()
             assert checkpoint is not None  # availability() requires one
             params["checkpoint_id"] = checkpoint.id
+            if action is Action.CHECKPOINT_RENAME:
+                name = AskText.ask(self, "Rename Checkpoint",
+                                   f"New name of the checkpoint “{checkpoint.name}” of "
+                                   f"{vms[0].name}:", checkpoint.name)
+                if name is None or name == checkpoint.name:
+                    return
+                params["name"] = name
         if action in ASKS and not self._confirm(action, vms, params):
             return
         if action is Action.MOUNT_ISO:
@@ -1026,12 +1080,33 @@ class MainWindow(QMainWindow):
             name = checkpoint.name if checkpoint else params["checkpoint_id"]
             text = f"{title} “{name}” of {vms[0].name} on {vms[0].host}?"
             if action is Action.CHECKPOINT_APPLY and checkpoint is not None:
-                # Restore-VMSnapshot leaves the VM as the checkpoint captured it.
-                after = "Saved (with the checkpoint's memory)" if checkpoint.holds_memory else "Off"
-                text += f"\nAfterwards {vms[0].name} is {after}."
+                text += "\n" + self._after_apply(vms[0], checkpoint)
         else:
             text = f"{title}?\n" + "\n".join(f"• {vm.name} on {vm.host}" for vm in vms)
         return Confirm.ask(self, title, text, spec.loses, yes=title)
+
+    @staticmethod
+    def _after_apply(vm: VM, checkpoint: Checkpoint) -> str:
+        """What the VM is once the checkpoint is applied (console.inventory.state_after_apply)."""
+        after = state_after_apply(vm, checkpoint)
+        how = {"Running": "Running again, from the checkpoint's memory",
+               "Saved": "Saved, with the checkpoint's memory (Start resumes it)",
+               "Off": "Off: the checkpoint holds no memory, so the next start is a cold boot"}
+        return f"Afterwards {vm.name} is {how.get(after, after)}."
+
+    def revert(self) -> None:
+        """Hyper-V Manager's Revert: apply the checkpoint the VM stands on, after asking."""
+        enabled, reason = self.revert_availability()
+        if not enabled:
+            self.say(reason, 8000)
+            return
+        vm = self.selected_vms()[0]
+        checkpoint = vm.parent_checkpoint
+        assert checkpoint is not None  # revert_availability() requires one
+        text = (f"Revert {vm.name} on {vm.host} to its checkpoint “{checkpoint.name}”?\n"
+                + self._after_apply(vm, checkpoint))
+        if Confirm.ask(self, "Revert", text, SPECS[Action.CHECKPOINT_APPLY].loses, yes="Revert"):
+            self.perform(vm, Action.CHECKPOINT_APPLY, checkpoint_id=checkpoint.id)
 
     def _choose_iso(self, vm: VM) -> None:
         entry = self.services.policy.host(vm.host)
@@ -1219,6 +1294,19 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             if event.key() == Qt.Key.Key_Escape and self.search.text():
                 self.search.clear()
+                return True
+            if watched in (self.table, self.details.tree) and (
+                    event.key() == Qt.Key.Key_Menu or (
+                        event.key() == Qt.Key.Key_F10
+                        and event.modifiers() & Qt.KeyboardModifier.ShiftModifier)):
+                # The context menu from the keyboard, at the current row, as on Windows.
+                view = self.table if watched is self.table else self.details.tree
+                rect = view.visualRect(view.currentIndex())
+                pos = rect.center() if rect.isValid() else QPoint(4, 4)
+                if view is self.table:
+                    self._context_menu(pos)
+                else:
+                    self._checkpoint_menu(pos)
                 return True
             if watched is self.table and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
                     and self.details.row is not None:

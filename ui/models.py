@@ -798,62 +798,76 @@ class VMFilterProxy(QAbstractProxyModel):
 # --- checkpoints ---------------------------------------------------------------------------------
 
 class CheckpointModel(QAbstractItemModel):
-    """The checkpoint tree of one VM (parents above children), for a QTreeView."""
+    """The checkpoint tree of one VM (parents above children), for a QTreeView, with a "Now" row
+    under the checkpoint the VM stands on, as Hyper-V Manager shows it. No size per checkpoint:
+    the host reports none (inventory.ps1 says why); the details show the VM's total."""
 
-    HEADERS = ("Checkpoint", "Type", "Created", "Size")
+    HEADERS = ("Checkpoint", "Type", "Created")
+    NOW = "now"  # the key of the "Now" row; every other key is a checkpoint id (a GUID)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._vm: VM | None = None
-        self._children: dict[str | None, list[Checkpoint]] = {}
+        self._children: dict[str | None, list[str]] = {}
         self._by_id: dict[str, Checkpoint] = {}
+        self._parent_of: dict[str, str | None] = {}
 
     def set_vm(self, vm: VM | None) -> None:
         self.beginResetModel()
         self._vm = vm
         self._by_id = {c.id: c for c in vm.checkpoints} if vm else {}
         self._children = {}
-        for c in (vm.checkpoints if vm else ()):
+        self._parent_of = {}
+        ordered = sorted(vm.checkpoints if vm else (),
+                         key=lambda c: (c.created or datetime.min, c.name))
+        for c in ordered:
             # A checkpoint whose parent is missing (merged away) shows at the top level.
             parent = c.parent_id if c.parent_id in self._by_id else None
-            self._children.setdefault(parent, []).append(c)
-        for kids in self._children.values():
-            kids.sort(key=lambda c: (c.created or datetime.min, c.name))
+            self._children.setdefault(parent, []).append(c.id)
+            self._parent_of[c.id] = parent
+        if vm is not None and vm.checkpoints:
+            # "Now" comes last under the checkpoint the VM stands on (top level: on none).
+            now_parent = vm.parent_checkpoint_id if vm.parent_checkpoint_id in self._by_id else None
+            self._children.setdefault(now_parent, []).append(self.NOW)
+            self._parent_of[self.NOW] = now_parent
         self.endResetModel()
-
-    def _parent_key(self, c: Checkpoint) -> str | None:
-        return c.parent_id if c.parent_id in self._by_id else None
 
     def checkpoint(self, index: Index) -> Checkpoint | None:
         return self._by_id.get(index.internalPointer()) if index.isValid() else None
 
+    def is_now(self, index: Index) -> bool:
+        return index.isValid() and index.internalPointer() == self.NOW
+
+    def index_of(self, key: str, column: int = 0) -> QModelIndex:
+        """The row of a checkpoint id, or of NOW; invalid when there is none."""
+        if key not in self._parent_of:
+            return QModelIndex()
+        return self.createIndex(self._children[self._parent_of[key]].index(key), column,
+                                self._key_object(key))
+
+    def _key_object(self, key: str) -> str:
+        # The index holds a pointer to a key string that lives as long as the model's tables.
+        return self.NOW if key == self.NOW else self._by_id[key].id
+
     def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:
         if column < 0 or column >= len(self.HEADERS):
             return QModelIndex()
-        key = self._key(parent) if parent.isValid() else None
+        key = parent.internalPointer() if parent.isValid() else None
         kids = self._children.get(key, [])
         if not 0 <= row < len(kids):
             return QModelIndex()
-        return self.createIndex(row, column, kids[row].id)
-
-    def _key(self, index: Index) -> str | None:
-        return index.internalPointer() if index.isValid() else None
+        return self.createIndex(row, column, self._key_object(kids[row]))
 
     def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]
         if not index.isValid():
             return QModelIndex()
-        c = self._by_id[self._key(index)]  # type: ignore[index]
-        parent_key = self._parent_key(c)
-        if parent_key is None:
-            return QModelIndex()
-        parent = self._by_id[parent_key]
-        siblings = self._children.get(self._parent_key(parent), [])
-        return self.createIndex(siblings.index(parent), 0, parent.id)
+        parent_key = self._parent_of.get(index.internalPointer())
+        return QModelIndex() if parent_key is None else self.index_of(parent_key)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         if parent.isValid() and parent.column() != 0:
             return 0
-        return len(self._children.get(self._key(parent) if parent.isValid() else None, []))
+        return len(self._children.get(parent.internalPointer() if parent.isValid() else None, []))
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:
         return len(self.HEADERS)
@@ -866,19 +880,38 @@ class CheckpointModel(QAbstractItemModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if self.is_now(index):
+            return self._now_data(index, role)
         c = self.checkpoint(index)
         if c is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return cell([c.name, c.kind + (", automatic" if c.automatic else ""),
-                         c.created.strftime("%Y-%m-%d %H:%M") if c.created else "",
-                         human_bytes(c.size_bytes) if c.size_bytes else ""][index.column()])
+                         c.created.strftime("%Y-%m-%d %H:%M") if c.created else ""][index.column()])
         if role == VM_ROLE:
             return c
         if role == SORT_ROLE:
-            return [c.name.lower(), c.kind, c.created or datetime.min, c.size_bytes][index.column()]
+            return [c.name.lower(), c.kind, c.created or datetime.min][index.column()]
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
             return tip(c.name, f"Checkpoint id {c.id}")
+        return None
+
+    def _now_data(self, index: Index, role: int) -> Any:
+        vm = self._vm
+        assert vm is not None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return ["\u25b6 Now", "", ""][index.column()]
+        if role == Qt.ItemDataRole.FontRole and index.column() == 0:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
+            on = vm.parent_checkpoint
+            return tip("Now", f"Where {vm.name} stands: " + (
+                f"its changes since “{on.name}” (Revert applies that checkpoint again)" if on
+                else "on no checkpoint"))
+        if role == Qt.ItemDataRole.AccessibleTextRole and index.column() == 0:
+            return f"Now: where {vm.name} stands"
         return None
 
 

@@ -39,8 +39,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     vm.add_argument("--id", dest="vm_id", metavar="GUID",
                     help="the VM id, when several VMs share the name")
     vm.add_argument("--checkpoint", metavar="NAME",
-                    help="checkpoint-create: the new checkpoint's name; apply/delete: the "
+                    help="checkpoint-create: the new checkpoint's name; apply/delete/rename: the "
                          "checkpoint's name or id")
+    vm.add_argument("--new-name", metavar="NAME",
+                    help="checkpoint-rename: the checkpoint's new name (at most 100 characters)")
     vm.add_argument("--iso", metavar="PATH", help="mount-iso: the ISO file in the host's library")
     vm.add_argument("--drive", metavar="SLOT",
                     help="mount-iso/eject: the DVD drive, e.g. 'SCSI 0:1' (needed only when the "
@@ -150,10 +152,15 @@ def _params(action: Action, vm: VM, args: argparse.Namespace) -> dict[str, Any]:
         if args.checkpoint is not None:
             params["name"] = args.checkpoint
     elif action in {Action.CHECKPOINT_APPLY, Action.CHECKPOINT_DELETE,
-                    Action.CHECKPOINT_DELETE_SUBTREE}:
+                    Action.CHECKPOINT_DELETE_SUBTREE, Action.CHECKPOINT_RENAME}:
         if not args.checkpoint:
             raise InvalidParameter(f"Name the checkpoint of {vm.name} with --checkpoint.")
         params["checkpoint_id"] = _checkpoint_id(vm, args.checkpoint)
+        if action is Action.CHECKPOINT_RENAME:
+            if not getattr(args, "new_name", None):
+                raise InvalidParameter(f"Give the checkpoint of {vm.name} its new name with "
+                                       f"--new-name.")
+            params["name"] = args.new_name
     elif action in {Action.MOUNT_ISO, Action.EJECT}:
         if action is Action.MOUNT_ISO:
             if not args.iso:

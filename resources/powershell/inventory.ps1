@@ -2,9 +2,12 @@
 # fetched once for all VMs (a property such as ProcessorCount or HardDrives would cost one WMI
 # query per VM) and grouped by VM id. When a bulk read fails (one VM whose configuration cannot
 # be read fails it for all), they are read VM by VM and only the failing VM is marked unreadable.
-# D and K are the same as in checkpoint.ps1 (tests/lab/test_scripts.py checks it).
+# D and K are the same as in checkpoint.ps1 (tests/lab/test_scripts.py checks it). A checkpoint's
+# size is not read: which differencing disk holds which checkpoint's changes takes Get-VHD per disk
+# (ParentPath) or each checkpoint's drives; the VM's checkpoint files are summed below instead.
+# ParentSnapshotId is the checkpoint the VM stands on ("Now"; host.toml [checkpoints] parent_*).
 function D($d){if($d){$d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",[cultureinfo]::InvariantCulture)}}
-function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";state="$($s.State)";automatic=[bool]$s.IsAutomaticCheckpoint;parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime;size_bytes=0}}
+function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";state="$($s.State)";automatic=[bool]$s.IsAutomaticCheckpoint;parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime}}
 # G: the devices of the VMs $l, added to the tables by VM id. Integration services by id, never
 # by their localised names (Heartbeat 84EAAE65, Shutdown 9F8233AC).
 function G($l){foreach($o in Get-VMSnapshot -VM $l){$ss["$($o.VMId)"]+=@($o)}
@@ -29,7 +32,7 @@ cpu_pct=[int]$v.CPUUsage;memory_bytes=[long]$v.MemoryAssigned;generation=[int]$v
 heartbeat=$(if($hb.Enabled -and $hb.PrimaryOperationalStatus){"$($hb.PrimaryOperationalStatus)"})
 shutdown_service=[bool]($sd.Enabled -and "$($sd.PrimaryOperationalStatus)" -eq 'Ok')
 replication_mode="$($v.ReplicationMode)";checkpoint_type="$($v.CheckpointType)"
-checkpoints=@(foreach($s in $ss[$k]){K $s})
+checkpoints=@(foreach($s in $ss[$k]){K $s});parent_checkpoint_id=$(if($v.ParentSnapshotId){"$($v.ParentSnapshotId)"})
 dvd_drives=@(foreach($d in $ds[$k]){@{controller_type="$($d.ControllerType)";controller=[int]$d.ControllerNumber;location=[int]$d.ControllerLocation;path=$d.Path}})
 notes="$($v.Notes)";disk_bytes=$db;checkpoint_bytes=$cb;unreadable=$bad[$k]}}catch{@{id=$k;name="$($v.Name)";state="$($v.State)";unreadable="$($_.Exception.Message)"}}})}
 }

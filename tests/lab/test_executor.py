@@ -408,6 +408,35 @@ def test_apply_with_memory_restarts_a_running_vm_and_leaves_others_saved(lab: La
                    checkpoint_id=with_memory)["data"]["vm"]["state"] == "Running"
 
 
+def test_now_follows_a_created_applied_or_deleted_checkpoint(lab: Lab) -> None:
+    # Get-VM's ParentSnapshotId: the checkpoint the VM stands on, moved by Checkpoint-VM and
+    # Restore-VMSnapshot, and up to its parent when it is deleted (host.toml [checkpoints]).
+    assert lab.vm("HV01", APP01)["parent_checkpoint_id"] == APP01_CHILD
+    made = lab.act("HV01", "checkpoint", vm_id=APP01, action="create", name="x")["data"]
+    new = made["checkpoint"]["id"]
+    assert made["checkpoint"]["parent_id"] == APP01_CHILD
+    assert lab.vm("HV01", APP01)["parent_checkpoint_id"] == new
+    lab.act("HV01", "checkpoint", vm_id=APP01, action="apply", checkpoint_id=APP01_PARENT)
+    assert lab.vm("HV01", APP01)["parent_checkpoint_id"] == APP01_PARENT
+    lab.act("HV01", "checkpoint", vm_id=APP01, action="delete_subtree", checkpoint_id=APP01_PARENT)
+    vm = lab.vm("HV01", APP01)
+    assert vm["checkpoints"] == [] and vm["parent_checkpoint_id"] is None
+
+
+def test_rename_keeps_the_checkpoint_and_refuses_an_empty_or_long_name(lab: Lab) -> None:
+    data = lab.act("HV01", "checkpoint", vm_id=APP01, action="rename", checkpoint_id=APP01_CHILD,
+                   name="after the \u2019patch\u2019")["data"]
+    assert (data["checkpoint"]["id"], data["checkpoint"]["name"]) == (APP01_CHILD,
+                                                                      "after the \u2019patch\u2019")
+    names = {c["id"]: c["name"] for c in lab.vm("HV01", APP01)["checkpoints"]}
+    assert names[APP01_CHILD] == "after the \u2019patch\u2019" and len(names) == 2
+    for bad in ("", "   ", "x" * 101):
+        assert lab.error("HV01", "checkpoint", vm_id=APP01, action="rename",
+                         checkpoint_id=APP01_CHILD, name=bad) == "invalid_parameter"
+    assert lab.error("HV01", "checkpoint", vm_id=APP01, action="rename",
+                     checkpoint_id=AGENT01, name="x") == "not_found"
+
+
 def test_start_from_off_takes_an_automatic_checkpoint_and_stop_removes_it(lab: Lab) -> None:
     lab.act("HV03", "power", vm_id=AGENT03, action="turnoff")
     started = lab.act("HV03", "power", vm_id=AGENT03, action="start")

@@ -145,6 +145,25 @@ def test_each_operation_for_an_owner(lab: dict[str, LabHost], policy: Policy) ->
         ("checkpoint", "delete", "ok"), ("media", "mount", "ok"), ("media", "eject", "ok")]
 
 
+def test_rename_through_the_endpoint_and_now_in_its_inventory(lab: dict[str, LabHost]) -> None:
+    # An owner renames a checkpoint (vm.checkpoint.create), by id; the inventory the endpoint
+    # filters still carries the VM's parent checkpoint ("Now").
+    hv01 = lab["HV01"]
+    olivia = client(hv01, "olivia")
+    app01 = next(v for v in olivia.inventory() if v.id == APP01)
+    assert app01.parent_checkpoint is not None
+    target = app01.parent_checkpoint.id
+    renamed = olivia.checkpoint(APP01, "rename", checkpoint_id=target, name="after 4.3 \u2019ok\u2019")
+    assert renamed.checkpoint is not None and renamed.checkpoint.id == target
+    assert renamed.checkpoint.name == "after 4.3 \u2019ok\u2019"
+    assert hv01.executor.calls_of("Rename-VMSnapshot")[-1].params["NewName"] == "after 4.3 \u2019ok\u2019"
+    olivia.close()
+    output, errors = raw(hv01, "rita", "Invoke-HvcCheckpoint", VMId=APP01, Action="rename",
+                         CheckpointId=target, Name="x")
+    assert errors == [] and "vm.checkpoint.create" in json.loads(output[0])["error"]["message"]
+    assert hv01.executor.host.vm(APP01).checkpoint(target).name == "after 4.3 \u2019ok\u2019"
+
+
 # --- a refusal for each privilege -------------------------------------------------------------------
 
 CALLS = {

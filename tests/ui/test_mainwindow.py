@@ -215,7 +215,7 @@ def test_checkpoint_create_and_apply(open_as, answers) -> None:
     confirm = [a for a in answers.asked if a[0] == "confirm"][-1]
     assert "before <b>update</b>" in confirm[2] and "lost" in confirm[3]
     # It says how the VM will be: a production checkpoint (the VM's type) holds no memory.
-    assert new.kind == "Production (no memory)" and "Afterwards shop-app01 is Off." in confirm[2]
+    assert new.kind == "Production (no memory)" and "Afterwards shop-app01 is Off:" in confirm[2]
 
 
 def test_mount_an_iso_from_the_library_and_eject(open_as, answers) -> None:

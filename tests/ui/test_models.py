@@ -83,11 +83,28 @@ def test_checkpoint_tree_puts_children_under_parents_and_orphans_on_top() -> Non
     model = CheckpointModel()
     model.set_vm(rows()[1].vm)
     top = [model.index(r, 0).data() for r in range(model.rowCount())]
-    assert top == ["parent", "orphan"]  # the orphan's parent was merged away
+    # The orphan's parent was merged away; the VM stands on no checkpoint: "Now" on top, last.
+    assert top == ["parent", "orphan", "\u25b6 Now"]
     parent = model.index(0, 0)
     assert model.rowCount(parent) == 1 and model.index(0, 0, parent).data() == "child"
     assert model.parent(model.index(0, 0, parent)) == parent
     assert model.index(0, 1, parent).data() == "Standard"
+
+
+def test_now_sits_under_the_checkpoint_the_vm_stands_on(qtmodeltester) -> None:
+    model = CheckpointModel()
+    model.set_vm(replace(rows()[1].vm, parent_checkpoint_id="c2"))
+    qtmodeltester.check(model)
+    child = model.index(0, 0, model.index(0, 0))
+    assert child.data() == "child" and model.rowCount(child) == 1
+    now = model.index(0, 0, child)
+    assert model.is_now(now) and now.data() == "\u25b6 Now" and model.checkpoint(now) is None
+    assert now.data(Qt.ItemDataRole.FontRole).bold() and model.parent(now) == child
+    assert model.index_of(CheckpointModel.NOW) == now and model.index_of("c2") == child
+    assert [model.index(r, 0).data() for r in range(model.rowCount())] == ["parent", "orphan"]
+    # A VM without checkpoints has no "Now" either, as in Hyper-V Manager.
+    model.set_vm(replace(rows()[1].vm, checkpoints=()))
+    assert model.rowCount() == 0 and not model.index_of(CheckpointModel.NOW).isValid()
 
 
 def test_custom_roles_return_the_vm_and_native_sort_values() -> None:
