@@ -160,6 +160,10 @@ class VM:
     disk_bytes: int = 0  # every virtual disk of the VM, checkpoint files included
     checkpoint_bytes: int = 0  # of which the checkpoints' differencing disks
     cluster: str | None = None
+    # What the host does with the VM when it shuts down and starts (Get-VM; Set-VM's values):
+    # ShutDown / Save / TurnOff and Nothing / StartIfRunning / Start; "" when not read.
+    automatic_stop_action: str = ""
+    automatic_start_action: str = ""
     pending: str | None = field(default=None, compare=False)  # an action awaiting confirmation
 
     @property
@@ -205,6 +209,8 @@ class VM:
             unreadable=str(d["unreadable"]) if d.get("unreadable") else None,
             disk_bytes=int(d.get("disk_bytes") or 0),
             checkpoint_bytes=int(d.get("checkpoint_bytes") or 0), cluster=cluster,
+            automatic_stop_action=str(d.get("automatic_stop_action") or ""),
+            automatic_start_action=str(d.get("automatic_start_action") or ""),
         )
 
 
