@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +14,7 @@ import pytest
 from console.downtime import Answer, Plan, PlanError, make_plan, parse_window, tally, what_happens
 from console.inventory import VM
 from console.policy import Policy
+from hvconsole.cli import main
 
 POLICY = Policy.from_text('''
 [hosts.HV01]
@@ -146,3 +149,47 @@ def test_the_tally_counts_each_owners_latest_answer() -> None:
 def test_an_answer_is_approve_or_object() -> None:
     with pytest.raises(PlanError, match="approve or object, not 'maybe'"):
         Answer("p", "LAB\\olivia", "maybe", "", "2026-12-04T09:00:00Z")
+
+
+# --- hvconsole host downtime, against the demo world ---------------------------------------------
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], password: str,
+            *argv: str) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_plans_a_window_for_the_owners(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    eml = tmp_path / "hv01.eml"
+    code, out, err = run_cli(monkeypatch, capsys, "adam-demo", "host", "downtime", "HV01",
+                             "--window", "2099-12-12 22:00/4h", "--reason", "firmware",
+                             "--eml", str(eml), "--demo", "--user", "adam", "--password-stdin")
+    assert code == 0, err
+    assert out.startswith("Plan HV01-20991212-2200-")
+    assert "shop-web01" in out and "Olivia Owner" in out and "Reason: firmware" in out
+    [link] = [line for line in out.splitlines() if line.startswith("mailto:")]
+    assert link.startswith("mailto:it@lab.example,olivia@lab.example?subject=")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert "olivia@lab.example" in msg["To"] and "shop-db01" in msg.get_content()
+    assert f"written to {eml}" in err
+
+
+def test_cli_refuses_a_bad_window_before_signing_in(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(monkeypatch, capsys, "wrong-password", "host", "downtime", "HV01",
+                             "--window", "next friday", "--demo", "--user", "adam",
+                             "--password-stdin")
+    assert (code, out) == (2, "")
+    assert "The window 'next friday' is not a start and a length" in err
+    assert "password" not in err.lower()  # nothing was signed in to
+
+
+def test_cli_downtime_needs_policy_read(monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(monkeypatch, capsys, "olivia-demo", "host", "downtime", "HV01",
+                           "--window", "2099-12-12 22:00/4h", "--demo", "--user", "olivia",
+                           "--password-stdin")
+    assert code == 1 and "may not review delegation" in err

@@ -14,9 +14,10 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
+from .. import downtime
 from .. import review as core
 from ..errors import ConfigError, ConsoleError
 from ..export import csv_text
@@ -52,6 +53,24 @@ def register_impact(commands: argparse._SubParsersAction[argparse.ArgumentParser
     impact.add_argument("--format", choices=("text", "csv", "json"), default="text")
     impact.add_argument("--out", type=file_path, metavar="FILE")
     impact.set_defaults(func=run_impact)
+
+    plan = commands.add_parser(
+        "downtime", help="a maintenance plan: every VM, what happens to it, a message to the owners",
+        description="Plan a maintenance window of HOST with its VMs' owners: each VM with its "
+                    "owner and contact and what will happen to it (moved to another cluster node, "
+                    "or stopped and started as its automatic stop and start actions say), the "
+                    "teams tagged on its VMs, and one message asking every owner for a one-line "
+                    "answer (printed with a mailto link, and as an .eml draft with --eml).")
+    plan.add_argument("host", metavar="HOST")
+    plan.add_argument("--window", required=True, metavar="START/LENGTH",
+                      help='local start and length, e.g. "2026-12-12 22:00/4h" (or an end time)')
+    plan.add_argument("--reason", default="", metavar="TEXT", help="why, for the owners")
+    add_sign_in_options(plan)
+    plan.add_argument("--format", choices=("text", "json"), default="text")
+    plan.add_argument("--eml", type=file_path, metavar="FILE",
+                      help="also write the message as an .eml draft to FILE")
+    plan.add_argument("--out", type=file_path, metavar="FILE")
+    plan.set_defaults(func=run_downtime)
 
 
 @dataclass
@@ -114,6 +133,42 @@ def run_review(args: argparse.Namespace) -> int:
     _emit(text, args.out, args.format)
     _report_failures(g.failed)
     return 1 if g.failed else 0
+
+
+def run_downtime(args: argparse.Namespace) -> int:
+    try:
+        window = downtime.parse_window(args.window, now=datetime.now().astimezone())
+    except downtime.PlanError as e:  # before signing in: nothing is read for a bad window
+        print(one_line(str(e)), file=sys.stderr)
+        return 2
+    try:
+        with gather(args) as g:
+            known = {h.lower() for h in (*g.inventory, *g.failed)}
+            if args.host.lower() not in known:
+                raise ConfigError(f"{args.host} is not a configured host.", "hosts")
+            vms = [vm for vms in g.inventory.values() for vm in vms]
+            plan = downtime.make_plan(g.policy, vms, args.host, window, args.reason,
+                                      g.identity.name)
+    except _NotAllowed as refused:
+        print(one_line(str(refused)), file=sys.stderr)
+        return 1
+    _report_failures(g.failed)
+    if args.host.lower() in {h.lower() for h in g.failed}:
+        return 1  # a plan without the host's VMs would tell the owners nothing
+    if args.eml is not None:
+        args.eml.write_bytes(plan.eml())
+        print(one_line(f"the message to the owners is written to {args.eml}"), file=sys.stderr)
+    if args.format == "json":
+        text = plan.to_json() + "\n"
+    else:
+        rows = "\n".join(f"  {i.vm_name:<24} {i.owner or '(no owner)':<20} {i.happens}"
+                         for i in plan.items)
+        text = (f"Plan {plan.id}: {plan.host}, {plan.window}\n{rows}\n"
+                f"Teams: {', '.join(plan.teams) or 'none tagged'}\n"
+                f"Owners asked: {', '.join(plan.owners) or 'none on record'}\n\n"
+                f"{plan.message_text()}\n\n{plan.mailto()}\n")
+    _emit(text, args.out, args.format)
+    return 0
 
 
 def run_impact(args: argparse.Namespace) -> int:
