@@ -52,6 +52,7 @@ from . import audit, scripts
 from .errors import (
     ConsoleError,
 )
+from .details import THUMBNAIL_LIMITS
 from .inventory import REQUIRED_PRIVILEGES, Action
 from .policy import VM_PRIVILEGES, Grant, Policy
 from .powershell import facts
@@ -413,6 +414,26 @@ $a=@{library=@($hvcData.Library)}
                  "[Parameter(Mandatory=$true)][ValidateCount(1,256)][guid[]]$VMId",
                  r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'vm_state' '' '' '' 'holds no grant on this host.';return}
 $a=@{vm_ids=@(foreach($i in $VMId){if((HvcRights "$i" (HvcVM $i)) -contains 'vm.view'){"$i"}})}
+& {
+%SHARED%
+}"""),  # noqa: E501 (PowerShell as generated)
+    # One VM as Hyper-V Manager shows it (details.ps1), read when its details are opened, and a
+    # thumbnail of its screen (thumbnail.ps1: CIM, run by the function, so the caller needs no
+    # WMI access of their own): only for a caller who may view that VM. A refusal is an event.
+    FunctionSpec("Get-HvcVMDetails", "details", "[Parameter(Mandatory=$true)][guid]$VMId",
+                 r"""$hvcName=HvcVM $VMId
+if((HvcRights "$VMId" $hvcName) -notcontains 'vm.view'){HvcDeny 'details' '' "$VMId" $hvcName 'may not view this VM (vm.view).';return}
+$a=@{vm_id="$VMId"}
+& {
+%SHARED%
+}"""),  # noqa: E501 (PowerShell as generated)
+    FunctionSpec("Get-HvcVMThumbnail", "thumbnail",
+                 "[Parameter(Mandatory=$true)][guid]$VMId,\r\n"
+                 f"[ValidateRange({THUMBNAIL_LIMITS[0]},{THUMBNAIL_LIMITS[1]})][int]$Width=160,\r\n"
+                 f"[ValidateRange({THUMBNAIL_LIMITS[2]},{THUMBNAIL_LIMITS[3]})][int]$Height=120",
+                 r"""$hvcName=HvcVM $VMId
+if((HvcRights "$VMId" $hvcName) -notcontains 'vm.view'){HvcDeny 'thumbnail' '' "$VMId" $hvcName 'may not view this VM (vm.view).';return}
+$a=@{vm_id="$VMId";width=$Width;height=$Height}
 & {
 %SHARED%
 }"""),  # noqa: E501 (PowerShell as generated)

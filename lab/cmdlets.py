@@ -25,6 +25,7 @@ from console import states
 from .hyperv import NO_PERMISSION, Checkpoint, DvdDrive, Host, HyperVFault, VM
 from .pwsh import convert as cv
 from .pwsh.values import Call, Command, ErrorRecord, Getter, PSEnum, PSError, PSObject
+from . import vmdetail
 
 HYPERV = "Hyper-V"
 VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
@@ -100,7 +101,8 @@ class VMObject(PSObject):
             "ParentSnapshotId": uuid.UUID(vm.current_checkpoint_id)
             if vm.current_checkpoint_id else None,
             "Notes": vm.notes, "Path": ntpath.join(host.volume_path, vm.name),
-            "ComputerName": host.name}, text=f"VirtualMachine (Name = '{vm.name}')")
+            "ComputerName": host.name, **vmdetail.vm_properties(host, vm)},
+            text=f"VirtualMachine (Name = '{vm.name}')")
         self.lab = vm
 
 
@@ -231,6 +233,34 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         # A VM made without a virtual disk (New-VM -NoVHD) has none.
         return each_vm(lambda vm: [_disk(host, vm, names)] if vm.disk_bytes else [])(c)
 
+    # What the details read of one VM (lab.vmdetail): adapters and their VLAN, disks by VM id,
+    # firmware (generation 2 only), security, resource metering.
+    def adapter_vlan(c: Call) -> list[Any]:
+        given = c.get("VMNetworkAdapter")
+        items = given if isinstance(given, list) else [given]
+        return [vmdetail.vlan_setting(a["lab"]) for a in items
+                if isinstance(a, PSObject) and isinstance(a.get("lab"), vmdetail.Adapter)]
+
+    def vhd(c: Call) -> list[Any]:
+        not_simulated(c, {"vmid"})
+        names = Counter(v.name.lower() for v in host.vms)
+        given = c.get("VMId")
+        out: list[Any] = []
+        for vm_id in given if isinstance(given, list) else [given]:
+            vm = host.readable(host.get_vm(str(vm_id)))
+            if vm.disk_bytes:
+                out += vmdetail.vhds(host, vm, disk_path(host, vm, names))
+        return out
+
+    def vm_firmware(c: Call) -> list[Any]:
+        vms = [host.readable(v.lab) for v in vms_of(c)]
+        old = next((vm for vm in vms if vm.generation != 2), None)
+        if old is not None:  # VirtualMachineBase.GetFirmware: generation 2 only
+            raise HyperVFault("InvalidParameter", f'The Generation 1 virtual machine or snapshot '
+                              f'"{old.name}" does not support the VMFirmware cmdlets. Use '
+                              f'Get-VMBios and Set-VMBios instead.', "InvalidArgument")
+        return [vmdetail.firmware(host, vm) for vm in vms]
+
     def snapshot_of(c: Call) -> tuple[VM, Checkpoint]:
         given = c.get("VMSnapshot")
         item = given[0] if isinstance(given, list) and len(given) == 1 else given
@@ -335,6 +365,12 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         "Get-VMHardDiskDrive": disks,
         "Get-VMIntegrationService": each_vm(
             lambda vm: [_integration(vm, i, n) for i, n in INTEGRATION_SERVICES]),
+        "Get-VMNetworkAdapter": each_vm(lambda vm: vmdetail.network_adapters(host, vm)),
+        "Get-VMNetworkAdapterVlan": adapter_vlan,
+        "Get-VHD": vhd,
+        "Get-VMFirmware": vm_firmware,
+        "Get-VMSecurity": each_vm(lambda vm: [vmdetail.security(host, vm)]),
+        "Measure-VM": each_vm(lambda vm: [vmdetail.metering_report(host, vm)]),
         "Start-VM": power(host.start_vm),
         "Stop-VM": lambda c: host.stop_vm(one_vm(c), turn_off=bool(c.get("TurnOff"))),
         "Restart-VM": power(host.restart_vm),
@@ -435,6 +471,8 @@ def windows_commands(host: Host) -> list[Command]:
 
     def cim_instance(c: Call) -> list[PSObject]:
         name = cv.to_str(c.get("ClassName") or "")
+        if cv.to_str(c.get("Namespace") or "").lower() == vmdetail.VIRTUALIZATION.lower():
+            return vmdetail.cim_instances(host, name, cv.to_str(c.get("Filter") or ""))
         not_simulated = set(k.lower() for k in c.params) - {"classname", "erroraction"}
         if name.lower() != "win32_operatingsystem" or not_simulated:
             raise PSError(f"The lab simulates Get-CimInstance -ClassName Win32_OperatingSystem "
@@ -466,6 +504,9 @@ def windows_commands(host: Host) -> list[Command]:
             Command("Remove-Item", "Microsoft.PowerShell.Management", remove_item),
             Command("Get-FileHash", "Microsoft.PowerShell.Utility", file_hash),
             Command("Get-CimInstance", "CimCmdlets", cim_instance),
+            Command("Invoke-CimMethod", "CimCmdlets", lambda c: [vmdetail.invoke_thumbnail(
+                host, c.get("InputObject"), cv.to_str(c.get("MethodName") or ""),
+                c.get("Arguments"))]),
             Command("Get-Module", "Microsoft.PowerShell.Core", get_module)]
 
 

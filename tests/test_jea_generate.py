@@ -131,9 +131,9 @@ def test_no_parameter_is_unconstrained(policy: Policy) -> None:
                 assert spec.range, (name, spec)
             if spec.type == "guid[]":
                 assert spec.count, (name, spec)
-    # VMState 1, Power 2, Checkpoint 4, Media 6, each action's record reference 4 more,
-    # AuditEvents 2.
-    assert seen == 27
+    # VMState 1, VMDetails 1, VMThumbnail 3, Power 2, Checkpoint 4, Media 6, each action's
+    # record reference 4 more, AuditEvents 2.
+    assert seen == 31
 
 
 def test_every_function_checks_the_caller_before_anything_else(policy: Policy) -> None:
@@ -557,6 +557,7 @@ def test_under_powershell_7_every_function_refuses_clearly(policy: Policy) -> No
     grants = jea.host_grants(policy, "HV02")
     vm = "42e4aaca-7231-5411-b96b-d03849b0dae1"
     arguments = {"Get-HvcVMState": {"VMId": [vm]}, "Invoke-HvcPower": {"VMId": vm, "Action": "start"},
+                 "Get-HvcVMDetails": {"VMId": vm}, "Get-HvcVMThumbnail": {"VMId": vm},
                  "Invoke-HvcCheckpoint": {"VMId": vm, "Action": "create"},
                  "Invoke-HvcMedia": {"VMId": vm, "Action": "eject", "ControllerType": "SCSI",
                                      "Controller": 0, "Location": 1}}

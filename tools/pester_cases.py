@@ -73,6 +73,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "media": {"vm_id": VM, "action": "mount", "controller_type": "SCSI", "controller": 0,
               "location": 1, "path": LIBRARY + "setup.iso", "library": [LIBRARY]},
     "audit_events": {"since": "2026-01-01T00:00:00Z", "max": 100},
+    "details": {"vm_id": VM},
+    "thumbnail": {"vm_id": VM, "width": 16, "height": 12},
 }
 
 # Standard inputs that reach no Hyper-V cmdlet: safe to run in a real powershell.exe anywhere.

@@ -1,16 +1,23 @@
-"""The details pane: one VM's documentation, media, checkpoint tree and the user's rights on it."""
+"""The details pane: one VM's screen, documentation, media, hardware as the host reports it
+(ui/hardware.py: read when the details are opened), checkpoint tree and the user's rights on it."""
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QHeaderView, QLabel, QTabWidget,
-                               QTreeView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QFrame, QHeaderView, QLabel,
+                               QScrollArea, QTabWidget, QTreeView, QVBoxLayout, QWidget)
 
+from collections.abc import Callable
+from typing import Any
+
+from console.details import VMDetails
 from console.inventory import REQUIRED_PRIVILEGES, Checkpoint
 
+from .hardware import HardwareView, LiveDetails, ScreenView
 from .history import Sparkline, UsageHistory
 from .models import CheckpointModel, VMRow
-from .text import human_bytes, plain_label
+from .tasks import Tasks
+from .text import human_bytes, human_duration, plain_label
 
 VM_PRIVILEGES = tuple(sorted({p for ps in REQUIRED_PRIVILEGES.values() for p in ps} | {"vm.view"}))
 
@@ -35,7 +42,15 @@ class DetailsPane(QWidget):
         layout.addWidget(self.tabs, 1)
 
         overview = QWidget()
-        form = QFormLayout(overview)
+        column = QVBoxLayout(overview)
+        column.setContentsMargins(0, 4, 4, 4)
+        # The VM's screen, as Hyper-V Manager shows it under its list (read while shown).
+        self.screen_view = ScreenView()
+        column.addWidget(self.screen_view)
+        form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        column.addLayout(form)
+        column.addStretch(1)
         self.fields: dict[str, QLabel] = {}
         for key, title in (("state", "State"), ("owner", "Owner"), ("contact", "Contact"),
                            ("classification", "Classification"), ("application", "Application / tier"),
@@ -49,11 +64,18 @@ class DetailsPane(QWidget):
         self.cpu_chart, self.memory_chart = Sparkline("%"), Sparkline("MB")
         form.addRow(plain_label("CPU", selectable=False), self.cpu_chart)
         form.addRow(plain_label("Memory", selectable=False), self.memory_chart)
-        self.tabs.addTab(overview, "Overview")
+        # Hyper-V's resource metering, where it is on: averages since it began (the details' read).
+        self.metered = plain_label("", wrap=True)
+        form.addRow(self.metered)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(overview)
+        self.tabs.addTab(scroll, "Overview")
 
         checkpoints = QWidget()
         box = QVBoxLayout(checkpoints)
-        self.checkpoint_type = plain_label("")
+        self.checkpoint_type = plain_label("", wrap=True)
         box.addWidget(self.checkpoint_type)
         self.checkpoint_model = CheckpointModel(self)
         self.tree = QTreeView()
@@ -68,6 +90,10 @@ class DetailsPane(QWidget):
         self.tree.selectionModel().selectionChanged.connect(lambda *_: self.checkpoint_changed.emit())
         box.addWidget(self.tree)
         self.tabs.addTab(checkpoints, "Checkpoints")
+        # What the host reports of the VM when its details are opened (ui/hardware.py).
+        self.hardware = HardwareView()
+        self.tabs.addTab(self.hardware, "Hardware")
+        self.live: LiveDetails | None = None
 
         access = QWidget()
         box = QVBoxLayout(access)
@@ -78,6 +104,19 @@ class DetailsPane(QWidget):
         box.addStretch(1)
         self.tabs.addTab(access, "Your access")
         self.show_rows([])
+
+    def attach(self, tasks: Tasks, client_for: Callable[[str], Any]) -> None:
+        """Read each shown VM's details and screen from its host (`client_for(host)`) in
+        `tasks`' workers; without this the pane shows only what the inventory holds."""
+        self.live = LiveDetails(self.hardware, self.screen_view, tasks, client_for, self)
+        self.live.on_details = self._show_metering
+
+    def _show_metering(self, details: VMDetails) -> None:
+        m = details.metering
+        self.metered.setText("" if m is None else
+                             f"Hyper-V resource metering, over {human_duration(m.seconds)}: "
+                             f"average CPU {m.cpu_mhz} MHz, memory {m.memory_mb} MB "
+                             f"({m.memory_min_mb}–{m.memory_max_mb} MB).")
 
     def selected_checkpoint(self) -> Checkpoint | None:
         rows = self.tree.selectionModel().selectedRows()
@@ -97,6 +136,9 @@ class DetailsPane(QWidget):
             self._set_checkpoints(None)
             self.privileges.setText("")
             self.why.setText("")
+            self.metered.setText("")
+            if self.live is not None:
+                self.live.show_vm(None, False)
             return
         vm = row.vm
         self.title.setText(vm.name)
@@ -121,6 +163,10 @@ class DetailsPane(QWidget):
             disks += f" (checkpoints {human_bytes(vm.checkpoint_bytes)})"
         self.fields["disks"].setText(disks)
         self.fields["replication"].setText("" if vm.replication_mode == "None" else vm.replication_mode)
+        if previous is None or previous.vm.key != vm.key:
+            self.metered.setText("")
+        if self.live is not None:
+            self.live.show_vm(vm, "vm.view" in row.privileges)
         samples = self.history.of(vm.key) if self.history is not None else None
         self.cpu_chart.show_values(list(samples.cpu) if samples else [], 100)
         self.memory_chart.show_values(list(samples.memory_mb) if samples else [])

@@ -487,6 +487,8 @@ class MainWindow(QMainWindow):
         self.details = DetailsPane()
         self.history = UsageHistory()  # CPU and memory over this session's refreshes
         self.details.history = self.history
+        # The details and screen of the VM shown, read from its host when its details are opened.
+        self.details.attach(self.tasks, lambda host: self.session.pool.client(host))
         self.details.checkpoint_changed.connect(self.update_actions)
         self.details.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.details.tree.customContextMenuRequested.connect(self._checkpoint_menu)

@@ -13,6 +13,7 @@ from pypsrp.powershell import PowerShell
 
 from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
+from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
 from ..errors import HostAccessDenied, HostError, InvalidParameter
 from ..inventory import VM, HostFacts
 from ..jea import ENDPOINT_NAME, JeaError, data_digest, host_grants
@@ -54,6 +55,19 @@ class JeaClient(PsrpClient):
         data = self._call("Get-HvcVMState", {"VMId": wanted})
         return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
                 for v in items_of(data, "vms", self.name)}
+
+    def details(self, vm_id: str) -> VMDetails:
+        """Get-HvcVMDetails: answered only when the caller may view the VM."""
+        return VMDetails.from_json(self.name, self._call("Get-HvcVMDetails",
+                                                         {"VMId": vm_id.lower()}))
+
+    def thumbnail(self, vm_id: str, width: int = THUMBNAIL_SIZE[0],
+                  height: int = THUMBNAIL_SIZE[1]) -> Thumbnail:
+        """Get-HvcVMThumbnail: the function reads the screen through CIM for the caller, who
+        needs no WMI access; answered only when the caller may view the VM."""
+        check_size(width, height)
+        return Thumbnail.from_json(self.name, self._call(
+            "Get-HvcVMThumbnail", {"VMId": vm_id.lower(), "Width": width, "Height": height}))
 
     def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome:
         return self._perform("Invoke-HvcPower", _with_record(

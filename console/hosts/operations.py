@@ -8,6 +8,7 @@ from typing import Any
 
 from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
+from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
 from ..inventory import VM, HostFacts
 from .client import with_record
 from .outcomes import ActionOutcome, items_of
@@ -38,6 +39,19 @@ class ScriptOperations:
         data = self._read_operation("vm_state", {"vm_ids": [i.lower() for i in ids]})
         return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
                 for v in items_of(data, "vms", self.name)}
+
+    def details(self, vm_id: str) -> VMDetails:
+        """One VM as Hyper-V Manager shows it (details.ps1): what costs WMI queries per VM, read
+        only when its details are opened."""
+        return VMDetails.from_json(self.name, self._read_operation(
+            "details", {"vm_id": vm_id.lower()}))
+
+    def thumbnail(self, vm_id: str, width: int = THUMBNAIL_SIZE[0],
+                  height: int = THUMBNAIL_SIZE[1]) -> Thumbnail:
+        """A small picture of the VM's screen (thumbnail.ps1), RGB 565."""
+        check_size(width, height)
+        return Thumbnail.from_json(self.name, self._read_operation(
+            "thumbnail", {"vm_id": vm_id.lower(), "width": width, "height": height}))
 
     def power(self, vm_id: str, action: str, audit: RecordRef | None = None) -> ActionOutcome:
         return self._act_operation("power", with_record(

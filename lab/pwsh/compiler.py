@@ -932,6 +932,10 @@ class Compiler:
             bit: Callable[[int, int], int] = {"-band": lambda a, b: a & b, "-bor": lambda a, b: a | b,
                                               "-bxor": lambda a, b: a ^ b}[op]
             return lambda ctx: bit(cv.to_int(left(ctx), 64), cv.to_int(right(ctx), 64))
+        if op in ("-shl", "-shr"):  # PowerShell 3+; -shr keeps the sign (arithmetic shift)
+            shift: Callable[[int, int], int] = {"-shl": lambda a, b: a << (b & 63),
+                                                "-shr": lambda a, b: a >> (b & 63)}[op]
+            return lambda ctx: shift(cv.to_int(left(ctx), 64), cv.to_int(right(ctx), 64))
         base = op[1:]
         cs = False
         if base not in ops.COMPARISONS and base not in ("replace", "split", "join", "is", "isnot", "as"):

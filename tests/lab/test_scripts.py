@@ -26,6 +26,8 @@ LARGEST: dict[str, dict] = {
     "media": {"vm_id": VM_ID, "action": "mount", "controller_type": "SCSI", "controller": 3,
               "location": 63, "path": "D:\\ISO\\" + "a" * 249 + ".iso", "library": LIBRARY},
     "audit_events": {"since": "2026-01-01T00:00:00Z", "max": 100000},
+    "details": {"vm_id": VM_ID},
+    "thumbnail": {"vm_id": VM_ID, "width": 320, "height": 240},
 }
 HELPERS = {"F", "C", "Y", "U", "V", "S", "D", "K", "W", "G", "O", "N", "E"}
 SCRIPTS = sorted(POWERSHELL.glob("*.ps1"))

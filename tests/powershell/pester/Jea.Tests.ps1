@@ -43,6 +43,8 @@ BeforeAll {
         'Get-HvcInventory' = @{}
         'Get-HvcHostFacts' = @{}
         'Get-HvcVMState' = @{ VMId = @($AnyVm) }
+        'Get-HvcVMDetails' = @{ VMId = $AnyVm }
+        'Get-HvcVMThumbnail' = @{ VMId = $AnyVm }
         'Invoke-HvcPower' = @{ VMId = $AnyVm; Action = 'start' }
         'Invoke-HvcCheckpoint' = @{ VMId = $AnyVm; Action = 'create' }
         'Invoke-HvcMedia' = @{ VMId = $AnyVm; Action = 'eject'; ControllerType = 'IDE'; Controller = 0; Location = 1 }
@@ -51,7 +53,7 @@ BeforeAll {
     }
 }
 
-Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHostFacts, Get-HvcVMState, Invoke-HvcPower, Invoke-HvcCheckpoint, Invoke-HvcMedia, Get-HvcAuditEvents, Get-HvcPolicyDigest)' -ForEach $JeaHosts {
+Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHostFacts, Get-HvcVMState, Get-HvcVMDetails, Get-HvcVMThumbnail, Invoke-HvcPower, Invoke-HvcCheckpoint, Invoke-HvcMedia, Get-HvcAuditEvents, Get-HvcPolicyDigest)' -ForEach $JeaHosts {
     BeforeAll {
         $HostCase = @($Cases.jea.hosts | Where-Object { $_.name -eq $HostName })[0]
         $Psrc = Join-Path $HvcRepoRoot $HostCase.psrc
@@ -97,6 +99,12 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
         Mock Get-VMHost { [pscustomobject]@{ VirtualHardDiskPath = 'C:\Hyper-V\Disks'; VirtualMachinePath = 'C:\Hyper-V' } }
         Mock Get-Volume { [pscustomobject]@{ Path = '\\?\Volume{c}\'; DriveLetter = 'C'; FileSystemLabel = 'OS'; SizeRemaining = [long]1; Size = [long]2 } }
         Mock Get-ChildItem { @() }
+        # What Get-HvcVMDetails reads beyond the inventory's cmdlets.
+        Mock Get-VMNetworkAdapter { @() }
+        Mock Get-VHD { @() }
+        Mock Get-VMFirmware { [pscustomobject]@{ SecureBoot = 'On'; SecureBootTemplate = 'MicrosoftWindows' } }
+        Mock Get-VMSecurity { [pscustomobject]@{ TpmEnabled = $false } }
+        Mock Get-CimInstance { @() }
     }
 
     It 'the role capability defines exactly the functions console/jea.py generates, in its order' {
@@ -143,6 +151,24 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
             else {
                 $result.Answer.error.code | Should -BeExactly 'denied' -Because $result.Raw
             }
+        }
+    }
+
+    Context 'Get-HvcVMDetails, Get-HvcVMThumbnail: a VM''s details and screen only to a caller who may view it (denied otherwise)' {
+        It '<Caller> on <Today>' -ForEach $Views {
+            $PSSenderInfo = New-HvcSenderInfo -Caller $Callers[$Caller]
+            $Now = ConvertTo-HvcDay $Today
+            $TheState.Value = 'Off'  # no screen to read: the thumbnail answers without CIM
+            $mismatches = @(foreach ($vm in $HostCase.vms) {
+                    $visible = @($View.visible) -contains $vm.id
+                    foreach ($name in 'Get-HvcVMDetails', 'Get-HvcVMThumbnail') {
+                        $result = Invoke-HvcJea -Name $name -Arguments @{ VMId = $vm.id }
+                        if ($visible -and $result.Answer.error.code -eq 'denied') { "$name $($vm.name): may view, but denied: $($result.Raw)" }
+                        elseif (-not $visible -and $result.Answer.error.code -ne 'denied') { "$name $($vm.name): may not view, but answered $($result.Raw)" }
+                    }
+                })
+            $TheState.Value = 'Running'
+            $mismatches | Should -BeNullOrEmpty
         }
     }
 

@@ -703,6 +703,110 @@ Describe 'vm_state: cheap polling by id' {
     }
 }
 
+Describe 'details: one VM as Hyper-V Manager shows it, read when its details are opened (not_found, invalid_parameter)' {
+    BeforeAll {
+        $TheVm = New-HvcVM -Id $VmId -Name 'web' -State 'Running'
+        $TheVm | Add-Member -NotePropertyMembers @{
+            ProcessorCount = [long]4; MemoryStartup = [long]4294967296; MemoryMinimum = [long]536870912
+            MemoryMaximum = [long]8589934592; MemoryDemand = [long]1073741824; DynamicMemoryEnabled = $true
+            Version = '9.0'; ReplicationState = 'Disabled'; ReplicationHealth = 'NotApplicable'
+            ResourceMeteringEnabled = $true
+        }
+        Mock Get-VM { if ("$($PesterBoundParameters.Id)" -eq $VmId) { $TheVm } }
+        $Adapter = [pscustomobject]@{ VMId = [guid]$VmId; Name = 'Network Adapter'; SwitchName = 'External'; MacAddress = '00155D010203'; IPAddresses = @('10.0.0.5', 'fe80::1') }
+        Mock Get-VMNetworkAdapter { $Adapter }
+        Mock Get-VMNetworkAdapterVlan { [pscustomobject]@{ OperationMode = 'Access'; AccessVlanId = 20 } }
+        $DiskPath = 'C:\VMs\web\Virtual Hard Disks\web.vhdx'
+        Mock Get-VHD { [pscustomobject]@{ Path = $DiskPath; VhdType = 'Dynamic'; FileSize = [uint64]1000; Size = [uint64]5000 } }
+        Mock Get-VMHardDiskDrive { [pscustomobject]@{ VMId = [guid]$VmId; Path = $DiskPath; ControllerType = 'SCSI'; ControllerNumber = 0; ControllerLocation = 0 } }
+        Mock Get-VMIntegrationService { New-HvcIntegrationService -VMId $VmId -ServiceId $HvcHeartbeatServiceId }
+        Mock Get-VMFirmware { [pscustomobject]@{ SecureBoot = 'On'; SecureBootTemplate = 'MicrosoftWindows' } }
+        Mock Get-VMSecurity { [pscustomobject]@{ TpmEnabled = $true } }
+        Mock Measure-VM { [pscustomobject]@{ MeteringDuration = [timespan]::FromHours(2); AverageProcessorUsage = [uint64]480; AverageMemoryUsage = [uint64]2048; MinimumMemoryUsage = [uint64]1024; MaximumMemoryUsage = [uint64]4096 } }
+        # The guest's key-value pairs as WMI gives them: embedded instances as CIM-XML text.
+        $Pair = '<INSTANCE CLASSNAME="Msvm_KvpExchangeDataItem"><PROPERTY NAME="Data" TYPE="string"><VALUE>Windows Server 2022 &amp; more</VALUE></PROPERTY><PROPERTY NAME="Name" TYPE="string"><VALUE>OSName</VALUE></PROPERTY></INSTANCE>'
+        Mock Get-CimInstance { [pscustomobject]@{ SystemName = $VmId.ToUpperInvariant(); GuestIntrinsicExchangeItems = @($Pair) } } -ParameterFilter { $ClassName -eq 'Msvm_KvpExchangeComponent' }
+    }
+
+    It 'answers processors, memory, adapters with the guest''s addresses and VLAN, disks with their sizes, integration services, firmware, TPM, the guest OS and metering' {
+        $result = Invoke-HvcOperation -Operation details -Line $Cases.operations.details.sample.p
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $d = $result.Answer.data
+        $d.processors | Should -Be 4
+        $d.memory.dynamic | Should -BeTrue
+        $d.memory.demand | Should -Be 1073741824
+        $d.adapters[0].ips -join ',' | Should -BeExactly '10.0.0.5,fe80::1'
+        $d.adapters[0].vlan_mode | Should -BeExactly 'Access'
+        $d.adapters[0].vlan_id | Should -Be 20
+        $d.disks[0].type | Should -BeExactly 'Dynamic'
+        $d.disks[0].size_bytes | Should -Be 5000
+        $d.integration[0].id | Should -BeExactly $HvcHeartbeatServiceId
+        $d.secure_boot | Should -BeTrue
+        $d.tpm | Should -BeTrue
+        $d.guest_os | Should -BeExactly 'Windows Server 2022 & more'
+        $d.metering.cpu_mhz | Should -Be 480
+        Should -Invoke Get-CimInstance -Times 1 -Exactly -ParameterFilter { $Namespace -eq 'root\virtualization\v2' -and $Filter -eq "SystemName='$VmId'" }
+    }
+
+    It 'a disk Get-VHD cannot open is listed without sizes, and the reason is given' {
+        Mock Get-VHD { throw 'The file is in use.' }
+        $result = Invoke-HvcOperation -Operation details -Line $Cases.operations.details.sample.p
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $result.Answer.data.disks[0].path | Should -BeExactly $DiskPath
+        $result.Answer.data.disks[0].size_bytes | Should -BeNullOrEmpty
+        $result.Answer.data.disk_error | Should -Match 'in use'
+    }
+
+    It 'not_found: no VM with that id; invalid_parameter: no id' {
+        $result = Invoke-HvcOperation -Operation details -Parameters @{ vm_id = '00000000-0000-0000-0000-00000000000c' }
+        $result.Answer.error.code | Should -BeExactly 'not_found'
+        $result = Invoke-HvcOperation -Operation details -Parameters @{ other = 1 }
+        $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
+    }
+}
+
+Describe 'thumbnail: the screen through CIM, RGB 565 as hex (invalid_parameter)' {
+    BeforeAll {
+        $TheState = @{ Value = 'Running' }
+        Mock Get-VM { if ("$($PesterBoundParameters.Id)" -eq $VmId) { New-HvcVM -Id $VmId -State $TheState.Value } }
+        Mock Get-CimInstance {
+            switch ($ClassName) {
+                'Msvm_VirtualSystemSettingData' {
+                    [pscustomobject]@{ InstanceID = 'snapshot'; VirtualSystemType = 'Microsoft:Hyper-V:Snapshot:Realized' }
+                    [pscustomobject]@{ InstanceID = 'vm'; VirtualSystemType = 'Microsoft:Hyper-V:System:Realized' }
+                }
+                'Msvm_VirtualSystemManagementService' { [pscustomobject]@{ Name = 'vmms' } }
+            }
+        }
+        $Pixels = [byte[]]@(foreach ($i in 0..383) { $i % 256 })
+        Mock Invoke-CimMethod { [pscustomobject]@{ ReturnValue = [uint32]0; ImageData = $Pixels } }
+    }
+
+    It 'asks the management service for the VM''s own settings at the size given, and answers the bytes as hex' {
+        $result = Invoke-HvcOperation -Operation thumbnail -Line $Cases.operations.thumbnail.sample.p
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $result.Answer.data.image | Should -BeExactly ((@($Pixels | ForEach-Object { $_.ToString('x2') })) -join '')
+        Should -Invoke Invoke-CimMethod -Times 1 -Exactly -ParameterFilter {
+            $MethodName -eq 'GetVirtualSystemThumbnailImage' -and $Arguments.TargetSystem.InstanceID -eq 'vm' -and
+            $Arguments.WidthPixels -eq 16 -and $Arguments.HeightPixels -eq 12 -and $Arguments.WidthPixels -is [uint16]
+        }
+    }
+
+    It 'an off VM has no screen: no image, and the method is not called' {
+        $TheState.Value = 'Off'
+        $result = Invoke-HvcOperation -Operation thumbnail -Line $Cases.operations.thumbnail.sample.p
+        $TheState.Value = 'Running'
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $result.Answer.data.image | Should -BeNullOrEmpty
+        Should -Invoke Invoke-CimMethod -Times 0 -Exactly -Scope It
+    }
+
+    It 'invalid_parameter: a size outside 16x12 to 320x240' {
+        $result = Invoke-HvcOperation -Operation thumbnail -Parameters @{ vm_id = $VmId; width = 4000; height = 3000 }
+        $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
+    }
+}
+
 Describe 'the event of an action (the admin frame E): the caller from the token, the record the call carries' {
     BeforeAll {
         Mock Get-VM { New-HvcVM -Id $VmId -Name 'web' -State 'Off' }
