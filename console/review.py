@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from . import documentation
 from .audit import HOST_EVENTS_DEFAULT, HostAuditEvent, HostEvents, select_events
 from .errors import ConsoleError
 from .export import csv_text, html_page, mailto
@@ -563,6 +564,17 @@ def _classification(policy: Policy, host: str, vms: list[VM]) -> list[Finding]:
     host_rank = classification_rank(entry.classification) if entry else -1
     if host_rank >= rank:
         return []
+            # The owner line `hvconsole host document` wrote into the VM's Notes, read back.
+            on_host = next((n for n in vm.notes.splitlines()
+                            if n.startswith(documentation.NOTES_PREFIX)), None)
+            wanted = documentation.notes_line(policy.doc(vm.id))
+            if on_host is not None and on_host != wanted:
+                out.append(Finding(
+                    "host-notes-disagree", "medium",
+                    f"The Notes of {vm.name} on {host} say \"{on_host}\"; the policy says "
+                    f"\"{wanted}\".", (f"{vm.name} ({vm.id})", host),
+                    f"Run hvconsole host document {host} (it keeps what is on the host beside "
+                    "the new text), or correct the policy if the host is right."))
     said = f"is classified {entry.classification}" if entry else "has no classification"
     return [Finding(
         "host-classification", "high",

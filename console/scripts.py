@@ -40,7 +40,7 @@ EXECUTABLE = "powershell"
 ARGUMENTS = ("-NoProfile", "-NonInteractive", "-Command", "-")
 STDIN_LIMIT = 64 * 1024  # far below WinRM's 500 KB envelope (MaxEnvelopeSizekb)
 OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media",
-              "audit_events", "details", "thumbnail")
+              "audit_events", "details", "thumbnail", "document")
 ACTIONS = ("power", "checkpoint", "media")  # the operations that change a VM: each writes an event
 
 

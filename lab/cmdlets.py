@@ -336,11 +336,13 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         return [VMObject(host, made)]
 
     def set_vm(c: Call) -> list[VMObject]:
-        not_simulated(c, {"vm", "checkpointtype", "automaticcheckpointsenabled", "passthru"})
+        not_simulated(c, {"vm", "checkpointtype", "automaticcheckpointsenabled", "notes",
+                          "passthru"})
         vm = one_vm(c)
         host.set_vm(vm, cv.to_str(c.get("CheckpointType")) if c.has("CheckpointType") else None,
                     cv.to_bool(c.get("AutomaticCheckpointsEnabled"))
-                    if c.has("AutomaticCheckpointsEnabled") else None)
+                    if c.has("AutomaticCheckpointsEnabled") else None,
+                    cv.to_str(c.get("Notes")) if c.has("Notes") else None)
         return [VMObject(host, vm)] if c.get("Passthru") else []
 
     def remove_vm(c: Call) -> None:
@@ -506,6 +508,63 @@ def windows_commands(host: Host) -> list[Command]:
             Command("Get-CimInstance", "CimCmdlets", cim_instance),
             Command("Invoke-CimMethod", "CimCmdlets", lambda c: [vmdetail.invoke_thumbnail(
                 host, c.get("InputObject"), cv.to_str(c.get("MethodName") or ""),
+    def get_content(c: Call) -> list[bytes]:
+        """Get-Content -Encoding Byte -Raw: a file's bytes as one byte[] (Windows PowerShell 5.1);
+        the lab holds no text encodings."""
+        if cv.to_str(c.get("Encoding") or "").lower() != "byte" or not cv.to_bool(c.get("Raw")):
+            raise PSError("The lab reads files with -Encoding Byte -Raw only.", "NotSimulated",
+                          "NotImplemented", "System.NotImplementedException")
+        out = []
+        for path in _path_values(c):
+            stored = host.file(path)
+            if stored is None or stored not in host.contents:
+                c.error(PSError(f"Cannot find path '{path}' because it does not exist."
+                                if stored is None else "The lab holds only the size of this file.",
+                                "PathNotFound,Microsoft.PowerShell.Commands.GetContentCommand",
+                                "ObjectNotFound", "System.Management.Automation.ItemNotFoundException",
+                                path))
+                continue
+            out.append(host.contents[stored])
+        return out
+
+    def new_item(c: Call) -> list[PSObject]:
+        """New-Item -ItemType Directory (parents made as needed; -Force: no error when it exists)."""
+        if cv.to_str(c.get("ItemType") or "").lower() != "directory":
+            raise PSError("The lab's New-Item makes folders only.", "NotSimulated",
+                          "NotImplemented", "System.NotImplementedException")
+        made = []
+        for path in _path_values(c):
+            if host.is_folder(path) and not cv.to_bool(c.get("Force")):
+                c.error(PSError(f"An item with the specified name {path} already exists.",
+                                "DirectoryExist,Microsoft.PowerShell.Commands.NewItemCommand",
+                                "ResourceExists", "System.IO.IOException", path))
+                continue
+            try:
+                host.make_folder(path)
+            except FileNotFoundError:
+                c.error(PSError(f"Could not find a part of the path '{path}'.",
+                                "CreateDirectoryIOError,Microsoft.PowerShell.Commands.NewItemCommand",
+                                "WriteError", "System.IO.DirectoryNotFoundException", path))
+                continue
+            made.append(HostFiles(host).item(path) or PSObject("System.IO.DirectoryInfo", {}))
+        return made
+
+    def move_item(c: Call) -> None:
+        """Move-Item of a file (no -Force: a destination that exists is an error)."""
+        destination = cv.to_str(c.get("Destination"))
+        for path in _path_values(c):
+            try:
+                host.move_file(path, destination)
+            except FileNotFoundError:
+                c.error(PSError(f"Cannot find path '{path}' because it does not exist.",
+                                "PathNotFound,Microsoft.PowerShell.Commands.MoveItemCommand",
+                                "ObjectNotFound", "System.Management.Automation.ItemNotFoundException",
+                                path))
+            except FileExistsError:
+                c.error(PSError("Cannot create a file when that file already exists.",
+                                "MoveFileInfoItemIOError,Microsoft.PowerShell.Commands.MoveItemCommand",
+                                "WriteError", "System.IO.IOException", path))
+
                 c.get("Arguments"))]),
             Command("Get-Module", "Microsoft.PowerShell.Core", get_module)]
 
@@ -561,6 +620,9 @@ class HostFiles:
                 "Attributes": PSEnum("Archive, ReparsePoint" if dedup else "Archive", 0,
                                      "System.IO.FileAttributes")}, text=path)
         if host.is_folder(path) or wanted.rstrip("\\") + "\\" in folders:
+            Command("Get-Content", "Microsoft.PowerShell.Management", get_content),
+            Command("New-Item", "Microsoft.PowerShell.Management", new_item),
+            Command("Move-Item", "Microsoft.PowerShell.Management", move_item),
             return self._folder(path)
         return None
 

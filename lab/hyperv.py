@@ -278,6 +278,7 @@ class Host:
     # file's size. `files_version` changes whenever a file changes: written or removed, a VM's
     # disk or a checkpoint's differencing disk made or merged away.
     contents: dict[str, bytes] = field(default_factory=dict)
+    folders: set[str] = field(default_factory=set)  # made by New-Item, empty or not (lower case)
     files_version: int = 0
 
     def __post_init__(self) -> None:
@@ -482,8 +483,8 @@ class Host:
         return vm
 
     def set_vm(self, vm: VM, checkpoint_type: str | None = None,
-               automatic_checkpoints: bool | None = None) -> None:
-        """Set-VM -CheckpointType / -AutomaticCheckpointsEnabled (in any state)."""
+               automatic_checkpoints: bool | None = None, notes: str | None = None) -> None:
+        """Set-VM -CheckpointType / -AutomaticCheckpointsEnabled / -Notes (in any state)."""
         with self._cond:
             if checkpoint_type is not None:
                 vm.checkpoint_type = next(t for t in CHECKPOINT_TYPES
@@ -520,6 +521,8 @@ class Host:
             # Production VM falls back to a standard checkpoint, a ProductionOnly one fails.
             production_possible = base == "Off" or (base == "Running" and vm.vss)
             if vm.checkpoint_type == "Standard":
+            if notes is not None:
+                vm.notes = notes
                 production = False
             elif production_possible:
                 production = True
@@ -685,6 +688,8 @@ class Host:
             vm.merges.append((self.clock.now() + self.durations.merge, merged))
         self.files_version += 1
         self._cond.notify_all()
+        if any((f + "\\").startswith(wanted) for f in self.folders):
+            return True
 
     def _transition(self, vm: VM, during: str, final: str, seconds: float,
                     started: bool = False) -> None:
@@ -704,6 +709,32 @@ class Host:
         elif final in ("Off", "Saved"):
             vm.running_since = None
         self._cond.notify_all()
+
+    def make_folder(self, path: str) -> None:
+        """New-Item -ItemType Directory: the folder and any missing parent, on the system drive
+        C: or the VMs' volume (the drives the lab's host has)."""
+        target = self.resolve(path).rstrip("\\")
+        if target[1:3] != ":\\" or target[0].lower() not in {"c", self.volume_path[0].lower()}:
+            raise FileNotFoundError(path)
+        with self._cond:
+            self.folders.add(target.lower())
+            self.files_version += 1
+
+    def move_file(self, source: str, destination: str) -> str:
+        """Move-Item of a file within its volume: the new path. FileNotFoundError when there is
+        no such file, FileExistsError when the destination is taken (no -Force)."""
+        with self._cond:
+            stored = self.file(source)
+            if stored is None:
+                raise FileNotFoundError(source)
+            target = self.resolve(destination)
+            if self.file(target) is not None:
+                raise FileExistsError(destination)
+            self.files[target] = self.files.pop(stored)
+            if stored in self.contents:
+                self.contents[target] = self.contents.pop(stored)
+            self.files_version += 1
+            return target
 
     def _wait(self, vm: VM, seconds: float) -> None:
         deadline = self.clock.now() + seconds

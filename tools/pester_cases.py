@@ -75,6 +75,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "audit_events": {"since": "2026-01-01T00:00:00Z", "max": 100},
     "details": {"vm_id": VM},
     "thumbnail": {"vm_id": VM, "width": 16, "height": 12},
+    "host_hardening": {},
+    "document": {"mode": "read", "folder": "C:\\Documentation\\VMs",
+                 "files": [{"vm_id": VM, "file": f"web {VM}.txt"}]},
 }
 
 # Standard inputs that reach no Hyper-V cmdlet: safe to run in a real powershell.exe anywhere.

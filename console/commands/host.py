@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import HostConfig
-from ..errors import ConfigError, ConsoleError
+from ..documentation import DEFAULT_FOLDER
+from ..errors import ConfigError, ConsoleError, CredentialsRejected, HostAccessDenied
 from ..hosts import Credentials
 from ..text import one_line, plain
-from . import file_path, setup
+from . import add_sign_in_options, file_path, read_password, setup
 from .review import register_impact
 
 if TYPE_CHECKING:  # the host clients load only when a selftest runs
@@ -71,6 +72,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--memory-mb", type=_memory, default=32, metavar="MB",
                    help="the VM's startup memory (default 32, the least Hyper-V accepts; even)")
     p.set_defaults(func=run_selftest)
+
+    d = commands.add_parser(
+        "document", help="keep each VM's documentation on the host: a text file per VM and its Notes",
+        description="Write, through the admin endpoint, one text file per VM of HOST into a folder "
+                    "on the host (the policy's documentation of the VM and its configuration as the "
+                    "host reports it) and an owner/contact line into each VM's Notes. What differs "
+                    "from what is there is shown first; a file that is there is kept beside the new "
+                    "one, and a file a person edited on the host is shown and asked about.")
+    d.add_argument("host", metavar="HOST", help="a configured host")
+    d.add_argument("--folder", default=DEFAULT_FOLDER, metavar="PATH",
+                   help=f"the folder on the host (default {DEFAULT_FOLDER})")
+    d.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    d.add_argument("--yes", action="store_true",
+                   help="do not ask before replacing files a person edited on the host")
+    add_sign_in_options(d)
+    d.set_defaults(func=run_document)
 
 
 def _memory(text: str) -> int:
@@ -174,3 +191,62 @@ def run_selftest(args: argparse.Namespace) -> int:
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 0 if report.ok else EXIT_FAILED
+
+
+def run_document(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from .. import documentation
+    from ..hosts import CredentialGate, make_client
+    from ..hosts.operations import ScriptOperations
+
+    password = read_password(args)
+    try:
+        with setup(args) as world:
+            config = _host_config(world.config.hosts, args.host)
+            identity = world.directory.sign_in(args.user, password)
+            credentials = Credentials(identity.name, password)
+            # Files and Notes are written by the host's administrators only: the admin endpoint,
+            # whatever endpoint this host's entry gives delegated users.
+            client = make_client(replace(config, endpoint="admin"), credentials,
+                                 CredentialGate(credentials))
+            assert isinstance(client, ScriptOperations)  # the admin endpoint's clients run scripts
+            try:
+                vms = client.inventory()
+                details = {}
+                for vm in vms:
+                    try:
+                        details[vm.id] = client.details(vm.id)
+                    except ConsoleError:
+                        pass  # documented without its configuration, as the file then says
+                existing = client.read_documentation(args.folder, {
+                    vm.id: documentation.file_name(vm) for vm in vms})
+                changes = documentation.plan_changes(world.policy, vms, existing,
+                                                     datetime.now(), details)
+                todo = [c for c in changes if c.kind != "same" or c.notes_changed]
+                for c in changes:
+                    kept = f" (the file there is kept as {c.keep})" if c.keep and c in todo else ""
+                    notes = "; Notes: owner line updated" if c.notes_changed else ""
+                    print(one_line(f"{c.kind}: {c.vm.name}{kept}{notes}"))
+                    if c.kind == "edited on the host":
+                        for line in c.diff().splitlines():
+                            print(one_line(f"    {line}"))
+                if args.dry_run:
+                    print("nothing written (--dry-run)")
+                    return 0
+                edited = [c.vm.name for c in todo if c.kind == "edited on the host"]
+                if edited and not _ask(f"{', '.join(edited)}: edited on {config.name}; the "
+                                       "edits are kept beside the new file. Write?", args.yes):
+                    print("Nothing was written.", file=sys.stderr)
+                    return EXIT_FAILED
+                client.write_documentation(args.folder, todo)
+            finally:
+                client.close()
+    except ConsoleError as e:
+        print(one_line(str(e)), file=sys.stderr)
+        if isinstance(e, HostAccessDenied | CredentialsRejected):
+            print(one_line("host document writes through the admin endpoint: run it as one of "
+                           "the host's administrators."), file=sys.stderr)
+        return EXIT_FAILED
+    print(one_line(f"{len(todo)} files written to {args.folder} on {config.name}"))
+    return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .. import documentation
 from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
@@ -41,6 +42,32 @@ class ScriptOperations:
                 for v in items_of(data, "vms", self.name)}
 
     def details(self, vm_id: str) -> VMDetails:
+    def host_hardening(self) -> HostHardening:
+        """What the host runs beyond Hyper-V and who may reach it (host_hardening.ps1)."""
+        return HostHardening.from_json(self._read_operation("host_hardening", {}))
+
+    def read_documentation(self, folder: str, files: dict[str, str]) -> dict[str, str | None]:
+        """The console's documentation files found in `folder` (document.ps1): the text of each
+        file named in `files` (VM id -> file name) that is there, by VM id."""
+        data = self._read_operation("document", {"mode": "read", "folder": folder, "files": [
+            {"vm_id": vm_id, "file": name} for vm_id, name in files.items()]})
+        return {str(f["vm_id"]).lower(): documentation.decode(f.get("data"))
+                for f in items_of(data, "files", self.name) if f.get("exists")}
+
+    def write_documentation(self, folder: str, changes: Iterable[documentation.Change]) -> list[str]:
+        """Write each change's file (the old one kept beside it under its `keep` name) and the
+        VM's Notes, a few files a call (each call stays far below a command's size limit); the
+        kept files' paths."""
+        kept: list[str] = []
+        for batch in documentation.batches([
+                {"vm_id": c.vm.id, "file": c.file, "data": documentation.encode(c.new),
+                 "keep": c.keep, "notes": c.new_notes if c.notes_changed else None}
+                for c in changes]):
+            data = self._read_operation("document", {"mode": "write", "folder": folder,
+                                                     "files": batch})
+            kept += [str(f["kept"]) for f in items_of(data, "files", self.name) if f.get("kept")]
+        return kept
+
         """One VM as Hyper-V Manager shows it (details.ps1): what costs WMI queries per VM, read
         only when its details are opened."""
         return VMDetails.from_json(self.name, self._read_operation(

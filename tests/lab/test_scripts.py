@@ -28,6 +28,12 @@ LARGEST: dict[str, dict] = {
     "audit_events": {"since": "2026-01-01T00:00:00Z", "max": 100000},
     "details": {"vm_id": VM_ID},
     "thumbnail": {"vm_id": VM_ID, "width": 320, "height": 240},
+    "host_hardening": {},
+    "console_access": {"vm_id": VM_ID, "action": "revoke"},
+    "console_acl": {},
+    "document": {"mode": "write", "folder": "C:\\Documentation\\VMs", "files": [
+        {"vm_id": VM_ID, "file": "x" * 80 + f" {VM_ID}.txt", "data": "A" * 8000,
+         "keep": "x" * 80 + f" {VM_ID}.20261202-101010.txt", "notes": "n" * 300}]},
 }
 HELPERS = {"F", "C", "Y", "U", "V", "S", "D", "K", "W", "G", "O", "N", "E"}
 SCRIPTS = sorted(POWERSHELL.glob("*.ps1"))

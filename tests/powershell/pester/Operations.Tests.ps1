@@ -31,7 +31,7 @@ BeforeAll {
     Mock Write-EventLog { @() }
 }
 
-Describe 'parameter binding: every operation (inventory, host_facts, vm_state, power, checkpoint, media, audit_events) runs from the console''s own text' {
+Describe 'parameter binding: every operation (inventory, host_facts, vm_state, power, checkpoint, media, audit_events, document) runs from the console''s own text' {
     It '<Operation>: the standard input is the $p line, the one-line body and CRLF, as console/scripts.py writes it' -ForEach $OperationCases {
         $spec = $Cases.operations.$Operation
         ((Get-HvcScriptText -Operation $Operation -Line $spec.sample.p) + "`r`n") | Should -BeExactly $spec.sample.stdin
@@ -803,6 +803,49 @@ Describe 'thumbnail: the screen through CIM, RGB 565 as hex (invalid_parameter)'
 
     It 'invalid_parameter: a size outside 16x12 to 320x240' {
         $result = Invoke-HvcOperation -Operation thumbnail -Parameters @{ vm_id = $VmId; width = 4000; height = 3000 }
+        $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
+    }
+}
+
+Describe 'document: one file per VM and its Notes, an old file kept beside the new one (invalid_parameter)' -Skip:($PSVersionTable.PSEdition -ne 'Desktop') {
+    # -Encoding Byte is Windows PowerShell 5.1's (the hosts'); PowerShell 7 calls it -AsByteStream.
+    BeforeAll {
+        $Folder = Join-Path $TestDrive 'Documentation\VMs'
+        $File = "web $VmId.txt"
+        function Encode($text) { [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($text)) }
+        Mock Get-VM { New-HvcVM -Id $VmId }
+        Mock Set-VM { }
+    }
+
+    It 'write makes the folder, writes the bytes and sets the Notes of the VM found by -Id' {
+        $files = @(@{ vm_id = $VmId; file = $File; data = (Encode "web`r`nOwner: Olivia`r`n"); keep = $null; notes = 'Owner: Olivia' })
+        $result = Invoke-HvcOperation -Operation document -Parameters @{ mode = 'write'; folder = $Folder; files = $files }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        [IO.File]::ReadAllText((Join-Path $Folder $File)) | Should -BeExactly "web`r`nOwner: Olivia`r`n"
+        Should -Invoke Set-VM -Scope It -Times 1 -ParameterFilter { $Notes -ceq 'Owner: Olivia' }
+        Should -Invoke Get-VM -Scope It -ParameterFilter { "$Id" -eq $VmId }
+    }
+
+    It 'read answers the bytes of a file that is there, and nothing for one that is not' {
+        $files = @(@{ vm_id = $VmId; file = $File }, @{ vm_id = $CheckpointId; file = 'none.txt' })
+        $result = Invoke-HvcOperation -Operation document -Parameters @{ mode = 'read'; folder = $Folder; files = $files }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $found = @($result.Answer.data.files)
+        [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($found[0].data)) | Should -BeExactly "web`r`nOwner: Olivia`r`n"
+        $found[1].exists | Should -BeFalse
+    }
+
+    It 'a second write keeps the file that was there under its keep name, and leaves the Notes when none are given' {
+        $files = @(@{ vm_id = $VmId; file = $File; data = (Encode 'new'); keep = "web $VmId.old.txt"; notes = $null })
+        $result = Invoke-HvcOperation -Operation document -Parameters @{ mode = 'write'; folder = $Folder; files = $files }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        [IO.File]::ReadAllText((Join-Path $Folder "web $VmId.old.txt")) | Should -BeExactly "web`r`nOwner: Olivia`r`n"
+        [IO.File]::ReadAllText((Join-Path $Folder $File)) | Should -BeExactly 'new'
+        Should -Invoke Set-VM -Scope It -Times 0
+    }
+
+    It 'invalid_parameter: a folder that is not a local path' {
+        $result = Invoke-HvcOperation -Operation document -Parameters @{ mode = 'read'; folder = '\\server\share'; files = @() }
         $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
     }
 }
