@@ -13,11 +13,15 @@ An object is its VM id (a VM keeps its baseline when it moves to another cluster
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from .config import user_data_dir
+from .inventory import VM
 
 HOURS_OF_WEEK = 7 * 24
 Rows = dict[tuple[int, int, int], tuple[int, float, float, int]]
@@ -97,6 +101,28 @@ def hour_of_week(at: datetime) -> int:
     """0 is Monday 00:00-00:59 in local time: people's weeks (office hours, nightly jobs) are local."""
     local = at.astimezone()
     return local.weekday() * 24 + local.hour
+
+
+def samples(vms: Iterable[VM]) -> list[tuple[str, str, str, float]]:
+    """One refresh's samples: CPU and memory of each running VM (a stopped VM's zero is no news),
+    and each host's memory taken by its running VMs, as `host:<name>`."""
+    out: list[tuple[str, str, str, float]] = []
+    hosts: dict[str, float] = {}
+    for vm in vms:
+        if vm.state != "Running" or vm.unreadable:
+            continue
+        out.append((vm.id, vm.name, "cpu", float(vm.cpu_pct)))
+        out.append((vm.id, vm.name, "memory", float(vm.memory_bytes >> 20)))
+        hosts[vm.host] = hosts.get(vm.host, 0.0) + (vm.memory_bytes >> 20)
+    out += [(f"host:{h.lower()}", h, "memory", mb) for h, mb in sorted(hosts.items())]
+    return out
+
+
+def path_for(sid: str) -> Path:
+    """The person's baseline file: under the user's data folder, one per account (by SID), so
+    two people sharing a workstation profile never mix their VMs' baselines."""
+    safe = re.sub(r"[^A-Za-z0-9-]", "_", sid)
+    return user_data_dir() / f"baseline-{safe}.sqlite"
 
 
 class BaselineError(Exception):

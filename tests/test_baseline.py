@@ -123,3 +123,26 @@ def test_an_unknown_metric_is_named(tmp_path: Path) -> None:
     b = Baselines(tmp_path / "b.sqlite")
     with pytest.raises(ValueError, match="unknown metric 'temperature'; known: cpu, memory"):
         b.observe(TUESDAY_10, [(VM, "shop-web", "temperature", 1.0)])
+
+
+def test_a_refresh_gives_running_vms_and_each_hosts_memory() -> None:
+    from console.baseline import samples
+    from console.inventory import VM as InventoryVM
+
+    mib = 1 << 20
+    vms = [InventoryVM(host="HV01", id="a", name="web", state="Running", cpu_pct=12, memory_bytes=2048 * mib),
+           InventoryVM(host="HV01", id="b", name="db", state="Running", cpu_pct=40, memory_bytes=4096 * mib),
+           InventoryVM(host="HV01", id="c", name="off", state="Off", cpu_pct=0, memory_bytes=0),
+           InventoryVM(host="HV02", id="d", name="bad", state="Running", unreadable="no config")]
+    assert samples(vms) == [("a", "web", "cpu", 12.0), ("a", "web", "memory", 2048.0),
+                            ("b", "db", "cpu", 40.0), ("b", "db", "memory", 4096.0),
+                            ("host:hv01", "HV01", "memory", 6144.0)]
+
+
+def test_each_person_has_a_file_of_their_own(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from console import baseline
+
+    monkeypatch.setattr(baseline, "user_data_dir", lambda: tmp_path)
+    assert baseline.path_for("S-1-5-21-1000-2000-3000-1101") == \
+        tmp_path / "baseline-S-1-5-21-1000-2000-3000-1101.sqlite"
+    assert baseline.path_for("../../etc/x").parent == tmp_path
