@@ -1,10 +1,16 @@
-"""Lab domain accounts, per-host rights, and the NTLM logon of a lab host's connection.
+"""Lab domain accounts, per-host rights, and the NTLM or Kerberos logon of a lab host's connection.
 
 `Accounts` plays the domain: every lab host of a process checks logons against one `Accounts`,
 so bad logons add up across hosts and a locked account is refused everywhere, with the right
 password too, as a domain's lockout policy does. pyspnego is the NTLM acceptor; it reads the
 passwords from the file named by the environment variable NTLM_USER_FILE, which is one per
 process, so one `Accounts` at a time owns it while hosts that use it are running.
+
+Kerberos: a host given `KerberosKeys` (a keytab a domain controller exported, e.g. with `samba-tool
+domain exportkeytab`, holding the key of its SPN HTTP/hv01.lab.example) accepts a ticket for that
+SPN alone, through pyspnego and the `gssapi` package as a Windows host's SSPI does: the logon is
+one leg, and the caller is the ticket's client principal, which must be an account of `Accounts`.
+MIT Kerberos reads the acceptor's keytab from KRB5_KTNAME, one a process, like NTLM_USER_FILE.
 """
 from __future__ import annotations
 
@@ -26,6 +32,25 @@ from console.errors import ConfigError
 
 DEFAULT_LOCKOUT_THRESHOLD = 5
 _NTLM_SIGNATURE = b"NTLMSSP\x00"
+
+
+@dataclass(frozen=True)
+class KerberosKeys:
+    """What lets a lab host accept Kerberos: the keytab holding the key of its service principal."""
+
+    keytab: Path
+    spn: str  # HTTP/hv01.lab.example: the one principal this host accepts tickets for
+
+    def __post_init__(self) -> None:
+        service, _, host = self.spn.partition("/")
+        if not service or not host or "@" in host:
+            raise ConfigError(f"The lab host's SPN {self.spn!r} is not of the form HTTP/<host name>.",
+                              key="spn")
+
+    def use(self) -> None:
+        """Point MIT Kerberos' acceptor at this keytab (process-wide: every lab host of a process
+        shares the domain's one keytab)."""
+        os.environ["KRB5_KTNAME"] = f"FILE:{self.keytab}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,8 @@ class LogonOutcome(Enum):
     UNKNOWN_USER = "unknown_user"
     DISABLED = "disabled"
     LOCKED_OUT = "locked_out"
+    NTLM_REFUSED = "ntlm_refused"  # the host accepts Kerberos only
+    BAD_TICKET = "bad_ticket"  # a Kerberos token the host cannot accept (another SPN, skew, ...)
 
 
 @dataclass(frozen=True)
@@ -346,14 +373,68 @@ class NtlmLogon:
             self.user, self._context = result.user, context
         return result
 
-    def wrap(self, data: bytes) -> bytes:
-        """Signature (16 bytes) followed by the sealed data."""
-        assert self._context is not None
-        return self._context.wrap(data, encrypt=True).data
+    protocol = "ntlm"
 
-    def unwrap(self, data: bytes) -> bytes:
+    def wrap(self, data: bytes) -> tuple[bytes, bytes]:
+        """(signature, sealed data): WinRM message encryption's two parts."""
         assert self._context is not None
-        return self._context.unwrap(data).data
+        wrapped = self._context.wrap_winrm(data)
+        return wrapped.header, wrapped.data
+
+    def unwrap(self, header: bytes, data: bytes) -> bytes:
+        assert self._context is not None
+        return self._context.unwrap_winrm(header, data)
+
+
+class KerberosLogon:
+    """The Kerberos acceptor of one TCP connection: one leg, a ticket for the host's own SPN."""
+
+    protocol = "kerberos"
+
+    def __init__(self, accounts: Accounts, keys: KerberosKeys,
+                 channel_bindings: GssChannelBindings | None = None) -> None:
+        self.accounts = accounts
+        self.keys = keys
+        self.channel_bindings = channel_bindings
+        self._context: spnego.ContextProxy | None = None
+        self.user: str | None = None
+        self.final_token: bytes | None = None  # the AP-REP (mutual authentication)
+        self.reason = ""  # why a ticket was refused, for the host's event log
+
+    @property
+    def complete(self) -> bool:
+        return self.user is not None
+
+    def accept(self, token: bytes) -> LogonResult:
+        service, _, host = self.keys.spn.partition("/")
+        self.keys.use()
+        context = spnego.server(hostname=host, service=service, protocol="negotiate",
+                                channel_bindings=self.channel_bindings)
+        try:
+            self.final_token = context.step(token)
+        except Exception as error:  # noqa: BLE001 - whatever it was, it is no valid ticket for us
+            self.reason = str(error)
+            return LogonResult(LogonOutcome.BAD_TICKET, "")
+        principal = context.client_principal or ""
+        if not context.complete or context.negotiated_protocol != "kerberos":
+            self.reason = "the token was not a complete Kerberos logon"
+            return LogonResult(LogonOutcome.BAD_TICKET, principal)
+        refused = self.accounts.precheck(principal)
+        if refused is not None:
+            return refused
+        self._context = context
+        self.user = self.accounts.canonical(principal)
+        return LogonResult(LogonOutcome.SUCCESS, self.user or principal)
+
+    def wrap(self, data: bytes) -> tuple[bytes, bytes]:
+        """(GSS wrap token header, sealed data), as Windows seals WinRM messages with Kerberos."""
+        assert self._context is not None
+        wrapped = self._context.wrap_winrm(data)
+        return wrapped.header, wrapped.data
+
+    def unwrap(self, header: bytes, data: bytes) -> bytes:
+        assert self._context is not None
+        return self._context.unwrap_winrm(header, data)
 
 
 def decode_auth_header(value: str) -> tuple[str, bytes] | None:

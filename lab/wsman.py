@@ -1,9 +1,11 @@
-"""The lab host's WS-Management server: WinRS shells over HTTP(S) with NTLM, for pywinrm.
+"""The lab host's WS-Management server: WinRS shells over HTTP(S) with NTLM or Kerberos, for pywinrm.
 
 An unmodified pywinrm client talks to it as to a Windows host: Create a shell, run a Command,
-Receive its output (retrying after an operation timeout), Signal, Delete. NTLM authenticates the
-TCP connection; over HTTP every message after the logon must be sealed with the connection's
-NTLM keys (WinRM message encryption) or it is refused, over HTTPS the channel protects it.
+Receive its output (retrying after an operation timeout), Signal, Delete. NTLM, or Kerberos with
+a ticket for the host's SPN when the host is given its keys (lab/auth.py), authenticates the TCP
+connection; over HTTP every message after the logon must be sealed with the connection's keys
+(WinRM message encryption) or it is refused, over HTTPS the channel protects it. A host with
+`allow_ntlm=False` refuses NTLM, as a domain that restricts NTLM does.
 What a command does is the executor's business: the server hands it the command line WinRS would
 see and returns its stdout, stderr and exit code. Faults and costs (lab/faults.py) make
 the host slow, flaky or silent on demand.
@@ -34,8 +36,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
-from .auth import (Accounts, HostRights, LabUser, LogonOutcome, LogonResult, NtlmLogon, decode_auth_header,
-                   default_accounts, ntlm_message_type)
+from .auth import (Accounts, HostRights, KerberosKeys, KerberosLogon, LabUser, LogonOutcome, LogonResult,
+                   NtlmLogon, decode_auth_header, default_accounts, ntlm_message_type)
 from .certs import CertPair
 from .faults import CostModel, Faults, Outcome
 
@@ -153,6 +155,7 @@ class ServerStats:
     connections: int = 0
     requests: int = 0
     logons: int = 0
+    kerberos_logons: int = 0  # of `logons`, those with a Kerberos ticket
     logon_failures: int = 0
     requests_after_logon: int = 0
     encrypted_requests: int = 0
@@ -264,16 +267,17 @@ def envelope(action: str, relates_to: str, body: str) -> bytes:
             f'</s:Header><s:Body>{body}</s:Body></s:Envelope>').encode()
 
 
-def seal(xml: bytes, wrap: Callable[[bytes], bytes]) -> bytes:
-    """WinRM message encryption (MS-WSMV 2.2.9.1.1): `wrap` returns signature + sealed data."""
-    sealed = wrap(xml)
+def seal(xml: bytes, wrap: Callable[[bytes], tuple[bytes, bytes]]) -> bytes:
+    """WinRM message encryption (MS-WSMV 2.2.9.1.1): `wrap` returns the signature (NTLM's 16
+    bytes, Kerberos' wrap token header) and the sealed data; the part holds its length first."""
+    header, sealed = wrap(xml)
     return (BOUNDARY + b"\r\n\tContent-Type: " + SPNEGO_ENCRYPTED.encode() + b"\r\n"
             b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(xml)).encode()
             + b"\r\n" + BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
-            + struct.pack("<I", 16) + sealed + BOUNDARY + b"--\r\n")
+            + struct.pack("<I", len(header)) + header + sealed + BOUNDARY + b"--\r\n")
 
 
-def unseal(body: bytes, unwrap: Callable[[bytes], bytes]) -> bytes:
+def unseal(body: bytes, unwrap: Callable[[bytes, bytes], bytes]) -> bytes:
     """The SOAP message inside a multipart/encrypted body; ValueError if it is malformed."""
     first = BOUNDARY + b"\r\n"
     if not body.startswith(first):
@@ -288,9 +292,10 @@ def unseal(body: bytes, unwrap: Callable[[bytes], bytes]) -> bytes:
     if length is None or not payload.startswith(prefix) or not payload.endswith(end):
         raise ValueError("malformed encrypted part")
     payload = payload[len(prefix):-len(end)]
-    if len(payload) < 20 or struct.unpack_from("<I", payload)[0] != 16:
+    signature = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
+    if not 16 <= signature <= 1024 or len(payload) < 4 + signature:
         raise ValueError("unexpected signature length")
-    xml = unwrap(payload[4:])
+    xml = unwrap(payload[4:4 + signature], payload[4 + signature:])
     if len(xml) != int(length.group(1)):
         raise ValueError("length mismatch")
     return xml
@@ -361,6 +366,8 @@ class WSManServer:
     faults, cost: changeable while the host runs; the cost model is the executor's too (one
     object: where PowerShell pays a cost, the executor does). tls: serve HTTPS with this certificate.
     chunk_bytes: at most this much stdout (and stderr) per Receive (None: all at once).
+    kerberos: the host's keytab and SPN, to accept Kerberos tickets (None: NTLM only).
+    allow_ntlm: False refuses NTLM logons (the host then needs `kerberos`).
     first_use_progress: the first successful command of each user gets a CLIXML progress record
     on stderr, as a real host prints when it prepares modules for first use.
     """
@@ -368,8 +375,11 @@ class WSManServer:
     def __init__(self, name: str, executor: Executor, *, accounts: Accounts | None = None,
                  rights: HostRights | None = None, events: EventLog | None = None,
                  faults: Faults | None = None, cost: CostModel | None = None, tls: CertPair | None = None,
-                 port: int = 0, chunk_bytes: int | None = None, first_use_progress: bool = False) -> None:
+                 port: int = 0, chunk_bytes: int | None = None, first_use_progress: bool = False,
+                 kerberos: KerberosKeys | None = None, allow_ntlm: bool = True) -> None:
         self.name = name
+        self.kerberos = kerberos
+        self.allow_ntlm = allow_ntlm
         self.executor = executor
         self.accounts = accounts if accounts is not None else default_accounts()
         self.rights = rights if rights is not None else HostRights()
@@ -716,7 +726,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     disable_nagle_algorithm = True  # else delayed ACKs cost ~180 ms a call
     server: _HTTPServer
-    logon: NtlmLogon | None = None
+    logon: NtlmLogon | KerberosLogon | None = None
     _auth_reply: str | None = None  # SPNEGO's final token, for the reply to the third leg
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -763,7 +773,11 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.server.host
         parsed = decode_auth_header(authorization)
         kind = ntlm_message_type(parsed[1]) if parsed else None
-        if parsed is not None and kind == 1:
+        if parsed is not None and kind is None:
+            return self._kerberos_leg(parsed[0], parsed[1])
+        if parsed is not None and kind in (1, 3) and not host.allow_ntlm:
+            host.logon_failed(LogonResult(LogonOutcome.NTLM_REFUSED, ""), self.client_address[0])
+        elif parsed is not None and kind == 1:
             self.logon = NtlmLogon(host.accounts, host.channel_bindings)
             try:
                 challenge = self.logon.negotiate(parsed[1])
@@ -773,7 +787,7 @@ class _Handler(BaseHTTPRequestHandler):
                 token = base64.b64encode(challenge).decode("ascii")
                 self._reply(401, headers=[("WWW-Authenticate", f"{parsed[0]} {token}")])
                 return False
-        elif parsed is not None and kind == 3 and self.logon is not None:
+        elif parsed is not None and kind == 3 and isinstance(self.logon, NtlmLogon):
             result = self.logon.authenticate(parsed[1])
             if result.outcome is LogonOutcome.SUCCESS:
                 host.stats.add("logons")
@@ -783,6 +797,25 @@ class _Handler(BaseHTTPRequestHandler):
                 return True
             host.logon_failed(result, self.client_address[0])
         self.logon = None
+        self._reply(401, headers=[("WWW-Authenticate", "Negotiate")])
+        return False
+
+    def _kerberos_leg(self, scheme: str, token: bytes) -> bool:
+        """A Kerberos ticket (raw, or in SPNEGO): one leg; True once accepted."""
+        host = self.server.host
+        self.logon = None
+        if host.kerberos is not None:
+            logon = KerberosLogon(host.accounts, host.kerberos, host.channel_bindings)
+            result = logon.accept(token)
+            if result.outcome is LogonOutcome.SUCCESS:
+                host.stats.add("logons")
+                host.stats.add("kerberos_logons")
+                self.logon = logon
+                if logon.final_token:
+                    self._auth_reply = f"{scheme} {base64.b64encode(logon.final_token).decode('ascii')}"
+                return True
+            log.debug("lab host %s refused a Kerberos logon: %s", host.name, logon.reason)
+            host.logon_failed(result, self.client_address[0])
         self._reply(401, headers=[("WWW-Authenticate", "Negotiate")])
         return False
 

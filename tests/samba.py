@@ -14,6 +14,12 @@ Samba's LDAP ports (389, 636, 3268, 3269) are fixed, so each DC takes its own lo
 (Linux answers on all of 127.0.0.0/8) and only one of each can run on a machine at a time; they
 need root. `samba_dc` and `samba_other_dc` are the pytest session fixtures; `running_samba()`
 serves the benchmarks.
+
+Each DC is also its realm's KDC (`server services = ldap kdc`, port 88 on its address). The lab
+hosts' computer accounts (HV01$, ...) hold the SPNs HTTP/hv01.lab.example and so on, and a keytab
+exported from the running DC (`samba-tool domain exportkeytab`) lets a lab host accept their
+tickets; `SambaDC.krb5_conf` names both KDCs, and `SambaDC.kinit` gets a person's ticket with MIT
+Kerberos' own kinit (Debian's krb5-user) into a ticket cache of its own.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from ldap3 import MODIFY_REPLACE, NONE, Connection, Server, Tls
+from ldap3 import MODIFY_ADD, MODIFY_REPLACE, NONE, Connection, Server, Tls
 from ldap3.protocol.formatters.formatters import format_sid
 
 from console.config import DirectoryConfig, TrustedDomainConfig
@@ -68,6 +74,8 @@ GROUPS: dict[str, list[str]] = {
     "Weird (Group)": ["bob"],  # filter metacharacters in a name and its DN
 }
 COMPUTERS = ["WS01"]
+# The lab hosts' computer accounts and the SPN each holds (the WinRM listener's HTTP/<FQDN>).
+HOSTS = ("HV01", "HV02", "HV03")
 
 # The trusted domain: an alice of its own (another person, another password, another SID) in a
 # group named like LAB's, so a grant's SID, not its name, decides.
@@ -98,7 +106,10 @@ class SambaDomain:
     computers: tuple[str, ...] = ()
     primary_groups: tuple[tuple[str, str], ...] = ()  # (user, group)
     locked: tuple[str, ...] = ()  # locked out by failed binds at seeding
-    template: str = "template"  # the cache folder's name
+    hosts: tuple[str, ...] = ()  # computer accounts holding HTTP/<name>.<dns>
+    # The cache folder's name: changed whenever provisioning changes, so an old cache is never
+    # reused ("-kdc": provisioned with the KDC on).
+    template: str = "template-kdc"
     pid_file: str = "hvconsole-samba.pid"
 
     @property
@@ -115,10 +126,10 @@ class SambaDomain:
 
 
 LAB = SambaDomain(REALM, NETBIOS, DOMAIN_SID, "127.0.0.1", "127.0.0.1", "dc1", USERS, GROUPS,
-                  tuple(COMPUTERS), (("gina", "HV-Build"),), ("lucy",))
+                  tuple(COMPUTERS), (("gina", "HV-Build"),), ("lucy",), HOSTS)
 # Samba takes an address that is not an interface's own only with its netmask.
 OTHER = SambaDomain(OTHER_REALM, OTHER_NETBIOS, OTHER_SID, "127.0.0.2", "127.0.0.2/8", "dc2",
-                    OTHER_USERS, OTHER_GROUPS, template="template-other",
+                    OTHER_USERS, OTHER_GROUPS, template="template-other-kdc",
                     pid_file="hvconsole-samba-other.pid")
 
 
@@ -135,6 +146,30 @@ class SambaDC:
     provisioned: bool  # this start provisioned (cold) rather than copied the cache
     passwords: dict[str, str] = field(default_factory=dict)
     domain: SambaDomain = LAB
+    keytab: Path | None = None  # the HTTP/<host> keys of this domain's lab hosts
+
+    @property
+    def realm(self) -> str:
+        return self.domain.realm
+
+    def spn(self, host: str) -> str:
+        return f"HTTP/{host.lower()}.{self.domain.dns}"
+
+    def krb5_conf(self, folder: Path, **libdefaults: str) -> Path:
+        """A krb5.conf naming both test realms' KDCs (LAB on 127.0.0.1, OTHER on 127.0.0.2), for
+        KRB5_CONFIG; `libdefaults` adds or overrides [libdefaults] entries."""
+        return write_krb5_conf(folder / "krb5.conf", **libdefaults)
+
+    def kinit(self, user: str, cache: Path, *, lifetime: str | None = None,
+              env: dict[str, str] | None = None) -> None:
+        """`user`'s TGT from this realm's KDC into the ticket cache file `cache` (MIT kinit,
+        the password on its standard input); `env` must carry KRB5_CONFIG."""
+        principal = f"{user}@{self.realm}"
+        cmd = ["kinit", *(["-l", lifetime] if lifetime else []), "-c", f"FILE:{cache}", principal]
+        done = subprocess.run(cmd, input=self.passwords[user] + "\n", capture_output=True,
+                              text=True, env={**os.environ, **(env or {})}, timeout=20)
+        if done.returncode != 0:
+            raise AssertionError(f"kinit {principal} failed: {done.stderr.strip()}")
 
     @property
     def ldaps_url(self) -> str:
@@ -209,7 +244,7 @@ def _provision(target: Path, domain: SambaDomain) -> None:
         "pid directory": f"{d}/run", "ncalrpc dir": f"{d}/run/ncalrpc",
         "winbindd socket directory": f"{d}/run/winbindd",
         "ntp signd socket directory": f"{d}/run/ntp_signd", "log file": f"{d}/log/log.%m",
-        "server services": "ldap", "ldap server require strong auth": "allow_sasl_over_tls",
+        "server services": "ldap kdc", "ldap server require strong auth": "allow_sasl_over_tls",
     }
     cmd = ["samba-tool", "domain", "provision", f"--targetdir={d}", f"--realm={domain.realm}",
            f"--domain={domain.netbios}", "--server-role=dc", "--dns-backend=NONE",
@@ -315,6 +350,23 @@ def _seed(domain: SambaDomain, ca_file: Path) -> dict[str, str]:
         for name in domain.computers:
             _ok(conn, conn.add(f"CN={name},CN=Computers,{domain.base_dn}", ["top", "computer"],
                                {"sAMAccountName": f"{name}$", "userAccountControl": 4096}))
+        # A DC's ldap/ SPNs (samba_spnupdate adds them where Samba runs its DNS; provisioning
+        # with --dns-backend=NONE leaves them out): the directory's Kerberos bind asks for one.
+        dc_fqdn = f"{domain.host}.{domain.dns}"
+        _ok(conn, conn.modify(f"CN={domain.host.upper()},OU=Domain Controllers,{domain.base_dn}",
+                              {"servicePrincipalName": [(MODIFY_ADD, [
+                                  f"ldap/{dc_fqdn}", f"ldap/{dc_fqdn}/{domain.dns}",
+                                  f"ldap/{domain.host.upper()}"])]}))
+        for name in domain.hosts:
+            # A workstation trust account with keys (a password) and its WinRM SPN, as a joined
+            # Hyper-V host has: the KDC issues HTTP/<fqdn> tickets encrypted with these keys.
+            fqdn = f"{name.lower()}.{domain.dns}"
+            _ok(conn, conn.add(f"CN={name},CN=Computers,{domain.base_dn}", ["top", "computer"],
+                               {"sAMAccountName": f"{name}$", "userAccountControl": 4096,
+                                "dNSHostName": fqdn,
+                                "unicodePwd": f'"{name}-machine-{os.urandom(8).hex()}"'
+                                .encode("utf-16-le"),
+                                "servicePrincipalName": [f"HTTP/{fqdn}", f"HOST/{fqdn}"]}))
         for name in domain.groups:
             _ok(conn, conn.add(f"CN={_rdn(name)},{users_dn}", ["top", "group"],
                                {"sAMAccountName": name, "groupType": GROUP_GLOBAL_SECURITY}))
@@ -338,6 +390,29 @@ def _seed(domain: SambaDomain, ca_file: Path) -> dict[str, str]:
             locked.bind()
             locked.unbind()
     return passwords
+
+
+def _export_keytab(folder: Path, domain: SambaDomain) -> Path:
+    """The keys of every lab host's HTTP SPN, as a host's keytab holds them."""
+    keytab = folder / "private" / "hosts.keytab"
+    for name in domain.hosts:
+        _run(["samba-tool", "domain", "exportkeytab", str(keytab), "-s", str(folder / "etc/smb.conf"),
+              f"--principal=HTTP/{name.lower()}.{domain.dns}"])
+    return keytab
+
+
+def write_krb5_conf(path: Path, **libdefaults: str) -> Path:
+    """MIT krb5.conf for both test realms: no DNS, each realm's KDC on its loopback address."""
+    defaults = {"default_realm": LAB.realm, "dns_lookup_kdc": "false", "dns_lookup_realm": "false",
+                "rdns": "false", "udp_preference_limit": "1", **libdefaults}
+    lines = ["[libdefaults]", *(f"    {k} = {v}" for k, v in defaults.items()), "", "[realms]"]
+    for domain in (LAB, OTHER):
+        lines += [f"    {domain.realm} = {{", f"        kdc = {domain.address}", "    }"]
+    lines += ["", "[domain_realm]"]
+    for domain in (LAB, OTHER):
+        lines += [f"    .{domain.dns} = {domain.realm}", f"    {domain.dns} = {domain.realm}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def _rdn(name: str) -> str:
@@ -403,8 +478,9 @@ def running_samba(domain: SambaDomain = LAB) -> Iterator[SambaDC]:
         ca_file = folder / "tls" / "ca.pem"
         _wait_ready(process, domain, ca_file, log)
         passwords = _seed(domain, ca_file)
+        keytab = _export_keytab(folder, domain) if domain.hosts else None
         yield SambaDC(folder, ca_file, process.pid, time.monotonic() - started, provisioned,
-                      passwords, domain)
+                      passwords, domain, keytab)
     finally:
         if process is not None:
             _stop(process)
