@@ -32,7 +32,10 @@ ENDPOINTS = ("admin", "jea")
 # endpoints); WinRS, powershell.exe started for every operation (the default endpoint only, for
 # hosts where only WinRS is allowed).
 PROTOCOLS = ("psrp", "winrs")
+# negotiate (the default): Kerberos first, NTLM only where Kerberos is not possible (allow_ntlm
+# false refuses it); kerberos: Kerberos only; ntlm: NTLM only (a host outside the domain).
 TRANSPORTS = ("ntlm", "kerberos", "negotiate")
+_SPN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?$")
 
 
 def user_config_path() -> Path:
@@ -115,13 +118,32 @@ class DirectoryConfig:
 @dataclass
 class HostConfig:
     name: str
-    url: str  # https://hv01.lab.example:5986/wsman or http://...:5985/wsman (NTLM + encryption)
+    url: str  # https://hv01.lab.example:5986/wsman or http://...:5985/wsman (sealed messages)
     cluster: str = ""
-    transport: str = "ntlm"
+    transport: str = "negotiate"
+    # The host's Kerberos service principal when the URL's name is not the one its account holds
+    # (an alias, a CNAME, an address): e.g. HTTP/hv01.lab.example. Empty: HTTP/<the URL's host>.
+    spn: str = ""
+    allow_ntlm: bool = True  # false: Kerberos or nothing (no NetNTLMv2 on the wire to relay)
     ca_file: str = ""
     endpoint: str = "jea"  # "jea" for delegated users, "admin" for the default endpoint
     timeout: float = 30.0
     protocol: str = "psrp"  # "winrs" (admin endpoint only): powershell.exe per operation
+
+    @property
+    def service_principal(self) -> tuple[str, str]:
+        """(service, host name) of the SPN a Kerberos ticket is asked for."""
+        if self.spn:
+            service, _, host = self.spn.partition("/")
+            return service, host.split(":", 1)[0]
+        return "HTTP", (urlparse(self.url).hostname or self.name).lower()
+
+    @property
+    def auth(self) -> str:
+        """What pyspnego is asked for: negotiate, kerberos or ntlm."""
+        if self.transport == "negotiate" and not self.allow_ntlm:
+            return "kerberos"
+        return self.transport
 
 
 @dataclass
@@ -201,12 +223,19 @@ class Config:
                 name=_string(h["name"], f"{key}.name", source),
                 url=_url(h.get("url", ""), f"{key}.url", source, {"http", "https"}),
                 cluster=_string(h.get("cluster", ""), f"{key}.cluster", source),
-                transport=_choice(h.get("transport", "ntlm"), TRANSPORTS, f"{key}.transport", source),
+                transport=_choice(h.get("transport", "negotiate"), TRANSPORTS, f"{key}.transport",
+                                  source),
+                spn=_spn(h.get("spn", ""), f"{key}.spn", source),
+                allow_ntlm=_bool(h.get("allow_ntlm", True), f"{key}.allow_ntlm", source),
                 ca_file=_string(h.get("ca_file", ""), f"{key}.ca_file", source),
                 endpoint=_choice(h.get("endpoint", "jea"), ENDPOINTS, f"{key}.endpoint", source),
                 timeout=_positive(h.get("timeout", 30.0), f"{key}.timeout", source),
                 protocol=_choice(h.get("protocol", "psrp"), PROTOCOLS, f"{key}.protocol", source),
             )
+            if host.transport == "ntlm" and not host.allow_ntlm:
+                raise ConfigError(f"{key}.transport ntlm contradicts {key}.allow_ntlm = false: use "
+                                  f"transport = \"negotiate\" (Kerberos) or allow NTLM",
+                                  f"{key}.transport", source)
             if host.protocol == "winrs" and host.endpoint == "jea":
                 raise ConfigError(f"{key}.protocol winrs reaches the default endpoint only: the "
                                   f"JEA endpoint needs psrp (or set endpoint = \"admin\")",
@@ -352,6 +381,14 @@ def _string(value: Any, key: str, source: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key} must be text, not {type(value).__name__}", key, source)
     return value
+
+
+def _spn(value: Any, key: str, source: str) -> str:
+    text = _string(value, key, source).strip()
+    if text and not _SPN.match(text):
+        raise ConfigError(f"{key} must be a service principal name such as HTTP/hv01.lab.example "
+                          f"(service, a slash, the host's full DNS name), not {text!r}", key, source)
+    return text
 
 
 def _bool(value: Any, key: str, source: str) -> bool:

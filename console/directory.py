@@ -35,12 +35,12 @@ import re
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, cast
 from urllib.parse import urlparse
 
-from ldap3 import BASE, NONE, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, KERBEROS, NONE, SASL, SIMPLE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPCertificateError, LDAPException
 from ldap3.protocol.formatters.formatters import format_sid
 from ldap3.utils.conv import escape_filter_chars
@@ -48,6 +48,7 @@ from ldap3.utils.conv import escape_filter_chars
 from .config import INSECURE_DIRECTORY, DirectoryConfig, ldap_in_clear
 from .errors import ConfigError, DirectoryError, DirectoryUnavailable, SignInError
 from .identity import WELL_KNOWN_LOGON_SIDS, Group, Identity
+from .kerberos import Ticket, TicketError, ticket_error
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,9 @@ class DomainNames:
 
     dns: str  # lab.example
     netbios: str  # LAB; "" while it is not known
+    # The answering controller's DNS name (dc1.lab.example), when the ping said: not part of the
+    # domain's names, so two controllers' answers are the same domain.
+    host: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.netbios} ({self.dns})" if self.netbios else self.dns
@@ -174,7 +178,7 @@ def netlogon_names(data: bytes) -> DomainNames:
         names.append(name)
     if not names[1] or not names[3]:
         raise ValueError("the answer names no domain")
-    return DomainNames(names[1], names[3])
+    return DomainNames(names[1], names[3], names[2])
 
 
 def _netlogon_name(data: bytes, offset: int) -> tuple[str, int]:
@@ -343,6 +347,60 @@ class LdapDirectory:
             _discard(connection)
             raise
         return session
+
+    def ticket_session(self, ticket: Ticket) -> LdapSession:
+        """Signed in with the current Kerberos ticket (SASL GSSAPI over LDAPS or StartTLS, as
+        the password's bind): no password; the identity is whom the controller says the ticket
+        is, its groups the token's, as for a password."""
+        connection, url, names = self._ticket_bind(ticket)
+        try:
+            session = LdapSession(self, connection, url, names)
+            who = _who_am_i(connection)  # "u:LAB\\alice": the controller's word, not the cache's
+            sam = who.rpartition("\\")[2] if who else ticket.user
+            session.sign_in(Account(ticket.principal, sam, netbios=names.netbios))
+        except BaseException:
+            _discard(connection)
+            raise
+        return session
+
+    def _ticket_bind(self, ticket: Ticket) -> tuple[Connection, str, DomainNames]:
+        failures: list[_Failure] = []
+        for url in self.config.urls:
+            try:
+                connection = self._connection(url)
+                names = self._domain_names(connection)
+            except (LDAPException, OSError) as exc:
+                failures.append(self._failure(url, exc))
+                continue
+            realm = (names.dns or self.config.domain).upper()
+            if ticket.realm != realm:
+                _discard(connection)
+                raise wrong_realm(ticket, realm)
+            # The ticket is asked for ldap/<the controller's name>, whatever address the URL has.
+            host = names.host or urlparse(url).hostname or ""
+            connection.authentication, connection.sasl_mechanism = SASL, KERBEROS
+            connection.sasl_credentials = (host,)
+            try:
+                connection.bind()
+            except (LDAPException, OSError) as exc:
+                _discard(connection)
+                gss = next((e for e in _exception_chain(exc) if type(e).__module__.startswith("gssapi")),
+                           None)
+                if gss is not None:
+                    raise ticket_error(str(gss), f"ldap/{host}", ticket.realm) from None
+                raise self._unavailable([self._failure(url, exc)]) from None
+            except Exception as exc:  # gssapi's errors, raised through ldap3 as they are
+                _discard(connection)
+                raise ticket_error(str(exc), f"ldap/{host}", ticket.realm) from None
+            result = connection.result or {}
+            if result.get("result") == 0:
+                log.info("%s signed in with a Kerberos ticket at %s", ticket.principal, url)
+                return connection, url, names
+            _discard(connection)
+            raise TicketError(f"The domain controller {url} refused the Kerberos ticket of "
+                              f"{ticket.principal} ({result.get('description') or result.get('result')}"
+                              f"): sign in with your password.", code="kerberos")
+        raise self._unavailable(failures) from None
 
     # -- connecting
 
@@ -515,6 +573,16 @@ class Directories:
     def session(self, username: str, password: str) -> LdapSession:
         return self.directory_for(username).session(username, password)
 
+    def ticket_session(self, ticket: Ticket) -> LdapSession:
+        """The ticket's realm picks the domain: the directory's own or a trusted one's."""
+        if ticket.realm == self.config.domain.upper():
+            return self.home.ticket_session(ticket)
+        for i, trusted in enumerate(self.config.trusted):
+            if ticket.realm == trusted.domain.upper():
+                return self._trusted_directory(i).ticket_session(ticket)
+        raise wrong_realm(ticket, self.config.domain.upper(),
+                          [t.domain.upper() for t in self.config.trusted])
+
     def directory_for(self, username: str) -> LdapDirectory:
         """The domain's directory the name goes to (SignInError when it is malformed)."""
         account = parse_username(username, self.config.domain)
@@ -554,6 +622,24 @@ class _CheckedTls(Tls):
             context.verify_mode = ssl.CERT_NONE
         connection.socket = context.wrap_socket(connection.socket, server_hostname=connection.server.host,
                                                 do_handshake_on_connect=do_handshake)
+
+
+def wrong_realm(ticket: Ticket, realm: str, trusted: Iterable[str] = ()) -> TicketError:
+    """A ticket of a realm the console does not sign people in from: refused before any bind."""
+    others = list(trusted)
+    also = f" or its trusted domains ({', '.join(others)})" if others else ""
+    return TicketError(f"Your Kerberos ticket is for realm {ticket.realm}, but this console signs in "
+                       f"people of {realm}{also}: get a ticket of your account there, or sign in "
+                       f"with your password.", code="wrong_realm")
+
+
+def _who_am_i(connection: Connection) -> str:
+    """The bound identity as the controller names it (RFC 4532), or "" when it will not say."""
+    try:
+        answer = connection.extend.standard.who_am_i()
+    except (LDAPException, OSError):
+        return ""
+    return str(answer or "").removeprefix("u:")
 
 
 def _discard(connection: Connection) -> None:

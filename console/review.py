@@ -703,6 +703,49 @@ def build_review(policy: Policy, inventory: Inventory, facts: Mapping[str, HostF
         settings=settings)
 
 
+class HostSettings(Protocol):
+    """What the transport finding reads of a host's configuration (console.config.HostConfig)."""
+
+    name: str
+    transport: str
+    allow_ntlm: bool
+
+
+def transport_findings(hosts: Iterable[HostSettings]) -> list[Finding]:
+    """NTLM still allowed: a host the console may reach with NTLM (the last resort of negotiate,
+    or the only way of transport = "ntlm") exposes NetNTLMv2 responses to capture and relay."""
+    hosts = list(hosts)
+    only = sorted((h.name for h in hosts if h.transport == "ntlm"), key=str.lower)
+    allowed = sorted((h.name for h in hosts if h.transport != "ntlm" and h.allow_ntlm), key=str.lower)
+    out = []
+    if only:
+        out.append(Finding(
+            "ntlm-only", "high",
+            f"The console speaks NTLM only to {', '.join(only)} (transport = \"ntlm\"): every "
+            f"sign-in there sends a NetNTLMv2 response that can be captured and relayed.",
+            tuple(only), 'Set transport = "negotiate" and allow_ntlm = false for each, once '
+                         'Kerberos to it is confirmed (docs/verification.md).'))
+    if allowed:
+        out.append(Finding(
+            "ntlm-allowed", "medium",
+            f"NTLM is allowed to {', '.join(allowed)}: where Kerberos is not possible (no ticket, "
+            f"no SPN, an address instead of a name) the console falls back to NTLM, whose "
+            f"NetNTLMv2 responses can be captured and relayed.",
+            tuple(allowed), "Set allow_ntlm = false in each host's table, once klist and Test-WSMan "
+                            "-Authentication Kerberos confirm Kerberos to it (docs/verification.md)."))
+    return out
+
+
+def with_transport(review: Review, hosts: Iterable[HostSettings]) -> Review:
+    """The review with the transport findings of the configured hosts, in order."""
+    from dataclasses import replace
+
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return replace(review, findings=tuple(sorted(
+        [*review.findings, *transport_findings(hosts)],
+        key=lambda f: (order[f.severity], f.kind, f.line or 0, f.objects))))
+
+
 # --- exports (untrusted text: every format escapes for its reader) -------------------------------
 
 FINDING_HEADER = ["severity", "kind", "summary", "objects", "fix", "line"]

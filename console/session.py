@@ -32,7 +32,7 @@ from .policy import GLOBAL_PRIVILEGES, VERBS, Policy
 
 if TYPE_CHECKING:  # ldap3 and the host clients load only when someone signs in
     from .actions import ActionService
-    from .directory import Directory
+    from .directory import Directory, DirectorySession
     from .hosts import HostPool
 
 NO_DEMO = "The demo lab is not part of this build."
@@ -160,6 +160,13 @@ class Session:
         self.close()
 
 
+def kerberos_principal(identity: Identity) -> str:
+    """user@REALM for a password's Kerberos logon at the hosts (the realm is the domain's DNS
+    name from the user's DN, upper case); "" when the DN does not say."""
+    realm = ".".join(part[3:] for part in identity.dn.split(",") if part.strip().upper().startswith("DC="))
+    return f"{identity.sam_account_name}@{realm.upper()}" if realm else ""
+
+
 def sign_in(setup: Setup, user: str, password: str, *, hosts: Iterable[str] | None = None,
             slow_after: float = 5.0) -> Session:
     """Check the password against the directory and open the person's host pool (all configured
@@ -169,9 +176,43 @@ def sign_in(setup: Setup, user: str, password: str, *, hosts: Iterable[str] | No
                         slow_after=slow_after)
 
 
+def sign_in_with_ticket(setup: Setup, *, hosts: Iterable[str] | None = None,
+                        slow_after: float = 5.0) -> Session:
+    """Single sign-on: the current Kerberos ticket (the Windows logon, or a `kinit` ticket cache;
+    KRB5CCNAME honoured) signs in at the directory and at every host; no password is asked for."""
+    return open_session(setup, ticket_identity(setup.directory), "", hosts=hosts,
+                        slow_after=slow_after, sso=True)
+
+
+def ticket_identity(directory: Directory) -> Identity:
+    """Who the current Kerberos ticket is, as the directory says (SASL GSSAPI bind, tokenGroups);
+    TicketError (a SignInError) says why not."""
+    with ticket_session(directory) as session:
+        return session.identity
+
+
+def ticket_session(directory: Directory) -> DirectorySession:
+    """The directory session of the current Kerberos ticket (its identity marked as a Windows
+    sign-in); TicketError when there is no usable ticket or the directory takes none."""
+    from .kerberos import TicketError, current_ticket
+
+    bind = getattr(directory, "ticket_session", None)
+    if bind is None:
+        raise TicketError("This directory takes passwords only (the demo has no Kerberos): sign in "
+                          "with your password.", code="no_kerberos")
+    session: DirectorySession = bind(current_ticket())
+    session.identity.extra["sign_in"] = SSO_SIGN_IN
+    return session
+
+
+SSO_SIGN_IN = "Windows sign-in"  # how the window names a sign-in with the logon's ticket
+
+
 def open_session(setup: Setup, identity: Identity, password: str, *,
-                 hosts: Iterable[str] | None = None, slow_after: float = 5.0) -> Session:
-    """A session for someone the directory has already signed in (the sign-in dialog did)."""
+                 hosts: Iterable[str] | None = None, slow_after: float = 5.0,
+                 sso: bool = False) -> Session:
+    """A session for someone the directory has already signed in (the sign-in dialog did); with
+    `sso` the hosts get the person's Kerberos ticket instead of a password."""
     from .actions import ActionService
     from .hosts import Credentials, HostPool
 
@@ -183,5 +224,7 @@ def open_session(setup: Setup, identity: Identity, password: str, *,
         if unknown:
             raise ConfigError(f"{', '.join(sorted(unknown))} is not a configured host.", "hosts")
     record_warnings(setup.audit, setup.config, identity)
-    pool = HostPool(configs, Credentials(identity.name, password), slow_after=slow_after)
+    credentials = (Credentials.ticket(identity.name) if sso
+                   else Credentials(identity.name, password, principal=kerberos_principal(identity)))
+    pool = HostPool(configs, credentials, slow_after=slow_after)
     return Session(identity, setup, pool, ActionService(setup.policy, setup.audit, pool))

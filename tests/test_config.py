@@ -36,13 +36,29 @@ def test_an_empty_file_gives_the_defaults() -> None:
     assert config.directory == DirectoryConfig(timeout=5.0)
 
 
+def test_a_hosts_spn_and_allow_ntlm() -> None:
+    host = Config.from_dict({"hosts": [{"name": "HV01", "url": "http://10.0.0.5:5985/wsman",
+                                        "spn": "HTTP/hv01.lab.example", "allow_ntlm": False}]}).hosts[0]
+    assert host.service_principal == ("HTTP", "hv01.lab.example")  # not the address
+    assert host.auth == "kerberos"  # negotiate without NTLM is Kerberos alone
+    for spn in ("hv01.lab.example", "HTTP/", "HTTP/hv01 lab", "HTTP/hv01@LAB.EXAMPLE"):
+        with pytest.raises(ConfigError, match=r"hosts\[0\]\.spn must be a service principal name"):
+            Config.from_dict({"hosts": [{"name": "HV01", "url": "http://hv01:5985/wsman", "spn": spn}]})
+    with pytest.raises(ConfigError, match="transport ntlm contradicts hosts\\[0\\].allow_ntlm = false"):
+        Config.from_dict({"hosts": [{"name": "HV01", "url": "http://hv01:5985/wsman",
+                                     "transport": "ntlm", "allow_ntlm": False}]})
+
+
 def test_every_setting_is_read_and_numbers_become_seconds() -> None:
     config = Config.from_dict(FULL)
     assert config.directory.urls == FULL["directory"]["urls"]
     assert (config.directory.start_tls, config.directory.timeout) == (True, 7.0)
     assert config.hosts[0] == HostConfig("HV01", "https://hv01.lab.example:5986/wsman")
+    # Kerberos first, NTLM only as the last resort: the default since single sign-on.
     assert (config.hosts[0].transport, config.hosts[0].endpoint, config.hosts[0].timeout) == \
-        ("ntlm", "jea", 30.0)
+        ("negotiate", "jea", 30.0)
+    assert (config.hosts[0].allow_ntlm, config.hosts[0].service_principal) == \
+        (True, ("HTTP", "hv01.lab.example"))
     hv02 = config.hosts[1]
     assert (hv02.cluster, hv02.transport, hv02.endpoint, hv02.timeout) == ("CL1", "kerberos", "admin", 12.5)
     assert (config.policy_path, config.audit_path, config.refresh_seconds) == \

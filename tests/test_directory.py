@@ -444,6 +444,7 @@ LAB = DomainNames("lab.example", "LAB")
 def test_the_ping_answer_gives_the_domains_names() -> None:
     assert netlogon_names(SAMBA_PING) == LAB
     assert str(LAB) == "LAB (lab.example)"
+    assert netlogon_names(SAMBA_PING).host == "dc1.lab.example"  # the SASL bind's ldap/ SPN
 
 
 @pytest.mark.parametrize("data", [

@@ -47,7 +47,8 @@ def shoot(scale: float, out: Path) -> list[Path]:
     from ui.first_run import FirstRunDialog
     from ui.main import sign_in_headless, wait_for
     from ui.mainwindow import MainWindow
-    from ui.signin import DEMO_ACCOUNTS, SignInDialog
+    from console.kerberos import Ticket
+    from ui.signin import DEMO_ACCOUNTS, SignInDialog, WindowsSignIn
     from ui.tasks import Tasks
     from ui.text import fit_on_screen
 
@@ -75,6 +76,11 @@ def shoot(scale: float, out: Path) -> list[Path]:
         tasks = Tasks(lambda e: print(f"error: {e}", file=sys.stderr))
         save("sign-in", SignInDialog(tasks, services.directory.sign_in, services.settings,
                                      DEMO_ACCOUNTS), (440, 300))
+        # Windows sign-in as a domain-joined workstation offers it: the ticket's owner, one click.
+        windows = WindowsSignIn(lambda: Ticket("olivia@LAB.EXAMPLE", "LAB.EXAMPLE", None),
+                                lambda: services.directory.sign_in("olivia", "olivia-demo"))
+        save("sign-in-windows", SignInDialog(tasks, services.directory.sign_in, services.settings,
+                                             sso=windows), (440, 240))
         save("first-run", FirstRunDialog(None, tasks, config_path=Path(folder) / "c.toml",
                                          machine_policy=""), (760, 560))
         password = next(a.password for a in DEMO_ACCOUNTS if a.user == "adam")

@@ -20,9 +20,10 @@ from console.config import Config
 from console.identity import Identity
 from console.paths import RESOURCES
 from console.policy import Policy
-from console.session import Session, Setup, open_session
+from console.kerberos import current_ticket
+from console.session import Session, Setup, open_session, ticket_identity
 
-from .signin import DemoAccount
+from .signin import DemoAccount, WindowsSignIn
 
 if TYPE_CHECKING:  # ldap3 loads when someone signs in, not when the window module does
     from console.directory import Directory
@@ -52,8 +53,16 @@ class Services:
     def audit(self) -> AuditTrail:
         return self.setup.audit
 
-    def open_session(self, identity: Identity, password: str) -> Session:
-        return open_session(self.setup, identity, password, slow_after=self.slow_after)
+    def open_session(self, identity: Identity, password: str, sso: bool = False) -> Session:
+        return open_session(self.setup, identity, password, slow_after=self.slow_after, sso=sso)
+
+    @property
+    def windows_sign_in(self) -> WindowsSignIn | None:
+        """Single sign-on where the directory takes Kerberos tickets (the demo's does not)."""
+        directory = self.directory
+        if not hasattr(directory, "ticket_session"):
+            return None
+        return WindowsSignIn(current_ticket, lambda: ticket_identity(directory))
 
 
 def platform_style(platform: str, offered: Sequence[str]) -> str | None:

@@ -24,11 +24,12 @@ def run_console(services: Services) -> int:
     while True:
         tasks = Tasks(show_exception)
         dialog = SignInDialog.ask(tasks, services.directory.sign_in, services.settings,
-                                  services.demo_accounts, warnings=services.setup.warnings)
+                                  services.demo_accounts, warnings=services.setup.warnings,
+                                  sso=services.windows_sign_in)
         if dialog is None or dialog.identity is None:
             tasks.shutdown()
             return 0
-        session = services.open_session(dialog.identity, dialog.password)
+        session = services.open_session(dialog.identity, dialog.password, sso=dialog.sso)
         window = MainWindow(services, session, tasks)
         window.show()
         window.start()

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.audit import AuditRecord
-from console.errors import ConsoleError, CredentialsRejected
+from console.errors import ConsoleError, CredentialsRejected, HostError
 from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
 from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, after_action,
@@ -172,6 +172,7 @@ class HostStatusBar(QWidget):
         self.results: dict[str, HostResult] = {}
         self.reading: set[str] = set()  # hosts whose read is in progress
         self.answered_at: dict[str, float] = {}  # host -> when it last answered (time.time())
+        self.ntlm: set[str] = set()  # hosts whose connection fell back to NTLM (said, not hidden)
         self.compact = len(hosts) > self.COMPACT_AFTER
         if self.compact:
             self.summary = plain_label("", selectable=False)
@@ -217,11 +218,18 @@ class HostStatusBar(QWidget):
         label = self.labels.get(result.host.lower())
         if label is None:
             return
-        label.setText(f"● {result.host}: {result.status.value}")
+        label.setText(f"● {result.host}: {result.status.value}" + (" · NTLM" if key in self.ntlm else ""))
         style = f"color: {shade(STATUS_COLORS.get(result.status, 'muted'))}"
         if label.styleSheet() != style:  # a new style sheet lays out and repaints the window
             label.setStyleSheet(style)
         label.setToolTip(tip(f"{result.host}: {result.status.value}", self._detail(result)))
+
+    def set_auth(self, host: str, protocol: str | None) -> None:
+        """What the host's connection signed in with: NTLM is shown beside its status."""
+        if protocol == "ntlm":
+            self.ntlm.add(host.lower())
+        elif protocol:
+            self.ntlm.discard(host.lower())
 
     def status(self, host: str) -> HostStatus | None:
         result = self.results.get(host.lower())
@@ -237,6 +245,9 @@ class HostStatusBar(QWidget):
 
     def _detail(self, result: HostResult) -> str:
         detail = str(result.error) if result.error else f"answered in {result.seconds:.1f} s"
+        if result.host.lower() in self.ntlm:
+            detail += ("; signed in with NTLM, as Kerberos was not possible (set allow_ntlm = false "
+                       "to refuse it)")
         at = self.answered_at.get(result.host.lower())
         if at is not None:
             detail += f"; last answered at {time.strftime('%H:%M:%S', time.localtime(at))}"
@@ -537,8 +548,9 @@ class MainWindow(QMainWindow):
         # Not `actions`: that would hide QWidget.actions().
         self.qactions: dict[Action, QAction] = {}
         self._build_actions()
-        self.statusBar().addPermanentWidget(plain_label(f"Signed in as {self.identity.name}",
-                                                        selectable=False))
+        how = self.identity.extra.get("sign_in")  # "Windows sign-in": the Kerberos ticket's
+        self.statusBar().addPermanentWidget(plain_label(
+            f"Signed in as {self.identity.name}" + (f" ({how})" if how else ""), selectable=False))
         self.insecure = self._insecure_banner(services.setup.warnings)
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(max(5, services.config.refresh_seconds) * 1000)
@@ -833,6 +845,13 @@ class MainWindow(QMainWindow):
         self.tasks.watch(self.session.pool.submit_read(host), label=f"read {host}") \
             .on_success(done).on_failure(failed)
 
+    def _auth_protocol(self, host: str) -> str | None:
+        """"kerberos" or "ntlm": what the host's kept connection signed in with (None: unknown)."""
+        try:
+            return getattr(self.session.pool.client(host), "auth_protocol", None)
+        except HostError:
+            return None
+
     def _apply_answers(self) -> None:
         """The host answers queued since the last turn, as one update of the model: each host's
         rows replace that host's rows only. Making the rows takes time (the policy for each VM,
@@ -847,6 +866,7 @@ class MainWindow(QMainWindow):
             batch.append(answer)
             self._reading.discard(answer.key)
             # The status bar keeps the host's status, not its whole answer.
+            self.hosts_bar.set_auth(answer.host, self._auth_protocol(answer.host))
             self.hosts_bar.show_result(replace(answer.result, vms=()))
             if answer.key in self._stale:
                 self._stale.discard(answer.key)

@@ -5,6 +5,11 @@ otherwise only the user name is remembered (QSettings). It is registered for red
 goes anywhere, so no log line can hold it. Cancel works while a sign-in runs: the worker finishes
 on its own and its result is ignored. A setting that makes signing in unsafe
 (skip_certificate_check) is said above the fields, for as long as the dialog is open.
+
+Windows sign-in (single sign-on): when the dialog is given `sso` and a worker finds a usable
+Kerberos ticket (the Windows logon on a domain-joined workstation, or a `kinit` ticket cache),
+it offers "Sign in as LAB\\olivia" with no password: the directory bind (SASL GSSAPI) runs in a
+worker too. Without a ticket the button stays hidden and the password fields are as before.
 """
 from __future__ import annotations
 
@@ -13,12 +18,13 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFormLayout,
-                               QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
+                               QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
 from console import logs, secrets
 from console.errors import ConsoleError
 from console.identity import Identity
+from console.kerberos import Ticket
 
 from .tasks import Task, Tasks
 from .text import plain_label, shade, tip
@@ -45,12 +51,23 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
 SignIn = Callable[[str, str], Identity]
 
 
+@dataclass(frozen=True)
+class WindowsSignIn:
+    """Single sign-on for the dialog: `ticket` says whose ticket there is (TicketError if none),
+    `sign_in` signs that person in at the directory; both run in workers."""
+
+    ticket: Callable[[], Ticket]
+    sign_in: Callable[[], Identity]
+
+
 class SignInDialog(QDialog):
-    """On accept: `identity`, `password` and `user` are set."""
+    """On accept: `identity`, `password` and `user` are set; `sso` when the Windows sign-in (the
+    Kerberos ticket) signed in, with no password."""
 
     def __init__(self, tasks: Tasks, sign_in: SignIn | Sequence[tuple[str, SignIn]],
                  settings: QSettings, demo_accounts: Sequence[DemoAccount] = (),
-                 parent: QWidget | None = None, warnings: Sequence[str] = ()) -> None:
+                 parent: QWidget | None = None, warnings: Sequence[str] = (),
+                 sso: WindowsSignIn | None = None) -> None:
         super().__init__(parent)
         self.tasks, self.settings = tasks, settings
         # Several directory profiles (domains) are offered by name; one is just used.
@@ -58,6 +75,8 @@ class SignInDialog(QDialog):
         self.identity: Identity | None = None
         self.password = ""
         self.user = ""
+        self.sso = False
+        self.windows = sso
         self._task: Task | None = None
         self.setWindowTitle("Sign in — Hyper-V Console")
         self.setMinimumWidth(420)
@@ -68,6 +87,17 @@ class SignInDialog(QDialog):
         self.warning.setStyleSheet(f"color: {shade('error')}; font-weight: bold")
         self.warning.setVisible(bool(warnings))
         layout.addWidget(self.warning)
+        # Shown once a worker has found a usable ticket (see _offer_windows).
+        self.windows_button = QPushButton("Sign in with Windows")
+        self.windows_button.setObjectName("windows_sign_in")
+        self.windows_button.setToolTip(tip("Your Windows sign-in (Kerberos ticket) is used: no "
+                                           "password is typed or sent."))
+        self.windows_button.clicked.connect(self.submit_windows)
+        self.windows_button.hide()
+        layout.addWidget(self.windows_button)
+        self.windows_note = plain_label("or with a password:", selectable=False)
+        self.windows_note.hide()
+        layout.addWidget(self.windows_note)
         form = QFormLayout()
         self.user_field = QLineEdit(placeholderText="name, DOMAIN\\name or name@domain")
         self.password_field = QLineEdit()
@@ -126,6 +156,9 @@ class SignInDialog(QDialog):
             self.password_field.setText(remembered)
             self.remember.setChecked(True)
         (self.password_field if last else self.user_field).setFocus()
+        if sso is not None:
+            self._probe = self.tasks.run(sso.ticket, label="look for a Kerberos ticket") \
+                .on_success(self._offer_windows).on_failure(lambda error: None)
 
     # -- flow
     def _sign_in_demo(self, item: QListWidgetItem) -> None:
@@ -141,6 +174,29 @@ class SignInDialog(QDialog):
     @property
     def signing_in(self) -> bool:
         return self._task is not None
+
+    def _offer_windows(self, ticket: Ticket) -> None:
+        """A usable ticket: offer it first (a person without one sees the dialog as before)."""
+        self.windows_button.setText(f"Sign in as {ticket.principal} (Windows sign-in)")
+        self.windows_button.show()
+        self.windows_note.show()
+        self.windows_button.setDefault(True)
+        self.windows_button.setFocus()
+
+    def submit_windows(self) -> None:
+        """Sign in with the Kerberos ticket: no password is asked for nor sent."""
+        if self.signing_in or self.windows is None:
+            return
+        self._set_busy(True)
+        self._task = (self.tasks.run(self.windows.sign_in, label="Windows sign-in")
+                      .on_success(self._signed_in_windows)
+                      .on_failure(self._failed))
+
+    def _signed_in_windows(self, identity: Identity) -> None:
+        self._task = None
+        self._set_busy(False)
+        self.identity, self.user, self.password, self.sso = identity, identity.name, "", True
+        self.accept()
 
     def submit(self) -> None:
         if self.signing_in:
@@ -184,7 +240,7 @@ class SignInDialog(QDialog):
     def _set_busy(self, busy: bool) -> None:
         self.busy.setVisible(busy)
         for widget in (self.user_field, self.password_field, self.profile, self.remember,
-                       self.ok_button, self.demo_list):
+                       self.ok_button, self.demo_list, self.windows_button):
             if widget is not None:
                 widget.setEnabled(not busy and (widget is not self.remember
                                                 or secrets.credential_store_available()[0]))
@@ -200,6 +256,6 @@ class SignInDialog(QDialog):
     @classmethod
     def ask(cls, tasks: Tasks, sign_in: SignIn | Sequence[tuple[str, SignIn]], settings: QSettings,
             demo_accounts: Sequence[DemoAccount] = (), parent: QWidget | None = None,
-            warnings: Sequence[str] = ()) -> SignInDialog | None:
-        dialog = cls(tasks, sign_in, settings, demo_accounts, parent, warnings)
+            warnings: Sequence[str] = (), sso: WindowsSignIn | None = None) -> SignInDialog | None:
+        dialog = cls(tasks, sign_in, settings, demo_accounts, parent, warnings, sso)
         return dialog if dialog.exec() == QDialog.DialogCode.Accepted else None

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..session import Extensions, Setup, demo_world
+from ..errors import ConfigError
+from ..session import Extensions, Session, Setup, demo_world, sign_in, sign_in_with_ticket
 from ..text import for_terminal, one_line
 
 
@@ -32,23 +33,55 @@ def file_path(text: str) -> Path:
 
 
 def add_sign_in_options(p: argparse.ArgumentParser, prompt: bool = False) -> None:
-    """--config, --demo, --user and --password-stdin. The password never comes from the command
-    line (other users and shell history would see it): from stdin, or a prompt when `prompt`."""
+    """--config, --demo, --user and --password-stdin, or --sso. The password never comes from the
+    command line (other users and shell history would see it): from stdin, or a prompt when
+    `prompt`. With --sso there is none: the current Kerberos ticket signs in."""
     p.add_argument("--config", type=file_path, metavar="FILE",
                    help="configuration file (default: the user's config.toml); the policy always "
                         "comes from the computer's machine-wide configuration")
     p.add_argument("--demo", action="store_true",
                    help="use the built-in lab (demo directory, policy and hosts)")
-    p.add_argument("--user", required=True, help="your account: name, name@domain or DOMAIN\\name")
-    p.add_argument("--password-stdin", action="store_true", required=not prompt,
+    p.add_argument("--user", help="your account: name, name@domain or DOMAIN\\name (not with --sso)")
+    p.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of standard input"
                         + (" (else a prompt)" if prompt else ""))
+    p.add_argument("--sso", action="store_true",
+                   help="sign in with your current Kerberos ticket, no password: the Windows "
+                        "sign-in, or the ticket cache of kinit (KRB5CCNAME honoured)")
+    p.set_defaults(password_prompt=prompt)
+
+
+def sso_requested(args: argparse.Namespace) -> bool:
+    """--sso, checked against what it replaces (ConfigError when given with --user or
+    --password-stdin)."""
+    if not getattr(args, "sso", False):
+        return False
+    if args.user or args.password_stdin:
+        raise ConfigError("--sso signs in with your Kerberos ticket: give neither --user nor "
+                          "--password-stdin with it.", "--sso")
+    return True
 
 
 def read_password(args: argparse.Namespace) -> str:
+    if sso_requested(args):
+        raise ConfigError("--sso reads no password.", "--sso")
+    if not args.user:
+        raise ConfigError("Give --user NAME (with --password-stdin), or --sso to sign in with "
+                          "your Kerberos ticket.", "--user")
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not getattr(args, "password_prompt", True):
+        raise ConfigError("Give --password-stdin (the password is never read from the command "
+                          "line), or --sso to sign in with your Kerberos ticket.", "--password-stdin")
     return getpass.getpass(f"Password for {args.user}: ")
+
+
+def signed_in(world: Setup, args: argparse.Namespace,
+              hosts: Iterable[str] | None = None) -> Session:
+    """The session of --sso (the current Kerberos ticket) or of --user and its password."""
+    if sso_requested(args):
+        return sign_in_with_ticket(world, hosts=hosts)
+    return sign_in(world, args.user, read_password(args), hosts=hosts)
 
 
 def extensions(args: argparse.Namespace) -> Extensions:

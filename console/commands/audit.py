@@ -23,10 +23,10 @@ from ..audit import (
 from ..config import Config
 from ..errors import AuditError, ConfigError
 from ..export import csv_text
-from ..session import Session, sign_in
+from ..session import Session
 from ..text import one_line
 from . import (
-    add_sign_in_options, file_name, file_path, print_json, read_password, setup, write_document,
+    add_sign_in_options, file_name, file_path, print_json, setup, signed_in, write_document,
 )
 
 TAMPERED = 2
@@ -114,8 +114,7 @@ def _verify_with_hosts(args: argparse.Namespace) -> int:
     """The chain, then the trail held to every configured host's events of its actions."""
     if not args.user:
         raise ConfigError("audit verify --hosts signs in to read the hosts' events: give --user.")
-    password = read_password(args)
-    with setup(args) as world, sign_in(world, args.user, password) as session:
+    with setup(args) as world, signed_in(world, args) as session:
         session.require("audit.read")
         path = args.file if args.file is not None else world.audit.path
         if not path.exists():
@@ -151,8 +150,7 @@ def _print_comparison(compared: HostComparison, read: review.AuditRead) -> None:
 
 
 def run_hosts(args: argparse.Namespace) -> int:
-    password = read_password(args)
-    with setup(args) as world, sign_in(world, args.user, password) as session:
+    with setup(args) as world, signed_in(world, args) as session:
         session.require("audit.read")
         read = review.read_audit_events(session.pool, args.since or "", args.limit)
     events = select_events(read.events, args.since, args.by, args.vm)
@@ -177,8 +175,7 @@ def run_hosts(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    password = read_password(args)
-    with setup(args) as world, sign_in(world, args.user, password, hosts=()) as session:
+    with setup(args) as world, signed_in(world, args, hosts=()) as session:
         trail = session.audit_records() if args.file is None else _other_trail(session, args.file)
         if not trail.path.exists():
             raise AuditError(f"There is no audit trail at {trail.path}.")

@@ -6,9 +6,9 @@ import argparse
 from ..audit import AuditTrail
 from ..config import Config
 from ..identity import WELL_KNOWN_LOGON_SIDS, Identity
-from ..session import demo_directory, open_directory, record_warnings
+from ..session import demo_directory, open_directory, record_warnings, ticket_identity
 from ..text import one_line
-from . import add_sign_in_options, extensions, print_json, read_password, warn
+from . import add_sign_in_options, extensions, print_json, read_password, sso_requested, warn
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,13 +20,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Signing in needs only a directory: with --demo, the demo directory (and no hosts).
+    sso = sso_requested(args)
     if args.demo:
-        identity = demo_directory(extensions(args)).sign_in(args.user, read_password(args))
+        demo = demo_directory(extensions(args))
+        identity = (ticket_identity(demo) if sso
+                    else demo.sign_in(args.user, read_password(args)))
     else:
         config = Config.load(args.config) if args.config else Config.load()
         directory = open_directory(config)
         warn(config.directory.warnings)
-        identity = directory.sign_in(args.user, read_password(args))
+        identity = (ticket_identity(directory) if sso
+                    else directory.sign_in(args.user, read_password(args)))
         record_warnings(AuditTrail(config.audit_file), config, identity)
     if args.json:
         print_json(as_json(identity))

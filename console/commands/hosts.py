@@ -15,9 +15,9 @@ from typing import Any
 from ..errors import ConsoleError, InvalidParameter
 from ..hosts import ActionOutcome
 from ..inventory import DESTRUCTIVE_ACTIONS, VM, Action
-from ..session import Session, sign_in
+from ..session import Session
 from ..text import one_line, plain
-from . import add_sign_in_options, print_json, read_password, setup
+from . import add_sign_in_options, print_json, setup, signed_in
 
 EXIT_PENDING = 3  # the action was sent but not yet confirmed
 
@@ -64,8 +64,7 @@ def _action(text: str) -> Action:
 
 @contextlib.contextmanager
 def _session(args: argparse.Namespace, hosts: list[str] | None = None) -> Iterator[Session]:
-    password = read_password(args)
-    with setup(args) as world, sign_in(world, args.user, password, hosts=hosts) as session:
+    with setup(args) as world, signed_in(world, args, hosts) as session:
         yield session
 
 
@@ -81,7 +80,8 @@ def run_vms(args: argparse.Namespace) -> int:
                 "user": s.identity.name,
                 "vms": [_vm_json(vm) for vm in visible],
                 "hosts": {name: {"status": str(r.status), "seconds": round(r.seconds, 3),
-                                 "error": str(r.error) if r.error else None}
+                                 "error": str(r.error) if r.error else None,
+                                 "auth": _auth(s, name)}
                           for name, r in result.hosts.items()},
             })
         else:
@@ -89,7 +89,16 @@ def run_vms(args: argparse.Namespace) -> int:
             for name, r in result.hosts.items():
                 if r.error is not None:
                     print(one_line(f"{name}: {r.status}: {r.error}"), file=sys.stderr)
+                elif _auth(s, name) == "ntlm":
+                    print(one_line(f"{name}: signed in with NTLM, as Kerberos was not possible "
+                                   f"(allow_ntlm = false refuses it)"), file=sys.stderr)
+
         return 1 if result.errors else 0
+
+
+def _auth(s: Session, host: str) -> str | None:
+    """"kerberos" or "ntlm": what the host's connection signed in with (None: not known)."""
+    return getattr(s.pool.client(host), "auth_protocol", None)
 
 
 def _vm_json(vm: VM) -> dict[str, Any]:

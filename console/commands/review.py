@@ -24,9 +24,9 @@ from ..export import csv_text
 from ..identity import Identity
 from ..inventory import VM, HostFacts
 from ..policy import Policy
-from ..session import open_session
+from ..session import open_session, ticket_session
 from ..text import one_line
-from . import add_sign_in_options, file_path, read_password, setup, write_document
+from . import add_sign_in_options, file_path, read_password, setup, sso_requested, write_document
 
 FORMATS = ("text", "csv", "html", "json")
 TABLES = ("findings", "permissions", "impact")
@@ -81,6 +81,7 @@ class Gathered:
     facts: dict[str, HostFacts]
     directory: object
     failed: dict[str, ConsoleError]
+    hosts: tuple[core.HostSettings, ...] = ()  # the configured hosts: NTLM allowed is a finding
 
 
 class _NotAllowed(Exception):
@@ -90,17 +91,19 @@ class _NotAllowed(Exception):
 @contextlib.contextmanager
 def gather(args: argparse.Namespace) -> Iterator[Gathered]:
     """Sign in, check policy.read, and read the hosts; the directory session stays open."""
-    password = read_password(args)
+    sso = sso_requested(args)
+    password = "" if sso else read_password(args)
     with contextlib.ExitStack() as stack:
         world = stack.enter_context(setup(args))
-        directory = stack.enter_context(world.directory.session(args.user, password))
-        session = stack.enter_context(open_session(world, directory.identity, password))
+        directory = stack.enter_context(ticket_session(world.directory) if sso
+                                        else world.directory.session(args.user, password))
+        session = stack.enter_context(open_session(world, directory.identity, password, sso=sso))
         if not session.allows("policy.read"):
             raise _NotAllowed(f"{session.identity.name} may not review delegation: no grant gives "
                               "policy.read (ask for the reviewer role).")
         read = core.read_hosts(session.pool, world.policy, session.identity)
         yield Gathered(session.identity, world.policy, read.inventory, read.facts, directory,
-                       read.failed)
+                       read.failed, hosts=tuple(world.config.hosts))
 
 
 def _report_failures(failed: dict[str, ConsoleError]) -> None:
@@ -125,6 +128,7 @@ def run_review(args: argparse.Namespace) -> int:
     except _NotAllowed as refused:
         print(one_line(str(refused)), file=sys.stderr)
         return 1
+    r = core.with_transport(r, g.hosts)
     if args.format == "csv":
         text = {"findings": core.findings_csv, "permissions": core.permissions_csv,
                 "impact": core.impact_csv}[args.table](r)

@@ -11,8 +11,10 @@ its own connection and shell: a guest shutdown that takes minutes never holds up
 action is never retried. When an action outlasts the client's timeout the outcome is "pending",
 not failed: the host may still finish it, and `confirm` polls the VM's state.
 
-Credentials: NTLM with message encryption over HTTP, TLS over HTTPS (certificates validated),
-Kerberos where the platform has it; never Basic (it works only for local accounts). The first 401
+Credentials: NTLM with message encryption over HTTP, TLS over HTTPS (certificates validated);
+Kerberos (a ticket: single sign-on, or a password with allow_ntlm = false) through pyspnego, as
+the PSRP clients, with the same WinRM message encryption; never Basic (it works only for local
+accounts). The first 401
 from any host closes the shared CredentialGate: 50 hosts refreshing with an old password would
 lock the account, so every other call stops until the person enters the password again.
 """
@@ -28,6 +30,8 @@ from typing import Any, TypeVar
 
 import requests
 import winrm.transport
+from pypsrp.negotiate import HTTPNegotiateAuth
+from winrm.encryption import Encryption
 from winrm.exceptions import (
     InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError,
     WSManFaultError,
@@ -42,7 +46,8 @@ from ..errors import (
 )
 from ..text import one_line
 from .client import confirm
-from .credentials import CredentialGate, Credentials
+from ..kerberos import KERBEROS_ERRORS, first_token, host_ticket_error
+from .credentials import CredentialGate, Credentials, auth_for, check_sso
 from .network import clixml_text, network_error
 from .operations import ScriptOperations
 from .outcomes import ActionOutcome, answer_data, log_warning
@@ -86,6 +91,8 @@ class HostClient(ScriptOperations):
         self._shell_id: str | None = None
         self._last_used = 0.0
         self.transport = self._transport_name()
+        # "kerberos" or "ntlm" once a connection is made: NTLM is shown in the host's status.
+        self.auth_protocol: str | None = None
 
     # --- operations: ScriptOperations, over _read_operation and _act_operation ---------------
 
@@ -234,6 +241,9 @@ class HostClient(ScriptOperations):
                 self._drop_kept(delete_shell=False)
 
     def _transport_name(self) -> str:
+        credentials = self._credentials
+        if credentials is not None and auth_for(self.config, credentials) == "kerberos":
+            return "kerberos"  # pyspnego's, below (_KerberosTransport)
         wanted = self.config.transport
         if wanted in ("kerberos", "negotiate") and winrm.transport.HAVE_KERBEROS:
             return "kerberos"
@@ -246,6 +256,9 @@ class HostClient(ScriptOperations):
         credentials = self._credentials
         if credentials is None:
             raise CredentialsRejected("Sign in before contacting a host.", host=self.name)
+        check_sso(self.name, self.config, credentials)
+        self.transport = self._transport_name()
+        self.auth_protocol = self.transport  # pywinrm's "ntlm" is NTLM: no Negotiate inside
         timeout = self.config.timeout
         # pywinrm wants whole seconds with read > operation; the real per-request read timeout is
         # set from each call's deadline (see _guard), so sub-second timeouts work too.
@@ -260,6 +273,21 @@ class HostClient(ScriptOperations):
             # WinRM goes straight to the host: a web proxy would also break NTLM, which
             # authenticates the connection.
             proxy=None)
+        if self.transport == "kerberos":
+            service, host = self.config.service_principal
+            name = credentials.name_for("kerberos")
+            password = None if credentials.sso else credentials.password
+            try:
+                first_token(service, host, name, password)  # no ticket: nothing is sent
+            except KERBEROS_ERRORS as error:
+                raise host_ticket_error(self.name, f"{service}/{host}", error,
+                                        self.config.allow_ntlm) from None
+            protocol.transport = _KerberosTransport(
+                _KerberosAuth(name, password, auth_provider="kerberos", service=service,
+                              hostname_override=host, wrap_required=True),
+                endpoint=self.config.url, auth_method="kerberos", server_cert_validation="validate",
+                ca_trust_path=self.config.ca_file or None,
+                message_encryption="auto", read_timeout_sec=read, proxy=None)
         return protocol
 
     def _receive(self, protocol: WinRMProtocol, shell_id: str, command_id: str,
@@ -296,7 +324,11 @@ class HostClient(ScriptOperations):
         try:
             result = request()
         except InvalidCredentialsError:
-            raise self.gate.rejected(name) from None
+            raise self.gate.rejected(name, ntlm=self.transport == "ntlm") from None
+        except KERBEROS_ERRORS as error:
+            service, host = self.config.service_principal
+            raise host_ticket_error(name, f"{service}/{host}", error,
+                                    self.config.allow_ntlm) from None
         except WinRMOperationTimeoutError:
             raise _OperationTimeout() from None
         except WSManFaultError as fault:
@@ -362,3 +394,42 @@ class _OperationTimeout(Exception):
 def _broken(error: HostError) -> bool:
     """Whether a read failed because the kept connection or shell broke (worth one reopen)."""
     return type(error) in (HostUnreachable, HostError)
+
+
+class _KerberosAuth(HTTPNegotiateAuth):
+    """pypsrp's Negotiate auth (pyspnego) with the two calls pywinrm's message encryption makes
+    of a Kerberos auth: its own needs pykerberos, a C module of its own, where pyspnego's context
+    already wraps as Windows does (MS-WSMV 2.2.9.1.1)."""
+
+    def wrap_winrm(self, host: str, message: bytes) -> tuple[bytes, bytes]:
+        wrapped = self.contexts[host].wrap_winrm(message)
+        return wrapped.data, wrapped.header
+
+    def unwrap_winrm(self, host: str, message: bytes, signature: bytes) -> bytes:
+        return bytes(self.contexts[host].unwrap_winrm(signature, message))
+
+
+class _KerberosTransport(winrm.transport.Transport):
+    """pywinrm's transport, its session authenticated by pyspnego's Kerberos (_KerberosAuth)."""
+
+    def __init__(self, auth: _KerberosAuth, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._auth = auth
+
+    def build_session(self) -> requests.Session:
+        if self.session:
+            return self.session
+        # pywinrm's own session (proxies off, the CA file, its headers) without its Kerberos.
+        self.auth_method = "plaintext"
+        try:
+            session = super().build_session()
+        finally:
+            self.auth_method = "kerberos"
+        session.auth = self._auth
+        if self.message_encryption != "never" and not self.endpoint.lower().startswith("https"):
+            self.setup_encryption(session)  # the first (empty) request authenticates
+        return session
+
+    def setup_encryption(self, session: requests.Session) -> None:
+        super().setup_encryption(session)
+        self.encryption = Encryption(session, "kerberos")

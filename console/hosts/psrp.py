@@ -46,7 +46,8 @@ from ..config import HostConfig
 from ..errors import CredentialsRejected, HostAccessDenied, HostError, HostTimeout, HostUnreachable
 from ..text import one_line
 from .client import confirm
-from .credentials import CredentialGate, Credentials
+from ..kerberos import KERBEROS_ERRORS, first_token, host_ticket_error
+from .credentials import CredentialGate, Credentials, auth_for, check_sso
 from .network import network_error
 from .outcomes import ActionOutcome
 
@@ -157,6 +158,9 @@ class PsrpClient:
         self._pending: weakref.WeakSet[RunspacePool] = weakref.WeakSet()  # an action left pending
         self._last_used = 0.0
         self._generation = self.gate.generation
+        # What the kept pool's connection authenticated with: "kerberos" or "ntlm" (None: not
+        # yet); NTLM is shown in the host's status, as the last resort it is.
+        self.auth_protocol: str | None = None
 
     def confirm(self, vm_id: str, expected_states: Iterable[str], limit: float = 120.0,
                 interval: float = 1.0) -> ActionOutcome:
@@ -265,12 +269,26 @@ class PsrpClient:
             raise CredentialsRejected("Sign in before contacting a host.", host=self.name)
         url = urlparse(self.config.url)
         timeout = max(2, math.ceil(self.config.timeout))
+        service, spn_host = self.config.service_principal
+        check_sso(self.name, self.config, credentials)
+        auth = auth_for(self.config, credentials)
+        if auth == "kerberos":
+            try:
+                first_token(service, spn_host, credentials.name_for(auth),
+                            None if credentials.sso else credentials.password)
+            except KERBEROS_ERRORS as error:
+                raise host_ticket_error(self.name, f"{service}/{spn_host}", error,
+                                        self.config.allow_ntlm) from None
         wsman = WSMan(
             url.hostname or self.name, port=url.port, path=url.path.lstrip("/") or "wsman",
-            ssl=url.scheme == "https", username=credentials.username,
-            password=credentials.password,
-            auth="kerberos" if self.config.transport == "kerberos" else (
-                "negotiate" if self.config.transport == "negotiate" else "ntlm"),
+            ssl=url.scheme == "https",
+            # Single sign-on: no name nor password, so pyspnego takes the ticket cache (SSPI's
+            # logon session on Windows).
+            username=credentials.name_for(auth),
+            password=None if credentials.sso else credentials.password,
+            auth=auth,
+            # The ticket is asked for the host's SPN, whatever address the URL names.
+            negotiate_service=service, negotiate_hostname_override=spn_host,
             # pypsrp annotates cert_validation as bool, yet hands it to requests' `verify`, which
             # takes a CA bundle's path too (pypsrp's own code keeps a path: wsman.py, "if
             # cert_validation is a bool (no path specified)").
@@ -287,6 +305,7 @@ class PsrpClient:
         except BaseException:
             wsman.close()
             raise
+        self.auth_protocol = _negotiated(wsman) or self.auth_protocol
         return pool
 
     def _drop(self, pool: RunspacePool) -> None:
@@ -346,7 +365,13 @@ class PsrpClient:
         try:
             result = request()
         except AuthenticationError:
-            raise self.gate.rejected(name) from None
+            raise self.gate.rejected(name, ntlm=self.auth_protocol != "kerberos" and auth_for(
+                self.config, self.gate.credentials or Credentials("", "")) != "kerberos") from None
+        except KERBEROS_ERRORS as error:
+            # No token could be made: no ticket, an expired one, no SPN, a realm without trust.
+            service, host = self.config.service_principal
+            raise host_ticket_error(name, f"{service}/{host}", error,
+                                    self.config.allow_ntlm) from None
         except WSManFaultError as fault:
             # pypsrp's fault has code, machine, reason, provider...: no subcode.
             reason = one_line(str(fault.reason or fault))
@@ -403,6 +428,17 @@ class _Sent(Exception):
     def __init__(self, cause: HostError) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+def _negotiated(wsman: WSMan) -> str | None:
+    """The protocol pyspnego settled on for the connection ("kerberos", "ntlm"), if any."""
+    inner = getattr(wsman.transport, "inner", wsman.transport)
+    auth = getattr(getattr(inner, "session", None), "auth", None)
+    for context in getattr(auth, "contexts", {}).values():
+        protocol = getattr(context, "negotiated_protocol", None)
+        if protocol:
+            return str(protocol)
+    return None
 
 
 def _transport(pool: RunspacePool) -> _Transport:
