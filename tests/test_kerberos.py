@@ -9,6 +9,7 @@ and NTLM refused by allow_ntlm = false.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from console.audit import AuditTrail
 from console.config import Config, HostConfig
 from console.paths import LAB_DATA
 from console.policy import Policy
+from console.review import transport_findings
 from console.directory import Directories
 from console.kerberos import TicketError, current_ticket
 from console.session import Setup, ticket_identity
@@ -359,3 +361,41 @@ def test_vms_sso_reads_the_host_with_kerberos(ticket: Path, samba_dc: SambaDC,
                                     "error": None, "auth": "kerberos"}
     assert kerberos_host.server.stats.kerberos_logons >= 1
     assert kerberos_host.server.stats.logons == kerberos_host.server.stats.kerberos_logons
+
+
+def test_vms_says_when_a_host_was_reached_with_ntlm(samba_dc: SambaDC, kerberos_host: KerberosHost,
+                                                    krb5: dict[str, str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The password path with negotiate ends in NTLM in the lab (DOMAIN\\user, no ticket): the
+    command says so on stderr, and its JSON names it."""
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'none'}")
+
+    @contextlib.contextmanager
+    def world() -> Iterator[Setup]:
+        config = Config(directory=samba_dc.config(), hosts=[kerberos_host.config()],
+                        policy_path=str(LAB_DATA / "policy.toml"),
+                        audit_path=str(tmp_path / "audit.jsonl"), demo=True)
+        yield Setup(config, Policy.load(config.policy_path), Directories(config.directory),
+                    AuditTrail(config.audit_file))
+
+    ours = replace(app_extensions(), demo_world=world)
+    monkeypatch.setattr("sys.stdin", io.StringIO(samba_dc.passwords["alice"] + "\n"))
+    assert cli.main(["vms", "--user", "alice", "--password-stdin", "--demo"], ours) == 0
+    assert ("HV01: signed in with NTLM, as Kerberos was not possible (allow_ntlm = false refuses "
+            "it)") in capsys.readouterr().err
+
+
+# --- the review: NTLM allowed is a finding --------------------------------------------------
+
+
+def test_the_review_recommends_allow_ntlm_false() -> None:
+    hosts = [HostConfig("HV01", "http://hv01:5985/wsman"),
+             HostConfig("HV02", "http://hv02:5985/wsman", allow_ntlm=False),
+             HostConfig("HV03", "http://hv03:5985/wsman", transport="ntlm")]
+    findings = {f.kind: f for f in transport_findings(hosts)}
+    assert set(findings) == {"ntlm-allowed", "ntlm-only"}
+    assert findings["ntlm-allowed"].objects == ("HV01",) and findings["ntlm-allowed"].severity == "medium"
+    assert "Set allow_ntlm = false" in findings["ntlm-allowed"].fix
+    assert findings["ntlm-only"].objects == ("HV03",) and findings["ntlm-only"].severity == "high"
+    assert transport_findings([hosts[1]]) == []  # Kerberos only: nothing to say

@@ -79,3 +79,21 @@ def test_a_ticket_of_another_realm_is_refused_with_its_sentence(
     assert dialog.error.text().startswith("Your Kerberos ticket is for realm OTHER.EXAMPLE, but "
                                           "this console signs in people of LAB.EXAMPLE")
     assert dialog.user_field.isEnabled() and dialog.password_field.isEnabled()
+
+
+def test_the_host_status_says_ntlm_when_a_host_fell_back_to_it(qtbot) -> None:
+    from console.hosts import HostResult, HostStatus
+    from ui.mainwindow import HostStatusBar
+
+    bar = HostStatusBar(["HV01", "HV02"])
+    qtbot.addWidget(bar)
+    bar.set_auth("HV01", "ntlm")
+    bar.set_auth("HV02", "kerberos")
+    for host in ("HV01", "HV02"):
+        bar.show_result(HostResult(host, HostStatus.OK))
+    assert bar.labels["hv01"].text().endswith("· NTLM")
+    assert "signed in with NTLM" in bar.labels["hv01"].toolTip()
+    assert "NTLM" not in bar.labels["hv02"].text()
+    bar.set_auth("HV01", "kerberos")  # a new connection with a ticket
+    bar.show_result(HostResult("HV01", HostStatus.OK))
+    assert "NTLM" not in bar.labels["hv01"].text()
