@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from console.inventory import (CHECKPOINT_ACTIONS, DESTRUCTIVE_ACTIONS, POWER_ACTIONS,
                                REQUIRED_PRIVILEGES, VM, Action, allowed_by_state)
 
+from .review import privilege_titles
+
 
 @dataclass(frozen=True)
 class ActionSpec:
@@ -102,8 +104,9 @@ def availability(action: Action, vms: Sequence[VM], privileges: Callable[[VM], f
         missing = REQUIRED_PRIVILEGES[action] - privileges(vm)
         if missing:
             ask = contact(vm)
+            # The privilege as people name it ("Turn off"), not its policy id (vm.turnoff).
             return False, (f"You may not {spec.verb} {vm.name}: the policy does not grant you "
-                           f"{', '.join(sorted(missing))} on it."
+                           f"“{privilege_titles(sorted(missing))}” on it."
                            + (f" {ask} can grant it." if ask else ""))
     for vm in vms:
         ok, why = allowed_by_state(vm, action)

@@ -75,7 +75,7 @@ class DetailsPane(QWidget):
 
         checkpoints = QWidget()
         box = QVBoxLayout(checkpoints)
-        self.checkpoint_type = plain_label("", wrap=True)
+        self.checkpoint_type = plain_label("")
         box.addWidget(self.checkpoint_type)
         self.checkpoint_model = CheckpointModel(self)
         self.tree = QTreeView()

@@ -6,6 +6,7 @@ from PySide6.QtGui import QTextDocument
 
 from console.inventory import (REQUIRED_PRIVILEGES, STATE_ACTIONS, VM, Action, Checkpoint,
                                DvdDrive, allowed_by_state)
+from ui.review import privilege_title
 from ui.actions import BULK_ACTIONS, NEEDS_CHECKPOINT, SPECS, availability
 from ui.text import tip
 
@@ -27,11 +28,13 @@ def test_enabled_exactly_when_privilege_and_state_allow(action: Action, state: s
     assert ok == (action in STATE_ACTIONS[state]), why
     if not ok:
         assert "web01" in why and state in why
-    # Without one of the required privileges it is always disabled, naming the privilege.
+    # Without one of the required privileges it is always disabled, naming the privilege as
+    # people name it (its title), never by its policy id.
     for missing in REQUIRED_PRIVILEGES[action]:
         ok, why = availability(action, [vm], lambda v, missing=missing: ALL - {missing},
                                checkpoint_selected=True)
-        assert not ok and missing in why and "web01" in why and "may not" in why
+        assert not ok and f"“{privilege_title(missing)}”" in why and missing not in why
+        assert "web01" in why and "may not" in why
 
 
 def test_bulk_needs_every_vm_to_allow_and_names_the_one_that_does_not() -> None:
@@ -43,7 +46,7 @@ def test_bulk_needs_every_vm_to_allow_and_names_the_one_that_does_not() -> None:
     grants = {a.id: ALL, b.id: frozenset({"vm.view"})}
     ok, why = availability(Action.SHUTDOWN, [make("x", "Running"), b],
                            lambda v: grants.get(v.id, ALL))
-    assert not ok and "web02" in why and "vm.shutdown" in why
+    assert not ok and "web02" in why and "“Shut down”" in why and "vm.shutdown" not in why
 
 
 def test_single_vm_actions_refuse_a_multiple_selection() -> None:
