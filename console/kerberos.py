@@ -88,21 +88,24 @@ def current_ticket() -> Ticket:
     return Ticket(principal, realm.upper(), lifetime)
 
 
-def _windows_logon() -> Ticket:  # pragma: no cover - Windows only
+def _windows_logon() -> Ticket:  # pragma: no cover - Windows only: docs/verification.md
+    """The logged-on person's domain account: NameSamCompatible (LAB\\olivia) and the logon's DNS
+    domain (USERDNSDOMAIN, which Windows sets for a domain logon only), the realm its tickets
+    are of. A UPN is not used: its suffix may be another than the realm."""
     import ctypes
 
-    size = ctypes.c_ulong(0)
+    realm = os.environ.get("USERDNSDOMAIN", "").upper()
     secur32 = ctypes.WinDLL("secur32")  # type: ignore[attr-defined,unused-ignore]
-    name_user_principal = 8
-    secur32.GetUserNameExW(name_user_principal, None, ctypes.byref(size))
+    name_sam_compatible = 2
+    size = ctypes.c_ulong(0)
+    secur32.GetUserNameExW(name_sam_compatible, None, ctypes.byref(size))
     buffer = ctypes.create_unicode_buffer(size.value + 1)
-    if not size.value or not secur32.GetUserNameExW(name_user_principal, buffer, ctypes.byref(size)):
-        raise TicketError("This Windows account is not a domain account (it has no user principal "
-                          "name), so there is no Windows sign-in to use: sign in with a password.",
-                          code="no_ticket")
-    principal = buffer.value
-    user, _, dns = principal.rpartition("@")
-    return Ticket(f"{user}@{dns.upper()}", dns.upper(), None)
+    ok = size.value and secur32.GetUserNameExW(name_sam_compatible, buffer, ctypes.byref(size))
+    if not ok or not realm or "\\" not in buffer.value:
+        raise TicketError("This Windows account did not sign in to a domain, so there is no "
+                          "Windows sign-in to use: sign in with your password.", code="no_ticket")
+    user = buffer.value.split("\\", 1)[1]
+    return Ticket(f"{user}@{realm}", realm, None)
 
 
 def ticket_expired() -> TicketError:
