@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from console import cli
+from console import cli, jea
 from console.audit import AuditTrail
 from console.config import Config, HostConfig
 from console.paths import LAB_DATA
@@ -36,9 +36,11 @@ from console.errors import CredentialsRejected, HostError
 from console.hosts.credentials import Credentials
 from console.hosts.admin import HostClient
 from console.hosts.default import AdminClient
+from console.hosts.jea import JeaClient
 from lab.auth import Accounts, HostRights, KerberosKeys
 from lab.executor import Executor
 from lab.hyperv import Durations
+from lab.psrp import attach as attach_jea
 from lab.psrp import attach_default
 from lab.world import load_world
 from lab.wsman import WSManServer
@@ -146,6 +148,32 @@ def test_the_winrs_fallback_speaks_kerberos_too(ticket: Path, kerberos_host: Ker
     stats = kerberos_host.server.stats
     assert stats.kerberos_logons >= 1 and stats.logons == stats.kerberos_logons
     assert stats.encrypted_requests >= 3 and stats.unencrypted_refused == 0
+
+
+def test_the_jea_endpoint_with_a_ticket_runs_as_the_tokens_person(
+        ticket: Path, samba_dc: SambaDC, krb5: dict[str, str]) -> None:
+    """HV03's JEA endpoint, generated from the demo policy, over Kerberos: the endpoint's caller is
+    the ticket's (LAB\\alice), and her token, read from Samba (LAB\\Domain Users, RID 513 of the
+    lab's domain SID), gets the demo grant to LAB\\Domain Users on legacy-ftp."""
+    assert samba_dc.keytab is not None
+    world = load_world(durations=Durations.instant())
+    accounts = Accounts("LAB", "lab.example")
+    accounts.add("LAB\\alice", alice_sid(samba_dc), samba_dc.passwords["alice"])
+    token = ticket_identity(Directories(samba_dc.config()))
+    server = WSManServer("HV03", Executor(world.host("HV03").host), accounts=accounts,
+                         kerberos=KerberosKeys(samba_dc.keytab, samba_dc.spn("HV03")))
+    policy = Policy.load(LAB_DATA / "policy.toml")
+    attach_jea(server, server.executor,  # type: ignore[arg-type]
+               jea.generate(policy, "HV03"), lambda user: token if user.sid == token.sid else None)
+    server.start()
+    client = JeaClient(HostConfig("HV03", server.url, spn=samba_dc.spn("HV03"), timeout=10.0), SSO)
+    try:
+        names = [vm.name for vm in client.inventory()]
+    finally:
+        client.close()
+        server.stop()
+    assert names == ["legacy-ftp"] and client.auth_protocol == "kerberos"
+    assert server.stats.kerberos_logons >= 1 and server.stats.logons == server.stats.kerberos_logons
 
 
 def _refusal(config: HostConfig, credentials: Credentials = SSO) -> HostError:
