@@ -129,6 +129,11 @@ class FakeClient:
     def inventory(self) -> tuple[VM, ...]:
         return self.fleet.answer(self.name)
 
+    def read_inventory(self) -> Any:
+        from console.inventory import HostInventory
+
+        return HostInventory(self.inventory())
+
     def close(self) -> None:
         pass
 

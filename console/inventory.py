@@ -345,6 +345,50 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class HostCapacity:
+    """What a host has left, read with its inventory: physical memory (Win32_OperatingSystem)
+    and each place that holds VM files, with its free space where the host could read it."""
+
+    memory_total_bytes: int | None = None
+    memory_free_bytes: int | None = None
+    storage: tuple[Storage, ...] = ()
+    error: str = ""  # why the host could not read its capacity (the VMs are still listed)
+
+    @property
+    def tightest(self) -> Storage | None:
+        """The place with the least free space, of those whose space is known."""
+        known = [s for s in self.storage if s.free_bytes is not None]
+        return min(known, key=lambda s: s.free_bytes or 0) if known else None
+
+    @classmethod
+    def from_json(cls, d: Any) -> HostCapacity | None:
+        if not isinstance(d, dict):
+            return None
+
+        def number(key: str) -> int | None:
+            return int(d[key]) if d.get(key) is not None else None
+        return cls(memory_total_bytes=number("memory_total_bytes"),
+                   memory_free_bytes=number("memory_free_bytes"),
+                   storage=tuple(sorted((Storage.from_json(x) for x in d.get("storage") or ()
+                                         if isinstance(x, dict)), key=lambda s: s.path.lower())),
+                   error=str(d.get("error") or ""))
+
+
+@dataclass(frozen=True)
+class HostInventory:
+    """One host's inventory: its VMs and, where it reported it, its capacity."""
+
+    vms: tuple[VM, ...]
+    capacity: HostCapacity | None = None
+
+    @classmethod
+    def from_json(cls, host: str, data: dict[str, Any], vms: list[dict[str, Any]],
+                  cluster: str | None = None) -> HostInventory:
+        return cls(tuple(VM.from_json(host, d, cluster) for d in vms),
+                   HostCapacity.from_json(data.get("capacity")))
+
+
+@dataclass(frozen=True)
 class HostFacts:
     name: str
     os_build: str = ""

@@ -486,7 +486,10 @@ def windows_commands(host: Host) -> list[Command]:
                              "Caption": host.os_caption, "Version": f"10.0.{build}",
                              "BuildNumber": build, "CSName": host.name,
                              "MUILanguages": list(host.os_languages), "OSLanguage": 1033,
-                             "Locale": "0409"})]
+                             "Locale": "0409",
+                             # uint64 kilobytes, as Win32_OperatingSystem has them.
+                             "TotalVisibleMemorySize": host.memory_total_bytes // 1024,
+                             "FreePhysicalMemory": host.memory_free_bytes // 1024})]
 
     def get_module(c: Call) -> list[PSObject]:
         if not c.get("ListAvailable"):

@@ -257,6 +257,10 @@ class Host:
     other_used_bytes: int = 100 * GiB  # what is on the volume besides the VMs' disks
     critical_free_bytes: int = 1 * GiB  # below this, Hyper-V keeps VMs PausedCritical
     checkpoint_growth_bytes: int = 2 * GiB  # how much a checkpoint's differencing disk grows
+    # Physical memory (Win32_OperatingSystem): what the host itself holds, and what each VM
+    # with memory in use takes (its assigned memory) leave the rest free.
+    memory_total_bytes: int = 256 * GiB
+    memory_host_bytes: int = 8 * GiB
     library: list[str] = field(default_factory=lambda: ["D:\\ISO\\"])
     files: dict[str, int] = field(default_factory=dict)  # every file's path and size
     reparse_points: dict[str, str] = field(default_factory=dict)  # junction -> target folder
@@ -329,6 +333,13 @@ class Host:
             self._settle()
             used = self.other_used_bytes + sum(vm.disk_bytes + vm.checkpoint_bytes for vm in self.vms)
             return max(0, self.total_bytes - used)
+
+    @property
+    def memory_free_bytes(self) -> int:
+        with self._cond:
+            self._settle()
+            used = self.memory_host_bytes + sum(vm.memory_bytes for vm in self.vms if vm.running)
+            return max(0, self.memory_total_bytes - used)
 
     def vm(self, vm_id: str) -> VM:
         with self._cond:

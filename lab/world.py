@@ -103,6 +103,7 @@ def _world(data: dict[str, Any], durations: Durations | None, clock: Clock) -> W
             name=h["name"], os_build=h.get("os_build", "20348.2340"),
             last_update_days=h.get("last_update_days"), volume_path=h.get("volume_path", "D:\\VMs"),
             total_bytes=_gib(h.get("total_gib", 2048)),
+            memory_total_bytes=_gib(h.get("memory_gib", 256)),
             critical_free_bytes=_gib(h.get("critical_free_gib", 1)),
             checkpoint_growth_bytes=_gib(h.get("checkpoint_growth_gib", 2)),
             library=list(h.get("library", fs.get("library", ["D:\\ISO\\"]))),

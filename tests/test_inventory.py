@@ -11,7 +11,7 @@ from console import states
 from console.inventory import (
     CHECKPOINT_ACTIONS, DESTRUCTIVE_ACTIONS, KNOWN_STATES, MEDIA_ACTIONS, POWER_ACTIONS,
     REQUIRED_PRIVILEGES, STATE_ACTIONS, TRANSITIONAL_STATES, VM, Action, Checkpoint, DvdDrive,
-    HostFacts, IsoFile, Storage, after_action, allowed_by_state, state_after_apply,
+    HostCapacity, HostFacts, HostInventory, IsoFile, Storage, after_action, allowed_by_state, state_after_apply,
 )
 from console.policy import VM_PRIVILEGES
 from console.powershell import facts
@@ -241,6 +241,30 @@ def test_a_deleted_subtree_takes_every_descendant() -> None:
     assert whole.checkpoints == ()
     unknown = after_action(_tree(), Action.CHECKPOINT_DELETE, checkpoint_id="zz")
     assert unknown.checkpoints == _tree().checkpoints
+
+
+def test_a_hosts_capacity_from_its_inventory() -> None:
+    capacity = HostCapacity.from_json({
+        "memory_total_bytes": 64 << 30, "memory_free_bytes": "1073741824",
+        "storage": [{"path": "\\\\fs01\\vms", "kind": "share"},
+                    {"path": "D:\\", "kind": "volume", "free_bytes": 5, "total_bytes": 10},
+                    {"path": "C:\\ClusterStorage\\Volume1", "kind": "volume", "free_bytes": 3,
+                     "total_bytes": 9},
+                    {"path": "E:\\", "kind": "volume", "error": "Access is denied."}]})
+    assert capacity is not None
+    assert (capacity.memory_total_bytes, capacity.memory_free_bytes) == (64 << 30, 1 << 30)
+    assert [s.path for s in capacity.storage] == ["\\\\fs01\\vms", "C:\\ClusterStorage\\Volume1",
+                                                  "D:\\", "E:\\"]
+    assert capacity.tightest is not None and capacity.tightest.path == "C:\\ClusterStorage\\Volume1"
+    assert capacity.storage[-1].error == "Access is denied." and capacity.storage[-1].free_bytes is None
+    # A host that could not read it says why; an older host's inventory has none.
+    failed = HostCapacity.from_json({"error": "Invalid class"})
+    assert failed is not None and failed.error == "Invalid class" and failed.memory_free_bytes is None
+    assert HostCapacity.from_json(None) is None
+    inventory = HostInventory.from_json("HV01", {"capacity": {"memory_total_bytes": 1}},
+                                        [{"id": VM_ID, "name": "web01"}], cluster="CL1")
+    assert inventory.capacity is not None and inventory.capacity.memory_total_bytes == 1
+    assert [(v.host, v.cluster, v.id) for v in inventory.vms] == [("HV01", "CL1", VM_ID.lower())]
 
 
 def test_now_moves_under_a_created_or_applied_checkpoint() -> None:

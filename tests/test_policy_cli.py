@@ -50,7 +50,8 @@ def test_explain_by_vm_name_with_groups_named_by_the_policy(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "explain", DEMO, *HENRY, "--host", "hv02", "--vm", "Office-Print"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == ("LAB\\henry on office-print (host HV02, VM id "
+    # HV02 is a node of the demo's cluster CL01 (the policy's [hosts.HV02] cluster).
+    assert out[0] == ("LAB\\henry on office-print (host HV02, cluster CL01, VM id "
                       "58a006d8-4cd7-53ac-aa46-a10dc2e2cb10), 2026-11-26:")
     assert out[1] == "privileges: vm.view, vm.start, vm.shutdown, vm.reset"
     assert ("henry may start office-print: member of LAB\\IT-Support → role helpdesk on host HV02"

@@ -98,6 +98,29 @@ def shoot(scale: float, out: Path) -> list[Path]:
         wait_for(lambda: not tasks.running, 60)
         window.select_vm("shop-web01")
         save("main", window)
+        # The checkpoint tree: "Now" under the checkpoint shop-app01 stands on, its menu's Revert.
+        window.select_vm("shop-app01")
+        tabs = window.details.tabs
+        tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == "Checkpoints"))
+        save("checkpoints", window)
+        tabs.setCurrentIndex(0)
+        # The VMs grouped by cluster, host and application: the demo's cluster CL01 chosen.
+        from ui.groups import Group
+
+        window.groups_action.setChecked(True)
+        window.groups.choose(Group("cluster", "CL01"))
+        sizes = window._panes.sizes()
+        if scale > 1:  # no room for three panes at 150%: the details pane put away, as a person
+            window.details.hide()  # there would drag it shut
+            window._panes.setSizes([160, max(sum(sizes) - 160, 300), 0])
+        save("groups", window)
+        window.details.show()
+        window._panes.setSizes(sizes)
+        window.groups.choose(Group("all"))
+        # A host's capacity: memory, each place that holds VM files, its VMs by state.
+        details = window.open_host_details("HV03")
+        assert details is not None
+        save("host-details", details, (620, 420))
         window.open_review()
         wait_for(lambda: window._review is not None, 60)
         assert window._review is not None

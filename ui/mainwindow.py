@@ -44,8 +44,8 @@ from console.audit import AuditRecord
 from console.errors import ConsoleError, CredentialsRejected, HostError
 from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
-from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, after_action,
-                               state_after_apply)
+from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, HostCapacity,
+                               after_action, state_after_apply)
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
@@ -72,6 +72,8 @@ from .models import (
 )
 from .review import ReviewWindow
 from .tasks import Task, Tasks
+from .groups import Group, GroupTree
+from .hosts import HostDetails, capacity_lines, capacity_short
 from .text import fit_on_screen, human_duration, plain_label, shade, tip
 
 STATUS_COLORS = {
@@ -162,9 +164,14 @@ class HostStatusBar(QWidget):
     with every host's status one click away (the "Hosts" menu)."""
 
     COMPACT_AFTER = 6
+    host_clicked = Signal(str)  # a host's entry was clicked: its details (ui/hosts.py)
 
     def __init__(self, hosts: list[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Each host's capacity as it last reported it (kept while it does not answer), and when.
+        self.capacity: dict[str, HostCapacity] = {}
+        self.capacity_at: dict[str, float] = {}
+        self.base_text: dict[str, str] = {}  # each entry's text without its capacity
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         self.hosts = list(hosts)
@@ -190,6 +197,8 @@ class HostStatusBar(QWidget):
             for host in hosts:
                 label = plain_label(f"{host}: …", selectable=False)
                 label.setToolTip(tip(f"{host}: not read yet"))
+                label.setCursor(Qt.CursorShape.PointingHandCursor)
+                label.installEventFilter(self)
                 self.labels[host.lower()] = label
                 layout.addWidget(label)
             layout.addStretch(1)
@@ -212,6 +221,9 @@ class HostStatusBar(QWidget):
         self.reading.discard(key)
         if result.error is None:
             self.answered_at[key] = time.time()
+        if result.capacity is not None:
+            self.capacity[key] = result.capacity
+            self.capacity_at[key] = time.time()
         if self.compact:
             self._summarize()
             return
@@ -223,6 +235,42 @@ class HostStatusBar(QWidget):
         if label.styleSheet() != style:  # a new style sheet lays out and repaints the window
             label.setStyleSheet(style)
         label.setToolTip(tip(f"{result.host}: {result.status.value}", self._detail(result)))
+        self.base_text[key] = label.text()
+        self._fit()
+        label.setToolTip(tip(f"{result.host}: {result.status.value}", self._detail(result),
+                             *capacity_lines(self.capacity.get(key)), "Click for its details."))
+
+    def _fit(self) -> None:
+        """Each host's free memory and tightest storage beside its status when every entry fits
+        the bar; only the status when not (the tooltip and the details have every figure)."""
+        shown = [k for k in self.labels if k in self.base_text and k not in self.reading]
+        if not shown:
+            return
+        metrics = self.fontMetrics()
+        layout = self.layout()
+        spacing = max(layout.spacing(), 0) + 8 if layout is not None else 14
+        full = {k: self.base_text[k] + capacity_short(self.capacity.get(k)) for k in shown}
+        wanted = sum(metrics.horizontalAdvance(full[k]) + spacing for k in shown) + sum(
+            metrics.horizontalAdvance(self.labels[k].text()) + spacing
+            for k in self.labels if k not in full)
+        fits = wanted <= self.width() - 16
+        for key in shown:
+            text = full[key] if fits else self.base_text[key]
+            if self.labels[key].text() != text:
+                self.labels[key].setText(text)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if not self.compact:
+            self._fit()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.MouseButtonRelease:
+            host = next((h for h in self.hosts if self.labels.get(h.lower()) is watched), None)
+            if host is not None:
+                self.host_clicked.emit(host)
+                return True
+        return super().eventFilter(watched, event)
 
     def set_auth(self, host: str, protocol: str | None) -> None:
         """What the host's connection signed in with: NTLM is shown beside its status."""
@@ -504,6 +552,8 @@ class MainWindow(QMainWindow):
         self.details.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.details.tree.customContextMenuRequested.connect(self._checkpoint_menu)
         self.hosts_bar = HostStatusBar([h.name for h in services.config.hosts])
+        self.hosts_bar.host_clicked.connect(self.open_host_details)
+        self.host_details: dict[str, HostDetails] = {}  # open host details views, by host
         self.progress = ProgressArea()
 
         left = QWidget()
@@ -524,12 +574,26 @@ class MainWindow(QMainWindow):
         self.search.installEventFilter(self)
         self.table.installEventFilter(self)
         self.details.tree.installEventFilter(self)
+        # The VMs grouped by host (under its cluster where the policy names one) and by
+        # application: choosing a group shows only its VMs (ui/groups.py).
+        self.groups = GroupTree()
+        self.groups.setMinimumWidth(60)
+        self.groups.group_chosen.connect(self._group_chosen)
+        # Shown where there is room beside the table (View > Groups pane shows it anywhere).
+        screen = QGuiApplication.primaryScreen()
+        self.groups.setVisible(screen is None or screen.availableGeometry().width() >= 900)
+        self._groups_timer = QTimer(self, singleShot=True, interval=200)
+        self._groups_timer.timeout.connect(self._show_groups)
+        self.model.updated.connect(self._groups_timer.start)
         top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.groups)
         top.addWidget(left)
         top.addWidget(self.details)
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 1)
-        top.setSizes([900, 380])
+        top.setStretchFactor(0, 0)
+        top.setStretchFactor(1, 3)
+        top.setStretchFactor(2, 1)
+        top.setSizes([140, 760, 380])
+        self._panes = top
         outer = QSplitter(Qt.Orientation.Vertical)
         outer.addWidget(top)
         outer.addWidget(self.progress)
@@ -644,6 +708,14 @@ class MainWindow(QMainWindow):
         self.review_action.setEnabled(may_review)
         if not may_review:
             self.review_action.setToolTip("Needs policy.read: the reviewer role")
+        groups = view.addAction("&Groups pane")
+        groups.setCheckable(True)
+        groups.setChecked(not self.groups.isHidden())
+        groups.toggled.connect(self.show_groups_pane)
+        self.groups_action = groups
+        view.addAction("&Host details...").triggered.connect(lambda: self.open_host_details(
+            next((vm.host for vm in self.selected_vms()), None)
+            or (self.services.config.hosts[0].name if self.services.config.hosts else "")))
         find = view.addAction("&Find")
         find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
         find.triggered.connect(lambda: self.search.setFocus())
@@ -758,6 +830,52 @@ class MainWindow(QMainWindow):
         host = self.services.policy.host(vm.host)
         return contact or (host.contact if host is not None else "")
 
+    def show_groups_pane(self, on: bool) -> None:
+        """Show or hide the groups pane; shown, it takes its room from the table, not the
+        window (which stays within the screen)."""
+        if on == self.groups.isVisible():
+            return
+        sizes = self._panes.sizes()
+        if on:
+            width = min(max(self.groups.sizeHint().width(), 120), max(sizes[1] // 4, 60))
+            sizes = [width, max(sizes[1] - width, 0), sizes[2]]
+        self.groups.setVisible(on)
+        self._panes.setSizes(sizes if on else [0, sizes[0] + sizes[1], sizes[2]])
+
+    def _show_groups(self) -> None:
+        clusters = {name: entry.cluster or "" for name, entry in self.services.policy.hosts.items()}
+        self.groups.show_rows(self.model.rows, [h.name for h in self.services.config.hosts],
+                              clusters)
+
+    def _group_chosen(self, group: Group) -> None:
+        self.proxy.set_scope(group.accepts(self.groups.clusters))
+        self._show_count()
+
+    def open_host_details(self, host: str) -> HostDetails | None:
+        """The host's details view (non-modal, one per host): its memory, every place that holds
+        VM files, its VMs by state, as it last reported them; kept up to date while open."""
+        if not host:
+            return None
+        key = host.lower()
+        view = self.host_details.get(key)
+        if view is None:
+            view = HostDetails(host, self)
+            view.finished.connect(lambda _=0, key=key: self.host_details.pop(key, None))
+            self.host_details[key] = view
+        self._show_host_details(host)
+        view.show()
+        view.raise_()
+        return view
+
+    def _show_host_details(self, host: str) -> None:
+        key = host.lower()
+        view = self.host_details.get(key)
+        if view is None:
+            return
+        bar = self.hosts_bar
+        view.show_host(bar.describe(host), bar.capacity.get(key), bar.capacity_at.get(key),
+                       [r.vm for r in self.model.rows_of(host)])
+
     def revert_availability(self) -> tuple[bool, str]:
         rows = {r.vm.key: r for r in self.selected_rows()}
         return revert_availability([r.vm for r in rows.values()], lambda vm: rows[vm.key].privileges,
@@ -792,6 +910,10 @@ class MainWindow(QMainWindow):
         if total and not shown:
             empty = ("No VM matches the search and the state chosen: press Esc to clear the search, "
                      "or choose All states.")
+            if self.groups.chosen.kind != "all":
+                empty = (f"No VM of {self.groups.chosen.name} matches the search and the state "
+                         "chosen: press Esc to clear the search, choose All states, or All VMs in "
+                         "the groups.")
         elif not total and self.hosts_bar.results and not self._reading:
             empty = ("No VM is delegated to you on the hosts that answered. Your administrators "
                      "decide who may see which VM.")
@@ -868,6 +990,8 @@ class MainWindow(QMainWindow):
             # The status bar keeps the host's status, not its whole answer.
             self.hosts_bar.set_auth(answer.host, self._auth_protocol(answer.host))
             self.hosts_bar.show_result(replace(answer.result, vms=()))
+            if answer.key in self.host_details:
+                self._show_host_details(answer.host)
             if answer.key in self._stale:
                 self._stale.discard(answer.key)
                 again[answer.key] = answer.host

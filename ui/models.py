@@ -497,6 +497,8 @@ class VMFilterProxy(QAbstractProxyModel):
         self._search = ""
         self._words: tuple[str, ...] = ()
         self._state_group = "All states"
+        # The group chosen in the groups pane (ui/groups.py): a host, cluster or application.
+        self._scope: Callable[[VMRow], bool] | None = None
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._sorted_once = False
@@ -628,6 +630,12 @@ class VMFilterProxy(QAbstractProxyModel):
         self._words = words
         self._apply(self._order, self._rows if narrower and not self._refilter else None)
 
+    def set_scope(self, accepts: Callable[[VMRow], bool] | None) -> None:
+        """Show only the rows of one group (None: every row)."""
+        if accepts is not self._scope:
+            self._scope = accepts
+            self._apply(self._order, None)
+
     def set_state_group(self, group: str) -> None:
         if group not in STATE_GROUPS:
             raise ValueError(f"unknown state group {group!r}")
@@ -657,6 +665,9 @@ class VMFilterProxy(QAbstractProxyModel):
 
     def _accepted(self, candidates: list[int]) -> list[int]:
         rows = self._source_rows()
+        scope = self._scope
+        if scope is not None:
+            candidates = [i for i in candidates if scope(rows[i])]
         bit, words = _GROUP_BITS[self._state_group], self._words
         if bit == _ALL_STATES:
             if not words:
@@ -768,7 +779,8 @@ class VMFilterProxy(QAbstractProxyModel):
             if column >= 0 and keys[i] != row.sort_keys[column]:
                 keys[i] = row.sort_keys[column]
                 self._resort = True
-            accepted = bool(row.state_groups & bit) and all(w in row.search_text for w in words)
+            accepted = bool(row.state_groups & bit) and all(w in row.search_text for w in words) \
+                and (self._scope is None or self._scope(row))
             if accepted != (pos[i] >= 0):
                 self._refilter = True
             if pos[i] >= 0:

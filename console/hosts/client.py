@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from ..audit import RecordRef, HostEvents
 from ..config import HostConfig
 from ..details import Thumbnail, VMDetails
-from ..inventory import VM, HostFacts
+from ..inventory import VM, HostFacts, HostInventory
 from .outcomes import ActionOutcome
 
 
@@ -21,6 +21,7 @@ class Client(Protocol):
     config: HostConfig
 
     def inventory(self) -> list[VM]: ...
+    def read_inventory(self) -> HostInventory: ...  # the VMs and the host's capacity
     def host_facts(self, library: list[str]) -> HostFacts: ...
     def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]: ...
     # One VM as Hyper-V Manager shows it, read when its details are opened, and its screen.

@@ -15,7 +15,7 @@ from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
 from ..errors import HostAccessDenied, HostError, InvalidParameter
-from ..inventory import VM, HostFacts
+from ..inventory import VM, HostFacts, HostInventory
 from ..jea import ENDPOINT_NAME, JeaError, data_digest, host_grants
 from ..policy import Policy
 from ..text import one_line
@@ -40,9 +40,13 @@ class JeaClient(PsrpClient):
     # --- operations (console.hosts.HostClient's) ---
 
     def inventory(self) -> list[VM]:
+        return list(self.read_inventory().vms)
+
+    def read_inventory(self) -> HostInventory:
+        """The VMs the caller may view and the host's capacity, in the one call of a refresh."""
         data = self._call("Get-HvcInventory", {})
-        cluster = self.config.cluster or None
-        return [VM.from_json(self.name, d, cluster) for d in items_of(data, "vms", self.name)]
+        return HostInventory.from_json(self.name, data, items_of(data, "vms", self.name),
+                                       self.config.cluster or None)
 
     def host_facts(self, library: Iterable[str] = ()) -> HostFacts:
         """The host's approved library folders decide (a caller's list is not trusted)."""

@@ -10,7 +10,7 @@ from .. import documentation
 from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
-from ..inventory import VM, HostFacts
+from ..inventory import VM, HostFacts, HostInventory
 from .client import with_record
 from .outcomes import ActionOutcome, items_of
 
@@ -29,9 +29,13 @@ class ScriptOperations:
         raise NotImplementedError
 
     def inventory(self) -> list[VM]:
+        return list(self.read_inventory().vms)
+
+    def read_inventory(self) -> HostInventory:
+        """The VMs and the host's capacity, in the one call of a refresh."""
         data = self._read_operation("inventory", {})
-        cluster = self.config.cluster or None
-        return [VM.from_json(self.name, d, cluster) for d in items_of(data, "vms", self.name)]
+        return HostInventory.from_json(self.name, data, items_of(data, "vms", self.name),
+                                       self.config.cluster or None)
 
     def host_facts(self, library: list[str]) -> HostFacts:
         return HostFacts.from_json(self._read_operation("host_facts", {"library": list(library)}))

@@ -14,7 +14,7 @@ from ..errors import (
     HostError, HostTimeout, HostUnreachable, InvalidParameter, NoDvdDrive, NoShutdownService,
     NotInLibrary, ObjectInUse, ReplicaRefused, VMNotFound, WrongState,
 )
-from ..inventory import VM, Checkpoint, DvdDrive
+from ..inventory import VM, Checkpoint, DvdDrive, HostCapacity
 from ..text import one_line
 
 
@@ -121,6 +121,7 @@ class HostResult:
     vms: tuple[VM, ...] = ()
     error: HostError | None = None
     seconds: float = 0.0
+    capacity: HostCapacity | None = None  # memory and storage, when the host reported them
 
 
 @dataclass(frozen=True)

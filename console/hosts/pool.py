@@ -14,7 +14,7 @@ from ..config import HostConfig
 from ..errors import (
     HostError,
 )
-from ..inventory import VM
+from ..inventory import HostInventory
 from .admin import HostClient
 from .client import Client
 from .credentials import CredentialGate, Credentials
@@ -72,9 +72,9 @@ class HostPool:
             raise HostError(f"{host} is not a configured host.", host=host) from None
 
     def inventory_all(self) -> PoolResult:
-        return PoolResult(self._fan_out(lambda c: tuple(c.inventory())))
+        return PoolResult(self._fan_out(lambda c: c.read_inventory()))
 
-    def _fan_out(self, read: Callable[[Client], tuple[VM, ...]]) -> dict[str, HostResult]:
+    def _fan_out(self, read: Callable[[Client], HostInventory]) -> dict[str, HostResult]:
         clients = list(self.clients.values())
         results: dict[str, HostResult] = {}
         if clients and not self.gate.confirmed:
@@ -86,22 +86,23 @@ class HostPool:
             results[name] = future.result()
         return {c.name: results[c.name] for c in self.clients.values()}
 
-    def _timed(self, client: Client, read: Callable[[Client], tuple[VM, ...]]) -> HostResult:
+    def _timed(self, client: Client, read: Callable[[Client], HostInventory]) -> HostResult:
         start = time.monotonic()
         try:
-            vms = read(client)
+            inventory: HostInventory | None = read(client)
             error = None
         except HostError as exc:
-            vms, error = (), exc
+            inventory, error = None, exc
         seconds = time.monotonic() - start
-        return HostResult(client.name, status_of(error, seconds, self.slow_after), vms, error,
-                          seconds)
+        return HostResult(client.name, status_of(error, seconds, self.slow_after),
+                          inventory.vms if inventory else (), error, seconds,
+                          inventory.capacity if inventory else None)
 
     def submit_read(self, host: str) -> Future[HostResult]:
         """One host's inventory and status, read by the pool's read workers (one per host), so a
         refresh of many hosts takes about as long as the slowest one and never waits behind an
         action."""
-        return self._reads.submit(self._timed, self.client(host), lambda c: tuple(c.inventory()))
+        return self._reads.submit(self._timed, self.client(host), lambda c: c.read_inventory())
 
     def submit_action(self, host: str, work: Callable[[Client], T]) -> Future[T]:
         """Queue an action for a host: it runs after the host's earlier actions, never beside

@@ -18,7 +18,15 @@ function O{
 $vs=@(Get-VM)
 $ss=@{};$ds=@{};$hs=@{};$is=@{};$bad=@{}
 if($vs){try{G $vs}catch{$ss=@{};$ds=@{};$hs=@{};$is=@{};foreach($v in $vs){try{G @($v)}catch{$bad["$($v.Id)"]="$($_.Exception.Message)"}}}}
-@{host=$env:COMPUTERNAME;vms=@(foreach($v in $vs){$k="$($v.Id)"
+# The host's capacity, in the same call: physical memory (Win32_OperatingSystem, in KB) and the
+# free space of each place that holds VM files, one Get-Volume a volume: a path counts under its
+# share root, its Cluster Shared Volume folder or its drive (host_facts.ps1 asks Get-Volume for
+# every path, so a volume mounted in a folder shows there). Nothing of it fails the inventory.
+$cap=@{};try{$o=Get-CimInstance -ClassName Win32_OperatingSystem;$cap.memory_total_bytes=1024*[long]$o.TotalVisibleMemorySize;$cap.memory_free_bytes=1024*[long]$o.FreePhysicalMemory
+$m=Get-VMHost;$w=@{}
+foreach($p in @($m.VirtualHardDiskPath,$m.VirtualMachinePath)+@($vs|ForEach-Object{$_.Path})+@(foreach($l in $hs.Values){foreach($h in $l){$h.Path}})){if("$p" -match '^(\\\\[^\\]+\\[^\\]+)'){$w[$matches[1]]=@{path=$matches[1];kind='share'}}elseif("$p" -match '^([A-Za-z]:\\ClusterStorage\\[^\\]+|[A-Za-z]:\\)'){$q=$matches[1];if(!$w[$q]){try{$e=Get-Volume -FilePath $q;$w[$q]=@{path=$q;label=$e.FileSystemLabel;kind='volume';free_bytes=[long]$e.SizeRemaining;total_bytes=[long]$e.Size}}catch{$w[$q]=@{path=$q;kind='volume';error="$($_.Exception.Message)"}}}}}
+$cap.storage=@($w.Values)}catch{$cap.error="$($_.Exception.Message)"}
+@{host=$env:COMPUTERNAME;capacity=$cap;vms=@(foreach($v in $vs){$k="$($v.Id)"
 try{$hb=$is[$k+'84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47']
 $sd=$is[$k+'9F8233AC-BE49-4C79-8EE3-E7E1985B2077']
 # Disk use from file sizes, not Get-VHD (one WMI call per disk): the current disk and every

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from console import scripts
-from console.inventory import VM, Checkpoint, HostFacts
+from console.inventory import VM, Checkpoint, HostCapacity, HostFacts
 from lab.executor import CommandRefused
 from lab.wsman import AccessDenied, EventLog
 
@@ -48,6 +48,23 @@ def test_inventory_parses_into_the_clients_values(lab: Lab) -> None:
     legacy = next(vm for vm in vms if vm.id == LEGACY)
     assert legacy.generation == 1 and legacy.dvd_drives[0].slot == "IDE 1:0"
     assert next(vm for vm in vms if vm.id == AGENT04).state == "PausedCritical"
+
+
+def test_inventory_carries_the_hosts_memory_and_storage(lab: Lab) -> None:
+    data = lab.ok("HV03", "inventory")
+    capacity = HostCapacity.from_json(data["capacity"])
+    assert capacity is not None and capacity.error == ""
+    # 48 GB; the host keeps 8 and each VM with memory in use its own (three agents and the ftp).
+    assert capacity.memory_total_bytes == 48 * 1024 ** 3
+    assert capacity.memory_free_bytes == (48 - 8 - 8 - 8 - 8 - 2) * 1024 ** 3
+    (volume,) = capacity.storage  # every VM's files are on D:, read once
+    assert (volume.path, volume.kind) == ("D:\\", "volume")
+    assert volume.free_bytes == HostFacts.from_json(lab.ok("HV03", "host_facts", library=LIB)).free_bytes
+    assert volume.total_bytes == 1024 * 1024 ** 3
+    # A VM that starts takes its memory from what is free.
+    lab.act("HV03", "power", vm_id=AGENT02, action="start")
+    again = HostCapacity.from_json(lab.ok("HV03", "inventory")["capacity"])
+    assert again is not None and again.memory_free_bytes == capacity.memory_free_bytes - 8 * 1024 ** 3
 
 
 def test_only_powershell_runs_and_an_administrator_may_run_any_script(lab: Lab) -> None:

@@ -164,6 +164,17 @@ def test_rename_through_the_endpoint_and_now_in_its_inventory(lab: dict[str, Lab
     assert hv01.executor.host.vm(APP01).checkpoint(target).name == "after 4.3 \u2019ok\u2019"
 
 
+def test_the_endpoints_inventory_carries_the_hosts_capacity(lab: dict[str, LabHost]) -> None:
+    # Memory and storage come with the VMs the caller may view, in the same call.
+    henry = client(lab["HV02"], "henry")
+    inventory = henry.read_inventory()
+    assert inventory.capacity is not None and inventory.capacity.error == ""
+    assert inventory.capacity.memory_total_bytes == 64 * 1024 ** 3
+    assert [s.path for s in inventory.capacity.storage] == ["D:\\"]
+    assert "payroll-db" not in {v.name for v in inventory.vms}  # still filtered per caller
+    henry.close()
+
+
 # --- a refusal for each privilege -------------------------------------------------------------------
 
 CALLS = {

@@ -15,7 +15,7 @@ from PySide6.QtCore import QItemSelectionModel, QPersistentModelIndex, QSettings
 from PySide6.QtWidgets import QTableView
 
 from console.hosts import HostPool
-from console.inventory import VM, Checkpoint, DvdDrive, IsoFile
+from console.inventory import VM, Checkpoint, DvdDrive, HostInventory, IsoFile
 from ui.models import (COL_NAME, COL_STATE, ROW_ROLE, SORT_ROLE, STATE_GROUPS, VM_ROLE, CheckpointModel,
                        VMFilterProxy, VMRow, VMTableModel, activity_model, iso_model)
 
@@ -391,6 +391,9 @@ class FakeClient:
         self.world.answered += 1
         return tuple(vm(f"{self.name.lower()}-vm{i}", self.name, vid=f"{self.name.lower()}-{i}",
                         uptime_s=self.world.generation + i) for i in range(5))
+
+    def read_inventory(self) -> HostInventory:
+        return HostInventory(self.inventory())
 
 
 class FakeHosts:
