@@ -86,7 +86,8 @@ START = {"Nothing": "stays off until someone starts it",
 
 
 def what_happens(vm: VM) -> str:
-    if vm.cluster:
+    # Only a clustered role moves: a VM that merely runs on a cluster node goes down with it.
+    if vm.clustered and vm.cluster:
         return f"moved to another node of cluster {vm.cluster} (live migration), no downtime"
     if vm.state != "Running":
         return f"{vm.state.lower()}: not affected"

@@ -168,6 +168,9 @@ class VM:
 
     @property
     def key(self) -> tuple[str, str]:
+    # A clustered role: failover clustering moves it to another node of `cluster` instead of
+    # letting it go down with its host (its KVP component's IsClustered).
+    clustered: bool = False
         """(cluster or host, VM id): a clustered VM keeps its key when it moves between nodes."""
         return ((self.cluster or self.host).lower(), self.id)
 
@@ -217,6 +220,7 @@ class VM:
 def after_action(vm: VM, action: Action, *, state: str | None = None, status: str = "",
                  checkpoint: Checkpoint | None = None, drive: DvdDrive | None = None,
                  checkpoint_id: str | None = None) -> VM:
+            clustered=bool(d.get("clustered")),
     """The VM as a done action's answer shows it (its state; the checkpoint it created; the
     drive it changed), so the console can show the result at once instead of reading the whole
     host again. What the answer does not carry (sizes, uptime) comes with the next read."""

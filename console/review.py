@@ -587,7 +587,50 @@ def _tiers(policy: Policy, host: str, vms: list[VM]) -> list[Finding]:
     tiers: dict[str, dict[str, list[str]]] = {}
     for vm in vms:
         doc = policy.doc(vm.id)
-        if doc and doc.application and doc.tier and not vm.is_replica:
+        # A clustered role moves to another node when this one goes: it does not fall with it.
+        if doc and doc.application and doc.tier and not vm.is_replica and not vm.clustered:
+    return out + _cluster_classification(policy, inventory)
+
+
+def cluster_nodes(policy: Policy, inventory: Inventory) -> dict[str, list[str]]:
+    """Each failover cluster's nodes (by its lower-case name): the hosts the policy's host
+    entries and the hosts' own configuration place in it."""
+    found: dict[str, dict[str, None]] = {}
+    for entry in policy.hosts.values():
+        if entry.cluster:
+            found.setdefault(entry.cluster.lower(), {})[entry.name] = None
+    for host, vms in inventory.items():
+        for vm in vms[:1]:
+            if vm.cluster:
+                found.setdefault(vm.cluster.lower(), {})[host] = None
+    return {c: sorted(h, key=str.lower) for c, h in sorted(found.items())}
+
+
+def _cluster_classification(policy: Policy, inventory: Inventory) -> list[Finding]:
+    """A clustered role may run on any node of its cluster: each node must be classified as
+    high as the most sensitive role (a VM that only runs on a node is the node's own finding)."""
+    out = []
+    everywhere = [vm for vms in inventory.values() for vm in vms]
+    for cluster, members in cluster_nodes(policy, inventory).items():
+        classified = [(classification_rank(d.classification), d.name.lower(), d, vm)
+                      for vm in everywhere
+                      if vm.clustered and (vm.cluster or "").lower() == cluster
+                      and (d := policy.doc(vm.id)) is not None and d.classification]
+        if not classified:
+            continue
+        rank, _, doc, role = max(classified, key=lambda x: (x[0], x[1]))
+        for host in members:
+            entry = policy.host(host)
+            if entry is not None and classification_rank(entry.classification) >= rank:
+                continue
+            said = f"is classified {entry.classification}" if entry else "has no classification"
+            out.append(Finding(
+                "cluster-classification", "high",
+                f"{host} {said}, but cluster {role.cluster} may move its clustered role "
+                f"{doc.name} ({doc.classification}) onto it.", (host, str(role.cluster), doc.name),
+                f"Classify every node of {role.cluster} as {doc.classification}, or keep "
+                f"{doc.name} off {host} (the role's possible owners in Failover Cluster Manager).",
+                entry.line if entry else None))
             tiers.setdefault(doc.application, {}).setdefault(doc.tier, []).append(doc.name)
     out = []
     for application, by_tier in sorted(tiers.items()):
@@ -672,13 +715,16 @@ def host_impact(policy: Policy, inventory: Inventory, host: str) -> HostImpact:
 
 def _notice(host: str, guests: list[Guest]) -> str:
     lines = ["Hello,", "",
-             f"Hyper-V host {host} will be taken down for maintenance. These VMs run on it and "
-             "will be unavailable (shut down or saved) during the window:", ""]
+             f"Hyper-V host {host} will be taken down for maintenance. These VMs run on it; "
+             "those that are not clustered roles will be unavailable (shut down or saved) "
+             "during the window:", ""]
     for g in guests:
         app = f", {g.application}/{g.tier}" if g.application else ""
         owner = f", owner {g.owner}" if g.owner else ", owner unknown"
         replica = " (Replica copy)" if g.vm.is_replica else ""
-        lines.append(f"- {g.vm.name}{replica}: {g.vm.state}{app}{owner}")
+        moves = (f", a clustered role: moves to another node of {g.vm.cluster}, no downtime"
+                 if g.vm.clustered and g.vm.cluster else "")
+        lines.append(f"- {g.vm.name}{replica}: {g.vm.state}{moves}{app}{owner}")
         for o in g.other_tiers:
             lines.append(f"    {g.application} {o.tier} also runs as {o.vm_name} on {o.host} "
                          f"({o.state})")

@@ -31,11 +31,12 @@ HYPERV = "Hyper-V"
 VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
 HEARTBEAT = "84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47"
 SHUTDOWN = "9F8233AC-BE49-4C79-8EE3-E7E1985B2077"
+DATA_EXCHANGE = "2A34B1C2-FD73-4043-8A5B-DD2159BC743F"  # Key-Value Pair Exchange
 # The integration services every VM has, by id (their names are localised on a real host).
 INTEGRATION_SERVICES = (
     (HEARTBEAT, "Heartbeat"), (SHUTDOWN, "Shutdown"),
     ("2497F4DE-E9FA-4204-80E4-4B75C46419C0", "Time Synchronization"),
-    ("2A34B1C2-FD73-4043-8A5B-DD2159BC743F", "Key-Value Pair Exchange"),
+    (DATA_EXCHANGE, "Key-Value Pair Exchange"),
     ("5CED1297-4598-4915-A5FC-AD21BB4D02A4", "VSS"),
     ("6C09BB55-D683-4DA0-8931-C9BF705F6480", "Guest Service Interface"),
 )
@@ -170,7 +171,11 @@ def _integration(vm: VM, ic_id: str, name: str) -> PSObject:
         "Id": f"Microsoft:{vm.id.upper()}\\{ic_id}",
         # No operational status while the VM is off (the component does not run).
         "PrimaryOperationalStatus": _enum(status, "VMIntegrationComponentOperationalStatus")
-        if status else None})
+        if status else None}
+    if ic_id == DATA_EXCHANGE:  # its own class, which also says whether the VM is clustered
+        return PSObject("Microsoft.HyperV.PowerShell.DataExchangeComponent",
+                        {**properties, "IsClustered": vm.clustered})
+    return PSObject("Microsoft.HyperV.PowerShell.VMIntegrationComponent", properties)
 
 
 # --- the cmdlets -----------------------------------------------------------------------------------

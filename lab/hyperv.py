@@ -209,6 +209,9 @@ class VM:
 
     def subtree(self, checkpoint_id: str) -> list[Checkpoint]:
         ids = {checkpoint_id}
+    # A clustered role (its KVP component's VMIsClustered, host.toml [cluster]): it moves to
+    # another node of its cluster (World.migrate) instead of going down with its host.
+    clustered: bool = False
         changed = True
         while changed:
             changed = False
@@ -529,6 +532,25 @@ class Host:
                                   "characters.", "InvalidArgument", error_code=32773)
             base = states.base_state(vm.state)
             # A production checkpoint needs the guest's VSS (or fsfreeze) unless the VM is off; a
+    def release(self, vm_id: str) -> VM:
+        """A live migration's source: the VM leaves this host as it is (state, checkpoints,
+        notes), its cmdlets still waiting here leave it alone."""
+        with self._cond:
+            self._settle()
+            vm = self.vm(vm_id)
+            vm.seq += 1
+            self.vms = [v for v in self.vms if v is not vm]
+            self.files_version += 1
+            self._cond.notify_all()
+            return vm
+
+    def adopt(self, vm: VM) -> None:
+        """A live migration's target: the VM runs here from now on."""
+        with self._cond:
+            self.vms.append(vm)
+            self.files_version += 1
+            self._cond.notify_all()
+
             # Production VM falls back to a standard checkpoint, a ProductionOnly one fails.
             production_possible = base == "Off" or (base == "Running" and vm.vss)
             if vm.checkpoint_type == "Standard":

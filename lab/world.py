@@ -9,8 +9,10 @@ File format (see resources/lab/lab.toml): top-level `domain`, `dns_domain`, `dom
 `password`, `enabled`; `[filesystem]` with `library`, `files` ({path, size_gib}), `reparse_points`
 ({junction = target}) and `deduplicated` (files stored as deduplication reparse points) shared by
 every host; `[[hosts]]` with `name`, `admins`, `users` (absent: every account may connect),
-`os_build`, `last_update_days`, `volume_path`, `total_gib`, `free_gib`, `critical_free_gib`,
-`checkpoint_growth_gib`, `inventory_cost_s`,
+`cluster` (the failover cluster it is a node of), `os_build`, `last_update_days`, `volume_path`,
+`total_gib`, `free_gib`, `critical_free_gib`, `checkpoint_growth_gib`, `inventory_cost_s`, `enhanced_session` (Set-VMHost
+-EnableEnhancedSessionMode), `console_access` (console access entries, `{vm = id, user =
+"LAB\\name"}`), `[hosts.hardening]` (lab.hardening),
 `[hosts.faults]` (lab.faults.Faults fields), `[hosts.durations]` (overrides), and
 `[[hosts.vms]]` with the fields of lab.hyperv.VM (`*_gib` for sizes), `dvd_drives`,
 `current_checkpoint` and `[[hosts.vms.checkpoints]]` (`id`, `name`, `type` as Hyper-V's
@@ -56,6 +58,7 @@ class LabHost:
     users: list[str] | None = None  # None: every account of the domain may connect
     faults: Faults = field(default_factory=Faults)
 
+    cluster: str | None = None  # the failover cluster this host is a node of
     @property
     def name(self) -> str:
         return self.host.name
@@ -75,6 +78,22 @@ class World:
             raise ConfigError(f"The lab has no host {name}.")
         return found
 
+
+    def migrate(self, vm_id: str, target: str) -> VM:
+        """Live-migrate a clustered VM to another node of its cluster, as failover clustering
+        does: the same VM (id, state, checkpoints, notes) is then reported by `target` only."""
+        node = self.host(target)
+        source = next((h for h in self.hosts if any(v.id == vm_id.lower() for v in h.host.vms)),
+                      None)
+        if source is None:
+            raise ConfigError(f"No lab host runs a VM {vm_id}.")
+        vm = source.host.vm(vm_id)
+        if not vm.clustered:
+            raise ConfigError(f"{vm.name} is not a clustered role: only those move between nodes.")
+        if source.cluster is None or source.cluster != node.cluster or source is node:
+            raise ConfigError(f"{source.name} and {node.name} are not two nodes of one cluster.")
+        node.host.adopt(source.host.release(vm_id))
+        return vm
 
 def load_world(path: Path | None = None, durations: Durations | None = None,
                clock: Clock | None = None) -> World:
@@ -117,7 +136,7 @@ def _world(data: dict[str, Any], durations: Durations | None, clock: Clock) -> W
         free = _gib(h["free_gib"]) if "free_gib" in h else host.total_bytes // 2
         host.other_used_bytes = max(0, host.total_bytes - used - free)
         world.hosts.append(LabHost(host, admins=list(h.get("admins", [])), users=h.get("users"),
-                                   faults=Faults(**h.get("faults", {}))))
+                                   faults=Faults(**h.get("faults", {})), cluster=h.get("cluster")))
     return world
 
 

@@ -44,7 +44,7 @@ def vm(n: int, name: str, **kw: object) -> VM:
 
 
 VMS = [vm(1, "shop-web01", automatic_stop_action="ShutDown"), vm(2, "payroll-db"),
-       vm(3, "legacy-ftp", state="Off"), vm(4, "cluster-sql", cluster="CL01"),
+       vm(3, "legacy-ftp", state="Off"), vm(4, "cluster-sql", cluster="CL01", clustered=True),
        VM(host="HV02", id="00000000-0000-4000-8000-000000000005", name="elsewhere", state="Running")]
 
 
@@ -83,6 +83,8 @@ def test_what_happens_follows_the_hosts_settings() -> None:
         == "turned off (no guest shut down), then stays off until someone starts it"
     assert what_happens(VMS[2]) == "off: not affected"
     assert what_happens(VMS[3]).startswith("moved to another node of cluster CL01")
+    # on a cluster node but not a clustered role: it goes down with the node
+    assert what_happens(vm(8, "local", cluster="CL01")) == "saved, then started again if it was running"
     assert "not read" in what_happens(vm(7, "y", automatic_stop_action=""))
 
 

@@ -6,6 +6,11 @@
 # size is not read: which differencing disk holds which checkpoint's changes takes Get-VHD per disk
 # (ParentPath) or each checkpoint's drives; the VM's checkpoint files are summed below instead.
 # ParentSnapshotId is the checkpoint the VM stands on ("Now"; host.toml [checkpoints] parent_*).
+# Whether a VM is a clustered role is its Key-Value Pair Exchange component's IsClustered, read
+# from the components fetched in bulk (VM.IsClustered would query them again, per VM; host.toml
+# [cluster]).
+# AutomaticStopAction/AutomaticStartAction: what the host does with the VM when it goes down and
+# comes back (host.toml [automatic_actions]; from the settings Notes is read from too).
 function D($d){if($d){$d.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'",[cultureinfo]::InvariantCulture)}}
 function K($s){@{id="$($s.Id)";name=$s.Name;type="$($s.SnapshotType)";state="$($s.State)";automatic=[bool]$s.IsAutomaticCheckpoint;parent_id=$(if($s.ParentSnapshotId){"$($s.ParentSnapshotId)"});created=D $s.CreationTime}}
 # G: the devices of the VMs $l, added to the tables by VM id. Integration services by id, never
@@ -39,6 +44,7 @@ foreach($f in Get-ChildItem -LiteralPath (Split-Path -Path $h.Path -Parent) -Fil
 cpu_pct=[int]$v.CPUUsage;memory_bytes=[long]$v.MemoryAssigned;generation=[int]$v.Generation
 heartbeat=$(if($hb.Enabled -and $hb.PrimaryOperationalStatus){"$($hb.PrimaryOperationalStatus)"})
 shutdown_service=[bool]($sd.Enabled -and "$($sd.PrimaryOperationalStatus)" -eq 'Ok')
+clustered=[bool]$is[$k+'2A34B1C2-FD73-4043-8A5B-DD2159BC743F'].IsClustered
 replication_mode="$($v.ReplicationMode)";checkpoint_type="$($v.CheckpointType)"
 checkpoints=@(foreach($s in $ss[$k]){K $s});parent_checkpoint_id=$(if($v.ParentSnapshotId){"$($v.ParentSnapshotId)"})
 dvd_drives=@(foreach($d in $ds[$k]){@{controller_type="$($d.ControllerType)";controller=[int]$d.ControllerNumber;location=[int]$d.ControllerLocation;path=$d.Path}})
