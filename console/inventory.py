@@ -144,7 +144,8 @@ class VM:
     status: str = ""
     uptime_s: int = 0
     cpu_pct: int = 0
-    memory_bytes: int = 0
+    memory_bytes: int = 0  # assigned (MemoryAssigned)
+    memory_demand_bytes: int = 0  # what the guest asks for (MemoryDemand); 0 when not running
     generation: int = 2
     heartbeat: str | None = None
     shutdown_service: bool = False  # the guest shutdown integration service is enabled and present
@@ -200,7 +201,9 @@ class VM:
             host=host, id=str(d["id"]).lower(), name=str(d.get("name") or ""),
             state=str(d.get("state") or "Other"), status=str(d.get("status") or ""),
             uptime_s=int(d.get("uptime_s") or 0), cpu_pct=int(d.get("cpu_pct") or 0),
-            memory_bytes=int(d.get("memory_bytes") or 0), generation=int(d.get("generation") or 2),
+            memory_bytes=int(d.get("memory_bytes") or 0),
+            memory_demand_bytes=int(d.get("memory_demand") or 0),
+            generation=int(d.get("generation") or 2),
             heartbeat=d.get("heartbeat"), shutdown_service=bool(d.get("shutdown_service")),
             replication_mode=str(d.get("replication_mode") or "None"),
             checkpoint_type=str(d.get("checkpoint_type") or "Production"),

@@ -276,10 +276,15 @@ def thumbnail(host: Host, vm: VM, width: int, height: int) -> bytes:
     frame.text(2 * scale, scale, vm.name[:width // (6 * scale)], rgb565(20, 20, 20), scale)
     white = rgb565(255, 255, 255)
     frame.text(2 * scale, 12 * scale, vm.state[:width // (6 * scale)], white, scale)
-    guest = hardware(host, vm).guest_os
-    if guest:
-        frame.text(2 * scale, 21 * scale, guest[:width // (6 * scale)], rgb565(200, 220, 255),
-                   scale)
+    # The guest's name, word by word on as many lines as it takes.
+    columns, line, y = max(1, (width - 4 * scale) // (6 * scale)), "", 21 * scale
+    for word in hardware(host, vm).guest_os.split():
+        if line and len(line) + 1 + len(word) > columns:
+            frame.text(2 * scale, y, line, rgb565(200, 220, 255), scale)
+            line, y = "", y + 9 * scale
+        line = f"{line} {word}" if line else word[:columns]
+    if line:
+        frame.text(2 * scale, y, line, rgb565(200, 220, 255), scale)
     seconds = int(host.clock.now()) % 60
     frame.fill(0, height - 3 * scale, width * (seconds + 1) // 60, 3 * scale, rgb565(80, 200, 120))
     return frame.data()

@@ -97,7 +97,15 @@ def shoot(scale: float, out: Path) -> list[Path]:
         window.perform(vm, Action.CHECKPOINT_CREATE, name="Before the patch")
         wait_for(lambda: not tasks.running, 60)
         window.select_vm("shop-web01")
+        # Its screen and details, read from its host when its details are opened.
+        hardware = window.details.hardware
+        wait_for(lambda: window.details.screen_view.image is not None
+                 and hardware.fields["version"].text() != "", 30)
         save("main", window)
+        tabs = window.details.tabs
+        tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == "Hardware"))
+        save("hardware", window)
+        tabs.setCurrentIndex(0)
         # The checkpoint tree: "Now" under the checkpoint shop-app01 stands on, its menu's Revert.
         window.select_vm("shop-app01")
         tabs = window.details.tabs

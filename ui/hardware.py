@@ -215,7 +215,7 @@ class LiveDetails(QObject):
         self.on_details: Callable[[VMDetails], None] = lambda details: None
         self.timer = QTimer(self)
         self.timer.setInterval(THUMBNAIL_SECONDS * 1000)
-        self.timer.timeout.connect(self._shoot)
+        self.timer.timeout.connect(self._tick)
 
     def show_vm(self, vm: VM | None, may_view: bool) -> None:
         """The VM whose details are open (None: none, or several). Reads when it is another VM
@@ -276,6 +276,11 @@ class LiveDetails(QObject):
         client = self.client_for(vm.host)
         self._reading = self.tasks.run(client.details, vm.id, label=f"details of {vm.name}") \
             .on_success(shown).on_failure(failed).on_finished(done)
+
+    def _tick(self) -> None:
+        # Read again only while the screen is on view: another tab open costs the host nothing.
+        if self.screen.isVisible():
+            self._shoot()
 
     def _shoot(self) -> None:
         vm = self.vm

@@ -192,6 +192,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Classification", lambda r: r.classification),
 )
 COL_NAME, COL_HOST, COL_STATE = 0, 1, 2
+COL_MEMORY = next(i for i, c in enumerate(COLUMNS) if c.title == "Memory")
 
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
@@ -308,6 +309,11 @@ class VMTableModel(QAbstractTableModel):
                        "is kept as the host last reported it until the host answers again.")
         if column == COL_STATE and not row.vm.known_state:
             return tip(f"Unknown state reported by the host: {row.vm.state}")
+        if column == COL_MEMORY and row.vm.memory_bytes:
+            # Both from the host's summary of its VMs (host.toml [details] summary_properties).
+            return tip(f"Assigned: {human_bytes(row.vm.memory_bytes)}",
+                       f"Demand: {human_bytes(row.vm.memory_demand_bytes)} (what the guest asks "
+                       f"for now)" if row.vm.memory_demand_bytes else "Demand: not reported")
         if column == COL_NAME:
             lines = [row.vm.name, f"VM id {row.vm.id}", f"on {row.vm.host}"]
             if row.vm.is_replica:

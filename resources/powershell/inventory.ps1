@@ -41,7 +41,7 @@ $db=0;$cb=0
 foreach($h in $hs[$k]){try{$n=(Split-Path -Path $h.Path -Leaf) -replace '\.[^.]*$' -replace '_[\w-]{36}$'
 foreach($f in Get-ChildItem -LiteralPath (Split-Path -Path $h.Path -Parent) -Filter "$n*" -File -Force){if($f.Name -match ('^'+[regex]::Escape($n)+'(_[\w-]{36})?\.a?vhdx?$')){$db+=$f.Length;if($f.Extension -like '.avhd*'){$cb+=$f.Length}}}}catch{}}
 @{id=$k;name=$v.Name;state="$($v.State)";status="$($v.Status)";uptime_s=[long]$v.Uptime.TotalSeconds
-cpu_pct=[int]$v.CPUUsage;memory_bytes=[long]$v.MemoryAssigned;generation=[int]$v.Generation
+cpu_pct=[int]$v.CPUUsage;memory_bytes=[long]$v.MemoryAssigned;memory_demand=[long]$v.MemoryDemand;generation=[int]$v.Generation
 heartbeat=$(if($hb.Enabled -and $hb.PrimaryOperationalStatus){"$($hb.PrimaryOperationalStatus)"})
 shutdown_service=[bool]($sd.Enabled -and "$($sd.PrimaryOperationalStatus)" -eq 'Ok')
 clustered=[bool]$is[$k+'2A34B1C2-FD73-4043-8A5B-DD2159BC743F'].IsClustered

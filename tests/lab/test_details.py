@@ -88,6 +88,17 @@ def test_details_refusals(lab: Lab) -> None:
     assert document["ok"] is False and document["error"]["code"] == "access_denied"
 
 
+def test_the_inventory_carries_memory_demand_beside_what_is_assigned(lab: Lab) -> None:
+    # Both from the host's summary of its VMs, in the one inventory call (no query per VM).
+    host = lab.world.hosts[0].host
+    vms = {v["id"]: v for v in lab.ok("HV01", "inventory")["vms"]}
+    running = vms[WEB01]
+    assert running["memory_bytes"] == host.vm(WEB01).memory_bytes
+    assert running["memory_demand"] == vmdetail.memory_demand(host, host.vm(WEB01)) > 0
+    assert running["cpu_pct"] == host.cpu_usage(host.vm(WEB01))
+    assert vms[OFFICE_FILES]["memory_demand"] == vms[OFFICE_FILES]["memory_bytes"] == 0
+
+
 def test_thumbnail_of_a_running_vm_is_its_screen(lab: Lab) -> None:
     host = lab.world.hosts[0].host
     shot = Thumbnail.from_json("HV01", lab.ok("HV01", "thumbnail", vm_id=WEB01, width=160,

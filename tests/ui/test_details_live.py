@@ -112,6 +112,14 @@ def test_opening_a_vm_reads_its_details_once_and_its_screen_while_open(qtbot, pa
     # A change of state reads the details again.
     details.show_rows([_row(client, WEB01, state="Paused")])
     qtbot.waitUntil(lambda: client.reads.count(("details", WEB01)) == 2, timeout=10_000)
+    # Another tab shown: the screen is not read meanwhile.
+    details.tabs.setCurrentWidget(details.hardware)
+    qtbot.waitUntil(lambda: not tasks.running, timeout=10_000)
+    shots = client.reads.count(("thumbnail", WEB01))
+    qtbot.wait(300)
+    assert client.reads.count(("thumbnail", WEB01)) == shots
+    details.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: client.reads.count(("thumbnail", WEB01)) > shots, timeout=10_000)
     # Nothing selected: the screen stops.
     details.show_rows([])
     qtbot.waitUntil(lambda: not tasks.running, timeout=10_000)
@@ -157,6 +165,19 @@ def test_a_failed_read_says_why_and_stops_asking(qtbot, pane) -> None:
     shots = client.reads.count(("thumbnail", WEB01))
     qtbot.wait(300)
     assert client.reads.count(("thumbnail", WEB01)) == shots  # not every tick after a failure
+
+
+def test_the_memory_cell_says_what_is_assigned_and_what_the_guest_asks_for(qtbot) -> None:
+    from PySide6.QtCore import Qt
+
+    from ui.models import COL_MEMORY, VMTableModel
+    model = VMTableModel()
+    vm = VM(host="HV01", id=WEB01, name="shop-web01", state="Running", memory_bytes=4 << 30,
+            memory_demand_bytes=3 << 29)
+    model.set_rows([VMRow(vm), VMRow(replace(vm, id=APP01, memory_demand_bytes=0))])
+    tip = model.index(0, COL_MEMORY).data(Qt.ItemDataRole.ToolTipRole)
+    assert "Assigned: 4.0 GB" in tip and "Demand: 1.5 GB" in tip
+    assert "not reported" in model.index(1, COL_MEMORY).data(Qt.ItemDataRole.ToolTipRole)
 
 
 def test_the_main_window_shows_a_vms_hardware_and_screen(qtbot, tmp_path: Path) -> None:
