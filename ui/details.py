@@ -113,6 +113,10 @@ class DetailsPane(QWidget):
 
     def _show_metering(self, details: VMDetails) -> None:
         m = details.metering
+        # Metering's average memory as a level across the session's memory chart (its CPU
+        # average is in MHz, which the chart's percentages cannot show).
+        self.memory_chart.show_reference(None if m is None else m.memory_mb,
+                                         "Hyper-V metering's average,")
         self.metered.setText("" if m is None else
                              f"Hyper-V resource metering, over {human_duration(m.seconds)}: "
                              f"average CPU {m.cpu_mhz} MHz, memory {m.memory_mb} MB "
@@ -165,6 +169,7 @@ class DetailsPane(QWidget):
         self.fields["replication"].setText("" if vm.replication_mode == "None" else vm.replication_mode)
         if previous is None or previous.vm.key != vm.key:
             self.metered.setText("")
+            self.memory_chart.reference = None
         if self.live is not None:
             self.live.show_vm(vm, "vm.view" in row.privileges)
         samples = self.history.of(vm.key) if self.history is not None else None

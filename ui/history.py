@@ -71,6 +71,8 @@ class Sparkline(QWidget):
         self.unit = unit
         self.values: Sequence[int] = ()
         self.maximum = 100
+        # A level to draw across the chart (Hyper-V resource metering's average), or None.
+        self.reference: int | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def sizeHint(self) -> QSize:
@@ -78,9 +80,18 @@ class Sparkline(QWidget):
 
     def show_values(self, values: Sequence[int], maximum: int | None = None) -> None:
         self.values = list(values)
-        self.maximum = max(1, maximum if maximum is not None else max(self.values, default=1))
+        self.maximum = max(1, maximum if maximum is not None else
+                           max([*self.values, self.reference or 0], default=1))
         self.setToolTip(f"{len(self.values)} refreshes; last {self.values[-1]} {self.unit}"
                         if self.values else "No samples yet: the VM has not been seen running.")
+        self.update()
+
+    def show_reference(self, value: int | None, what: str = "") -> None:
+        """Draw `value` across the chart as a dashed line (None: no line); `what` says whose."""
+        self.reference = value
+        if value is not None:
+            self.maximum = max(self.maximum, value)
+            self.setToolTip(self.toolTip() + f"\nDashed: {what} {value} {self.unit}".rstrip())
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -91,6 +102,10 @@ class Sparkline(QWidget):
         area = QRectF(self.rect()).adjusted(1, 2, -label_width, -2)
         painter.setPen(QPen(QColor(shade("muted")), 1))
         painter.drawLine(area.bottomLeft(), area.bottomRight())
+        if self.reference is not None:
+            y = area.bottom() - area.height() * min(self.reference, self.maximum) / self.maximum
+            painter.setPen(QPen(QColor(shade("muted")), 1, Qt.PenStyle.DashLine))
+            painter.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
         if len(self.values) > 1:
             step = area.width() / (len(self.values) - 1)
             points = QPolygonF([QPointF(area.left() + i * step,

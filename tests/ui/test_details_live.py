@@ -211,3 +211,20 @@ def test_the_main_window_shows_a_vms_hardware_and_screen(qtbot, tmp_path: Path) 
             qtbot.wait(10)
             session.close()
         assert errors == []
+
+
+def test_metering_is_drawn_across_the_memory_chart(qtbot, pane) -> None:
+    from lab import vmdetail
+    details, client, _ = pane
+    world = load_world(durations=Durations.instant())
+    host, metered = next((h.host, vm) for h in world.hosts for vm in h.host.vms
+                         if vm.running and vmdetail.hardware(h.host, vm).metering)
+    client.host = host  # the pane asks this client whatever the host
+    details.show_rows([_row(client, metered.id)])
+    qtbot.waitUntil(lambda: details.metered.text() != "", timeout=10_000)
+    assert "Hyper-V resource metering" in details.metered.text()
+    assert details.memory_chart.reference == metered.memory_bytes >> 20
+    assert "metering" in details.memory_chart.toolTip()
+    other = next(vm for vm in host.vms if vm.id != metered.id)
+    details.show_rows([_row(client, other.id)])  # another VM: no line of the one before
+    assert details.memory_chart.reference is None
