@@ -38,6 +38,7 @@ HOST_ACTION: dict[Action, str] = {
     Action.CHECKPOINT_DELETE: "delete", Action.CHECKPOINT_DELETE_SUBTREE: "delete_subtree",
     Action.CHECKPOINT_RENAME: "rename",
     Action.MOUNT_ISO: "mount", Action.EJECT: "eject",
+    Action.CONNECT: "grant",  # console_access: the caller's own access to the VM's console
 }
 PARAMETERS = frozenset({"checkpoint_id", "name", "path", "controller_type", "controller",
                         "location"})
@@ -170,6 +171,8 @@ class ActionService:
             return lambda ref: client.media(vm.id, verb, drive.controller_type, drive.controller,
                                             drive.location, path=path, library=library,
                                             audit=ref)
+        if action is Action.CONNECT:
+            return lambda ref: client.console_access(vm.id, verb, audit=ref)
         return lambda ref: client.power(vm.id, verb, audit=ref)
 
     def _grounds(self, identity: Identity, vm: VM, action: Action) -> str:

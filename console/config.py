@@ -129,6 +129,7 @@ class HostConfig:
     endpoint: str = "jea"  # "jea" for delegated users, "admin" for the default endpoint
     timeout: float = 30.0
     protocol: str = "psrp"  # "winrs" (admin endpoint only): powershell.exe per operation
+    console_port: int = 2179  # Virtual Machine Connection's listener on the host (vmms.exe)
 
     @property
     def service_principal(self) -> tuple[str, str]:
@@ -144,6 +145,13 @@ class HostConfig:
         if self.transport == "negotiate" and not self.allow_ntlm:
             return "kerberos"
         return self.transport
+
+
+def _console_port(value: Any, key: str, source: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise ConfigError(f"{key} must be a TCP port, a whole number from 1 to 65535 (Hyper-V's "
+                          f"console listener is on 2179)", key, source)
+    return value
 
 
 @dataclass
@@ -231,6 +239,8 @@ class Config:
                 endpoint=_choice(h.get("endpoint", "jea"), ENDPOINTS, f"{key}.endpoint", source),
                 timeout=_positive(h.get("timeout", 30.0), f"{key}.timeout", source),
                 protocol=_choice(h.get("protocol", "psrp"), PROTOCOLS, f"{key}.protocol", source),
+                console_port=_console_port(h.get("console_port", 2179), f"{key}.console_port",
+                                           source),
             )
             if host.transport == "ntlm" and not host.allow_ntlm:
                 raise ConfigError(f"{key}.transport ntlm contradicts {key}.allow_ntlm = false: use "

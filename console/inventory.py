@@ -32,6 +32,7 @@ class Action(StrEnum):
     CHECKPOINT_RENAME = "checkpoint_rename"
     MOUNT_ISO = "mount_iso"
     EJECT = "eject"
+    CONNECT = "connect"  # grant the person access to the VM's console, then open the viewer
 
 
 POWER_ACTIONS = frozenset({
@@ -43,6 +44,7 @@ CHECKPOINT_ACTIONS = frozenset({
     Action.CHECKPOINT_DELETE_SUBTREE, Action.CHECKPOINT_RENAME,
 })
 MEDIA_ACTIONS = frozenset({Action.MOUNT_ISO, Action.EJECT})
+CONSOLE_ACTIONS = frozenset({Action.CONNECT})
 # Actions that lose data: asked for confirmation, naming what will be lost.
 DESTRUCTIVE_ACTIONS = frozenset({
     Action.TURNOFF, Action.RESET, Action.DELETE_SAVED_STATE, Action.CHECKPOINT_APPLY,
@@ -68,6 +70,7 @@ REQUIRED_PRIVILEGES: dict[Action, frozenset[str]] = {
     Action.CHECKPOINT_RENAME: frozenset({"vm.checkpoint.create"}),
     Action.MOUNT_ISO: frozenset({"vm.media"}),
     Action.EJECT: frozenset({"vm.media"}),
+    Action.CONNECT: frozenset({"vm.console"}),
 }
 
 # Which action each Hyper-V state allows: console.states, the one table the scripts and the lab
@@ -165,13 +168,13 @@ class VM:
     # ShutDown / Save / TurnOff and Nothing / StartIfRunning / Start; "" when not read.
     automatic_stop_action: str = ""
     automatic_start_action: str = ""
+    # A clustered role: failover clustering moves it to another node of `cluster` instead of
+    # letting it go down with its host (its KVP component's IsClustered).
+    clustered: bool = False
     pending: str | None = field(default=None, compare=False)  # an action awaiting confirmation
 
     @property
     def key(self) -> tuple[str, str]:
-    # A clustered role: failover clustering moves it to another node of `cluster` instead of
-    # letting it go down with its host (its KVP component's IsClustered).
-    clustered: bool = False
         """(cluster or host, VM id): a clustered VM keeps its key when it moves between nodes."""
         return ((self.cluster or self.host).lower(), self.id)
 
@@ -217,13 +220,13 @@ class VM:
             checkpoint_bytes=int(d.get("checkpoint_bytes") or 0), cluster=cluster,
             automatic_stop_action=str(d.get("automatic_stop_action") or ""),
             automatic_start_action=str(d.get("automatic_start_action") or ""),
+            clustered=bool(d.get("clustered")),
         )
 
 
 def after_action(vm: VM, action: Action, *, state: str | None = None, status: str = "",
                  checkpoint: Checkpoint | None = None, drive: DvdDrive | None = None,
                  checkpoint_id: str | None = None) -> VM:
-            clustered=bool(d.get("clustered")),
     """The VM as a done action's answer shows it (its state; the checkpoint it created; the
     drive it changed), so the console can show the result at once instead of reading the whole
     host again. What the answer does not carry (sizes, uptime) comes with the next read."""

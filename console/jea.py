@@ -74,6 +74,7 @@ CHECKPOINT_PRIVILEGE = {a: next(iter(REQUIRED_PRIVILEGES[Action("checkpoint_" + 
                         for a in ("create", "apply", "delete", "delete_subtree", "rename")}
 MEDIA_PRIVILEGE = {"mount": next(iter(REQUIRED_PRIVILEGES[Action.MOUNT_ISO])),
                    "eject": next(iter(REQUIRED_PRIVILEGES[Action.EJECT]))}
+CONSOLE_PRIVILEGE = next(iter(REQUIRED_PRIVILEGES[Action.CONNECT]))  # vm.console
 
 # Calls are written module-qualified, each command's module from Microsoft's facts
 # (console.powershell.facts), so JEA's restricted proxies (Select-Object, ...) and any function of
@@ -380,6 +381,21 @@ def caller_check(grants: HostGrants) -> str:
             .replace("%DATA%", psd1(grants.as_data()).replace("\r\n", "\n")))
 
 
+# The caller's console access on VMs where the caller no longer holds vm.console, revoked: the
+# entries Get-VMConnectAccess finds by the caller's name or SID (its -UserName matches either),
+# each revoked by the name it carries and written as an event (operation console_access, action
+# revoke). $hvcGone holds the VMs concerned. One Get-VMConnectAccess per VM the caller may not
+# connect to: this runs when the person connects or signs in, not on every refresh.
+CONSOLE_SWEEP = (
+    "$hvcGone=@(foreach($v in @(Hyper-V\\Get-VM)){if((HvcRights \"$($v.Id)\" \"$($v.Name)\") "
+    "-notcontains '%CONSOLE%'){foreach($e in @(Hyper-V\\Get-VMConnectAccess -VMId $v.Id "
+    "-UserName \"$($hvcWho.Name)\",$hvcSids[0])){$null=Hyper-V\\Revoke-VMConnectAccess -VMId "
+    "$v.Id -UserName \"$($e.UserName)\";$null=HvcLog 'console_access' 'revoke' \"$($v.Id)\" "
+    "\"$($v.Name)\" (Microsoft.PowerShell.Utility\\ConvertTo-Json @{ok=$true;data=@{vm_id="
+    "\"$($v.Id)\";user=\"$($e.UserName)\";reason='%CONSOLE% is no longer granted'}} -Compress);"
+    "@{vm_id=\"$($v.Id)\";name=\"$($v.Name)\";user=\"$($e.UserName)\"}}}})")
+
+
 def _choices(keys: Iterable[str]) -> str:
     return ",".join(quote(k) for k in keys)
 
@@ -486,6 +502,37 @@ if($Path){$a.path=$Path}
 HvcLog 'media' $hvcAct "$VMId" $hvcName (& {
 %SHARED%
 })"""),  # noqa: E501 (PowerShell as generated)
+    # The caller's access to one VM's console: first the caller's entries on VMs where the caller
+    # no longer holds vm.console are revoked (%CONSOLE_SWEEP%: the grant that allowed them went),
+    # then, if the caller holds vm.console on this VM, Grant-VMConnectAccess for the caller from
+    # the token (console_access.ps1; no parameter names a user). Each revoke is an event of its
+    # own, without the console record (it is not the call's action).
+    FunctionSpec("Grant-HvcConsoleAccess", "console_access",
+                 "[Parameter(Mandatory=$true)][guid]$VMId,\r\n" + AUDIT_PARAMS,
+                 r"""%CONSOLE_SWEEP%
+%AUDIT_REF%
+$hvcName=HvcVM $VMId
+if((HvcRights "$VMId" $hvcName) -notcontains '%CONSOLE%'){HvcDeny 'console_access' 'grant' "$VMId" $hvcName 'may not connect to the console of this VM (%CONSOLE%).';return}
+$a=@{vm_id="$VMId";action='grant'}
+HvcLog 'console_access' 'grant' "$VMId" $hvcName (& {
+%SHARED%
+})"""),  # noqa: E501 (PowerShell as generated)
+    # The sweep alone, which the console calls once per host when a person signs in: access the
+    # caller no longer holds goes even when the caller never connects again. Answers the VMs whose
+    # console access was revoked.
+    FunctionSpec("Sync-HvcConsoleAccess", "", "",
+                 r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'console_access' 'sync' '' '' 'holds no grant on this host.';return}
+%CONSOLE_SWEEP%
+Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$true;data=@{revoked=@($hvcGone)}} -Depth 4 -Compress"""),  # noqa: E501 (PowerShell as generated)
+    # Who holds access to each VM's console on this host (console_acl.ps1), for the review: to
+    # holders of audit.read, as Get-HvcAuditEvents (the data's Audit grants).
+    FunctionSpec("Get-HvcConsoleAccess", "console_acl", "",
+                 r"""$hvcAu=@(foreach($x in @($hvcData.Audit)){if($hvcSids -contains $x.Sid -and !($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){$x}})
+if(!@($hvcAu|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow') -or @($hvcAu|Microsoft.PowerShell.Core\Where-Object Effect -eq 'deny')){HvcDeny 'console_acl' '' '' '' 'may not read who holds console access on this host: no grant gives audit.read.';return}
+$a=@{}
+& {
+%SHARED%
+}"""),  # noqa: E501 (PowerShell as generated)
     # The console's events in this host's Application log (audit_events.ps1), every user's: only
     # to a holder of audit.read (the data's Audit grants), as the policy gives it. A refusal is
     # itself an event (denied, operation audit_events).
@@ -574,6 +621,7 @@ def function_text(spec: FunctionSpec, grants: HostGrants) -> str:
     if spec.operation in tables:
         body = body.replace("%PICK_ACTION%", _pick("hvcAct", "Action", tables[spec.operation]))
     body = body.replace("%PICK_CONTROLLER%", _pick("hvcCt", "ControllerType", CONTROLLER_TYPES))
+    body = body.replace("%CONSOLE_SWEEP%", CONSOLE_SWEEP).replace("%CONSOLE%", CONSOLE_PRIVILEGE)
     body = body.replace("%AUDIT_REF%", AUDIT_REF)
     text = ("[CmdletBinding()]\r\nparam(" + (params and "\r\n" + params + "\r\n") + ")\r\n"
             + caller_check(grants) + "\r\n" + body)

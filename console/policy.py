@@ -28,6 +28,7 @@ from .identity import WELL_KNOWN_LOGON_SIDS, Identity
 VM_PRIVILEGES: tuple[str, ...] = (
     "vm.view", "vm.start", "vm.shutdown", "vm.turnoff", "vm.reset", "vm.save",
     "vm.checkpoint.create", "vm.checkpoint.delete", "vm.checkpoint.apply", "vm.media",
+    "vm.console",
 )
 GLOBAL_PRIVILEGES: tuple[str, ...] = ("policy.read", "policy.modify", "audit.read")
 PRIVILEGES: tuple[str, ...] = VM_PRIVILEGES + GLOBAL_PRIVILEGES
@@ -35,7 +36,9 @@ _VM_PRIVILEGE_SET = frozenset(VM_PRIVILEGES)
 _GLOBAL_PRIVILEGE_SET = frozenset(GLOBAL_PRIVILEGES)
 
 _HELPDESK = frozenset({"vm.view", "vm.start", "vm.shutdown", "vm.reset"})
-_OPERATOR = _HELPDESK | {"vm.turnoff", "vm.save", "vm.media"}
+# vm.console: the VM's screen, keyboard and mouse (Grant-VMConnectAccess on that VM only): what an
+# owner needs to install from a mounted ISO; helpdesk staff restart, they do not log on to guests.
+_OPERATOR = _HELPDESK | {"vm.turnoff", "vm.save", "vm.media", "vm.console"}
 _OWNER = _OPERATOR | {"vm.checkpoint.create", "vm.checkpoint.delete", "vm.checkpoint.apply"}
 BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "viewer": frozenset({"vm.view"}),
@@ -56,7 +59,8 @@ VERBS: dict[str, str] = {
     "vm.turnoff": "turn off", "vm.reset": "reset", "vm.save": "save or pause",
     "vm.checkpoint.create": "create checkpoints of", "vm.checkpoint.delete":
     "delete checkpoints of", "vm.checkpoint.apply": "apply checkpoints to",
-    "vm.media": "mount media on", "policy.read": "read the policy",
+    "vm.media": "mount media on", "vm.console": "connect to the console of",
+    "policy.read": "read the policy",
     "policy.modify": "change the policy", "audit.read": "read the audit trail",
 }
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from . import documentation
 from .audit import HOST_EVENTS_DEFAULT, HostAuditEvent, HostEvents, select_events
+from .console_access import ConsoleEntry, ConsoleHolder, holders
 from .errors import ConsoleError
 from .export import csv_text, html_page, mailto
 from .identity import AUTHENTICATED_USERS, EVERYONE, WELL_KNOWN_LOGON_SIDS, Group, Identity
@@ -118,6 +119,8 @@ class Review:
     global_permissions: tuple[Permission, ...]  # policy.read, policy.modify, audit.read
     impacts: tuple[HostImpact, ...]
     settings: ReviewSettings = field(default_factory=ReviewSettings)
+    # Who holds access to each VM's console on the hosts read, and whether the policy backs it.
+    console_access: tuple[ConsoleHolder, ...] = ()
 
     def by_vm(self, vm: str) -> list[Permission]:
         """Who can touch a VM (its id or name, names ignore case)."""
@@ -154,6 +157,8 @@ class HostsRead:
     inventory: dict[str, list[VM]]
     facts: dict[str, HostFacts]
     failed: dict[str, ConsoleError]
+    # Each host's console access entries (Get-VMConnectAccess), where the host let us read them.
+    console_access: dict[str, list[ConsoleEntry]] = field(default_factory=dict)
 
 
 def holds_grant_on_host(policy: Policy, identity: Identity, host: str, vms: Iterable[VM],
@@ -184,7 +189,24 @@ def read_hosts(pool: Any, policy: Policy, identity: Identity) -> HostsRead:
             facts[name] = pool.client(name).host_facts(list(entry.iso_library) if entry else [])
         except ConsoleError as error:
             failed[name] = error
-    return HostsRead(inventory, facts, failed)
+    # Who holds console access is read for holders of audit.read, as the hosts answer it.
+    consoles = (read_console_access(pool, inventory)
+                if policy.global_decision(identity).allows("audit.read") else {})
+    return HostsRead(inventory, facts, failed, consoles)
+
+
+def read_console_access(pool: Any, inventory: Mapping[str, Any]) -> dict[str, list[ConsoleEntry]]:
+    """Each host's console access entries: the admin endpoint answers its administrators, the
+    JEA endpoint holders of audit.read (Get-HvcConsoleAccess). A host that refuses is left out:
+    its entries are not reviewed (the review says which hosts it read)."""
+    out: dict[str, list[ConsoleEntry]] = {}
+    for name in inventory:
+        client = pool.client(name)
+        try:
+            out[name] = [ConsoleEntry.from_json(name, e) for e in client.console_acl()]
+        except (ConsoleError, AttributeError):
+            continue
+    return out
 
 
 @dataclass(frozen=True)
@@ -538,6 +560,17 @@ def _documentation_findings(policy: Policy, inventory: Inventory) -> list[Findin
                     (f"{vm.name} ({vm.id})", host),
                     "Document it under its VM id with owner, contact, classification, application"
                     " and tier, or remove the VM if nobody claims it."))
+            # The owner line `hvconsole host document` wrote into the VM's Notes, read back.
+            on_host = next((n for n in vm.notes.splitlines()
+                            if n.startswith(documentation.NOTES_PREFIX)), None)
+            wanted = documentation.notes_line(policy.doc(vm.id))
+            if on_host is not None and on_host != wanted:
+                out.append(Finding(
+                    "host-notes-disagree", "medium",
+                    f"The Notes of {vm.name} on {host} say \"{on_host}\"; the policy says "
+                    f"\"{wanted}\".", (f"{vm.name} ({vm.id})", host),
+                    f"Run hvconsole host document {host} (it keeps what is on the host beside "
+                    "the new text), or correct the policy if the host is right."))
     return out
 
 
@@ -551,44 +584,6 @@ def _host_findings(policy: Policy, inventory: Inventory, facts: Mapping[str, Hos
         if host in facts:
             out += _storage(host, vms, facts[host], settings)
             out += _updates(host, facts[host], today, settings)
-    return out
-
-
-def _classification(policy: Policy, host: str, vms: list[VM]) -> list[Finding]:
-    classified = [(classification_rank(d.classification), d) for vm in vms
-                  if (d := policy.doc(vm.id)) is not None and d.classification]
-    if not classified:
-        return []
-    rank, doc = max(classified, key=lambda x: x[0])
-    entry = policy.host(host)
-    host_rank = classification_rank(entry.classification) if entry else -1
-    if host_rank >= rank:
-        return []
-            # The owner line `hvconsole host document` wrote into the VM's Notes, read back.
-            on_host = next((n for n in vm.notes.splitlines()
-                            if n.startswith(documentation.NOTES_PREFIX)), None)
-            wanted = documentation.notes_line(policy.doc(vm.id))
-            if on_host is not None and on_host != wanted:
-                out.append(Finding(
-                    "host-notes-disagree", "medium",
-                    f"The Notes of {vm.name} on {host} say \"{on_host}\"; the policy says "
-                    f"\"{wanted}\".", (f"{vm.name} ({vm.id})", host),
-                    f"Run hvconsole host document {host} (it keeps what is on the host beside "
-                    "the new text), or correct the policy if the host is right."))
-    said = f"is classified {entry.classification}" if entry else "has no classification"
-    return [Finding(
-        "host-classification", "high",
-        f"{host} {said}, but its guest {doc.name} is {doc.classification}.", (host, doc.name),
-        f"Classify {host} as {doc.classification} and protect it accordingly, or move "
-        f"{doc.name} to a host classified {doc.classification}.", entry.line if entry else None)]
-
-
-def _tiers(policy: Policy, host: str, vms: list[VM]) -> list[Finding]:
-    tiers: dict[str, dict[str, list[str]]] = {}
-    for vm in vms:
-        doc = policy.doc(vm.id)
-        # A clustered role moves to another node when this one goes: it does not fall with it.
-        if doc and doc.application and doc.tier and not vm.is_replica and not vm.clustered:
     return out + _cluster_classification(policy, inventory)
 
 
@@ -631,6 +626,33 @@ def _cluster_classification(policy: Policy, inventory: Inventory) -> list[Findin
                 f"Classify every node of {role.cluster} as {doc.classification}, or keep "
                 f"{doc.name} off {host} (the role's possible owners in Failover Cluster Manager).",
                 entry.line if entry else None))
+    return out
+
+
+def _classification(policy: Policy, host: str, vms: list[VM]) -> list[Finding]:
+    classified = [(classification_rank(d.classification), d) for vm in vms
+                  if (d := policy.doc(vm.id)) is not None and d.classification]
+    if not classified:
+        return []
+    rank, doc = max(classified, key=lambda x: x[0])
+    entry = policy.host(host)
+    host_rank = classification_rank(entry.classification) if entry else -1
+    if host_rank >= rank:
+        return []
+    said = f"is classified {entry.classification}" if entry else "has no classification"
+    return [Finding(
+        "host-classification", "high",
+        f"{host} {said}, but its guest {doc.name} is {doc.classification}.", (host, doc.name),
+        f"Classify {host} as {doc.classification} and protect it accordingly, or move "
+        f"{doc.name} to a host classified {doc.classification}.", entry.line if entry else None)]
+
+
+def _tiers(policy: Policy, host: str, vms: list[VM]) -> list[Finding]:
+    tiers: dict[str, dict[str, list[str]]] = {}
+    for vm in vms:
+        doc = policy.doc(vm.id)
+        # A clustered role moves to another node when this one goes: it does not fall with it.
+        if doc and doc.application and doc.tier and not vm.is_replica and not vm.clustered:
             tiers.setdefault(doc.application, {}).setdefault(doc.tier, []).append(doc.name)
     out = []
     for application, by_tier in sorted(tiers.items()):
@@ -737,16 +759,40 @@ def _notice(host: str, guests: list[Guest]) -> str:
 
 def build_review(policy: Policy, inventory: Inventory, facts: Mapping[str, HostFacts],
                  directory: Directory | None = None, today: date | None = None,
-                 settings: ReviewSettings | None = None, domain: str = "") -> Review:
+                 settings: ReviewSettings | None = None, domain: str = "",
+                 console_access: Mapping[str, Sequence[ConsoleEntry]] | None = None) -> Review:
     today = today or date.today()
     settings = settings or ReviewSettings()
     per_vm, per_global = effective_permissions(policy, inventory, today)
+    consoles = holders(policy, inventory, console_access or {}, directory, today)
     return Review(
         today=today, policy_digest=policy.digest,
-        findings=tuple(findings(policy, inventory, facts, directory, today, settings, domain)),
+        findings=tuple(sorted(
+            [*findings(policy, inventory, facts, directory, today, settings, domain),
+             *console_findings(consoles)],
+            key=lambda f: ({s: i for i, s in enumerate(SEVERITIES)}[f.severity], f.kind,
+                           f.line or 0, f.objects))),
         permissions=tuple(per_vm), global_permissions=tuple(per_global),
         impacts=tuple(host_impact(policy, inventory, h) for h in sorted(inventory, key=str.lower)),
-        settings=settings)
+        settings=settings, console_access=tuple(consoles))
+
+
+def console_findings(consoles: Iterable[ConsoleHolder]) -> list[Finding]:
+    """An entry of a VM's console access list that the policy does not back: the account can
+    open that VM's screen, keyboard and mouse without vm.console."""
+    out = []
+    for holder in consoles:
+        if holder.may:
+            continue
+        e = holder.entry
+        out.append(Finding(
+            "console-access", "high",
+            f"{e.user} can open the console of {e.vm_name or e.vm_id} on {e.host}, which the "
+            f"policy does not give them ({holder.why}).",
+            (e.user, e.sid or "no SID", e.vm_name or e.vm_id, e.host),
+            f"Revoke it on {e.host}: Revoke-VMConnectAccess -VMId {e.vm_id} -UserName "
+            f"'{e.user}' (or grant vm.console in the policy if they should have it)."))
+    return out
 
 
 class HostSettings(Protocol):
@@ -852,6 +898,9 @@ def to_json(review: Review) -> str:
                                "contact": g.contact, "classification": g.classification,
                                "other_tiers": [o.__dict__ for o in g.other_tiers]}
                               for g in i.guests]} for i in review.impacts],
+        "console_access": [{"host": c.entry.host, "vm": c.entry.vm_name, "vm_id": c.entry.vm_id,
+                            "user": c.entry.user, "sid": c.entry.sid, "may": c.may, "why": c.why}
+                           for c in review.console_access],
     }, indent=2, ensure_ascii=False)
 
 
@@ -859,7 +908,8 @@ def to_json(review: Review) -> str:
 ABBREVIATIONS: dict[str, str] = {
     "vm.view": "V", "vm.start": "St", "vm.shutdown": "Sd", "vm.turnoff": "Off", "vm.reset": "R",
     "vm.save": "Sv", "vm.checkpoint.create": "C+", "vm.checkpoint.delete": "C-",
-    "vm.checkpoint.apply": "C<", "vm.media": "M", "policy.read": "PR", "policy.modify": "PM",
+    "vm.checkpoint.apply": "C<", "vm.media": "M", "vm.console": "Con", "policy.read": "PR",
+    "policy.modify": "PM",
     "audit.read": "AR",
 }
 
@@ -902,6 +952,14 @@ def to_text(review: Review) -> str:
     held = [p for p in review.permissions if p.privileges]
     lines.append(f"{len(held)} (principal, VM) pairs hold privileges; "
                  f"{len(review.impacts)} hosts reviewed.")
+    if review.console_access:
+        backed = sum(1 for c in review.console_access if c.may)
+        lines.append(f"{len(review.console_access)} console access entries on the hosts, "
+                     f"{backed} backed by the policy:")
+        for c in review.console_access:
+            e = c.entry
+            lines.append(f"- {e.host} {e.vm_name or e.vm_id}: {e.user} "
+                         f"{'may' if c.may else 'MAY NOT'} ({c.why})")
     return "\n".join(lines)
 
 

@@ -40,8 +40,15 @@ EXECUTABLE = "powershell"
 ARGUMENTS = ("-NoProfile", "-NonInteractive", "-Command", "-")
 STDIN_LIMIT = 64 * 1024  # far below WinRM's 500 KB envelope (MaxEnvelopeSizekb)
 OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media",
-              "audit_events", "details", "thumbnail", "document")
-ACTIONS = ("power", "checkpoint", "media")  # the operations that change a VM: each writes an event
+              "audit_events", "console_access", "console_acl", "details", "thumbnail",
+              "document")
+# The operations that change a VM: each writes an event.
+ACTIONS = ("power", "checkpoint", "media", "console_access")
+# Who the caller is, for the scripts that act for the caller themselves (console_access.ps1's
+# %CALLER%): the process's own token on the admin endpoint (the session runs as the caller), the
+# connected user's token from $PSSenderInfo in a JEA function (console/jea.py's $hvcWho; the
+# function itself runs as a virtual account). Never a parameter: the client names nobody.
+CALLER = {True: "[System.Security.Principal.WindowsIdentity]::GetCurrent()", False: "$hvcWho"}
 
 
 def compact(text: str) -> str:
@@ -88,7 +95,7 @@ def _assemble(operation: str, admin: bool) -> str:
     prelude = compact(_fill((POWERSHELL / "_common.ps1").read_text(encoding="utf-8"),
                             operation)).splitlines()
     script = compact(_fill((POWERSHELL / f"{operation}.ps1").read_text(encoding="utf-8"),
-                           operation))
+                           operation)).replace("%CALLER%", CALLER[admin])
     if admin and operation in ACTIONS:
         lines = script.splitlines()
         if lines[-1] != "Y":

@@ -39,6 +39,10 @@ OTHER_ACTIONS: dict[str, frozenset[str]] = {
     "mount_iso": frozenset({"Running", "Off", "Paused"}),
     "eject": frozenset({"Running", "Off", "Paused"}),
 }
+# Connect is offered where the VM has a screen to show and is not in motion (a state in motion
+# allows nothing): Running or Paused; an Off or Saved VM has none. A health problem
+# (RunningCritical) does not take the screen away, so this follows the base state.
+CONSOLE_FROM = frozenset({"Running", "Paused"})
 
 
 def base_state(state: str) -> str:
@@ -66,7 +70,8 @@ def actions_for(state: str) -> frozenset[str]:
     base = base_state(state)
     power = {a for a in POWER_CMDLETS if base in power_accepts(a)}
     other = set() if is_critical(state) else {a for a, s in OTHER_ACTIONS.items() if base in s}
-    return frozenset(power | other)
+    console = {"connect"} if base in CONSOLE_FROM else set()
+    return frozenset(power | other | console)
 
 
 def power_table_literal() -> str:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from console import states
-from .hyperv import NO_PERMISSION, Checkpoint, DvdDrive, Host, HyperVFault, VM
+from .hyperv import NO_PERMISSION, Checkpoint, ConsoleAce, DvdDrive, Host, HyperVFault, VM
 from .pwsh import convert as cv
 from .pwsh.values import Call, Command, ErrorRecord, Getter, PSEnum, PSError, PSObject
 from . import vmdetail
@@ -54,6 +54,8 @@ ENUM_VALUES: dict[str, dict[str, int]] = {
     "Microsoft.HyperV.PowerShell.CheckpointType": {
         "Disabled": 2, "Production": 3, "ProductionOnly": 4, "Standard": 5},
     "Microsoft.HyperV.PowerShell.ControllerType": {"IDE": 0, "SCSI": 1},
+    # VMConnectAceAccessType.cs (neonSDK decompile): Allowed is 0.
+    "Microsoft.HyperV.PowerShell.VMConnectAceAccessType": {"Allowed": 0, "Denied": 1},
 }
 
 
@@ -124,6 +126,17 @@ def _dvd(vm: VM, d: DvdDrive) -> PSObject:
         "ControllerType": _enum(d.controller_type, "Microsoft.HyperV.PowerShell.ControllerType"),
         "ControllerNumber": d.controller, "ControllerLocation": d.location, "Path": d.path,
         "lab": (vm, d)})
+
+
+def _ace(host: Host, vm: VM, ace: ConsoleAce) -> PSObject:
+    """Get-VMConnectAccess's VMConnectAce: UserId is a SecurityIdentifier, or null when the name
+    maps to no account."""
+    sid = PSObject("System.Security.Principal.SecurityIdentifier", {"Value": ace.sid},
+                   text=ace.sid) if ace.sid else None
+    return PSObject("Microsoft.HyperV.PowerShell.VMConnectAce", {
+        "UserName": ace.user, "UserId": sid, "VMName": vm.name, "VMId": uuid.UUID(vm.id),
+        "ComputerName": host.name,
+        "Access": _enum("Allowed", "Microsoft.HyperV.PowerShell.VMConnectAceAccessType")})
 
 
 def _disk(host: Host, vm: VM, names: Counter[str]) -> PSObject:
@@ -362,7 +375,41 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
     def get_host(c: Call) -> list[PSObject]:
         return [PSObject("Microsoft.HyperV.PowerShell.VMHost", {
             "Name": host.name, "ComputerName": host.name,
+            "EnableEnhancedSessionMode": host.enhanced_session,
             "VirtualHardDiskPath": host.volume_path, "VirtualMachinePath": host.volume_path})]
+
+    def vms_by_id(c: Call) -> list[VM]:
+        """-VMId (Guid[]), each VM by id; the lab's cmdlets are not given -VMName."""
+        not_simulated(c, {"vmid", "username", "passthru"})
+        given = c.get("VMId")
+        ids = given if isinstance(given, list) else [given]
+        return [host.readable(host.get_vm(str(i))) for i in ids if i is not None]
+
+    def trustees(c: Call) -> list[str]:
+        given = c.get("UserName")
+        return [cv.to_str(u) for u in (given if isinstance(given, list) else [given])
+                if u is not None]
+
+    def grant_console(c: Call) -> list[Any]:
+        vms = vms_by_id(c)
+        for vm in vms:
+            host.grant_console(vm, trustees(c))
+        return [_ace(host, vm, host.trustee(u)) for vm in vms for u in trustees(c)
+                ] if c.get("Passthru") else []
+
+    def revoke_console(c: Call) -> list[Any]:
+        vms = vms_by_id(c)
+        for vm in vms:
+            host.revoke_console(vm, trustees(c))
+        return [_ace(host, vm, host.trustee(u)) for vm in vms for u in trustees(c)
+                ] if c.get("Passthru") else []
+
+    def get_console(c: Call) -> list[Any]:
+        # GetVMConnectAccess.MatchesNameFilter: -UserName matches the entry's name or SID,
+        # ignoring case.
+        wanted = {u.lower() for u in trustees(c)}
+        return [_ace(host, vm, e) for vm in vms_by_id(c) for e in host.console_access(vm)
+                if not wanted or e.user.lower() in wanted or (e.sid or "").lower() in wanted]
 
     table: dict[str, Run] = {
         "Get-VM": get_vm,
@@ -390,6 +437,9 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         "Remove-VMSnapshot": remove,
         "Rename-VMSnapshot": rename,
         "Set-VMDvdDrive": set_dvd,
+        "Grant-VMConnectAccess": grant_console,
+        "Revoke-VMConnectAccess": revoke_console,
+        "Get-VMConnectAccess": get_console,
         "New-VM": new_vm,
         "Set-VM": set_vm,
         "Remove-VM": remove_vm,

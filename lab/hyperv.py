@@ -179,6 +179,15 @@ class DvdDrive:
     path: str | None = None
 
 
+@dataclass(frozen=True)
+class ConsoleAce:
+    """One entry of a VM's console access list (Get-VMConnectAccess's VMConnectAce): the trustee
+    as it was given and its SID, when an account of the domain has that name (None: unmapped)."""
+
+    user: str
+    sid: str | None
+
+
 @dataclass
 class VM:
     id: str
@@ -194,6 +203,9 @@ class VM:
     checkpoint_type: str = "Production"
     automatic_checkpoints: bool = False  # Start-VM from Off takes a checkpoint first
     guest_locked: bool = False  # the guest's console is locked: a guest shutdown is refused
+    # A clustered role (its KVP component's VMIsClustered, host.toml [cluster]): it moves to
+    # another node of its cluster (World.migrate) instead of going down with its host.
+    clustered: bool = False
     unreadable: bool = False  # its configuration cannot be read (storage lost)
     notes: str = ""
     disk_bytes: int = 40 * GiB  # the base disks
@@ -209,9 +221,6 @@ class VM:
 
     def subtree(self, checkpoint_id: str) -> list[Checkpoint]:
         ids = {checkpoint_id}
-    # A clustered role (its KVP component's VMIsClustered, host.toml [cluster]): it moves to
-    # another node of its cluster (World.migrate) instead of going down with its host.
-    clustered: bool = False
         changed = True
         while changed:
             changed = False
@@ -287,6 +296,12 @@ class Host:
     contents: dict[str, bytes] = field(default_factory=dict)
     folders: set[str] = field(default_factory=set)  # made by New-Item, empty or not (lower case)
     files_version: int = 0
+    # Who may open each VM's console (VM id -> Grant-VMConnectAccess's entries), besides the
+    # host's administrators; `accounts` maps DOMAIN\user (lower case) to its SID, as a real host
+    # resolves a trustee through the domain (VMConnectAce.SetUserNameAndSid).
+    console_acl: dict[str, list[ConsoleAce]] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)
+    enhanced_session: bool = False  # Set-VMHost -EnableEnhancedSessionMode: off on a server
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition(threading.RLock())
@@ -500,11 +515,32 @@ class Host:
                automatic_checkpoints: bool | None = None, notes: str | None = None) -> None:
         """Set-VM -CheckpointType / -AutomaticCheckpointsEnabled / -Notes (in any state)."""
         with self._cond:
+            if notes is not None:
+                vm.notes = notes
             if checkpoint_type is not None:
                 vm.checkpoint_type = next(t for t in CHECKPOINT_TYPES
                                           if t.lower() == checkpoint_type.lower())
             if automatic_checkpoints is not None:
                 vm.automatic_checkpoints = automatic_checkpoints
+
+    def release(self, vm_id: str) -> VM:
+        """A live migration's source: the VM leaves this host as it is (state, checkpoints,
+        notes), its cmdlets still waiting here leave it alone."""
+        with self._cond:
+            self._settle()
+            vm = self.vm(vm_id)
+            vm.seq += 1
+            self.vms = [v for v in self.vms if v is not vm]
+            self.files_version += 1
+            self._cond.notify_all()
+            return vm
+
+    def adopt(self, vm: VM) -> None:
+        """A live migration's target: the VM runs here from now on."""
+        with self._cond:
+            self.vms.append(vm)
+            self.files_version += 1
+            self._cond.notify_all()
 
     def remove_vm(self, vm: VM) -> None:
         """Remove-VM: the VM and its checkpoints are gone. One that is not Off is turned off
@@ -532,30 +568,9 @@ class Host:
                                   "characters.", "InvalidArgument", error_code=32773)
             base = states.base_state(vm.state)
             # A production checkpoint needs the guest's VSS (or fsfreeze) unless the VM is off; a
-    def release(self, vm_id: str) -> VM:
-        """A live migration's source: the VM leaves this host as it is (state, checkpoints,
-        notes), its cmdlets still waiting here leave it alone."""
-        with self._cond:
-            self._settle()
-            vm = self.vm(vm_id)
-            vm.seq += 1
-            self.vms = [v for v in self.vms if v is not vm]
-            self.files_version += 1
-            self._cond.notify_all()
-            return vm
-
-    def adopt(self, vm: VM) -> None:
-        """A live migration's target: the VM runs here from now on."""
-        with self._cond:
-            self.vms.append(vm)
-            self.files_version += 1
-            self._cond.notify_all()
-
             # Production VM falls back to a standard checkpoint, a ProductionOnly one fails.
             production_possible = base == "Off" or (base == "Running" and vm.vss)
             if vm.checkpoint_type == "Standard":
-            if notes is not None:
-                vm.notes = notes
                 production = False
             elif production_possible:
                 production = True
@@ -609,6 +624,48 @@ class Host:
             target.name = name
             self._cond.notify_all()
 
+    # --- cmdlets: console access ----------------------------------------------------------------
+
+    def console_access(self, vm: VM) -> list[ConsoleAce]:
+        """Get-VMConnectAccess: the VM's entries, in the order they were granted."""
+        with self._cond:
+            return list(self.console_acl.get(vm.id, ()))
+
+    def trustee(self, name_or_sid: str) -> ConsoleAce:
+        """A trustee as VMConnectAce reads it: a SID string is a SID (its account's name when
+        one has it); anything else a name, with its account's SID when one has it."""
+        text = name_or_sid.strip()
+        if text.upper().startswith("S-1-"):
+            names = {sid.upper(): name for name, sid in self.accounts.items()}
+            return ConsoleAce(names.get(text.upper(), text), text.upper())
+        return ConsoleAce(text, self.accounts.get(text.lower()))
+
+    def grant_console(self, vm: VM, trustees: list[str]) -> None:
+        """Grant-VMConnectAccess: each trustee may open the VM's console (in any VM state: the
+        cmdlet checks none). An entry already there is not added twice."""
+        with self._cond:
+            entries = self.console_acl.setdefault(vm.id, [])
+            for trustee in trustees:
+                ace = self.trustee(trustee)
+                if not any(_same_trustee(ace, e) for e in entries):
+                    entries.append(ace)
+
+    def revoke_console(self, vm: VM, trustees: list[str]) -> None:
+        """Revoke-VMConnectAccess: the trustees' entries go."""
+        with self._cond:
+            gone = [self.trustee(t) for t in trustees]
+            kept = [e for e in self.console_acl.get(vm.id, ())
+                    if not any(_same_trustee(g, e) for g in gone)]
+            self.console_acl[vm.id] = kept
+
+    def may_open_console(self, vm: VM, user: str, sid: str | None, admin: bool) -> bool:
+        """Whether an account may open the VM's console: the host's administrators always, anyone
+        else through an entry of the VM's list (by SID, or by name when the entry has none)."""
+        if admin:
+            return True
+        wanted = ConsoleAce(user, sid.upper() if sid else self.accounts.get(user.lower()))
+        return any(_same_trustee(wanted, e) for e in self.console_access(vm))
+
     # --- cmdlets: media -------------------------------------------------------------------------
 
     def set_dvd(self, vm: VM, drive: DvdDrive, path: str | None) -> None:
@@ -644,6 +701,8 @@ class Host:
 
     def is_folder(self, path: str) -> bool:
         wanted = self.resolve(path).rstrip("\\").lower() + "\\"
+        if any((f + "\\").startswith(wanted) for f in self.folders):
+            return True
         if len(wanted) == 3 and wanted[1] == ":":
             return any(p.lower().startswith(wanted) for p in self.files)
         return any(p.lower().startswith(wanted) for p in self.files) or any(
@@ -663,6 +722,32 @@ class Host:
             self.files[stored] = len(self.contents[stored])
             self.files_version += 1
         return stored
+
+    def make_folder(self, path: str) -> None:
+        """New-Item -ItemType Directory: the folder and any missing parent, on the system drive
+        C: or the VMs' volume (the drives the lab's host has)."""
+        target = self.resolve(path).rstrip("\\")
+        if target[1:3] != ":\\" or target[0].lower() not in {"c", self.volume_path[0].lower()}:
+            raise FileNotFoundError(path)
+        with self._cond:
+            self.folders.add(target.lower())
+            self.files_version += 1
+
+    def move_file(self, source: str, destination: str) -> str:
+        """Move-Item of a file within its volume: the new path. FileNotFoundError when there is
+        no such file, FileExistsError when the destination is taken (no -Force)."""
+        with self._cond:
+            stored = self.file(source)
+            if stored is None:
+                raise FileNotFoundError(source)
+            target = self.resolve(destination)
+            if self.file(target) is not None:
+                raise FileExistsError(destination)
+            self.files[target] = self.files.pop(stored)
+            if stored in self.contents:
+                self.contents[target] = self.contents.pop(stored)
+            self.files_version += 1
+            return target
 
     def remove_file(self, path: str) -> bool:
         """Remove-Item of a file: False when there is none."""
@@ -721,8 +806,6 @@ class Host:
             vm.merges.append((self.clock.now() + self.durations.merge, merged))
         self.files_version += 1
         self._cond.notify_all()
-        if any((f + "\\").startswith(wanted) for f in self.folders):
-            return True
 
     def _transition(self, vm: VM, during: str, final: str, seconds: float,
                     started: bool = False) -> None:
@@ -742,32 +825,6 @@ class Host:
         elif final in ("Off", "Saved"):
             vm.running_since = None
         self._cond.notify_all()
-
-    def make_folder(self, path: str) -> None:
-        """New-Item -ItemType Directory: the folder and any missing parent, on the system drive
-        C: or the VMs' volume (the drives the lab's host has)."""
-        target = self.resolve(path).rstrip("\\")
-        if target[1:3] != ":\\" or target[0].lower() not in {"c", self.volume_path[0].lower()}:
-            raise FileNotFoundError(path)
-        with self._cond:
-            self.folders.add(target.lower())
-            self.files_version += 1
-
-    def move_file(self, source: str, destination: str) -> str:
-        """Move-Item of a file within its volume: the new path. FileNotFoundError when there is
-        no such file, FileExistsError when the destination is taken (no -Force)."""
-        with self._cond:
-            stored = self.file(source)
-            if stored is None:
-                raise FileNotFoundError(source)
-            target = self.resolve(destination)
-            if self.file(target) is not None:
-                raise FileExistsError(destination)
-            self.files[target] = self.files.pop(stored)
-            if stored in self.contents:
-                self.contents[target] = self.contents.pop(stored)
-            self.files_version += 1
-            return target
 
     def _wait(self, vm: VM, seconds: float) -> None:
         deadline = self.clock.now() + seconds
@@ -816,6 +873,12 @@ class Host:
         with self._cond:
             self._settle()
             return copy.deepcopy(self.vms)
+
+
+def _same_trustee(a: ConsoleAce, b: ConsoleAce) -> bool:
+    if a.sid and b.sid:
+        return a.sid.upper() == b.sid.upper()
+    return a.user.lower() == b.user.lower()
 
 
 def _stamp(when: datetime) -> str:

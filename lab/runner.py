@@ -28,6 +28,7 @@ from .certs import make_ca, make_server_cert
 from .executor import Executor
 from .faults import CostModel
 from .hyperv import Clock, Durations, Host
+from .vmconnect import ConsoleListener
 from .world import World, generated_world, load_world, restore_state, save_state
 from .wsman import EventLog, WSManServer
 
@@ -43,6 +44,7 @@ class LabHostHandle:
     executor: Executor
     events: EventLog
     default: psrp.DefaultEndpoint | None = None  # Microsoft.PowerShell over PSRP
+    console: ConsoleListener | None = None  # stands for port 2179 (Virtual Machine Connection)
 
 
 @dataclass
@@ -104,8 +106,11 @@ class Lab:
                 if jea_policy is not None:
                     tokens = tokens or psrp.directory_tokens(LabDirectory(), accounts)
                     psrp.attach(server, executor, jea.generate(jea_policy, lab_host.name), tokens)
+                console = ConsoleListener(lab_host.host, frozenset(
+                    f"{world.domain}\\{n}".lower() for n in lab_host.admins), world.domain)
+                console.start()
                 lab.hosts[lab_host.name] = LabHostHandle(lab_host.name, url, lab_host.host, server,
-                                                         executor, events, default)
+                                                         executor, events, default, console)
         except BaseException:
             lab.stop()
             raise
@@ -114,7 +119,8 @@ class Lab:
     def host_configs(self, endpoint: str = "jea") -> list[HostConfig]:
         """The console's host entries for this lab (JEA unless asked for the admin endpoint)."""
         ca = str(self.ca_file) if self.ca_file else ""
-        return [HostConfig(name=name, url=handle.url, endpoint=endpoint, ca_file=ca)
+        return [HostConfig(name=name, url=handle.url, endpoint=endpoint, ca_file=ca,
+                           console_port=handle.console.port if handle.console else 2179)
                 for name, handle in self.hosts.items()]
 
     @property
@@ -131,6 +137,8 @@ class Lab:
     def stop(self) -> None:
         for handle in self.hosts.values():
             handle.server.stop()
+            if handle.console is not None:
+                handle.console.stop()
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None

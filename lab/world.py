@@ -10,9 +10,9 @@ File format (see resources/lab/lab.toml): top-level `domain`, `dns_domain`, `dom
 ({junction = target}) and `deduplicated` (files stored as deduplication reparse points) shared by
 every host; `[[hosts]]` with `name`, `admins`, `users` (absent: every account may connect),
 `cluster` (the failover cluster it is a node of), `os_build`, `last_update_days`, `volume_path`,
-`total_gib`, `free_gib`, `critical_free_gib`, `checkpoint_growth_gib`, `inventory_cost_s`, `enhanced_session` (Set-VMHost
--EnableEnhancedSessionMode), `console_access` (console access entries, `{vm = id, user =
-"LAB\\name"}`), `[hosts.hardening]` (lab.hardening),
+`total_gib`, `free_gib`, `critical_free_gib`, `checkpoint_growth_gib`, `inventory_cost_s`,
+`enhanced_session` (Set-VMHost -EnableEnhancedSessionMode), `console_access` (console access
+entries, `{vm = id, user = "LAB\\name"}`), `[hosts.hardening]` (lab.hardening),
 `[hosts.faults]` (lab.faults.Faults fields), `[hosts.durations]` (overrides), and
 `[[hosts.vms]]` with the fields of lab.hyperv.VM (`*_gib` for sizes), `dvd_drives`,
 `current_checkpoint` and `[[hosts.vms.checkpoints]]` (`id`, `name`, `type` as Hyper-V's
@@ -132,6 +132,12 @@ def _world(data: dict[str, Any], durations: Durations | None, clock: Clock) -> W
             durations=durations or Durations.from_dict(h.get("durations", {}), base),
             inventory_cost_s=float(h.get("inventory_cost_s", 0.0)), clock=clock)
         host.vms = [_vm(v, now, clock) for v in h.get("vms", [])]
+        # Trustees resolve through the domain's accounts; `console_access` seeds entries
+        # ({vm = id, user = "LAB\\name"}) as an administrator's Grant-VMConnectAccess left them.
+        host.accounts = {f"{world.domain}\\{a.name}".lower(): a.sid for a in world.accounts}
+        host.enhanced_session = bool(h.get("enhanced_session", False))
+        for entry in h.get("console_access", []):
+            host.grant_console(host.vm(str(uuid.UUID(entry["vm"]))), [entry["user"]])
         used = sum(vm.disk_bytes + vm.checkpoint_bytes for vm in host.vms)
         free = _gib(h["free_gib"]) if "free_gib" in h else host.total_bytes // 2
         host.other_used_bytes = max(0, host.total_bytes - used - free)

@@ -9,7 +9,7 @@ import pytest
 
 from console import states
 from console.inventory import (
-    CHECKPOINT_ACTIONS, DESTRUCTIVE_ACTIONS, KNOWN_STATES, MEDIA_ACTIONS, POWER_ACTIONS,
+    CONSOLE_ACTIONS, CHECKPOINT_ACTIONS, DESTRUCTIVE_ACTIONS, KNOWN_STATES, MEDIA_ACTIONS, POWER_ACTIONS,
     REQUIRED_PRIVILEGES, STATE_ACTIONS, TRANSITIONAL_STATES, VM, Action, Checkpoint, DvdDrive,
     HostCapacity, HostFacts, HostInventory, IsoFile, Storage, after_action, allowed_by_state, state_after_apply,
 )
@@ -31,9 +31,10 @@ def vm(state: str = "Running", **values: object) -> VM:
 # --- the state table -------------------------------------------------------------------------------
 
 def test_the_action_groups_split_every_action_and_each_needs_vm_privileges() -> None:
-    assert set(Action) == POWER_ACTIONS | CHECKPOINT_ACTIONS | MEDIA_ACTIONS
+    assert set(Action) == POWER_ACTIONS | CHECKPOINT_ACTIONS | MEDIA_ACTIONS | CONSOLE_ACTIONS
     assert not (POWER_ACTIONS & CHECKPOINT_ACTIONS or POWER_ACTIONS & MEDIA_ACTIONS
-                or CHECKPOINT_ACTIONS & MEDIA_ACTIONS)
+                or CHECKPOINT_ACTIONS & MEDIA_ACTIONS
+                or CONSOLE_ACTIONS & (POWER_ACTIONS | CHECKPOINT_ACTIONS | MEDIA_ACTIONS))
     assert DESTRUCTIVE_ACTIONS.issubset(Action) and set(Action) - DESTRUCTIVE_ACTIONS
     assert set(REQUIRED_PRIVILEGES) == set(Action)
     assert all(p and p <= set(VM_PRIVILEGES) for p in REQUIRED_PRIVILEGES.values())

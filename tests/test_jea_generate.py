@@ -131,9 +131,9 @@ def test_no_parameter_is_unconstrained(policy: Policy) -> None:
                 assert spec.range, (name, spec)
             if spec.type == "guid[]":
                 assert spec.count, (name, spec)
-    # VMState 1, VMDetails 1, VMThumbnail 3, Power 2, Checkpoint 4, Media 6, each action's
-    # record reference 4 more, AuditEvents 2.
-    assert seen == 31
+    # VMState 1, VMDetails 1, VMThumbnail 3, Power 2, Checkpoint 4, Media 6, ConsoleAccess 1,
+    # each action's record reference 4 more, AuditEvents 2.
+    assert seen == 36
 
 
 def test_every_function_checks_the_caller_before_anything_else(policy: Policy) -> None:
@@ -197,7 +197,10 @@ def test_the_functions_run_the_shared_scripts_not_copies(policy: Policy) -> None
         # ending with the frame Y rather than E (the function writes its own event).
         lines = [line for line in jea.qualify(scripts.shared_body(spec.operation)).splitlines()
                  if not line.startswith("$a=")]
-        admin = [line for line in jea.qualify(scripts.body(spec.operation)).splitlines()
+        # console_access.ps1 names the caller from the process's token on the admin endpoint
+        # and from $PSSenderInfo's in a function (scripts.CALLER).
+        admin = [line.replace(scripts.CALLER[True], scripts.CALLER[False])
+                 for line in jea.qualify(scripts.body(spec.operation)).splitlines()
                  if not line.startswith("$a=") and not line.startswith("function E{")]
         frames = ("E", "Y") if spec.operation in scripts.ACTIONS else ("Y", "Y")
         assert admin[:-1] == lines[:-1] and (admin[-1], lines[-1]) == frames, spec.name
@@ -558,6 +561,7 @@ def test_under_powershell_7_every_function_refuses_clearly(policy: Policy) -> No
     vm = "42e4aaca-7231-5411-b96b-d03849b0dae1"
     arguments = {"Get-HvcVMState": {"VMId": [vm]}, "Invoke-HvcPower": {"VMId": vm, "Action": "start"},
                  "Get-HvcVMDetails": {"VMId": vm}, "Get-HvcVMThumbnail": {"VMId": vm},
+                 "Grant-HvcConsoleAccess": {"VMId": vm},
                  "Invoke-HvcCheckpoint": {"VMId": vm, "Action": "create"},
                  "Invoke-HvcMedia": {"VMId": vm, "Action": "eject", "ControllerType": "SCSI",
                                      "Controller": 0, "Location": 1}}

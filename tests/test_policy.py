@@ -256,7 +256,13 @@ def test_classification_rank_orders_the_levels() -> None:
 def test_builtin_roles_nest_as_designed() -> None:
     assert BUILTIN_ROLES["viewer"] < HELPDESK < OPERATOR < OWNER < BUILTIN_ROLES["admin"]
     assert BUILTIN_ROLES["reviewer"] == {"vm.view", "policy.read", "audit.read"}
-    assert BUILTIN_ROLES["admin"] == set(PRIVILEGES) and len(PRIVILEGES) == 13
+    assert BUILTIN_ROLES["admin"] == set(PRIVILEGES) and len(PRIVILEGES) == 14
+
+
+def test_console_access_is_the_owners_and_operators_not_helpdesks() -> None:
+    assert "vm.console" in OWNER and "vm.console" in OPERATOR
+    assert "vm.console" not in HELPDESK and "vm.console" not in BUILTIN_ROLES["viewer"]
+    assert "vm.console" not in BUILTIN_ROLES["reviewer"]
 
 
 def test_lookups(demo: Policy) -> None:

@@ -73,6 +73,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "media": {"vm_id": VM, "action": "mount", "controller_type": "SCSI", "controller": 0,
               "location": 1, "path": LIBRARY + "setup.iso", "library": [LIBRARY]},
     "audit_events": {"since": "2026-01-01T00:00:00Z", "max": 100},
+    "console_access": {"vm_id": VM, "action": "grant", "audit": RECORD},
+    "console_acl": {},
     "details": {"vm_id": VM},
     "thumbnail": {"vm_id": VM, "width": 16, "height": 12},
     "host_hardening": {},

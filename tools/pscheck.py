@@ -43,6 +43,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "checkpoint": {"vm_id": _VM, "action": "create", "name": "before the update"},
     "media": {"vm_id": _VM, "action": "mount", "controller_type": "SCSI", "controller": 0,
               "location": 1, "path": "D:\\ISO\\setup.iso", "library": ["D:\\ISO\\"]},
+    "console_access": {"vm_id": _VM, "action": "grant"},
 }
 
 

@@ -74,10 +74,12 @@ SPECS: dict[Action, ActionSpec] = {s.action: s for s in (
     ActionSpec(Action.MOUNT_ISO, "&Insert ISO...", "insert an ISO into", "Ctrl+I",
                pending_label="inserting ISO"),
     ActionSpec(Action.EJECT, "E&ject ISO", "eject the ISO of", "Ctrl+J", pending_label="ejecting"),
+    # Enter on a VM connects too (ui/mainwindow.py), as a double click does in Hyper-V Manager.
+    ActionSpec(Action.CONNECT, "Co&nnect...", "connect to", "Ctrl+Shift+C"),
 )}
 
 TOOLBAR_ACTIONS: tuple[Action, ...] = (
-    Action.START, Action.SHUTDOWN, Action.RESTART, Action.TURNOFF, Action.RESET, Action.SAVE,
+    Action.CONNECT, Action.START, Action.SHUTDOWN, Action.RESTART, Action.TURNOFF, Action.RESET, Action.SAVE,
     Action.PAUSE, Action.RESUME, Action.CHECKPOINT_CREATE, Action.MOUNT_ISO, Action.EJECT,
 )
 # Power actions and taking a checkpoint may act on several VMs at once; the others act on one VM

@@ -312,6 +312,7 @@ class ReviewWindow(QWidget):
         if self.session is None:
             return {}, {}
         read = core.read_hosts(self.session.pool, self.services.policy, self.session.identity)
+        self.console_access = read.console_access  # the hosts' console access lists
         return read.inventory, read.facts  # hosts that failed are left out of the review
 
     def _identity(self) -> Any:
@@ -326,7 +327,8 @@ class ReviewWindow(QWidget):
         identity = self._identity()
         domain = identity.name.split("\\")[0] if identity else ""
         return core.build_review(self.services.policy, self.inventory, self.facts,
-                                 today=self.today, domain=domain)
+                                 today=self.today, domain=domain,
+                                 console_access=getattr(self, "console_access", {}))
 
     def _fill(self) -> None:
         r = self.review

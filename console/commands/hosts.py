@@ -131,7 +131,25 @@ def run_vm(args: argparse.Namespace) -> int:
             _confirm(action, vm, params, args.yes)
         outcome = s.actions.perform(s.identity, vm, action, **params)
         _print_outcome(action, vm, outcome)
+        if action is Action.CONNECT and outcome.status == "ok":
+            return _open_console(s, client.config, vm)
         return EXIT_PENDING if outcome.status == "pending" else 0 if outcome.status == "ok" else 1
+
+
+def _open_console(s: Session, config: Any, vm: VM) -> int:
+    """After the host granted the person access to the VM's console: the viewer, detached."""
+    from ..viewer import console_command, find_viewer, launch, missing_viewer
+
+    viewer = find_viewer()
+    if viewer is None:
+        print(one_line(missing_viewer()), file=sys.stderr)
+        return 1
+    credentials = s.pool.gate.credentials
+    launch(console_command(viewer, config, vm.name, vm.id,
+                           credentials.username if credentials else "",
+                           credentials.password if credentials else None))
+    print(one_line(f"Opened the console of {vm.name} on {vm.host} in {viewer.program}."))
+    return 0
 
 
 def _find(vms: list[VM], name: str, vm_id: str | None, host: str) -> VM:
@@ -230,6 +248,8 @@ def _print_outcome(action: Action, vm: VM, outcome: ActionOutcome) -> None:
             extra = f" (checkpoint {outcome.checkpoint.name}, {outcome.checkpoint.id})"
         if outcome.drive is not None:
             extra = f" ({outcome.drive.slot}: {outcome.drive.path or 'empty'})"
+        if outcome.console is not None:
+            extra = f" (console access for {outcome.console.user})"
         print(one_line(f"{action.value.replace('_', '-')} done{state}{extra}"))
         if outcome.warning:
             print(one_line(f"warning: {outcome.warning}"), file=sys.stderr)

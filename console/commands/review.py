@@ -13,12 +13,13 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 from .. import downtime
 from .. import review as core
+from ..console_access import ConsoleEntry
 from ..errors import ConfigError, ConsoleError
 from ..export import csv_text
 from ..identity import Identity
@@ -82,6 +83,7 @@ class Gathered:
     directory: object
     failed: dict[str, ConsoleError]
     hosts: tuple[core.HostSettings, ...] = ()  # the configured hosts: NTLM allowed is a finding
+    console_access: dict[str, list[ConsoleEntry]] = field(default_factory=dict)
 
 
 class _NotAllowed(Exception):
@@ -103,7 +105,8 @@ def gather(args: argparse.Namespace) -> Iterator[Gathered]:
                               "policy.read (ask for the reviewer role).")
         read = core.read_hosts(session.pool, world.policy, session.identity)
         yield Gathered(session.identity, world.policy, read.inventory, read.facts, directory,
-                       read.failed, hosts=tuple(world.config.hosts))
+                       read.failed, hosts=tuple(world.config.hosts),
+                       console_access=read.console_access)
 
 
 def _report_failures(failed: dict[str, ConsoleError]) -> None:
@@ -124,7 +127,8 @@ def run_review(args: argparse.Namespace) -> int:
     try:
         with gather(args) as g:
             r = core.build_review(g.policy, g.inventory, g.facts, g.directory,  # type: ignore[arg-type]
-                                  args.date, domain=g.identity.name.split("\\")[0])
+                                  args.date, domain=g.identity.name.split("\\")[0],
+                                  console_access=g.console_access)
     except _NotAllowed as refused:
         print(one_line(str(refused)), file=sys.stderr)
         return 1

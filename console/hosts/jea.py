@@ -98,6 +98,31 @@ class JeaClient(PsrpClient):
         return self._perform("Invoke-HvcMedia", _with_record(params, audit), vm_id, "media",
                              action)
 
+    def console_access(self, vm_id: str, action: str,
+                       audit: RecordRef | None = None) -> ActionOutcome:
+        """Grant the caller access to the VM's console (Grant-HvcConsoleAccess: the caller is
+        the session's token; the function first revokes the caller's access where the policy no
+        longer gives vm.console). The endpoint grants only: access goes by that sweep."""
+        if action != "grant":
+            raise InvalidParameter(f"{self.name}'s JEA endpoint grants console access only; "
+                                   f"it revokes what the policy no longer gives by itself.")
+        return self._perform("Grant-HvcConsoleAccess", _with_record(
+            {"VMId": vm_id.lower()}, audit), vm_id, "console_access", action)
+
+    def sync_console_access(self) -> list[dict[str, str]]:
+        """Sync-HvcConsoleAccess: the caller's console access on VMs where the policy no longer
+        gives vm.console, revoked; the VMs concerned (vm_id, name, user)."""
+        data = self._call("Sync-HvcConsoleAccess", {})
+        return [{k: str(v.get(k) or "") for k in ("vm_id", "name", "user")}
+                for v in items_of(data, "revoked", self.name)]
+
+    def console_acl(self) -> list[dict[str, str]]:
+        """Who holds access to each VM's console on this host (Get-HvcConsoleAccess, which the
+        host answers only to holders of audit.read)."""
+        data = self._call("Get-HvcConsoleAccess", {})
+        return [{k: str(v.get(k) or "") for k in ("vm_id", "vm_name", "user", "sid", "access")}
+                for v in items_of(data, "entries", self.name)]
+
     def audit_events(self, since: str = "", limit: int = HOST_EVENTS_DEFAULT) -> HostEvents:
         """The console's events of the host's Application log, every user's, newest first:
         Get-HvcAuditEvents, which the host answers only to holders of audit.read."""

@@ -40,12 +40,6 @@ class ScriptOperations:
     def host_facts(self, library: list[str]) -> HostFacts:
         return HostFacts.from_json(self._read_operation("host_facts", {"library": list(library)}))
 
-    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-        data = self._read_operation("vm_state", {"vm_ids": [i.lower() for i in ids]})
-        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
-                for v in items_of(data, "vms", self.name)}
-
-    def details(self, vm_id: str) -> VMDetails:
     def host_hardening(self) -> HostHardening:
         """What the host runs beyond Hyper-V and who may reach it (host_hardening.ps1)."""
         return HostHardening.from_json(self._read_operation("host_hardening", {}))
@@ -72,6 +66,12 @@ class ScriptOperations:
             kept += [str(f["kept"]) for f in items_of(data, "files", self.name) if f.get("kept")]
         return kept
 
+    def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        data = self._read_operation("vm_state", {"vm_ids": [i.lower() for i in ids]})
+        return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
+                for v in items_of(data, "vms", self.name)}
+
+    def details(self, vm_id: str) -> VMDetails:
         """One VM as Hyper-V Manager shows it (details.ps1): what costs WMI queries per VM, read
         only when its details are opened."""
         return VMDetails.from_json(self.name, self._read_operation(
@@ -106,6 +106,24 @@ class ScriptOperations:
         if path is not None:
             params["path"] = path
         return self._act_operation("media", with_record(params, audit), vm_id)
+
+    def console_access(self, vm_id: str, action: str,
+                       audit: RecordRef | None = None) -> ActionOutcome:
+        """Grant (or revoke) the caller's own access to the VM's console: the script names the
+        caller from the session's token, never from a parameter."""
+        return self._act_operation("console_access", with_record(
+            {"vm_id": vm_id.lower(), "action": action}, audit), vm_id)
+
+    def sync_console_access(self) -> list[dict[str, str]]:
+        """Nothing to take back on the default endpoint: its callers administer the host."""
+        return []
+
+    def console_acl(self) -> list[dict[str, str]]:
+        """Who holds access to each VM's console on this host (Get-VMConnectAccess): the
+        entries (vm_id, vm_name, user, sid, access) for the review."""
+        data = self._read_operation("console_acl", {})
+        return [{k: str(v.get(k) or "") for k in ("vm_id", "vm_name", "user", "sid", "access")}
+                for v in items_of(data, "entries", self.name)]
 
     def audit_events(self, since: str = "", limit: int = HOST_EVENTS_DEFAULT) -> HostEvents:
         """The console's events of the host's Application log, every user's, newest first (at

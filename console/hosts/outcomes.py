@@ -16,6 +16,7 @@ from ..errors import (
 )
 from ..inventory import VM, Checkpoint, DvdDrive, HostCapacity
 from ..text import one_line
+from ..console_access import ConsoleGrant
 
 
 # The host contract's error codes (docs/host-operations.md) and the exception each one raises.
@@ -48,6 +49,7 @@ class ActionOutcome:
     checkpoint: Checkpoint | None = None
     drive: DvdDrive | None = None
     warning: str = ""  # beside a done action: e.g. the host could not write its event
+    console: ConsoleGrant | None = None  # a grant or revoke of console access: who holds it
 
     @classmethod
     def pending(cls, host: str, operation: str, vm_id: str, timeout: float,
@@ -68,7 +70,8 @@ class ActionOutcome:
             str(vm.get("status") or ""),
             checkpoint=Checkpoint.from_json(checkpoint) if isinstance(checkpoint, dict) else None,
             drive=DvdDrive.from_json(drive) if isinstance(drive, dict) else None,
-            warning=warning)
+            warning=warning,
+            console=ConsoleGrant.from_json(data) if "granted" in data else None)
 
 
 def answer_data(host: str, document: Any, shown: str, vm_id: str | None = None) -> Any:

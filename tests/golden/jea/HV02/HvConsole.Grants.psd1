@@ -31,7 +31,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\HV-Shop-Owners'
-            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'vms'
             Sid = 'S-1-5-21-1000-2000-3000-1201'
             Values = @('080fa935-119d-5f94-bd91-af6a3ffc1820', '42e4aaca-7231-5411-b96b-d03849b0dae1', '606602fb-a784-5dc2-a658-664e33ff98a2', 'a8c164c6-ea2b-525b-b0de-c3c08e182c75')
@@ -49,7 +49,7 @@
             Effect = 'deny'
             Expires = ''
             Principal = 'LAB\IT-Support'
-            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'vms'
             Sid = 'S-1-5-21-1000-2000-3000-1203'
             Values = @('a2c68177-4057-539b-9428-2fbc40894332')
@@ -58,7 +58,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\HR-Payroll'
-            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'vms'
             Sid = 'S-1-5-21-1000-2000-3000-1207'
             Values = @('a2c68177-4057-539b-9428-2fbc40894332')
@@ -76,7 +76,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\HV-Admins'
-            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'host'
             Sid = 'S-1-5-21-1000-2000-3000-1204'
             Values = @()
@@ -94,7 +94,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\Domain Users'
-            Privileges = @('vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'vm_names'
             Sid = 'S-1-5-21-1000-2000-3000-513'
             Values = @('legacy-ftp')
@@ -103,7 +103,7 @@
             Effect = 'allow'
             Expires = '2026-10-31'
             Principal = 'LAB\HV-Shop-Owners'
-            Privileges = @('vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'host'
             Sid = 'S-1-5-21-1000-2000-3000-1201'
             Values = @()
@@ -118,7 +118,27 @@
             Values = @('58a006d8-4cd7-53ac-aa46-a10dc2e2cb10', 'bc797c1d-65e1-5032-8525-d184e732f820')
         }
     )
-    GrantsSha256 = '1a67ea85517281262f768bc177e10b5ff8921fb0f7f85910d730f0fcc8e30f60'
+    GrantsSha256 = 'e6cc930a3108e21f8daa837e971a3c23765e5daddc70d4a23c7d3b50b5ac27c7'
     Host = 'HV02'
     Library = @('D:\ISO\')
+    Review = @(
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Admins'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1204'
+            Values = @()
+        },
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Reviewers'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1205'
+            Values = @()
+        }
+    )
 }

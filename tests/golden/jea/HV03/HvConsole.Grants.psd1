@@ -31,7 +31,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\HV-Shop-Owners'
-            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'vms'
             Sid = 'S-1-5-21-1000-2000-3000-1201'
             Values = @('080fa935-119d-5f94-bd91-af6a3ffc1820', '42e4aaca-7231-5411-b96b-d03849b0dae1', '606602fb-a784-5dc2-a658-664e33ff98a2', 'a8c164c6-ea2b-525b-b0de-c3c08e182c75')
@@ -40,7 +40,7 @@
             Effect = 'deny'
             Expires = ''
             Principal = 'LAB\IT-Support'
-            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'vms'
             Sid = 'S-1-5-21-1000-2000-3000-1203'
             Values = @('a2c68177-4057-539b-9428-2fbc40894332')
@@ -49,7 +49,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\HR-Payroll'
-            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'vms'
             Sid = 'S-1-5-21-1000-2000-3000-1207'
             Values = @('a2c68177-4057-539b-9428-2fbc40894332')
@@ -58,7 +58,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\HV-Build'
-            Privileges = @('vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'host'
             Sid = 'S-1-5-21-1000-2000-3000-1206'
             Values = @()
@@ -76,7 +76,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\HV-Admins'
-            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.checkpoint.apply', 'vm.checkpoint.create', 'vm.checkpoint.delete', 'vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'host'
             Sid = 'S-1-5-21-1000-2000-3000-1204'
             Values = @()
@@ -94,7 +94,7 @@
             Effect = 'allow'
             Expires = ''
             Principal = 'LAB\Domain Users'
-            Privileges = @('vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
+            Privileges = @('vm.console', 'vm.media', 'vm.reset', 'vm.save', 'vm.shutdown', 'vm.start', 'vm.turnoff', 'vm.view')
             Scope = 'vm_names'
             Sid = 'S-1-5-21-1000-2000-3000-513'
             Values = @('legacy-ftp')
@@ -109,7 +109,27 @@
             Values = @('58a006d8-4cd7-53ac-aa46-a10dc2e2cb10', 'bc797c1d-65e1-5032-8525-d184e732f820')
         }
     )
-    GrantsSha256 = '147e8506188f6065b99207a71dbef13d115756b4a8095c3770a71127b6513d60'
+    GrantsSha256 = 'c271199929ecc3ef9607487576688cb5bfba5e974740695b0dd0c032bd850cc4'
     Host = 'HV03'
     Library = @('D:\ISO\')
+    Review = @(
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Admins'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1204'
+            Values = @()
+        },
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Reviewers'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1205'
+            Values = @()
+        }
+    )
 }
