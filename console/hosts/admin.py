@@ -241,16 +241,13 @@ class HostClient(ScriptOperations):
                 self._drop_kept(delete_shell=False)
 
     def _transport_name(self) -> str:
+        """"kerberos": pyspnego's Kerberos through _KerberosTransport (with a Windows ticket, SSPI's
+        Negotiate); "ntlm": pywinrm's NTLM, for a password over negotiate or ntlm, as before."""
         credentials = self._credentials
-        if credentials is not None and auth_for(self.config, credentials) == "kerberos":
-            return "kerberos"  # pyspnego's, below (_KerberosTransport)
-        wanted = self.config.transport
-        if wanted in ("kerberos", "negotiate") and winrm.transport.HAVE_KERBEROS:
+        if credentials is not None and (credentials.sso
+                                        or auth_for(self.config, credentials) == "kerberos"):
             return "kerberos"
-        if wanted == "kerberos":
-            raise HostError(f"{self.name} is set to use Kerberos, which is not available on this "
-                            f"computer; set its transport to ntlm or negotiate.", host=self.name)
-        return "ntlm"  # negotiate without Kerberos falls back to NTLM, as Windows does
+        return "ntlm"
 
     def _new_protocol(self) -> WinRMProtocol:
         credentials = self._credentials
@@ -275,15 +272,17 @@ class HostClient(ScriptOperations):
             proxy=None)
         if self.transport == "kerberos":
             service, host = self.config.service_principal
-            name = credentials.name_for("kerberos")
+            provider = auth_for(self.config, credentials)  # negotiate: a ticket on Windows
+            name = credentials.name_for(provider)
             password = None if credentials.sso else credentials.password
-            try:
-                first_token(service, host, name, password)  # no ticket: nothing is sent
-            except KERBEROS_ERRORS as error:
-                raise host_ticket_error(self.name, f"{service}/{host}", error,
-                                        self.config.allow_ntlm) from None
+            if provider == "kerberos":
+                try:
+                    first_token(service, host, name, password)  # no ticket: nothing is sent
+                except KERBEROS_ERRORS as error:
+                    raise host_ticket_error(self.name, f"{service}/{host}", error,
+                                            self.config.allow_ntlm) from None
             protocol.transport = _KerberosTransport(
-                _KerberosAuth(name, password, auth_provider="kerberos", service=service,
+                _KerberosAuth(name, password, auth_provider=provider, service=service,
                               hostname_override=host, wrap_required=True),
                 endpoint=self.config.url, auth_method="kerberos", server_cert_validation="validate",
                 ca_trust_path=self.config.ca_file or None,
