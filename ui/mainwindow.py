@@ -6,6 +6,7 @@ re-checks the policy and audits). The window only mirrors the policy to enable b
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from datetime import datetime
 from collections import deque
@@ -50,6 +51,7 @@ from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
 from console.text import one_line
+from console.viewer import Viewer, console_command, find_viewer, launch, missing_viewer
 
 from .actions import (ASKS, NEEDS_CHECKPOINT, REVERT_LABEL, SPECS, TOOLBAR_ACTIONS, availability,
                       revert_availability)
@@ -83,6 +85,9 @@ STATUS_COLORS = {
 }
 
 
+log = logging.getLogger(__name__)
+
+
 def settle_garbage_collector() -> None:
     """After a refresh, the rows it made live until the next one: move them out of the garbage
     collector's sight (gc.freeze). A full collection walks every tracked object, 90 ms with
@@ -99,7 +104,8 @@ def read_and_review(pool: Any, policy: Any, identity: Identity) -> tuple[HostsRe
     review built (it takes seconds at thousands of VMs, which the GUI thread must not spend)."""
     read = read_hosts(pool, policy, identity)
     domain = identity.name.split("\\")[0]
-    return read, build_review(policy, read.inventory, read.facts, domain=domain)
+    return read, build_review(policy, read.inventory, read.facts, domain=domain,
+                              console_access=read.console_access)
 
 
 def visible_rows(policy: Policy, identity: Identity, vms: Iterable[VM],
@@ -496,6 +502,10 @@ class MainWindow(QMainWindow):
         self._asking_password = False
         self._activity: ActivityWindow | None = None
         self._review: ReviewWindow | None = None
+        # The console viewer of this computer (vmconnect.exe, FreeRDP), looked for once: Connect
+        # says what to install when there is none.
+        self.viewer: Viewer | None = self.find_viewer()
+        self._console_synced: set[str] = set()  # hosts whose sweep of console access ran
 
         self.model = VMTableModel(self)
         self.proxy = VMFilterProxy(self)
@@ -686,7 +696,7 @@ class MainWindow(QMainWindow):
             bar.addAction(self.qactions[action])
             if action is Action.CHECKPOINT_CREATE:
                 bar.addAction(self.revert_action)
-            if action in {Action.RESUME, Action.CHECKPOINT_CREATE}:
+            if action in {Action.CONNECT, Action.RESUME, Action.CHECKPOINT_CREATE}:
                 bar.addSeparator()
 
         menu = self.menuBar()
@@ -741,6 +751,8 @@ class MainWindow(QMainWindow):
                   "Shift+F10\tThe selected VM's menu (or checkpoint's, in the checkpoint tree)",
                   "F2\tRename the selected checkpoint (checkpoint tree)",
                   "Del\tDelete the selected checkpoint (checkpoint tree)"]
+        lines += ["Enter\tConnect to the selected VM's console (its details where it cannot)",
+                  "Shift+Enter\tThe selected VM's details"]
         return "\n".join(lines)
 
     def show_shortcuts(self) -> None:
@@ -765,6 +777,7 @@ class MainWindow(QMainWindow):
 
     def _fill_menu(self, menu: QMenu) -> None:
         groups: list[list[Action | None]] = [
+            [Action.CONNECT],  # first, as in Hyper-V Manager's Actions pane
             [Action.START, Action.SHUTDOWN, Action.RESTART, Action.TURNOFF, Action.RESET],
             [Action.SAVE, Action.PAUSE, Action.RESUME, Action.DELETE_SAVED_STATE],
             [Action.CHECKPOINT_CREATE, None, Action.CHECKPOINT_APPLY, Action.CHECKPOINT_RENAME,
@@ -818,10 +831,48 @@ class MainWindow(QMainWindow):
 
     def availability(self, action: Action) -> tuple[bool, str]:
         rows = {r.vm.key: r for r in self.selected_rows()}
-        return availability(
+        enabled, reason = availability(
             action, [r.vm for r in rows.values()], lambda vm: rows[vm.key].privileges,
             checkpoint_selected=self.details.selected_checkpoint() is not None,
             busy=lambda vm: vm.key in self._busy, contact=self._contact)
+        if enabled and action is Action.CONNECT and self.viewer is None:
+            return False, missing_viewer()
+        return enabled, reason
+
+    @staticmethod
+    def find_viewer() -> Viewer | None:
+        """The console viewer installed here (tests replace this)."""
+        return find_viewer()
+
+    def _sync_console_access(self, host: str) -> None:
+        """Once per host and sign-in, after its first answer: the host revokes this person's
+        console access where the policy no longer gives vm.console (Sync-HvcConsoleAccess on
+        the JEA endpoint; nothing on the admin endpoint). A failure is only logged: it decides
+        nothing here, and the review names what is left."""
+        self._console_synced.add(host.lower())
+        client = self.session.pool.client(host)
+        self.tasks.run(client.sync_console_access, label=f"console access on {host}") \
+            .on_failure(lambda error: log.info("console access on %s not synced: %s", host, error))
+
+    def open_console(self, vm: VM) -> None:
+        """Start the viewer on the VM's console, detached: the host has just granted the
+        person access to it (Connect's action)."""
+        viewer = self.viewer
+        if viewer is None:
+            self.say(missing_viewer(), 10000)
+            return
+        config = self.session.pool.client(vm.host).config
+        try:
+            credentials = self.session.pool.gate.credentials
+            command = console_command(viewer, config, vm.name, vm.id,
+                                      credentials.username if credentials else "",
+                                      credentials.password if credentials else None)
+            self.console_process = launch(command)
+        except (ConsoleError, OSError) as error:
+            self.say(f"{vm.name}: the console viewer {viewer.program} did not start: {error}",
+                     10000)
+            return
+        self.say(f"Opened the console of {vm.name} in {viewer.program}.", 8000)
 
     def _contact(self, vm: VM) -> str:
         """Who can grant rights on a VM: its contact in the policy, else its host's."""
@@ -952,6 +1003,8 @@ class MainWindow(QMainWindow):
         self.hosts_bar.loading(host)
 
         def done(result: HostResult) -> None:
+            if result.error is None and key not in self._console_synced:
+                self._sync_console_access(host)
             # Answers that arrive in the same event-loop turn are applied together, once.
             self._answers.append(Answer(key, host, then, result))
             if not self._merge_timer.isActive():
@@ -1304,6 +1357,8 @@ class MainWindow(QMainWindow):
             if status != "ok" or warning:
                 self.say(f"{vm.name}: {message if status != 'ok' else warning}",
                                              10000)
+            if status == "ok" and action is Action.CONNECT:
+                self.open_console(vm)
             if status != "ok":
                 # Not confirmed (pending) or not done: what the host holds now comes with a read.
                 self._read(vm.host, after_action=True)
@@ -1453,6 +1508,13 @@ class MainWindow(QMainWindow):
                     self._context_menu(pos)
                 else:
                     self._checkpoint_menu(pos)
+                return True
+            if watched is self.table and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
+                    and self.details.row is not None and self.availability(Action.CONNECT)[0] \
+                    and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                # Enter connects to the VM's console where it can, as a double click does in
+                # Hyper-V Manager; Shift+Enter (and Enter where it cannot) opens the details.
+                self.trigger(Action.CONNECT)
                 return True
             if watched is self.table and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
                     and self.details.row is not None:

@@ -46,6 +46,15 @@ def no_dangling_workers(qapp: object) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def no_console_viewer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No window finds a console viewer (FreeRDP may be installed here): no test starts a real
+    one. tests/ui/test_console_connect.py gives the window its own."""
+    from ui.mainwindow import MainWindow
+
+    monkeypatch.setattr(MainWindow, "find_viewer", staticmethod(lambda: None))
+
+
+@pytest.fixture(autouse=True)
 def redactions_of_this_test_only() -> Iterator[None]:
     """The sign-in dialog registers each password it is given for log redaction, for the rest of
     the process: a test's passwords ("wrong", "x") must not mask text in the next tests' logs."""
