@@ -402,6 +402,8 @@ def jea_actions(grants: Any) -> list[dict[str, Any]]:
         arguments: dict[str, Any] = {"Action": action}
         if action != "create":
             arguments["CheckpointId"] = CHECKPOINT
+        if action == "rename":
+            arguments["Name"] = TRICKY_NAME
         out.append({"name": f"checkpoint {action}", "function": "Invoke-HvcCheckpoint",
                     "arguments": arguments, "privilege": privilege, "state": "Running"})
     for action, privilege in jea.MEDIA_PRIVILEGE.items():

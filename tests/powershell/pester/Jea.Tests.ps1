@@ -84,6 +84,7 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
         Mock Get-VMHardDiskDrive { @() }
         Mock Set-VMDvdDrive { $Drive.Path = $PesterBoundParameters.Path }
         Mock Checkpoint-VM { New-HvcSnapshot -Id $Cases.jea.checkpoint_id -VMId "$(@($PesterBoundParameters.VM)[0].Id)" }
+        Mock Rename-VMSnapshot { New-HvcSnapshot -Id $Cases.jea.checkpoint_id -VMId "$($PesterBoundParameters.VMSnapshot.VMId)" -Name $PesterBoundParameters.NewName }
         foreach ($command in 'Start-VM', 'Stop-VM', 'Restart-VM', 'Save-VM', 'Suspend-VM', 'Resume-VM', 'Remove-VMSavedState', 'Restore-VMSnapshot', 'Remove-VMSnapshot') {
             Mock -CommandName $command -MockWith { @() }
         }

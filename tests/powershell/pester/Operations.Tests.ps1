@@ -67,10 +67,19 @@ Describe 'parameter binding: every operation (inventory, host_facts, vm_state, p
         Mock Get-VMDvdDrive { @() }
         Mock Get-VMHardDiskDrive { @() }
         Mock Get-VMIntegrationService { @() }
+        # The host's capacity, in the same call: memory in KB, one Get-Volume for the drive.
+        Mock Get-CimInstance { [pscustomobject]@{ TotalVisibleMemorySize = 1024; FreePhysicalMemory = 512 } }
+        Mock Get-VMHost { [pscustomobject]@{ VirtualHardDiskPath = 'C:\Hyper-V\Disks'; VirtualMachinePath = 'C:\Hyper-V' } }
+        Mock Get-Volume { [pscustomobject]@{ DriveLetter = 'C'; FileSystemLabel = 'OS'; SizeRemaining = 100; Size = 1000 } }
         $result = Invoke-HvcText -Text $Cases.operations.inventory.sample.stdin
         $result.Answer.ok | Should -BeTrue -Because $result.Raw
         @($result.Answer.data.vms).Count | Should -Be 1
         $result.Answer.data.vms[0].id | Should -BeExactly $VmId
+        $result.Answer.data.capacity.memory_total_bytes | Should -Be 1048576
+        $result.Answer.data.capacity.memory_free_bytes | Should -Be 524288
+        @($result.Answer.data.capacity.storage).Count | Should -Be 1
+        $result.Answer.data.capacity.storage[0].path | Should -BeExactly 'C:\'
+        Should -Invoke Get-Volume -Times 1 -Exactly -Scope It
         Should -Invoke Get-VM -Times 1 -Exactly -Scope It -ParameterFilter { -not $PesterBoundParameters.ContainsKey('Id') -and -not $PesterBoundParameters.ContainsKey('Name') }
     }
 
