@@ -25,6 +25,7 @@ from .tasks import Task, Tasks
 from .text import human_bytes, human_duration, plain_label
 
 THUMBNAIL_SECONDS = 5  # Hyper-V Manager refreshes its thumbnail about as often
+SETTLE_MS = 250  # how long a selection rests before its details are read
 # States whose screen a thumbnail shows (off and saved VMs have none).
 SCREEN_STATES = frozenset({"Running", "Paused", "Starting", "Stopping", "Saving", "Pausing",
                            "Resuming", "Reset", "RunningCritical", "PausedCritical"})
@@ -216,6 +217,10 @@ class LiveDetails(QObject):
         self.timer = QTimer(self)
         self.timer.setInterval(THUMBNAIL_SECONDS * 1000)
         self.timer.timeout.connect(self._tick)
+        self.settle = QTimer(self)
+        self.settle.setSingleShot(True)
+        self.settle.setInterval(SETTLE_MS)
+        self.settle.timeout.connect(self._open)
 
     def show_vm(self, vm: VM | None, may_view: bool) -> None:
         """The VM whose details are open (None: none, or several). Reads when it is another VM
@@ -229,13 +234,34 @@ class LiveDetails(QObject):
             self.screen.show_message("")
             return
         vm = self.vm
-        changed = previous is None or previous.key != vm.key
-        if changed or previous is None or previous.state != vm.state:
-            self._read(clear=changed)
+        if previous is None or previous.key != vm.key:
+            # Another VM: read once the selection rests (arrow keys through the table start no
+            # read per VM passed); what the last VM's reads bring is dropped.
+            self.stop()
+            self.details = None
+            self.hardware.show_details(None)
+            self.hardware.show_message(f"Reading {vm.name}'s details from {vm.host}…")
+            self.screen.show_message("Reading the screen…" if vm.state in SCREEN_STATES else
+                                     f"No screen: the VM is {vm.state.lower()}.")
+            self.settle.start()
+            return
+        if self.settle.isActive():
+            return  # still resting: the read to come sees this state
+        if previous.state != vm.state:
+            self._read(clear=False)
+        self._screen()
+
+    def _open(self) -> None:
+        if self.vm is not None:
+            self._read(clear=False)
+            self._screen()
+
+    def _screen(self) -> None:
+        """Read the screen now and every THUMBNAIL_SECONDS, of a VM that has one."""
+        vm = self.vm
+        assert vm is not None
         if vm.state in SCREEN_STATES:
-            if changed or not self.timer.isActive():
-                if changed:
-                    self.screen.show_message("Reading the screen…")
+            if not self.timer.isActive():
                 self._shoot()
                 self.timer.start()
         else:
@@ -244,6 +270,7 @@ class LiveDetails(QObject):
 
     def stop(self) -> None:
         self.timer.stop()
+        self.settle.stop()
         for task in (self._reading, self._shooting):
             if task is not None:
                 task.cancel()
@@ -293,7 +320,7 @@ class LiveDetails(QObject):
 
         def failed(error: BaseException) -> None:
             if self.vm is not None and self.vm.key == vm.key:
-                self.timer.stop()  # not every 5 s again: the next selection or state change tries
+                self.timer.stop()  # not every 5 s again: the next refresh or selection tries
                 self.screen.show_message(f"No screen: {error}")
 
         def done() -> None:

@@ -129,6 +129,15 @@ def test_opening_a_vm_reads_its_details_once_and_its_screen_while_open(qtbot, pa
     assert details.screen_view.image is None
 
 
+def test_moving_through_the_list_reads_only_where_the_selection_rests(qtbot, pane) -> None:
+    details, client, tasks = pane
+    for vm_id in (WEB01, APP01, OFFICE_FILES, WEB01, APP01):  # arrow keys through the table
+        details.show_rows([_row(client, vm_id)])
+    qtbot.waitUntil(lambda: details.hardware.fields["version"].text() != "", timeout=10_000)
+    qtbot.waitUntil(lambda: not tasks.running, timeout=10_000)
+    assert [r for r in client.reads if r[0] == "details"] == [("details", APP01)]
+
+
 def test_no_read_without_vm_view_and_no_screen_of_an_off_vm(qtbot, pane) -> None:
     details, client, _ = pane
     details.show_rows([_row(client, WEB01, privileges=frozenset())])
