@@ -247,6 +247,24 @@ def test_a_clock_more_than_five_minutes_off(ticket: Path, kerberos_host: Kerbero
     assert "clock is more than five minutes off" in done.stdout
 
 
+def test_a_clock_more_than_five_minutes_off_at_the_directory(ticket: Path, samba_dc: SambaDC,
+                                                             tmp_path: Path) -> None:
+    """`hvconsole whoami --sso` ten minutes ahead: the KDC refuses the ldap/ ticket's request."""
+    if not shutil.which("faketime"):
+        service_missing("faketime is not installed (apt-get install faketime)")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[directory]\nurls = ["{samba_dc.ldaps_url}"]\ndomain = "lab.example"\n'
+                      f'ca_file = "{samba_dc.ca_file}"\n[audit]\npath = "{tmp_path / "audit.jsonl"}"\n')
+    main = "import sys; from hvconsole.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(["faketime", "-f", "+10m", sys.executable, "-c", main, "whoami",
+                           "--config", str(config), "--sso"], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.startswith("hvconsole: This computer's clock is more than five minutes off "
+                                  "the domain's, so Kerberos refuses the ticket for "
+                                  "ldap/dc1.lab.example"), done.stderr
+
+
 def test_a_password_outside_the_domain_ntlm_said_or_kerberos_with_allow_ntlm_false(
         krb5: dict[str, str], samba_dc: SambaDC, kerberos_host: KerberosHost, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
