@@ -175,6 +175,12 @@ class ConsoleListener:
 
     def stop(self) -> None:
         if self._socket is not None:
+            # shutdown wakes the thread blocked in accept(): close alone leaves the port
+            # listening until accept returns (Linux).
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._socket.close()
             self._socket = None
         if self._thread is not None:
