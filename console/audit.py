@@ -76,6 +76,16 @@ WORKSTATION_PATTERN = r"\A[^\x00-\x1f]{0,255}\z"
 SEQ_MAX = 2**31 - 1
 HOST_EVENTS_MAX = 100000  # what one read of a host's events may ask for (audit_events.ps1)
 HOST_EVENTS_DEFAULT = 10000
+# Downtime plans and the owners' answers (console/downtime.py), shared through the same log and
+# source with event ids of their own, so an audit read never mistakes one for an action: a plan
+# an administrator published (downtime_publish.ps1) and an owner's one-line answer to it
+# (downtime_answer.ps1), each a JSON message naming the person from the token.
+HOST_PLAN_EVENT_ID = 1010
+HOST_ANSWER_EVENT_ID = 1011
+PLAN_ID_PATTERN = r"\A[A-Z0-9][A-Z0-9._-]{0,62}-[0-9]{8}-[0-9]{4}-[0-9a-f]{6}\z"
+ANSWER_TEXT_MAX = 500  # one line, characters
+ANSWER_TEXT_PATTERN = r"\A[^\x00-\x1f]{0,500}\z"
+HOST_PLANS_MAX = 2000  # the newest plan and answer events one read takes
 
 
 def _python_pattern(dotnet: str) -> re.Pattern[str]:

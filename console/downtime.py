@@ -12,16 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 from typing import Any
 
+from . import audit
+from .errors import ConsoleError
 from .export import mailto
 from .inventory import VM
 from .policy import Policy
+from .powershell import facts
 
 _WINDOW = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})\s*/\s*(.+?)\s*$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:in)?)?$")
@@ -117,10 +120,15 @@ class Answer:
     answer: str  # approve or object
     text: str
     at: str  # ISO 8601, UTC
+    sid: str = ""  # the person's SID, from the host's token
 
     def __post_init__(self) -> None:
         if self.answer not in ANSWERS:
             raise PlanError(f"An answer is approve or object, not {self.answer!r}.")
+
+    def line(self) -> str:
+        said = f": {self.text}" if self.text else ""
+        return f"{self.by} {'approved' if self.answer == 'approve' else 'objected'}{said} ({self.at})"
 
 
 @dataclass(frozen=True)
@@ -158,12 +166,56 @@ class Plan:
     @classmethod
     def from_json(cls, text: str) -> Plan:
         try:
-            data: dict[str, Any] = json.loads(text)
-            items = tuple(PlanItem(**i) for i in data.pop("items"))
-            data["teams"] = tuple(data.get("teams", ()))
-            return cls(items=items, **data)
-        except (ValueError, TypeError, KeyError) as e:
+            data = json.loads(text)
+        except ValueError as e:
             raise PlanError(f"A stored downtime plan cannot be read: {e}.") from e
+        return cls.from_data(data)
+
+    @classmethod
+    def from_data(cls, data: Any) -> Plan:
+        """A plan as its JSON reads back (from a file or a host's event); unknown keys are left
+        out, so a plan written by a newer console still reads."""
+        try:
+            if not isinstance(data, Mapping):
+                raise TypeError("not an object")
+            known = {f for f in cls.__dataclass_fields__}
+            item_keys = set(PlanItem.__dataclass_fields__)
+            raw_items = data["items"]
+            items = tuple(PlanItem(**{k: str(v) for k, v in i.items() if k in item_keys})
+                          for i in (raw_items if isinstance(raw_items, (list, tuple)) else [raw_items]))
+            rest = {k: v for k, v in data.items() if k in known and k != "items"}
+            rest["teams"] = tuple(str(t) for t in rest.get("teams") or ())
+            return cls(items=items, **rest)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise PlanError(f"A stored downtime plan cannot be read: {e}.") from e
+
+    # --- shared through the host's event log ---------------------------------------------------
+
+    def event_length(self, publisher: str, sid: str = "S-1-5-21-0000000000-0000000000-0000000000-"
+                     "0000000000") -> int:
+        """At most how many characters the host's event of this plan takes (downtime_publish.ps1:
+        {v, user, sid, plan} as Windows PowerShell 5.1's ConvertTo-Json writes it, which also
+        escapes < > & ' as \\uXXXX: counted here as six characters each)."""
+        text = json.dumps({"v": audit.HOST_EVENT_VERSION, "user": publisher, "sid": sid,
+                           "plan": asdict(self)}, ensure_ascii=False, separators=(",", ":"))
+        return len(text) + 5 * sum(text.count(c) for c in "<>&'")
+
+    def check_fits(self, publisher: str) -> None:
+        """PlanError, saying so, when the plan would not fit one event's message on the host
+        (host.toml [event_log] message_max). Not split: owners read and answer one plan, and
+        a host of that many VMs is planned in parts (one plan a group of VMs) or with a shorter
+        reason."""
+        limit = int(facts.host("event_log")["message_max"])
+        length = self.event_length(publisher)
+        if length > limit:
+            raise PlanError(
+                f"Plan {self.id} ({len(self.items)} VMs) would make an event of up to {length:,} "
+                f"characters on {self.host}; one event holds at most {limit:,}. Shorten the "
+                f"reason, or send the message without publishing it.")
+
+    def publish_params(self) -> dict[str, Any]:
+        """The parameters of downtime_publish.ps1."""
+        return {"plan": asdict(self)}
 
     # --- the message to the owners -----------------------------------------------------------
 
@@ -244,3 +296,141 @@ def tally(plan: Plan, answers: Iterable[Answer], same_person: Mapping[str, str] 
     approved = {o: a for o, a in latest.items() if a.answer == "approve"}
     objected = {o: a for o, a in latest.items() if a.answer == "object"}
     return Tally(approved, objected, [o for o in plan.owners if o not in latest])
+
+
+# --- plans and answers as a host's event log holds them ------------------------------------------
+
+@dataclass(frozen=True)
+class Published:
+    """A plan as a host holds it: who published it (the host's token) and when."""
+    host: str
+    plan: Plan
+    by: str
+    time: str  # ISO 8601, UTC
+    sid: str = ""
+
+
+@dataclass(frozen=True)
+class SharedPlans:
+    """What one host answered to a read of its plans and answers (downtime_plans.ps1; through the
+    JEA endpoint only the plans touching the caller's VMs, with only those VMs)."""
+    host: str
+    plans: tuple[Published, ...]
+    answers: tuple[Answer, ...]
+    unreadable: int = 0  # events of the plan and answer ids that are not the console's documents
+    truncated: bool = False
+
+    @classmethod
+    def from_data(cls, host: str, data: Any) -> SharedPlans:
+        if not isinstance(data, Mapping) or not isinstance(data.get("plans"), list) \
+                or not isinstance(data.get("answers"), list):
+            raise PlanError(f"{host} answered something unexpected: no plans and answers lists.")
+        unreadable = int(data.get("others") or 0)
+        plans: dict[str, Published] = {}
+        for item in reversed(data["plans"]):  # oldest first: a plan published again replaces
+            try:
+                plan = Plan.from_data(item.get("plan"))
+            except (PlanError, AttributeError):
+                unreadable += 1
+                continue
+            plans[plan.id] = Published(host, plan, str(item.get("by") or ""),
+                                       str(item.get("time") or ""), str(item.get("sid") or ""))
+        answers = []
+        for item in reversed(data["answers"]):  # oldest first: the log's order among equal times
+            try:
+                answers.append(Answer(str(item["plan_id"]), str(item.get("by") or ""),
+                                      str(item.get("answer") or ""), str(item.get("text") or ""),
+                                      str(item.get("time") or ""), str(item.get("sid") or "")))
+            except (PlanError, KeyError, TypeError):
+                unreadable += 1
+        return cls(host, tuple(sorted(plans.values(), key=lambda p: p.plan.start)),
+                   tuple(sorted(answers, key=lambda a: a.at)), unreadable,
+                   bool(data.get("truncated")))
+
+    def answers_to(self, plan_id: str) -> list[Answer]:
+        return [a for a in self.answers if a.plan_id == plan_id]
+
+    def current(self, now: datetime | None = None) -> list[Published]:
+        """The plans whose window has not ended."""
+        moment = now or datetime.now().astimezone()
+        return [p for p in self.plans if p.plan.window.end > moment]
+
+
+@dataclass(frozen=True)
+class PlansRead:
+    """Every host's plans and answers as one person may read them, and each answering account's
+    display name from the directory (owners in the policy are display names: "Olivia Owner")."""
+    shared: tuple[SharedPlans, ...]
+    failed: dict[str, str]  # host -> why it was not read
+    names: dict[str, str] = field(default_factory=dict)  # account or SID (lower) -> display name
+
+    def current(self, now: datetime | None = None) -> list[Published]:
+        """The plans whose window has not ended, soonest first."""
+        return sorted((p for s in self.shared for p in s.current(now)),
+                      key=lambda p: (p.plan.start, p.host))
+
+    def answers_to(self, published: Published) -> list[Answer]:
+        return [a for s in self.shared if s.host.lower() == published.host.lower()
+                for a in s.answers_to(published.plan.id)]
+
+    def tally(self, published: Published) -> Tally:
+        return tally(published.plan, self.answers_to(published), self.same_person)
+
+    @property
+    def same_person(self) -> dict[str, str]:
+        return {k: v for k, v in self.names.items() if v}
+
+    def summary(self, published: Published) -> str:
+        """The plan as its reader sees it: the window, the reason, the VMs (a JEA reader's own)
+        and what happens to each, who approved, objected or has not answered, and any other
+        answer (an owner sees only the owners of their own VMs counted)."""
+        plan = published.plan
+        lines = [f"Plan {plan.id}: {plan.host} down for maintenance from {plan.window}",
+                 *([f"Reason: {plan.reason}"] if plan.reason else []),
+                 f"Planned by {plan.planned_by}; published by {published.by} at {published.time}.",
+                 "", "VMs and what happens to each:"]
+        lines += [f"- {i.vm_name} ({f'owner {i.owner}' if i.owner else 'no owner on record'}): "
+                  f"{i.happens}" for i in plan.items]
+        return "\n".join([*lines, "", *self.answer_lines(published)])
+
+    def answer_lines(self, published: Published) -> list[str]:
+        """Who approved, objected or has not answered (the tally, with each one's line), then
+        anyone else who answered."""
+        counted = self.tally(published)
+        lines = [f"Answers: {counted.line()}."]
+        lines += [f"Approved by {o}: {a.text or '(no text)'} ({a.by}, {a.at})"
+                  for o, a in counted.approved.items()]
+        lines += [f"Objected by {o}: {a.text or '(no text)'} ({a.by}, {a.at})"
+                  for o, a in counted.objected.items()]
+        lines += [f"Not answered: {o}" for o in counted.waiting]
+        seen = {id(a) for a in (*counted.approved.values(), *counted.objected.values())}
+        others = [a for a in self.answers_to(published) if id(a) not in seen]
+        latest = {a.by.lower(): a for a in others}  # each other person's latest
+        lines += [f"Also answered: {a.line()}" for a in latest.values()
+                  if not any(a.by.lower() == b.by.lower()
+                             for b in (*counted.approved.values(), *counted.objected.values()))]
+        return lines
+
+
+def read_plans(clients: Iterable[Any], resolve: Callable[[str], str] | None = None,
+               ) -> PlansRead:
+    """Each client's host's plans and answers (`Client.downtime_plans`), and the display name of
+    every answering account (`resolve`: a SID or DOMAIN\\name to its directory display name, ""
+    when unknown), so that tally() counts an account's answer for the owner the policy names by
+    display name. A host that cannot be read is named in `failed`, never fatal."""
+    shared, failed = [], {}
+    for client in clients:
+        try:
+            shared.append(client.downtime_plans())
+        except ConsoleError as e:
+            failed[str(client.name)] = str(e)
+    names: dict[str, str] = {}
+    if resolve is not None:
+        for answer in (a for s in shared for a in s.answers):
+            key = answer.by.lower()
+            if key not in names:
+                try:
+                    names[key] = resolve(answer.sid or answer.by)
+                except ConsoleError:
+                    names[key] = ""
+    return PlansRead(tuple(shared), failed, names)

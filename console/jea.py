@@ -401,6 +401,13 @@ def _choices(keys: Iterable[str]) -> str:
 
 
 CONTROLLER_TYPES = ("IDE", "SCSI")
+DOWNTIME_ANSWERS = ("approve", "object")  # console.downtime.ANSWERS
+# The downtime plans' filter (shared_code's view): of the plans O found, those touching a VM the
+# caller may view, each with only those VMs, and the answers to the plans kept.
+PLANS_VIEW = ("$k=@{};$d.plans=@(foreach($x in @($d.plans)){$i=@(foreach($t in @($x.plan.items)){"
+              "if((HvcRights \"$($t.vm_id)\" \"$($t.vm_name)\") -contains 'vm.view'){$t}});"
+              "if($i.Count){$x.plan.items=$i;$k[\"$($x.plan.id)\"]=1;$x}});"
+              "$d.answers=@(foreach($x in @($d.answers)){if($k.ContainsKey(\"$($x.plan_id)\")){$x}});$d")
 # The inventory's filter (shared_code's view): of the VMs O found, those the caller may view.
 INVENTORY_VIEW = ("$d.vms=@(foreach($v in @($d.vms)){if((HvcRights \"$($v.id)\" \"$($v.name)\") "
                   "-contains 'vm.view'){$v}});$d")
@@ -545,6 +552,27 @@ $a=@{since=$Since;max=$MaxEvents}
 & {
 %SHARED%
 }"""),  # noqa: E501 (PowerShell as generated)
+    # Downtime plans published to this host that touch a VM the caller may view, with only those
+    # of their VMs, and the answers to them so far (downtime_plans.ps1, %SHARED_PLANS%: filtered
+    # as objects before the frame encodes them once). Any allow grant on this host opens it.
+    FunctionSpec("Get-HvcDowntimePlans", "downtime_plans", "", r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'downtime_plans' '' '' '' 'holds no grant on this host.';return}
+$a=@{}
+& {
+%SHARED_PLANS%
+}"""),  # noqa: E501 (PowerShell as generated)
+    # The caller's one-line answer to a plan (downtime_answer.ps1): the person is the token's
+    # ($hvcWho), the plan must touch a VM the caller may view (%HOLDS%); a refusal is an event.
+    FunctionSpec("Submit-HvcDowntimeAnswer", "downtime_answer",
+                 f"[Parameter(Mandatory=$true)][ValidateLength(1,100)][ValidatePattern('{audit.PLAN_ID_PATTERN}')][string]$PlanId,\r\n"
+                 f"[Parameter(Mandatory=$true)][ValidateSet({_choices(DOWNTIME_ANSWERS)})][string]$Answer,\r\n"
+                 f"[ValidateLength(0,{audit.ANSWER_TEXT_MAX})][ValidatePattern('{audit.ANSWER_TEXT_PATTERN}')][string]$Text=''",
+                 r"""%PICK_ANSWER%
+if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'downtime_answer' $hvcAn '' '' 'holds no grant on this host.';return}
+$a=@{plan_id=$PlanId;answer=$hvcAn;text=$Text}
+$hvcOut=& {
+%SHARED%
+}
+if("$hvcOut" -like '*"code":"denied"*'){HvcLog 'downtime_answer' $hvcAn '' '' $hvcOut}else{$hvcOut}"""),  # noqa: E501 (PowerShell as generated)
     # What the host enforces, as its functions hold it: the console computes the digest of this
     # (no hashing command is reachable in the session: Get-FileHash is a script function of 5.1's
     # Utility module, and ConstrainedLanguage refuses .NET's crypto types).
@@ -611,6 +639,9 @@ def function_text(spec: FunctionSpec, grants: HostGrants) -> str:
     body = spec.body.replace("%SHARED%", shared_code(spec.operation) if spec.operation else "")
     if "%SHARED_VIEW%" in body:
         body = body.replace("%SHARED_VIEW%", shared_code(spec.operation, INVENTORY_VIEW))
+    if "%SHARED_PLANS%" in body:
+        body = body.replace("%SHARED_PLANS%", shared_code(spec.operation, PLANS_VIEW))
+    body = body.replace("%PICK_ANSWER%", _pick("hvcAn", "Answer", DOWNTIME_ANSWERS))
     params = spec.params
     for name, table in (("POWER", POWER_PRIVILEGE), ("CHECKPOINT", CHECKPOINT_PRIVILEGE),
                         ("MEDIA", MEDIA_PRIVILEGE)):

@@ -31,6 +31,7 @@ from functools import cache
 from typing import Any
 
 from . import audit, states
+from .powershell import facts
 from .errors import InvalidParameter
 from .paths import POWERSHELL
 
@@ -41,7 +42,8 @@ ARGUMENTS = ("-NoProfile", "-NonInteractive", "-Command", "-")
 STDIN_LIMIT = 64 * 1024  # far below WinRM's 500 KB envelope (MaxEnvelopeSizekb)
 OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media",
               "audit_events", "console_access", "console_acl", "details", "thumbnail",
-              "document")
+              "document", "downtime_plans", "downtime_publish",
+              "downtime_answer")
 # The operations that change a VM: each writes an event.
 ACTIONS = ("power", "checkpoint", "media", "console_access")
 # Who the caller is, for the scripts that act for the caller themselves (console_access.ps1's
@@ -49,6 +51,11 @@ ACTIONS = ("power", "checkpoint", "media", "console_access")
 # connected user's token from $PSSenderInfo in a JEA function (console/jea.py's $hvcWho; the
 # function itself runs as a virtual account). Never a parameter: the client names nobody.
 CALLER = {True: "[System.Security.Principal.WindowsIdentity]::GetCurrent()", False: "$hvcWho"}
+# Whether the caller holds the plan item $t's VM, for downtime_answer.ps1's %HOLDS%: every VM on
+# the admin endpoint (its callers administer the host), those the caller may view in a JEA
+# function (its HvcRights, the grants the function holds).
+HOLDS = {True: "\"$($t.vm_id)\" -ne ''",
+         False: "(HvcRights \"$($t.vm_id)\" \"$($t.vm_name)\") -contains 'vm.view'"}
 
 
 def compact(text: str) -> str:
@@ -85,6 +92,10 @@ def _fill(text: str, operation: str) -> str:
         "EVENTS_MAX": str(audit.HOST_EVENTS_MAX),
         "RECORD_PATTERN": audit.RECORD_ID_PATTERN, "SHA256_PATTERN": audit.SHA256_PATTERN,
         "WORKSTATION_PATTERN": audit.WORKSTATION_PATTERN,
+        "PLAN_EVENT": str(audit.HOST_PLAN_EVENT_ID), "ANSWER_EVENT": str(audit.HOST_ANSWER_EVENT_ID),
+        "PLANS_MAX": str(audit.HOST_PLANS_MAX), "PLAN_ID_PATTERN": audit.PLAN_ID_PATTERN,
+        "ANSWER_PATTERN": audit.ANSWER_TEXT_PATTERN, "ANSWER_MAX": str(audit.ANSWER_TEXT_MAX),
+        "MESSAGE_MAX": str(facts.host("event_log")["message_max"]),
     }
     return re.sub(r"%([A-Z_0-9]+)%", lambda m: values.get(m.group(1), m.group(0)), text)
 
@@ -95,7 +106,7 @@ def _assemble(operation: str, admin: bool) -> str:
     prelude = compact(_fill((POWERSHELL / "_common.ps1").read_text(encoding="utf-8"),
                             operation)).splitlines()
     script = compact(_fill((POWERSHELL / f"{operation}.ps1").read_text(encoding="utf-8"),
-                           operation)).replace("%CALLER%", CALLER[admin])
+                           operation)).replace("%CALLER%", CALLER[admin]).replace("%HOLDS%", HOLDS[admin])
     if admin and operation in ACTIONS:
         lines = script.splitlines()
         if lines[-1] != "Y":

@@ -54,6 +54,9 @@ ENUM_VALUES: dict[str, dict[str, int]] = {
     "Microsoft.HyperV.PowerShell.CheckpointType": {
         "Disabled": 2, "Production": 3, "ProductionOnly": 4, "Standard": 5},
     "Microsoft.HyperV.PowerShell.ControllerType": {"IDE": 0, "SCSI": 1},
+    # StopAction.cs and StartAction.cs (neonSDK decompile; host.toml [automatic_actions]).
+    "Microsoft.HyperV.PowerShell.StopAction": {"TurnOff": 2, "Save": 3, "ShutDown": 4},
+    "Microsoft.HyperV.PowerShell.StartAction": {"Nothing": 2, "StartIfRunning": 3, "Start": 4},
     # VMConnectAceAccessType.cs (neonSDK decompile): Allowed is 0.
     "Microsoft.HyperV.PowerShell.VMConnectAceAccessType": {"Allowed": 0, "Denied": 1},
 }
@@ -99,6 +102,9 @@ class VMObject(PSObject):
             "ReplicationMode": _enum(vm.replication_mode, "Microsoft.HyperV.PowerShell.VMReplicationMode"),
             "CheckpointType": _enum(vm.checkpoint_type, "Microsoft.HyperV.PowerShell.CheckpointType"),
             "AutomaticCheckpointsEnabled": vm.automatic_checkpoints,
+            "AutomaticStopAction": _enum(vm.automatic_stop_action, "Microsoft.HyperV.PowerShell.StopAction"),
+            "AutomaticStartAction": _enum(vm.automatic_start_action,
+                                          "Microsoft.HyperV.PowerShell.StartAction"),
             # The checkpoint the VM stands on (VirtualMachineBase.ParentSnapshotId: host.toml
             # [checkpoints] parent_source); Checkpoint-VM and Restore-VMSnapshot move it.
             "ParentSnapshotId": uuid.UUID(vm.current_checkpoint_id)

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from console import scripts
-from console.audit import HOST_EVENT_LOG, HOST_EVENT_SOURCE
+from console.audit import HOST_EVENT_IDS, HOST_EVENT_LOG, HOST_EVENT_SOURCE
 from .auth import LabUser
 from .cmdlets import HYPERV, HostFiles, host_commands
 from .faults import CostModel
@@ -244,6 +244,15 @@ class Executor:
             return
         text = cv.to_str(call.get("Message"))
         event_id = cv.to_int(call.get("EventId"))
+        # EventLog.WriteEntry refuses a longer message; the cmdlet reports its ArgumentException
+        # as a non-terminating error (host.toml [event_log] message_max).
+        limit = int(facts.host("event_log")["message_max"])
+        if len(text) > limit:
+            why = (f"Log entry string is too long. A string written to the event log cannot "
+                   f"exceed {limit} characters.")
+            call.error(PSError(why, f"{why},Microsoft.PowerShell.Commands.WriteEventLogCommand",
+                               "InvalidOperation", "System.ArgumentException"))
+            return
         now = _utc(self.host.clock.utcnow())
         with self._lock:
             entry = LogEntry(len(self.event_log) + 1, now, HOST_EVENT_LOG, source, event_id,
@@ -253,8 +262,8 @@ class Executor:
             document = json.loads(text)
         except ValueError:
             return  # not the console's: kept in the log only
-        if not isinstance(document, dict):
-            return
+        if not isinstance(document, dict) or event_id not in HOST_EVENT_IDS.values():
+            return  # not an action's event (a downtime plan or answer): kept in the log only
 
         def field_(key: str) -> str:
             value = document.get(key)

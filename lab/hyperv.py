@@ -202,6 +202,11 @@ class VM:
     replication_mode: str = "None"
     checkpoint_type: str = "Production"
     automatic_checkpoints: bool = False  # Start-VM from Off takes a checkpoint first
+    # What the host does with the VM when it stops and starts (VirtualMachine.AutomaticStopAction
+    # and AutomaticStartAction: host.toml [automatic_actions]); the defaults are what Hyper-V
+    # Manager offers a new VM [judgement: the lab only needs one].
+    automatic_stop_action: str = "Save"
+    automatic_start_action: str = "StartIfRunning"
     guest_locked: bool = False  # the guest's console is locked: a guest shutdown is refused
     # A clustered role (its KVP component's VMIsClustered, host.toml [cluster]): it moves to
     # another node of its cluster (World.migrate) instead of going down with its host.

@@ -132,8 +132,8 @@ def test_no_parameter_is_unconstrained(policy: Policy) -> None:
             if spec.type == "guid[]":
                 assert spec.count, (name, spec)
     # VMState 1, VMDetails 1, VMThumbnail 3, Power 2, Checkpoint 4, Media 6, ConsoleAccess 1,
-    # each action's record reference 4 more, AuditEvents 2.
-    assert seen == 36
+    # each action's record reference 4 more, AuditEvents 2, DowntimeAnswer 3.
+    assert seen == 39
 
 
 def test_every_function_checks_the_caller_before_anything_else(policy: Policy) -> None:
@@ -151,6 +151,10 @@ def test_every_function_checks_the_caller_before_anything_else(policy: Policy) -
                 "HvcVM" in rest[:decision], (name, acting)
 
 
+# The functions whose operation's result passes through a view of what the caller may see.
+VIEWS = {"inventory": jea.INVENTORY_VIEW, "downtime_plans": jea.PLANS_VIEW}
+
+
 def _ours(policy: Policy) -> dict[str, str]:
     """Each function's statements without the shared operation code: what the generator writes
     (the caller check and the function's own code, grants literal and inventory view included)."""
@@ -158,9 +162,9 @@ def _ours(policy: Policy) -> dict[str, str]:
     for spec in jea.FUNCTIONS:
         text = jea.function_text(spec, grants)
         text = text[psd1.skip_code(text, text.index("param(") + 6, ")"):]
-        if spec.operation == "inventory":
-            text = text.replace(jea.shared_code(spec.operation, jea.INVENTORY_VIEW),
-                                "function O{$d=HvcWork;" + jea.INVENTORY_VIEW + "}")
+        if spec.operation in VIEWS:
+            text = text.replace(jea.shared_code(spec.operation, VIEWS[spec.operation]),
+                                "function O{$d=HvcWork;" + VIEWS[spec.operation] + "}")
         elif spec.operation:
             text = text.replace(jea.shared_code(spec.operation), "")
         out[spec.name] = text.replace("\r\n", "\n")
@@ -200,15 +204,16 @@ def test_the_functions_run_the_shared_scripts_not_copies(policy: Policy) -> None
         # console_access.ps1 names the caller from the process's token on the admin endpoint
         # and from $PSSenderInfo's in a function (scripts.CALLER).
         admin = [line.replace(scripts.CALLER[True], scripts.CALLER[False])
+                 .replace(scripts.HOLDS[True], scripts.HOLDS[False])
                  for line in jea.qualify(scripts.body(spec.operation)).splitlines()
                  if not line.startswith("$a=") and not line.startswith("function E{")]
         frames = ("E", "Y") if spec.operation in scripts.ACTIONS else ("Y", "Y")
         assert admin[:-1] == lines[:-1] and (admin[-1], lines[-1]) == frames, spec.name
         assert "function E{" not in bodies[spec.name] and "WindowsIdentity]" not in bodies[spec.name]
-        if spec.name == "Get-HvcInventory":  # its work is wrapped in the caller's view
+        if spec.operation in VIEWS:  # its work is wrapped in the caller's view
             lines = ["function HvcWork{" + line[len("function O{"):]
                      if line.startswith("function O{") else line for line in lines[:-1]]
-            lines += ["function O{$d=HvcWork;" + jea.INVENTORY_VIEW + "}", "Y"]
+            lines += ["function O{$d=HvcWork;" + VIEWS[spec.operation] + "}", "Y"]
         assert "\r\n".join(lines) in bodies[spec.name], spec.name
         assert "FromBase64String" not in bodies[spec.name]  # typed parameters, no decoding
 
@@ -562,6 +567,8 @@ def test_under_powershell_7_every_function_refuses_clearly(policy: Policy) -> No
     arguments = {"Get-HvcVMState": {"VMId": [vm]}, "Invoke-HvcPower": {"VMId": vm, "Action": "start"},
                  "Get-HvcVMDetails": {"VMId": vm}, "Get-HvcVMThumbnail": {"VMId": vm},
                  "Grant-HvcConsoleAccess": {"VMId": vm},
+                 "Submit-HvcDowntimeAnswer": {"PlanId": "HV02-20261212-2200-abcdef",
+                                              "Answer": "approve"},
                  "Invoke-HvcCheckpoint": {"VMId": vm, "Action": "create"},
                  "Invoke-HvcMedia": {"VMId": vm, "Action": "eject", "ControllerType": "SCSI",
                                      "Controller": 0, "Location": 1}}

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT))
 from console.audit import AuditTrail  # noqa: E402
 from console.config import Config, HostConfig  # noqa: E402
 from console.session import Setup  # noqa: E402
+from lab.demo import publish_demo_plan  # noqa: E402
 from lab.directory import LabDirectory  # noqa: E402
 from lab.runner import Lab  # noqa: E402
 from console.paths import LAB_DATA  # noqa: E402
@@ -48,6 +49,7 @@ def main() -> int:
     app.setStyle("Fusion")
     policy = Policy.load(LAB_DATA / "policy.toml")
     lab = Lab.start(jea_policy=policy)
+    publish_demo_plan(lab, policy)  # the demo's downtime plan of HV02: its notice shows
     with tempfile.TemporaryDirectory() as folder:
         config = Config(hosts=[HostConfig(name=h.name, url=h.url, endpoint="jea")
                                for h in lab.hosts.values()], demo=True)
@@ -67,6 +69,7 @@ def main() -> int:
         window.refreshed.connect(lambda: done.append(True))
         window.start()
         wait_for(lambda: bool(done), 60)
+        wait_for(lambda: window.plans.read is not None, 30)
         window.refresh_timer.stop()
         window.select_vm(args.select)
         window.details.tabs.setCurrentIndex(1)  # the checkpoint tree

@@ -104,8 +104,10 @@ def read_and_review(pool: Any, policy: Any, identity: Identity) -> tuple[HostsRe
     review built (it takes seconds at thousands of VMs, which the GUI thread must not spend)."""
     read = read_hosts(pool, policy, identity)
     domain = identity.name.split("\\")[0]
-    return read, build_review(policy, read.inventory, read.facts, domain=domain,
-                              console_access=read.console_access)
+    # Each host's hardening, for holders of policy.read (read_hardening reads nothing for others).
+    hardening = read_hardening(pool, policy, identity, read.inventory).hosts
+    return read, with_hardening(build_review(policy, read.inventory, read.facts, domain=domain,
+                              console_access=read.console_access), hardening)
 
 
 def visible_rows(policy: Policy, identity: Identity, vms: Iterable[VM],

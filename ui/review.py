@@ -48,6 +48,7 @@ from console.policy import SCOPE_KINDS, VERBS, Grant
 from console.text import one_line
 
 from .dialogs import Confirm
+from .downtime import PlanWindow
 from .errors import show_exception
 from .tasks import Tasks
 from .text import cell, fit_on_screen, plain_label, shade, tip
@@ -274,7 +275,14 @@ class ReviewWindow(QWidget):
         self.notice = QPlainTextEdit()
         self.notice.setReadOnly(True)  # QPlainTextEdit never interprets markup
         layout = QVBoxLayout(impact)
-        layout.addWidget(self.host_choice)
+        # A maintenance plan of the chosen host with its VMs' owners (ui.downtime.PlanWindow).
+        self.plan_button = QPushButton("Plan downtime with the owners…")
+        self.plan_button.clicked.connect(self.plan_downtime)
+        self.plan_windows: dict[str, PlanWindow] = {}
+        pick_host = QHBoxLayout()
+        pick_host.addWidget(self.host_choice, 1)
+        pick_host.addWidget(self.plan_button)
+        layout.addLayout(pick_host)
         layout.addWidget(_view(self.impact_model))
         layout.addWidget(self.notice)
         self.tabs.addTab(impact, "Host impact")
@@ -388,6 +396,31 @@ class ReviewWindow(QWidget):
         impact = self.review.impact(self.host_choice.currentData() or "")
         self.impact_model.set_rows([r[1:] for r in core.impact_rows(impact)] if impact else [])
         self.notice.setPlainText(impact.notice if impact else "")
+
+    def plan_downtime(self) -> PlanWindow | None:
+        """The downtime planner of the host chosen in the host impact tab, one window a host."""
+        host = self.host_choice.currentData() or ""
+        if not host:
+            return None
+        window = self.plan_windows.get(host.lower())
+        if window is None:
+            identity = self._identity()
+            vms = next((v for h, v in self.inventory.items() if h.lower() == host.lower()), [])
+            window = PlanWindow(self.services.policy, vms, host,
+                                identity.name if identity else "", getattr(self.session, "pool", None),
+                                self.services, self.tasks, self)
+            self.plan_windows[host.lower()] = window
+        window.show()
+        window.raise_()
+        return window
+
+    def _show_hardening(self) -> None:
+        host = self.hardening_choice.currentData()
+        found = next((h for h in self.review.hardening if h.name == host), None)
+        rows = [list(row) for row in hardening_summary(found)] if found else []
+        # Sorted as the summary reads (installation first), whichever column sorts.
+        self.hardening_model.set_rows(rows, rows, [value for _, value in rows],
+                                      [(i, i) for i in range(len(rows))])
 
     def _filter_findings(self) -> None:
         self.findings_filter.choose(self.severity_choice.currentData() or "",

@@ -22,6 +22,7 @@ from .. import review as core
 from ..console_access import ConsoleEntry
 from ..errors import ConfigError, ConsoleError
 from ..export import csv_text
+from ..hosts import HostPool
 from ..identity import Identity
 from ..inventory import VM, HostFacts
 from ..policy import Policy
@@ -71,6 +72,9 @@ def register_impact(commands: argparse._SubParsersAction[argparse.ArgumentParser
     plan.add_argument("--eml", type=file_path, metavar="FILE",
                       help="also write the message as an .eml draft to FILE")
     plan.add_argument("--out", type=file_path, metavar="FILE")
+    plan.add_argument("--publish", action="store_true",
+                      help="also write the plan to HOST's event log (its default endpoint), where "
+                           "the owners read it when they sign in and answer it")
     plan.set_defaults(func=run_downtime)
 
 
@@ -84,6 +88,7 @@ class Gathered:
     failed: dict[str, ConsoleError]
     hosts: tuple[core.HostSettings, ...] = ()  # the configured hosts: NTLM allowed is a finding
     console_access: dict[str, list[ConsoleEntry]] = field(default_factory=dict)
+    pool: HostPool | None = None  # the session's hosts, for a call after the reads (--publish)
 
 
 class _NotAllowed(Exception):
@@ -106,7 +111,7 @@ def gather(args: argparse.Namespace) -> Iterator[Gathered]:
         read = core.read_hosts(session.pool, world.policy, session.identity)
         yield Gathered(session.identity, world.policy, read.inventory, read.facts, directory,
                        read.failed, hosts=tuple(world.config.hosts),
-                       console_access=read.console_access)
+                       console_access=read.console_access, pool=session.pool)
 
 
 def _report_failures(failed: dict[str, ConsoleError]) -> None:
@@ -157,8 +162,17 @@ def run_downtime(args: argparse.Namespace) -> int:
             vms = [vm for vms in g.inventory.values() for vm in vms]
             plan = downtime.make_plan(g.policy, vms, args.host, window, args.reason,
                                       g.identity.name)
+            if args.publish and args.host.lower() not in {h.lower() for h in g.failed}:
+                plan.check_fits(g.identity.name)  # before anything is written
+                assert g.pool is not None
+                g.pool.publish_plan(plan)
+                print(one_line(f"plan {plan.id} is published to {args.host}'s event log: its "
+                               f"owners see it when they sign in"), file=sys.stderr)
     except _NotAllowed as refused:
         print(one_line(str(refused)), file=sys.stderr)
+        return 1
+    except downtime.PlanError as e:
+        print(one_line(str(e)), file=sys.stderr)
         return 1
     _report_failures(g.failed)
     if args.host.lower() in {h.lower() for h in g.failed}:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from ..audit import RecordRef, HostEvents
 from ..config import HostConfig
 from ..details import Thumbnail, VMDetails
+from ..downtime import Plan, SharedPlans
 from ..inventory import VM, HostFacts, HostInventory
 from .outcomes import ActionOutcome
 
@@ -39,6 +40,11 @@ class Client(Protocol):
     def console_access(self, vm_id: str, action: str,
                        audit: RecordRef | None = None) -> ActionOutcome: ...
     def sync_console_access(self) -> list[dict[str, str]]: ...
+    # Downtime plans shared through the host's event log: read (a JEA caller's own VMs only),
+    # published (administrators), answered (the host names the caller from the token).
+    def downtime_plans(self) -> SharedPlans: ...
+    def publish_plan(self, plan: Plan) -> str: ...
+    def answer_plan(self, plan_id: str, answer: str, text: str = "") -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 

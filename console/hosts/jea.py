@@ -13,6 +13,7 @@ from pypsrp.powershell import PowerShell
 
 from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
+from ..downtime import Plan, SharedPlans
 from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
 from ..errors import HostAccessDenied, HostError, InvalidParameter
 from ..inventory import VM, HostFacts, HostInventory
@@ -130,6 +131,25 @@ class JeaClient(PsrpClient):
         if since:
             params["Since"] = since
         return HostEvents.from_data(self.name, self._call("Get-HvcAuditEvents", params))
+
+    def downtime_plans(self) -> SharedPlans:
+        """Get-HvcDowntimePlans: the plans touching a VM the caller may view, with only those
+        VMs, and the answers to them so far."""
+        return SharedPlans.from_data(self.name, self._call("Get-HvcDowntimePlans", {}))
+
+    def publish_plan(self, plan: Plan) -> str:
+        """Administrators publish plans through the default endpoint; the JEA endpoint reads and
+        answers them only."""
+        raise HostAccessDenied(f"{self.name}'s JEA endpoint does not publish downtime plans: "
+                               f"an administrator publishes them through the host's default "
+                               f"endpoint.", host=self.name)
+
+    def answer_plan(self, plan_id: str, answer: str, text: str = "") -> dict[str, Any]:
+        """Submit-HvcDowntimeAnswer: the caller's one-line answer; the host names the caller
+        from the token and refuses a plan that touches none of the caller's VMs."""
+        data = self._call("Submit-HvcDowntimeAnswer", {"PlanId": plan_id, "Answer": answer,
+                                                       "Text": text})
+        return data if isinstance(data, dict) else {}
 
     def enforced(self) -> Any:
         """The grants data the host's functions hold and enforce (HostGrants.as_data's shape)."""

@@ -9,6 +9,7 @@ from typing import Any
 from .. import documentation
 from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
+from ..downtime import Plan, SharedPlans
 from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
 from ..inventory import VM, HostFacts, HostInventory
 from .client import with_record
@@ -130,3 +131,23 @@ class ScriptOperations:
         most `limit`, from `since`: YYYY-MM-DDTHH:MM:SSZ, UTC)."""
         return HostEvents.from_data(self.name, self._read_operation(
             "audit_events", {"since": since, "max": limit}))
+
+    def downtime_plans(self) -> SharedPlans:
+        """The downtime plans published to this host and the answers to them (every plan: the
+        default endpoint's callers administer the host)."""
+        return SharedPlans.from_data(self.name, self._read_operation("downtime_plans", {}))
+
+    def publish_plan(self, plan: Plan) -> str:
+        """Write `plan` to the host's event log (downtime_publish.ps1); its id. The publisher is
+        the session's token. A read that broke may be sent again: a plan written twice reads as
+        one (SharedPlans keeps the newest of an id)."""
+        data = self._read_operation("downtime_publish", plan.publish_params())
+        return str(data.get("plan_id") if isinstance(data, dict) else plan.id)
+
+    def answer_plan(self, plan_id: str, answer: str, text: str = "") -> dict[str, Any]:
+        """The caller's one-line answer to a plan (downtime_answer.ps1): the host names the
+        caller from the token. Sent again after a broken connection at most once, which a tally
+        reads as the same latest answer."""
+        data = self._read_operation("downtime_answer", {"plan_id": plan_id, "answer": answer,
+                                                        "text": text})
+        return data if isinstance(data, dict) else {}

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import TypeVar
 
 
@@ -14,6 +15,7 @@ from ..config import HostConfig
 from ..errors import (
     HostError,
 )
+from ..downtime import Plan
 from ..inventory import HostInventory
 from .admin import HostClient
 from .client import Client
@@ -70,6 +72,21 @@ class HostPool:
             return self.clients[host.lower()]
         except KeyError:
             raise HostError(f"{host} is not a configured host.", host=host) from None
+
+    def publish_plan(self, plan: Plan) -> str:
+        """Write a downtime plan to its host's event log through the host's default endpoint,
+        whichever endpoint the host is configured with for the rest: publishing is an
+        administrator's (the JEA endpoint reads and answers plans only), and the host refuses it
+        to anyone outside its administrators."""
+        client = self.client(plan.host)
+        if client.config.endpoint != "jea":
+            return self.run_action(plan.host, lambda c: c.publish_plan(plan))
+        admin = make_client(replace(client.config, endpoint="admin"), self.gate.credentials,
+                            self.gate)
+        try:
+            return admin.publish_plan(plan)
+        finally:
+            admin.close()
 
     def inventory_all(self) -> PoolResult:
         return PoolResult(self._fan_out(lambda c: c.read_inventory()))

@@ -46,6 +46,7 @@ heartbeat=$(if($hb.Enabled -and $hb.PrimaryOperationalStatus){"$($hb.PrimaryOper
 shutdown_service=[bool]($sd.Enabled -and "$($sd.PrimaryOperationalStatus)" -eq 'Ok')
 clustered=[bool]$is[$k+'2A34B1C2-FD73-4043-8A5B-DD2159BC743F'].IsClustered
 replication_mode="$($v.ReplicationMode)";checkpoint_type="$($v.CheckpointType)"
+automatic_stop_action="$($v.AutomaticStopAction)";automatic_start_action="$($v.AutomaticStartAction)"
 checkpoints=@(foreach($s in $ss[$k]){K $s});parent_checkpoint_id=$(if($v.ParentSnapshotId){"$($v.ParentSnapshotId)"})
 dvd_drives=@(foreach($d in $ds[$k]){@{controller_type="$($d.ControllerType)";controller=[int]$d.ControllerNumber;location=[int]$d.ControllerLocation;path=$d.Path}})
 notes="$($v.Notes)";disk_bytes=$db;checkpoint_bytes=$cb;unreadable=$bad[$k]}}catch{@{id=$k;name="$($v.Name)";state="$($v.State)";unreadable="$($_.Exception.Message)"}}})}
