@@ -288,6 +288,11 @@ class ReviewWindow(QWidget):
         self.tabs.addTab(impact, "Host impact")
         self.audit = AuditTab(self)
         self.tabs.addTab(self.audit, "Audit")
+        # Who holds access to each VM's console on the hosts (Get-VMConnectAccess, read for holders
+        # of audit.read) against who may: an entry the policy does not back is also a finding.
+        self.console_model = RowsModel(["Host", "VM", "Account", "The policy lets them connect"],
+                                       self)
+        self.tabs.addTab(_view(self.console_model), "Console access")
 
         buttons = QHBoxLayout()
         buttons.addWidget(plain_label("Export", selectable=False))
@@ -370,6 +375,10 @@ class ReviewWindow(QWidget):
         self._show_vm()
         self._show_principal()
         self._show_host()
+        consoles = list(r.console_access)
+        self.console_model.set_rows(
+            [[c.entry.host, c.entry.vm_name or c.entry.vm_id, c.entry.user, "yes" if c.may else "no"]
+             for c in consoles], consoles, [c.why for c in consoles])
 
     def _chooser(self, combo: QComboBox, model: RowsModel, _: str) -> QWidget:
         page = QWidget()

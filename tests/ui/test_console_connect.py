@@ -93,3 +93,37 @@ def test_enter_connects_and_shift_enter_opens_the_details(open_as: Any,  # noqa:
     adam.window.table.setFocus()
     QTest.keyClick(adam.window.table, Qt.Key.Key_Return)
     assert adam.window.details.tabs.currentIndex() == 0 and len(started) == 1
+
+
+def test_the_review_lists_who_holds_console_access_against_who_may(qtbot: Any,  # noqa: F811
+                                                                   qtmodeltester: Any,
+                                                                   tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from console.audit import AuditTrail
+    from console.console_access import ConsoleEntry
+    from console.inventory import VM
+    from console.paths import LAB_DATA
+    from console.policy import Policy
+    from console.review import build_review
+    from lab.directory import LabDirectory
+    from ui.review import ReviewWindow
+
+    policy = Policy.load(LAB_DATA / "policy.toml")
+    directory = LabDirectory()
+    olivia, henry = directory.sign_in("olivia", "olivia-demo"), directory.sign_in("henry", "henry-demo")
+    inventory = {"HV01": [VM("HV01", WEB01, "shop-web01", "Running")]}
+    entries = {"HV01": [ConsoleEntry("HV01", WEB01, "shop-web01", "LAB\\olivia", olivia.sid),
+                        ConsoleEntry("HV01", WEB01, "shop-web01", "LAB\\henry", henry.sid)]}
+    review = build_review(policy, inventory, {}, directory.session("rita", "rita-demo"),
+                          console_access=entries)
+    services = SimpleNamespace(policy=policy, audit=AuditTrail(tmp_path / "audit.jsonl"))
+    w = ReviewWindow(services, session=SimpleNamespace(identity=olivia), inventory=inventory,
+                     facts={}, review=review)
+    qtbot.addWidget(w)
+    qtmodeltester.check(w.console_model)
+    assert w.console_model.rows == [["HV01", "shop-web01", "LAB\\olivia", "yes"],
+                                    ["HV01", "shop-web01", "LAB\\henry", "no"]]
+    assert "henry" in w.console_model.tips[1].lower()
+    assert any(f.kind == "console-access" and f.objects[0] == "LAB\\henry"
+               for f in w.findings.objects)
