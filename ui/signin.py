@@ -78,6 +78,7 @@ class SignInDialog(QDialog):
         self.sso = False
         self.windows = sso
         self._task: Task | None = None
+        self._probe: Task | None = None  # the look for a ticket
         self.setWindowTitle("Sign in — Hyper-V Console")
         self.setMinimumWidth(420)
 
@@ -248,6 +249,8 @@ class SignInDialog(QDialog):
             self.error.hide()
 
     def reject(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()  # a dialog closed before the look for a ticket ended
         if self._task is not None:
             self._task.cancel()  # the bind finishes in the background; its result is dropped
             self._task = None
