@@ -49,6 +49,8 @@ BeforeAll {
         'Invoke-HvcCheckpoint' = @{ VMId = $AnyVm; Action = 'create' }
         'Invoke-HvcMedia' = @{ VMId = $AnyVm; Action = 'eject'; ControllerType = 'IDE'; Controller = 0; Location = 1 }
         'Get-HvcAuditEvents' = @{}
+        'Get-HvcDowntimePlans' = @{}
+        'Submit-HvcDowntimeAnswer' = @{ PlanId = 'HV02-20261212-2200-abcdef'; Answer = 'approve' }
         'Get-HvcPolicyDigest' = @{}
     }
 }
@@ -250,6 +252,26 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
                 $result.Answer.error.message | Should -BeExactly "$Caller may not read the audit events of this host: no grant gives audit.read."
                 Should -Invoke Get-WinEvent -Times 0 -Exactly -Scope It
             }
+        }
+    }
+
+    Context 'Get-HvcDowntimePlans and Submit-HvcDowntimeAnswer: to any caller with a grant here; an answer only to a plan the host holds' {
+        It '<Caller> on <Today>' -ForEach $Views {
+            $PSSenderInfo = New-HvcSenderInfo -Caller $Callers[$Caller]
+            $Now = ConvertTo-HvcDay $Today
+            $plans = Invoke-HvcJea -Name 'Get-HvcDowntimePlans' -Arguments @{}
+            # The log's one event is an action's (id 1000 here), no plan: nothing to answer.
+            $answer = Invoke-HvcJea -Name 'Submit-HvcDowntimeAnswer' -Arguments @{ PlanId = 'HV02-20261212-2200-abcdef'; Answer = 'approve' }
+            if ($View.connect) {
+                $plans.Answer.ok | Should -BeTrue -Because $plans.Raw
+                @($plans.Answer.data.plans).Count | Should -Be 0
+                $answer.Answer.error.code | Should -BeExactly 'not_found' -Because $answer.Raw
+            }
+            else {
+                $plans.Answer.error.code | Should -BeExactly 'denied' -Because $plans.Raw
+                $answer.Answer.error.code | Should -BeExactly 'denied' -Because $answer.Raw
+            }
+            Should -Invoke Write-EventLog -Scope It -ParameterFilter { $EventId -eq 1011 } -Times 0 -Exactly
         }
     }
 

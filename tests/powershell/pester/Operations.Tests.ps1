@@ -960,3 +960,101 @@ Describe 'transport: the console''s command, a real powershell -NoProfile -NonIn
         }
     }
 }
+
+# Downtime plans (downtime_publish, downtime_answer, downtime_plans): event ids 1010 (a plan) and
+# 1011 (an answer), console/audit.py HOST_PLAN_EVENT_ID and HOST_ANSWER_EVENT_ID.
+Describe 'downtime plans: downtime_publish, downtime_answer and downtime_plans over the Application log' {
+    BeforeAll {
+        $PlanId = 'HV01-20261212-2200-abcdef'
+        # The person the admin frame's token names: this process's own on Windows, Common.ps1's
+        # stand-in elsewhere.
+        $Me = if ($HvcOnWindows) { [System.Security.Principal.WindowsIdentity]::GetCurrent().Name } else { $HvcPesterIdentity.Name }
+        function New-HvcPlan {
+            param([string]$HostName = "$env:COMPUTERNAME", [string]$Reason = 'firmware')
+            @{ id = $PlanId; host = $HostName; start = '2026-12-12T22:00:00+01:00'; end = '2026-12-13T02:00:00+01:00'
+                reason = $Reason; planned_by = 'LAB\adam'; teams = @(); subject = 's'
+                items = @(@{ vm_id = $VmId; vm_name = 'web'; state = 'Running'; happens = 'saved'; owner = 'O'; contact = ''; application = '' })
+            }
+        }
+        function New-HvcEvent {
+            param([int]$Id, [hashtable]$Document)
+            $text = ConvertTo-Json $Document -Depth 8 -Compress
+            [pscustomobject]@{ TimeCreated = [datetime]'2026-03-01T10:00:00Z'; Id = $Id; RecordId = [long]7; MachineName = 'HV01'; Properties = @([pscustomobject]@{ Value = $text }) }
+        }
+    }
+
+    Describe 'downtime_publish: one event 1010 holding the plan, the publisher from the token' {
+        It 'writes the plan as one Information event of the console''s source' {
+            $result = Invoke-HvcOperation -Operation downtime_publish -Parameters @{ plan = (New-HvcPlan) }
+            $result.Answer.ok | Should -BeTrue -Because $result.Raw
+            $result.Answer.data.plan_id | Should -BeExactly $PlanId
+            Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter {
+                $document = $Message | ConvertFrom-Json
+                $LogName -eq 'Application' -and $Source -eq $Cases.jea.event_source -and $EventId -eq 1010 -and
+                $document.user -eq $Me -and $document.plan.id -eq $PlanId -and $document.plan.items[0].vm_id -eq $VmId
+            }
+        }
+
+        It 'invalid_parameter, nothing written: <Why>' -ForEach @(
+            @{ Why = 'a plan of another host'; HostName = 'NOT-THIS-HOST'; Reason = 'firmware' }
+            @{ Why = 'a plan longer than an event holds'; HostName = "$env:COMPUTERNAME"; Reason = ('x' * 32000) }
+        ) {
+            $result = Invoke-HvcOperation -Operation downtime_publish -Parameters @{ plan = (New-HvcPlan -HostName $HostName -Reason $Reason) }
+            $result.Answer.error.code | Should -BeExactly 'invalid_parameter' -Because $result.Raw
+            Should -Invoke Write-EventLog -Times 0 -Exactly -Scope It
+        }
+    }
+
+    Describe 'downtime_answer: one event 1011, the person from the token, to a plan the host holds' {
+        It 'writes the answer with the plan''s id and the VMs it touches' {
+            Mock Get-WinEvent { New-HvcEvent -Id 1010 -Document @{ v = 1; user = 'LAB\adam'; sid = 'S-1-5-21-1'; plan = (New-HvcPlan) } }
+            $result = Invoke-HvcOperation -Operation downtime_answer -Parameters @{ plan_id = $PlanId; answer = 'object'; text = 'Not that night' }
+            $result.Answer.ok | Should -BeTrue -Because $result.Raw
+            $result.Answer.data.by | Should -BeExactly $Me
+            Should -Invoke Write-EventLog -Times 1 -Exactly -Scope It -ParameterFilter {
+                $document = $Message | ConvertFrom-Json
+                $EventId -eq 1011 -and $document.plan_id -eq $PlanId -and $document.answer -eq 'object' -and
+                $document.text -eq 'Not that night' -and $document.user -eq $Me -and @($document.vms)[0] -eq $VmId
+            }
+        }
+
+        It 'not_found when the host holds no such plan (<Id>)' -ForEach @(@{ Id = 'NoMatchingEventsFound' }, @{ Id = 'NoMatchingProvidersFound' }) {
+            Mock Get-WinEvent { throw [System.Management.Automation.ErrorRecord]::new([System.Exception]::new('No events were found that match the specified selection criteria.'), "$Id,Microsoft.PowerShell.Commands.GetWinEventCommand", 'ObjectNotFound', $null) }
+            $result = Invoke-HvcOperation -Operation downtime_answer -Parameters @{ plan_id = $PlanId; answer = 'approve'; text = '' }
+            $result.Answer.error.code | Should -BeExactly 'not_found' -Because $result.Raw
+            Should -Invoke Write-EventLog -Times 0 -Exactly -Scope It
+        }
+
+        It 'invalid_parameter, nothing read or written: <Why>' -ForEach @(
+            @{ Why = 'an answer that is neither approve nor object'; Answer = 'maybe'; Text = '' }
+            @{ Why = 'two lines'; Answer = 'approve'; Text = "one`ntwo" }
+        ) {
+            Mock Get-WinEvent { @() }
+            $result = Invoke-HvcOperation -Operation downtime_answer -Parameters @{ plan_id = $PlanId; answer = $Answer; text = $Text }
+            $result.Answer.error.code | Should -BeExactly 'invalid_parameter' -Because $result.Raw
+            Should -Invoke Get-WinEvent -Times 0 -Exactly -Scope It
+            Should -Invoke Write-EventLog -Times 0 -Exactly -Scope It
+        }
+    }
+
+    Describe 'downtime_plans: the plans and answers of the log, parsed' {
+        It 'answers each plan with its publisher and each answer, and counts what is not the console''s' {
+            Mock Get-WinEvent {
+                New-HvcEvent -Id 1011 -Document @{ v = 1; user = 'LAB\olivia'; sid = 'S-1-5-21-2'; plan_id = $PlanId; answer = 'approve'; text = 'ok'; vms = @($VmId) }
+                New-HvcEvent -Id 1010 -Document @{ v = 1; user = 'LAB\adam'; sid = 'S-1-5-21-1'; plan = (New-HvcPlan) }
+                [pscustomobject]@{ TimeCreated = [datetime]'2026-03-01T10:00:00Z'; Id = 1010; RecordId = [long]3; MachineName = 'HV01'; Properties = @([pscustomobject]@{ Value = 'not JSON' }) }
+            }
+            $result = Invoke-HvcOperation -Operation downtime_plans -Parameters @{}
+            $result.Answer.ok | Should -BeTrue -Because $result.Raw
+            @($result.Answer.data.plans).Count | Should -Be 1
+            $result.Answer.data.plans[0].by | Should -BeExactly 'LAB\adam'
+            $result.Answer.data.plans[0].plan.id | Should -BeExactly $PlanId
+            $result.Answer.data.answers[0].by | Should -BeExactly 'LAB\olivia'
+            $result.Answer.data.answers[0].answer | Should -BeExactly 'approve'
+            $result.Answer.data.others | Should -Be 1
+            Should -Invoke Get-WinEvent -Times 1 -Exactly -Scope It -ParameterFilter {
+                $FilterHashtable.ProviderName -eq $Cases.jea.event_source -and (@($FilterHashtable.Id) -join ',') -eq '1010,1011'
+            }
+        }
+    }
+}
