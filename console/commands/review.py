@@ -28,6 +28,7 @@ from ..inventory import VM, HostFacts
 from ..policy import Policy
 from ..session import open_session, ticket_session
 from ..text import one_line
+from . import downtime as downtime_commands
 from . import add_sign_in_options, file_path, read_password, setup, sso_requested, write_document
 
 FORMATS = ("text", "csv", "html", "json")
@@ -76,6 +77,7 @@ def register_impact(commands: argparse._SubParsersAction[argparse.ArgumentParser
                       help="also write the plan to HOST's event log (its default endpoint), where "
                            "the owners read it when they sign in and answer it")
     plan.set_defaults(func=run_downtime)
+    downtime_commands.register(commands)  # host plans, host answer: an owner's side of a plan
 
 
 @dataclass
