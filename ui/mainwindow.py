@@ -106,8 +106,12 @@ def read_and_review(pool: Any, policy: Any, identity: Identity) -> tuple[HostsRe
     domain = identity.name.split("\\")[0]
     # Each host's hardening, for holders of policy.read (read_hardening reads nothing for others).
     hardening = read_hardening(pool, policy, identity, read.inventory).hosts
-    return read, with_hardening(build_review(policy, read.inventory, read.facts, domain=domain,
-                              console_access=read.console_access), hardening)
+    from console.review import with_transport  # NTLM allowed to a configured host: a finding
+
+    hosts = [client.config for client in pool.clients.values()]
+    return read, with_transport(with_hardening(build_review(
+        policy, read.inventory, read.facts, domain=domain, console_access=read.console_access),
+        hardening), hosts)
 
 
 def visible_rows(policy: Policy, identity: Identity, vms: Iterable[VM],

@@ -339,9 +339,10 @@ class ReviewWindow(QWidget):
     def _build(self) -> core.Review:
         identity = self._identity()
         domain = identity.name.split("\\")[0] if identity else ""
-        return core.build_review(self.services.policy, self.inventory, self.facts,
-                                 today=self.today, domain=domain,
-                                 console_access=getattr(self, "console_access", {}))
+        return core.with_transport(core.build_review(
+            self.services.policy, self.inventory, self.facts, today=self.today, domain=domain,
+            console_access=getattr(self, "console_access", {})),
+            getattr(getattr(self.services, "config", None), "hosts", ()))  # NTLM allowed: a finding
 
     def _fill(self) -> None:
         r = self.review

@@ -97,3 +97,27 @@ def test_the_host_status_says_ntlm_when_a_host_fell_back_to_it(qtbot) -> None:
     bar.set_auth("HV01", "kerberos")  # a new connection with a ticket
     bar.show_result(HostResult("HV01", HostStatus.OK))
     assert "NTLM" not in bar.labels["hv01"].text()
+
+
+def test_the_review_window_recommends_allow_ntlm_false(qtbot, tmp_path: Path) -> None:
+    from datetime import date
+    from types import SimpleNamespace
+
+    from console.audit import AuditTrail
+    from console.config import Config, HostConfig
+    from console.identity import Group, Identity
+    from console.paths import LAB_DATA
+    from console.policy import Policy
+    from ui.review import ReviewWindow
+
+    domain = "S-1-5-21-1000-2000-3000"
+    rita = Identity(f"{domain}-1104", "LAB\\rita", groups=(Group(f"{domain}-1205", "LAB\\HV-Reviewers"),))
+    config = Config(hosts=[HostConfig("HV01", "http://hv01.lab.example:5985/wsman"),
+                           HostConfig("HV02", "http://hv02.lab.example:5985/wsman", allow_ntlm=False)])
+    services = SimpleNamespace(policy=Policy.load(LAB_DATA / "policy.toml"), config=config,
+                               audit=AuditTrail(tmp_path / "audit.jsonl"))
+    window = ReviewWindow(services, session=SimpleNamespace(identity=rita), inventory={}, facts={},
+                          today=date(2026, 11, 26))
+    qtbot.addWidget(window)
+    found = [f for f in window.review.findings if f.kind.startswith("ntlm")]
+    assert [(f.kind, f.objects) for f in found] == [("ntlm-allowed", ("HV01",))]
