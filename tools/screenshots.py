@@ -39,6 +39,7 @@ def shoot(scale: float, out: Path) -> list[Path]:
     from console.paths import LAB_DATA
     from console.policy import Policy
     from console.session import Setup
+    from lab.demo import publish_demo_plan
     from lab.directory import LabDirectory
     from lab.runner import Lab
     from ui.activity import ActivityWindow
@@ -68,6 +69,7 @@ def shoot(scale: float, out: Path) -> list[Path]:
 
     policy = Policy.load(LAB_DATA / "policy.toml")
     with Lab.start(jea_policy=policy) as lab, tempfile.TemporaryDirectory() as folder:
+        publish_demo_plan(lab, policy)  # HV02's downtime plan, answered by olivia and hannah
         config = Config(hosts=[HostConfig(name=h.name, url=h.url, endpoint="jea")
                                for h in lab.hosts.values()], demo=True)
         setup = Setup(config, policy, LabDirectory(), AuditTrail(Path(folder) / "audit.jsonl"))
@@ -141,6 +143,22 @@ def shoot(scale: float, out: Path) -> list[Path]:
         isos = [IsoFile("D:\\ISO\\WindowsServer2022.iso", 5 << 30),
                 IsoFile("D:\\ISO\\ubuntu-24.04-live-server-amd64.iso", 2 << 30)]
         save("insert-iso", IsoDialog("HV01", isos, "shop-web01"), (640, 360))
+        # Downtime: the plans touching this person's VMs (the notice's window), and the planner
+        # of the review's Host impact tab with the answers to HV02's plan.
+        wait_for(lambda: window.plans.read is not None, 30)
+        plans = window.plans.open()
+        assert plans is not None
+        save("downtime-plans", plans, (860, 560))
+        review = window._review
+        review.host_choice.setCurrentIndex(review.host_choice.findData("HV02"))
+        planner = review.plan_downtime()
+        assert planner is not None
+        planner.window_field.setText("2026-12-19 22:00/4h")
+        planner.reason.setText("Storage controller replacement")
+        planner.make()
+        planner.read_answers()
+        wait_for(lambda: not tasks.running, 30)
+        save("downtime-planner", planner, (900, 620))
         wait_for(lambda: not tasks.running, 30)
         tasks.shutdown()
         session.close()
