@@ -7,6 +7,7 @@ other people's text, shown as plain text only.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -88,7 +89,11 @@ def read_all(pool: Any, services: Any, hosts: Sequence[str] | None = None) -> Pl
 
 class PlanNotice(QFrame):
     """The non-modal notice above the VM list: plans that touch this person's VMs, with a button
-    to read them. Read once, after the first host answered (the credentials work)."""
+    to read them. Read after the first host answered (the credentials work), then again with a
+    refresh at most every `interval` seconds, so a plan published later shows too; a dismissed
+    notice comes back only for a plan it has not shown."""
+
+    interval = 15 * 60.0
 
     def __init__(self, services: Any, session: Any, tasks: Tasks,
                  parent: QWidget | None = None) -> None:
@@ -97,6 +102,8 @@ class PlanNotice(QFrame):
         self.read: PlansRead | None = None
         self.window_: PlansWindow | None = None
         self.asked = False
+        self.read_at = 0.0  # time.monotonic() of the last read asked for
+        self.dismissed: set[str] = set()  # the plans the person has dismissed the notice of
         self.setObjectName("plan_notice")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setStyleSheet(f"#plan_notice {{ border: 1px solid {shade('warn')}; "
@@ -109,14 +116,16 @@ class PlanNotice(QFrame):
         self.open_button.clicked.connect(self.open)
         layout.addWidget(self.open_button)
         dismiss = QPushButton("Dismiss")
-        dismiss.clicked.connect(self.hide)
+        dismiss.clicked.connect(self.dismiss)
         layout.addWidget(dismiss)
         self.hide()
 
     def host_read(self, ok: bool) -> None:
-        """A host answered a read: the first time one did, read the plans of every host."""
-        if ok and not self.asked:
+        """A host answered a read: the first time one did, and then at most every `interval`
+        seconds, read the plans of every host."""
+        if ok and (not self.asked or time.monotonic() - self.read_at >= self.interval):
             self.asked = True
+            self.read_at = time.monotonic()
             self.tasks.run(read_all, self.session.pool, self.services,
                            label="downtime plans").on_success(self.show_read) \
                 .on_failure(lambda error: None)
@@ -124,8 +133,10 @@ class PlanNotice(QFrame):
     def show_read(self, read: PlansRead) -> None:
         self.read = read
         plans = read.current()
-        if not plans:
+        if not plans or not {p.plan.id for p in plans} - self.dismissed:
             self.hide()
+            if self.window_ is not None:
+                self.window_.set_read(read)
             return
         first = plans[0].plan
         more = f" and {len(plans) - 1} more" if len(plans) > 1 else ""
@@ -135,6 +146,12 @@ class PlanNotice(QFrame):
         self.show()
         if self.window_ is not None:
             self.window_.set_read(read)
+
+    def dismiss(self) -> None:
+        """Hidden until a plan it has not shown is published."""
+        if self.read is not None:
+            self.dismissed |= {p.plan.id for p in self.read.current()}
+        self.hide()
 
     def open(self) -> PlansWindow | None:
         if self.read is None:

@@ -144,3 +144,24 @@ def test_a_plan_too_long_for_one_event_is_not_sent(qtbot: Any, lab: Lab, tasks: 
     planner.make()
     planner.publish()  # no pool: nothing may be sent
     assert "one event holds at most 31,839" in planner.status.text()
+
+
+def test_the_notice_reads_again_later_and_stays_dismissed_for_the_plans_it_showed(
+        qtbot: Any, lab: Lab, tasks: Tasks) -> None:
+    with pool_of(lab, "henry") as pool:  # helpdesk on HV02: the demo's plan touches his VMs
+        notice = PlanNotice(services(), SimpleNamespace(pool=pool), tasks)
+        qtbot.addWidget(notice)
+        notice.host_read(True)
+        qtbot.waitUntil(notice.isVisible, timeout=30_000)
+        first = notice.read
+        notice.dismiss()
+        assert not notice.isVisible()
+        notice.host_read(True)  # a refresh soon after: not read again
+        assert notice.read is first
+        notice.interval = 0
+        notice.host_read(True)  # later: read again, the same plans, still dismissed
+        qtbot.waitUntil(lambda: notice.read is not first, timeout=30_000)
+        assert not notice.isVisible()
+        notice.dismissed.clear()  # a plan it has not shown brings it back
+        notice.show_read(notice.read)
+        assert notice.isVisible()
