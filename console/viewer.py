@@ -40,6 +40,9 @@ CONSOLE_PORT = int(facts.host("console_access")["console_port"])
 # FreeRDP's clients, newest first: 3.x installs xfreerdp3 / sdl-freerdp3 beside a 2.x xfreerdp.
 FREERDP = ("xfreerdp3", "sdl-freerdp3", "xfreerdp", "sdl-freerdp")
 VMCONNECT = "vmconnect.exe"
+# What Hyper-V reads after the VM id in the blob to open an enhanced session (host.toml
+# [console_access] enhanced_blob, with its source; unconfirmed for FreeRDP: docs/verification.md).
+ENHANCED_MODE = str(facts.host("console_access")["enhanced_blob"])
 
 _GUID = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                    r"[0-9a-fA-F]{12}\Z")
@@ -109,12 +112,15 @@ class ViewerCommand:
 
 
 def command(viewer: Viewer, server: str, vm_name: str, vm_id: str, *, user: str = "",
-            password: str | None = None, port: int = CONSOLE_PORT) -> ViewerCommand:
+            password: str | None = None, port: int = CONSOLE_PORT,
+            enhanced: bool = False) -> ViewerCommand:
     """The viewer's command line for one VM's console on `server`.
 
     vmconnect takes the server, the VM's name and, with -G, its id (the id decides: names are not
-    unique on a host). FreeRDP connects to `port` with the VM id as the preconnection blob; the
-    account is `user` (DOMAIN\\person) and its password, when given, is read from standard input.
+    unique on a host); it chooses enhanced session mode itself. FreeRDP connects to `port` with
+    the VM id as the preconnection blob, followed by ";EnhancedMode=1" when `enhanced` (the host
+    said the VM offers it now); the account is `user` (DOMAIN\\person) and its password, when
+    given, is read from standard input.
     """
     if not _GUID.match(vm_id):
         raise InvalidParameter(f"{vm_id!r} is not a VM id; the console is opened by VM id.")
@@ -130,8 +136,8 @@ def command(viewer: Viewer, server: str, vm_name: str, vm_id: str, *, user: str 
     # /vmconnect sets port 2179 after /v is read (FreeRDP applies its options in its own order),
     # so a listener on another port (the lab's) gets the same PDU and direct security layer
     # through /pcb and -nego.
-    target = ([f"/vmconnect:{vm_id.lower()}"] if port == CONSOLE_PORT
-              else [f"/pcb:{vm_id.lower()}", "-nego"])
+    blob = vm_id.lower() + (ENHANCED_MODE if enhanced else "")
+    target = [f"/vmconnect:{blob}"] if port == CONSOLE_PORT else [f"/pcb:{blob}", "-nego"]
     argv = [viewer.path, f"/v:{server}:{port}", *target, f"/t:{vm_name} on {server}"]
     if user:
         argv.append(f"/u:{user}")
@@ -175,7 +181,8 @@ def argv_values(argv: Sequence[str]) -> dict[str, str]:
 
 
 def console_command(viewer: Viewer, config: HostConfig, vm_name: str, vm_id: str,
-                    user: str = "", password: str | None = None) -> ViewerCommand:
+                    user: str = "", password: str | None = None,
+                    enhanced: bool = False) -> ViewerCommand:
     """The viewer's command line for a VM of the host `config` describes: the host's address
     from its WinRM URL, its console port (2179 unless configured), the signed-in account. On
     Windows vmconnect signs in with the person's Windows logon (or asks), so only FreeRDP is
@@ -183,4 +190,4 @@ def console_command(viewer: Viewer, config: HostConfig, vm_name: str, vm_id: str
     freerdp = viewer.kind == "freerdp"
     return command(viewer, console_server(config.url), vm_name, vm_id,
                    user=user if freerdp else "", password=password if freerdp else None,
-                   port=config.console_port)
+                   port=config.console_port, enhanced=enhanced)

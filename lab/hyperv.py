@@ -202,6 +202,10 @@ class VM:
     replication_mode: str = "None"
     checkpoint_type: str = "Production"
     automatic_checkpoints: bool = False  # Start-VM from Off takes a checkpoint first
+    # The running guest offers enhanced session mode (Remote Desktop Services in a Windows guest,
+    # xrdp over vsock in a Linux one): Msvm_ComputerSystem.EnhancedSessionModeState is Available
+    # while it runs on a host that allows it (lab.vmdetail, host.toml [console_access]).
+    enhanced_session: bool = False
     # What the host does with the VM when it stops and starts (VirtualMachine.AutomaticStopAction
     # and AutomaticStartAction: host.toml [automatic_actions]); the defaults are what Hyper-V
     # Manager offers a new VM [judgement: the lab only needs one].

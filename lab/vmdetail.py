@@ -342,6 +342,12 @@ def cim_instances(host: Host, class_name: str, where: str) -> list[Any]:
                 "InstanceID": f"Microsoft:{c.id.upper()}", "ElementName": c.name,
                 "VirtualSystemIdentifier": vm.id.upper(), "VirtualSystemType": SNAPSHOT})
                 for c in vm.checkpoints]
+    elif low == "msvm_computersystem":
+        # EnhancedSessionModeState: 2 Available, 3 Disabled (EnhancedSessionModeStateType.cs).
+        found = [PSObject(kind, {
+            "Name": vm.id.upper(), "ElementName": vm.name,
+            "EnhancedSessionModeState": 2 if host.enhanced_session and vm.enhanced_session
+            and vm.running else 3}) for vm in host.get_vms()]
     elif low == "msvm_kvpexchangecomponent":
         found = [PSObject(kind, {"SystemName": vm.id.upper(), "Name": "Key-Value Pair Exchange",
                                  "GuestIntrinsicExchangeItems": kvp_items(host, vm) or None})

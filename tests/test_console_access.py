@@ -456,3 +456,45 @@ def test_the_command_line_says_what_to_install_without_a_viewer(
                  "--password-stdin"])
     assert code == 1
     assert "No console viewer is installed" in capsys.readouterr().err
+
+
+# --- enhanced session mode -------------------------------------------------------------------------
+
+def test_freerdp_asks_for_an_enhanced_session_only_when_the_host_says_the_vm_offers_it() -> None:
+    viewer = Viewer("freerdp", "xfreerdp")
+    assert f"/vmconnect:{WEB01};EnhancedMode=1" in command(viewer, "hv", "w", WEB01,
+                                                           enhanced=True).argv
+    assert f"/pcb:{WEB01};EnhancedMode=1" in command(viewer, "hv", "w", WEB01, port=5000,
+                                                     enhanced=True).argv
+    assert f"/vmconnect:{WEB01}" in command(viewer, "hv", "w", WEB01).argv
+    # vmconnect chooses by itself.
+    assert command(Viewer("vmconnect", "vmconnect.exe"), "hv", "w", WEB01, enhanced=True).argv == [
+        "vmconnect.exe", "hv", "w", "-G", WEB01]
+
+
+def test_the_grant_says_whether_the_vm_offers_an_enhanced_session_now(lab: Lab,
+                                                                      tmp_path: Path) -> None:
+    """HV03 allows enhanced session mode and build-agent-01's guest offers it while it runs
+    (Msvm_ComputerSystem.EnhancedSessionModeState 2); shop-web01's host (HV01) does not."""
+    agent = next(v for v in lab.hosts["HV03"].host.vms if v.name == "build-agent-01")
+    bea = jea(lab, "HV03", "bea")
+    olivia = jea(lab, "HV01", "olivia")
+    try:
+        granted = bea.console_access(agent.id, "grant").console
+        assert granted is not None and granted.granted and granted.enhanced
+        web = olivia.console_access(WEB01, "grant").console
+        assert web is not None and web.granted and not web.enhanced
+    finally:
+        bea.close()
+        olivia.close()
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    viewer = Viewer("freerdp", str(fake_freerdp(folder)))
+    config = next(c for c in lab.host_configs() if c.name == "HV03")
+    built = console_command(viewer, config, agent.name, agent.id, "LAB\\bea",
+                            lab.credentials["LAB\\bea"], enhanced=True)
+    assert launch(built).wait(timeout=30) == 0
+    listener = lab.hosts["HV03"].console
+    assert listener is not None
+    attempt = listener.attempts[-1]
+    assert (attempt.vm_id, attempt.enhanced, attempt.allowed) == (agent.id, True, True)

@@ -860,9 +860,10 @@ class MainWindow(QMainWindow):
         self.tasks.run(client.sync_console_access, label=f"console access on {host}") \
             .on_failure(lambda error: log.info("console access on %s not synced: %s", host, error))
 
-    def open_console(self, vm: VM) -> None:
+    def open_console(self, vm: VM, enhanced: bool = False) -> None:
         """Start the viewer on the VM's console, detached: the host has just granted the
-        person access to it (Connect's action)."""
+        person access to it (Connect's action), and said whether the VM offers an enhanced
+        session now (`enhanced`)."""
         viewer = self.viewer
         if viewer is None:
             self.say(missing_viewer(), 10000)
@@ -872,7 +873,8 @@ class MainWindow(QMainWindow):
             credentials = self.session.pool.gate.credentials
             command = console_command(viewer, config, vm.name, vm.id,
                                       credentials.username if credentials else "",
-                                      credentials.password if credentials else None)
+                                      credentials.password if credentials else None,
+                                      enhanced=enhanced)
             self.console_process = launch(command)
         except (ConsoleError, OSError) as error:
             self.say(f"{vm.name}: the console viewer {viewer.program} did not start: {error}",
@@ -1364,7 +1366,7 @@ class MainWindow(QMainWindow):
                 self.say(f"{vm.name}: {message if status != 'ok' else warning}",
                                              10000)
             if status == "ok" and action is Action.CONNECT:
-                self.open_console(vm)
+                self.open_console(vm, bool(outcome.console and outcome.console.enhanced))
             if status != "ok":
                 # Not confirmed (pending) or not done: what the host holds now comes with a read.
                 self._read(vm.host, after_action=True)

@@ -132,11 +132,12 @@ def run_vm(args: argparse.Namespace) -> int:
         outcome = s.actions.perform(s.identity, vm, action, **params)
         _print_outcome(action, vm, outcome)
         if action is Action.CONNECT and outcome.status == "ok":
-            return _open_console(s, client.config, vm)
+            return _open_console(s, client.config, vm,
+                                 bool(outcome.console and outcome.console.enhanced))
         return EXIT_PENDING if outcome.status == "pending" else 0 if outcome.status == "ok" else 1
 
 
-def _open_console(s: Session, config: Any, vm: VM) -> int:
+def _open_console(s: Session, config: Any, vm: VM, enhanced: bool) -> int:
     """After the host granted the person access to the VM's console: the viewer, detached."""
     from ..viewer import console_command, find_viewer, launch, missing_viewer
 
@@ -147,7 +148,7 @@ def _open_console(s: Session, config: Any, vm: VM) -> int:
     credentials = s.pool.gate.credentials
     launch(console_command(viewer, config, vm.name, vm.id,
                            credentials.username if credentials else "",
-                           credentials.password if credentials else None))
+                           credentials.password if credentials else None, enhanced))
     print(one_line(f"Opened the console of {vm.name} on {vm.host} in {viewer.program}."))
     return 0
 

@@ -5,7 +5,9 @@
 # the connected user's token ($PSSenderInfo) in a JEA function (console/scripts.py CALLER). The
 # cmdlets act in every VM state (host.toml [console_access]). A grant already held is not made
 # again, and only entries the caller holds are revoked. Answers who holds access afterwards and
-# whether the host offers enhanced session mode.
+# whether enhanced session mode is available on this VM now: its Msvm_ComputerSystem's
+# EnhancedSessionModeState is 2 (Available: the host allows it and the running guest offers it;
+# the Hyper-V module's RdpEnhancedModeAvailable); a host that cannot say answers false.
 function O{
 $v=V
 $w=%CALLER%
@@ -15,6 +17,7 @@ if($x -ceq 'grant'){if(!$e.Count){$null=Grant-VMConnectAccess -VMId $v.Id -UserN
 elseif($x -ceq 'revoke'){foreach($i in $e){$null=Revoke-VMConnectAccess -VMId $v.Id -UserName "$($i.UserName)"}}
 else{F invalid_parameter "Unknown console action $x."}
 $e=@(Get-VMConnectAccess -VMId $v.Id -UserName $u)
-@{vm_id="$($v.Id)";name="$($v.Name)";user=$u;sid=$s;granted=($e.Count -gt 0);enhanced=[bool](Get-VMHost).EnableEnhancedSessionMode}
+$m=$false;try{$m=@(Get-CimInstance -Namespace 'root\virtualization\v2' -ClassName Msvm_ComputerSystem -Filter "Name='$($v.Id)'"|Where-Object{"$($_.EnhancedSessionModeState)" -eq '2'}).Count -gt 0}catch{}
+@{vm_id="$($v.Id)";name="$($v.Name)";user=$u;sid=$s;granted=($e.Count -gt 0);enhanced=$m}
 }
 Y
