@@ -185,7 +185,7 @@ def _integration(vm: VM, ic_id: str, name: str) -> PSObject:
         enabled, status = vm.shutdown_service, "Ok" if running and vm.shutdown_service else None
     else:
         enabled, status = True, "Ok" if running else None
-    return PSObject("Microsoft.HyperV.PowerShell.VMIntegrationComponent", {
+    properties = {
         "VMId": uuid.UUID(vm.id), "VMName": vm.name, "Name": name, "Enabled": enabled,
         "Id": f"Microsoft:{vm.id.upper()}\\{ic_id}",
         # No operational status while the VM is off (the component does not run).
@@ -563,15 +563,6 @@ def windows_commands(host: Host) -> list[Command]:
                 for module, versions in host.modules.items()
                 if not names or module.lower() in names for version in versions]
 
-    return [Command("Get-HotFix", "Microsoft.PowerShell.Management", hotfix),
-            Command("Get-Volume", "Storage", volume),
-            Command("Set-Content", "Microsoft.PowerShell.Management", content(append=False)),
-            Command("Add-Content", "Microsoft.PowerShell.Management", content(append=True)),
-            Command("Remove-Item", "Microsoft.PowerShell.Management", remove_item),
-            Command("Get-FileHash", "Microsoft.PowerShell.Utility", file_hash),
-            Command("Get-CimInstance", "CimCmdlets", cim_instance),
-            Command("Invoke-CimMethod", "CimCmdlets", lambda c: [vmdetail.invoke_thumbnail(
-                host, c.get("InputObject"), cv.to_str(c.get("MethodName") or ""),
     def get_content(c: Call) -> list[bytes]:
         """Get-Content -Encoding Byte -Raw: a file's bytes as one byte[] (Windows PowerShell 5.1);
         the lab holds no text encodings."""
@@ -629,6 +620,18 @@ def windows_commands(host: Host) -> list[Command]:
                                 "MoveFileInfoItemIOError,Microsoft.PowerShell.Commands.MoveItemCommand",
                                 "WriteError", "System.IO.IOException", path))
 
+    return [Command("Get-HotFix", "Microsoft.PowerShell.Management", hotfix),
+            Command("Get-Volume", "Storage", volume),
+            Command("Set-Content", "Microsoft.PowerShell.Management", content(append=False)),
+            Command("Add-Content", "Microsoft.PowerShell.Management", content(append=True)),
+            Command("Remove-Item", "Microsoft.PowerShell.Management", remove_item),
+            Command("Get-Content", "Microsoft.PowerShell.Management", get_content),
+            Command("New-Item", "Microsoft.PowerShell.Management", new_item),
+            Command("Move-Item", "Microsoft.PowerShell.Management", move_item),
+            Command("Get-FileHash", "Microsoft.PowerShell.Utility", file_hash),
+            Command("Get-CimInstance", "CimCmdlets", cim_instance),
+            Command("Invoke-CimMethod", "CimCmdlets", lambda c: [vmdetail.invoke_thumbnail(
+                host, c.get("InputObject"), cv.to_str(c.get("MethodName") or ""),
                 c.get("Arguments"))]),
             Command("Get-Module", "Microsoft.PowerShell.Core", get_module)]
 
@@ -684,9 +687,6 @@ class HostFiles:
                 "Attributes": PSEnum("Archive, ReparsePoint" if dedup else "Archive", 0,
                                      "System.IO.FileAttributes")}, text=path)
         if host.is_folder(path) or wanted.rstrip("\\") + "\\" in folders:
-            Command("Get-Content", "Microsoft.PowerShell.Management", get_content),
-            Command("New-Item", "Microsoft.PowerShell.Management", new_item),
-            Command("Move-Item", "Microsoft.PowerShell.Management", move_item),
             return self._folder(path)
         return None
 
