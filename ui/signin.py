@@ -181,7 +181,7 @@ class SignInDialog(QDialog):
         self.windows_button.setText(f"Sign in as {ticket.principal} (Windows sign-in)")
         self.windows_button.show()
         self.windows_note.show()
-        self.windows_button.setDefault(True)
+        # Focused, not the default: Enter in the password field still signs in with the password.
         self.windows_button.setFocus()
 
     def submit_windows(self) -> None:

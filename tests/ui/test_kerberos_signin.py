@@ -40,6 +40,10 @@ def test_a_ticket_signs_in_without_a_password(qtbot, tasks, settings, ticket: Pa
     qtbot.waitUntil(dialog.windows_button.isVisible, timeout=10_000)
     assert dialog.windows_button.text() == "Sign in as alice@LAB.EXAMPLE (Windows sign-in)"
     assert dialog.password_field.text() == ""
+    # Enter in the password field is still the password's way (here: nothing typed yet).
+    dialog.password_field.setFocus()
+    qtbot.keyClick(dialog.password_field, Qt.Key.Key_Return)
+    assert dialog.error.text() == "Enter your user name and password." and not dialog.signing_in
     qtbot.mouseClick(dialog.windows_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.signing_in, timeout=20_000)
     assert dialog.result() == QDialog.DialogCode.Accepted, dialog.error.text()
