@@ -15,9 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from PySide6.QtCore import (QEvent, QItemSelectionModel, QModelIndex, QObject, QPersistentModelIndex,
-                            QPoint, Qt, QTimer, QUrl, Signal)
-from PySide6.QtGui import (QAction, QColor, QDesktopServices, QGuiApplication, QHelpEvent,
-                           QKeyEvent, QKeySequence)
+                            QPoint, Qt, QTimer, Signal)
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QHelpEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -43,12 +42,13 @@ from PySide6.QtWidgets import (
 )
 
 from console.audit import AuditRecord
+from console.baseline import Baselines
+from console.baseline import path_for as baseline_path
 from console.errors import ConsoleError, CredentialsRejected, HostError
 from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
 from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, HostCapacity,
                                after_action, state_after_apply)
-from console.paths import DOCS, README
 from console.policy import Policy
 from console.review import HostsRead, Review, build_review, read_hosts
 from console.session import Session
@@ -59,6 +59,7 @@ from .actions import (ASKS, NEEDS_CHECKPOINT, REVERT_LABEL, SPECS, TOOLBAR_ACTIO
                       revert_availability)
 from .activity import ActivityWindow
 from .app import Services
+from .baselines import Alerts, BaselineWatcher
 from .details import DetailsPane
 from .dialogs import AskText, Confirm, IsoDialog, PasswordPrompt, SettingsDialog
 from .errors import show_exception
@@ -624,6 +625,13 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.hosts_bar)
         self.notice = Notice()
         layout.addWidget(self.notice)
+        # Each VM's usual range by hour of the week, learnt after every refresh in a worker;
+        # what stays far from it for a while is marked in the table and told once.
+        self.baselines = BaselineWatcher(lambda: Baselines(baseline_path(self.identity.sid)))
+        self.baselines.alerts.connect(self._show_alerts)
+        self.baselines.failed.connect(self.notice.tell)
+        self.refreshed.connect(self._learn_baselines)
+        self._alerted: set[tuple[str, str]] = set()
         layout.addWidget(outer, 1)
         self.setCentralWidget(central)
 
@@ -743,7 +751,6 @@ class MainWindow(QMainWindow):
         help_menu.addAction("Open the &log folder").triggered.connect(open_log_folder)
         help_menu.addAction("&Copy diagnostics").triggered.connect(self._copy_diagnostics)
         help_menu.addAction("&Keyboard shortcuts").triggered.connect(self.show_shortcuts)
-        help_menu.addAction("&Documentation").triggered.connect(self.open_documentation)
         help_menu.addSeparator()
         help_menu.addAction("&About the Hyper-V Console").triggered.connect(self.show_about)
 
@@ -775,24 +782,8 @@ class MainWindow(QMainWindow):
 
         return (f"Hyper-V Delegation Console {__version__}\n\nStart, stop, checkpoint and mount "
                 "ISOs on the VMs delegated to you, without a logon to the Hyper-V hosts.\n\n"
-                f"Licence: MIT.\nDocumentation (Help > Documentation): {README}, and beside it "
-                f"{DOCS}: the policy, the JEA endpoint, the host operations, what to verify "
-                f"on a real host. Your administrators may keep their own page.")
-
-    def open_documentation(self) -> bool:
-        """The README in the system's viewer (Help > Documentation); where there is none, say
-        where the documentation should be."""
-        if README.exists() and self.open_url(QUrl.fromLocalFile(str(README))):
-            self.say(f"Opened {README}.", 5000)
-            return True
-        self.say(f"No documentation beside the program ({README}): ask your administrators "
-                 f"for the console's README and docs.", 10000)
-        return False
-
-    @staticmethod
-    def open_url(url: QUrl) -> bool:
-        """The system's handler for a file or link (tests replace this)."""
-        return QDesktopServices.openUrl(url)
+                "Licence: MIT. Documentation: README.md and docs/ beside the program, or "
+                "your administrators' intranet page.")
 
     def show_about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, "About", self.about_text(),
@@ -1551,6 +1542,17 @@ class MainWindow(QMainWindow):
                 return True
         return super().eventFilter(watched, event)
 
+    def _learn_baselines(self) -> None:
+        self.baselines.observe([r.vm for r in self.model.rows if not r.stale])
+
+    def _show_alerts(self, alerts: Alerts) -> None:
+        """Mark the cells whose deviation lasted; tell each once, when it starts lasting."""
+        self.model.set_alerts(alerts)
+        now = {(vm_id, metric) for vm_id, metrics in alerts.items() for metric in metrics}
+        for vm_id, metric in sorted(now - self._alerted):
+            self.notice.tell(alerts[vm_id][metric])
+        self._alerted = now
+
     def closeEvent(self, event: Any) -> None:
         if self._busy and not Confirm.ask(
                 self, "Quit", f"{len(self._busy)} action(s) are still running.",
@@ -1559,6 +1561,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.refresh_timer.stop()
+        self.baselines.close()
         self.services.settings.setValue("main/geometry", self.saveGeometry())
         self.services.settings.setValue("main/header", self.table.horizontalHeader().saveState())
         super().closeEvent(event)

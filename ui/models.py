@@ -23,6 +23,7 @@ from PySide6.QtCore import (QAbstractItemModel, QAbstractProxyModel, QAbstractTa
                             QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel,
                             Qt, Signal)
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QStyle
 
 from console.inventory import KNOWN_STATES, TRANSITIONAL_STATES, VM, Checkpoint
 
@@ -156,6 +157,11 @@ def _dot(color: str) -> QIcon:
     return QIcon(pixmap)
 
 
+@cache
+def _alert_icon() -> QIcon:
+    return QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+
+
 def state_icon(state: str) -> QIcon:
     return _dot(state_color(state).name())
 
@@ -193,6 +199,8 @@ COLUMNS: tuple[Column, ...] = (
 )
 COL_NAME, COL_HOST, COL_STATE = 0, 1, 2
 COL_MEMORY = next(i for i, c in enumerate(COLUMNS) if c.title == "Memory")
+COL_CPU = next(i for i, c in enumerate(COLUMNS) if c.title == "CPU")
+ALERT_COLUMNS = {"cpu": COL_CPU, "memory": COL_MEMORY}  # a baseline's metric -> its column
 
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
@@ -231,6 +239,7 @@ class VMTableModel(QAbstractTableModel):
         self._index: dict[Key, int] = {}
         self._by_host: dict[str, set[Key]] = {}  # lower-case host -> keys of its rows
         self._pending: dict[Key, tuple[str, str]] = {}  # key -> (label, state then)
+        self._alerts: dict[str, dict[str, str]] = {}  # VM id -> metric -> deviation sentence
 
     # -- reading
     def rowCount(self, parent: Index = QModelIndex()) -> int:
@@ -290,9 +299,13 @@ class VMTableModel(QAbstractTableModel):
         if role == _SORT:
             return row.sort_keys[column]
         if role == _DECORATION:
-            return state_icon(row.vm.state) if column == COL_STATE else None
+            if column == COL_STATE:
+                return state_icon(row.vm.state)
+            return _alert_icon() if self._alert(row, column) else None
         if role == _TOOLTIP:
-            return self._tooltip(row, column)
+            alert = self._alert(row, column)
+            return tip(alert, "Far from its usual range at this hour of the week, for a while now "
+                       "(baselines of this workstation).") if alert else self._tooltip(row, column)
         if role == _ALIGNMENT:
             return _RIGHT if COLUMNS[column].align_right else None
         if role == _FOREGROUND and row.stale:
@@ -320,6 +333,23 @@ class VMTableModel(QAbstractTableModel):
                 lines.append(f"Replica copy ({row.vm.replication_mode})")
             return tip(*lines)
         return ""
+
+    def _alert(self, row: VMRow, column: int) -> str | None:
+        metrics = self._alerts.get(row.vm.id)
+        if not metrics:
+            return None
+        return next((text for metric, text in metrics.items()
+                     if ALERT_COLUMNS.get(metric) == column), None)
+
+    def set_alerts(self, alerts: Mapping[str, Mapping[str, str]]) -> None:
+        """The deviations of the person's baselines that lasted, by VM id and metric: each shown
+        with a warning on its cell and its sentence as the cell's tooltip."""
+        changed = set(self._alerts) ^ set(alerts) | {k for k in alerts if self._alerts.get(k) != alerts[k]}
+        self._alerts = {k: dict(v) for k, v in alerts.items()}
+        rows = [i for i, r in enumerate(self._rows) if r.vm.id in changed]
+        for first, last in _runs(rows):
+            self.dataChanged.emit(self.index(first, COL_CPU), self.index(last, COL_MEMORY),
+                                  [_DECORATION, _TOOLTIP])
 
     @property
     def rows(self) -> list[VMRow]:

@@ -65,6 +65,15 @@ def redactions_of_this_test_only() -> Iterator[None]:
         logs._known.update(saved)
 
 
+@pytest.fixture(autouse=True)
+def baselines_of_this_test_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A window learns each refresh into the person's baseline file: this test's folder, never
+    the user's."""
+    from console import baseline
+
+    monkeypatch.setattr(baseline, "user_data_dir", lambda: tmp_path / "data")
+
+
 @pytest.fixture
 def memory_keyring() -> Iterator[MemoryKeyring]:
     previous = keyring.get_keyring()

@@ -893,3 +893,21 @@ def test_cpu_and_memory_are_kept_per_vm_over_the_refreshes(open_as) -> None:
     assert len(history.of(web.key).cpu) == SAMPLES and history.of(web.key).cpu[-1] == (SAMPLES + 24) % 100
     history.forget(set())
     assert len(history) == 0
+
+
+def test_a_lasting_deviation_is_marked_and_told_once(open_as, monkeypatch) -> None:
+    o = open_as("olivia")
+    learnt: list[list] = []
+    monkeypatch.setattr(o.window.baselines, "observe", learnt.append)
+    o.window._learn_baselines()
+    assert {vm.name for vm in learnt[0]} == o.names()  # every row, none stale
+    web = o.row("shop-web01").vm
+    sentence = "shop-web01: CPU 97 % for 20 min, usually 9 % (0–30) on Tuesdays at 10:00."
+    o.window._show_alerts({web.id: {"cpu": sentence}})
+    assert o.window.notice.isVisibleTo(o.window) and sentence in o.window.notice.text.text()
+    o.window.notice.hide()
+    o.window._show_alerts({web.id: {"cpu": sentence}})  # still open: not told again
+    assert not o.window.notice.isVisibleTo(o.window)
+    row = next(i for i, r in enumerate(o.window.model.rows) if r.vm.id == web.id)
+    from ui.models import COL_CPU
+    assert sentence in o.window.model.data(o.window.model.index(row, COL_CPU), Qt.ItemDataRole.ToolTipRole)
