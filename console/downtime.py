@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
@@ -200,18 +200,34 @@ class Plan:
                            "plan": asdict(self)}, ensure_ascii=False, separators=(",", ":"))
         return len(text) + 5 * sum(text.count(c) for c in "<>&'")
 
-    def check_fits(self, publisher: str) -> None:
-        """PlanError, saying so, when the plan would not fit one event's message on the host
-        (host.toml [event_log] message_max). Not split: owners read and answer one plan, and
-        a host of that many VMs is planned in parts (one plan a group of VMs) or with a shorter
-        reason."""
+    def parts(self, publisher: str) -> list[Plan]:
+        """The plan as the events that hold it on the host: one event's message holds at most
+        31,839 characters (host.toml [event_log] message_max), about 120 VMs of usual names
+        and contacts, so a plan of a larger host is written as several events of the same id,
+        each with some of its VMs, which the reading side joins again (SharedPlans). PlanError,
+        saying so, when even one VM with the plan's reason would not fit an event."""
         limit = int(facts.host("event_log")["message_max"])
-        length = self.event_length(publisher)
-        if length > limit:
-            raise PlanError(
-                f"Plan {self.id} ({len(self.items)} VMs) would make an event of up to {length:,} "
-                f"characters on {self.host}; one event holds at most {limit:,}. Shorten the "
-                f"reason, or send the message without publishing it.")
+        publisher = publisher.ljust(104)  # the host names the publisher from its token
+        parts: list[Plan] = []
+        chunk: list[PlanItem] = []
+        for item in self.items:
+            if chunk and replace(self, items=(*chunk, item)).event_length(publisher) > limit:
+                parts.append(replace(self, items=tuple(chunk)))
+                chunk = []
+            chunk.append(item)
+            if replace(self, items=tuple(chunk)).event_length(publisher) > limit:
+                length = replace(self, items=tuple(chunk)).event_length(publisher)
+                raise PlanError(
+                    f"Plan {self.id} makes an event of up to {length:,} characters on {self.host} "
+                    f"with a single VM ({item.vm_name}); one event holds at most {limit:,}. "
+                    f"Shorten the reason, or send the message without publishing it.")
+        if chunk or not parts:
+            parts.append(replace(self, items=tuple(chunk)))
+        return parts
+
+    def check_fits(self, publisher: str) -> None:
+        """PlanError, saying so, when the plan cannot be published (parts())."""
+        self.parts(publisher)
 
     def publish_params(self) -> dict[str, Any]:
         """The parameters of downtime_publish.ps1."""
@@ -327,12 +343,21 @@ class SharedPlans:
             raise PlanError(f"{host} answered something unexpected: no plans and answers lists.")
         unreadable = int(data.get("others") or 0)
         plans: dict[str, Published] = {}
-        for item in reversed(data["plans"]):  # oldest first: a plan published again replaces
+        for item in reversed(data["plans"]):  # oldest first
             try:
                 plan = Plan.from_data(item.get("plan"))
             except (PlanError, AttributeError):
                 unreadable += 1
                 continue
+            # The events of one id are the parts of one plan (Plan.parts): their VMs joined,
+            # once each (a part written again by a retried call adds nothing), the newest
+            # event's window and reason.
+            earlier = plans.get(plan.id)
+            if earlier is not None:
+                known = {i.vm_id for i in plan.items}
+                plan = replace(plan, items=tuple(sorted(
+                    (*plan.items, *(i for i in earlier.plan.items if i.vm_id not in known)),
+                    key=lambda i: (i.vm_name.lower(), i.vm_id))))
             plans[plan.id] = Published(host, plan, str(item.get("by") or ""),
                                        str(item.get("time") or ""), str(item.get("sid") or ""))
         answers = []

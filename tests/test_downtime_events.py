@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -173,14 +174,46 @@ def test_a_plan_for_another_host_is_refused_by_the_host(lab: Lab) -> None:
 
 def test_a_plan_too_long_for_one_event_is_refused_before_and_by_the_host(lab: Lab) -> None:
     plan = plan_for(lab, reason="x" * 40000, start="2099-05-10 22:00")
-    with pytest.raises(PlanError, match="one event holds at most 31,839"):
+    with pytest.raises(PlanError, match="with a single VM .*one event holds at most 31,839"):
         plan.check_fits("LAB\\adam")
     client = admin(lab)
     try:
+        with pytest.raises(PlanError):
+            client.publish_plan(plan)  # refused before anything is sent
+        # ... and the host's own check, for a client that sends it anyway.
         with pytest.raises(InvalidParameter, match="an event holds at most 31839"):
-            client.publish_plan(plan)
+            client._read_operation("downtime_publish", plan.publish_params())
     finally:
         client.close()
+    assert not [e for e in lab.hosts["HV02"].executor.event_log if plan.id in e.message]
+
+
+def test_a_plan_of_a_large_host_is_written_in_parts_and_read_whole(lab: Lab) -> None:
+    plan = plan_for(lab, start="2099-05-17 22:00")
+    extra = tuple(replace(plan.items[0], vm_id=f"{n:08x}-0000-4000-8000-000000000000",
+                          vm_name=f"vdi-desktop-{n:03d}", owner="Desktop Team",
+                          contact="desktops@lab.example, +1 555 0123") for n in range(240))
+    large = replace(plan, items=plan.items + extra)
+    parts = large.parts("LAB\\adam")
+    assert len(parts) == 2 and sum(len(p.items) for p in parts) == len(large.items)
+    assert all(p.id == large.id for p in parts)
+    published(lab, large)
+    written = [e for e in lab.hosts["HV02"].executor.event_log
+               if e.event_id == audit.HOST_PLAN_EVENT_ID and large.id in e.message]
+    assert len(written) == 2 and all(len(e.message) <= 31839 for e in written)
+    client = admin(lab)
+    try:
+        whole = next(p for p in client.downtime_plans().plans if p.plan.id == large.id)
+    finally:
+        client.close()
+    assert {i.vm_id for i in whole.plan.items} == {i.vm_id for i in large.items}
+    henry = jea(lab, "henry")  # his VMs are in the first part; he answers the whole plan
+    try:
+        mine = next(p for p in henry.downtime_plans().plans if p.plan.id == large.id)
+        assert {i.vm_name for i in mine.plan.items} >= {"shop-web02", "office-print"}
+        assert henry.answer_plan(large.id, "approve")["by"] == "LAB\\henry"
+    finally:
+        henry.close()
 
 
 def test_the_size_estimate_is_an_upper_bound_of_the_hosts_event() -> None:

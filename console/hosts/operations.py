@@ -67,11 +67,6 @@ class ScriptOperations:
             kept += [str(f["kept"]) for f in items_of(data, "files", self.name) if f.get("kept")]
         return kept
 
-    def set_metering(self, enable: bool) -> tuple[int, int]:
-        """Resource metering on or off for every VM of the host (metering.ps1): (VMs, on)."""
-        data = self._read_operation("metering", {"enable": enable})
-        return int(data["vms"]), int(data["enabled"])
-
     def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         data = self._read_operation("vm_state", {"vm_ids": [i.lower() for i in ids]})
         return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))
@@ -143,10 +138,12 @@ class ScriptOperations:
         return SharedPlans.from_data(self.name, self._read_operation("downtime_plans", {}))
 
     def publish_plan(self, plan: Plan) -> str:
-        """Write `plan` to the host's event log (downtime_publish.ps1); its id. The publisher is
-        the session's token. A read that broke may be sent again: a plan written twice reads as
-        one (SharedPlans keeps the newest of an id)."""
-        data = self._read_operation("downtime_publish", plan.publish_params())
+        """Write `plan` to the host's event log (downtime_publish.ps1), one event a part
+        (Plan.parts: as many of its VMs as one event holds); its id. The publisher is the
+        session's token. A read that broke may be sent again: a part written twice reads as one
+        (SharedPlans joins the parts of an id, each VM once)."""
+        for part in plan.parts(plan.planned_by):
+            data = self._read_operation("downtime_publish", part.publish_params())
         return str(data.get("plan_id") if isinstance(data, dict) else plan.id)
 
     def answer_plan(self, plan_id: str, answer: str, text: str = "") -> dict[str, Any]:

@@ -1,5 +1,6 @@
-# downtime_publish: one downtime plan (console/downtime.py Plan, in $a.plan) written to this host's
-# Application log as one event (source %EVENT_SOURCE%, id %PLAN_EVENT%), so the owners of its VMs
+# downtime_publish: one downtime plan (console/downtime.py Plan, in $a.plan; a large plan is sent in
+# parts, one call each, Plan.parts) written to this host's Application log as one event (source
+# %EVENT_SOURCE%, id %PLAN_EVENT%), so the owners of its VMs
 # read it through the JEA endpoint and answer it there: no server of the console's own. The
 # publisher is the process's own token (%CALLER%), never a parameter. A plan for another host, or
 # one whose event would be longer than an event's message may be (%MESSAGE_MAX% characters,
