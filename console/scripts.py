@@ -42,7 +42,7 @@ ARGUMENTS = ("-NoProfile", "-NonInteractive", "-Command", "-")
 STDIN_LIMIT = 64 * 1024  # far below WinRM's 500 KB envelope (MaxEnvelopeSizekb)
 OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media",
               "audit_events", "console_access", "console_acl", "details", "thumbnail",
-              "document", "downtime_plans", "downtime_publish",
+              "document", "metering", "downtime_plans", "downtime_publish",
               "downtime_answer")
 # The operations that change a VM: each writes an event.
 ACTIONS = ("power", "checkpoint", "media", "console_access")

@@ -252,6 +252,14 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
             return out
         return run
 
+    def metering(on: bool) -> Callable[[Call], list[Any]]:
+        """Enable- / Disable-VMResourceMetering -VM: nothing on the pipeline."""
+        def run(c: Call) -> list[Any]:
+            for v in vms_of(c):
+                host.readable(v.lab).metering = on
+            return []
+        return run
+
     def disks(c: Call) -> list[Any]:
         names = Counter(v.name.lower() for v in host.vms)  # once per call, not per VM
         # A VM made without a virtual disk (New-VM -NoVHD) has none.
@@ -431,6 +439,8 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         "Get-VMFirmware": vm_firmware,
         "Get-VMSecurity": each_vm(lambda vm: [vmdetail.security(host, vm)]),
         "Measure-VM": each_vm(lambda vm: [vmdetail.metering_report(host, vm)]),
+        "Enable-VMResourceMetering": metering(True),
+        "Disable-VMResourceMetering": metering(False),
         "Start-VM": power(host.start_vm),
         "Stop-VM": lambda c: host.stop_vm(one_vm(c), turn_off=bool(c.get("TurnOff"))),
         "Restart-VM": power(host.restart_vm),

@@ -215,6 +215,7 @@ class VM:
     # A clustered role (its KVP component's VMIsClustered, host.toml [cluster]): it moves to
     # another node of its cluster (World.migrate) instead of going down with its host.
     clustered: bool = False
+    metering: bool | None = None  # resource metering as set by Enable-/Disable-VMResourceMetering
     unreadable: bool = False  # its configuration cannot be read (storage lost)
     notes: str = ""
     disk_bytes: int = 40 * GiB  # the base disks

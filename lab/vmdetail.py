@@ -88,7 +88,8 @@ def hardware(host: Host, vm: VM) -> Hardware:
         secure_boot_template=("MicrosoftUEFICertificateAuthority" if linux else "MicrosoftWindows")
         if vm.generation == 2 else "",
         tpm=vm.generation == 2 and not linux, guest_os=guest,
-        metering=_pick(vm, "metering", 2) == 0, adapters=tuple(adapters))
+        metering=_pick(vm, "metering", 2) == 0 if vm.metering is None else vm.metering,
+        adapters=tuple(adapters))
 
 
 def memory_demand(host: Host, vm: VM) -> int:

@@ -155,3 +155,24 @@ def test_the_review_flags_notes_on_the_host_that_disagree_with_the_policy() -> N
     assert [f.objects[0] for f in found] == [f"old-box ({disagree.id})"]
     assert "Somebody Who Left" in found[0].summary and "none on record" in found[0].summary
     assert found[0].fix.startswith("Run hvconsole host document HV01")
+
+
+def test_cli_turns_resource_metering_on_and_off(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(monkeypatch, capsys, "adam-demo", "host", "metering", "HV03", "on",
+                             "--demo", "--user", "adam", "--password-stdin")
+    assert code == 0, err
+    total = int(re.search(r"on for (\d+) of (\d+) VMs on HV03", out)[2])
+    assert f"on for {total} of {total} VMs" in out
+    code, out, err = run_cli(monkeypatch, capsys, "adam-demo", "host", "metering", "HV03", "off",
+                             "--demo", "--user", "adam", "--password-stdin")
+    assert code == 0 and f"on for 0 of {total} VMs on HV03" in out
+
+
+def test_the_lab_runs_metering_and_measure_vm_follows() -> None:
+    host = load_world().host("HV02").host
+    assert host.operation("metering", {"enable": False})["enabled"] == 0
+    answer = host.operation("metering", {"enable": True})
+    assert answer == {"vms": len(host.vms), "enabled": len(host.vms)}
+    with pytest.raises(HyperVError, match="enable must be true or false"):
+        host.operation("metering", {"enable": "yes"})

@@ -90,6 +90,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "host_hardening": {},
     "document": {"mode": "read", "folder": "C:\\Documentation\\VMs",
                  "files": [{"vm_id": VM, "file": f"web {VM}.txt"}]},
+    "metering": {"enable": True},
 }
 
 # Standard inputs that reach no Hyper-V cmdlet: safe to run in a real powershell.exe anywhere.

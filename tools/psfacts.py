@@ -64,7 +64,9 @@ COMMANDS: dict[str, list[str]] = {
     "CimCmdlets": ["Get-CimInstance", "Invoke-CimMethod"],
     "Microsoft.PowerShell.Diagnostics": ["Get-WinEvent"],
     "Microsoft.PowerShell.Security": ["Get-Acl", "Set-Acl"],
-    "Microsoft.PowerShell.LocalAccounts": ["Get-LocalGroup", "Get-LocalGroupMember"],
+    "Microsoft.PowerShell.LocalAccounts": ["Get-LocalGroup", "Get-LocalGroupMember", "Get-LocalUser"],
+    "Microsoft.WSMan.Management": ["Get-WSManInstance"],
+    "ServerManager": ["Get-WindowsFeature"],
     "Hyper-V": [
         "Get-VM", "Get-VMSnapshot", "Checkpoint-VM", "Restore-VMSnapshot", "Remove-VMSnapshot",
         "Rename-VMSnapshot", "Get-VMHost", "Get-VMDvdDrive", "Get-VMHardDiskDrive",
@@ -72,7 +74,8 @@ COMMANDS: dict[str, list[str]] = {
         "Save-VM", "Suspend-VM", "Resume-VM", "Remove-VMSavedState", "New-VM", "Remove-VM",
         "Set-VM", "Get-VMNetworkAdapter", "Get-VMProcessor", "Get-VMMemory", "Get-VMFirmware",
         "Grant-VMConnectAccess", "Revoke-VMConnectAccess", "Get-VMConnectAccess", "Measure-VM",
-        "Enable-VMResourceMetering", "Get-VHD", "Get-VMSecurity", "Get-VMNetworkAdapterVlan",
+        "Enable-VMResourceMetering", "Disable-VMResourceMetering", "Get-VHD", "Get-VMSecurity",
+        "Get-VMNetworkAdapterVlan",
     ],
     "Storage": ["Get-Volume"],
     "SmbShare": ["Get-SmbShare"],
@@ -80,7 +83,7 @@ COMMANDS: dict[str, list[str]] = {
 
 # Modules documented in windows-powershell-docs (one docset per Windows Server release); every
 # other module is documented in PowerShell-Docs.
-WINDOWS_SERVER_MODULES = frozenset({"Hyper-V", "Storage", "SmbShare"})
+WINDOWS_SERVER_MODULES = frozenset({"Hyper-V", "Storage", "SmbShare", "ServerManager"})
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
-"""`hvconsole host`: a Hyper-V host as a whole. `host impact` (console/commands/review.py) and
-`host selftest` (console/selftest.py): certify a host by running every operation against a VM
-the selftest makes and removes.
+"""`hvconsole host`: a Hyper-V host as a whole. `host impact` and `host downtime`
+(console/commands/review.py); `host selftest` (console/selftest.py): certify a host by running
+every operation against a VM the selftest makes and removes; `host document` (the VMs'
+documentation kept on the host, console/documentation.py) and `host metering` (resource metering
+on or off), both through the admin endpoint.
 
     hvconsole host selftest HV01 --user LAB\\adam [--jea-user LAB\\henry] [--password-stdin]
                             [--yes] [--report FILE] [--memory-mb 32]
@@ -14,23 +16,26 @@ make and asks (--yes answers for a script; with passwords on standard input it m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import HostConfig
 from ..documentation import DEFAULT_FOLDER
 from ..errors import ConfigError, ConsoleError, CredentialsRejected, HostAccessDenied
 from ..hosts import Credentials
+from ..hosts.operations import ScriptOperations
 from ..text import one_line, plain
 from . import add_sign_in_options, file_path, read_password, setup
 from .review import register_impact
 
-if TYPE_CHECKING:  # the host clients load only when a selftest runs
+if TYPE_CHECKING:  # the selftest loads only when one runs
     from ..selftest import Step
 
 EXIT_FAILED = 1
@@ -88,6 +93,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="do not ask before replacing files a person edited on the host")
     add_sign_in_options(d)
     d.set_defaults(func=run_document)
+
+    m = commands.add_parser(
+        "metering", help="Hyper-V resource metering on or off for every VM of a host",
+        description="Turn Hyper-V resource metering on (Enable-VMResourceMetering) or off for "
+                    "every VM of HOST, through the admin endpoint; the VM details then show what "
+                    "Measure-VM reports (average CPU and memory since metering started).")
+    m.add_argument("host", metavar="HOST", help="a configured host")
+    m.add_argument("state", choices=("on", "off"))
+    add_sign_in_options(m)
+    m.set_defaults(func=run_metering)
 
 
 def _memory(text: str) -> int:
@@ -193,60 +208,80 @@ def run_selftest(args: argparse.Namespace) -> int:
     return 0 if report.ok else EXIT_FAILED
 
 
+@contextlib.contextmanager
+def _admin_client(args: argparse.Namespace) -> Iterator[tuple[Any, HostConfig, ScriptOperations]]:
+    """Sign in and open the host's admin endpoint (whatever endpoint its entry gives delegated
+    users): what only the host's administrators may change goes through it."""
+    from ..hosts import CredentialGate, make_client
+
+    password = read_password(args)
+    with setup(args) as world:
+        config = _host_config(world.config.hosts, args.host)
+        identity = world.directory.sign_in(args.user, password)
+        credentials = Credentials(identity.name, password)
+        client = make_client(replace(config, endpoint="admin"), credentials,
+                             CredentialGate(credentials))
+        assert isinstance(client, ScriptOperations)  # the admin endpoint's clients run scripts
+        try:
+            yield world, config, client
+        finally:
+            client.close()
+
+
+def _admin_failed(e: ConsoleError) -> int:
+    print(one_line(str(e)), file=sys.stderr)
+    if isinstance(e, HostAccessDenied | CredentialsRejected):
+        print(one_line("This goes through the host's admin endpoint: run it as one of the "
+                       "host's administrators."), file=sys.stderr)
+    return EXIT_FAILED
+
+
 def run_document(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from .. import documentation
-    from ..hosts import CredentialGate, make_client
-    from ..hosts.operations import ScriptOperations
 
-    password = read_password(args)
     try:
-        with setup(args) as world:
-            config = _host_config(world.config.hosts, args.host)
-            identity = world.directory.sign_in(args.user, password)
-            credentials = Credentials(identity.name, password)
-            # Files and Notes are written by the host's administrators only: the admin endpoint,
-            # whatever endpoint this host's entry gives delegated users.
-            client = make_client(replace(config, endpoint="admin"), credentials,
-                                 CredentialGate(credentials))
-            assert isinstance(client, ScriptOperations)  # the admin endpoint's clients run scripts
-            try:
-                vms = client.inventory()
-                details = {}
-                for vm in vms:
-                    try:
-                        details[vm.id] = client.details(vm.id)
-                    except ConsoleError:
-                        pass  # documented without its configuration, as the file then says
-                existing = client.read_documentation(args.folder, {
-                    vm.id: documentation.file_name(vm) for vm in vms})
-                changes = documentation.plan_changes(world.policy, vms, existing,
-                                                     datetime.now(), details)
-                todo = [c for c in changes if c.kind != "same" or c.notes_changed]
-                for c in changes:
-                    kept = f" (the file there is kept as {c.keep})" if c.keep and c in todo else ""
-                    notes = "; Notes: owner line updated" if c.notes_changed else ""
-                    print(one_line(f"{c.kind}: {c.vm.name}{kept}{notes}"))
-                    if c.kind == "edited on the host":
-                        for line in c.diff().splitlines():
-                            print(one_line(f"    {line}"))
-                if args.dry_run:
-                    print("nothing written (--dry-run)")
-                    return 0
-                edited = [c.vm.name for c in todo if c.kind == "edited on the host"]
-                if edited and not _ask(f"{', '.join(edited)}: edited on {config.name}; the "
-                                       "edits are kept beside the new file. Write?", args.yes):
-                    print("Nothing was written.", file=sys.stderr)
-                    return EXIT_FAILED
-                client.write_documentation(args.folder, todo)
-            finally:
-                client.close()
+        with _admin_client(args) as (world, config, client):
+            vms = client.inventory()
+            details = {}
+            for vm in vms:
+                try:
+                    details[vm.id] = client.details(vm.id)
+                except ConsoleError:
+                    pass  # documented without its configuration, as the file then says
+            existing = client.read_documentation(args.folder, {
+                vm.id: documentation.file_name(vm) for vm in vms})
+            changes = documentation.plan_changes(world.policy, vms, existing, datetime.now(),
+                                                 details)
+            todo = [c for c in changes if c.kind != "same" or c.notes_changed]
+            for c in changes:
+                kept = f" (the file there is kept as {c.keep})" if c.keep and c in todo else ""
+                notes = "; Notes: owner line updated" if c.notes_changed else ""
+                print(one_line(f"{c.kind}: {c.vm.name}{kept}{notes}"))
+                if c.kind == "edited on the host":
+                    for line in c.diff().splitlines():
+                        print(one_line(f"    {line}"))
+            if args.dry_run:
+                print("nothing written (--dry-run)")
+                return 0
+            edited = [c.vm.name for c in todo if c.kind == "edited on the host"]
+            if edited and not _ask(f"{', '.join(edited)}: edited on {config.name}; the edits "
+                                   "are kept beside the new file. Write?", args.yes):
+                print("Nothing was written.", file=sys.stderr)
+                return EXIT_FAILED
+            client.write_documentation(args.folder, todo)
     except ConsoleError as e:
-        print(one_line(str(e)), file=sys.stderr)
-        if isinstance(e, HostAccessDenied | CredentialsRejected):
-            print(one_line("host document writes through the admin endpoint: run it as one of "
-                           "the host's administrators."), file=sys.stderr)
-        return EXIT_FAILED
+        return _admin_failed(e)
     print(one_line(f"{len(todo)} files written to {args.folder} on {config.name}"))
+    return 0
+
+
+def run_metering(args: argparse.Namespace) -> int:
+    try:
+        with _admin_client(args) as (_, config, client):
+            total, on = client.set_metering(args.state == "on")
+    except ConsoleError as e:
+        return _admin_failed(e)
+    print(one_line(f"Resource metering is on for {on} of {total} VMs on {config.name}."))
     return 0

@@ -67,6 +67,11 @@ class ScriptOperations:
             kept += [str(f["kept"]) for f in items_of(data, "files", self.name) if f.get("kept")]
         return kept
 
+    def set_metering(self, enable: bool) -> tuple[int, int]:
+        """Resource metering on or off for every VM of the host (metering.ps1): (VMs, on)."""
+        data = self._read_operation("metering", {"enable": enable})
+        return int(data["vms"]), int(data["enabled"])
+
     def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         data = self._read_operation("vm_state", {"vm_ids": [i.lower() for i in ids]})
         return {str(v["id"]).lower(): (str(v.get("state") or "Other"), str(v.get("status") or ""))

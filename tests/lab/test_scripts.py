@@ -41,6 +41,7 @@ LARGEST: dict[str, dict] = {
     "document": {"mode": "write", "folder": "C:\\Documentation\\VMs", "files": [
         {"vm_id": VM_ID, "file": "x" * 80 + f" {VM_ID}.txt", "data": "A" * 8000,
          "keep": "x" * 80 + f" {VM_ID}.20261202-101010.txt", "notes": "n" * 300}]},
+    "metering": {"enable": True},
 }
 HELPERS = {"F", "C", "Y", "U", "V", "S", "D", "K", "W", "G", "O", "N", "E"}
 SCRIPTS = sorted(POWERSHELL.glob("*.ps1"))

@@ -31,7 +31,7 @@ BeforeAll {
     Mock Write-EventLog { @() }
 }
 
-Describe 'parameter binding: every operation (inventory, host_facts, vm_state, power, checkpoint, media, audit_events, document) runs from the console''s own text' {
+Describe 'parameter binding: every operation (inventory, host_facts, vm_state, power, checkpoint, media, audit_events, document, metering) runs from the console''s own text' {
     It '<Operation>: the standard input is the $p line, the one-line body and CRLF, as console/scripts.py writes it' -ForEach $OperationCases {
         $spec = $Cases.operations.$Operation
         ((Get-HvcScriptText -Operation $Operation -Line $spec.sample.p) + "`r`n") | Should -BeExactly $spec.sample.stdin
@@ -823,7 +823,7 @@ Describe 'document: one file per VM and its Notes, an old file kept beside the n
         $File = "web $VmId.txt"
         function Encode($text) { [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($text)) }
         Mock Get-VM { New-HvcVM -Id $VmId }
-        Mock Set-VM { }
+        Mock Set-VM { $null }
     }
 
     It 'write makes the folder, writes the bytes and sets the Notes of the VM found by -Id' {
@@ -855,6 +855,69 @@ Describe 'document: one file per VM and its Notes, an old file kept beside the n
 
     It 'invalid_parameter: a folder that is not a local path' {
         $result = Invoke-HvcOperation -Operation document -Parameters @{ mode = 'read'; folder = '\\server\share'; files = @() }
+        $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
+    }
+}
+
+Describe 'host_hardening: installation, features, local accounts, groups by SID, RDP, listeners, endpoints (a part not read is named)' -Skip:(-not $OnWindows) {
+    BeforeAll {
+        function Sid($Value) { [pscustomobject]@{ Value = $Value } }
+        Mock Get-ItemProperty { [pscustomobject]@{ CurrentBuild = '20348'; UBR = 2340; InstallationType = 'Server' } } -ParameterFilter { $Path -like '*\Windows NT\CurrentVersion' }
+        Mock Get-ItemProperty { [pscustomobject]@{ fDenyTSConnections = 1 } } -ParameterFilter { $Path -like '*\Control\Terminal Server' }
+        Mock Get-ItemProperty { [pscustomobject]@{ fDenyTSConnections = 0 } } -ParameterFilter { $Path -like '*\Policies\Microsoft\Windows NT\Terminal Services' }
+        Mock Get-WindowsFeature { @([pscustomobject]@{ Name = 'Hyper-V'; Installed = $true }, [pscustomobject]@{ Name = 'Web-Server'; Installed = $true }, [pscustomobject]@{ Name = 'DHCP'; Installed = $false }) }
+        Mock Get-LocalUser { @([pscustomobject]@{ Name = 'Administrator'; Enabled = $true; SID = (Sid 'S-1-5-21-1-2-3-500') }, [pscustomobject]@{ Name = 'Guest'; Enabled = $false; SID = (Sid 'S-1-5-21-1-2-3-501') }) }
+        Mock Get-LocalGroupMember { throw 'An unspecified error occurred.' } -ParameterFilter { "$SID" -eq 'S-1-5-32-544' }
+        Mock Get-LocalGroupMember { [pscustomobject]@{ Name = 'HV09\hvadmin'; SID = (Sid 'S-1-5-21-1-2-3-1000'); PrincipalSource = 'Local'; ObjectClass = 'User' } } -ParameterFilter { "$SID" -eq 'S-1-5-32-578' }
+        Mock Get-LocalGroupMember { [pscustomobject]@{ Name = 'LAB\bob'; SID = (Sid 'S-1-5-21-9-9-9-1150'); PrincipalSource = 'ActiveDirectory'; ObjectClass = 'User' } } -ParameterFilter { "$SID" -eq 'S-1-5-32-555' }
+        Mock Get-WSManInstance { [pscustomobject]@{ Transport = 'HTTP'; Port = '5985'; Address = '*'; Enabled = 'true' } }
+        Mock Get-PSSessionConfiguration { throw 'Access is denied.' }
+    }
+
+    It 'answers every part it read, Group Policy''s RDP value over the local one, and names what it could not read' {
+        $result = Invoke-HvcOperation -Operation host_hardening -Line $Cases.operations.host_hardening.sample.p
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $d = $result.Answer.data
+        $d.installation_type | Should -BeExactly 'Server'
+        $d.os_build | Should -BeExactly '20348.2340'
+        $d.features -join ',' | Should -BeExactly 'Hyper-V,Web-Server'
+        @($d.local_users).Count | Should -Be 1
+        $d.local_users[0].sid | Should -BeExactly 'S-1-5-21-1-2-3-500'
+        ($d.groups | Where-Object sid -eq 'S-1-5-32-544').error | Should -Match 'unspecified'
+        ($d.groups | Where-Object sid -eq 'S-1-5-32-578').members[0].source | Should -BeExactly 'Local'
+        ($d.groups | Where-Object sid -eq 'S-1-5-32-555').members[0].name | Should -BeExactly 'LAB\bob'
+        $d.rdp_enabled | Should -BeTrue
+        $d.rdp_by_policy | Should -BeTrue
+        $d.listeners[0].port | Should -BeExactly '5985'
+        $d.listeners[0].enabled | Should -BeTrue
+        $d.endpoints | Should -BeNullOrEmpty
+        $d.unread.endpoints | Should -Match 'denied'
+    }
+}
+
+Describe 'metering: resource metering on or off for every VM of the host (invalid_parameter)' {
+    BeforeAll {
+        Mock Get-VM { New-HvcVM -Id $VmId }
+        Mock Enable-VMResourceMetering { $null }
+        Mock Disable-VMResourceMetering { $null }
+    }
+
+    It 'on: Enable-VMResourceMetering -VM with every VM, and the count answered' {
+        $result = Invoke-HvcOperation -Operation metering -Parameters @{ enable = $true }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $result.Answer.data.vms | Should -Be 1
+        Should -Invoke Enable-VMResourceMetering -Scope It -Times 1
+        Should -Invoke Disable-VMResourceMetering -Scope It -Times 0
+    }
+
+    It 'off: Disable-VMResourceMetering -VM' {
+        $result = Invoke-HvcOperation -Operation metering -Parameters @{ enable = $false }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        Should -Invoke Disable-VMResourceMetering -Scope It -Times 1
+    }
+
+    It 'invalid_parameter: enable that is not a boolean' {
+        $result = Invoke-HvcOperation -Operation metering -Parameters @{ enable = 'yes' }
         $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
     }
 }
