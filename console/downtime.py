@@ -222,7 +222,13 @@ class Plan:
                     f"with a single VM ({item.vm_name}); one event holds at most {limit:,}. "
                     f"Shorten the reason, or send the message without publishing it.")
         if chunk or not parts:
-            parts.append(replace(self, items=tuple(chunk)))
+            last = replace(self, items=tuple(chunk))
+            if last.event_length(publisher) > limit:  # no VM at all: the reason alone
+                raise PlanError(
+                    f"Plan {self.id} makes an event of up to {last.event_length(publisher):,} "
+                    f"characters on {self.host} without any VM; one event holds at most "
+                    f"{limit:,}. Shorten the reason.")
+            parts.append(last)
         return parts
 
     def check_fits(self, publisher: str) -> None:
