@@ -214,6 +214,9 @@ class HostGrants:
     # Who may read the audit events (audit.read, a global privilege: grants of scope everything
     # only, allow and deny, privileges ("audit.read",)): what Get-HvcAuditEvents decides on.
     audit: tuple[HostGrant, ...] = ()
+    # Who may read the hosts' hardening (policy.read, a global privilege: grants of scope
+    # everything only, allow and deny, privileges ("policy.read",)): Get-HvcHostHardening.
+    review: tuple[HostGrant, ...] = ()
 
     def rights(self, sids: Iterable[str], vm_id: str, vm_name: str, today: date) -> frozenset[str]:
         """The caller's VM privileges on one VM: matching allows minus matching denies, as the
@@ -252,11 +255,19 @@ class HostGrants:
         mine = [g for g in self.audit if g.sid.upper() in held and g.active(today)]
         return any(g.effect == "allow" for g in mine) and not any(g.effect == "deny" for g in mine)
 
+    def may_read_hardening(self, sids: Iterable[str], today: date) -> bool:
+        """An active allow of policy.read and no active deny of it: what Get-HvcHostHardening
+        asks, as Policy.global_decision decides policy.read."""
+        held = {s.upper() for s in sids}
+        mine = [g for g in self.review if g.sid.upper() in held and g.active(today)]
+        return any(g.effect == "allow" for g in mine) and not any(g.effect == "deny" for g in mine)
+
     def as_data(self) -> dict[str, Any]:
         """The enforced data, exactly as the functions' literal holds it."""
         return {"Host": self.host, "Library": list(self.library),
                 "Grants": [g.as_data() for g in self.grants],
-                "Audit": [g.as_data() for g in self.audit]}
+                "Audit": [g.as_data() for g in self.audit],
+                "Review": [g.as_data() for g in self.review]}
 
     @property
     def sha256(self) -> str:
@@ -267,7 +278,8 @@ class HostGrants:
     def from_data(cls, data: Mapping[str, Any], policy_digest: str = "") -> HostGrants:
         return cls(str(data["Host"]), tuple(data["Library"]),
                    tuple(HostGrant.from_data(g) for g in data["Grants"]), policy_digest,
-                   tuple(HostGrant.from_data(g) for g in data.get("Audit") or ()))
+                   tuple(HostGrant.from_data(g) for g in data.get("Audit") or ()),
+                   tuple(HostGrant.from_data(g) for g in data.get("Review") or ()))
 
 
 def host_grants(policy: Policy, host: str) -> HostGrants:
@@ -278,11 +290,16 @@ def host_grants(policy: Policy, host: str) -> HostGrants:
     cluster = entry.cluster
     out: list[HostGrant] = []
     readers: list[HostGrant] = []
+    reviewers: list[HostGrant] = []
     for grant in policy.grants:  # in file order: the endpoint's data reads like the policy
         if grant.scope.kind == "everything" and "audit.read" in policy.role_privileges(grant.role):
             readers.append(HostGrant(grant.principal.sid, grant.principal.name, grant.effect,
                                      ("audit.read",), "host", (),
                                      grant.expires.isoformat() if grant.expires else ""))
+        if grant.scope.kind == "everything" and "policy.read" in policy.role_privileges(grant.role):
+            reviewers.append(HostGrant(grant.principal.sid, grant.principal.name, grant.effect,
+                                       ("policy.read",), "host", (),
+                                       grant.expires.isoformat() if grant.expires else ""))
         resolved = _resolve(policy, grant, entry.name, cluster)
         if resolved is None:
             continue
@@ -294,7 +311,7 @@ def host_grants(policy: Policy, host: str) -> HostGrants:
                              tuple(sorted(privileges)), scope, values,
                              grant.expires.isoformat() if grant.expires else ""))
     return HostGrants(entry.name, tuple(entry.iso_library), tuple(out), policy.digest,
-                      tuple(readers))
+                      tuple(readers), tuple(reviewers))
 
 
 def _resolve(policy: Policy, grant: Grant, host: str,
@@ -430,6 +447,14 @@ $a=@{}
     FunctionSpec("Get-HvcHostFacts", "host_facts", "", r"""if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow')){HvcDeny 'host_facts' '' '' '' 'holds no grant on this host.';return}
 if(!@($hvcMine|Microsoft.PowerShell.Core\Where-Object{$_.Effect -eq 'allow' -and $_.Scope -eq 'host'}) -and !@(foreach($v in @(Hyper-V\Get-VM)){if(@(HvcRights "$($v.Id)" "$($v.Name)")){$v}})){HvcDeny 'host_facts' '' '' '' 'holds no grant on this host or on any of its VMs.';return}
 $a=@{library=@($hvcData.Library)}
+& {
+%SHARED%
+}"""),  # noqa: E501 (PowerShell as generated)
+    # The host's hardening (host_hardening.ps1): who administers it, what it runs, RDP and its
+    # endpoints: only to a holder of policy.read (the data's Review grants), as the policy gives it.
+    FunctionSpec("Get-HvcHostHardening", "host_hardening", "", r"""$hvcRv=@(foreach($x in @($hvcData.Review)){if($hvcSids -contains $x.Sid -and !($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){$x}})
+if(!@($hvcRv|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow') -or @($hvcRv|Microsoft.PowerShell.Core\Where-Object Effect -eq 'deny')){HvcDeny 'host_hardening' '' '' '' 'may not read the hardening of this host: no grant gives policy.read.';return}
+$a=@{}
 & {
 %SHARED%
 }"""),  # noqa: E501 (PowerShell as generated)
@@ -687,7 +712,7 @@ def session_configuration(grants: HostGrants) -> dict[str, Any]:
     # grants on this host needs no session at all. Names are one key whatever their case (a
     # hashtable literal refuses keys that differ in case only).
     principals: dict[str, str] = {}
-    for grant in (*grants.grants, *grants.audit):
+    for grant in (*grants.grants, *grants.audit, *grants.review):
         if grant.effect == "allow":
             principals.setdefault(grant.principal.lower(), grant.principal)
     return {

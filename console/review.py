@@ -21,6 +21,7 @@ from .audit import HOST_EVENTS_DEFAULT, HostAuditEvent, HostEvents, select_event
 from .console_access import ConsoleEntry, ConsoleHolder, holders
 from .errors import ConsoleError
 from .export import csv_text, html_page, mailto
+from .hardening import HostHardening, hardening_findings, patch_findings, summary
 from .identity import AUTHENTICATED_USERS, EVERYONE, WELL_KNOWN_LOGON_SIDS, Group, Identity
 from .inventory import VM, HostFacts
 from .policy import (
@@ -119,6 +120,7 @@ class Review:
     global_permissions: tuple[Permission, ...]  # policy.read, policy.modify, audit.read
     impacts: tuple[HostImpact, ...]
     settings: ReviewSettings = field(default_factory=ReviewSettings)
+    hardening: tuple[HostHardening, ...] = ()  # of the hosts read (with_hardening), by name
     # Who holds access to each VM's console on the hosts read, and whether the policy backs it.
     console_access: tuple[ConsoleHolder, ...] = ()
 
@@ -368,6 +370,8 @@ def findings(policy: Policy, inventory: Inventory, facts: Mapping[str, HostFacts
     out += _grant_findings(policy, inventory, today, settings)
     out += _documentation_findings(policy, inventory)
     out += _host_findings(policy, inventory, facts, today, settings)
+    out += [Finding(f.kind, f.severity, f.summary, f.objects, f.fix)
+            for f in patch_findings(facts, today, settings.max_update_age_days)]
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(out, key=lambda f: (order[f.severity], f.kind, f.line or 0, f.objects))
 
@@ -710,6 +714,63 @@ def _gib(n: int) -> str:
     return f"{n / 1024 ** 3:.1f} GiB"
 
 
+# --- host hardening -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HardeningRead:
+    """Each host's hardening (host_hardening), and the hosts that did not answer and why."""
+
+    hosts: dict[str, HostHardening]
+    failed: dict[str, ConsoleError]
+
+
+def read_hardening(pool: Any, policy: Policy, identity: Identity,
+                   hosts: Iterable[str]) -> HardeningRead:
+    """Each host's hardening, for a holder of policy.read (others read nothing: who administers
+    a host is the reviewers' business): host calls, so a window runs this in a worker. The admin
+    endpoint answers its administrators, the JEA endpoint (Get-HvcHostHardening) holders of
+    policy.read; a host that refuses or fails is named in `failed`."""
+    if "policy.read" not in policy.global_decision(identity).privileges:
+        return HardeningRead({}, {})
+    def one(name: str) -> HostHardening | ConsoleError:
+        try:
+            hardening: HostHardening = pool.client(name).host_hardening()
+            return hardening
+        except ConsoleError as error:
+            return error
+    names = list(hosts)
+    answers: dict[str, HostHardening | ConsoleError] = {}
+    if names:
+        with ThreadPoolExecutor(max_workers=min(len(names), 16),
+                                thread_name_prefix="hardening-read") as workers:
+            answers = dict(zip(names, workers.map(one, names), strict=True))
+    return HardeningRead({n: a for n, a in answers.items() if isinstance(a, HostHardening)},
+                         {n: a for n, a in answers.items() if isinstance(a, ConsoleError)})
+
+
+def with_hardening(review: Review, hardening: Mapping[str, HostHardening]) -> Review:
+    """The review with the hosts' hardening and its findings (console.hardening), in order."""
+    from dataclasses import replace
+
+    from .jea import ENDPOINT_NAME
+    extra = [Finding(f.kind, f.severity, f.summary, f.objects, f.fix)
+             for host in sorted(hardening, key=str.lower)
+             for f in hardening_findings(host, hardening[host], ENDPOINT_NAME)]
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    return replace(review, findings=tuple(sorted(
+        [*review.findings, *extra], key=lambda f: (order[f.severity], f.kind, f.line or 0, f.objects))),
+        hardening=tuple(hardening[h] for h in sorted(hardening, key=str.lower)))
+
+
+def hardening_text(review: Review) -> str:
+    """Each host's hardening as rows of text (the CLI's report)."""
+    lines = []
+    for h in review.hardening:
+        lines.append(f"Hardening of {h.name}:")
+        lines += [f"  {what:<24} {value}" for what, value in summary(h)]
+    return "\n".join(lines)
+
+
 # --- downtime impact ----------------------------------------------------------------------------
 
 def host_impact(policy: Policy, inventory: Inventory, host: str) -> HostImpact:
@@ -892,6 +953,9 @@ def to_json(review: Review) -> str:
                      for f in review.findings],
         "permissions": [permission(p) for p in (*review.global_permissions, *review.permissions)
                         if p.privileges or p.denied],
+        "hardening": [{"host": h.name, **{what.lower().replace(" ", "_").replace("-", ""): value
+                                          for what, value in summary(h)}}
+                      for h in review.hardening],
         "hosts": [{"host": i.host, "notice": i.notice, "mailto": i.mailto,
                    "guests": [{"vm": g.vm.name, "vm_id": g.vm.id, "state": g.vm.state,
                                "application": g.application, "tier": g.tier, "owner": g.owner,
@@ -960,6 +1024,8 @@ def to_text(review: Review) -> str:
             e = c.entry
             lines.append(f"- {e.host} {e.vm_name or e.vm_id}: {e.user} "
                          f"{'may' if c.may else 'MAY NOT'} ({c.why})")
+    if review.hardening:
+        lines.append(hardening_text(review))
     return "\n".join(lines)
 
 

@@ -40,7 +40,7 @@ COMMAND_LINE_BUDGET = COMMAND_LINE_LIMIT * 3 // 4  # room for a host's longer pa
 EXECUTABLE = "powershell"
 ARGUMENTS = ("-NoProfile", "-NonInteractive", "-Command", "-")
 STDIN_LIMIT = 64 * 1024  # far below WinRM's 500 KB envelope (MaxEnvelopeSizekb)
-OPERATIONS = ("inventory", "host_facts", "vm_state", "power", "checkpoint", "media",
+OPERATIONS = ("inventory", "host_facts", "host_hardening", "vm_state", "power", "checkpoint", "media",
               "audit_events", "console_access", "console_acl", "details", "thumbnail",
               "document", "metering", "downtime_plans", "downtime_publish",
               "downtime_answer")

@@ -25,7 +25,7 @@ from console import states
 from .hyperv import NO_PERMISSION, Checkpoint, ConsoleAce, DvdDrive, Host, HyperVFault, VM
 from .pwsh import convert as cv
 from .pwsh.values import Call, Command, ErrorRecord, Getter, PSEnum, PSError, PSObject
-from . import vmdetail
+from . import hardening, vmdetail
 
 HYPERV = "Hyper-V"
 VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
@@ -643,7 +643,8 @@ def windows_commands(host: Host) -> list[Command]:
             Command("Invoke-CimMethod", "CimCmdlets", lambda c: [vmdetail.invoke_thumbnail(
                 host, c.get("InputObject"), cv.to_str(c.get("MethodName") or ""),
                 c.get("Arguments"))]),
-            Command("Get-Module", "Microsoft.PowerShell.Core", get_module)]
+            Command("Get-Module", "Microsoft.PowerShell.Core", get_module),
+            *hardening.commands(host.name, host.hardening)]
 
 
 def _path_values(c: Call) -> list[str]:
@@ -722,8 +723,8 @@ class HostFiles:
                 "registry::hkey_local_machine\\software\\microsoft\\windows nt\\currentversion"):
             build, _, ubr = self.host.os_build.partition(".")
             return {"CurrentBuild": build, "UBR": int(ubr or 0), "ProductName": "Windows Server",
-                    "InstallationType": "Server Core"}
-        return None
+                    "InstallationType": self.host.hardening.installation_type}
+        return hardening.registry(self.host.hardening, path)
 
     def drive(self, name: str) -> PSObject | None:
         if name.lower() != self.host.volume_path[0].lower():

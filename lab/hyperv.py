@@ -28,6 +28,7 @@ from typing import Any
 from console import states
 from console.powershell import facts
 from .faults import CmdletFaults
+from .hardening import Hardening
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
@@ -300,6 +301,9 @@ class Host:
     modules: dict[str, tuple[str, ...]] = field(default_factory=lambda: {
         "Hyper-V": ("2.0.0.0", "1.1"), "Storage": ("2.0.0.0",)})
     cmdlet_faults: CmdletFaults = field(default_factory=CmdletFaults)
+    # What Windows reports of the host's hardening (lab.hardening: features, local accounts and
+    # groups, Remote Desktop, listeners, session configurations).
+    hardening: Hardening = field(default_factory=Hardening)
     # The bytes of files written on the host (Set-Content, Add-Content); `files` holds every
     # file's size. `files_version` changes whenever a file changes: written or removed, a VM's
     # disk or a checkpoint's differencing disk made or merged away.

@@ -12,7 +12,8 @@ every host; `[[hosts]]` with `name`, `admins`, `users` (absent: every account ma
 `cluster` (the failover cluster it is a node of), `os_build`, `last_update_days`, `volume_path`,
 `total_gib`, `free_gib`, `critical_free_gib`, `checkpoint_growth_gib`, `inventory_cost_s`,
 `enhanced_session` (Set-VMHost -EnableEnhancedSessionMode), `console_access` (console access
-entries, `{vm = id, user = "LAB\\name"}`), `[hosts.hardening]` (lab.hardening),
+entries, `{vm = id, user = "LAB\\name"}`),
+`[hosts.hardening]` (lab.hardening),
 `[hosts.faults]` (lab.faults.Faults fields), `[hosts.durations]` (overrides), and
 `[[hosts.vms]]` with the fields of lab.hyperv.VM (`*_gib` for sizes), `dvd_drives`,
 `current_checkpoint` and `[[hosts.vms.checkpoints]]` (`id`, `name`, `type` as Hyper-V's
@@ -33,6 +34,7 @@ from typing import Any
 from console.errors import ConfigError
 from console.paths import LAB_DATA
 from .faults import Faults
+from . import hardening
 from .hyperv import GiB, Checkpoint, Clock, DvdDrive, Durations, Host, VM
 
 DEFAULT_WORLD = LAB_DATA / "lab.toml"
@@ -138,6 +140,10 @@ def _world(data: dict[str, Any], durations: Durations | None, clock: Clock) -> W
         host.enhanced_session = bool(h.get("enhanced_session", False))
         for entry in h.get("console_access", []):
             host.grant_console(host.vm(str(uuid.UUID(entry["vm"]))), [entry["user"]])
+        host.hardening = hardening.from_data(
+            h.get("hardening", {}), host.name, world.domain, world.domain_sid,
+            {f"{world.domain}\\{a.name}".lower(): a.sid for a in world.accounts},
+            h.get("admins", []))
         used = sum(vm.disk_bytes + vm.checkpoint_bytes for vm in host.vms)
         free = _gib(h["free_gib"]) if "free_gib" in h else host.total_bytes // 2
         host.other_used_bytes = max(0, host.total_bytes - used - free)

@@ -145,7 +145,8 @@ def test_every_function_checks_the_caller_before_anything_else(policy: Policy) -
         decision = rest.index("return}")  # the refusal ends the function
         assert "HvcDeny" in rest[:decision] and ("HvcRights" in rest[:decision]
                                                  or "hvcMine" in rest[:decision]
-                                                 or "$hvcData.Audit" in rest[:decision]), name
+                                                 or "$hvcData.Audit" in rest[:decision]
+                                                 or "$hvcData.Review" in rest[:decision]), name
         for acting in ("Hyper-V\\", "& {"):
             assert acting not in rest[:decision] or acting == "Hyper-V\\" and \
                 "HvcVM" in rest[:decision], (name, acting)

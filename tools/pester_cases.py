@@ -450,7 +450,9 @@ def jea_hosts() -> list[dict[str, Any]]:
                 facts = grants.may_read_facts(sids, [(vm["id"], vm["name"]) for vm in vms], day)
                 views.append({"caller": caller["name"], "today": day.isoformat(),
                               "connect": grants.may_connect(sids, day), "facts": facts,
-                              "audit": grants.may_read_audit(sids, day), "visible": visible})
+                              "audit": grants.may_read_audit(sids, day),
+                              "hardening": grants.may_read_hardening(sids, day),
+                              "visible": visible})
             for vm in vms:
                 seen: list[frozenset[str]] = []
                 for day in days:

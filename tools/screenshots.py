@@ -135,6 +135,11 @@ def shoot(scale: float, out: Path) -> list[Path]:
         wait_for(lambda: window._review is not None, 60)
         assert window._review is not None
         save("review", window._review)
+        # The Hardening tab: HV02's local accounts in Hyper-V Administrators (docs/lab-world.md).
+        review = window._review
+        review.tabs.setCurrentIndex(review.tabs.indexOf(review.hardening_view.parentWidget()))
+        review.hardening_choice.setCurrentIndex(review.hardening_choice.findText("HV02"))
+        save("review-hardening", review)
         activity = ActivityWindow(services.audit, session.identity, tasks)
         activity.reload()
         wait_for(lambda: not tasks.running, 30)

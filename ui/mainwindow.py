@@ -50,7 +50,9 @@ from console.identity import Identity
 from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, HostCapacity,
                                after_action, state_after_apply)
 from console.policy import Policy
-from console.review import HostsRead, Review, build_review, read_hosts
+from console.review import (
+    HostsRead, Review, build_review, read_hardening, read_hosts, with_hardening,
+)
 from console.session import Session
 from console.text import one_line
 from console.viewer import Viewer, console_command, find_viewer, launch, missing_viewer

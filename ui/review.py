@@ -43,6 +43,7 @@ from console.editor import Change, NewGrant, PolicyEditor
 from console.errors import ConsoleError, PolicyChanged
 from console.audit import EVENT_HEADER, HostAuditEvent, select_events, since_time
 from console.export import csv_text
+from console.hardening import summary as hardening_summary
 from console.inventory import VM, HostFacts
 from console.policy import SCOPE_KINDS, VERBS, Grant
 from console.text import one_line
@@ -288,6 +289,17 @@ class ReviewWindow(QWidget):
         self.tabs.addTab(impact, "Host impact")
         self.audit = AuditTab(self)
         self.tabs.addTab(self.audit, "Audit")
+        # Each host's hardening as read for the review (policy.read): what it runs beyond
+        # Hyper-V, its local groups' members (local or domain), RDP, listeners and endpoints.
+        self.hardening_choice = QComboBox()
+        self.hardening_model = RowsModel(["What", "On this host"], self)
+        hardening = QWidget()
+        layout = QVBoxLayout(hardening)
+        layout.addWidget(self.hardening_choice)
+        self.hardening_view = _view(self.hardening_model)
+        self.hardening_view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # as the summary reads
+        layout.addWidget(self.hardening_view)
+        self.tabs.addTab(hardening, "Hardening")
         # Who holds access to each VM's console on the hosts (Get-VMConnectAccess, read for holders
         # of audit.read) against who may: an entry the policy does not back is also a finding.
         self.console_model = RowsModel(["Host", "VM", "Account", "The policy lets them connect"],
@@ -317,6 +329,7 @@ class ReviewWindow(QWidget):
         self.vm_choice.currentIndexChanged.connect(self._show_vm)
         self.principal_choice.currentIndexChanged.connect(self._show_principal)
         self.host_choice.currentIndexChanged.connect(self._show_host)
+        self.hardening_choice.currentIndexChanged.connect(self._show_hardening)
         self._fill()
 
     # --- data --------------------------------------------------------------------------------
@@ -367,7 +380,8 @@ class ReviewWindow(QWidget):
         for combo, items in ((self.vm_choice, [(f"{n} ({h})", i) for i, n, h in vms]),
                              (self.principal_choice,
                               [(p.principal.name, p.principal.sid) for p in r.global_permissions]),
-                             (self.host_choice, [(i.host, i.host) for i in r.impacts])):
+                             (self.host_choice, [(i.host, i.host) for i in r.impacts]),
+                             (self.hardening_choice, [(h.name, h.name) for h in r.hardening])):
             combo.blockSignals(True)
             combo.clear()
             for label, key in items:
@@ -376,6 +390,7 @@ class ReviewWindow(QWidget):
         self._show_vm()
         self._show_principal()
         self._show_host()
+        self._show_hardening()
         consoles = list(r.console_access)
         self.console_model.set_rows(
             [[c.entry.host, c.entry.vm_name or c.entry.vm_id, c.entry.user, "yes" if c.may else "no"]
@@ -478,7 +493,8 @@ class ReviewWindow(QWidget):
     def _name_csv_export(self, index: int) -> None:
         self.buttons["csv"].setText(("Findings (CSV)…", "Who can touch this VM (CSV)…",
                                      "What this principal can do (CSV)…",
-                                     "This host's impact (CSV)…", "The hosts' events (CSV)…")[index])
+                                     "This host's impact (CSV)…", "The hosts' events (CSV)…")[index]
+                                    if index < 5 else "Findings (CSV)…")  # the tabs after Audit
 
     def _audit_shown(self, index: int) -> None:
         """The hosts' events are read the first time the Audit tab is opened."""

@@ -136,9 +136,14 @@ def run_review(args: argparse.Namespace) -> int:
             r = core.build_review(g.policy, g.inventory, g.facts, g.directory,  # type: ignore[arg-type]
                                   args.date, domain=g.identity.name.split("\\")[0],
                                   console_access=g.console_access)
+            # Each host's hardening (gather checked policy.read), read while signed in.
+            hardening = core.read_hardening(g.pool, g.policy, g.identity, g.inventory)
     except _NotAllowed as refused:
         print(one_line(str(refused)), file=sys.stderr)
         return 1
+    r = core.with_hardening(r, hardening.hosts)
+    for name, error in hardening.failed.items():
+        print(one_line(f"{name}: hardening not read: {error}"), file=sys.stderr)
     r = core.with_transport(r, g.hosts)
     if args.format == "csv":
         text = {"findings": core.findings_csv, "permissions": core.permissions_csv,

@@ -10,6 +10,7 @@ from ..audit import RecordRef, HostEvents
 from ..config import HostConfig
 from ..details import Thumbnail, VMDetails
 from ..downtime import Plan, SharedPlans
+from ..hardening import HostHardening
 from ..inventory import VM, HostFacts, HostInventory
 from .outcomes import ActionOutcome
 
@@ -24,6 +25,8 @@ class Client(Protocol):
     def inventory(self) -> list[VM]: ...
     def read_inventory(self) -> HostInventory: ...  # the VMs and the host's capacity
     def host_facts(self, library: list[str]) -> HostFacts: ...
+    # What the host runs beyond Hyper-V and who may reach it (the review, policy.read).
+    def host_hardening(self) -> HostHardening: ...
     def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]: ...
     # One VM as Hyper-V Manager shows it, read when its details are opened, and its screen.
     def details(self, vm_id: str) -> VMDetails: ...

@@ -16,6 +16,7 @@ from ..config import HostConfig
 from ..downtime import Plan, SharedPlans
 from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
 from ..errors import HostAccessDenied, HostError, InvalidParameter
+from ..hardening import HostHardening
 from ..inventory import VM, HostFacts, HostInventory
 from ..jea import ENDPOINT_NAME, JeaError, data_digest, host_grants
 from ..policy import Policy
@@ -52,6 +53,10 @@ class JeaClient(PsrpClient):
     def host_facts(self, library: Iterable[str] = ()) -> HostFacts:
         """The host's approved library folders decide (a caller's list is not trusted)."""
         return HostFacts.from_json(self._call("Get-HvcHostFacts", {}))
+
+    def host_hardening(self) -> HostHardening:
+        """Get-HvcHostHardening: answered only to holders of policy.read."""
+        return HostHardening.from_json(self._call("Get-HvcHostHardening", {}))
 
     def vm_state(self, ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         wanted = [i.lower() for i in ids]

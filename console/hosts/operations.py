@@ -11,6 +11,7 @@ from ..audit import HOST_EVENTS_DEFAULT, HostEvents, RecordRef
 from ..config import HostConfig
 from ..downtime import Plan, SharedPlans
 from ..details import THUMBNAIL_SIZE, Thumbnail, VMDetails, check_size
+from ..hardening import HostHardening
 from ..inventory import VM, HostFacts, HostInventory
 from .client import with_record
 from .outcomes import ActionOutcome, items_of

@@ -49,6 +49,7 @@ BeforeAll {
         'Invoke-HvcCheckpoint' = @{ VMId = $AnyVm; Action = 'create' }
         'Invoke-HvcMedia' = @{ VMId = $AnyVm; Action = 'eject'; ControllerType = 'IDE'; Controller = 0; Location = 1 }
         'Get-HvcAuditEvents' = @{}
+        'Get-HvcHostHardening' = @{}
         'Get-HvcDowntimePlans' = @{}
         'Submit-HvcDowntimeAnswer' = @{ PlanId = 'HV02-20261212-2200-abcdef'; Answer = 'approve' }
         'Get-HvcPolicyDigest' = @{}
@@ -251,6 +252,33 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
                 $result.Answer.error.code | Should -BeExactly 'denied' -Because $result.Raw
                 $result.Answer.error.message | Should -BeExactly "$Caller may not read the audit events of this host: no grant gives audit.read."
                 Should -Invoke Get-WinEvent -Times 0 -Exactly -Scope It
+            }
+        }
+    }
+
+    Context 'Get-HvcHostHardening: the host''s hardening, to holders of policy.read only' {
+        BeforeAll {
+            Mock Get-WindowsFeature { [pscustomobject]@{ Name = 'Hyper-V'; Installed = $true } }
+            Mock Get-LocalUser { [pscustomobject]@{ Name = 'Administrator'; Enabled = $true; SID = [pscustomobject]@{ Value = 'S-1-5-21-1-2-3-500' } } }
+            Mock Get-LocalGroupMember { @() }
+            Mock Get-WSManInstance { [pscustomobject]@{ Transport = 'HTTP'; Port = '5985'; Address = '*'; Enabled = 'true' } }
+            Mock Get-PSSessionConfiguration { [pscustomobject]@{ Name = 'HvConsole'; Permission = '' } }
+        }
+
+        # The registry parts read this machine's own registry: Windows only.
+        It '<Caller> on <Today>' -ForEach $Views -Skip:(-not $HvcOnWindows) {
+            $PSSenderInfo = New-HvcSenderInfo -Caller $Callers[$Caller]
+            $Now = ConvertTo-HvcDay $Today
+            $result = Invoke-HvcJea -Name 'Get-HvcHostHardening'
+            if ($View.hardening) {
+                $result.Answer.ok | Should -BeTrue -Because $result.Raw
+                $result.Answer.data.endpoints[0].name | Should -BeExactly 'HvConsole'
+                Should -Invoke Get-LocalGroupMember -Times 3 -Exactly -Scope It
+            }
+            else {
+                $result.Answer.error.code | Should -BeExactly 'denied' -Because $result.Raw
+                $result.Answer.error.message | Should -BeExactly "$Caller may not read the hardening of this host: no grant gives policy.read."
+                Should -Invoke Get-LocalGroupMember -Times 0 -Exactly -Scope It
             }
         }
     }

@@ -100,7 +100,27 @@
             Values = @('58a006d8-4cd7-53ac-aa46-a10dc2e2cb10', 'bc797c1d-65e1-5032-8525-d184e732f820')
         }
     )
-    GrantsSha256 = '4c95f49c106321609f2245f180b5e7061c7c6f02486be5445cc08adaad489fd7'
+    GrantsSha256 = '344adcf08e1e6871a5981194d31f6b34c294a13e9e62204d10ece108e2b9e783'
     Host = 'HV01'
     Library = @('D:\ISO\')
+    Review = @(
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Admins'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1204'
+            Values = @()
+        },
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Reviewers'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1205'
+            Values = @()
+        }
+    )
 }

@@ -118,7 +118,27 @@
             Values = @('58a006d8-4cd7-53ac-aa46-a10dc2e2cb10', 'bc797c1d-65e1-5032-8525-d184e732f820')
         }
     )
-    GrantsSha256 = 'e2ce0d47de5207703d971387de5c5f4340b6490e8321754d4b9279f92188a884'
+    GrantsSha256 = 'e6cc930a3108e21f8daa837e971a3c23765e5daddc70d4a23c7d3b50b5ac27c7'
     Host = 'HV02'
     Library = @('D:\ISO\')
+    Review = @(
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Admins'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1204'
+            Values = @()
+        },
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Reviewers'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1205'
+            Values = @()
+        }
+    )
 }

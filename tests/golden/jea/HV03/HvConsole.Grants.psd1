@@ -109,7 +109,27 @@
             Values = @('58a006d8-4cd7-53ac-aa46-a10dc2e2cb10', 'bc797c1d-65e1-5032-8525-d184e732f820')
         }
     )
-    GrantsSha256 = '00de8683ecef74a9e35933f1f90f5c2fd62d716de155e4f5fdc310bf5bd21d72'
+    GrantsSha256 = 'c271199929ecc3ef9607487576688cb5bfba5e974740695b0dd0c032bd850cc4'
     Host = 'HV03'
     Library = @('D:\ISO\')
+    Review = @(
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Admins'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1204'
+            Values = @()
+        },
+        @{
+            Effect = 'allow'
+            Expires = ''
+            Principal = 'LAB\HV-Reviewers'
+            Privileges = @('policy.read')
+            Scope = 'host'
+            Sid = 'S-1-5-21-1000-2000-3000-1205'
+            Values = @()
+        }
+    )
 }
