@@ -16,9 +16,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from .details import VMDetails
+from .errors import ConsoleError
 from .inventory import VM
 from .policy import Policy, VMDoc
 
@@ -166,6 +167,34 @@ def plan_changes(policy: Policy, vms: Iterable[VM], existing: Mapping[str, str |
         changes.append(change if change.kind != "same" else
                        Change(vm, name, old, new, vm.notes, change.new_notes, None))
     return changes
+
+
+class DocumentingClient(Protocol):
+    """What writing the documentation needs of a host: the admin endpoint's operations."""
+    def inventory(self) -> list[VM]: ...
+    def details(self, vm_id: str) -> VMDetails: ...
+    def read_documentation(self, folder: str, files: dict[str, str]) -> dict[str, str | None]: ...
+
+
+def read_changes(client: DocumentingClient, policy: Policy, folder: str,
+                 written: datetime) -> list[Change]:
+    """Every VM of the host with what is on the host and what would be written: its inventory,
+    each VM's configuration (one details call a VM: this runs on demand, not with a refresh) and
+    the files already in `folder`."""
+    vms = client.inventory()
+    details: dict[str, VMDetails] = {}
+    for vm in vms:
+        try:
+            details[vm.id] = client.details(vm.id)
+        except ConsoleError:
+            pass  # documented without its configuration, as the file then says
+    existing = client.read_documentation(folder, {vm.id: file_name(vm) for vm in vms})
+    return plan_changes(policy, vms, existing, written, details)
+
+
+def to_write(changes: Iterable[Change]) -> list[Change]:
+    """The changes that write something: a file that differs, or Notes that do."""
+    return [c for c in changes if c.kind != "same" or c.notes_changed]
 
 
 def decode(data: str | None) -> str | None:

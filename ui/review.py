@@ -49,6 +49,7 @@ from console.policy import SCOPE_KINDS, VERBS, Grant
 from console.text import one_line
 
 from .dialogs import Confirm
+from .documentation import DocumentWindow
 from .downtime import PlanWindow
 from .errors import show_exception
 from .tasks import Tasks
@@ -283,6 +284,15 @@ class ReviewWindow(QWidget):
         pick_host = QHBoxLayout()
         pick_host.addWidget(self.host_choice, 1)
         pick_host.addWidget(self.plan_button)
+        # The VMs' documentation kept on the chosen host (its administrators: the admin endpoint).
+        self.document_button = QPushButton("Documentation on the host…")
+        self.document_button.setToolTip(tip(
+            "Write a text file per VM and an owner line in each VM's Notes on the host",
+            "Through the host's admin endpoint: for the host's administrators. What differs is "
+            "shown first; a file edited on the host is kept beside the new one."))
+        self.document_button.clicked.connect(self.document_host)
+        self.document_windows: dict[str, DocumentWindow] = {}
+        pick_host.addWidget(self.document_button)
         layout.addLayout(pick_host)
         layout.addWidget(_view(self.impact_model))
         layout.addWidget(self.notice)
@@ -435,6 +445,20 @@ class ReviewWindow(QWidget):
                                 identity.name if identity else "", getattr(self.session, "pool", None),
                                 self.services, self.tasks, self)
             self.plan_windows[host.lower()] = window
+        window.show()
+        window.raise_()
+        return window
+
+    def document_host(self) -> DocumentWindow | None:
+        """The documentation window of the host chosen in the host impact tab, one a host."""
+        host = self.host_choice.currentData() or ""
+        pool = getattr(self.session, "pool", None)
+        if not host or pool is None:
+            return None
+        window = self.document_windows.get(host.lower())
+        if window is None:
+            window = DocumentWindow(host, pool, self.services.policy, self.tasks, self)
+            self.document_windows[host.lower()] = window
         window.show()
         window.raise_()
         return window

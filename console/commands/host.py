@@ -30,7 +30,7 @@ from ..config import HostConfig
 from ..documentation import DEFAULT_FOLDER
 from ..errors import ConfigError, ConsoleError, CredentialsRejected, HostAccessDenied
 from ..hosts import Credentials
-from ..hosts.operations import ScriptOperations
+from ..hosts import AdminClient, HostClient
 from ..text import one_line, plain
 from . import add_sign_in_options, file_path, read_password, setup
 from .review import register_impact
@@ -209,19 +209,16 @@ def run_selftest(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _admin_client(args: argparse.Namespace) -> Iterator[tuple[Any, HostConfig, ScriptOperations]]:
-    """Sign in and open the host's admin endpoint (whatever endpoint its entry gives delegated
-    users): what only the host's administrators may change goes through it."""
-    from ..hosts import CredentialGate, make_client
+def _admin_client(args: argparse.Namespace) -> Iterator[tuple[Any, HostConfig, AdminClient | HostClient]]:
+    """Sign in and open the host's admin endpoint: what only the host's administrators may
+    change goes through it."""
+    from ..hosts import admin_client
 
     password = read_password(args)
     with setup(args) as world:
         config = _host_config(world.config.hosts, args.host)
         identity = world.directory.sign_in(args.user, password)
-        credentials = Credentials(identity.name, password)
-        client = make_client(replace(config, endpoint="admin"), credentials,
-                             CredentialGate(credentials))
-        assert isinstance(client, ScriptOperations)  # the admin endpoint's clients run scripts
+        client = admin_client(config, Credentials(identity.name, password))
         try:
             yield world, config, client
         finally:
@@ -243,18 +240,9 @@ def run_document(args: argparse.Namespace) -> int:
 
     try:
         with _admin_client(args) as (world, config, client):
-            vms = client.inventory()
-            details = {}
-            for vm in vms:
-                try:
-                    details[vm.id] = client.details(vm.id)
-                except ConsoleError:
-                    pass  # documented without its configuration, as the file then says
-            existing = client.read_documentation(args.folder, {
-                vm.id: documentation.file_name(vm) for vm in vms})
-            changes = documentation.plan_changes(world.policy, vms, existing, datetime.now(),
-                                                 details)
-            todo = [c for c in changes if c.kind != "same" or c.notes_changed]
+            changes = documentation.read_changes(client, world.policy, args.folder,
+                                                 datetime.now())
+            todo = documentation.to_write(changes)
             for c in changes:
                 kept = f" (the file there is kept as {c.keep})" if c.keep and c in todo else ""
                 notes = "; Notes: owner line updated" if c.notes_changed else ""

@@ -24,12 +24,12 @@ from .network import network_error
 from .outcomes import (
     ERRORS, ActionOutcome, HostResult, HostStatus, PoolResult, answer_data, status_of,
 )
-from .pool import MAX_READ_WORKERS, HostPool, make_client
+from .pool import MAX_READ_WORKERS, HostPool, admin_client, make_client
 from .psrp import MAX_RUNSPACES, PsrpClient
 
 __all__ = [
     "ERRORS", "MAX_READ_WORKERS", "MAX_RUNSPACES", "ActionOutcome", "AdminClient", "Client",
     "CredentialGate", "Credentials", "HostClient", "HostPool", "HostResult", "HostStatus",
     "JeaClient", "Lag", "PoolResult", "PsrpClient",
-    "answer_data", "confirm", "lag", "make_client", "network_error", "status_of",
+    "answer_data", "confirm", "lag", "admin_client", "make_client", "network_error", "status_of",
 ]

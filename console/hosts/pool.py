@@ -40,6 +40,17 @@ def make_client(config: HostConfig, credentials: Credentials | None, gate: Crede
     return AdminClient(config, credentials, gate)
 
 
+def admin_client(config: HostConfig, credentials: Credentials | None,
+                 gate: CredentialGate | None = None) -> AdminClient | HostClient:
+    """A client of the host's admin endpoint (Microsoft.PowerShell), whatever endpoint its entry
+    gives delegated users: for what only the host's administrators may change (the VMs'
+    documentation on the host, resource metering). The host refuses anyone else."""
+    client = make_client(replace(config, endpoint="admin"), credentials,
+                         gate or CredentialGate(credentials))
+    assert isinstance(client, AdminClient | HostClient)
+    return client
+
+
 MAX_READ_WORKERS = 64
 
 
