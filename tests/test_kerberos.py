@@ -432,6 +432,26 @@ def test_vms_says_when_a_host_was_reached_with_ntlm(samba_dc: SambaDC, kerberos_
             "it)") in capsys.readouterr().err
 
 
+def test_audit_verify_hosts_signs_in_with_sso_too(ticket: Path, samba_dc: SambaDC,
+                                                  kerberos_host: KerberosHost, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """audit verify has options of its own: --sso is one of them, with --hosts only."""
+    @contextlib.contextmanager
+    def world() -> Iterator[Setup]:
+        config = Config(directory=samba_dc.config(), hosts=[kerberos_host.config()],
+                        policy_path=str(LAB_DATA / "policy.toml"),
+                        audit_path=str(tmp_path / "audit.jsonl"), demo=True)
+        yield Setup(config, Policy.load(config.policy_path), Directories(config.directory),
+                    AuditTrail(config.audit_file))
+
+    ours = replace(app_extensions(), demo_world=world)
+    assert cli.main(["audit", "verify", "--hosts", "--sso", "--demo"], ours) == 1
+    # Signed in as the ticket's alice, who holds no audit.read in the demo policy.
+    assert "LAB\\alice may not read the audit trail" in capsys.readouterr().err
+    assert cli.main(["audit", "verify", "--sso"], ours) == 1
+    assert "--sso, --demo and --by go with --hosts" in capsys.readouterr().err
+
+
 # --- the review: NTLM allowed is a finding --------------------------------------------------
 
 

@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify.add_argument("--password-stdin", action="store_true",
                         help="read the password from the first line of standard input (else a "
                              "prompt)")
+    verify.add_argument("--sso", action="store_true",
+                        help="with --hosts: sign in with your current Kerberos ticket, no password")
     verify.add_argument("--by", action="append", default=[], metavar="NAME|SID",
                         help="with --hosts: whose trail it is, when it names nobody any more "
                              "(repeatable)")
@@ -83,9 +85,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     if args.hosts:
         return _verify_with_hosts(args)
-    if args.user or args.demo or args.by:
-        raise ConfigError("--user, --demo and --by go with --hosts: without it, audit verify "
-                          "checks the chain alone and signs in nowhere.")
+    if args.user or args.demo or args.by or args.sso:
+        raise ConfigError("--user, --sso, --demo and --by go with --hosts: without it, audit "
+                          "verify checks the chain alone and signs in nowhere.")
     path = _path(args.file)
     if not path.exists():
         raise AuditError(f"There is no audit trail at {path}.")
@@ -112,8 +114,9 @@ def _print_chain(path: Path, trail: AuditTrail) -> int:
 
 def _verify_with_hosts(args: argparse.Namespace) -> int:
     """The chain, then the trail held to every configured host's events of its actions."""
-    if not args.user:
-        raise ConfigError("audit verify --hosts signs in to read the hosts' events: give --user.")
+    if not args.user and not args.sso:
+        raise ConfigError("audit verify --hosts signs in to read the hosts' events: give --user "
+                          "(or --sso).")
     with setup(args) as world, signed_in(world, args) as session:
         session.require("audit.read")
         path = args.file if args.file is not None else world.audit.path
