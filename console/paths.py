@@ -14,5 +14,9 @@ def resources_dir() -> Path:
 
 
 RESOURCES = resources_dir()
+# The documentation: docs/ of a checkout (the README beside it), or the bundle's docs/ (the
+# README copied in by installer/hvconsole.spec).
+DOCS = RESOURCES.parent / "docs"
+README = DOCS / "README.md" if (DOCS / "README.md").exists() else RESOURCES.parent / "README.md"
 POWERSHELL = RESOURCES / "powershell"
 LAB_DATA = RESOURCES / "lab"

@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from PySide6.QtCore import (QEvent, QItemSelectionModel, QModelIndex, QObject, QPersistentModelIndex,
-                            QPoint, Qt, QTimer, Signal)
-from PySide6.QtGui import QAction, QColor, QGuiApplication, QHelpEvent, QKeyEvent, QKeySequence
+                            QPoint, Qt, QTimer, QUrl, Signal)
+from PySide6.QtGui import (QAction, QColor, QDesktopServices, QGuiApplication, QHelpEvent,
+                           QKeyEvent, QKeySequence)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -49,6 +50,7 @@ from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
 from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, HostCapacity,
                                after_action, state_after_apply)
+from console.paths import DOCS, README
 from console.policy import Policy
 from console.review import (
     HostsRead, Review, build_review, read_hardening, read_hosts, with_hardening,
@@ -64,6 +66,7 @@ from .app import Services
 from .baselines import Alerts, BaselineWatcher
 from .details import DetailsPane
 from .dialogs import AskText, Confirm, IsoDialog, PasswordPrompt, SettingsDialog
+from .downtime import PlanNotice
 from .errors import show_exception
 from .history import UsageHistory
 from .first_run import copy_diagnostics, open_log_folder
@@ -634,6 +637,9 @@ class MainWindow(QMainWindow):
         self.baselines.failed.connect(self.notice.tell)
         self.refreshed.connect(self._learn_baselines)
         self._alerted: set[tuple[str, str]] = set()
+        # Downtime plans that touch this person's VMs (read once the first host answered).
+        self.plans = PlanNotice(services, session, tasks)
+        layout.addWidget(self.plans)
         layout.addWidget(outer, 1)
         self.setCentralWidget(central)
 
@@ -753,6 +759,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction("Open the &log folder").triggered.connect(open_log_folder)
         help_menu.addAction("&Copy diagnostics").triggered.connect(self._copy_diagnostics)
         help_menu.addAction("&Keyboard shortcuts").triggered.connect(self.show_shortcuts)
+        help_menu.addAction("&Documentation").triggered.connect(self.open_documentation)
         help_menu.addSeparator()
         help_menu.addAction("&About the Hyper-V Console").triggered.connect(self.show_about)
 
@@ -784,8 +791,24 @@ class MainWindow(QMainWindow):
 
         return (f"Hyper-V Delegation Console {__version__}\n\nStart, stop, checkpoint and mount "
                 "ISOs on the VMs delegated to you, without a logon to the Hyper-V hosts.\n\n"
-                "Licence: MIT. Documentation: README.md and docs/ beside the program, or "
-                "your administrators' intranet page.")
+                f"Licence: MIT.\nDocumentation (Help > Documentation): {README}, and beside it "
+                f"{DOCS}: the policy, the JEA endpoint, the host operations, what to verify "
+                f"on a real host. Your administrators may keep their own page.")
+
+    def open_documentation(self) -> bool:
+        """The README in the system's viewer (Help > Documentation); where there is none, say
+        where the documentation should be."""
+        if README.exists() and self.open_url(QUrl.fromLocalFile(str(README))):
+            self.say(f"Opened {README}.", 5000)
+            return True
+        self.say(f"No documentation beside the program ({README}): ask your administrators "
+                 f"for the console's README and docs.", 10000)
+        return False
+
+    @staticmethod
+    def open_url(url: QUrl) -> bool:
+        """The system's handler for a file or link (tests replace this)."""
+        return QDesktopServices.openUrl(url)
 
     def show_about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, "About", self.about_text(),
@@ -1025,6 +1048,7 @@ class MainWindow(QMainWindow):
         def done(result: HostResult) -> None:
             if result.error is None and key not in self._console_synced:
                 self._sync_console_access(host)
+            self.plans.host_read(result.error is None)
             # Answers that arrive in the same event-loop turn are applied together, once.
             self._answers.append(Answer(key, host, then, result))
             if not self._merge_timer.isActive():

@@ -40,3 +40,22 @@ def test_each_activity_entry_has_its_time(open_as) -> None:
     entries = [henry.window.progress.list.item(i).text()
                for i in range(henry.window.progress.list.count())]
     assert entries and re.search(r"\(\d\d:\d\d:\d\d\)$", entries[-1]), entries
+
+
+def test_help_opens_the_documentation_and_about_says_where_it_is(open_as, monkeypatch) -> None:
+    from console.paths import DOCS, README
+
+    henry = open_as("henry")
+    window = henry.window
+    opened: list[str] = []
+    monkeypatch.setattr(window, "open_url", lambda url: opened.append(url.toLocalFile()) or True)
+    menus = {a.text(): a.menu() for a in window.menuBar().actions()}
+    next(a for a in menus["&Help"].actions() if a.text() == "&Documentation").trigger()
+    assert opened == [str(README)] and README.name == "README.md" and README.exists()
+    assert (DOCS / "policy.md").exists() and (DOCS / "host-operations.md").exists()
+    assert str(README) in window.about_text() and str(DOCS) in window.about_text()
+    assert "Opened" in window.statusBar().currentMessage()
+    # Without a README beside the program it says where to ask, and opens nothing.
+    monkeypatch.setattr("ui.mainwindow.README", DOCS / "no-such-file.md")
+    assert not window.open_documentation() and len(opened) == 1
+    assert "ask your administrators" in window.statusBar().currentMessage()
