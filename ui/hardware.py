@@ -48,6 +48,7 @@ class ScreenView(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.image: QImage | None = None
         self.shown: Thumbnail | None = None
+        self._sizing = False
         self.setMinimumHeight(60)
         self.show_message("")
 
@@ -82,7 +83,16 @@ class ScreenView(QLabel):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self.setFixedHeight(self.heightForWidth(self.width()))
+        # Keep 4:3 as the pane's width changes. Setting the height resizes the label again at
+        # once, and a changed pixmap can change the width: only an actual change of height is
+        # set, never from inside the resize it causes (that recursed until the stack ran out).
+        height = self.heightForWidth(self.width())
+        if height != self.height() and not self._sizing:
+            self._sizing = True
+            try:
+                self.setFixedHeight(height)
+            finally:
+                self._sizing = False
         self._paint()
 
     def _paint(self) -> None:
