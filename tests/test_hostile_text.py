@@ -131,7 +131,8 @@ def _session(name: str) -> Iterator[Any]:
 
     session = type("S", (), {})()
     session.identity = Identity(sid="S-1-5-21-1-2-3-1001", name=f"LAB\\{name}")
-    session.pool = type("P", (), {"inventory_all": staticmethod(lambda: Result())})()
+    session.pool = type("P", (), {"inventory_all": staticmethod(lambda: Result()),
+                                  "client": staticmethod(lambda host: object())})()
     session.policy = type("Pol", (), {"visible": staticmethod(lambda who, vms: [(v, None) for v in vms])})()
     Result.vms = vms
     yield session

@@ -11,7 +11,8 @@ from console import states
 from console.inventory import (
     CONSOLE_ACTIONS, CHECKPOINT_ACTIONS, DESTRUCTIVE_ACTIONS, KNOWN_STATES, MEDIA_ACTIONS, POWER_ACTIONS,
     REQUIRED_PRIVILEGES, STATE_ACTIONS, TRANSITIONAL_STATES, VM, Action, Checkpoint, DvdDrive,
-    HostCapacity, HostFacts, HostInventory, IsoFile, Storage, after_action, allowed_by_state, state_after_apply,
+    HostCapacity, HostFacts, HostInventory, IsoFile, Storage, after_action, allowed_by_state,
+    state_after_apply,
 )
 from console.policy import VM_PRIVILEGES
 from console.powershell import facts

@@ -577,8 +577,9 @@ def test_a_function_reaches_only_what_the_session_loads(lab: dict[str, LabHost],
     # found, and the 5.1 Utility module's script functions are never reachable.
     hv01 = lab["HV01"]
     files = jea.generate(policy, "HV01")
-    hv01.endpoint.replace_files(_edited(files, "ModulesToImport = @('CimCmdlets', 'Hyper-V', 'Storage')",
-                                        "ModulesToImport = @()"))
+    modules = ("ModulesToImport = @('CimCmdlets', 'Hyper-V', 'Microsoft.PowerShell.LocalAccounts', "
+               "'ServerManager', 'Storage')")
+    hv01.endpoint.replace_files(_edited(files, modules, "ModulesToImport = @()"))
     output, _ = raw(hv01, "olivia", "Invoke-HvcPower", VMId=WEB01, Action="save")
     answer = json.loads(output[0])
     assert answer["ok"] is False and "Get-VM" in answer["error"]["message"]

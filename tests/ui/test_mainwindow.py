@@ -778,7 +778,7 @@ def test_sign_out_closes_the_window_and_asks_who_signs_in_next(world: World, mon
     from ui.signin import SignInDialog
 
     henry = world.services.directory.sign_in("henry", PASSWORDS["henry"])
-    answers = [SimpleNamespace(identity=henry, password=PASSWORDS["henry"]), None]  # then cancel
+    answers = [SimpleNamespace(identity=henry, password=PASSWORDS["henry"], sso=False), None]  # then cancel
     asked: list[int] = []
 
     def ask(cls, *args, **kwargs):  # type: ignore[no-untyped-def]

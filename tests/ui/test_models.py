@@ -395,6 +395,9 @@ class FakeClient:
     def read_inventory(self) -> HostInventory:
         return HostInventory(self.inventory())
 
+    def sync_console_access(self) -> list[dict[str, str]]:
+        return []  # no console access to take back on a host that answers from memory
+
 
 class FakeHosts:
     def __init__(self, names: list[str]) -> None:
