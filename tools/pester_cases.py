@@ -462,7 +462,8 @@ def jea_hosts() -> list[dict[str, Any]]:
                     seen.append(rights)
                     decisions.append({"caller": caller["name"], "vm": vm["id"], "vm_name": vm["name"],
                                       "today": day.isoformat(),
-                                      "allowed": [a["name"] for a in actions if a["privilege"] in rights]})
+                                      "allowed": [a["name"] for a in actions if a["privilege"] in rights],
+                                      "console": "vm.console" in rights})
         out.append({
             "name": host,
             "psrc": f"tests/golden/jea/{host}/{jea.PSRC_FILE}",

@@ -303,6 +303,50 @@ Describe 'the generated JEA functions of <HostName> (Get-HvcInventory, Get-HvcHo
         }
     }
 
+    Context 'Grant-HvcConsoleAccess, Sync-HvcConsoleAccess, Get-HvcConsoleAccess: a VM''s console to a vm.console holder, for the token''s own account; the entries to audit.read holders' {
+        BeforeAll {
+            Mock Get-VMConnectAccess { @() }
+            Mock Grant-VMConnectAccess { @() }
+            Mock Revoke-VMConnectAccess { @() }
+        }
+
+        It 'Grant-HvcConsoleAccess: <Caller> on <VmName> (<Today>)' -ForEach $Decisions {
+            $PSSenderInfo = New-HvcSenderInfo -Caller $Callers[$Caller]
+            $Now = ConvertTo-HvcDay $Today
+            $result = Invoke-HvcJea -Name 'Grant-HvcConsoleAccess' -Arguments @{ VMId = $Decision.vm }
+            if ($Decision.console) {
+                $result.Answer.ok | Should -BeTrue -Because $result.Raw
+                # The account is the token's name: no parameter of the function names a user.
+                Should -Invoke Grant-VMConnectAccess -Scope It -Times 1 -Exactly -ParameterFilter { "$($PesterBoundParameters.VMId)" -eq $Decision.vm -and $PesterBoundParameters.UserName -eq $Caller }
+            }
+            else {
+                $result.Answer.error.code | Should -BeExactly 'denied' -Because $result.Raw
+                Should -Invoke Grant-VMConnectAccess -Scope It -Times 0 -Exactly
+            }
+        }
+
+        It 'Sync-HvcConsoleAccess and Get-HvcConsoleAccess: <Caller> on <Today>' -ForEach $Views {
+            $PSSenderInfo = New-HvcSenderInfo -Caller $Callers[$Caller]
+            $Now = ConvertTo-HvcDay $Today
+            $sync = Invoke-HvcJea -Name 'Sync-HvcConsoleAccess'
+            $list = Invoke-HvcJea -Name 'Get-HvcConsoleAccess'
+            if ($View.connect) {
+                $sync.Answer.ok | Should -BeTrue -Because $sync.Raw
+                @($sync.Answer.data.revoked).Count | Should -Be 0  # no entry held: nothing to take back
+            }
+            else {
+                $sync.Answer.error.code | Should -BeExactly 'denied' -Because $sync.Raw
+            }
+            if ($View.audit) {
+                $list.Answer.ok | Should -BeTrue -Because $list.Raw
+            }
+            else {
+                $list.Answer.error.code | Should -BeExactly 'denied' -Because $list.Raw
+            }
+            Should -Invoke Revoke-VMConnectAccess -Scope It -Times 0 -Exactly
+        }
+    }
+
     Context 'the caller check: refusals, events (HvcDeny, HvcLog) and the caller''s own token' {
         BeforeAll {
             $Refused = @($HostCase.decisions | Where-Object { @($_.allowed) -notcontains 'power start' })[0]

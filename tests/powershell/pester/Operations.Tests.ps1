@@ -922,6 +922,53 @@ Describe 'metering: resource metering on or off for every VM of the host (invali
     }
 }
 
+Describe 'console_access and console_acl: the caller''s own access to one VM''s console by id, and every VM''s entries (invalid_parameter)' -Skip:(-not $OnWindows) {
+    # The admin endpoint's caller is the process token (WindowsIdentity::GetCurrent): Windows only.
+    BeforeAll {
+        Mock Get-VM { New-HvcVM -Id $VmId }
+        $Held = @{ Entries = @() }
+        Mock Get-VMConnectAccess { @($Held.Entries) }
+        Mock Grant-VMConnectAccess { $Held.Entries = @([pscustomobject]@{ UserName = "$($PesterBoundParameters.UserName)"; UserId = $null; Access = 'Allowed' }) }
+        Mock Revoke-VMConnectAccess { $Held.Entries = @() }
+        Mock Get-CimInstance { @() }
+        $Me = [System.Security.Principal.WindowsIdentity]::GetCurrent().Name
+    }
+
+    It 'console_access grant: Grant-VMConnectAccess -VMId for the token''s own account, once' {
+        $want = "$VmId"
+        $result = Invoke-HvcOperation -Operation console_access -Parameters @{ vm_id = $VmId; action = 'grant' }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $result.Answer.data.granted | Should -BeTrue
+        $result.Answer.data.user | Should -BeExactly $Me
+        Should -Invoke Grant-VMConnectAccess -Scope It -Times 1 -Exactly -ParameterFilter { "$($PesterBoundParameters.VMId)" -eq $want -and $PesterBoundParameters.UserName -eq $Me }
+        # held already: not granted twice
+        $null = Invoke-HvcOperation -Operation console_access -Parameters @{ vm_id = $VmId; action = 'grant' }
+        Should -Invoke Grant-VMConnectAccess -Scope It -Times 1 -Exactly
+    }
+
+    It 'console_access revoke: only the entries the caller holds' {
+        $result = Invoke-HvcOperation -Operation console_access -Parameters @{ vm_id = $VmId; action = 'revoke' }
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $result.Answer.data.granted | Should -BeFalse
+        Should -Invoke Revoke-VMConnectAccess -Scope It -Times 1 -Exactly
+    }
+
+    It 'console_access invalid_parameter: an unknown console action' {
+        $result = Invoke-HvcOperation -Operation console_access -Parameters @{ vm_id = $VmId; action = 'share' }
+        $result.Answer.error.code | Should -BeExactly 'invalid_parameter'
+    }
+
+    It 'console_acl: every VM''s entries, by id' {
+        $Held.Entries = @([pscustomobject]@{ UserName = 'LAB\henry'; UserId = [pscustomobject]@{ Value = 'S-1-5-21-1000-2000-3000-1102' }; Access = 'Allowed' })
+        $result = Invoke-HvcOperation -Operation console_acl -Parameters @{}
+        $result.Answer.ok | Should -BeTrue -Because $result.Raw
+        $entry = @($result.Answer.data.entries)[0]
+        $entry.user | Should -BeExactly 'LAB\henry'
+        $entry.sid | Should -BeExactly 'S-1-5-21-1000-2000-3000-1102'
+        $entry.vm_id | Should -Be $VmId
+    }
+}
+
 Describe 'the event of an action (the admin frame E): the caller from the token, the record the call carries' {
     BeforeAll {
         Mock Get-VM { New-HvcVM -Id $VmId -Name 'web' -State 'Off' }
