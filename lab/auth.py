@@ -330,7 +330,23 @@ def ntlm_message_type(token: bytes) -> int | None:
     return int(struct.unpack_from("<I", token, start + 8)[0])
 
 
-class NtlmLogon:
+class _Sealing:
+    """WinRM message encryption with the logon's security context, NTLM's or Kerberos'."""
+
+    _context: spnego.ContextProxy | None
+
+    def wrap(self, data: bytes) -> tuple[bytes, bytes]:
+        """(signature or GSS wrap token header, sealed data): the message's two parts."""
+        assert self._context is not None
+        wrapped = self._context.wrap_winrm(data)
+        return wrapped.header, wrapped.data
+
+    def unwrap(self, header: bytes, data: bytes) -> bytes:
+        assert self._context is not None
+        return self._context.unwrap_winrm(header, data)
+
+
+class NtlmLogon(_Sealing):
     """The NTLM acceptor of one TCP connection (NTLM authenticates the connection)."""
 
     def __init__(self, accounts: Accounts, channel_bindings: GssChannelBindings | None = None) -> None:
@@ -375,18 +391,8 @@ class NtlmLogon:
 
     protocol = "ntlm"
 
-    def wrap(self, data: bytes) -> tuple[bytes, bytes]:
-        """(signature, sealed data): WinRM message encryption's two parts."""
-        assert self._context is not None
-        wrapped = self._context.wrap_winrm(data)
-        return wrapped.header, wrapped.data
 
-    def unwrap(self, header: bytes, data: bytes) -> bytes:
-        assert self._context is not None
-        return self._context.unwrap_winrm(header, data)
-
-
-class KerberosLogon:
+class KerberosLogon(_Sealing):
     """The Kerberos acceptor of one TCP connection: one leg, a ticket for the host's own SPN."""
 
     protocol = "kerberos"
@@ -426,15 +432,6 @@ class KerberosLogon:
         self.user = self.accounts.canonical(principal)
         return LogonResult(LogonOutcome.SUCCESS, self.user or principal)
 
-    def wrap(self, data: bytes) -> tuple[bytes, bytes]:
-        """(GSS wrap token header, sealed data), as Windows seals WinRM messages with Kerberos."""
-        assert self._context is not None
-        wrapped = self._context.wrap_winrm(data)
-        return wrapped.header, wrapped.data
-
-    def unwrap(self, header: bytes, data: bytes) -> bytes:
-        assert self._context is not None
-        return self._context.unwrap_winrm(header, data)
 
 
 def decode_auth_header(value: str) -> tuple[str, bytes] | None:

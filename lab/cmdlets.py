@@ -404,19 +404,15 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         return [cv.to_str(u) for u in (given if isinstance(given, list) else [given])
                 if u is not None]
 
-    def grant_console(c: Call) -> list[Any]:
-        vms = vms_by_id(c)
-        for vm in vms:
-            host.grant_console(vm, trustees(c))
-        return [_ace(host, vm, host.trustee(u)) for vm in vms for u in trustees(c)
-                ] if c.get("Passthru") else []
-
-    def revoke_console(c: Call) -> list[Any]:
-        vms = vms_by_id(c)
-        for vm in vms:
-            host.revoke_console(vm, trustees(c))
-        return [_ace(host, vm, host.trustee(u)) for vm in vms for u in trustees(c)
-                ] if c.get("Passthru") else []
+    def console_change(change: Callable[[VM, list[str]], None]) -> Callable[[Call], list[Any]]:
+        """Grant- or Revoke-VMConnectAccess: the change on each VM, the entries with -Passthru."""
+        def run(c: Call) -> list[Any]:
+            vms = vms_by_id(c)
+            for vm in vms:
+                change(vm, trustees(c))
+            return [_ace(host, vm, host.trustee(u)) for vm in vms for u in trustees(c)
+                    ] if c.get("Passthru") else []
+        return run
 
     def get_console(c: Call) -> list[Any]:
         # GetVMConnectAccess.MatchesNameFilter: -UserName matches the entry's name or SID,
@@ -453,8 +449,8 @@ def host_commands(host: Host, admin: bool) -> list[Command]:
         "Remove-VMSnapshot": remove,
         "Rename-VMSnapshot": rename,
         "Set-VMDvdDrive": set_dvd,
-        "Grant-VMConnectAccess": grant_console,
-        "Revoke-VMConnectAccess": revoke_console,
+        "Grant-VMConnectAccess": console_change(host.grant_console),
+        "Revoke-VMConnectAccess": console_change(host.revoke_console),
         "Get-VMConnectAccess": get_console,
         "New-VM": new_vm,
         "Set-VM": set_vm,
@@ -523,56 +519,6 @@ def windows_commands(host: Host) -> list[Command]:
                                 "ObjectNotFound", "System.Management.Automation.ItemNotFoundException",
                                 path))
 
-    def file_hash(c: Call) -> list[PSObject]:
-        algorithm = cv.to_str(c.get("Algorithm") or "SHA256").upper()
-        if algorithm != "SHA256":
-            raise PSError("The lab hashes with SHA256 only.", "NotSimulated", "NotImplemented",
-                          "System.NotImplementedException")
-        out = []
-        for path in _path_values(c):
-            stored = host.file(path)
-            if stored is None or stored not in host.contents:
-                c.error(PSError(f"Cannot find path '{path}' because it does not exist."
-                                if stored is None else "The lab holds only the size of this file.",
-                                "FileNotFound,Microsoft.PowerShell.Commands.GetFileHashCommand",
-                                "ObjectNotFound", "System.IO.FileNotFoundException", path))
-                continue
-            out.append(PSObject("Microsoft.Powershell.Utility.FileHash", {
-                "Algorithm": "SHA256", "Path": stored,
-                "Hash": hashlib.sha256(host.contents[stored]).hexdigest().upper()}))
-        return out
-
-    def cim_instance(c: Call) -> list[PSObject]:
-        name = cv.to_str(c.get("ClassName") or "")
-        if cv.to_str(c.get("Namespace") or "").lower() == vmdetail.VIRTUALIZATION.lower():
-            return vmdetail.cim_instances(host, name, cv.to_str(c.get("Filter") or ""))
-        not_simulated = set(k.lower() for k in c.params) - {"classname", "erroraction"}
-        if name.lower() != "win32_operatingsystem" or not_simulated:
-            raise PSError(f"The lab simulates Get-CimInstance -ClassName Win32_OperatingSystem "
-                          f"only, not {name}.", "NotSimulated", "NotImplemented",
-                          "System.NotImplementedException")
-        build = host.os_build.partition(".")[0]
-        return [PSObject("Microsoft.Management.Infrastructure.CimInstance"
-                         "#root/cimv2/Win32_OperatingSystem", {
-                             "Caption": host.os_caption, "Version": f"10.0.{build}",
-                             "BuildNumber": build, "CSName": host.name,
-                             "MUILanguages": list(host.os_languages), "OSLanguage": 1033,
-                             "Locale": "0409",
-                             # uint64 kilobytes, as Win32_OperatingSystem has them.
-                             "TotalVisibleMemorySize": host.memory_total_bytes // 1024,
-                             "FreePhysicalMemory": host.memory_free_bytes // 1024})]
-
-    def get_module(c: Call) -> list[PSObject]:
-        if not c.get("ListAvailable"):
-            raise PSError("The lab simulates Get-Module -ListAvailable only.", "NotSimulated",
-                          "NotImplemented", "System.NotImplementedException")
-        names = [cv.to_str(n).lower() for n in cv.to_list(c.get("Name")) or []]
-        return [PSObject("System.Management.Automation.PSModuleInfo", {
-                    "Name": module, "Version": cv.version(version), "ModuleType": "Binary"},
-                    text=module)
-                for module, versions in host.modules.items()
-                if not names or module.lower() in names for version in versions]
-
     def get_content(c: Call) -> list[bytes]:
         """Get-Content -Encoding Byte -Raw: a file's bytes as one byte[] (Windows PowerShell 5.1);
         the lab holds no text encodings."""
@@ -629,6 +575,56 @@ def windows_commands(host: Host) -> list[Command]:
                 c.error(PSError("Cannot create a file when that file already exists.",
                                 "MoveFileInfoItemIOError,Microsoft.PowerShell.Commands.MoveItemCommand",
                                 "WriteError", "System.IO.IOException", path))
+
+    def file_hash(c: Call) -> list[PSObject]:
+        algorithm = cv.to_str(c.get("Algorithm") or "SHA256").upper()
+        if algorithm != "SHA256":
+            raise PSError("The lab hashes with SHA256 only.", "NotSimulated", "NotImplemented",
+                          "System.NotImplementedException")
+        out = []
+        for path in _path_values(c):
+            stored = host.file(path)
+            if stored is None or stored not in host.contents:
+                c.error(PSError(f"Cannot find path '{path}' because it does not exist."
+                                if stored is None else "The lab holds only the size of this file.",
+                                "FileNotFound,Microsoft.PowerShell.Commands.GetFileHashCommand",
+                                "ObjectNotFound", "System.IO.FileNotFoundException", path))
+                continue
+            out.append(PSObject("Microsoft.Powershell.Utility.FileHash", {
+                "Algorithm": "SHA256", "Path": stored,
+                "Hash": hashlib.sha256(host.contents[stored]).hexdigest().upper()}))
+        return out
+
+    def cim_instance(c: Call) -> list[PSObject]:
+        name = cv.to_str(c.get("ClassName") or "")
+        if cv.to_str(c.get("Namespace") or "").lower() == vmdetail.VIRTUALIZATION.lower():
+            return vmdetail.cim_instances(host, name, cv.to_str(c.get("Filter") or ""))
+        not_simulated = set(k.lower() for k in c.params) - {"classname", "erroraction"}
+        if name.lower() != "win32_operatingsystem" or not_simulated:
+            raise PSError(f"The lab simulates Get-CimInstance -ClassName Win32_OperatingSystem "
+                          f"only, not {name}.", "NotSimulated", "NotImplemented",
+                          "System.NotImplementedException")
+        build = host.os_build.partition(".")[0]
+        return [PSObject("Microsoft.Management.Infrastructure.CimInstance"
+                         "#root/cimv2/Win32_OperatingSystem", {
+                             "Caption": host.os_caption, "Version": f"10.0.{build}",
+                             "BuildNumber": build, "CSName": host.name,
+                             "MUILanguages": list(host.os_languages), "OSLanguage": 1033,
+                             "Locale": "0409",
+                             # uint64 kilobytes, as Win32_OperatingSystem has them.
+                             "TotalVisibleMemorySize": host.memory_total_bytes // 1024,
+                             "FreePhysicalMemory": host.memory_free_bytes // 1024})]
+
+    def get_module(c: Call) -> list[PSObject]:
+        if not c.get("ListAvailable"):
+            raise PSError("The lab simulates Get-Module -ListAvailable only.", "NotSimulated",
+                          "NotImplemented", "System.NotImplementedException")
+        names = [cv.to_str(n).lower() for n in cv.to_list(c.get("Name")) or []]
+        return [PSObject("System.Management.Automation.PSModuleInfo", {
+                    "Name": module, "Version": cv.version(version), "ModuleType": "Binary"},
+                    text=module)
+                for module, versions in host.modules.items()
+                if not names or module.lower() in names for version in versions]
 
     return [Command("Get-HotFix", "Microsoft.PowerShell.Management", hotfix),
             Command("Get-Volume", "Storage", volume),

@@ -3,6 +3,7 @@ would change (a person's edit on the host as a diff), then write (console/docume
 Both calls go to the host's admin endpoint, in workers."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from console.hosts import admin_client
 
 from .dialogs import Confirm
 from .models import ListTableModel
+from .tasks import Task
 from .text import fit_on_screen, plain_label
 
 
@@ -75,19 +77,23 @@ class DocumentWindow(QDialog):
     def _client(self) -> Any:
         return admin_client(self.pool.client(self.host).config, self.pool.gate.credentials)
 
+    def _on_host(self, work: Callable[[Any], Any]) -> Task:
+        """`work` with a client of the host's admin endpoint, in a worker; closed afterwards."""
+        def run() -> Any:
+            client = self._client()
+            try:
+                return work(client)
+            finally:
+                client.close()
+        return self.tasks.run(run, label=f"documentation on {self.host}")
+
     def read(self) -> None:
         self.read_button.setEnabled(False)
         self.write_button.setEnabled(False)
         self.status.setText(f"Reading {self.host}…")
         folder = self.folder.text().strip()
-
-        def work() -> list[Change]:
-            client = self._client()
-            try:
-                return documentation.read_changes(client, self.policy, folder, datetime.now())
-            finally:
-                client.close()
-        self.tasks.run(work, label=f"documentation on {self.host}") \
+        self._on_host(lambda client: documentation.read_changes(
+            client, self.policy, folder, datetime.now())) \
             .on_success(self._show) \
             .on_failure(self._failed) \
             .on_finished(lambda: self.read_button.setEnabled(True))
@@ -128,14 +134,7 @@ class DocumentWindow(QDialog):
         self.write_button.setEnabled(False)
         self.status.setText(f"Writing {len(todo)} files to {self.host}…")
         folder = self.folder.text().strip()
-
-        def work() -> list[str]:
-            client = self._client()
-            try:
-                return client.write_documentation(folder, todo)
-            finally:
-                client.close()
-        self.tasks.run(work, label=f"documentation on {self.host}") \
+        self._on_host(lambda client: client.write_documentation(folder, todo)) \
             .on_success(lambda kept: self.status.setText(
                 f"{len(todo)} files written to {folder} on {self.host}"
                 + (f"; {len(kept)} earlier files kept beside them." if kept else "."))) \
