@@ -286,6 +286,7 @@ class Host:
     memory_host_bytes: int = 8 * GiB
     library: list[str] = field(default_factory=lambda: ["D:\\ISO\\"])
     files: dict[str, int] = field(default_factory=dict)  # every file's path and size
+    folders: set[str] = field(default_factory=set)  # made by New-Item, empty or not (lower case)
     reparse_points: dict[str, str] = field(default_factory=dict)  # junction -> target folder
     deduplicated: set[str] = field(default_factory=set)  # files stored as dedup reparse points
     durations: Durations = field(default_factory=Durations)
@@ -308,7 +309,6 @@ class Host:
     # file's size. `files_version` changes whenever a file changes: written or removed, a VM's
     # disk or a checkpoint's differencing disk made or merged away.
     contents: dict[str, bytes] = field(default_factory=dict)
-    folders: set[str] = field(default_factory=set)  # made by New-Item, empty or not (lower case)
     files_version: int = 0
     # Who may open each VM's console (VM id -> Grant-VMConnectAccess's entries), besides the
     # host's administrators; `accounts` maps DOMAIN\user (lower case) to its SID, as a real host

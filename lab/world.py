@@ -59,8 +59,8 @@ class LabHost:
     admins: list[str] = field(default_factory=list)
     users: list[str] | None = None  # None: every account of the domain may connect
     faults: Faults = field(default_factory=Faults)
-
     cluster: str | None = None  # the failover cluster this host is a node of
+
     @property
     def name(self) -> str:
         return self.host.name
@@ -80,7 +80,6 @@ class World:
             raise ConfigError(f"The lab has no host {name}.")
         return found
 
-
     def migrate(self, vm_id: str, target: str) -> VM:
         """Live-migrate a clustered VM to another node of its cluster, as failover clustering
         does: the same VM (id, state, checkpoints, notes) is then reported by `target` only."""
@@ -96,6 +95,7 @@ class World:
             raise ConfigError(f"{source.name} and {node.name} are not two nodes of one cluster.")
         node.host.adopt(source.host.release(vm_id))
         return vm
+
 
 def load_world(path: Path | None = None, durations: Durations | None = None,
                clock: Clock | None = None) -> World:

@@ -92,7 +92,6 @@ def run_vms(args: argparse.Namespace) -> int:
                 elif _auth(s, name) == "ntlm":
                     print(one_line(f"{name}: signed in with NTLM, as Kerberos was not possible "
                                    f"(allow_ntlm = false refuses it)"), file=sys.stderr)
-
         return 1 if result.errors else 0
 
 

@@ -88,8 +88,8 @@ class Gathered:
     facts: dict[str, HostFacts]
     directory: object
     failed: dict[str, ConsoleError]
-    hosts: tuple[core.HostSettings, ...] = ()  # the configured hosts: NTLM allowed is a finding
     console_access: dict[str, list[ConsoleEntry]] = field(default_factory=dict)
+    hosts: tuple[core.HostSettings, ...] = ()  # the configured hosts: NTLM allowed is a finding
     pool: HostPool | None = None  # the session's hosts, for a call after the reads (--publish)
 
 
@@ -112,8 +112,8 @@ def gather(args: argparse.Namespace) -> Iterator[Gathered]:
                               "policy.read (ask for the reviewer role).")
         read = core.read_hosts(session.pool, world.policy, session.identity)
         yield Gathered(session.identity, world.policy, read.inventory, read.facts, directory,
-                       read.failed, hosts=tuple(world.config.hosts),
-                       console_access=read.console_access, pool=session.pool)
+                       read.failed, console_access=read.console_access,
+                       hosts=tuple(world.config.hosts), pool=session.pool)
 
 
 def _report_failures(failed: dict[str, ConsoleError]) -> None:
