@@ -63,9 +63,14 @@ SEVERITY_COLORS = {"high": "error", "medium": "warn", "low": "muted"}  # shades:
 SEVERITY_RANK = {s: i for i, s in enumerate(core.SEVERITIES)}  # high first
 
 
+_UPPER = {"vm": "VM", "ntlm": "NTLM", "rdp": "RDP", "jea": "JEA", "iso": "ISO"}
+
+
 def kind_title(kind: str) -> str:
     """A finding's kind as a person reads it: "over-broad" -> "Over-broad"."""
-    return kind.replace("-", " ").capitalize().replace("Vm ", "VM ").replace(" vm ", " VM ")
+    words = kind.replace("-", " ").capitalize().split(" ")
+    # Abbreviations as people write them: VM, NTLM, RDP.
+    return " ".join(_UPPER.get(w.lower(), w) for w in words)
 
 
 def privilege_titles(privileges: Sequence[str]) -> str:
