@@ -8,7 +8,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QObject, Signal
 
-from console.baseline import BaselineError, Baselines, Deviation, samples
+from console.baseline import BaselineError, Baselines, Deviation, hour_of_week, samples
 from console.inventory import VM
 
 Alerts = dict[str, dict[str, str]]  # VM id -> metric -> the sentence to show
@@ -20,6 +20,7 @@ class BaselineWatcher(QObject):
 
     alerts = Signal(object)  # Alerts
     failed = Signal(str)
+    usual = Signal(str, object)  # the focused VM's id, {metric: Usual or None} at this hour
 
     def __init__(self, open_baselines: Callable[[], Baselines],
                  now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
@@ -29,6 +30,7 @@ class BaselineWatcher(QObject):
         self._now = now
         self._baselines: Baselines | None = None
         self._broken = False
+        self._focus: str | None = None
         # One thread: refreshes are learnt in order, and SQLite sees one writer.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baselines")
 
@@ -38,16 +40,38 @@ class BaselineWatcher(QObject):
         # The samples are made in the worker too: 10,000 VMs are 20,000 of them.
         return self._worker.submit(self._observe, self._now(), list(vms))
 
+    @property
+    def focused(self) -> str | None:
+        return self._focus
+
+    def focus(self, vm_id: str | None) -> None:
+        """The VM whose details are shown: its usual ranges come with every refresh, and now."""
+        self._focus = vm_id
+        if vm_id is not None and not self._broken:
+            self._worker.submit(self._tell_usual, self._now(), vm_id)
+
     def _observe(self, at: datetime, vms: list[VM]) -> None:
         try:
-            if self._baselines is None:
-                self._baselines = self._open()
-            lasted = self._baselines.observe(at, samples(vms))
+            lasted = self._opened().observe(at, samples(vms))
         except BaselineError as e:
             self._broken = True  # said once; the console works on without baselines
             self.failed.emit(str(e))
             return
         self.alerts.emit(alerts_of(lasted, at))
+        if self._focus is not None:
+            self._tell_usual(at, self._focus)
+
+    def _opened(self) -> Baselines:
+        if self._baselines is None:
+            self._baselines = self._open()
+        return self._baselines
+
+    def _tell_usual(self, at: datetime, vm_id: str) -> None:
+        try:
+            base, how = self._opened(), hour_of_week(at)
+            self.usual.emit(vm_id, {m: base.usual(vm_id, m, how) for m in ("cpu", "memory")})
+        except BaselineError:
+            pass  # _observe says it, once
 
     def close(self) -> None:
         self._worker.shutdown(wait=True)

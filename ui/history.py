@@ -73,6 +73,8 @@ class Sparkline(QWidget):
         self.maximum = 100
         # A level to draw across the chart (Hyper-V resource metering's average), or None.
         self.reference: int | None = None
+        # The usual range at this hour of the week (the person's baselines), shaded, or None.
+        self.band: tuple[int, int] | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def sizeHint(self) -> QSize:
@@ -94,6 +96,13 @@ class Sparkline(QWidget):
             self.setToolTip(self.toolTip() + f"\nDashed: {what} {value} {self.unit}".rstrip())
         self.update()
 
+    def show_band(self, band: tuple[int, int] | None) -> None:
+        """Shade `band` (low, high) behind the line: what is usual at this hour of the week."""
+        self.band = band
+        if band is not None:
+            self.maximum = max(self.maximum, band[1])
+        self.update()
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -102,6 +111,12 @@ class Sparkline(QWidget):
         area = QRectF(self.rect()).adjusted(1, 2, -label_width, -2)
         painter.setPen(QPen(QColor(shade("muted")), 1))
         painter.drawLine(area.bottomLeft(), area.bottomRight())
+        if self.band is not None:
+            low, high = (min(v, self.maximum) / self.maximum for v in self.band)
+            band = QColor(shade("muted"))
+            band.setAlpha(80)
+            painter.fillRect(QRectF(area.left(), area.bottom() - area.height() * high,
+                                    area.width(), area.height() * (high - low)), band)
         if self.reference is not None:
             y = area.bottom() - area.height() * min(self.reference, self.maximum) / self.maximum
             painter.setPen(QPen(QColor(shade("muted")), 1, Qt.PenStyle.DashLine))

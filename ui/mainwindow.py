@@ -635,6 +635,7 @@ class MainWindow(QMainWindow):
         self.baselines = BaselineWatcher(lambda: Baselines(baseline_path(self.identity.sid)))
         self.baselines.alerts.connect(self._show_alerts)
         self.baselines.failed.connect(self.notice.tell)
+        self.baselines.usual.connect(self._show_usual)
         self.refreshed.connect(self._learn_baselines)
         self._alerted: set[tuple[str, str]] = set()
         # Downtime plans that touch this person's VMs (read once the first host answered).
@@ -862,6 +863,11 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self, *_: Any) -> None:
         self.details.show_rows(self.selected_rows())
+        focus = self.details.row.vm.id if self.details.row is not None else None
+        if focus != self.baselines.focused:  # another VM: no band until its own is read
+            self.details.cpu_chart.show_band(None)
+            self.details.memory_chart.show_band(None)
+            self.baselines.focus(focus)
         self.update_actions()
 
     def _rows_changed(self, top: QModelIndex, bottom: QModelIndex, *_: Any) -> None:
@@ -1570,6 +1576,15 @@ class MainWindow(QMainWindow):
 
     def _learn_baselines(self) -> None:
         self.baselines.observe([r.vm for r in self.model.rows if not r.stale])
+
+    def _show_usual(self, vm_id: str, usual: dict[str, Any]) -> None:
+        """The usual range of the VM in the details, shaded behind its charts."""
+        row = self.details.row
+        if row is None or row.vm.id != vm_id:
+            return  # the selection moved on
+        cpu, memory = usual.get("cpu"), usual.get("memory")
+        self.details.cpu_chart.show_band((int(cpu.low), int(cpu.high)) if cpu else None)
+        self.details.memory_chart.show_band((int(memory.low), int(memory.high)) if memory else None)
 
     def _show_alerts(self, alerts: Alerts) -> None:
         """Mark the cells whose deviation lasted; tell each once, when it starts lasting."""

@@ -71,3 +71,22 @@ def test_the_table_marks_the_cell_and_shows_the_sentence(qtbot) -> None:
     assert model.data(memory, Qt.ItemDataRole.DecorationRole) is None
     model.set_alerts({})
     assert model.data(cpu, Qt.ItemDataRole.DecorationRole) is None
+
+
+def test_the_focused_vm_gets_its_usual_range_now_and_with_each_refresh(qtbot, tmp_path: Path) -> None:
+    watcher = BaselineWatcher(lambda: Baselines(tmp_path / "b.sqlite", min_samples=3),
+                              now=lambda: TUESDAY_10)
+    told: list[tuple[str, dict]] = []
+    watcher.usual.connect(lambda vm_id, usual: told.append((vm_id, usual)))
+    try:
+        with qtbot.waitSignal(watcher.usual):
+            watcher.focus(WEB)
+        assert told[-1] == (WEB, {"cpu": None, "memory": None})  # nothing learnt yet
+        for cpu in (10, 12, 11):
+            with qtbot.waitSignal(watcher.usual):
+                watcher.observe([web(cpu)])
+        vm_id, usual = told[-1]
+        assert vm_id == WEB and usual["cpu"].samples == 3 and usual["cpu"].mean == 11.0
+        assert usual["memory"].mean == 2048.0 and watcher.focused == WEB
+    finally:
+        watcher.close()

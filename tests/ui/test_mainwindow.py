@@ -911,3 +911,18 @@ def test_a_lasting_deviation_is_marked_and_told_once(open_as, monkeypatch) -> No
     row = next(i for i, r in enumerate(o.window.model.rows) if r.vm.id == web.id)
     from ui.models import COL_CPU
     assert sentence in o.window.model.data(o.window.model.index(row, COL_CPU), Qt.ItemDataRole.ToolTipRole)
+
+
+def test_the_details_charts_shade_the_usual_range_of_the_vm_shown(open_as) -> None:
+    from console.baseline import Usual
+
+    o = open_as("olivia")
+    o.select("shop-web01")
+    web = o.row("shop-web01").vm
+    assert o.window.baselines.focused == web.id
+    o.window._show_usual(web.id, {"cpu": Usual(40, 9.0, 0.0, 30.0, 0.0), "memory": None})
+    assert o.window.details.cpu_chart.band == (0, 30) and o.window.details.memory_chart.band is None
+    o.window._show_usual("someone-else", {"cpu": Usual(40, 50.0, 40.0, 60.0, 0.0)})
+    assert o.window.details.cpu_chart.band == (0, 30)  # an answer for a VM no longer shown
+    o.select("shop-db01")
+    assert o.window.details.cpu_chart.band is None  # cleared until the new VM's range is read
