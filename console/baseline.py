@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .config import user_data_dir
-from .inventory import VM
+from .inventory import VM, Metered
 
 HOURS_OF_WEEK = 7 * 24
 Rows = dict[tuple[int, int, int], tuple[int, float, float, int]]
@@ -103,9 +103,12 @@ def hour_of_week(at: datetime) -> int:
     return local.weekday() * 24 + local.hour
 
 
-def samples(vms: Iterable[VM]) -> list[tuple[str, str, str, float]]:
+def samples(vms: Iterable[VM], last: dict[str, Metered] | None = None
+            ) -> list[tuple[str, str, str, float]]:
     """One refresh's samples: CPU and memory of each running VM (a stopped VM's zero is no news),
-    and each host's memory taken by its running VMs, as `host:<name>`."""
+    each host's memory taken by its running VMs as `host:<name>`, and, given `last` (the metering
+    reports of the refresh before, updated here), each metered VM's network traffic in KB/s
+    between the two: metering's total only grows, until it is reset or turned off and on."""
     out: list[tuple[str, str, str, float]] = []
     hosts: dict[str, float] = {}
     for vm in vms:
@@ -114,6 +117,13 @@ def samples(vms: Iterable[VM]) -> list[tuple[str, str, str, float]]:
         out.append((vm.id, vm.name, "cpu", float(vm.cpu_pct)))
         out.append((vm.id, vm.name, "memory", float(vm.memory_bytes >> 20)))
         hosts[vm.host] = hosts.get(vm.host, 0.0) + (vm.memory_bytes >> 20)
+        if last is not None and vm.metered is not None:
+            before, now = last.get(vm.id), vm.metered
+            last[vm.id] = now
+            if before is not None and now.seconds > before.seconds \
+                    and now.network_mb >= before.network_mb:
+                rate = (now.network_mb - before.network_mb) * 1024 / (now.seconds - before.seconds)
+                out.append((vm.id, vm.name, "network", rate))
     out += [(f"host:{h.lower()}", h, "memory", mb) for h, mb in sorted(hosts.items())]
     return out
 

@@ -139,6 +139,21 @@ class DvdDrive:
 
 
 @dataclass(frozen=True)
+class Metered:
+    """Hyper-V resource metering's report of a VM, read with the inventory where metering is on
+    (Measure-VM): averages and a running total of network traffic since metering started."""
+    seconds: int
+    cpu_mhz: int
+    memory_mb: int
+    network_mb: int  # inbound and outbound together
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Metered:
+        return cls(int(d.get("seconds") or 0), int(d.get("cpu_mhz") or 0),
+                   int(d.get("memory_mb") or 0), int(d.get("network_mb") or 0))
+
+
+@dataclass(frozen=True)
 class VM:
     host: str
     id: str  # the VM id (GUID), lower case: the only identity of a VM
@@ -171,6 +186,7 @@ class VM:
     # A clustered role: failover clustering moves it to another node of `cluster` instead of
     # letting it go down with its host (its KVP component's IsClustered).
     clustered: bool = False
+    metered: Metered | None = None  # resource metering's report, where metering is on
     pending: str | None = field(default=None, compare=False)  # an action awaiting confirmation
 
     @property
@@ -221,6 +237,7 @@ class VM:
             automatic_stop_action=str(d.get("automatic_stop_action") or ""),
             automatic_start_action=str(d.get("automatic_start_action") or ""),
             clustered=bool(d.get("clustered")),
+            metered=Metered.from_json(d["metering"]) if d.get("metering") else None,
         )
 
 

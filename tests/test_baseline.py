@@ -146,3 +146,35 @@ def test_each_person_has_a_file_of_their_own(monkeypatch: pytest.MonkeyPatch, tm
     assert baseline.path_for("S-1-5-21-1000-2000-3000-1101") == \
         tmp_path / "baseline-S-1-5-21-1000-2000-3000-1101.sqlite"
     assert baseline.path_for("../../etc/x").parent == tmp_path
+
+
+def test_network_is_the_rate_between_two_metering_reports() -> None:
+    from console.baseline import samples
+    from console.inventory import VM as InventoryVM, Metered
+
+    def web(seconds: int, network_mb: int) -> InventoryVM:
+        return InventoryVM(host="HV01", id="a", name="web", state="Running", cpu_pct=5,
+                           memory_bytes=1 << 30, metered=Metered(seconds, 2400, 1024, network_mb))
+
+    last: dict = {}
+    assert [s for s in samples([web(600, 100)], last) if s[2] == "network"] == []  # one report: no rate
+    assert ("a", "web", "network", 120 * 1024 / 60) in samples([web(660, 220)], last)
+    # metering reset (its duration went back): no rate this time, the next one counts again
+    assert [s for s in samples([web(30, 5)], last) if s[2] == "network"] == []
+    assert ("a", "web", "network", 1024 / 30) in samples([web(60, 6)], last)
+    # without the reports of the refresh before, no network sample at all
+    assert [s for s in samples([web(120, 9)]) if s[2] == "network"] == []
+
+
+def test_the_lab_reports_metering_with_the_inventory_where_it_is_on() -> None:
+    from console.inventory import VM as InventoryVM
+    from lab.world import load_world
+
+    host = load_world().host("HV02").host
+    host.operation("metering", {"enable": False})
+    vms = [InventoryVM.from_json("HV02", v) for v in host.operation("inventory", {})["vms"]]
+    assert all(vm.metered is None for vm in vms)
+    host.operation("metering", {"enable": True})
+    vms = [InventoryVM.from_json("HV02", v) for v in host.operation("inventory", {})["vms"]]
+    running = [vm for vm in vms if vm.state == "Running"]
+    assert running and all(vm.metered is not None and vm.metered.network_mb > 0 for vm in running)

@@ -9,7 +9,7 @@ from datetime import datetime
 from PySide6.QtCore import QObject, Signal
 
 from console.baseline import BaselineError, Baselines, Deviation, hour_of_week, samples
-from console.inventory import VM
+from console.inventory import VM, Metered
 
 Alerts = dict[str, dict[str, str]]  # VM id -> metric -> the sentence to show
 
@@ -31,6 +31,7 @@ class BaselineWatcher(QObject):
         self._baselines: Baselines | None = None
         self._broken = False
         self._focus: str | None = None
+        self._metered: dict[str, Metered] = {}  # the last metering report of each VM (worker's)
         # One thread: refreshes are learnt in order, and SQLite sees one writer.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baselines")
 
@@ -52,7 +53,7 @@ class BaselineWatcher(QObject):
 
     def _observe(self, at: datetime, vms: list[VM]) -> None:
         try:
-            lasted = self._opened().observe(at, samples(vms))
+            lasted = self._opened().observe(at, samples(vms, self._metered))
         except BaselineError as e:
             self._broken = True  # said once; the console works on without baselines
             self.failed.emit(str(e))

@@ -9,14 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHeaderView, QLabel,
-                               QProgressBar, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QHeaderView,
+                               QLabel, QProgressBar, QPushButton, QTableView, QVBoxLayout,
+                               QWidget)
 
 from console.inventory import VM, HostCapacity, Storage
 
 from .models import ListTableModel
-from .text import fit_on_screen, human_bytes, plain_label, shade
+from .text import fit_on_screen, human_bytes, plain_label, shade, tip
 
 # Below this share free, a place or the memory is shown as short (the review warns too).
 LOW_FREE = 0.10
@@ -116,6 +117,8 @@ class HostDetails(QDialog):
     """One host: its status, memory, every place that holds VM files, and its VMs by state.
     Non-modal; `show_host` refreshes it with the host's latest answer."""
 
+    metering_requested = Signal(bool)  # turn resource metering on (True) or off for every VM
+
     def __init__(self, host: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.host = host
@@ -132,6 +135,20 @@ class HostDetails(QDialog):
         form.addRow(QLabel(""), self.memory_bar)
         self.vms = plain_label("", wrap=True)
         form.addRow(plain_label("VMs", selectable=False), self.vms)
+        # Hyper-V resource metering (the details' averages, the baselines' network): the host's
+        # administrators turn it on or off for every VM; the window makes the call.
+        self.metering = plain_label("", wrap=True)
+        self.metering_button = QPushButton("Turn metering on")
+        self.metering_button.setToolTip(tip(
+            "Hyper-V resource metering for every VM of this host",
+            "Through the host's admin endpoint: for the host's administrators. Metered VMs report "
+            "their average CPU and memory and their network traffic with each refresh."))
+        self.metering_button.clicked.connect(
+            lambda: self.metering_requested.emit(self.metering_button.property("enable") is True))
+        metering = QHBoxLayout()
+        metering.addWidget(self.metering, 1)
+        metering.addWidget(self.metering_button)
+        form.addRow(plain_label("Metering", selectable=False), metering)
         layout.addLayout(form)
         layout.addWidget(plain_label("Where VM files are", selectable=False))
         self.storage = storage_model(self)
@@ -177,6 +194,13 @@ class HostDetails(QDialog):
         self.vms.setText(f"{len(vms)} you may see" + (": " + ", ".join(
             f"{n} {state}" for state, n in sorted(counts.items(), key=lambda i: (-i[1], i[0])))
             if vms else ""))
+        running = [vm for vm in vms if vm.state == "Running"]
+        metered = sum(1 for vm in running if vm.metered is not None)
+        self.metering.setText(f"on for {metered} of the {len(running)} running VMs you may see"
+                              if running else "no running VM you may see")
+        enable = metered < len(running) or not running
+        self.metering_button.setText("Turn metering on" if enable else "Turn metering off")
+        self.metering_button.setProperty("enable", enable)
         when = time.strftime("%H:%M:%S", time.localtime(read_at)) if read_at else "never"
         self.note.setText(f"As the host reported them at {when}, with its inventory. A volume "
                           "is read once for every place on it; a share's free space is the file "

@@ -45,8 +45,8 @@ from PySide6.QtWidgets import (
 from console.audit import AuditRecord
 from console.baseline import Baselines
 from console.baseline import path_for as baseline_path
-from console.errors import ConsoleError, CredentialsRejected, HostError
-from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
+from console.errors import ConsoleError, CredentialsRejected, HostAccessDenied, HostError
+from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus, admin_client
 from console.identity import Identity
 from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, HostCapacity,
                                after_action, state_after_apply)
@@ -961,11 +961,39 @@ class MainWindow(QMainWindow):
         if view is None:
             view = HostDetails(host, self)
             view.finished.connect(lambda _=0, key=key: self.host_details.pop(key, None))
+            view.metering_requested.connect(lambda on, host=host: self.set_metering(host, on))
             self.host_details[key] = view
         self._show_host_details(host)
         view.show()
         view.raise_()
         return view
+
+    def set_metering(self, host: str, enable: bool) -> None:
+        """Resource metering on or off for every VM of `host`, through its admin endpoint (the
+        host's administrators only), in a worker; the host is read again afterwards."""
+        pool = self.session.pool
+        config = pool.client(host).config
+
+        def work() -> tuple[int, int]:
+            client = admin_client(config, pool.gate.credentials)
+            try:
+                return client.set_metering(enable)
+            finally:
+                client.close()
+
+        def done(counts: tuple[int, int]) -> None:
+            self.say(f"Resource metering is on for {counts[1]} of {counts[0]} VMs on {host}.")
+            self._read(host)
+
+        def failed(error: BaseException) -> None:
+            if not isinstance(error, ConsoleError):
+                raise error
+            hint = (" Resource metering is turned on and off by the host's administrators "
+                    "(its admin endpoint)." if isinstance(error, HostAccessDenied) else "")
+            self.notice.tell(f"{host}: metering not changed: {error}{hint}")
+
+        self.say(f"Turning resource metering {'on' if enable else 'off'} on {host}…")
+        self.tasks.run(work, label=f"metering on {host}").on_success(done).on_failure(failed)
 
     def _show_host_details(self, host: str) -> None:
         key = host.lower()
@@ -1093,8 +1121,6 @@ class MainWindow(QMainWindow):
             # The status bar keeps the host's status, not its whole answer.
             self.hosts_bar.set_auth(answer.host, self._auth_protocol(answer.host))
             self.hosts_bar.show_result(replace(answer.result, vms=()))
-            if answer.key in self.host_details:
-                self._show_host_details(answer.host)
             if answer.key in self._stale:
                 self._stale.discard(answer.key)
                 again[answer.key] = answer.host
@@ -1114,6 +1140,10 @@ class MainWindow(QMainWindow):
             for rows in fresh.values():
                 self.history.record(r.vm for r in rows)
             self.model.replace_hosts(fresh)
+        for answer in batch:  # after the rows: the view counts the host's VMs as now listed
+            if answer.key in self.host_details:
+                self._show_host_details(answer.host)
+        if fresh:
             self.fit_columns()
             self.update_actions()
         fresh.clear()

@@ -200,7 +200,8 @@ COLUMNS: tuple[Column, ...] = (
 COL_NAME, COL_HOST, COL_STATE = 0, 1, 2
 COL_MEMORY = next(i for i, c in enumerate(COLUMNS) if c.title == "Memory")
 COL_CPU = next(i for i, c in enumerate(COLUMNS) if c.title == "CPU")
-ALERT_COLUMNS = {"cpu": COL_CPU, "memory": COL_MEMORY}  # a baseline's metric -> its column
+# A baseline's metric -> the column its warning shows in (network has none: on the name).
+ALERT_COLUMNS = {"cpu": COL_CPU, "memory": COL_MEMORY, "network": COL_NAME}
 
 
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
@@ -348,7 +349,7 @@ class VMTableModel(QAbstractTableModel):
         self._alerts = {k: dict(v) for k, v in alerts.items()}
         rows = [i for i, r in enumerate(self._rows) if r.vm.id in changed]
         for first, last in _runs(rows):
-            self.dataChanged.emit(self.index(first, COL_CPU), self.index(last, COL_MEMORY),
+            self.dataChanged.emit(self.index(first, COL_NAME), self.index(last, COL_MEMORY),
                                   [_DECORATION, _TOOLTIP])
 
     @property

@@ -23,6 +23,10 @@ function O{
 $vs=@(Get-VM)
 $ss=@{};$ds=@{};$hs=@{};$is=@{};$bad=@{}
 if($vs){try{G $vs}catch{$ss=@{};$ds=@{};$hs=@{};$is=@{};foreach($v in $vs){try{G @($v)}catch{$bad["$($v.Id)"]="$($_.Exception.Message)"}}}}
+# Resource metering where it is on (ResourceMeteringEnabled, from the VM's settings): one
+# Measure-VM for those VMs; its network traffic is a running total in MB since metering started,
+# which the console turns into a rate between refreshes. Metering that cannot be read is left out.
+$mt=@{};$z=@($vs|Where-Object ResourceMeteringEnabled);if($z){try{foreach($u in Measure-VM -VM $z){$mt["$($u.VMId)"]=$u}}catch{}}
 # The host's capacity, in the same call: physical memory (Win32_OperatingSystem, in KB) and the
 # free space of each place that holds VM files, one Get-Volume a volume: a path counts under its
 # share root, its Cluster Shared Volume folder or its drive (host_facts.ps1 asks Get-Volume for
@@ -45,6 +49,7 @@ cpu_pct=[int]$v.CPUUsage;memory_bytes=[long]$v.MemoryAssigned;memory_demand=[lon
 heartbeat=$(if($hb.Enabled -and $hb.PrimaryOperationalStatus){"$($hb.PrimaryOperationalStatus)"})
 shutdown_service=[bool]($sd.Enabled -and "$($sd.PrimaryOperationalStatus)" -eq 'Ok')
 clustered=[bool]$is[$k+'2A34B1C2-FD73-4043-8A5B-DD2159BC743F'].IsClustered
+metering=$(if($u=$mt[$k]){@{seconds=[long]$u.MeteringDuration.TotalSeconds;cpu_mhz=[long]$u.AverageProcessorUsage;memory_mb=[long]$u.AverageMemoryUsage;network_mb=[long](@($u.NetworkMeteredTrafficReport|Measure-Object -Property TotalTraffic -Sum).Sum)}})
 replication_mode="$($v.ReplicationMode)";checkpoint_type="$($v.CheckpointType)"
 automatic_stop_action="$($v.AutomaticStopAction)";automatic_start_action="$($v.AutomaticStartAction)"
 checkpoints=@(foreach($s in $ss[$k]){K $s});parent_checkpoint_id=$(if($v.ParentSnapshotId){"$($v.ParentSnapshotId)"})

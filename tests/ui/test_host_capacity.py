@@ -91,3 +91,33 @@ def test_capacity_sentences() -> None:
     assert capacity_short(None) == "" and capacity_lines(None) == ["capacity not reported yet"]
     assert capacity_lines(HostCapacity(error="Invalid class")) == [
         "capacity not read: Invalid class"]
+
+
+def test_an_administrator_turns_metering_on_from_the_host_details(open_as, qtbot) -> None:
+    adam = open_as("adam")
+    window = adam.window
+    view = window.open_host_details("HV02")
+    assert view is not None
+    running = [r.vm for r in window.model.rows_of("HV02") if r.vm.state == "Running"]
+    # The demo world meters some VMs: the button offers what is missing.
+    assert view.metering_button.text() == "Turn metering on"
+    view.metering_button.click()
+    # The host is read again once it answered: the view follows the new inventory.
+    qtbot.waitUntil(lambda: view.metering_button.text() == "Turn metering off", timeout=30_000)
+    assert view.metering.text() == f"on for {len(running)} of the {len(running)} running VMs you may see"
+    assert all(r.vm.metered is not None for r in window.model.rows_of("HV02") if r.vm.state == "Running")
+
+
+def test_metering_refused_by_the_host_says_who_may(open_as, qtbot, monkeypatch) -> None:
+    from console.errors import HostAccessDenied
+
+    olivia = open_as("olivia")
+    window = olivia.window
+
+    def refused(config, credentials):  # type: ignore[no-untyped-def]
+        raise HostAccessDenied("HV01 refuses this account a session on its default PowerShell "
+                               "endpoint Microsoft.PowerShell: Access is denied.", host="HV01")
+    monkeypatch.setattr("ui.mainwindow.admin_client", refused)
+    window.set_metering("HV01", True)
+    qtbot.waitUntil(lambda: "metering not changed" in window.notice.text.text(), timeout=10_000)
+    assert "turned on and off by the host's administrators" in window.notice.text.text()
