@@ -519,24 +519,27 @@ def windows_commands(host: Host) -> list[Command]:
                                 "ObjectNotFound", "System.Management.Automation.ItemNotFoundException",
                                 path))
 
+    def stored_bytes(c: Call, path: str, error_id: str, exception: str) -> bytes | None:
+        """A file's bytes, or None after the cmdlet's error: no such file, or one of which the
+        lab holds only the size (a VM's disk)."""
+        stored = host.file(path)
+        if stored is not None and stored in host.contents:
+            return host.contents[stored]
+        c.error(PSError(f"Cannot find path '{path}' because it does not exist."
+                        if stored is None else "The lab holds only the size of this file.",
+                        error_id, "ObjectNotFound", exception, path))
+        return None
+
     def get_content(c: Call) -> list[bytes]:
         """Get-Content -Encoding Byte -Raw: a file's bytes as one byte[] (Windows PowerShell 5.1);
         the lab holds no text encodings."""
         if cv.to_str(c.get("Encoding") or "").lower() != "byte" or not cv.to_bool(c.get("Raw")):
             raise PSError("The lab reads files with -Encoding Byte -Raw only.", "NotSimulated",
                           "NotImplemented", "System.NotImplementedException")
-        out = []
-        for path in _path_values(c):
-            stored = host.file(path)
-            if stored is None or stored not in host.contents:
-                c.error(PSError(f"Cannot find path '{path}' because it does not exist."
-                                if stored is None else "The lab holds only the size of this file.",
-                                "PathNotFound,Microsoft.PowerShell.Commands.GetContentCommand",
-                                "ObjectNotFound", "System.Management.Automation.ItemNotFoundException",
-                                path))
-                continue
-            out.append(host.contents[stored])
-        return out
+        return [data for path in _path_values(c)
+                if (data := stored_bytes(c, path, "PathNotFound,Microsoft.PowerShell.Commands."
+                                         "GetContentCommand", "System.Management.Automation."
+                                         "ItemNotFoundException")) is not None]
 
     def new_item(c: Call) -> list[PSObject]:
         """New-Item -ItemType Directory (parents made as needed; -Force: no error when it exists)."""
@@ -583,16 +586,12 @@ def windows_commands(host: Host) -> list[Command]:
                           "System.NotImplementedException")
         out = []
         for path in _path_values(c):
-            stored = host.file(path)
-            if stored is None or stored not in host.contents:
-                c.error(PSError(f"Cannot find path '{path}' because it does not exist."
-                                if stored is None else "The lab holds only the size of this file.",
-                                "FileNotFound,Microsoft.PowerShell.Commands.GetFileHashCommand",
-                                "ObjectNotFound", "System.IO.FileNotFoundException", path))
-                continue
-            out.append(PSObject("Microsoft.Powershell.Utility.FileHash", {
-                "Algorithm": "SHA256", "Path": stored,
-                "Hash": hashlib.sha256(host.contents[stored]).hexdigest().upper()}))
+            data = stored_bytes(c, path, "FileNotFound,Microsoft.PowerShell.Commands."
+                                "GetFileHashCommand", "System.IO.FileNotFoundException")
+            if data is not None:
+                out.append(PSObject("Microsoft.Powershell.Utility.FileHash", {
+                    "Algorithm": "SHA256", "Path": host.file(path),
+                    "Hash": hashlib.sha256(data).hexdigest().upper()}))
         return out
 
     def cim_instance(c: Call) -> list[PSObject]:
