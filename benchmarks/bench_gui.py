@@ -134,6 +134,20 @@ class FakeClient:
 
         return HostInventory(self.inventory())
 
+    # What the window asks a host beyond its inventory: nothing to take back, no plans.
+    def sync_console_access(self) -> list[dict[str, str]]:
+        return []
+
+    def downtime_plans(self) -> Any:
+        from console.downtime import SharedPlans
+
+        return SharedPlans(self.name, (), ())
+
+    def details(self, vm_id: str) -> Any:
+        from console.errors import HostError
+
+        raise HostError("The benchmark's hosts answer inventories only.", host=self.name)
+
     def close(self) -> None:
         pass
 
