@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, Q
 from console import documentation
 from console.documentation import Change
 from console.errors import ConsoleError, CredentialsRejected, HostAccessDenied
-from console.hosts import admin_client
 
 from .dialogs import Confirm
 from .models import ListTableModel
@@ -74,18 +73,10 @@ class DocumentWindow(QDialog):
         layout.addWidget(buttons)
         fit_on_screen(self, 760, 520)
 
-    def _client(self) -> Any:
-        return admin_client(self.pool.client(self.host).config, self.pool.gate.credentials)
-
     def _on_host(self, work: Callable[[Any], Any]) -> Task:
-        """`work` with a client of the host's admin endpoint, in a worker; closed afterwards."""
-        def run() -> Any:
-            client = self._client()
-            try:
-                return work(client)
-            finally:
-                client.close()
-        return self.tasks.run(run, label=f"documentation on {self.host}")
+        """`work` on the host's admin endpoint, in a worker."""
+        return self.tasks.run(self.pool.on_admin_endpoint, self.host, work,
+                              label=f"documentation on {self.host}")
 
     def read(self) -> None:
         self.read_button.setEnabled(False)

@@ -46,7 +46,7 @@ from console.audit import AuditRecord
 from console.baseline import Baselines
 from console.baseline import path_for as baseline_path
 from console.errors import ConsoleError, CredentialsRejected, HostAccessDenied, HostError
-from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus, admin_client
+from console.hosts import ActionOutcome, Credentials, HostResult, HostStatus
 from console.identity import Identity
 from console.inventory import (TRANSITIONAL_STATES, VM, Action, Checkpoint, HostCapacity,
                                after_action, state_after_apply)
@@ -971,16 +971,6 @@ class MainWindow(QMainWindow):
     def set_metering(self, host: str, enable: bool) -> None:
         """Resource metering on or off for every VM of `host`, through its admin endpoint (the
         host's administrators only), in a worker; the host is read again afterwards."""
-        pool = self.session.pool
-        config = pool.client(host).config
-
-        def work() -> tuple[int, int]:
-            client = admin_client(config, pool.gate.credentials)
-            try:
-                return client.set_metering(enable)
-            finally:
-                client.close()
-
         def done(counts: tuple[int, int]) -> None:
             self.say(f"Resource metering is on for {counts[1]} of {counts[0]} VMs on {host}.")
             self._read(host)
@@ -993,7 +983,9 @@ class MainWindow(QMainWindow):
             self.notice.tell(f"{host}: metering not changed: {error}{hint}")
 
         self.say(f"Turning resource metering {'on' if enable else 'off'} on {host}…")
-        self.tasks.run(work, label=f"metering on {host}").on_success(done).on_failure(failed)
+        self.tasks.run(self.session.pool.on_admin_endpoint, host,
+                       lambda admin: admin.set_metering(enable),
+                       label=f"metering on {host}").on_success(done).on_failure(failed)
 
     def _show_host_details(self, host: str) -> None:
         key = host.lower()

@@ -89,13 +89,17 @@ class HostPool:
         whichever endpoint the host is configured with for the rest: publishing is an
         administrator's (the JEA endpoint reads and answers plans only), and the host refuses it
         to anyone outside its administrators."""
-        client = self.client(plan.host)
-        if client.config.endpoint != "jea":
+        if self.client(plan.host).config.endpoint != "jea":
             return self.run_action(plan.host, lambda c: c.publish_plan(plan))
-        admin = make_client(replace(client.config, endpoint="admin"), self.gate.credentials,
-                            self.gate)
+        return self.on_admin_endpoint(plan.host, lambda admin: admin.publish_plan(plan))
+
+    def on_admin_endpoint(self, host: str, work: Callable[[AdminClient | HostClient], T]) -> T:
+        """`work` on a client of `host`'s admin endpoint with the session's credentials and gate,
+        opened for it and closed after: what only the host's administrators may do (publish a
+        downtime plan, write the VMs' documentation, turn resource metering on or off)."""
+        admin = admin_client(self.client(host).config, self.gate.credentials, self.gate)
         try:
-            return admin.publish_plan(plan)
+            return work(admin)
         finally:
             admin.close()
 

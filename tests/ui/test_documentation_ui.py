@@ -65,10 +65,10 @@ def test_a_refusal_by_the_host_says_who_may(qtbot, lab_pool, monkeypatch) -> Non
     window = DocumentWindow("HV01", pool, policy, tasks)
     qtbot.addWidget(window)
 
-    def refused() -> object:
+    def refused(host: str, work: object) -> object:
         raise HostAccessDenied("HV01 refuses this account a session on its default PowerShell "
                                "endpoint Microsoft.PowerShell: Access is denied.", host="HV01")
-    monkeypatch.setattr(window, "_client", refused)
+    monkeypatch.setattr(pool, "on_admin_endpoint", refused)
     window.read()
     qtbot.waitUntil(lambda: "Access is denied" in window.status.text(), timeout=10_000)
     assert "ask one of the host's administrators" in window.status.text()

@@ -114,10 +114,10 @@ def test_metering_refused_by_the_host_says_who_may(open_as, qtbot, monkeypatch) 
     olivia = open_as("olivia")
     window = olivia.window
 
-    def refused(config, credentials):  # type: ignore[no-untyped-def]
+    def refused(host, work):  # type: ignore[no-untyped-def]
         raise HostAccessDenied("HV01 refuses this account a session on its default PowerShell "
                                "endpoint Microsoft.PowerShell: Access is denied.", host="HV01")
-    monkeypatch.setattr("ui.mainwindow.admin_client", refused)
+    monkeypatch.setattr(olivia.session.pool, "on_admin_endpoint", refused)
     window.set_metering("HV01", True)
     qtbot.waitUntil(lambda: "metering not changed" in window.notice.text.text(), timeout=10_000)
     assert "turned on and off by the host's administrators" in window.notice.text.text()
