@@ -413,6 +413,17 @@ CONSOLE_SWEEP = (
     "@{vm_id=\"$($v.Id)\";name=\"$($v.Name)\";user=\"$($e.UserName)\"}}}})")
 
 
+def _holders_only(data: str, var: str, operation: str, refusal: str) -> str:
+    """The lines that let a function go on only for a holder of a global privilege: the caller's
+    unexpired grants of the data's `data` list (Audit: audit.read, Review: policy.read) in
+    `var`; none that allows, or one that denies, is a refusal (an event, as HvcDeny writes it)."""
+    return (f"{var}=@(foreach($x in @($hvcData.{data})){{if($hvcSids -contains $x.Sid -and "
+            f"!($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){{$x}}}})\n"
+            f"if(!@({var}|Microsoft.PowerShell.Core\\Where-Object Effect -eq 'allow') -or "
+            f"@({var}|Microsoft.PowerShell.Core\\Where-Object Effect -eq 'deny')){{HvcDeny "
+            f"'{operation}' '' '' '' '{refusal}';return}}\n")
+
+
 def _choices(keys: Iterable[str]) -> str:
     return ",".join(quote(k) for k in keys)
 
@@ -452,9 +463,10 @@ $a=@{library=@($hvcData.Library)}
 }"""),  # noqa: E501 (PowerShell as generated)
     # The host's hardening (host_hardening.ps1): who administers it, what it runs, RDP and its
     # endpoints: only to a holder of policy.read (the data's Review grants), as the policy gives it.
-    FunctionSpec("Get-HvcHostHardening", "host_hardening", "", r"""$hvcRv=@(foreach($x in @($hvcData.Review)){if($hvcSids -contains $x.Sid -and !($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){$x}})
-if(!@($hvcRv|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow') -or @($hvcRv|Microsoft.PowerShell.Core\Where-Object Effect -eq 'deny')){HvcDeny 'host_hardening' '' '' '' 'may not read the hardening of this host: no grant gives policy.read.';return}
-$a=@{}
+    FunctionSpec("Get-HvcHostHardening", "host_hardening", "",
+                 _holders_only("Review", "$hvcRv", "host_hardening",
+                               "may not read the hardening of this host: no grant gives "
+                               "policy.read.") + r"""$a=@{}
 & {
 %SHARED%
 }"""),  # noqa: E501 (PowerShell as generated)
@@ -559,9 +571,9 @@ Microsoft.PowerShell.Utility\ConvertTo-Json @{ok=$true;data=@{revoked=@($hvcGone
     # Who holds access to each VM's console on this host (console_acl.ps1), for the review: to
     # holders of audit.read, as Get-HvcAuditEvents (the data's Audit grants).
     FunctionSpec("Get-HvcConsoleAccess", "console_acl", "",
-                 r"""$hvcAu=@(foreach($x in @($hvcData.Audit)){if($hvcSids -contains $x.Sid -and !($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){$x}})
-if(!@($hvcAu|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow') -or @($hvcAu|Microsoft.PowerShell.Core\Where-Object Effect -eq 'deny')){HvcDeny 'console_acl' '' '' '' 'may not read who holds console access on this host: no grant gives audit.read.';return}
-$a=@{}
+                 _holders_only("Audit", "$hvcAu", "console_acl",
+                               "may not read who holds console access on this host: no grant "
+                               "gives audit.read.") + r"""$a=@{}
 & {
 %SHARED%
 }"""),  # noqa: E501 (PowerShell as generated)
@@ -571,9 +583,9 @@ $a=@{}
     FunctionSpec("Get-HvcAuditEvents", "audit_events",
                  f"[ValidateLength(0,20)][ValidatePattern('{SINCE_PATTERN}')][string]$Since='',\r\n"
                  f"[ValidateRange(1,{MAX_EVENTS})][int]$MaxEvents={DEFAULT_EVENTS}",
-                 r"""$hvcAu=@(foreach($x in @($hvcData.Audit)){if($hvcSids -contains $x.Sid -and !($x.Expires -and [datetime]$x.Expires -lt $hvcToday)){$x}})
-if(!@($hvcAu|Microsoft.PowerShell.Core\Where-Object Effect -eq 'allow') -or @($hvcAu|Microsoft.PowerShell.Core\Where-Object Effect -eq 'deny')){HvcDeny 'audit_events' '' '' '' 'may not read the audit events of this host: no grant gives audit.read.';return}
-$a=@{since=$Since;max=$MaxEvents}
+                 _holders_only("Audit", "$hvcAu", "audit_events",
+                               "may not read the audit events of this host: no grant gives "
+                               "audit.read.") + r"""$a=@{since=$Since;max=$MaxEvents}
 & {
 %SHARED%
 }"""),  # noqa: E501 (PowerShell as generated)

@@ -116,6 +116,12 @@ def gather(args: argparse.Namespace) -> Iterator[Gathered]:
                        hosts=tuple(world.config.hosts), pool=session.pool)
 
 
+def _configured(g: Gathered, host: str) -> None:
+    """A host the review read, or tried to: else a sentence naming it, before anything is made."""
+    if host.lower() not in {h.lower() for h in (*g.inventory, *g.failed)}:
+        raise ConfigError(f"{host} is not a configured host.", "hosts")
+
+
 def _report_failures(failed: dict[str, ConsoleError]) -> None:
     for name, error in failed.items():
         print(one_line(f"{name}: not reviewed: {error}"), file=sys.stderr)
@@ -163,9 +169,7 @@ def run_downtime(args: argparse.Namespace) -> int:
         return 2
     try:
         with gather(args) as g:
-            known = {h.lower() for h in (*g.inventory, *g.failed)}
-            if args.host.lower() not in known:
-                raise ConfigError(f"{args.host} is not a configured host.", "hosts")
+            _configured(g, args.host)
             vms = [vm for vms in g.inventory.values() for vm in vms]
             plan = downtime.make_plan(g.policy, vms, args.host, window, args.reason,
                                       g.identity.name)
@@ -204,9 +208,7 @@ def run_impact(args: argparse.Namespace) -> int:
     try:
         # Every host is read: the other tiers of each guest's application may run anywhere.
         with gather(args) as g:
-            known = {h.lower() for h in (*g.inventory, *g.failed)}
-            if args.host.lower() not in known:
-                raise ConfigError(f"{args.host} is not a configured host.", "hosts")
+            _configured(g, args.host)
             impact = core.host_impact(g.policy, g.inventory, args.host)
     except _NotAllowed as refused:
         print(one_line(str(refused)), file=sys.stderr)
